@@ -1,0 +1,1 @@
+//! The edit journal and export plan.

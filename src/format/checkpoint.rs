@@ -1,0 +1,301 @@
+//! The index of an opened checkpoint: its whole object tree, its tensors (metadata only), where
+//! each storage's bytes lie, and the safety report of the pickle's globals.
+//!
+//! Contract: building a [`Checkpoint`] never reads tensor bytes. Every reader (torch zip, legacy,
+//! safetensors, sharded) produces this same structure; the UI, statistics, editing and the CLI
+//! consume only this plus a [`super::Source`] per file.
+
+use super::detect::Format;
+use super::dtype::DType;
+use serde::Serialize;
+
+/// One opened checkpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checkpoint {
+    pub format: Format,
+    /// The object tree, root first. Tensors are [`Node::Tensor`] indices into `tensors`.
+    pub root: Node,
+    /// Every tensor reachable from the root, in depth-first file order.
+    pub tensors: Vec<TensorInfo>,
+    /// Storages (zip records, legacy raw blocks, safetensors byte ranges).
+    pub storages: Vec<StorageInfo>,
+    /// What the pickle references (empty for safetensors).
+    pub safety: SafetyReport,
+    /// safetensors `__metadata__` (merged over shards), in file order.
+    pub metadata: Vec<(String, String)>,
+    /// File names this checkpoint reads from; `StorageInfo::file` indexes it. One entry for a
+    /// single-file checkpoint (its own name), one per shard for a sharded one.
+    pub files: Vec<String>,
+    /// Non-fatal observations (e.g. "no byteorder record: assumed little-endian").
+    pub notes: Vec<String>,
+}
+
+/// A node of the checkpoint's object tree.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Node {
+    None,
+    Bool {
+        value: bool,
+    },
+    Int {
+        value: i64,
+    },
+    /// An integer outside i64, as decimal text.
+    BigInt {
+        value: String,
+    },
+    Float {
+        value: f64,
+    },
+    Complex {
+        re: f64,
+        im: f64,
+    },
+    Str {
+        value: String,
+    },
+    /// Bytes; `preview` holds at most the first 64 bytes, `len` the full length.
+    Bytes {
+        len: u64,
+        preview: Vec<u8>,
+    },
+    /// dict / OrderedDict / Counter, items in insertion order. `attrs` holds attributes set by
+    /// BUILD (an OrderedDict's `_metadata`). `state_dict` marks string keys → tensors.
+    Dict {
+        kind: DictKind,
+        items: Vec<(Key, Node)>,
+        attrs: Vec<(Key, Node)>,
+        state_dict: bool,
+    },
+    List {
+        items: Vec<Node>,
+    },
+    Tuple {
+        items: Vec<Node>,
+    },
+    Set {
+        items: Vec<Node>,
+        frozen: bool,
+    },
+    /// A tensor: index into [`Checkpoint::tensors`].
+    Tensor {
+        index: usize,
+    },
+    /// `torch.float16` and friends as values.
+    Dtype {
+        name: String,
+    },
+    /// `torch.device('cuda', 0)` → "cuda:0".
+    Device {
+        value: String,
+    },
+    /// `torch.Size([...])`.
+    Size {
+        dims: Vec<i64>,
+    },
+    /// A global referenced as a value (a class object, a qscheme, a layout).
+    Global {
+        module: String,
+        name: String,
+    },
+    /// An inert object: a call of a global that was *not* executed (unknown or dangerous
+    /// classes, numpy scalars, argparse.Namespace). `args`/`state` are kept for display.
+    Object {
+        module: String,
+        name: String,
+        args: Vec<Node>,
+        state: Option<Box<Node>>,
+        items: Vec<(Key, Node)>,
+    },
+    /// A value seen before on this path (a reference cycle), or elided by a size budget.
+    Elided {
+        reason: String,
+    },
+}
+
+/// How a dict was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DictKind {
+    Dict,
+    OrderedDict,
+    Counter,
+}
+
+/// A dict key: strings, ints and everything else (rendered as text).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(untagged)]
+pub enum Key {
+    Str(String),
+    Int(i64),
+    Other(String),
+}
+
+impl Key {
+    /// The path segment for this key: strings as is, ints in decimal.
+    pub fn segment(&self) -> String {
+        match self {
+            Key::Str(s) => s.clone(),
+            Key::Int(i) => i.to_string(),
+            Key::Other(s) => s.clone(),
+        }
+    }
+}
+
+/// Metadata of one tensor. Bytes live in `storages[storage]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TensorInfo {
+    /// Keys from the root to this tensor; list indices as decimal strings.
+    pub path: Vec<String>,
+    pub dtype: DType,
+    pub shape: Vec<u64>,
+    /// Strides in elements.
+    pub strides: Vec<u64>,
+    /// Offset into the storage, in elements.
+    pub storage_offset: u64,
+    /// Index into [`Checkpoint::storages`]; `None` for meta tensors (no data).
+    pub storage: Option<usize>,
+    pub requires_grad: bool,
+    /// Saved as `nn.Parameter`.
+    pub parameter: bool,
+    pub kind: TensorKind,
+}
+
+/// What sort of tensor this is beyond dense data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TensorKind {
+    Dense,
+    /// Stored data is conjugated / negated relative to the logical value (`{'conj': True}`).
+    ConjNeg {
+        conj: bool,
+        neg: bool,
+    },
+    /// Quantized (`_rebuild_qtensor`): stored values are the integer codes.
+    Quantized {
+        scheme: String,
+        scale: Option<f64>,
+        zero_point: Option<i64>,
+    },
+    /// A meta-device tensor: shape and dtype only.
+    Meta,
+}
+
+impl TensorInfo {
+    /// Number of elements.
+    pub fn numel(&self) -> u64 {
+        self.shape.iter().product()
+    }
+    /// Bytes of the contiguous tensor.
+    pub fn nbytes(&self) -> u64 {
+        self.numel() * self.dtype.size() as u64
+    }
+    /// Path joined by `/` (the page's `data-path`).
+    pub fn path_string(&self) -> String {
+        self.path.join("/")
+    }
+    /// True when the elements are laid out row-major without gaps (size-1 dims ignored).
+    pub fn is_contiguous(&self) -> bool {
+        let mut expected = 1u64;
+        for (&n, &s) in self.shape.iter().zip(&self.strides).rev() {
+            if n != 1 && s != expected {
+                return false;
+            }
+            expected = expected.saturating_mul(n);
+        }
+        true
+    }
+}
+
+/// Where one storage's bytes are.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StorageInfo {
+    /// The storage key (`"0"`, a legacy pointer, a safetensors tensor name).
+    pub key: String,
+    /// Human name of the record for error messages (`archive/data/0`).
+    pub record: String,
+    /// Element type used for counting and byte-swapping.
+    pub dtype: DType,
+    /// Length in bytes.
+    pub nbytes: u64,
+    /// Index into [`Checkpoint::files`].
+    pub file: usize,
+    /// Absolute offset of the first byte in that file.
+    pub offset: u64,
+    /// The record's CRC-32 from the zip central directory (None: not a zip, or CRC stored as 0).
+    pub crc32: Option<u32>,
+    /// Stored big-endian (the zip `byteorder` record says `big`).
+    pub big_endian: bool,
+}
+
+/// Safety tier of a global referenced by a pickle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    Allowed,
+    Unknown,
+    Dangerous,
+}
+
+/// One global referenced by a pickle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GlobalRef {
+    pub module: String,
+    pub name: String,
+    pub tier: Tier,
+    /// Why it is dangerous / unknown, for the page.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub why: String,
+}
+
+/// What a checkpoint's pickles reference, deduplicated, in order of first use.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SafetyReport {
+    pub globals: Vec<GlobalRef>,
+}
+
+impl SafetyReport {
+    /// `safe` when every global is allowed, `dangerous` if any is dangerous, else `unknown`.
+    pub fn verdict(&self) -> &'static str {
+        match self.globals.iter().map(|g| g.tier).max() {
+            Some(Tier::Dangerous) => "dangerous",
+            Some(Tier::Unknown) => "unknown",
+            _ => "safe",
+        }
+    }
+    /// Record a global once.
+    pub fn add(&mut self, g: GlobalRef) {
+        if !self
+            .globals
+            .iter()
+            .any(|h| h.module == g.module && h.name == g.name)
+        {
+            self.globals.push(g);
+        }
+    }
+}
+
+impl Checkpoint {
+    /// Total number of tensor elements.
+    pub fn total_params(&self) -> u64 {
+        self.tensors.iter().map(|t| t.numel()).sum()
+    }
+    /// Parameters per dtype, in dtype order.
+    pub fn params_by_dtype(&self) -> Vec<(DType, u64)> {
+        let mut m = std::collections::BTreeMap::new();
+        for t in &self.tensors {
+            *m.entry(t.dtype).or_insert(0u64) += t.numel();
+        }
+        m.into_iter().collect()
+    }
+    /// Indices of the other tensors that share `t`'s storage.
+    pub fn shared_with(&self, t: usize) -> Vec<usize> {
+        match self.tensors[t].storage {
+            None => vec![],
+            Some(s) => (0..self.tensors.len())
+                .filter(|&i| i != t && self.tensors[i].storage == Some(s))
+                .collect(),
+        }
+    }
+}

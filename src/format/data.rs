@@ -1,0 +1,221 @@
+//! Tensor bytes on demand.
+//!
+//! Contract: [`read_tensor`] streams one tensor's elements in row-major order as little-endian
+//! bytes — exactly what `t.contiguous()` holds — in chunks of at most `chunk` bytes (always a
+//! whole number of elements), reading only the storage bytes the tensor covers. Views with
+//! offsets, arbitrary and zero strides are gathered; big-endian storages are swapped. When a
+//! tensor covers its whole zip record, the record's CRC-32 is checked as it streams.
+
+use super::checkpoint::{Checkpoint, StorageInfo, TensorInfo};
+use super::error::{FormatError, Result};
+use super::source::Source;
+
+/// Default chunk size for streaming (4 MiB).
+pub const DEFAULT_CHUNK: usize = 4 << 20;
+
+/// Largest storage window gathered in one piece for a strided view; larger views go row by row.
+const GATHER_WINDOW: u64 = 64 << 20;
+
+/// Stream tensor `index` of `ckpt`, reading from `sources[storage.file]`.
+pub fn read_tensor(
+    ckpt: &Checkpoint,
+    sources: &[&dyn Source],
+    index: usize,
+    chunk: usize,
+    sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let t = &ckpt.tensors[index];
+    let place = t.path_string();
+    let s = match t.storage {
+        Some(s) => &ckpt.storages[s],
+        None => {
+            return Err(FormatError::at(place, "tensor has no data (meta tensor)"));
+        }
+    };
+    let src = *sources
+        .get(s.file)
+        .ok_or_else(|| FormatError::at(&s.record, "file of this storage is not open"))?;
+    read_tensor_from(t, s, src, chunk, sink).map_err(|e| e.within(place))
+}
+
+/// Read the whole tensor into memory (tests and small tensors only).
+pub fn read_tensor_vec(
+    ckpt: &Checkpoint,
+    sources: &[&dyn Source],
+    index: usize,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(ckpt.tensors[index].nbytes() as usize);
+    read_tensor(ckpt, sources, index, DEFAULT_CHUNK, &mut |b| {
+        out.extend_from_slice(b);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Check a storage's bytes against its CRC-32 (no-op when it has none).
+pub fn verify_crc(s: &StorageInfo, src: &dyn Source) -> Result<()> {
+    let Some(want) = s.crc32 else { return Ok(()) };
+    let mut h = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; DEFAULT_CHUNK.min(s.nbytes as usize).max(1)];
+    let mut done = 0u64;
+    while done < s.nbytes {
+        let n = (s.nbytes - done).min(buf.len() as u64) as usize;
+        src.read_at(s.offset + done, &mut buf[..n])
+            .map_err(|e| FormatError::at(&s.record, e.0))?;
+        h.update(&buf[..n]);
+        done += n as u64;
+    }
+    check_crc(s, h.finalize(), want)
+}
+
+fn check_crc(s: &StorageInfo, got: u32, want: u32) -> Result<()> {
+    if got != want {
+        return Err(FormatError::at(
+            &s.record,
+            format!("CRC-32 mismatch: the zip directory says {want:08x}, the bytes hash to {got:08x} (the file is corrupted)"),
+        ));
+    }
+    Ok(())
+}
+
+fn swap_in_place(buf: &mut [u8], unit: usize) {
+    if unit > 1 {
+        for c in buf.chunks_exact_mut(unit) {
+            c.reverse();
+        }
+    }
+}
+
+fn read_tensor_from(
+    t: &TensorInfo,
+    s: &StorageInfo,
+    src: &dyn Source,
+    chunk: usize,
+    sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let esz = t.dtype.size() as u64;
+    let numel = t.numel();
+    if numel == 0 {
+        return Ok(());
+    }
+    // Bounds: the last element must lie inside the storage.
+    let mut last = t.storage_offset;
+    for (&n, &st) in t.shape.iter().zip(&t.strides) {
+        last = last
+            .checked_add(
+                (n - 1)
+                    .checked_mul(st)
+                    .ok_or_else(|| FormatError::new("stride overflow"))?,
+            )
+            .ok_or_else(|| FormatError::new("offset overflow"))?;
+    }
+    let storage_elems = s.nbytes / esz;
+    if last >= storage_elems {
+        return Err(FormatError::at(
+            &s.record,
+            format!(
+                "view reaches element {last} but the storage holds {storage_elems} elements of {}",
+                t.dtype
+            ),
+        ));
+    }
+    let unit = if s.big_endian { t.dtype.swap_unit() } else { 1 };
+    let chunk = ((chunk as u64 / esz).max(1) * esz) as usize;
+
+    if t.is_contiguous() {
+        let start = s.offset + t.storage_offset * esz;
+        let total = numel * esz;
+        let whole_record = t.storage_offset == 0 && total == s.nbytes;
+        let mut crc = if whole_record && s.crc32.is_some() {
+            Some(crc32fast::Hasher::new())
+        } else {
+            None
+        };
+        let mut buf = vec![0u8; chunk.min(total as usize)];
+        let mut done = 0u64;
+        while done < total {
+            let n = (total - done).min(buf.len() as u64) as usize;
+            src.read_at(start + done, &mut buf[..n])
+                .map_err(|e| FormatError::at(&s.record, e.0))?;
+            if let Some(h) = crc.as_mut() {
+                h.update(&buf[..n]);
+            }
+            swap_in_place(&mut buf[..n], unit);
+            sink(&buf[..n])?;
+            done += n as u64;
+        }
+        if let (Some(h), Some(want)) = (crc, s.crc32) {
+            check_crc(s, h.finalize(), want)?;
+        }
+        return Ok(());
+    }
+
+    // Strided view: gather. Work over "rows" of the last dimension.
+    let nd = t.shape.len();
+    let row_len = t.shape[nd - 1];
+    let row_stride = t.strides[nd - 1];
+    let rows = numel / row_len;
+    let window = (last - t.storage_offset + 1) * esz;
+    let mut out = Vec::with_capacity(chunk);
+    let mut idx = vec![0u64; nd.saturating_sub(1)];
+    let esz_us = esz as usize;
+    if window <= GATHER_WINDOW {
+        let base = t.storage_offset;
+        let mut win = vec![0u8; window as usize];
+        src.read_at(s.offset + base * esz, &mut win)
+            .map_err(|e| FormatError::at(&s.record, e.0))?;
+        for _ in 0..rows {
+            let mut off = 0u64;
+            for (d, &i) in idx.iter().enumerate() {
+                off += i * t.strides[d];
+            }
+            for j in 0..row_len {
+                let e = ((off + j * row_stride) * esz) as usize;
+                out.extend_from_slice(&win[e..e + esz_us]);
+                if out.len() >= chunk {
+                    swap_in_place(&mut out, unit);
+                    sink(&out)?;
+                    out.clear();
+                }
+            }
+            advance(&mut idx, &t.shape[..nd - 1]);
+        }
+    } else {
+        let row_span = ((row_len - 1) * row_stride + 1) * esz;
+        let mut rowbuf = vec![0u8; row_span as usize];
+        for _ in 0..rows {
+            let mut off = t.storage_offset;
+            for (d, &i) in idx.iter().enumerate() {
+                off += i * t.strides[d];
+            }
+            src.read_at(s.offset + off * esz, &mut rowbuf)
+                .map_err(|e| FormatError::at(&s.record, e.0))?;
+            for j in 0..row_len {
+                let e = (j * row_stride * esz) as usize;
+                out.extend_from_slice(&rowbuf[e..e + esz_us]);
+                if out.len() >= chunk {
+                    swap_in_place(&mut out, unit);
+                    sink(&out)?;
+                    out.clear();
+                }
+            }
+            advance(&mut idx, &t.shape[..nd - 1]);
+        }
+    }
+    if !out.is_empty() {
+        swap_in_place(&mut out, unit);
+        sink(&out)?;
+    }
+    Ok(())
+}
+
+/// Row-major increment of a multi-index.
+fn advance(idx: &mut [u64], shape: &[u64]) {
+    for d in (0..idx.len()).rev() {
+        idx[d] += 1;
+        if idx[d] < shape[d] {
+            return;
+        }
+        idx[d] = 0;
+    }
+}

@@ -1,0 +1,47 @@
+//! Bytes → index. Pure Rust, no browser APIs: every reader takes a [`Source`].
+//!
+//! - [`detect`]: name the container from its first bytes.
+//! - [`open`]: build a [`Checkpoint`] index (metadata only, no tensor bytes).
+//! - [`data::read_tensor`]: stream one tensor's bytes on demand.
+
+pub mod checkpoint;
+pub mod data;
+pub mod detect;
+pub mod dtype;
+pub mod error;
+pub mod source;
+
+pub use checkpoint::{
+    Checkpoint, DictKind, GlobalRef, Key, Node, SafetyReport, StorageInfo, TensorInfo, TensorKind,
+    Tier,
+};
+pub use detect::{detect, Format, HEAD_LEN};
+pub use dtype::{DKind, DType};
+pub use error::{FormatError, Result};
+pub use source::{CachedSource, MemSource, Source, SourceError};
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use source::FileSource;
+
+/// Detect the format of a source from its first bytes.
+pub fn detect_source(src: &dyn Source) -> std::result::Result<Format, SourceError> {
+    let n = src.len().min(HEAD_LEN as u64) as usize;
+    let head = src.read_vec(0, n)?;
+    Ok(detect(&head, src.len()))
+}
+
+/// Open a single-file checkpoint (torch zip, legacy, tar, safetensors) named `name`.
+/// Errors carry `name` as their file.
+pub fn open(src: &dyn Source, name: &str) -> Result<Checkpoint> {
+    let fmt = detect_source(src).map_err(|e| FormatError::from(e).in_file(name))?;
+    let r = match fmt {
+        Format::Unknown => Err(FormatError::new(
+            "not a PyTorch or safetensors checkpoint (no zip, legacy-pickle, tar or safetensors signature in the first bytes)",
+        )),
+        Format::TorchPreview => Err(FormatError::new(
+            "a PyTorch 1.0 preview (PYTORCH1) container; torch itself refuses these",
+        )),
+        other => Err(FormatError::new(format!("{} files are not supported yet", other.describe()))),
+    };
+    r.map_err(|e| e.in_file(name))
+}

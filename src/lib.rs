@@ -1,0 +1,18 @@
+//! weightscope core: read PyTorch / safetensors checkpoints without executing pickle code,
+//! compute tensor statistics, and plan edits.
+//!
+//! Data flows one way: a random-access [`format::Source`] → a format reader → a
+//! [`format::Checkpoint`] index → (UI signals | CLI output). Tensor bytes are read on demand.
+//! Nothing in `format`, `stats` or `edit` touches the browser; `worker` and `ui` do.
+
+pub mod format;
+pub mod stats;
+
+#[cfg(target_arch = "wasm32")]
+pub mod worker;
+
+#[cfg(target_arch = "wasm32")]
+pub mod ui;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;

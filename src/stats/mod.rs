@@ -1,0 +1,1 @@
+//! Streaming statistics and histograms of tensors.

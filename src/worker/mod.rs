@@ -1,0 +1,1 @@
+//! The Web Worker side: the only code that touches Blob / FileReaderSync.
