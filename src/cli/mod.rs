@@ -1,5 +1,71 @@
 //! The native command-line interface (`weightscope`), on the same core as the page.
+//!
+//! Contract (other tools rely on these names and exit codes):
+//! - `weightscope detect FILE...` — one line per file: `FILE<TAB>FORMAT<TAB>SIZE<TAB>description`.
+//! - `weightscope inspect FILE [--json] [--hash]` — the tree, or the JSON index
+//!   `{"format", "entries": [{"path","dtype","shape","sha256"?}], "safety": {"verdict","globals"}}`.
+//! - Exit status: 0 read; 3 a dangerous global is referenced (the report is still printed);
+//!   2 unreadable (one line on stderr naming file and place); 1 usage.
 
+pub mod inspect;
+pub mod open;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Exit status: the file references a dangerous global.
+pub const EXIT_DANGEROUS: i32 = 3;
+/// Exit status: the file could not be read.
+pub const EXIT_UNREADABLE: i32 = 2;
+/// Exit status: bad usage.
+pub const EXIT_USAGE: i32 = 1;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "weightscope",
+    version,
+    about = "Inspect, analyse and edit PyTorch / safetensors checkpoints without executing pickle code",
+    long_about = "weightscope reads .pth/.pt/.bin/.ckpt (torch zip and legacy formats) and .safetensors files \
+                  with a safe, allow-list pickle reader: nothing in the file is ever executed. Tensor bytes are read \
+                  only when needed.\n\nExit status: 0 ok, 1 usage, 2 unreadable file, 3 dangerous pickle globals found."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the detected container format of each file (from its bytes, not its name).
+    Detect {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List a checkpoint's tree, tensors and safety report.
+    Inspect {
+        file: PathBuf,
+        /// Print the JSON index instead of a tree.
+        #[arg(long)]
+        json: bool,
+        /// Add the sha256 of every tensor's contiguous little-endian bytes (reads all tensor data).
+        #[arg(long)]
+        hash: bool,
+    },
+}
+
+/// Run the CLI with the process arguments; returns the exit status.
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Detect { files } => open::detect_files(&files, &mut out),
+        Command::Inspect { file, json, hash } => inspect::run(&file, json, hash, &mut out),
+    }
 }

@@ -253,15 +253,33 @@ pub struct GlobalRef {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SafetyReport {
     pub globals: Vec<GlobalRef>,
+    /// Dangerous constructs not tied to a named global (e.g. a STACK_GLOBAL whose operands are
+    /// computed rather than plain strings). Any finding makes the verdict `dangerous`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
 }
 
 impl SafetyReport {
     /// `safe` when every global is allowed, `dangerous` if any is dangerous, else `unknown`.
     pub fn verdict(&self) -> &'static str {
+        if !self.findings.is_empty() {
+            return "dangerous";
+        }
         match self.globals.iter().map(|g| g.tier).max() {
             Some(Tier::Dangerous) => "dangerous",
             Some(Tier::Unknown) => "unknown",
             _ => "safe",
+        }
+    }
+    /// Merge another report (shards, several pickles).
+    pub fn merge(&mut self, other: SafetyReport) {
+        for g in other.globals {
+            self.add(g);
+        }
+        for f in other.findings {
+            if !self.findings.contains(&f) {
+                self.findings.push(f);
+            }
         }
     }
     /// Record a global once.

@@ -9,7 +9,10 @@ pub mod data;
 pub mod detect;
 pub mod dtype;
 pub mod error;
+pub mod pickle;
 pub mod source;
+pub mod torch;
+pub mod zip;
 
 pub use checkpoint::{
     Checkpoint, DictKind, GlobalRef, Key, Node, SafetyReport, StorageInfo, TensorInfo, TensorKind,
@@ -40,6 +43,11 @@ pub fn open(src: &dyn Source, name: &str) -> Result<Checkpoint> {
         )),
         Format::TorchPreview => Err(FormatError::new(
             "a PyTorch 1.0 preview (PYTORCH1) container; torch itself refuses these",
+        )),
+        Format::TorchZip | Format::TorchScript => torch::open_zip(src, name),
+        Format::TorchLegacy => torch::open_legacy(src, name),
+        Format::TorchTar => Err(FormatError::new(
+            "a legacy PyTorch 0.1.x tar archive: recognised, but weightscope does not read this format (re-save it with a current torch)",
         )),
         other => Err(FormatError::new(format!("{} files are not supported yet", other.describe()))),
     };

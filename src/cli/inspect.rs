@@ -1,0 +1,324 @@
+//! `weightscope inspect`: the readable tree, or the JSON index with optional tensor hashes.
+
+use super::open::{open_path, Opened};
+use crate::format::{data, Checkpoint, Key, Node, Source};
+use serde_json::{json, Value as Json};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::Path;
+
+/// sha256 of a tensor's contiguous little-endian bytes (None for tensors without data).
+pub fn tensor_sha256(ckpt: &Checkpoint, sources: &[&dyn Source], i: usize) -> Result<Option<String>, crate::format::FormatError> {
+    if ckpt.tensors[i].storage.is_none() {
+        return Ok(None);
+    }
+    let mut h = Sha256::new();
+    data::read_tensor(ckpt, sources, i, data::DEFAULT_CHUNK, &mut |b| {
+        h.update(b);
+        Ok(())
+    })?;
+    Ok(Some(hex(&h.finalize())))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The JSON index of an opened checkpoint.
+pub fn index_json(o: &Opened, hash: bool) -> Result<Json, crate::format::FormatError> {
+    let ckpt = &o.ckpt;
+    let srcs = o.source_refs();
+    let mut entries = Vec::with_capacity(ckpt.tensors.len());
+    for (i, t) in ckpt.tensors.iter().enumerate() {
+        let mut e = json!({"path": t.path, "dtype": t.dtype.name(), "shape": t.shape});
+        if hash {
+            let h = tensor_sha256(ckpt, &srcs, i).map_err(|e| e.in_file(&ckpt.files[ckpt.tensors[i].storage.map(|s| ckpt.storages[s].file).unwrap_or(0)]))?;
+            e["sha256"] = json!(h);
+        }
+        entries.push(e);
+    }
+    let globals: Vec<Json> = ckpt
+        .safety
+        .globals
+        .iter()
+        .map(|g| json!({"module": g.module, "name": g.name, "tier": g.tier}))
+        .collect();
+    let mut safety = json!({"verdict": ckpt.safety.verdict(), "globals": globals});
+    if !ckpt.safety.findings.is_empty() {
+        safety["findings"] = json!(ckpt.safety.findings);
+    }
+    let mut out = json!({"format": ckpt.format.name(), "entries": entries, "safety": safety});
+    if !ckpt.metadata.is_empty() {
+        out["metadata"] = Json::Object(ckpt.metadata.iter().map(|(k, v)| (k.clone(), json!(v))).collect());
+    }
+    if !ckpt.notes.is_empty() {
+        out["notes"] = json!(ckpt.notes);
+    }
+    Ok(out)
+}
+
+/// `weightscope inspect FILE [--json] [--hash]`
+pub fn run(path: &Path, json_out: bool, hash: bool, out: &mut dyn Write) -> i32 {
+    let o = match open_path(path) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return super::EXIT_UNREADABLE;
+        }
+    };
+    let res = if json_out {
+        index_json(&o, hash).map(|j| {
+            let _ = writeln!(out, "{}", serde_json::to_string_pretty(&j).expect("json"));
+        })
+    } else {
+        print_tree(&o, hash, out)
+    };
+    if let Err(e) = res {
+        eprintln!("{e}");
+        return super::EXIT_UNREADABLE;
+    }
+    if o.ckpt.safety.verdict() == "dangerous" {
+        eprintln!(
+            "{}: DANGEROUS: the pickle references globals that would run code under torch.load(weights_only=False): {}",
+            o.ckpt.files[0],
+            dangerous_list(&o.ckpt)
+        );
+        return super::EXIT_DANGEROUS;
+    }
+    0
+}
+
+fn dangerous_list(c: &Checkpoint) -> String {
+    let mut v: Vec<String> = c
+        .safety
+        .globals
+        .iter()
+        .filter(|g| g.tier == crate::format::Tier::Dangerous)
+        .map(|g| format!("{}.{}", g.module, g.name))
+        .collect();
+    v.extend(c.safety.findings.iter().cloned());
+    v.join(", ")
+}
+
+/// Thousands separators.
+pub fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Human byte sizes.
+pub fn human_bytes(n: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < U.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", U[u])
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Totals {
+    tensors: u64,
+    params: u64,
+    bytes: u64,
+}
+
+fn totals(c: &Checkpoint, n: &Node) -> Totals {
+    let mut t = Totals::default();
+    walk(n, &mut |node| {
+        if let Node::Tensor { index } = node {
+            let ti = &c.tensors[*index];
+            t.tensors += 1;
+            t.params += ti.numel();
+            t.bytes += ti.nbytes();
+        }
+    });
+    t
+}
+
+fn walk(n: &Node, f: &mut dyn FnMut(&Node)) {
+    f(n);
+    match n {
+        Node::Dict { items, .. } => items.iter().for_each(|(_, c)| walk(c, f)),
+        Node::List { items } | Node::Tuple { items } | Node::Set { items, .. } => items.iter().for_each(|c| walk(c, f)),
+        Node::Object { args, state, items, .. } => {
+            args.iter().for_each(|c| walk(c, f));
+            if let Some(s) = state {
+                walk(s, f);
+            }
+            items.iter().for_each(|(_, c)| walk(c, f));
+        }
+        _ => {}
+    }
+}
+
+/// A one-line rendering of a leaf value.
+pub fn leaf_text(c: &Checkpoint, n: &Node) -> Option<String> {
+    Some(match n {
+        Node::None => "None".into(),
+        Node::Bool { value } => if *value { "True" } else { "False" }.into(),
+        Node::Int { value } => value.to_string(),
+        Node::BigInt { value } => value.clone(),
+        Node::Float { value } => format!("{value}"),
+        Node::Complex { re, im } => format!("({re}{im:+}j)"),
+        Node::Str { value } => {
+            let s: String = value.chars().take(80).collect();
+            if value.chars().count() > 80 {
+                format!("{s:?}…")
+            } else {
+                format!("{s:?}")
+            }
+        }
+        Node::Bytes { len, .. } => format!("bytes[{len}]"),
+        Node::Dtype { name } => format!("torch.{name}"),
+        Node::Device { value } => format!("device({value})"),
+        Node::Size { dims } => format!("torch.Size({dims:?})"),
+        Node::Global { module, name } => format!("<{module}.{name}>"),
+        Node::Elided { reason } => format!("<elided: {reason}>"),
+        Node::Tensor { index } => {
+            let t = &c.tensors[*index];
+            let mut s = format!("{} {:?}  {}", t.dtype, t.shape, human_bytes(t.nbytes()));
+            if t.parameter {
+                s.push_str("  Parameter");
+            }
+            if !t.is_contiguous() {
+                s.push_str(&format!("  strides {:?}", t.strides));
+            }
+            if t.storage_offset != 0 {
+                s.push_str(&format!("  offset {}", t.storage_offset));
+            }
+            if let Some(si) = t.storage {
+                if c.tensors.iter().filter(|o| o.storage == Some(si)).count() > 1 {
+                    s.push_str(&format!("  shares storage {}", c.storages[si].key));
+                }
+            }
+            s
+        }
+        _ => return None,
+    })
+}
+
+fn print_tree(o: &Opened, hash: bool, out: &mut dyn Write) -> Result<(), crate::format::FormatError> {
+    let c = &o.ckpt;
+    let t = totals(c, &c.root);
+    let file = &c.files[0];
+    let _ = writeln!(
+        out,
+        "{file}: {} — {} tensors, {} parameters, {}",
+        c.format.describe(),
+        group(t.tensors),
+        group(t.params),
+        human_bytes(t.bytes)
+    );
+    let by_dtype: Vec<String> = c.params_by_dtype().iter().map(|(d, n)| format!("{d} {}", group(*n))).collect();
+    if !by_dtype.is_empty() {
+        let _ = writeln!(out, "parameters by dtype: {}", by_dtype.join(", "));
+    }
+    let _ = writeln!(out, "safety: {}", c.safety.verdict());
+    for g in &c.safety.globals {
+        if g.tier != crate::format::Tier::Allowed {
+            let _ = writeln!(out, "  {:?} {}.{} — {}", g.tier, g.module, g.name, g.why);
+        }
+    }
+    for f in &c.safety.findings {
+        let _ = writeln!(out, "  Dangerous: {f}");
+    }
+    for (k, v) in &c.metadata {
+        let _ = writeln!(out, "metadata {k} = {v}");
+    }
+    let srcs = o.source_refs();
+    let mut hashes = vec![None; c.tensors.len()];
+    if hash {
+        for (i, h) in hashes.iter_mut().enumerate() {
+            *h = tensor_sha256(c, &srcs, i)?;
+        }
+    }
+    print_node(c, &c.root, "", ".", 0, &hashes, out);
+    for n in &c.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    Ok(())
+}
+
+fn container_children(n: &Node) -> Option<Vec<(String, &Node)>> {
+    Some(match n {
+        Node::Dict { items, .. } => items.iter().map(|(k, v)| (key_text(k), v)).collect(),
+        Node::List { items } | Node::Tuple { items } | Node::Set { items, .. } => {
+            items.iter().enumerate().map(|(i, v)| (i.to_string(), v)).collect()
+        }
+        Node::Object { args, state, items, .. } => {
+            let mut v: Vec<(String, &Node)> = args.iter().enumerate().map(|(i, a)| (format!("arg {i}"), a)).collect();
+            if let Some(s) = state {
+                match s.as_ref() {
+                    Node::Dict { items, .. } => v.extend(items.iter().map(|(k, x)| (key_text(k), x))),
+                    other => v.push(("state".into(), other)),
+                }
+            }
+            v.extend(items.iter().map(|(k, x)| (key_text(k), x)));
+            v
+        }
+        _ => return None,
+    })
+}
+
+fn key_text(k: &Key) -> String {
+    match k {
+        Key::Str(s) => s.clone(),
+        Key::Int(i) => i.to_string(),
+        Key::Other(s) => s.clone(),
+    }
+}
+
+fn kind_text(n: &Node) -> String {
+    match n {
+        Node::Dict { kind, state_dict, items, .. } => {
+            let k = match kind {
+                crate::format::DictKind::Dict => "dict",
+                crate::format::DictKind::OrderedDict => "OrderedDict",
+                crate::format::DictKind::Counter => "Counter",
+            };
+            format!("{k}[{}]{}", items.len(), if *state_dict { " state dict" } else { "" })
+        }
+        Node::List { items } => format!("list[{}]", items.len()),
+        Node::Tuple { items } => format!("tuple[{}]", items.len()),
+        Node::Set { items, frozen } => format!("{}[{}]", if *frozen { "frozenset" } else { "set" }, items.len()),
+        Node::Object { module, name, .. } => format!("object {module}.{name} (inert)"),
+        _ => String::new(),
+    }
+}
+
+fn print_node(c: &Checkpoint, n: &Node, indent: &str, label: &str, depth: usize, hashes: &[Option<String>], out: &mut dyn Write) {
+    if let Some(children) = container_children(n) {
+        let t = totals(c, n);
+        let sum = if t.tensors > 0 {
+            format!("  — {} tensors, {} params, {}", group(t.tensors), group(t.params), human_bytes(t.bytes))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(out, "{indent}{label}  {}{sum}", kind_text(n));
+        let child_indent = format!("{indent}  ");
+        for (k, v) in children {
+            print_node(c, v, &child_indent, &k, depth + 1, hashes, out);
+        }
+    } else {
+        let text = leaf_text(c, n).unwrap_or_default();
+        let h = match n {
+            Node::Tensor { index } => hashes[*index].as_ref().map(|h| format!("  sha256 {h}")).unwrap_or_default(),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "{indent}{label}  {text}{h}");
+    }
+}

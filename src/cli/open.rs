@@ -1,0 +1,53 @@
+//! Opening files from paths for the CLI (native only): single files, and — through the shared
+//! [`crate::format`] API — whatever the format layer can open from a path.
+
+use crate::format::{self, Checkpoint, FileSource, FormatError, Source};
+use std::io::Write;
+use std::path::Path;
+
+/// A checkpoint with the sources of its files (`files[i]` ↔ `sources[i]`).
+pub struct Opened {
+    pub ckpt: Checkpoint,
+    pub sources: Vec<Box<dyn Source>>,
+}
+
+impl Opened {
+    /// Borrow the sources as trait objects for [`format::data::read_tensor`].
+    pub fn source_refs(&self) -> Vec<&dyn Source> {
+        self.sources.iter().map(|s| s.as_ref() as &dyn Source).collect()
+    }
+}
+
+/// The name shown in messages for a path.
+pub fn display_name(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Open any checkpoint the format layer reads from a path.
+pub fn open_path(path: &Path) -> Result<Opened, FormatError> {
+    let name = display_name(path);
+    let src = FileSource::open(path).map_err(|e| FormatError::new(e.0).in_file(&name))?;
+    let ckpt = format::open(&src, &name)?;
+    Ok(Opened { ckpt, sources: vec![Box::new(src)] })
+}
+
+/// `weightscope detect FILE...`
+pub fn detect_files(files: &[std::path::PathBuf], out: &mut dyn Write) -> i32 {
+    let mut status = 0;
+    for f in files {
+        let name = display_name(f);
+        match FileSource::open(f).and_then(|s| format::detect_source(&s).map(|fmt| (fmt, s.len()))) {
+            Ok((fmt, len)) => {
+                let _ = writeln!(out, "{name}\t{}\t{len}\t{}", fmt.name(), fmt.describe());
+                if fmt == format::Format::Unknown {
+                    status = super::EXIT_UNREADABLE;
+                }
+            }
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                status = super::EXIT_UNREADABLE;
+            }
+        }
+    }
+    status
+}

@@ -1,0 +1,188 @@
+//! Arena → tree: turn the unpickled value graph into the checkpoint's [`Node`] tree and its
+//! tensor list.
+//!
+//! Contract: tensors are listed depth-first in insertion order (dict items in order, list and
+//! tuple items by index); a tensor reached under two paths is listed under both. Reference cycles
+//! and graphs that would expand past a node budget (shared references nested many levels deep)
+//! become [`Node::Elided`] instead of exploding. Attributes set by BUILD (an OrderedDict's
+//! `_metadata`) are kept in `attrs` and never listed as tensors.
+
+use super::value::{bigint_to_string, Id, Value};
+use super::vm::Unpickler;
+use crate::format::checkpoint::{Key, Node, TensorInfo};
+use crate::format::dtype::DType;
+use std::collections::HashSet;
+
+/// Nodes a tree may have before the rest is elided.
+pub const MAX_NODES: usize = 10_000_000;
+
+struct Builder<'a, 'r> {
+    u: &'a Unpickler<'r>,
+    tensors: &'a mut Vec<TensorInfo>,
+    on_path: HashSet<Id>,
+    nodes: usize,
+    budget: usize,
+}
+
+/// Build the tree under `root`, appending tensors (with their paths, prefixed by `prefix`).
+pub fn build(u: &Unpickler, root: Id, prefix: &[String], tensors: &mut Vec<TensorInfo>) -> Node {
+    build_with_budget(u, root, prefix, tensors, MAX_NODES)
+}
+
+/// [`build`] with an explicit node budget.
+pub fn build_with_budget(u: &Unpickler, root: Id, prefix: &[String], tensors: &mut Vec<TensorInfo>, budget: usize) -> Node {
+    let mut b = Builder { u, tensors, on_path: HashSet::new(), nodes: 0, budget };
+    let mut path = prefix.to_vec();
+    b.node(root, &mut path, true)
+}
+
+/// A dict key as a [`Key`].
+pub fn key_of(u: &Unpickler, id: Id) -> Key {
+    match u.get(id) {
+        Value::Str(s) => Key::Str(s.clone()),
+        Value::Int(i) => Key::Int(*i),
+        other => Key::Other(short_repr(u, other, 2)),
+    }
+}
+
+fn short_repr(u: &Unpickler, v: &Value, depth: usize) -> String {
+    match v {
+        Value::None => "None".into(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Value::Int(i) => i.to_string(),
+        Value::BigInt(b) => bigint_to_string(b),
+        Value::Float(f) => format!("{f}"),
+        Value::Str(s) => format!("{s:?}"),
+        Value::Tuple(items) if depth > 0 => {
+            let parts: Vec<String> = items.iter().take(8).map(|&i| short_repr(u, u.get(i), depth - 1)).collect();
+            format!("({})", parts.join(", "))
+        }
+        Value::Global { module, name } => format!("{module}.{name}"),
+        other => format!("<{}>", other.kind_name()),
+    }
+}
+
+impl Builder<'_, '_> {
+    fn node(&mut self, id: Id, path: &mut Vec<String>, list_tensors: bool) -> Node {
+        self.nodes += 1;
+        if self.nodes > self.budget {
+            return Node::Elided { reason: format!("more than {} values (shared references expand too far)", self.budget) };
+        }
+        let v = self.u.get(id);
+        let is_container = matches!(
+            v,
+            Value::List(_) | Value::Tuple(_) | Value::Dict { .. } | Value::Set { .. } | Value::Object { .. }
+        );
+        if is_container && !self.on_path.insert(id) {
+            return Node::Elided { reason: "reference cycle".into() };
+        }
+        let n = self.convert(v, path, list_tensors);
+        if is_container {
+            self.on_path.remove(&id);
+        }
+        n
+    }
+
+    fn children(&mut self, ids: &[Id], path: &mut Vec<String>, list_tensors: bool) -> Vec<Node> {
+        ids.iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                path.push(i.to_string());
+                let n = self.node(c, path, list_tensors);
+                path.pop();
+                n
+            })
+            .collect()
+    }
+
+    fn pairs(&mut self, items: &[(Id, Id)], path: &mut Vec<String>, list_tensors: bool) -> Vec<(Key, Node)> {
+        items
+            .iter()
+            .map(|&(k, v)| {
+                let key = key_of(self.u, k);
+                path.push(key.segment());
+                let n = self.node(v, path, list_tensors);
+                path.pop();
+                (key, n)
+            })
+            .collect()
+    }
+
+    fn convert(&mut self, v: &Value, path: &mut Vec<String>, list_tensors: bool) -> Node {
+        match v {
+            Value::None | Value::Invalid => Node::None,
+            Value::Bool(b) => Node::Bool { value: *b },
+            Value::Int(i) => Node::Int { value: *i },
+            Value::BigInt(b) => Node::BigInt { value: bigint_to_string(b) },
+            Value::Float(f) => Node::Float { value: *f },
+            Value::Complex(re, im) => Node::Complex { re: *re, im: *im },
+            Value::Str(s) => Node::Str { value: s.clone() },
+            Value::Bytes(b) => Node::Bytes { len: b.len() as u64, preview: b[..b.len().min(64)].to_vec() },
+            Value::List(items) => Node::List { items: self.children(items, path, list_tensors) },
+            Value::Tuple(items) => Node::Tuple { items: self.children(items, path, list_tensors) },
+            Value::Set { items, frozen } => Node::Set { items: self.children(items, path, list_tensors), frozen: *frozen },
+            Value::Dict { kind, items, attrs } => {
+                let items = self.pairs(items, path, list_tensors);
+                let attrs = self.pairs(attrs, path, false);
+                let state_dict = !items.is_empty()
+                    && items.iter().all(|(k, n)| matches!(k, Key::Str(_)) && matches!(n, Node::Tensor { .. }));
+                Node::Dict { kind: *kind, items, attrs, state_dict }
+            }
+            Value::Global { module, name } => {
+                if module == "torch" {
+                    if let Some(d) = DType::from_name(name).filter(|d| d.name() == name) {
+                        return Node::Dtype { name: d.name().into() };
+                    }
+                }
+                Node::Global { module: module.clone(), name: name.clone() }
+            }
+            Value::Object { module, name, args, state, items, list } => {
+                path.push("__args__".into());
+                let args = self.children(args, path, list_tensors);
+                path.pop();
+                let state = state.map(|s| match self.u.get(s) {
+                    // a dict state: its keys are the object's attributes, walked in place
+                    Value::Dict { .. } => Box::new(self.node(s, path, list_tensors)),
+                    _ => {
+                        path.push("__state__".into());
+                        let n = self.node(s, path, list_tensors);
+                        path.pop();
+                        Box::new(n)
+                    }
+                });
+                let mut pairs = self.pairs(items, path, list_tensors);
+                for (i, n) in self.children(list, path, list_tensors).into_iter().enumerate() {
+                    pairs.push((Key::Int(i as i64), n));
+                }
+                Node::Object { module: module.clone(), name: name.clone(), args, state, items: pairs }
+            }
+            Value::Storage { .. } => Node::Object {
+                module: "torch.storage".into(),
+                name: "UntypedStorage".into(),
+                args: vec![],
+                state: None,
+                items: vec![],
+            },
+            Value::Tensor(raw) => {
+                if !list_tensors {
+                    return Node::Elided { reason: "tensor inside an attribute".into() };
+                }
+                self.tensors.push(TensorInfo {
+                    path: path.clone(),
+                    dtype: raw.dtype,
+                    shape: raw.shape.clone(),
+                    strides: raw.strides.clone(),
+                    storage_offset: raw.offset,
+                    storage: raw.storage,
+                    requires_grad: raw.requires_grad,
+                    parameter: raw.parameter,
+                    kind: raw.kind.clone(),
+                });
+                Node::Tensor { index: self.tensors.len() - 1 }
+            }
+            Value::Dtype(d) => Node::Dtype { name: d.name().into() },
+            Value::Device(d) => Node::Device { value: d.clone() },
+            Value::Size(d) => Node::Size { dims: d.clone() },
+        }
+    }
+}

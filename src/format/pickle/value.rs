@@ -1,0 +1,157 @@
+//! The value graph a pickle builds: an arena of [`Value`]s addressed by [`Id`].
+//!
+//! Contract: the arena is append-only; containers hold ids, so an object memoized before its items
+//! were added (the pickle rule) sees them — shared references stay shared, as in Python.
+//! Nothing here executes anything: calls of unknown globals are [`Value::Object`]s.
+
+use crate::format::dtype::DType;
+
+/// An index into the arena.
+pub type Id = u32;
+
+/// How a dict was made.
+pub use crate::format::checkpoint::DictKind;
+
+/// A tensor rebuilt from `_rebuild_tensor_*` and friends (metadata only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawTensor {
+    /// Index into the reader's storages; `None` for meta tensors.
+    pub storage: Option<usize>,
+    pub dtype: DType,
+    pub offset: u64,
+    pub shape: Vec<u64>,
+    pub strides: Vec<u64>,
+    pub requires_grad: bool,
+    pub parameter: bool,
+    pub kind: crate::format::checkpoint::TensorKind,
+}
+
+/// A pickle value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    None,
+    Bool(bool),
+    Int(i64),
+    /// Little-endian two's complement bytes of an integer outside i64.
+    BigInt(Vec<u8>),
+    Float(f64),
+    Complex(f64, f64),
+    Str(String),
+    Bytes(Vec<u8>),
+    List(Vec<Id>),
+    Tuple(Vec<Id>),
+    Dict { kind: DictKind, items: Vec<(Id, Id)>, attrs: Vec<(Id, Id)> },
+    Set { items: Vec<Id>, frozen: bool },
+    /// A global referenced but not called (a class, a function, a dtype, a qscheme).
+    Global { module: String, name: String },
+    /// The result of calling / instantiating a global we do not execute.
+    Object { module: String, name: String, args: Vec<Id>, state: Option<Id>, items: Vec<(Id, Id)>, list: Vec<Id> },
+    /// A storage resolved from a persistent id: index into the reader's storages, and the dtype
+    /// of a typed storage class (`None` for `UntypedStorage`).
+    Storage { index: usize, dtype: Option<DType> },
+    Tensor(Box<RawTensor>),
+    Dtype(DType),
+    Device(String),
+    Size(Vec<i64>),
+    /// The MARK sentinel is never stored; this is a placeholder for popped/unknown slots.
+    Invalid,
+}
+
+impl Value {
+    /// A short description for error messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Value::None => "None",
+            Value::Bool(_) => "bool",
+            Value::Int(_) | Value::BigInt(_) => "int",
+            Value::Float(_) => "float",
+            Value::Complex(..) => "complex",
+            Value::Str(_) => "str",
+            Value::Bytes(_) => "bytes",
+            Value::List(_) => "list",
+            Value::Tuple(_) => "tuple",
+            Value::Dict { .. } => "dict",
+            Value::Set { .. } => "set",
+            Value::Global { .. } => "global",
+            Value::Object { .. } => "object",
+            Value::Storage { .. } => "storage",
+            Value::Tensor(_) => "tensor",
+            Value::Dtype(_) => "dtype",
+            Value::Device(_) => "device",
+            Value::Size(_) => "torch.Size",
+            Value::Invalid => "invalid",
+        }
+    }
+}
+
+/// Decimal text of a little-endian two's complement integer (for big ints).
+pub fn bigint_to_string(le: &[u8]) -> String {
+    if le.is_empty() {
+        return "0".into();
+    }
+    let neg = le[le.len() - 1] & 0x80 != 0;
+    // magnitude as little-endian u32 limbs
+    let mut bytes = le.to_vec();
+    if neg {
+        // two's complement negate
+        let mut carry = 1u16;
+        for b in bytes.iter_mut() {
+            let v = (!*b) as u16 + carry;
+            *b = v as u8;
+            carry = v >> 8;
+        }
+    }
+    let mut limbs: Vec<u32> = bytes
+        .chunks(4)
+        .map(|c| {
+            let mut a = [0u8; 4];
+            a[..c.len()].copy_from_slice(c);
+            u32::from_le_bytes(a)
+        })
+        .collect();
+    let mut digits = Vec::new();
+    while limbs.iter().any(|&l| l != 0) {
+        let mut rem = 0u64;
+        for l in limbs.iter_mut().rev() {
+            let cur = (rem << 32) | *l as u64;
+            *l = (cur / 1_000_000_000) as u32;
+            rem = cur % 1_000_000_000;
+        }
+        digits.push(rem as u32);
+    }
+    let mut s = String::new();
+    if neg {
+        s.push('-');
+    }
+    match digits.pop() {
+        None => s.push('0'),
+        Some(top) => {
+            s.push_str(&top.to_string());
+            for d in digits.iter().rev() {
+                s.push_str(&format!("{d:09}"));
+            }
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bigints_print_in_decimal() {
+        // 2**70
+        let mut v = vec![0u8; 9];
+        v[8] = 0x40;
+        assert_eq!(bigint_to_string(&v), "1180591620717411303424");
+        // -(2**70)
+        let mut n = vec![0u8; 9];
+        n[8] = 0xC0;
+        assert_eq!(bigint_to_string(&n), "-1180591620717411303424");
+        assert_eq!(bigint_to_string(&[0xff]), "-1");
+        // legacy magic 0x1950A86A20F9469CFC6C
+        let magic = [0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19];
+        assert_eq!(bigint_to_string(&magic), u128::from_str_radix("1950A86A20F9469CFC6C", 16).unwrap().to_string());
+    }
+}

@@ -1,0 +1,854 @@
+//! A safe pickle virtual machine for protocols 0–5.
+//!
+//! Contract: [`Unpickler::load`] runs one pickle from a byte offset to its STOP and returns the
+//! root value's [`Id`] in the arena plus the offset after STOP. It implements the CPython
+//! unpickler's opcode set (memo, marks, PERSID/BINPERSID, text and binary forms) but **never
+//! executes anything**: GLOBAL pushes a [`Value::Global`] (classified and recorded in the
+//! [`SafetyReport`]); REDUCE / NEWOBJ / INST / OBJ hand the call to [`super::calls`], which builds
+//! real values only for allow-listed torch and builtin functions and an inert [`Value::Object`]
+//! for everything else. Hostile input is bounded by [`Limits`] (values, stack depth, memo size,
+//! bytes allocated) and becomes an error with the byte offset — never a panic, hang or OOM.
+
+use super::calls::{self, StorageResolver};
+use super::safety;
+use super::value::{DictKind, Id, Value};
+use crate::format::checkpoint::{GlobalRef, SafetyReport, Tier};
+use std::collections::HashMap;
+
+/// Resource limits for one unpickling run.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Values in the arena (every pushed object counts).
+    pub max_values: usize,
+    /// Stack depth (including values held under marks).
+    pub max_stack: usize,
+    /// Number of MARKs open at once.
+    pub max_marks: usize,
+    /// Memo entries.
+    pub max_memo: usize,
+    /// Total bytes of strings / bytes / big ints created.
+    pub max_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_values: 20_000_000, max_stack: 1_000_000, max_marks: 100_000, max_memo: 10_000_000, max_bytes: 1 << 30 }
+    }
+}
+
+/// An unpickling error at a byte offset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PickleError {
+    pub pos: usize,
+    pub msg: String,
+    /// The data ended before STOP (a caller with more bytes may retry).
+    pub truncated: bool,
+}
+
+type R<T> = Result<T, PickleError>;
+
+/// The unpickler state: arena, stack, marks and memo.
+pub struct Unpickler<'r> {
+    pub arena: Vec<Value>,
+    stack: Vec<Id>,
+    marks: Vec<usize>,
+    memo: HashMap<u64, Id>,
+    limits: Limits,
+    bytes_used: usize,
+    pub safety: SafetyReport,
+    /// Non-fatal observations (unknown BUILD targets, protocol warnings).
+    pub notes: Vec<String>,
+    resolver: &'r mut dyn StorageResolver,
+    /// Protocol announced by PROTO (last seen).
+    pub protocol: u8,
+}
+
+impl<'r> Unpickler<'r> {
+    pub fn new(resolver: &'r mut dyn StorageResolver, limits: Limits) -> Self {
+        Unpickler {
+            arena: Vec::new(),
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: HashMap::new(),
+            limits,
+            bytes_used: 0,
+            safety: SafetyReport::default(),
+            notes: Vec::new(),
+            resolver,
+            protocol: 0,
+        }
+    }
+
+    /// Value of an id.
+    pub fn get(&self, id: Id) -> &Value {
+        &self.arena[id as usize]
+    }
+
+    /// Add a value to the arena.
+    pub fn alloc(&mut self, v: Value) -> Result<Id, String> {
+        if self.arena.len() >= self.limits.max_values {
+            return Err(format!("pickle builds more than {} values (limit)", self.limits.max_values));
+        }
+        self.arena.push(v);
+        Ok((self.arena.len() - 1) as Id)
+    }
+
+    fn charge(&mut self, n: usize) -> Result<(), String> {
+        self.bytes_used = self.bytes_used.saturating_add(n);
+        if self.bytes_used > self.limits.max_bytes {
+            return Err(format!("pickle allocates more than {} bytes of strings (limit)", self.limits.max_bytes));
+        }
+        Ok(())
+    }
+
+    /// Call the storage resolver (used by [`super::calls`]).
+    pub fn resolver(&mut self) -> &mut dyn StorageResolver {
+        self.resolver
+    }
+
+    /// Record a global in the safety report and return its tier.
+    pub fn record_global(&mut self, module: &str, name: &str) -> Tier {
+        let (tier, why) = safety::classify(module, name);
+        self.safety.add(GlobalRef { module: module.to_string(), name: name.to_string(), tier, why });
+        tier
+    }
+
+    /// Run one pickle starting at `start`; returns (root, offset after STOP). The memo is reset
+    /// for each pickle (as in Python, where each `load` has its own unpickler).
+    pub fn load(&mut self, data: &[u8], start: usize) -> R<(Id, usize)> {
+        self.stack.clear();
+        self.marks.clear();
+        self.memo.clear();
+        let mut rd = Reader { data, pos: start };
+        loop {
+            let op_pos = rd.pos;
+            let op = rd.u8()?;
+            let res = self.step(op, &mut rd);
+            match res {
+                Ok(true) => {
+                    let root = self.pop().map_err(|m| PickleError { pos: op_pos, msg: m, truncated: false })?;
+                    return Ok((root, rd.pos));
+                }
+                Ok(false) => {}
+                Err(Step::Msg(m)) => return Err(PickleError { pos: op_pos, msg: m, truncated: false }),
+                Err(Step::Pickle(e)) => return Err(e),
+            }
+        }
+    }
+
+    fn push(&mut self, id: Id) -> Result<(), String> {
+        if self.stack.len() >= self.limits.max_stack {
+            return Err(format!("pickle stack deeper than {} (limit)", self.limits.max_stack));
+        }
+        self.stack.push(id);
+        Ok(())
+    }
+
+    fn push_new(&mut self, v: Value) -> Result<(), String> {
+        let id = self.alloc(v)?;
+        self.push(id)
+    }
+
+    fn pop(&mut self) -> Result<Id, String> {
+        let floor = self.marks.last().copied().unwrap_or(0);
+        if self.stack.len() <= floor {
+            return Err("stack underflow (pop below the current MARK)".into());
+        }
+        Ok(self.stack.pop().expect("checked"))
+    }
+
+    fn top(&self) -> Result<Id, String> {
+        let floor = self.marks.last().copied().unwrap_or(0);
+        if self.stack.len() <= floor {
+            return Err("stack underflow (empty stack)".into());
+        }
+        Ok(*self.stack.last().expect("checked"))
+    }
+
+    fn pop_mark(&mut self) -> Result<Vec<Id>, String> {
+        let m = self.marks.pop().ok_or("no MARK on the stack")?;
+        Ok(self.stack.split_off(m))
+    }
+
+    fn memo_put(&mut self, idx: u64) -> Result<(), String> {
+        let id = self.top()?;
+        if !self.memo.contains_key(&idx) && self.memo.len() >= self.limits.max_memo {
+            return Err(format!("memo larger than {} entries (limit)", self.limits.max_memo));
+        }
+        self.memo.insert(idx, id);
+        Ok(())
+    }
+
+    fn memo_get(&mut self, idx: u64) -> Result<(), String> {
+        let id = *self.memo.get(&idx).ok_or_else(|| format!("memo index {idx} was never stored"))?;
+        self.push(id)
+    }
+
+    fn string_value(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.charge(bytes.len())?;
+        let s = String::from_utf8_lossy(bytes).into_owned();
+        self.push_new(Value::Str(s))
+    }
+
+    fn bytes_value(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.charge(bytes.len())?;
+        self.push_new(Value::Bytes(bytes.to_vec()))
+    }
+
+    fn long_value(&mut self, le: &[u8]) -> Result<(), String> {
+        self.charge(le.len())?;
+        let v = int_from_le(le);
+        self.push_new(v)
+    }
+
+    fn global(&mut self, module: &str, name: &str) -> Result<(), String> {
+        let (m, n) = safety::map_name(module, name);
+        self.record_global(&m, &n);
+        self.push_new(Value::Global { module: m, name: n })
+    }
+
+    fn set_items(&mut self, target: Id, pairs: Vec<(Id, Id)>) -> Result<(), String> {
+        match &mut self.arena[target as usize] {
+            Value::Dict { items, .. } => {
+                for (k, v) in pairs {
+                    // dict semantics: a repeated key replaces the value in place
+                    if let Some(slot) = items.iter_mut().find(|(kk, _)| *kk == k) {
+                        slot.1 = v;
+                    } else {
+                        items.push((k, v));
+                    }
+                }
+                Ok(())
+            }
+            Value::Object { items, .. } => {
+                items.extend(pairs);
+                Ok(())
+            }
+            other => Err(format!("SETITEM(S) on a {} (only dicts take items)", other.kind_name())),
+        }
+    }
+
+    fn append_items(&mut self, target: Id, new: Vec<Id>) -> Result<(), String> {
+        match &mut self.arena[target as usize] {
+            Value::List(items) => {
+                items.extend(new);
+                Ok(())
+            }
+            Value::Set { items, .. } => {
+                items.extend(new);
+                Ok(())
+            }
+            Value::Object { list, .. } => {
+                list.extend(new);
+                Ok(())
+            }
+            other => Err(format!("APPEND(S) on a {} (only lists take appends)", other.kind_name())),
+        }
+    }
+
+    fn build(&mut self, target: Id, state: Id) -> Result<(), String> {
+        let state_items = match self.get(state) {
+            Value::Dict { items, .. } => Some(items.clone()),
+            _ => None,
+        };
+        match &mut self.arena[target as usize] {
+            Value::Dict { attrs, .. } => {
+                match state_items {
+                    Some(items) => attrs.extend(items),
+                    None => self.notes.push("BUILD on a dict with a non-dict state was ignored".into()),
+                }
+                Ok(())
+            }
+            Value::Object { state: st, .. } => {
+                *st = Some(state);
+                Ok(())
+            }
+            Value::Tensor(_) => Ok(()), // Parameter / tensor Python attributes: kept out of the index
+            Value::Global { module, name } => {
+                // BUILD on a class object (NEWOBJ never happened): keep it inert
+                let (module, name) = (module.clone(), name.clone());
+                self.arena[target as usize] =
+                    Value::Object { module, name, args: vec![], state: Some(state), items: vec![], list: vec![] };
+                Ok(())
+            }
+            other => {
+                let k = other.kind_name();
+                self.notes.push(format!("BUILD on a {k} was ignored"));
+                Ok(())
+            }
+        }
+    }
+
+    /// Execute one opcode. Ok(true) at STOP.
+    fn step(&mut self, op: u8, rd: &mut Reader) -> Result<bool, Step> {
+        match op {
+            b'(' => {
+                if self.marks.len() >= self.limits.max_marks {
+                    return Err(Step::Msg(format!("more than {} nested MARKs (limit)", self.limits.max_marks)));
+                }
+                self.marks.push(self.stack.len());
+            }
+            b'.' => return Ok(true),
+            b'0' => {
+                // POP: pops the top item, or the topmost MARK if the stack is at a mark
+                if self.marks.last() == Some(&self.stack.len()) {
+                    self.marks.pop();
+                } else {
+                    self.pop()?;
+                }
+            }
+            b'1' => {
+                self.pop_mark()?;
+            }
+            b'2' => {
+                let t = self.top()?;
+                self.push(t)?;
+            }
+            b'F' => {
+                let line = rd.line()?;
+                let t = std::str::from_utf8(line).map_err(|_| "FLOAT is not ASCII")?.trim();
+                let v: f64 = parse_py_float(t).ok_or_else(|| format!("FLOAT {t:?} is not a number"))?;
+                self.push_new(Value::Float(v))?;
+            }
+            b'I' => {
+                let line = rd.line()?;
+                let t = std::str::from_utf8(line).map_err(|_| "INT is not ASCII")?.trim();
+                let v = match t {
+                    "01" => Value::Bool(true),
+                    "00" => Value::Bool(false),
+                    _ => parse_decimal(t).ok_or_else(|| format!("INT {t:?} is not an integer"))?,
+                };
+                self.push_new(v)?;
+            }
+            b'J' => {
+                let v = i32::from_le_bytes(rd.arr::<4>()?);
+                self.push_new(Value::Int(v as i64))?;
+            }
+            b'K' => {
+                let v = rd.u8()?;
+                self.push_new(Value::Int(v as i64))?;
+            }
+            b'M' => {
+                let v = u16::from_le_bytes(rd.arr::<2>()?);
+                self.push_new(Value::Int(v as i64))?;
+            }
+            b'L' => {
+                let line = rd.line()?;
+                let t = std::str::from_utf8(line).map_err(|_| "LONG is not ASCII")?.trim();
+                let t = t.strip_suffix('L').unwrap_or(t);
+                self.charge(t.len())?;
+                let v = parse_decimal(t).ok_or_else(|| format!("LONG {t:?} is not an integer"))?;
+                self.push_new(v)?;
+            }
+            b'N' => self.push_new(Value::None)?,
+            b'P' => {
+                let line = rd.line()?.to_vec();
+                self.string_value(&line)?;
+                let pid = self.pop()?;
+                let v = calls::persistent_load(self, pid)?;
+                self.push_new(v)?;
+            }
+            b'Q' => {
+                let pid = self.pop()?;
+                let v = calls::persistent_load(self, pid)?;
+                self.push_new(v)?;
+            }
+            b'R' => {
+                let args = self.pop()?;
+                let func = self.pop()?;
+                let v = calls::call(self, func, args)?;
+                self.push_new(v)?;
+            }
+            b'S' => {
+                let line = rd.line()?;
+                let s = decode_py_string_literal(line).ok_or("STRING is not a quoted literal")?;
+                self.string_value(&s)?;
+            }
+            b'T' => {
+                let n = i32::from_le_bytes(rd.arr::<4>()?);
+                if n < 0 {
+                    return Err(Step::Msg("BINSTRING with a negative length".into()));
+                }
+                let b = rd.take(n as usize)?;
+                self.string_value(b)?;
+            }
+            b'U' => {
+                let n = rd.u8()? as usize;
+                let b = rd.take(n)?;
+                self.string_value(b)?;
+            }
+            b'V' => {
+                let line = rd.line()?;
+                let s = decode_raw_unicode_escape(line);
+                self.charge(s.len())?;
+                self.push_new(Value::Str(s))?;
+            }
+            b'X' => {
+                let n = u32::from_le_bytes(rd.arr::<4>()?) as usize;
+                let b = rd.take(n)?;
+                self.string_value(b)?;
+            }
+            0x8c => {
+                let n = rd.u8()? as usize;
+                let b = rd.take(n)?;
+                self.string_value(b)?;
+            }
+            0x8d => {
+                let n = u64::from_le_bytes(rd.arr::<8>()?);
+                let b = rd.take_u64(n)?;
+                self.string_value(b)?;
+            }
+            b'B' => {
+                let n = u32::from_le_bytes(rd.arr::<4>()?) as usize;
+                let b = rd.take(n)?;
+                self.bytes_value(b)?;
+            }
+            b'C' => {
+                let n = rd.u8()? as usize;
+                let b = rd.take(n)?;
+                self.bytes_value(b)?;
+            }
+            0x8e | 0x96 => {
+                let n = u64::from_le_bytes(rd.arr::<8>()?);
+                let b = rd.take_u64(n)?;
+                self.bytes_value(b)?;
+            }
+            0x97 => return Err(Step::Msg("NEXT_BUFFER: out-of-band pickle buffers are not supported".into())),
+            0x98 => {
+                self.top()?; // READONLY_BUFFER: no-op on the value
+            }
+            b'a' => {
+                let v = self.pop()?;
+                let l = self.top()?;
+                self.append_items(l, vec![v])?;
+            }
+            b'e' => {
+                let items = self.pop_mark()?;
+                let l = self.top()?;
+                self.append_items(l, items)?;
+            }
+            b'b' => {
+                let state = self.pop()?;
+                let target = self.top()?;
+                self.build(target, state)?;
+            }
+            b'c' => {
+                let module = rd.line()?.to_vec();
+                let name = rd.line()?.to_vec();
+                let (m, n) = (String::from_utf8_lossy(&module).into_owned(), String::from_utf8_lossy(&name).into_owned());
+                self.global(&m, &n)?;
+            }
+            0x93 => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                match (self.get(module).clone(), self.get(name).clone()) {
+                    (Value::Str(m), Value::Str(n)) => self.global(&m, &n)?,
+                    (m, n) => {
+                        let what = format!(
+                            "STACK_GLOBAL operands are not strings ({} and {}): the pickle computes which function to import",
+                            m.kind_name(),
+                            n.kind_name()
+                        );
+                        self.safety.findings.push(what);
+                        self.push_new(Value::Global { module: "<computed>".into(), name: "<computed>".into() })?;
+                    }
+                }
+            }
+            b'd' => {
+                let items = self.pop_mark()?;
+                if items.len() % 2 != 0 {
+                    return Err(Step::Msg("DICT with an odd number of items".into()));
+                }
+                let pairs = items.chunks(2).map(|c| (c[0], c[1])).collect();
+                let id = self.alloc(Value::Dict { kind: DictKind::Dict, items: vec![], attrs: vec![] })?;
+                self.set_items(id, pairs)?;
+                self.push(id)?;
+            }
+            b'}' => self.push_new(Value::Dict { kind: DictKind::Dict, items: vec![], attrs: vec![] })?,
+            b'g' => {
+                let line = rd.line()?;
+                let idx = parse_index(line).ok_or("GET with a bad index")?;
+                self.memo_get(idx)?;
+            }
+            b'h' => {
+                let idx = rd.u8()? as u64;
+                self.memo_get(idx)?;
+            }
+            b'j' => {
+                let idx = u32::from_le_bytes(rd.arr::<4>()?) as u64;
+                self.memo_get(idx)?;
+            }
+            b'i' => {
+                let module = rd.line()?.to_vec();
+                let name = rd.line()?.to_vec();
+                let (m, n) = (String::from_utf8_lossy(&module).into_owned(), String::from_utf8_lossy(&name).into_owned());
+                let args = self.pop_mark()?;
+                self.global(&m, &n)?;
+                let cls = self.pop()?;
+                let targs = self.alloc(Value::Tuple(args))?;
+                let v = calls::call(self, cls, targs)?;
+                self.push_new(v)?;
+            }
+            b'o' => {
+                let mut items = self.pop_mark()?;
+                if items.is_empty() {
+                    return Err(Step::Msg("OBJ without a class".into()));
+                }
+                let cls = items.remove(0);
+                let targs = self.alloc(Value::Tuple(items))?;
+                let v = calls::call(self, cls, targs)?;
+                self.push_new(v)?;
+            }
+            b'l' => {
+                let items = self.pop_mark()?;
+                self.push_new(Value::List(items))?;
+            }
+            b']' => self.push_new(Value::List(vec![]))?,
+            b'p' => {
+                let line = rd.line()?;
+                let idx = parse_index(line).ok_or("PUT with a bad index")?;
+                self.memo_put(idx)?;
+            }
+            b'q' => {
+                let idx = rd.u8()? as u64;
+                self.memo_put(idx)?;
+            }
+            b'r' => {
+                let idx = u32::from_le_bytes(rd.arr::<4>()?) as u64;
+                self.memo_put(idx)?;
+            }
+            0x94 => {
+                let idx = self.memo.len() as u64;
+                self.memo_put(idx)?;
+            }
+            b's' => {
+                let v = self.pop()?;
+                let k = self.pop()?;
+                let d = self.top()?;
+                self.set_items(d, vec![(k, v)])?;
+            }
+            b'u' => {
+                let items = self.pop_mark()?;
+                if items.len() % 2 != 0 {
+                    return Err(Step::Msg("SETITEMS with an odd number of items".into()));
+                }
+                let d = self.top()?;
+                self.set_items(d, items.chunks(2).map(|c| (c[0], c[1])).collect())?;
+            }
+            b't' => {
+                let items = self.pop_mark()?;
+                self.push_new(Value::Tuple(items))?;
+            }
+            b')' => self.push_new(Value::Tuple(vec![]))?,
+            0x85..=0x87 => {
+                let n = (op - 0x84) as usize;
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(self.pop()?);
+                }
+                items.reverse();
+                self.push_new(Value::Tuple(items))?;
+            }
+            b'G' => {
+                let v = f64::from_be_bytes(rd.arr::<8>()?);
+                self.push_new(Value::Float(v))?;
+            }
+            0x80 => {
+                let p = rd.u8()?;
+                if p > 5 {
+                    return Err(Step::Msg(format!("unsupported pickle protocol {p}")));
+                }
+                self.protocol = p;
+            }
+            0x81 => {
+                let args = self.pop()?;
+                let cls = self.pop()?;
+                let v = calls::call(self, cls, args)?;
+                self.push_new(v)?;
+            }
+            0x92 => {
+                let kwargs = self.pop()?;
+                let args = self.pop()?;
+                let cls = self.pop()?;
+                let v = calls::call(self, cls, args)?;
+                let id = self.alloc(v)?;
+                if let Value::Object { state, .. } = &mut self.arena[id as usize] {
+                    if state.is_none() {
+                        *state = Some(kwargs);
+                    }
+                }
+                self.push(id)?;
+            }
+            0x82..=0x84 => {
+                let code = match op {
+                    0x82 => rd.u8()? as u32,
+                    0x83 => u16::from_le_bytes(rd.arr::<2>()?) as u32,
+                    _ => i32::from_le_bytes(rd.arr::<4>()?) as u32,
+                };
+                let name = format!("ext{code}");
+                self.record_global("copyreg._extension_registry", &name);
+                self.push_new(Value::Global { module: "copyreg._extension_registry".into(), name })?;
+            }
+            0x88 => self.push_new(Value::Bool(true))?,
+            0x89 => self.push_new(Value::Bool(false))?,
+            0x8a => {
+                let n = rd.u8()? as usize;
+                let b = rd.take(n)?;
+                self.long_value(b)?;
+            }
+            0x8b => {
+                let n = i32::from_le_bytes(rd.arr::<4>()?);
+                if n < 0 {
+                    return Err(Step::Msg("LONG4 with a negative length".into()));
+                }
+                let b = rd.take(n as usize)?;
+                self.long_value(b)?;
+            }
+            0x8f => self.push_new(Value::Set { items: vec![], frozen: false })?,
+            0x90 => {
+                let items = self.pop_mark()?;
+                let s = self.top()?;
+                self.append_items(s, items)?;
+            }
+            0x91 => {
+                let items = self.pop_mark()?;
+                self.push_new(Value::Set { items, frozen: true })?;
+            }
+            0x95 => {
+                rd.arr::<8>()?; // FRAME: a length hint only
+            }
+            other => return Err(Step::Msg(format!("unknown opcode 0x{other:02x}"))),
+        }
+        Ok(false)
+    }
+}
+
+/// Step failure: a message at the opcode's offset, or a reader error with its own offset.
+enum Step {
+    Msg(String),
+    Pickle(PickleError),
+}
+
+impl From<String> for Step {
+    fn from(m: String) -> Self {
+        Step::Msg(m)
+    }
+}
+
+impl From<&str> for Step {
+    fn from(m: &str) -> Self {
+        Step::Msg(m.to_string())
+    }
+}
+
+impl From<PickleError> for Step {
+    fn from(e: PickleError) -> Self {
+        Step::Pickle(e)
+    }
+}
+
+/// A cursor over the pickle bytes.
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn eof(&self, what: &str) -> PickleError {
+        PickleError { pos: self.pos, msg: format!("the pickle ends inside {what} (truncated file?)"), truncated: true }
+    }
+    fn u8(&mut self) -> R<u8> {
+        let b = *self.data.get(self.pos).ok_or_else(|| self.eof("an opcode"))?;
+        self.pos += 1;
+        Ok(b)
+    }
+    fn arr<const N: usize>(&mut self) -> R<[u8; N]> {
+        let s = self.take(N)?;
+        Ok(s.try_into().expect("length N"))
+    }
+    fn take(&mut self, n: usize) -> R<&'a [u8]> {
+        if self.data.len() - self.pos < n {
+            return Err(self.eof(&format!("a {n}-byte argument")));
+        }
+        let s = &self.data[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn take_u64(&mut self, n: u64) -> R<&'a [u8]> {
+        if n > (self.data.len() - self.pos) as u64 {
+            return Err(self.eof(&format!("a {n}-byte argument")));
+        }
+        self.take(n as usize)
+    }
+    fn line(&mut self) -> R<&'a [u8]> {
+        let rest = &self.data[self.pos..];
+        let n = rest.iter().position(|&c| c == b'\n').ok_or_else(|| self.eof("a text line"))?;
+        let s = &rest[..n];
+        self.pos += n + 1;
+        Ok(s)
+    }
+}
+
+fn parse_index(line: &[u8]) -> Option<u64> {
+    std::str::from_utf8(line).ok()?.trim().parse().ok()
+}
+
+/// Parse a Python float literal (`inf`, `nan`, `-inf`, decimals, exponents).
+fn parse_py_float(t: &str) -> Option<f64> {
+    match t {
+        "inf" => Some(f64::INFINITY),
+        "-inf" => Some(f64::NEG_INFINITY),
+        "nan" | "-nan" => Some(f64::NAN),
+        _ => t.parse().ok(),
+    }
+}
+
+/// Parse a decimal integer of any size into Int or BigInt.
+fn parse_decimal(t: &str) -> Option<Value> {
+    if let Ok(v) = t.parse::<i64>() {
+        return Some(Value::Int(v));
+    }
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    // magnitude as little-endian bytes
+    let mut mag: Vec<u8> = vec![0];
+    for c in digits.bytes() {
+        let mut carry = (c - b'0') as u32;
+        for b in mag.iter_mut() {
+            let v = *b as u32 * 10 + carry;
+            *b = v as u8;
+            carry = v >> 8;
+        }
+        while carry > 0 {
+            mag.push(carry as u8);
+            carry >>= 8;
+        }
+    }
+    mag.push(0); // sign byte
+    if neg {
+        let mut carry = 1u16;
+        for b in mag.iter_mut() {
+            let v = (!*b) as u16 + carry;
+            *b = v as u8;
+            carry = v >> 8;
+        }
+    }
+    Some(int_from_le(&mag))
+}
+
+/// Int if it fits i64, else BigInt.
+fn int_from_le(le: &[u8]) -> Value {
+    if le.is_empty() {
+        return Value::Int(0);
+    }
+    let neg = le[le.len() - 1] & 0x80 != 0;
+    // strip redundant sign-extension bytes
+    let mut n = le.len();
+    while n > 1 {
+        let top = le[n - 1];
+        let next_sign = le[n - 2] & 0x80 != 0;
+        if (top == 0x00 && !neg && !next_sign) || (top == 0xff && neg && next_sign) {
+            n -= 1;
+        } else {
+            break;
+        }
+    }
+    if n <= 8 {
+        let mut a = if neg { [0xffu8; 8] } else { [0u8; 8] };
+        a[..n].copy_from_slice(&le[..n]);
+        Value::Int(i64::from_le_bytes(a))
+    } else {
+        Value::BigInt(le[..n].to_vec())
+    }
+}
+
+/// Decode a protocol-0 STRING argument: a quoted Python 2 `repr`.
+fn decode_py_string_literal(line: &[u8]) -> Option<Vec<u8>> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.len() < 2 {
+        return None;
+    }
+    let q = line[0];
+    if (q != b'\'' && q != b'"') || line[line.len() - 1] != q {
+        return None;
+    }
+    let body = &line[1..line.len() - 1];
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        let c = body[i];
+        if c != b'\\' {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        i += 1;
+        let e = *body.get(i)?;
+        i += 1;
+        match e {
+            b'n' => out.push(b'\n'),
+            b't' => out.push(b'\t'),
+            b'r' => out.push(b'\r'),
+            b'0'..=b'7' => {
+                let mut v = (e - b'0') as u32;
+                for _ in 0..2 {
+                    match body.get(i) {
+                        Some(d @ b'0'..=b'7') => {
+                            v = v * 8 + (d - b'0') as u32;
+                            i += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                out.push(v as u8);
+            }
+            b'x' => {
+                let h = std::str::from_utf8(body.get(i..i + 2)?).ok()?;
+                out.push(u8::from_str_radix(h, 16).ok()?);
+                i += 2;
+            }
+            b'a' => out.push(7),
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'v' => out.push(11),
+            other => out.push(other),
+        }
+    }
+    Some(out)
+}
+
+/// Decode a protocol-0 UNICODE argument (raw-unicode-escape: `\uXXXX`, `\UXXXXXXXX`, latin-1).
+fn decode_raw_unicode_escape(line: &[u8]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < line.len() {
+        if line[i] == b'\\' && i + 1 < line.len() && (line[i + 1] == b'u' || line[i + 1] == b'U') {
+            let n = if line[i + 1] == b'u' { 4 } else { 8 };
+            if let Some(h) = line.get(i + 2..i + 2 + n).and_then(|h| std::str::from_utf8(h).ok()) {
+                if let Some(c) = u32::from_str_radix(h, 16).ok().and_then(char::from_u32) {
+                    out.push(c);
+                    i += 2 + n;
+                    continue;
+                }
+            }
+        }
+        out.push(line[i] as char);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) fn test_int_from_le(le: &[u8]) -> Value {
+    int_from_le(le)
+}
+
+#[cfg(test)]
+pub(crate) fn test_parse_decimal(t: &str) -> Option<Value> {
+    parse_decimal(t)
+}

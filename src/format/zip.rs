@@ -1,0 +1,207 @@
+//! A lazy zip directory reader for torch archives.
+//!
+//! Contract: [`ZipDirectory::read`] reads the end-of-central-directory record (zip64-aware), then
+//! the central directory in one read — nothing else. [`ZipDirectory::data_offset`] reads one
+//! local header (a single small read) to find where an entry's bytes begin.
+//!
+//! Why not the `zip` crate: torch archives must be opened with a bounded, counted number of
+//! reads through our [`Source`] (a browser Blob is read through `FileReaderSync`, one call per
+//! read), must never touch tensor bytes at open, and need each record's raw data offset so the
+//! export plan can reuse original byte ranges. The crate's archive reader works through
+//! `Read + Seek` and manages entry access itself; the directory format is small and fixed, so
+//! we read it directly and keep full control of the I/O.
+
+use super::error::{FormatError, Result};
+use super::source::Source;
+use std::collections::HashMap;
+
+const EOCD_SIG: u32 = 0x0605_4b50;
+const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
+const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
+const CD_SIG: u32 = 0x0201_4b50;
+const LOCAL_SIG: u32 = 0x0403_4b50;
+/// Central directories larger than this are refused (a torch archive has ~100 bytes per record).
+const MAX_CD: u64 = 512 << 20;
+
+/// One central-directory entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZipEntry {
+    pub name: String,
+    pub header_offset: u64,
+    pub compressed_size: u64,
+    pub size: u64,
+    pub crc32: u32,
+    pub method: u16,
+}
+
+/// The central directory of an archive.
+#[derive(Debug, Clone)]
+pub struct ZipDirectory {
+    pub entries: Vec<ZipEntry>,
+    by_name: HashMap<String, usize>,
+}
+
+fn u16_at(b: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"))
+}
+fn u64_at(b: &[u8], o: usize) -> u64 {
+    u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"))
+}
+
+fn err(msg: impl Into<String>) -> FormatError {
+    FormatError::at("zip", msg)
+}
+
+impl ZipDirectory {
+    /// Read the directory of the archive in `src`.
+    pub fn read(src: &dyn Source) -> Result<ZipDirectory> {
+        let len = src.len();
+        if len < 22 {
+            return Err(err(format!("file is {len} bytes, too short for a zip archive (truncated?)")));
+        }
+        // The EOCD is 22 bytes plus a comment of up to 65535 bytes. Look in the last 4 KiB first.
+        let mut eocd = None;
+        for tail_len in [len.min(4096), len.min(22 + 65535)] {
+            let start = len - tail_len;
+            let tail = src.read_vec(start, tail_len as usize)?;
+            if let Some(p) = (0..=tail.len() - 22).rev().find(|&p| u32_at(&tail, p) == EOCD_SIG) {
+                eocd = Some((start + p as u64, tail[p..p + 22].to_vec()));
+                break;
+            }
+            if tail_len == len {
+                break;
+            }
+        }
+        let (eocd_pos, e) = eocd.ok_or_else(|| {
+            err("no end-of-central-directory record: the file is not a complete zip archive (truncated or damaged)")
+        })?;
+        let mut count = u16_at(&e, 10) as u64;
+        let mut cd_size = u32_at(&e, 12) as u64;
+        let mut cd_offset = u32_at(&e, 16) as u64;
+        // zip64: the locator sits right before the EOCD.
+        if eocd_pos >= 20 {
+            let loc = src.read_vec(eocd_pos - 20, 20)?;
+            if u32_at(&loc, 0) == ZIP64_LOCATOR_SIG {
+                let z_off = u64_at(&loc, 8);
+                if z_off.checked_add(56).is_none_or(|end| end > len) {
+                    return Err(err("zip64 end-of-central-directory offset is past the end of the file"));
+                }
+                let z = src.read_vec(z_off, 56)?;
+                if u32_at(&z, 0) != ZIP64_EOCD_SIG {
+                    return Err(err(format!("no zip64 end-of-central-directory record at byte {z_off}")));
+                }
+                count = u64_at(&z, 32);
+                cd_size = u64_at(&z, 40);
+                cd_offset = u64_at(&z, 48);
+            }
+        }
+        if cd_size > MAX_CD {
+            return Err(err(format!("central directory of {cd_size} bytes is larger than the {MAX_CD}-byte limit")));
+        }
+        if cd_offset.checked_add(cd_size).is_none_or(|end| end > len) {
+            return Err(err(format!(
+                "central directory (byte {cd_offset}, {cd_size} bytes) lies past the end of the {len}-byte file (truncated?)"
+            )));
+        }
+        if count > cd_size / 46 {
+            return Err(err(format!("{count} entries cannot fit in a {cd_size}-byte central directory")));
+        }
+        let cd = src.read_vec(cd_offset, cd_size as usize)?;
+        let mut entries = Vec::with_capacity(count as usize);
+        let mut p = 0usize;
+        for i in 0..count {
+            if p + 46 > cd.len() || u32_at(&cd, p) != CD_SIG {
+                return Err(err(format!("central directory entry {i} at byte {} is damaged", cd_offset + p as u64)));
+            }
+            let method = u16_at(&cd, p + 10);
+            let crc32 = u32_at(&cd, p + 16);
+            let mut compressed_size = u32_at(&cd, p + 20) as u64;
+            let mut size = u32_at(&cd, p + 24) as u64;
+            let n = u16_at(&cd, p + 28) as usize;
+            let x = u16_at(&cd, p + 30) as usize;
+            let c = u16_at(&cd, p + 32) as usize;
+            let mut header_offset = u32_at(&cd, p + 42) as u64;
+            if p + 46 + n + x + c > cd.len() {
+                return Err(err(format!("central directory entry {i} runs past the directory")));
+            }
+            let name = String::from_utf8_lossy(&cd[p + 46..p + 46 + n]).into_owned();
+            // zip64 extended information (id 1): only the fields that are saturated, in order.
+            let mut ex = &cd[p + 46 + n..p + 46 + n + x];
+            while ex.len() >= 4 {
+                let id = u16_at(ex, 0);
+                let l = (u16_at(ex, 2) as usize).min(ex.len() - 4);
+                if id == 1 {
+                    let mut f = &ex[4..4 + l];
+                    let mut take = |v: &mut u64| {
+                        if *v == 0xFFFF_FFFF && f.len() >= 8 {
+                            *v = u64_at(f, 0);
+                            f = &f[8..];
+                        }
+                    };
+                    take(&mut size);
+                    take(&mut compressed_size);
+                    take(&mut header_offset);
+                }
+                ex = &ex[4 + l..];
+            }
+            entries.push(ZipEntry { name, header_offset, compressed_size, size, crc32, method });
+            p += 46 + n + x + c;
+        }
+        let by_name = entries.iter().enumerate().map(|(i, e)| (e.name.clone(), i)).collect();
+        Ok(ZipDirectory { entries, by_name })
+    }
+
+    /// Look an entry up by its full name.
+    pub fn get(&self, name: &str) -> Option<&ZipEntry> {
+        self.by_name.get(name).map(|&i| &self.entries[i])
+    }
+
+    /// Absolute offset of the first data byte of `e` (reads its local header).
+    pub fn data_offset(src: &dyn Source, e: &ZipEntry) -> Result<u64> {
+        let at = |m: String| FormatError::at(e.name.clone(), m);
+        let len = src.len();
+        if e.header_offset.checked_add(30).is_none_or(|end| end > len) {
+            return Err(at(format!("local header at byte {} is past the end of the file (truncated?)", e.header_offset)));
+        }
+        let h = src.read_vec(e.header_offset, 30)?;
+        if u32_at(&h, 0) != LOCAL_SIG {
+            return Err(at(format!("no local file header at byte {}", e.header_offset)));
+        }
+        let start = e.header_offset + 30 + u16_at(&h, 26) as u64 + u16_at(&h, 28) as u64;
+        if start.checked_add(e.compressed_size).is_none_or(|end| end > len) {
+            return Err(at(format!(
+                "record data (byte {start}, {} bytes) runs past the end of the {len}-byte file (truncated?)",
+                e.compressed_size
+            )));
+        }
+        Ok(start)
+    }
+
+    /// Read a whole small stored record into memory (pickles, `version`, `byteorder`).
+    pub fn read_small(src: &dyn Source, e: &ZipEntry, limit: u64) -> Result<Vec<u8>> {
+        if e.method != 0 {
+            return Err(FormatError::at(
+                e.name.clone(),
+                format!("record is compressed (method {}); torch writes stored records and weightscope reads only those", e.method),
+            ));
+        }
+        if e.size > limit {
+            return Err(FormatError::at(e.name.clone(), format!("record of {} bytes is larger than the {limit}-byte limit", e.size)));
+        }
+        let off = Self::data_offset(src, e)?;
+        let data = src.read_vec(off, e.size as usize)?;
+        if e.crc32 != 0 || e.size == 0 {
+            let got = crc32fast::hash(&data);
+            if got != e.crc32 {
+                return Err(FormatError::at(
+                    e.name.clone(),
+                    format!("CRC-32 mismatch: the zip directory says {:08x}, the bytes hash to {got:08x} (the file is corrupted)", e.crc32),
+                ));
+            }
+        }
+        Ok(data)
+    }
+}
