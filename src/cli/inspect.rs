@@ -8,7 +8,11 @@ use std::io::Write;
 use std::path::Path;
 
 /// sha256 of a tensor's contiguous little-endian bytes (None for tensors without data).
-pub fn tensor_sha256(ckpt: &Checkpoint, sources: &[&dyn Source], i: usize) -> Result<Option<String>, crate::format::FormatError> {
+pub fn tensor_sha256(
+    ckpt: &Checkpoint,
+    sources: &[&dyn Source],
+    i: usize,
+) -> Result<Option<String>, crate::format::FormatError> {
     if ckpt.tensors[i].storage.is_none() {
         return Ok(None);
     }
@@ -32,7 +36,14 @@ pub fn index_json(o: &Opened, hash: bool) -> Result<Json, crate::format::FormatE
     for (i, t) in ckpt.tensors.iter().enumerate() {
         let mut e = json!({"path": t.path, "dtype": t.dtype.name(), "shape": t.shape});
         if hash {
-            let h = tensor_sha256(ckpt, &srcs, i).map_err(|e| e.in_file(&ckpt.files[ckpt.tensors[i].storage.map(|s| ckpt.storages[s].file).unwrap_or(0)]))?;
+            let h = tensor_sha256(ckpt, &srcs, i).map_err(|e| {
+                e.in_file(
+                    &ckpt.files[ckpt.tensors[i]
+                        .storage
+                        .map(|s| ckpt.storages[s].file)
+                        .unwrap_or(0)],
+                )
+            })?;
             e["sha256"] = json!(h);
         }
         entries.push(e);
@@ -49,7 +60,12 @@ pub fn index_json(o: &Opened, hash: bool) -> Result<Json, crate::format::FormatE
     }
     let mut out = json!({"format": ckpt.format.name(), "entries": entries, "safety": safety});
     if !ckpt.metadata.is_empty() {
-        out["metadata"] = Json::Object(ckpt.metadata.iter().map(|(k, v)| (k.clone(), json!(v))).collect());
+        out["metadata"] = Json::Object(
+            ckpt.metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect(),
+        );
     }
     if !ckpt.notes.is_empty() {
         out["notes"] = json!(ckpt.notes);
@@ -153,8 +169,12 @@ fn walk(n: &Node, f: &mut dyn FnMut(&Node)) {
     f(n);
     match n {
         Node::Dict { items, .. } => items.iter().for_each(|(_, c)| walk(c, f)),
-        Node::List { items } | Node::Tuple { items } | Node::Set { items, .. } => items.iter().for_each(|c| walk(c, f)),
-        Node::Object { args, state, items, .. } => {
+        Node::List { items } | Node::Tuple { items } | Node::Set { items, .. } => {
+            items.iter().for_each(|c| walk(c, f))
+        }
+        Node::Object {
+            args, state, items, ..
+        } => {
             args.iter().for_each(|c| walk(c, f));
             if let Some(s) = state {
                 walk(s, f);
@@ -211,7 +231,11 @@ pub fn leaf_text(c: &Checkpoint, n: &Node) -> Option<String> {
     })
 }
 
-fn print_tree(o: &Opened, hash: bool, out: &mut dyn Write) -> Result<(), crate::format::FormatError> {
+fn print_tree(
+    o: &Opened,
+    hash: bool,
+    out: &mut dyn Write,
+) -> Result<(), crate::format::FormatError> {
     let c = &o.ckpt;
     let t = totals(c, &c.root);
     let file = &c.files[0];
@@ -223,7 +247,11 @@ fn print_tree(o: &Opened, hash: bool, out: &mut dyn Write) -> Result<(), crate::
         group(t.params),
         human_bytes(t.bytes)
     );
-    let by_dtype: Vec<String> = c.params_by_dtype().iter().map(|(d, n)| format!("{d} {}", group(*n))).collect();
+    let by_dtype: Vec<String> = c
+        .params_by_dtype()
+        .iter()
+        .map(|(d, n)| format!("{d} {}", group(*n)))
+        .collect();
     if !by_dtype.is_empty() {
         let _ = writeln!(out, "parameters by dtype: {}", by_dtype.join(", "));
     }
@@ -256,14 +284,24 @@ fn print_tree(o: &Opened, hash: bool, out: &mut dyn Write) -> Result<(), crate::
 fn container_children(n: &Node) -> Option<Vec<(String, &Node)>> {
     Some(match n {
         Node::Dict { items, .. } => items.iter().map(|(k, v)| (key_text(k), v)).collect(),
-        Node::List { items } | Node::Tuple { items } | Node::Set { items, .. } => {
-            items.iter().enumerate().map(|(i, v)| (i.to_string(), v)).collect()
-        }
-        Node::Object { args, state, items, .. } => {
-            let mut v: Vec<(String, &Node)> = args.iter().enumerate().map(|(i, a)| (format!("arg {i}"), a)).collect();
+        Node::List { items } | Node::Tuple { items } | Node::Set { items, .. } => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect(),
+        Node::Object {
+            args, state, items, ..
+        } => {
+            let mut v: Vec<(String, &Node)> = args
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("arg {i}"), a))
+                .collect();
             if let Some(s) = state {
                 match s.as_ref() {
-                    Node::Dict { items, .. } => v.extend(items.iter().map(|(k, x)| (key_text(k), x))),
+                    Node::Dict { items, .. } => {
+                        v.extend(items.iter().map(|(k, x)| (key_text(k), x)))
+                    }
                     other => v.push(("state".into(), other)),
                 }
             }
@@ -284,27 +322,53 @@ fn key_text(k: &Key) -> String {
 
 fn kind_text(n: &Node) -> String {
     match n {
-        Node::Dict { kind, state_dict, items, .. } => {
+        Node::Dict {
+            kind,
+            state_dict,
+            items,
+            ..
+        } => {
             let k = match kind {
                 crate::format::DictKind::Dict => "dict",
                 crate::format::DictKind::OrderedDict => "OrderedDict",
                 crate::format::DictKind::Counter => "Counter",
             };
-            format!("{k}[{}]{}", items.len(), if *state_dict { " state dict" } else { "" })
+            format!(
+                "{k}[{}]{}",
+                items.len(),
+                if *state_dict { " state dict" } else { "" }
+            )
         }
         Node::List { items } => format!("list[{}]", items.len()),
         Node::Tuple { items } => format!("tuple[{}]", items.len()),
-        Node::Set { items, frozen } => format!("{}[{}]", if *frozen { "frozenset" } else { "set" }, items.len()),
+        Node::Set { items, frozen } => format!(
+            "{}[{}]",
+            if *frozen { "frozenset" } else { "set" },
+            items.len()
+        ),
         Node::Object { module, name, .. } => format!("object {module}.{name} (inert)"),
         _ => String::new(),
     }
 }
 
-fn print_node(c: &Checkpoint, n: &Node, indent: &str, label: &str, depth: usize, hashes: &[Option<String>], out: &mut dyn Write) {
+fn print_node(
+    c: &Checkpoint,
+    n: &Node,
+    indent: &str,
+    label: &str,
+    depth: usize,
+    hashes: &[Option<String>],
+    out: &mut dyn Write,
+) {
     if let Some(children) = container_children(n) {
         let t = totals(c, n);
         let sum = if t.tensors > 0 {
-            format!("  — {} tensors, {} params, {}", group(t.tensors), group(t.params), human_bytes(t.bytes))
+            format!(
+                "  — {} tensors, {} params, {}",
+                group(t.tensors),
+                group(t.params),
+                human_bytes(t.bytes)
+            )
         } else {
             String::new()
         };
@@ -316,7 +380,10 @@ fn print_node(c: &Checkpoint, n: &Node, indent: &str, label: &str, depth: usize,
     } else {
         let text = leaf_text(c, n).unwrap_or_default();
         let h = match n {
-            Node::Tensor { index } => hashes[*index].as_ref().map(|h| format!("  sha256 {h}")).unwrap_or_default(),
+            Node::Tensor { index } => hashes[*index]
+                .as_ref()
+                .map(|h| format!("  sha256 {h}"))
+                .unwrap_or_default(),
             _ => String::new(),
         };
         let _ = writeln!(out, "{indent}{label}  {text}{h}");

@@ -64,8 +64,13 @@ pub fn main() -> i32 {
         }
     };
     let mut out = std::io::stdout().lock();
-    match cli.command {
+    let code = match cli.command {
         Command::Detect { files } => open::detect_files(&files, &mut out),
         Command::Inspect { file, json, hash } => inspect::run(&file, json, hash, &mut out),
+    };
+    if std::env::var_os("WEIGHTSCOPE_IO_STATS").is_some() {
+        let (reads, bytes) = crate::format::source::file_io_totals();
+        eprintln!("io: {reads} reads, {bytes} bytes");
     }
+    code
 }

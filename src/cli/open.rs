@@ -14,7 +14,10 @@ pub struct Opened {
 impl Opened {
     /// Borrow the sources as trait objects for [`format::data::read_tensor`].
     pub fn source_refs(&self) -> Vec<&dyn Source> {
-        self.sources.iter().map(|s| s.as_ref() as &dyn Source).collect()
+        self.sources
+            .iter()
+            .map(|s| s.as_ref() as &dyn Source)
+            .collect()
     }
 }
 
@@ -28,7 +31,10 @@ pub fn open_path(path: &Path) -> Result<Opened, FormatError> {
     let name = display_name(path);
     let src = FileSource::open(path).map_err(|e| FormatError::new(e.0).in_file(&name))?;
     let ckpt = format::open(&src, &name)?;
-    Ok(Opened { ckpt, sources: vec![Box::new(src)] })
+    Ok(Opened {
+        ckpt,
+        sources: vec![Box::new(src)],
+    })
 }
 
 /// `weightscope detect FILE...`
@@ -36,7 +42,8 @@ pub fn detect_files(files: &[std::path::PathBuf], out: &mut dyn Write) -> i32 {
     let mut status = 0;
     for f in files {
         let name = display_name(f);
-        match FileSource::open(f).and_then(|s| format::detect_source(&s).map(|fmt| (fmt, s.len()))) {
+        match FileSource::open(f).and_then(|s| format::detect_source(&s).map(|fmt| (fmt, s.len())))
+        {
             Ok((fmt, len)) => {
                 let _ = writeln!(out, "{name}\t{}\t{len}\t{}", fmt.name(), fmt.describe());
                 if fmt == format::Format::Unknown {

@@ -120,6 +120,18 @@ impl FileSource {
     }
 }
 
+/// Process-wide totals of [`FileSource`] reads: (calls, bytes). For benchmarks and laziness tests.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn file_io_totals() -> (u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    (FILE_READS.load(Relaxed), FILE_BYTES.load(Relaxed))
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+static FILE_READS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+#[cfg(not(target_arch = "wasm32"))]
+static FILE_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 #[cfg(not(target_arch = "wasm32"))]
 impl Source for FileSource {
     fn len(&self) -> u64 {
@@ -130,6 +142,8 @@ impl Source for FileSource {
         self.reads.set(self.reads.get() + 1);
         self.bytes_read
             .set(self.bytes_read.get() + buf.len() as u64);
+        FILE_READS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        FILE_BYTES.fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
         #[cfg(unix)]
         {
             use std::os::unix::fs::FileExt;

@@ -34,10 +34,12 @@ struct ZipResolver<'a> {
 impl StorageResolver for ZipResolver<'_> {
     fn storage(&mut self, pid: &StoragePid) -> std::result::Result<usize, String> {
         let elem = pid.dtype.map(|d| d.size()).unwrap_or(1) as u64;
-        let nbytes = pid
-            .numel
-            .checked_mul(elem)
-            .ok_or_else(|| format!("storage {} declares {} elements: size overflows", pid.key, pid.numel))?;
+        let nbytes = pid.numel.checked_mul(elem).ok_or_else(|| {
+            format!(
+                "storage {} declares {} elements: size overflows",
+                pid.key, pid.numel
+            )
+        })?;
         if let Some(&i) = self.by_key.get(&pid.key) {
             let s = &self.storages[i];
             if s.nbytes != nbytes {
@@ -54,7 +56,10 @@ impl StorageResolver for ZipResolver<'_> {
             .get(&record)
             .ok_or_else(|| format!("record {record} is missing from the archive"))?;
         if e.method != 0 {
-            return Err(format!("record {record} is compressed (method {}); only stored records can be read", e.method));
+            return Err(format!(
+                "record {record} is compressed (method {}); only stored records can be read",
+                e.method
+            ));
         }
         if e.size != nbytes {
             return Err(format!(
@@ -66,7 +71,11 @@ impl StorageResolver for ZipResolver<'_> {
             ));
         }
         let offset = ZipDirectory::data_offset(self.src, e).map_err(|e| e.to_string())?;
-        let crc32 = if e.crc32 == 0 && e.size > 0 { None } else { Some(e.crc32) };
+        let crc32 = if e.crc32 == 0 && e.size > 0 {
+            None
+        } else {
+            Some(e.crc32)
+        };
         self.storages.push(StorageInfo {
             key: pid.key.clone(),
             record,
@@ -93,7 +102,11 @@ fn find_prefix(dir: &ZipDirectory) -> Option<String> {
     }
     dir.entries
         .iter()
-        .filter_map(|e| e.name.strip_suffix("data.pkl").filter(|p| p.is_empty() || p.ends_with('/')))
+        .filter_map(|e| {
+            e.name
+                .strip_suffix("data.pkl")
+                .filter(|p| p.is_empty() || p.ends_with('/'))
+        })
         .min_by_key(|p| p.len())
         .map(|p| p.to_string())
 }
@@ -102,10 +115,17 @@ fn find_prefix(dir: &ZipDirectory) -> Option<String> {
 pub fn open_zip(src: &dyn Source, name: &str) -> Result<Checkpoint> {
     let dir = ZipDirectory::read(src)?;
     let prefix = find_prefix(&dir).ok_or_else(|| {
-        FormatError::at("zip", "no data.pkl record: this zip is not a PyTorch checkpoint")
+        FormatError::at(
+            "zip",
+            "no data.pkl record: this zip is not a PyTorch checkpoint",
+        )
     })?;
     let mut notes = Vec::new();
-    let format = if dir.get(&format!("{prefix}constants.pkl")).is_some() { Format::TorchScript } else { Format::TorchZip };
+    let format = if dir.get(&format!("{prefix}constants.pkl")).is_some() {
+        Format::TorchScript
+    } else {
+        Format::TorchZip
+    };
     let big_endian = match dir.get(&format!("{prefix}byteorder")) {
         None => {
             notes.push("no byteorder record: little-endian assumed (as torch does)".to_string());
@@ -119,13 +139,18 @@ pub fn open_zip(src: &dyn Source, name: &str) -> Result<Checkpoint> {
                 other => {
                     return Err(FormatError::at(
                         e.name.clone(),
-                        format!("byteorder is {:?}; expected \"little\" or \"big\"", String::from_utf8_lossy(other)),
+                        format!(
+                            "byteorder is {:?}; expected \"little\" or \"big\"",
+                            String::from_utf8_lossy(other)
+                        ),
                     ))
                 }
             }
         }
     };
-    let version = dir.get(&format!("{prefix}.data/version")).or_else(|| dir.get(&format!("{prefix}version")));
+    let version = dir
+        .get(&format!("{prefix}.data/version"))
+        .or_else(|| dir.get(&format!("{prefix}version")));
     match version {
         None => notes.push("no version record (torch requires one)".into()),
         Some(e) => {
@@ -133,7 +158,9 @@ pub fn open_zip(src: &dyn Source, name: &str) -> Result<Checkpoint> {
             let t = String::from_utf8_lossy(&v).trim().to_string();
             match t.parse::<u64>() {
                 Ok(n) if (1..=10).contains(&n) => {}
-                _ => notes.push(format!("version record is {t:?}; torch reads versions 1 to 10")),
+                _ => notes.push(format!(
+                    "version record is {t:?}; torch reads versions 1 to 10"
+                )),
             }
         }
     }
@@ -151,7 +178,10 @@ pub fn open_zip(src: &dyn Source, name: &str) -> Result<Checkpoint> {
     let mut u = Unpickler::new(&mut resolver, Limits::default());
     let (root, end) = u.load(&pkl, 0).map_err(|e| pickle_err(&pkl_name, e))?;
     if end != pkl.len() {
-        notes.push(format!("{pkl_name}: {} bytes after the pickle's STOP were ignored", pkl.len() - end));
+        notes.push(format!(
+            "{pkl_name}: {} bytes after the pickle's STOP were ignored",
+            pkl.len() - end
+        ));
     }
     let mut tensors = Vec::new();
     let root_node = tree::build(&u, root, &[], &mut tensors);
@@ -203,7 +233,8 @@ impl StorageResolver for LegacyResolver {
                     big_endian: false,
                 });
                 self.numel.push(root_numel);
-                self.by_key.insert(key_for(&root_key), self.storages.len() - 1);
+                self.by_key
+                    .insert(key_for(&root_key), self.storages.len() - 1);
                 self.storages.len() - 1
             }
         };
@@ -257,8 +288,17 @@ enum LegacyErr {
     Fatal(FormatError),
 }
 
-fn legacy_from(head: &[u8], src: &dyn Source, name: &str) -> std::result::Result<Checkpoint, LegacyErr> {
-    let mut resolver = LegacyResolver { storages: vec![], by_key: HashMap::new(), numel: vec![], views: vec![] };
+fn legacy_from(
+    head: &[u8],
+    src: &dyn Source,
+    name: &str,
+) -> std::result::Result<Checkpoint, LegacyErr> {
+    let mut resolver = LegacyResolver {
+        storages: vec![],
+        by_key: HashMap::new(),
+        numel: vec![],
+        views: vec![],
+    };
     let mut u = Unpickler::new(&mut resolver, Limits::default());
     let fail = |what: &str, e: PickleError| {
         let fe = pickle_err(what, e.clone());
@@ -269,16 +309,26 @@ fn legacy_from(head: &[u8], src: &dyn Source, name: &str) -> std::result::Result
         }
     };
     if !head.starts_with(&LEGACY_MAGIC) {
-        return Err(LegacyErr::Fatal(FormatError::at("magic number", "not the legacy torch magic number")));
+        return Err(LegacyErr::Fatal(FormatError::at(
+            "magic number",
+            "not the legacy torch magic number",
+        )));
     }
-    let (_, p1) = u.load(head, 0).map_err(|e| fail("magic number pickle", e))?;
+    let (_, p1) = u
+        .load(head, 0)
+        .map_err(|e| fail("magic number pickle", e))?;
     let (proto, p2) = u.load(head, p1).map_err(|e| fail("protocol pickle", e))?;
     if u.get(proto) != &Value::Int(1001) {
-        return Err(LegacyErr::Fatal(FormatError::at("protocol pickle", "legacy protocol version is not 1001")));
+        return Err(LegacyErr::Fatal(FormatError::at(
+            "protocol pickle",
+            "legacy protocol version is not 1001",
+        )));
     }
     let (_sys, p3) = u.load(head, p2).map_err(|e| fail("sys_info pickle", e))?;
     let (root, p4) = u.load(head, p3).map_err(|e| fail("object pickle", e))?;
-    let (keys, p5) = u.load(head, p4).map_err(|e| fail("storage-keys pickle", e))?;
+    let (keys, p5) = u
+        .load(head, p4)
+        .map_err(|e| fail("storage-keys pickle", e))?;
     let key_list: Vec<String> = match u.get(keys).clone() {
         Value::List(items) | Value::Tuple(items) => items
             .iter()
@@ -292,7 +342,10 @@ fn legacy_from(head: &[u8], src: &dyn Source, name: &str) -> std::result::Result
         other => {
             return Err(LegacyErr::Fatal(FormatError::at(
                 "storage-keys pickle",
-                format!("expected a list of storage keys, found a {}", other.kind_name()),
+                format!(
+                    "expected a list of storage keys, found a {}",
+                    other.kind_name()
+                ),
             )))
         }
     };
@@ -317,7 +370,9 @@ fn legacy_from(head: &[u8], src: &dyn Source, name: &str) -> std::result::Result
                 format!("count header at byte {off} is past the end of the {len}-byte file (truncated?)"),
             )));
         }
-        let c = src.read_vec(off, 8).map_err(|e| LegacyErr::Fatal(e.into()))?;
+        let c = src
+            .read_vec(off, 8)
+            .map_err(|e| LegacyErr::Fatal(e.into()))?;
         let count = i64::from_le_bytes(c.try_into().expect("8 bytes"));
         let s = &mut resolver.storages[i];
         let declared = resolver.numel[i];
@@ -333,23 +388,37 @@ fn legacy_from(head: &[u8], src: &dyn Source, name: &str) -> std::result::Result
         if off > len {
             return Err(LegacyErr::Fatal(FormatError::at(
                 format!("storage {key}"),
-                format!("data runs to byte {off}, past the end of the {len}-byte file (truncated?)"),
+                format!(
+                    "data runs to byte {off}, past the end of the {len}-byte file (truncated?)"
+                ),
             )));
         }
     }
     if off < len {
-        notes.push(format!("{} bytes after the last storage were ignored", len - off));
+        notes.push(format!(
+            "{} bytes after the last storage were ignored",
+            len - off
+        ));
     }
     for (vi, root_key, voff) in std::mem::take(&mut resolver.views) {
         let &ri = resolver.by_key.get(&root_key).ok_or_else(|| {
-            LegacyErr::Fatal(FormatError::at(format!("storage view of {root_key}"), "its root storage is missing"))
+            LegacyErr::Fatal(FormatError::at(
+                format!("storage view of {root_key}"),
+                "its root storage is missing",
+            ))
         })?;
-        let (roff, rbytes, esz) =
-            (resolver.storages[ri].offset, resolver.storages[ri].nbytes, resolver.storages[ri].dtype.size() as u64);
+        let (roff, rbytes, esz) = (
+            resolver.storages[ri].offset,
+            resolver.storages[ri].nbytes,
+            resolver.storages[ri].dtype.size() as u64,
+        );
         let v = &mut resolver.storages[vi];
         let start = voff * esz;
         if start + v.nbytes > rbytes {
-            return Err(LegacyErr::Fatal(FormatError::at(v.record.clone(), "storage view reaches past its root storage")));
+            return Err(LegacyErr::Fatal(FormatError::at(
+                v.record.clone(),
+                "storage view reaches past its root storage",
+            )));
         }
         v.offset = roff + start;
     }

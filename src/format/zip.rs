@@ -60,14 +60,19 @@ impl ZipDirectory {
     pub fn read(src: &dyn Source) -> Result<ZipDirectory> {
         let len = src.len();
         if len < 22 {
-            return Err(err(format!("file is {len} bytes, too short for a zip archive (truncated?)")));
+            return Err(err(format!(
+                "file is {len} bytes, too short for a zip archive (truncated?)"
+            )));
         }
         // The EOCD is 22 bytes plus a comment of up to 65535 bytes. Look in the last 4 KiB first.
         let mut eocd = None;
         for tail_len in [len.min(4096), len.min(22 + 65535)] {
             let start = len - tail_len;
             let tail = src.read_vec(start, tail_len as usize)?;
-            if let Some(p) = (0..=tail.len() - 22).rev().find(|&p| u32_at(&tail, p) == EOCD_SIG) {
+            if let Some(p) = (0..=tail.len() - 22)
+                .rev()
+                .find(|&p| u32_at(&tail, p) == EOCD_SIG)
+            {
                 eocd = Some((start + p as u64, tail[p..p + 22].to_vec()));
                 break;
             }
@@ -87,11 +92,15 @@ impl ZipDirectory {
             if u32_at(&loc, 0) == ZIP64_LOCATOR_SIG {
                 let z_off = u64_at(&loc, 8);
                 if z_off.checked_add(56).is_none_or(|end| end > len) {
-                    return Err(err("zip64 end-of-central-directory offset is past the end of the file"));
+                    return Err(err(
+                        "zip64 end-of-central-directory offset is past the end of the file",
+                    ));
                 }
                 let z = src.read_vec(z_off, 56)?;
                 if u32_at(&z, 0) != ZIP64_EOCD_SIG {
-                    return Err(err(format!("no zip64 end-of-central-directory record at byte {z_off}")));
+                    return Err(err(format!(
+                        "no zip64 end-of-central-directory record at byte {z_off}"
+                    )));
                 }
                 count = u64_at(&z, 32);
                 cd_size = u64_at(&z, 40);
@@ -99,7 +108,9 @@ impl ZipDirectory {
             }
         }
         if cd_size > MAX_CD {
-            return Err(err(format!("central directory of {cd_size} bytes is larger than the {MAX_CD}-byte limit")));
+            return Err(err(format!(
+                "central directory of {cd_size} bytes is larger than the {MAX_CD}-byte limit"
+            )));
         }
         if cd_offset.checked_add(cd_size).is_none_or(|end| end > len) {
             return Err(err(format!(
@@ -107,14 +118,19 @@ impl ZipDirectory {
             )));
         }
         if count > cd_size / 46 {
-            return Err(err(format!("{count} entries cannot fit in a {cd_size}-byte central directory")));
+            return Err(err(format!(
+                "{count} entries cannot fit in a {cd_size}-byte central directory"
+            )));
         }
         let cd = src.read_vec(cd_offset, cd_size as usize)?;
         let mut entries = Vec::with_capacity(count as usize);
         let mut p = 0usize;
         for i in 0..count {
             if p + 46 > cd.len() || u32_at(&cd, p) != CD_SIG {
-                return Err(err(format!("central directory entry {i} at byte {} is damaged", cd_offset + p as u64)));
+                return Err(err(format!(
+                    "central directory entry {i} at byte {} is damaged",
+                    cd_offset + p as u64
+                )));
             }
             let method = u16_at(&cd, p + 10);
             let crc32 = u32_at(&cd, p + 16);
@@ -125,7 +141,9 @@ impl ZipDirectory {
             let c = u16_at(&cd, p + 32) as usize;
             let mut header_offset = u32_at(&cd, p + 42) as u64;
             if p + 46 + n + x + c > cd.len() {
-                return Err(err(format!("central directory entry {i} runs past the directory")));
+                return Err(err(format!(
+                    "central directory entry {i} runs past the directory"
+                )));
             }
             let name = String::from_utf8_lossy(&cd[p + 46..p + 46 + n]).into_owned();
             // zip64 extended information (id 1): only the fields that are saturated, in order.
@@ -147,10 +165,21 @@ impl ZipDirectory {
                 }
                 ex = &ex[4 + l..];
             }
-            entries.push(ZipEntry { name, header_offset, compressed_size, size, crc32, method });
+            entries.push(ZipEntry {
+                name,
+                header_offset,
+                compressed_size,
+                size,
+                crc32,
+                method,
+            });
             p += 46 + n + x + c;
         }
-        let by_name = entries.iter().enumerate().map(|(i, e)| (e.name.clone(), i)).collect();
+        let by_name = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.name.clone(), i))
+            .collect();
         Ok(ZipDirectory { entries, by_name })
     }
 
@@ -164,14 +193,23 @@ impl ZipDirectory {
         let at = |m: String| FormatError::at(e.name.clone(), m);
         let len = src.len();
         if e.header_offset.checked_add(30).is_none_or(|end| end > len) {
-            return Err(at(format!("local header at byte {} is past the end of the file (truncated?)", e.header_offset)));
+            return Err(at(format!(
+                "local header at byte {} is past the end of the file (truncated?)",
+                e.header_offset
+            )));
         }
         let h = src.read_vec(e.header_offset, 30)?;
         if u32_at(&h, 0) != LOCAL_SIG {
-            return Err(at(format!("no local file header at byte {}", e.header_offset)));
+            return Err(at(format!(
+                "no local file header at byte {}",
+                e.header_offset
+            )));
         }
         let start = e.header_offset + 30 + u16_at(&h, 26) as u64 + u16_at(&h, 28) as u64;
-        if start.checked_add(e.compressed_size).is_none_or(|end| end > len) {
+        if start
+            .checked_add(e.compressed_size)
+            .is_none_or(|end| end > len)
+        {
             return Err(at(format!(
                 "record data (byte {start}, {} bytes) runs past the end of the {len}-byte file (truncated?)",
                 e.compressed_size
@@ -189,7 +227,13 @@ impl ZipDirectory {
             ));
         }
         if e.size > limit {
-            return Err(FormatError::at(e.name.clone(), format!("record of {} bytes is larger than the {limit}-byte limit", e.size)));
+            return Err(FormatError::at(
+                e.name.clone(),
+                format!(
+                    "record of {} bytes is larger than the {limit}-byte limit",
+                    e.size
+                ),
+            ));
         }
         let off = Self::data_offset(src, e)?;
         let data = src.read_vec(off, e.size as usize)?;

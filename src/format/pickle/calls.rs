@@ -49,8 +49,14 @@ fn dims_of(u: &Unpickler, id: Id, what: &str) -> Result<Vec<u64>, String> {
         Value::Tuple(items) | Value::List(items) => {
             items.iter().map(|&i| uint_of(u, i, what)).collect()
         }
-        Value::Size(d) => d.iter().map(|&v| u64::try_from(v).map_err(|_| format!("{what} is negative ({v})"))).collect(),
-        other => Err(format!("{what} is a {}, not a tuple of ints", other.kind_name())),
+        Value::Size(d) => d
+            .iter()
+            .map(|&v| u64::try_from(v).map_err(|_| format!("{what} is negative ({v})")))
+            .collect(),
+        other => Err(format!(
+            "{what} is a {}, not a tuple of ints",
+            other.kind_name()
+        )),
     }
 }
 
@@ -73,7 +79,10 @@ fn dtype_of(u: &Unpickler, id: Id) -> Result<DType, String> {
             .filter(|d| d.name() == name)
             .ok_or_else(|| format!("torch.{name} is not a dtype weightscope knows")),
         Value::Dtype(d) => Ok(*d),
-        other => Err(format!("expected a torch dtype, found a {}", other.kind_name())),
+        other => Err(format!(
+            "expected a torch dtype, found a {}",
+            other.kind_name()
+        )),
     }
 }
 
@@ -81,13 +90,19 @@ fn args_of(u: &Unpickler, args: Id) -> Result<Vec<Id>, String> {
     match u.get(args) {
         Value::Tuple(items) => Ok(items.clone()),
         Value::List(items) => Ok(items.clone()),
-        other => Err(format!("call arguments are a {}, not a tuple", other.kind_name())),
+        other => Err(format!(
+            "call arguments are a {}, not a tuple",
+            other.kind_name()
+        )),
     }
 }
 
 fn need(args: &[Id], n: usize, f: &str) -> Result<(), String> {
     if args.len() < n {
-        return Err(format!("{f} takes at least {n} arguments, got {}", args.len()));
+        return Err(format!(
+            "{f} takes at least {n} arguments, got {}",
+            args.len()
+        ));
     }
     Ok(())
 }
@@ -128,16 +143,27 @@ pub fn persistent_load(u: &mut Unpickler, pid: Id) -> Result<Value, String> {
         });
     }
     if items.len() < 5 {
-        return Err(format!("storage persistent id has {} fields, expected 5 or 6", items.len()));
+        return Err(format!(
+            "storage persistent id has {} fields, expected 5 or 6",
+            items.len()
+        ));
     }
     let class = match u.get(items[1]) {
         Value::Global { name, .. } => name.clone(),
-        other => return Err(format!("storage class is a {}, not a class", other.kind_name())),
+        other => {
+            return Err(format!(
+                "storage class is a {}, not a class",
+                other.kind_name()
+            ))
+        }
     };
     let dtype = if class == "UntypedStorage" || class == "TypedStorage" {
         None
     } else {
-        Some(DType::from_storage_class(&class).ok_or_else(|| format!("unknown storage class {class}"))?)
+        Some(
+            DType::from_storage_class(&class)
+                .ok_or_else(|| format!("unknown storage class {class}"))?,
+        )
     };
     let key = str_of(u, items[2]).ok_or("storage key is not a string")?;
     let location = str_of(u, items[3]).unwrap_or_default();
@@ -146,17 +172,35 @@ pub fn persistent_load(u: &mut Unpickler, pid: Id) -> Result<Value, String> {
         None | Some(Value::None) => None,
         Some(Value::Tuple(v)) if v.len() == 3 => {
             let vk = str_of(u, v[0]).ok_or("storage view key is not a string")?;
-            Some((vk, uint_of(u, v[1], "view offset")?, uint_of(u, v[2], "view size")?))
+            Some((
+                vk,
+                uint_of(u, v[1], "view offset")?,
+                uint_of(u, v[2], "view size")?,
+            ))
         }
         Some(other) => return Err(format!("storage view metadata is a {}", other.kind_name())),
     };
-    let spid = StoragePid { key, dtype, class, numel, location, view };
+    let spid = StoragePid {
+        key,
+        dtype,
+        class,
+        numel,
+        location,
+        view,
+    };
     let index = u.resolver().storage(&spid)?;
     Ok(Value::Storage { index, dtype })
 }
 
 fn object(module: &str, name: &str, args: Vec<Id>) -> Value {
-    Value::Object { module: module.into(), name: name.into(), args, state: None, items: vec![], list: vec![] }
+    Value::Object {
+        module: module.into(),
+        name: name.into(),
+        args,
+        state: None,
+        items: vec![],
+        list: vec![],
+    }
 }
 
 struct TensorArgs {
@@ -170,15 +214,30 @@ struct TensorArgs {
 fn tensor_args(u: &Unpickler, a: &[Id]) -> Result<TensorArgs, String> {
     let (storage, storage_dtype) = match u.get(a[0]) {
         Value::Storage { index, dtype } => (*index, *dtype),
-        other => return Err(format!("tensor storage is a {}, not a storage", other.kind_name())),
+        other => {
+            return Err(format!(
+                "tensor storage is a {}, not a storage",
+                other.kind_name()
+            ))
+        }
     };
     let offset = uint_of(u, a[1], "storage offset")?;
     let shape = dims_of(u, a[2], "size")?;
     let strides = dims_of(u, a[3], "stride")?;
     if shape.len() != strides.len() {
-        return Err(format!("size has {} dims but stride has {}", shape.len(), strides.len()));
+        return Err(format!(
+            "size has {} dims but stride has {}",
+            shape.len(),
+            strides.len()
+        ));
     }
-    Ok(TensorArgs { storage, storage_dtype, offset, shape, strides })
+    Ok(TensorArgs {
+        storage,
+        storage_dtype,
+        offset,
+        shape,
+        strides,
+    })
 }
 
 fn conj_neg(u: &Unpickler, meta: Option<&Id>) -> TensorKind {
@@ -222,7 +281,10 @@ fn as_parameter(u: &Unpickler, t: Id, requires_grad: bool) -> Result<Value, Stri
             raw.requires_grad = requires_grad;
             Ok(Value::Tensor(raw))
         }
-        other => Err(format!("Parameter wraps a {}, not a tensor", other.kind_name())),
+        other => Err(format!(
+            "Parameter wraps a {}, not a tensor",
+            other.kind_name()
+        )),
     }
 }
 
@@ -242,7 +304,9 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
         ("torch._utils", "_rebuild_tensor_v2") | ("torch._utils", "_rebuild_tensor") => {
             need(&a, 4, &f)?;
             let ta = tensor_args(u, &a)?;
-            let dtype = ta.storage_dtype.ok_or("_rebuild_tensor_v2 on an UntypedStorage (no dtype)")?;
+            let dtype = ta
+                .storage_dtype
+                .ok_or("_rebuild_tensor_v2 on an UntypedStorage (no dtype)")?;
             let rg = a.get(4).is_some_and(|&i| bool_of(u, i));
             let kind = conj_neg(u, a.get(6));
             make_tensor(ta, dtype, rg, kind)
@@ -258,7 +322,9 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
         ("torch._utils", "_rebuild_qtensor") => {
             need(&a, 5, &f)?;
             let ta = tensor_args(u, &a)?;
-            let dtype = ta.storage_dtype.ok_or("_rebuild_qtensor on an UntypedStorage")?;
+            let dtype = ta
+                .storage_dtype
+                .ok_or("_rebuild_qtensor on an UntypedStorage")?;
             let (scheme, scale, zero_point) = match u.get(a[4]) {
                 Value::Tuple(q) if !q.is_empty() => {
                     let scheme = match u.get(q[0]) {
@@ -275,9 +341,19 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
                 _ => ("unknown".into(), None, None),
             };
             let rg = a.get(5).is_some_and(|&i| bool_of(u, i));
-            make_tensor(ta, dtype, rg, TensorKind::Quantized { scheme, scale, zero_point })
+            make_tensor(
+                ta,
+                dtype,
+                rg,
+                TensorKind::Quantized {
+                    scheme,
+                    scale,
+                    zero_point,
+                },
+            )
         }
-        ("torch._utils", "_rebuild_parameter") | ("torch._utils", "_rebuild_parameter_with_state") => {
+        ("torch._utils", "_rebuild_parameter")
+        | ("torch._utils", "_rebuild_parameter_with_state") => {
             need(&a, 2, &f)?;
             let rg = bool_of(u, a[1]);
             as_parameter(u, a[0], rg)?
@@ -353,7 +429,11 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
                     _ => {}
                 }
             }
-            Value::Dict { kind, items, attrs: vec![] }
+            Value::Dict {
+                kind,
+                items,
+                attrs: vec![],
+            }
         }
         ("builtins", "set") | ("builtins", "frozenset") => {
             let items = match a.first().map(|&i| u.get(i).clone()) {
@@ -361,7 +441,10 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
                 Some(Value::Set { items, .. }) => items,
                 _ => vec![],
             };
-            Value::Set { items, frozen: name == "frozenset" }
+            Value::Set {
+                items,
+                frozen: name == "frozenset",
+            }
         }
         ("builtins", "complex") => {
             let num = |i: Option<&Id>| match i.map(|&i| u.get(i)) {
@@ -371,18 +454,24 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
             };
             Value::Complex(num(a.first()), num(a.get(1)))
         }
-        ("builtins", "bytearray") | ("builtins", "bytes") => match a.first().map(|&i| u.get(i).clone()) {
-            Some(Value::Bytes(b)) => Value::Bytes(b),
-            None => Value::Bytes(vec![]),
-            _ => object(&module, &name, a),
-        },
+        ("builtins", "bytearray") | ("builtins", "bytes") => {
+            match a.first().map(|&i| u.get(i).clone()) {
+                Some(Value::Bytes(b)) => Value::Bytes(b),
+                None => Value::Bytes(vec![]),
+                _ => object(&module, &name, a),
+            }
+        }
         ("_codecs", "encode") => {
             need(&a, 1, &f)?;
             let text = match u.get(a[0]) {
                 Value::Str(s) => s.clone(),
                 _ => return Ok(object(&module, &name, a)),
             };
-            let enc = a.get(1).and_then(|&i| str_of(u, i)).unwrap_or_else(|| "utf-8".into()).to_ascii_lowercase();
+            let enc = a
+                .get(1)
+                .and_then(|&i| str_of(u, i))
+                .unwrap_or_else(|| "utf-8".into())
+                .to_ascii_lowercase();
             let bytes = match enc.as_str() {
                 "latin1" | "latin-1" | "iso-8859-1" => {
                     let mut out = Vec::with_capacity(text.len());
@@ -401,7 +490,10 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
         }
         ("torch", "Size") => {
             let dims = match a.first() {
-                Some(&i) => dims_of(u, i, "torch.Size")?.into_iter().map(|d| d as i64).collect(),
+                Some(&i) => dims_of(u, i, "torch.Size")?
+                    .into_iter()
+                    .map(|d| d as i64)
+                    .collect(),
                 None => vec![],
             };
             Value::Size(dims)
@@ -416,7 +508,10 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
         ("torch.serialization", "_get_layout") => {
             let l = a.first().and_then(|&i| str_of(u, i)).unwrap_or_default();
             let l = l.strip_prefix("torch.").unwrap_or(&l).to_string();
-            Value::Global { module: "torch".into(), name: l }
+            Value::Global {
+                module: "torch".into(),
+                name: l,
+            }
         }
         _ => object(&module, &name, a),
     };
@@ -425,7 +520,10 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
 
 /// Parse the protocol-0 PERSID text `('storage', <class 'torch.FloatStorage'>, '0', 'cpu', 6)`.
 fn parse_pid_repr(text: &str) -> Option<StoragePid> {
-    let body = text.trim().strip_prefix("('storage', <class '")?.strip_suffix(')')?;
+    let body = text
+        .trim()
+        .strip_prefix("('storage', <class '")?
+        .strip_suffix(')')?;
     let (class_path, rest) = body.split_once("'>, ")?;
     let class = class_path.rsplit('.').next()?.to_string();
     let parts: Vec<&str> = rest.split(", ").collect();
@@ -433,7 +531,11 @@ fn parse_pid_repr(text: &str) -> Option<StoragePid> {
         return None;
     }
     let unq = |s: &str| s.trim().trim_matches('\'').to_string();
-    let dtype = if class == "UntypedStorage" { None } else { Some(DType::from_storage_class(&class)?) };
+    let dtype = if class == "UntypedStorage" {
+        None
+    } else {
+        Some(DType::from_storage_class(&class)?)
+    };
     Some(StoragePid {
         key: unq(parts[0]),
         dtype,

@@ -23,7 +23,9 @@ pub fn map_name(module: &str, name: &str) -> (String, String) {
         ("itertools", "ifilter") => Some(("builtins", "filter")),
         ("itertools", "ifilterfalse") => Some(("itertools", "filterfalse")),
         ("itertools", "izip_longest") => Some(("itertools", "zip_longest")),
-        ("UserDict", "IterableUserDict") | ("UserDict", "UserDict") => Some(("collections", "UserDict")),
+        ("UserDict", "IterableUserDict") | ("UserDict", "UserDict") => {
+            Some(("collections", "UserDict"))
+        }
         ("UserList", "UserList") => Some(("collections", "UserList")),
         ("UserString", "UserString") => Some(("collections", "UserString")),
         ("exceptions", "StandardError") => Some(("builtins", "Exception")),
@@ -61,13 +63,38 @@ const REBUILD: &[&str] = &[
 ];
 
 const STORAGE_NAMES: &[&str] = &[
-    "Double", "Float", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool", "ComplexDouble",
+    "Double",
+    "Float",
+    "Half",
+    "BFloat16",
+    "Long",
+    "Int",
+    "Short",
+    "Char",
+    "Byte",
+    "Bool",
+    "ComplexDouble",
     "ComplexFloat",
 ];
-const TENSOR_TYPE_NAMES: &[&str] = &["Double", "Float", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool"];
+const TENSOR_TYPE_NAMES: &[&str] = &[
+    "Double", "Float", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool",
+];
 const EXTRA_DTYPES: &[&str] = &[
-    "bcomplex32", "uint1", "uint2", "uint3", "uint4", "uint5", "uint6", "uint7", "int1", "int2", "int3", "int4",
-    "int5", "int6", "int7",
+    "bcomplex32",
+    "uint1",
+    "uint2",
+    "uint3",
+    "uint4",
+    "uint5",
+    "uint6",
+    "uint7",
+    "int1",
+    "int2",
+    "int3",
+    "int4",
+    "int5",
+    "int6",
+    "int7",
 ];
 const QSCHEMES: &[&str] = &[
     "per_tensor_affine",
@@ -94,17 +121,23 @@ pub fn is_allowed(module: &str, name: &str) -> bool {
                 || EXTRA_DTYPES.contains(&name)
                 || QSCHEMES.contains(&name)
                 || name.strip_suffix("Storage").is_some_and(|n| {
-                    STORAGE_NAMES.contains(&n) || matches!(n, "QInt8" | "QInt32" | "QUInt8" | "QUInt4x2" | "QUInt2x4")
+                    STORAGE_NAMES.contains(&n)
+                        || matches!(n, "QInt8" | "QInt32" | "QUInt8" | "QUInt4x2" | "QUInt2x4")
                 })
-                || name.strip_suffix("Tensor").is_some_and(|n| TENSOR_TYPE_NAMES.contains(&n))
+                || name
+                    .strip_suffix("Tensor")
+                    .is_some_and(|n| TENSOR_TYPE_NAMES.contains(&n))
         }
         "torch.cuda" => {
-            name.strip_suffix("Storage").is_some_and(|n| STORAGE_NAMES.contains(&n))
-                || name.strip_suffix("Tensor").is_some_and(|n| TENSOR_TYPE_NAMES.contains(&n))
+            name.strip_suffix("Storage")
+                .is_some_and(|n| STORAGE_NAMES.contains(&n))
+                || name
+                    .strip_suffix("Tensor")
+                    .is_some_and(|n| TENSOR_TYPE_NAMES.contains(&n))
         }
-        "torch.sparse" | "torch.cuda.sparse" => {
-            name.strip_suffix("Tensor").is_some_and(|n| TENSOR_TYPE_NAMES.contains(&n) && n != "Bool")
-        }
+        "torch.sparse" | "torch.cuda.sparse" => name
+            .strip_suffix("Tensor")
+            .is_some_and(|n| TENSOR_TYPE_NAMES.contains(&n) && n != "Bool"),
         _ => false,
     }
 }
@@ -112,8 +145,14 @@ pub fn is_allowed(module: &str, name: &str) -> bool {
 /// Modules every global of which is dangerous (and their submodules).
 const DANGEROUS_MODULES: &[(&str, &str)] = &[
     ("os", "runs shell commands, reads, writes and deletes files"),
-    ("posix", "the os module on Linux/macOS: runs shell commands, touches files"),
-    ("nt", "the os module on Windows: runs shell commands, touches files"),
+    (
+        "posix",
+        "the os module on Linux/macOS: runs shell commands, touches files",
+    ),
+    (
+        "nt",
+        "the os module on Windows: runs shell commands, touches files",
+    ),
     ("sys", "changes the interpreter, imports and exits"),
     ("subprocess", "starts arbitrary programs"),
     ("_posixsubprocess", "starts arbitrary programs"),
@@ -161,7 +200,10 @@ const DANGEROUS_MODULES: &[(&str, &str)] = &[
     ("platform", "runs shell commands"),
     ("tempfile", "creates files"),
     ("numpy.f2py", "evaluates arbitrary strings"),
-    ("numpy.testing._private.utils", "runstring() executes arbitrary code"),
+    (
+        "numpy.testing._private.utils",
+        "runstring() executes arbitrary code",
+    ),
     ("joblib", "unpickles nested data"),
     ("_winapi", "calls Windows APIs"),
     ("winreg", "edits the Windows registry"),
@@ -174,7 +216,11 @@ const DANGEROUS_NAMES: &[(&str, &str, &str)] = &[
     ("builtins", "exec", "executes arbitrary Python code"),
     ("builtins", "execfile", "executes a Python file"),
     ("builtins", "compile", "compiles arbitrary Python code"),
-    ("builtins", "getattr", "reaches any attribute, e.g. os.system"),
+    (
+        "builtins",
+        "getattr",
+        "reaches any attribute, e.g. os.system",
+    ),
     ("builtins", "setattr", "changes any attribute"),
     ("builtins", "delattr", "deletes any attribute"),
     ("builtins", "open", "opens files"),
@@ -190,29 +236,77 @@ const DANGEROUS_NAMES: &[(&str, &str, &str)] = &[
     ("io", "FileIO", "opens files"),
     ("_io", "open", "opens files"),
     ("_io", "FileIO", "opens files"),
-    ("operator", "attrgetter", "reaches any attribute, e.g. os.system"),
+    (
+        "operator",
+        "attrgetter",
+        "reaches any attribute, e.g. os.system",
+    ),
     ("operator", "itemgetter", "builds call chains"),
     ("operator", "methodcaller", "calls any method"),
-    ("functools", "partial", "binds arguments to any function, e.g. os.system"),
+    (
+        "functools",
+        "partial",
+        "binds arguments to any function, e.g. os.system",
+    ),
     ("functools", "reduce", "calls any function repeatedly"),
-    ("types", "FunctionType", "builds functions from code objects"),
+    (
+        "types",
+        "FunctionType",
+        "builds functions from code objects",
+    ),
     ("types", "CodeType", "builds code objects"),
     ("types", "MethodType", "binds arbitrary functions"),
-    ("torch", "load", "loads another pickle, which can run anything"),
-    ("torch.serialization", "load", "loads another pickle, which can run anything"),
+    (
+        "torch",
+        "load",
+        "loads another pickle, which can run anything",
+    ),
+    (
+        "torch.serialization",
+        "load",
+        "loads another pickle, which can run anything",
+    ),
     ("torch.jit", "load", "loads TorchScript code"),
-    ("torch._inductor.codecache", "compile_file", "runs a compiler command"),
+    (
+        "torch._inductor.codecache",
+        "compile_file",
+        "runs a compiler command",
+    ),
     ("torch.utils.collect_env", "run", "runs shell commands"),
-    ("torch.utils._config_module", "ConfigModule.load_config", "unpickles nested data"),
-    ("torch.utils.data.datapipes.utils.decoder", "basichandlers", "unpickles nested data"),
-    ("torch.jit.unsupported_tensor_ops", "execWrapper", "executes arbitrary code"),
-    ("torch.fx.experimental.symbolic_shapes", "ShapeEnv.evaluate_guards_expression", "evaluates arbitrary code"),
-    ("torch._dynamo.guards", "GuardBuilder.get", "evaluates arbitrary code"),
+    (
+        "torch.utils._config_module",
+        "ConfigModule.load_config",
+        "unpickles nested data",
+    ),
+    (
+        "torch.utils.data.datapipes.utils.decoder",
+        "basichandlers",
+        "unpickles nested data",
+    ),
+    (
+        "torch.jit.unsupported_tensor_ops",
+        "execWrapper",
+        "executes arbitrary code",
+    ),
+    (
+        "torch.fx.experimental.symbolic_shapes",
+        "ShapeEnv.evaluate_guards_expression",
+        "evaluates arbitrary code",
+    ),
+    (
+        "torch._dynamo.guards",
+        "GuardBuilder.get",
+        "evaluates arbitrary code",
+    ),
     ("numpy", "load", "loads pickled data"),
     ("numpy.lib.npyio", "load", "loads pickled data"),
     ("pandas", "read_pickle", "unpickles nested data"),
     ("doctest", "debug_script", "runs arbitrary code"),
-    ("idlelib.pyshell", "ModifiedInterpreter.runcode", "runs arbitrary code"),
+    (
+        "idlelib.pyshell",
+        "ModifiedInterpreter.runcode",
+        "runs arbitrary code",
+    ),
     ("idlelib.run", "Executive.runcode", "runs arbitrary code"),
 ];
 
@@ -222,7 +316,11 @@ pub fn classify(module: &str, name: &str) -> (Tier, String) {
         return (Tier::Allowed, String::new());
     }
     for (m, why) in DANGEROUS_MODULES {
-        if module == *m || module.strip_prefix(m).is_some_and(|rest| rest.starts_with('.')) {
+        if module == *m
+            || module
+                .strip_prefix(m)
+                .is_some_and(|rest| rest.starts_with('.'))
+        {
             return (Tier::Dangerous, format!("{module}.{name}: {why}"));
         }
     }
@@ -243,7 +341,10 @@ mod tests {
 
     #[test]
     fn tiers() {
-        assert_eq!(classify("torch._utils", "_rebuild_tensor_v2").0, Tier::Allowed);
+        assert_eq!(
+            classify("torch._utils", "_rebuild_tensor_v2").0,
+            Tier::Allowed
+        );
         assert_eq!(classify("torch", "FloatStorage").0, Tier::Allowed);
         assert_eq!(classify("torch.cuda", "HalfStorage").0, Tier::Allowed);
         assert_eq!(classify("torch", "float8_e4m3fn").0, Tier::Allowed);
@@ -262,14 +363,29 @@ mod tests {
         assert_eq!(classify("osx", "thing").0, Tier::Unknown);
         assert_eq!(classify("argparse", "Namespace").0, Tier::Unknown);
         assert_eq!(classify("numpy.core.multiarray", "scalar").0, Tier::Unknown);
-        assert_eq!(classify("torch._utils", "_rebuild_nested_tensor").0, Tier::Unknown);
+        assert_eq!(
+            classify("torch._utils", "_rebuild_nested_tensor").0,
+            Tier::Unknown
+        );
     }
 
     #[test]
     fn python2_names_are_mapped() {
-        assert_eq!(map_name("__builtin__", "set"), ("builtins".into(), "set".into()));
-        assert_eq!(map_name("__builtin__", "long"), ("builtins".into(), "int".into()));
-        assert_eq!(map_name("copy_reg", "_reconstructor"), ("copyreg".into(), "_reconstructor".into()));
-        assert_eq!(map_name("torch", "FloatStorage"), ("torch".into(), "FloatStorage".into()));
+        assert_eq!(
+            map_name("__builtin__", "set"),
+            ("builtins".into(), "set".into())
+        );
+        assert_eq!(
+            map_name("__builtin__", "long"),
+            ("builtins".into(), "int".into())
+        );
+        assert_eq!(
+            map_name("copy_reg", "_reconstructor"),
+            ("copyreg".into(), "_reconstructor".into())
+        );
+        assert_eq!(
+            map_name("torch", "FloatStorage"),
+            ("torch".into(), "FloatStorage".into())
+        );
     }
 }

@@ -38,11 +38,18 @@ fn run_with(bytes: &[u8], limits: Limits) -> Result<Run, super::PickleError> {
     let node = tree::build_with_budget(&u, root, &[], &mut tensors, 100_000);
     let safety = std::mem::take(&mut u.safety);
     drop(u);
-    Ok(Run { node, tensors, safety, pids: rec.pids, end })
+    Ok(Run {
+        node,
+        tensors,
+        safety,
+        pids: rec.pids,
+        end,
+    })
 }
 
 fn run(bytes: &[u8]) -> Run {
-    run_with(bytes, Limits::default()).unwrap_or_else(|e| panic!("pickle failed at byte {}: {}", e.pos, e.msg))
+    run_with(bytes, Limits::default())
+        .unwrap_or_else(|e| panic!("pickle failed at byte {}: {}", e.pos, e.msg))
 }
 
 fn err(bytes: &[u8]) -> super::PickleError {
@@ -79,18 +86,48 @@ fn int(v: i64) -> Node {
 fn doc_test_vector_tensor() {
     // pytorch-formats.md §2.3: torch.tensor([1.0, 2.0])
     let hex = "80 02 63 74 6f 72 63 68 2e 5f 75 74 69 6c 73 0a 5f 72 65 62 75 69 6c 64 5f 74 65 6e 73 6f 72 5f 76 32 0a 71 00 28 28 58 07 00 00 00 73 74 6f 72 61 67 65 71 01 63 74 6f 72 63 68 0a 46 6c 6f 61 74 53 74 6f 72 61 67 65 0a 71 02 58 01 00 00 00 30 71 03 58 03 00 00 00 63 70 75 71 04 4b 02 74 71 05 51 4b 00 4b 02 85 71 06 4b 01 85 71 07 89 63 63 6f 6c 6c 65 63 74 69 6f 6e 73 0a 4f 72 64 65 72 65 64 44 69 63 74 0a 71 08 29 52 71 09 74 71 0a 52 71 0b 2e";
-    let bytes: Vec<u8> = hex.split(' ').map(|h| u8::from_str_radix(h, 16).unwrap()).collect();
+    let bytes: Vec<u8> = hex
+        .split(' ')
+        .map(|h| u8::from_str_radix(h, 16).unwrap())
+        .collect();
     assert_eq!(bytes.len(), 150);
     let r = run(&bytes);
     assert_eq!(r.end, 150);
     assert_eq!(r.node, Node::Tensor { index: 0 });
     let t = &r.tensors[0];
-    assert_eq!((t.dtype, t.shape.clone(), t.strides.clone(), t.storage_offset), (DType::F32, vec![2], vec![1], 0));
+    assert_eq!(
+        (
+            t.dtype,
+            t.shape.clone(),
+            t.strides.clone(),
+            t.storage_offset
+        ),
+        (DType::F32, vec![2], vec![1], 0)
+    );
     assert_eq!(r.pids.len(), 1);
-    assert_eq!((r.pids[0].key.as_str(), r.pids[0].numel, r.pids[0].location.as_str()), ("0", 2, "cpu"));
+    assert_eq!(
+        (
+            r.pids[0].key.as_str(),
+            r.pids[0].numel,
+            r.pids[0].location.as_str()
+        ),
+        ("0", 2, "cpu")
+    );
     assert_eq!(r.safety.verdict(), "safe");
-    let names: Vec<_> = r.safety.globals.iter().map(|g| format!("{}.{}", g.module, g.name)).collect();
-    assert_eq!(names, ["torch._utils._rebuild_tensor_v2", "torch.FloatStorage", "collections.OrderedDict"]);
+    let names: Vec<_> = r
+        .safety
+        .globals
+        .iter()
+        .map(|g| format!("{}.{}", g.module, g.name))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "torch._utils._rebuild_tensor_v2",
+            "torch.FloatStorage",
+            "collections.OrderedDict"
+        ]
+    );
 }
 
 #[test]
@@ -105,15 +142,27 @@ fn integer_opcodes() {
     assert_eq!(run(&p2(&[0x8a, 2, 0x80, 0xff])).node, int(-128));
     assert_eq!(run(&p2(&[0x8a, 0])).node, int(0));
     // LONG1 of 10 bytes: the legacy magic number, beyond i64
-    let magic = [0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
-    assert_eq!(run(&p2(&magic)).node, Node::BigInt { value: "119547037146038801333356".into() });
+    let magic = [
+        0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19,
+    ];
+    assert_eq!(
+        run(&p2(&magic)).node,
+        Node::BigInt {
+            value: "119547037146038801333356".into()
+        }
+    );
     // LONG4
     assert_eq!(run(&p2(&[0x8b, 2, 0, 0, 0, 0x00, 0x01])).node, int(256));
     // text forms (protocol 0)
     assert_eq!(run(b"I42\n.").node, int(42));
     assert_eq!(run(b"I01\n.").node, Node::Bool { value: true });
     assert_eq!(run(b"I00\n.").node, Node::Bool { value: false });
-    assert_eq!(run(b"L-12345678901234567890123L\n.").node, Node::BigInt { value: "-12345678901234567890123".into() });
+    assert_eq!(
+        run(b"L-12345678901234567890123L\n.").node,
+        Node::BigInt {
+            value: "-12345678901234567890123".into()
+        }
+    );
     assert_eq!(run(b"L7L\n.").node, int(7));
     assert_eq!(run(&p2(&[0x88])).node, Node::Bool { value: true });
     assert_eq!(run(&p2(&[0x89])).node, Node::Bool { value: false });
@@ -123,27 +172,68 @@ fn integer_opcodes() {
 #[test]
 fn float_opcodes() {
     // BINFLOAT is big-endian
-    assert_eq!(run(&p2(&[b'G', 0x3f, 0xe0, 0, 0, 0, 0, 0, 0])).node, Node::Float { value: 0.5 });
+    assert_eq!(
+        run(&p2(&[b'G', 0x3f, 0xe0, 0, 0, 0, 0, 0, 0])).node,
+        Node::Float { value: 0.5 }
+    );
     assert_eq!(run(b"F-2.25\n.").node, Node::Float { value: -2.25 });
-    assert_eq!(run(b"Finf\n.").node, Node::Float { value: f64::INFINITY });
+    assert_eq!(
+        run(b"Finf\n.").node,
+        Node::Float {
+            value: f64::INFINITY
+        }
+    );
 }
 
 #[test]
 fn string_and_bytes_opcodes() {
-    assert_eq!(run(&p2(&binunicode("héllo"))).node, Node::Str { value: "héllo".into() });
-    assert_eq!(run(&p2(&[b'U', 2, b'h', b'i'])).node, Node::Str { value: "hi".into() });
-    assert_eq!(run(&p2(&[b'T', 2, 0, 0, 0, b'h', b'i'])).node, Node::Str { value: "hi".into() });
-    assert_eq!(run(&p2(&[0x8c, 2, b'o', b'k'])).node, Node::Str { value: "ok".into() });
-    assert_eq!(run(&p2(&[0x8d, 1, 0, 0, 0, 0, 0, 0, 0, b'z'])).node, Node::Str { value: "z".into() });
-    assert_eq!(run(b"S'a\\nb\\x41'\n.").node, Node::Str { value: "a\nbA".into() });
-    assert_eq!(run(b"Vcaf\\u00e9\n.").node, Node::Str { value: "café".into() });
+    assert_eq!(
+        run(&p2(&binunicode("héllo"))).node,
+        Node::Str {
+            value: "héllo".into()
+        }
+    );
+    assert_eq!(
+        run(&p2(&[b'U', 2, b'h', b'i'])).node,
+        Node::Str { value: "hi".into() }
+    );
+    assert_eq!(
+        run(&p2(&[b'T', 2, 0, 0, 0, b'h', b'i'])).node,
+        Node::Str { value: "hi".into() }
+    );
+    assert_eq!(
+        run(&p2(&[0x8c, 2, b'o', b'k'])).node,
+        Node::Str { value: "ok".into() }
+    );
+    assert_eq!(
+        run(&p2(&[0x8d, 1, 0, 0, 0, 0, 0, 0, 0, b'z'])).node,
+        Node::Str { value: "z".into() }
+    );
+    assert_eq!(
+        run(b"S'a\\nb\\x41'\n.").node,
+        Node::Str {
+            value: "a\nbA".into()
+        }
+    );
+    assert_eq!(
+        run(b"Vcaf\\u00e9\n.").node,
+        Node::Str {
+            value: "café".into()
+        }
+    );
     let bytes = |n: &Node| match n {
         Node::Bytes { len, preview } => (*len, preview.clone()),
         other => panic!("not bytes: {other:?}"),
     };
-    assert_eq!(bytes(&run(&p2(&[b'B', 3, 0, 0, 0, 1, 2, 3])).node), (3, vec![1, 2, 3]));
+    assert_eq!(
+        bytes(&run(&p2(&[b'B', 3, 0, 0, 0, 1, 2, 3])).node),
+        (3, vec![1, 2, 3])
+    );
     assert_eq!(bytes(&run(&p2(&[b'C', 1, 9])).node), (1, vec![9]));
-    assert_eq!(bytes(&run(&p2(&[0x8e, 1, 0, 0, 0, 0, 0, 0, 0, 7])).node), (1, vec![7]));
+    assert_eq!(
+        bytes(&run(&p2(&[0x8e, 1, 0, 0, 0, 0, 0, 0, 0, 7])).node),
+        (1, vec![7])
+    );
     // protocol 2 bytes: _codecs.encode('\xff\x00', 'latin1')
     let mut b = global("_codecs", "encode");
     b.extend(binunicode("\u{ff}\u{0}"));
@@ -161,18 +251,50 @@ fn string_and_bytes_opcodes() {
 #[test]
 fn container_opcodes() {
     // [1, 2, 3] via EMPTY_LIST MARK ... APPENDS, then APPEND 4
-    let r = run(&p2(&[b']', b'(', b'K', 1, b'K', 2, b'K', 3, b'e', b'K', 4, b'a']));
-    assert_eq!(r.node, Node::List { items: vec![int(1), int(2), int(3), int(4)] });
+    let r = run(&p2(&[
+        b']', b'(', b'K', 1, b'K', 2, b'K', 3, b'e', b'K', 4, b'a',
+    ]));
+    assert_eq!(
+        r.node,
+        Node::List {
+            items: vec![int(1), int(2), int(3), int(4)]
+        }
+    );
     // LIST (protocol 0): MARK items 'l'
-    assert_eq!(run(b"(I1\nI2\nl.").node, Node::List { items: vec![int(1), int(2)] });
+    assert_eq!(
+        run(b"(I1\nI2\nl.").node,
+        Node::List {
+            items: vec![int(1), int(2)]
+        }
+    );
     // tuples
     assert_eq!(run(&p2(b")")).node, Node::Tuple { items: vec![] });
-    assert_eq!(run(&p2(&[b'K', 1, 0x85])).node, Node::Tuple { items: vec![int(1)] });
-    assert_eq!(run(&p2(&[b'K', 1, b'K', 2, 0x86])).node, Node::Tuple { items: vec![int(1), int(2)] });
-    assert_eq!(run(&p2(&[b'K', 1, b'K', 2, b'K', 3, 0x87])).node, Node::Tuple { items: vec![int(1), int(2), int(3)] });
-    assert_eq!(run(&p2(&[b'(', b'K', 1, b'K', 2, b'K', 3, b'K', 4, b't'])).node.clone(), Node::Tuple {
-        items: vec![int(1), int(2), int(3), int(4)]
-    });
+    assert_eq!(
+        run(&p2(&[b'K', 1, 0x85])).node,
+        Node::Tuple {
+            items: vec![int(1)]
+        }
+    );
+    assert_eq!(
+        run(&p2(&[b'K', 1, b'K', 2, 0x86])).node,
+        Node::Tuple {
+            items: vec![int(1), int(2)]
+        }
+    );
+    assert_eq!(
+        run(&p2(&[b'K', 1, b'K', 2, b'K', 3, 0x87])).node,
+        Node::Tuple {
+            items: vec![int(1), int(2), int(3)]
+        }
+    );
+    assert_eq!(
+        run(&p2(&[b'(', b'K', 1, b'K', 2, b'K', 3, b'K', 4, b't']))
+            .node
+            .clone(),
+        Node::Tuple {
+            items: vec![int(1), int(2), int(3), int(4)]
+        }
+    );
     // dicts: EMPTY_DICT MARK k v k v SETITEMS; SETITEM; DICT (protocol 0); order kept
     let mut d = vec![b'}', b'('];
     d.extend(binunicode("b"));
@@ -198,29 +320,69 @@ fn container_opcodes() {
         other => panic!("{other:?}"),
     }
     // sets: EMPTY_SET MARK items ADDITEMS; FROZENSET; builtins.set([..])
-    assert_eq!(run(&[0x80, 4, 0x8f, b'(', b'K', 1, 0x90, b'.']).node, Node::Set { items: vec![int(1)], frozen: false });
-    assert_eq!(run(&[0x80, 4, b'(', b'K', 1, 0x91, b'.']).node, Node::Set { items: vec![int(1)], frozen: true });
+    assert_eq!(
+        run(&[0x80, 4, 0x8f, b'(', b'K', 1, 0x90, b'.']).node,
+        Node::Set {
+            items: vec![int(1)],
+            frozen: false
+        }
+    );
+    assert_eq!(
+        run(&[0x80, 4, b'(', b'K', 1, 0x91, b'.']).node,
+        Node::Set {
+            items: vec![int(1)],
+            frozen: true
+        }
+    );
     let mut s = global("__builtin__", "set");
     s.extend([b']', b'K', 5, b'a', 0x85, b'R']);
-    assert_eq!(run(&p2(&s)).node, Node::Set { items: vec![int(5)], frozen: false });
+    assert_eq!(
+        run(&p2(&s)).node,
+        Node::Set {
+            items: vec![int(5)],
+            frozen: false
+        }
+    );
 }
 
 #[test]
 fn memo_and_stack_opcodes() {
     // BINPUT/BINGET, LONG_BINPUT/LONG_BINGET, PUT/GET, MEMOIZE
     assert_eq!(run(&p2(&[b'K', 9, b'q', 3, b'0', b'h', 3])).node, int(9));
-    assert_eq!(run(&p2(&[b'K', 9, b'r', 0, 1, 0, 0, b'0', b'j', 0, 1, 0, 0])).node, int(9));
+    assert_eq!(
+        run(&p2(&[b'K', 9, b'r', 0, 1, 0, 0, b'0', b'j', 0, 1, 0, 0])).node,
+        int(9)
+    );
     assert_eq!(run(b"I9\np7\n0g7\n.").node, int(9));
-    assert_eq!(run(&[0x80, 4, b'K', 9, 0x94, b'0', b'h', 0, b'.']).node, int(9));
+    assert_eq!(
+        run(&[0x80, 4, b'K', 9, 0x94, b'0', b'h', 0, b'.']).node,
+        int(9)
+    );
     // DUP + TUPLE2
-    assert_eq!(run(&p2(&[b'K', 1, b'2', 0x86])).node, Node::Tuple { items: vec![int(1), int(1)] });
+    assert_eq!(
+        run(&p2(&[b'K', 1, b'2', 0x86])).node,
+        Node::Tuple {
+            items: vec![int(1), int(1)]
+        }
+    );
     // POP_MARK discards back to the mark
-    assert_eq!(run(&p2(&[b'K', 1, b'(', b'K', 2, b'K', 3, b'1'])).node, int(1));
+    assert_eq!(
+        run(&p2(&[b'K', 1, b'(', b'K', 2, b'K', 3, b'1'])).node,
+        int(1)
+    );
     // FRAME is skipped
-    assert_eq!(run(&[0x80, 4, 0x95, 2, 0, 0, 0, 0, 0, 0, 0, b'K', 1, b'.']).node, int(1));
+    assert_eq!(
+        run(&[0x80, 4, 0x95, 2, 0, 0, 0, 0, 0, 0, 0, b'K', 1, b'.']).node,
+        int(1)
+    );
     // a list memoized before its items are appended sees them (shared reference)
     let r = run(&p2(&[b']', b'q', 0, b'K', 1, b'a', b'0', b'h', 0]));
-    assert_eq!(r.node, Node::List { items: vec![int(1)] });
+    assert_eq!(
+        r.node,
+        Node::List {
+            items: vec![int(1)]
+        }
+    );
 }
 
 fn rebuild(key: &str, numel: u8, memo_base: u8) -> Vec<u8> {
@@ -232,7 +394,9 @@ fn rebuild(key: &str, numel: u8, memo_base: u8) -> Vec<u8> {
     b.extend(global("torch", "FloatStorage"));
     b.extend(binunicode(key));
     b.extend(binunicode("cpu"));
-    b.extend([b'K', numel, b't', b'Q', b'K', 0, b'K', numel, 0x85, b'K', 1, 0x85, 0x89]);
+    b.extend([
+        b'K', numel, b't', b'Q', b'K', 0, b'K', numel, 0x85, b'K', 1, 0x85, 0x89,
+    ]);
     b.extend(global("collections", "OrderedDict"));
     b.extend([b')', b'R', b't', b'R']);
     b
@@ -290,9 +454,16 @@ fn unknown_and_dangerous_globals_are_inert_and_reported() {
     b.extend([0x85, b'R']);
     let r = run(&p2(&b));
     match &r.node {
-        Node::Object { module, name, args, .. } => {
+        Node::Object {
+            module, name, args, ..
+        } => {
             assert_eq!((module.as_str(), name.as_str()), ("os", "system"));
-            assert_eq!(args, &vec![Node::Str { value: "echo pwned".into() }]);
+            assert_eq!(
+                args,
+                &vec![Node::Str {
+                    value: "echo pwned".into()
+                }]
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -306,7 +477,11 @@ fn unknown_and_dangerous_globals_are_inert_and_reported() {
     let r = run(&p2(&n));
     assert_eq!(r.safety.verdict(), "unknown");
     match &r.node {
-        Node::Object { name, state: Some(s), .. } => {
+        Node::Object {
+            name,
+            state: Some(s),
+            ..
+        } => {
             assert_eq!(name, "Namespace");
             assert!(matches!(s.as_ref(), Node::Dict { .. }));
         }
@@ -324,7 +499,10 @@ fn unknown_and_dangerous_globals_are_inert_and_reported() {
     // NEWOBJ_EX
     let mut x = global("mymod", "Thing");
     x.extend([b')', b'}', 0x92]);
-    assert!(matches!(run(&[&[0x80, 4][..], &x, b"."].concat()).node, Node::Object { .. }));
+    assert!(matches!(
+        run(&[&[0x80, 4][..], &x, b"."].concat()).node,
+        Node::Object { .. }
+    ));
 }
 
 #[test]
@@ -359,23 +537,36 @@ fn hostile_and_broken_input_is_an_error_not_a_panic() {
     // stack underflow
     assert!(err(&p2(b"0")).msg.contains("underflow"));
     // unknown opcode
-    assert!(err(&[0x80, 2, 0xff, b'.']).msg.contains("unknown opcode 0xff"));
+    assert!(err(&[0x80, 2, 0xff, b'.'])
+        .msg
+        .contains("unknown opcode 0xff"));
     // missing memo entry
     assert!(err(&p2(&[b'h', 5])).msg.contains("memo index 5"));
     // APPEND to a dict, SETITEM on a list
     assert!(err(&p2(&[b'}', b'K', 1, b'a'])).msg.contains("APPEND"));
-    assert!(err(&p2(&[b']', b'K', 1, b'K', 2, b's'])).msg.contains("SETITEM"));
+    assert!(err(&p2(&[b']', b'K', 1, b'K', 2, b's']))
+        .msg
+        .contains("SETITEM"));
     // value limit
     let many: Vec<u8> = [0x80, 2, b'(']
         .into_iter()
         .chain(std::iter::repeat_n([b'K', 1], 100).flatten())
         .chain([b'l', b'.'])
         .collect();
-    let small = Limits { max_values: 50, ..Limits::default() };
+    let small = Limits {
+        max_values: 50,
+        ..Limits::default()
+    };
     assert!(run_with(&many, small).unwrap_err().msg.contains("limit"));
     // MARK nesting limit
-    let marks: Vec<u8> = [0x80, 2].into_iter().chain(std::iter::repeat_n(b'(', 200)).collect();
-    let lim = Limits { max_marks: 100, ..Limits::default() };
+    let marks: Vec<u8> = [0x80, 2]
+        .into_iter()
+        .chain(std::iter::repeat_n(b'(', 200))
+        .collect();
+    let lim = Limits {
+        max_marks: 100,
+        ..Limits::default()
+    };
     assert!(run_with(&marks, lim).unwrap_err().msg.contains("MARK"));
     // error offsets point at the opcode
     let e = err(&[0x80, 2, b'K', 1, 0xfe, b'.']);
@@ -421,7 +612,9 @@ fn tensor_rebuild_variants() {
     b.extend(global("torch.storage", "UntypedStorage"));
     b.extend(binunicode("0"));
     b.extend(binunicode("cpu"));
-    b.extend([b'K', 6, b't', b'Q', b'K', 0, b'K', 3, 0x85, b'K', 1, 0x85, 0x89]);
+    b.extend([
+        b'K', 6, b't', b'Q', b'K', 0, b'K', 3, 0x85, b'K', 1, 0x85, 0x89,
+    ]);
     b.extend(global("collections", "OrderedDict"));
     b.extend([b')', b'R']);
     b.extend(global("torch", "uint16"));
@@ -445,9 +638,19 @@ fn tensor_rebuild_variants() {
     let mut d = global("torch", "device");
     d.extend(binunicode("cuda"));
     d.extend([b'K', 1, 0x86, b'R']);
-    assert_eq!(run(&p2(&d)).node, Node::Device { value: "cuda:1".into() });
+    assert_eq!(
+        run(&p2(&d)).node,
+        Node::Device {
+            value: "cuda:1".into()
+        }
+    );
     // dtype as a bare value
-    assert_eq!(run(&p2(&global("torch", "float16"))).node, Node::Dtype { name: "float16".into() });
+    assert_eq!(
+        run(&p2(&global("torch", "float16"))).node,
+        Node::Dtype {
+            name: "float16".into()
+        }
+    );
     // a negative size is rejected
     let mut n = global("torch._utils", "_rebuild_tensor_v2");
     n.push(b'(');
@@ -456,6 +659,9 @@ fn tensor_rebuild_variants() {
     n.extend(global("torch", "FloatStorage"));
     n.extend(binunicode("0"));
     n.extend(binunicode("cpu"));
-    n.extend([b'K', 2, b't', b'Q', b'K', 0, b'J', 0xff, 0xff, 0xff, 0xff, 0x85, b'K', 1, 0x85, 0x89, b'N', b't', b'R']);
+    n.extend([
+        b'K', 2, b't', b'Q', b'K', 0, b'J', 0xff, 0xff, 0xff, 0xff, 0x85, b'K', 1, 0x85, 0x89,
+        b'N', b't', b'R',
+    ]);
     assert!(err(&p2(&n)).msg.contains("negative"));
 }

@@ -30,8 +30,20 @@ pub fn build(u: &Unpickler, root: Id, prefix: &[String], tensors: &mut Vec<Tenso
 }
 
 /// [`build`] with an explicit node budget.
-pub fn build_with_budget(u: &Unpickler, root: Id, prefix: &[String], tensors: &mut Vec<TensorInfo>, budget: usize) -> Node {
-    let mut b = Builder { u, tensors, on_path: HashSet::new(), nodes: 0, budget };
+pub fn build_with_budget(
+    u: &Unpickler,
+    root: Id,
+    prefix: &[String],
+    tensors: &mut Vec<TensorInfo>,
+    budget: usize,
+) -> Node {
+    let mut b = Builder {
+        u,
+        tensors,
+        on_path: HashSet::new(),
+        nodes: 0,
+        budget,
+    };
     let mut path = prefix.to_vec();
     b.node(root, &mut path, true)
 }
@@ -54,7 +66,11 @@ fn short_repr(u: &Unpickler, v: &Value, depth: usize) -> String {
         Value::Float(f) => format!("{f}"),
         Value::Str(s) => format!("{s:?}"),
         Value::Tuple(items) if depth > 0 => {
-            let parts: Vec<String> = items.iter().take(8).map(|&i| short_repr(u, u.get(i), depth - 1)).collect();
+            let parts: Vec<String> = items
+                .iter()
+                .take(8)
+                .map(|&i| short_repr(u, u.get(i), depth - 1))
+                .collect();
             format!("({})", parts.join(", "))
         }
         Value::Global { module, name } => format!("{module}.{name}"),
@@ -66,15 +82,26 @@ impl Builder<'_, '_> {
     fn node(&mut self, id: Id, path: &mut Vec<String>, list_tensors: bool) -> Node {
         self.nodes += 1;
         if self.nodes > self.budget {
-            return Node::Elided { reason: format!("more than {} values (shared references expand too far)", self.budget) };
+            return Node::Elided {
+                reason: format!(
+                    "more than {} values (shared references expand too far)",
+                    self.budget
+                ),
+            };
         }
         let v = self.u.get(id);
         let is_container = matches!(
             v,
-            Value::List(_) | Value::Tuple(_) | Value::Dict { .. } | Value::Set { .. } | Value::Object { .. }
+            Value::List(_)
+                | Value::Tuple(_)
+                | Value::Dict { .. }
+                | Value::Set { .. }
+                | Value::Object { .. }
         );
         if is_container && !self.on_path.insert(id) {
-            return Node::Elided { reason: "reference cycle".into() };
+            return Node::Elided {
+                reason: "reference cycle".into(),
+            };
         }
         let n = self.convert(v, path, list_tensors);
         if is_container {
@@ -95,7 +122,12 @@ impl Builder<'_, '_> {
             .collect()
     }
 
-    fn pairs(&mut self, items: &[(Id, Id)], path: &mut Vec<String>, list_tensors: bool) -> Vec<(Key, Node)> {
+    fn pairs(
+        &mut self,
+        items: &[(Id, Id)],
+        path: &mut Vec<String>,
+        list_tensors: bool,
+    ) -> Vec<(Key, Node)> {
         items
             .iter()
             .map(|&(k, v)| {
@@ -113,30 +145,61 @@ impl Builder<'_, '_> {
             Value::None | Value::Invalid => Node::None,
             Value::Bool(b) => Node::Bool { value: *b },
             Value::Int(i) => Node::Int { value: *i },
-            Value::BigInt(b) => Node::BigInt { value: bigint_to_string(b) },
+            Value::BigInt(b) => Node::BigInt {
+                value: bigint_to_string(b),
+            },
             Value::Float(f) => Node::Float { value: *f },
             Value::Complex(re, im) => Node::Complex { re: *re, im: *im },
             Value::Str(s) => Node::Str { value: s.clone() },
-            Value::Bytes(b) => Node::Bytes { len: b.len() as u64, preview: b[..b.len().min(64)].to_vec() },
-            Value::List(items) => Node::List { items: self.children(items, path, list_tensors) },
-            Value::Tuple(items) => Node::Tuple { items: self.children(items, path, list_tensors) },
-            Value::Set { items, frozen } => Node::Set { items: self.children(items, path, list_tensors), frozen: *frozen },
+            Value::Bytes(b) => Node::Bytes {
+                len: b.len() as u64,
+                preview: b[..b.len().min(64)].to_vec(),
+            },
+            Value::List(items) => Node::List {
+                items: self.children(items, path, list_tensors),
+            },
+            Value::Tuple(items) => Node::Tuple {
+                items: self.children(items, path, list_tensors),
+            },
+            Value::Set { items, frozen } => Node::Set {
+                items: self.children(items, path, list_tensors),
+                frozen: *frozen,
+            },
             Value::Dict { kind, items, attrs } => {
                 let items = self.pairs(items, path, list_tensors);
                 let attrs = self.pairs(attrs, path, false);
                 let state_dict = !items.is_empty()
-                    && items.iter().all(|(k, n)| matches!(k, Key::Str(_)) && matches!(n, Node::Tensor { .. }));
-                Node::Dict { kind: *kind, items, attrs, state_dict }
+                    && items
+                        .iter()
+                        .all(|(k, n)| matches!(k, Key::Str(_)) && matches!(n, Node::Tensor { .. }));
+                Node::Dict {
+                    kind: *kind,
+                    items,
+                    attrs,
+                    state_dict,
+                }
             }
             Value::Global { module, name } => {
                 if module == "torch" {
                     if let Some(d) = DType::from_name(name).filter(|d| d.name() == name) {
-                        return Node::Dtype { name: d.name().into() };
+                        return Node::Dtype {
+                            name: d.name().into(),
+                        };
                     }
                 }
-                Node::Global { module: module.clone(), name: name.clone() }
+                Node::Global {
+                    module: module.clone(),
+                    name: name.clone(),
+                }
             }
-            Value::Object { module, name, args, state, items, list } => {
+            Value::Object {
+                module,
+                name,
+                args,
+                state,
+                items,
+                list,
+            } => {
                 path.push("__args__".into());
                 let args = self.children(args, path, list_tensors);
                 path.pop();
@@ -151,10 +214,20 @@ impl Builder<'_, '_> {
                     }
                 });
                 let mut pairs = self.pairs(items, path, list_tensors);
-                for (i, n) in self.children(list, path, list_tensors).into_iter().enumerate() {
+                for (i, n) in self
+                    .children(list, path, list_tensors)
+                    .into_iter()
+                    .enumerate()
+                {
                     pairs.push((Key::Int(i as i64), n));
                 }
-                Node::Object { module: module.clone(), name: name.clone(), args, state, items: pairs }
+                Node::Object {
+                    module: module.clone(),
+                    name: name.clone(),
+                    args,
+                    state,
+                    items: pairs,
+                }
             }
             Value::Storage { .. } => Node::Object {
                 module: "torch.storage".into(),
@@ -165,7 +238,9 @@ impl Builder<'_, '_> {
             },
             Value::Tensor(raw) => {
                 if !list_tensors {
-                    return Node::Elided { reason: "tensor inside an attribute".into() };
+                    return Node::Elided {
+                        reason: "tensor inside an attribute".into(),
+                    };
                 }
                 self.tensors.push(TensorInfo {
                     path: path.clone(),
@@ -178,9 +253,13 @@ impl Builder<'_, '_> {
                     parameter: raw.parameter,
                     kind: raw.kind.clone(),
                 });
-                Node::Tensor { index: self.tensors.len() - 1 }
+                Node::Tensor {
+                    index: self.tensors.len() - 1,
+                }
             }
-            Value::Dtype(d) => Node::Dtype { name: d.name().into() },
+            Value::Dtype(d) => Node::Dtype {
+                name: d.name().into(),
+            },
             Value::Device(d) => Node::Device { value: d.clone() },
             Value::Size(d) => Node::Size { dims: d.clone() },
         }

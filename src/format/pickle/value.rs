@@ -40,15 +40,35 @@ pub enum Value {
     Bytes(Vec<u8>),
     List(Vec<Id>),
     Tuple(Vec<Id>),
-    Dict { kind: DictKind, items: Vec<(Id, Id)>, attrs: Vec<(Id, Id)> },
-    Set { items: Vec<Id>, frozen: bool },
+    Dict {
+        kind: DictKind,
+        items: Vec<(Id, Id)>,
+        attrs: Vec<(Id, Id)>,
+    },
+    Set {
+        items: Vec<Id>,
+        frozen: bool,
+    },
     /// A global referenced but not called (a class, a function, a dtype, a qscheme).
-    Global { module: String, name: String },
+    Global {
+        module: String,
+        name: String,
+    },
     /// The result of calling / instantiating a global we do not execute.
-    Object { module: String, name: String, args: Vec<Id>, state: Option<Id>, items: Vec<(Id, Id)>, list: Vec<Id> },
+    Object {
+        module: String,
+        name: String,
+        args: Vec<Id>,
+        state: Option<Id>,
+        items: Vec<(Id, Id)>,
+        list: Vec<Id>,
+    },
     /// A storage resolved from a persistent id: index into the reader's storages, and the dtype
     /// of a typed storage class (`None` for `UntypedStorage`).
-    Storage { index: usize, dtype: Option<DType> },
+    Storage {
+        index: usize,
+        dtype: Option<DType>,
+    },
     Tensor(Box<RawTensor>),
     Dtype(DType),
     Device(String),
@@ -152,6 +172,11 @@ mod tests {
         assert_eq!(bigint_to_string(&[0xff]), "-1");
         // legacy magic 0x1950A86A20F9469CFC6C
         let magic = [0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19];
-        assert_eq!(bigint_to_string(&magic), u128::from_str_radix("1950A86A20F9469CFC6C", 16).unwrap().to_string());
+        assert_eq!(
+            bigint_to_string(&magic),
+            u128::from_str_radix("1950A86A20F9469CFC6C", 16)
+                .unwrap()
+                .to_string()
+        );
     }
 }

@@ -32,7 +32,13 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_values: 20_000_000, max_stack: 1_000_000, max_marks: 100_000, max_memo: 10_000_000, max_bytes: 1 << 30 }
+        Limits {
+            max_values: 20_000_000,
+            max_stack: 1_000_000,
+            max_marks: 100_000,
+            max_memo: 10_000_000,
+            max_bytes: 1 << 30,
+        }
     }
 }
 
@@ -87,7 +93,10 @@ impl<'r> Unpickler<'r> {
     /// Add a value to the arena.
     pub fn alloc(&mut self, v: Value) -> Result<Id, String> {
         if self.arena.len() >= self.limits.max_values {
-            return Err(format!("pickle builds more than {} values (limit)", self.limits.max_values));
+            return Err(format!(
+                "pickle builds more than {} values (limit)",
+                self.limits.max_values
+            ));
         }
         self.arena.push(v);
         Ok((self.arena.len() - 1) as Id)
@@ -96,7 +105,10 @@ impl<'r> Unpickler<'r> {
     fn charge(&mut self, n: usize) -> Result<(), String> {
         self.bytes_used = self.bytes_used.saturating_add(n);
         if self.bytes_used > self.limits.max_bytes {
-            return Err(format!("pickle allocates more than {} bytes of strings (limit)", self.limits.max_bytes));
+            return Err(format!(
+                "pickle allocates more than {} bytes of strings (limit)",
+                self.limits.max_bytes
+            ));
         }
         Ok(())
     }
@@ -109,7 +121,12 @@ impl<'r> Unpickler<'r> {
     /// Record a global in the safety report and return its tier.
     pub fn record_global(&mut self, module: &str, name: &str) -> Tier {
         let (tier, why) = safety::classify(module, name);
-        self.safety.add(GlobalRef { module: module.to_string(), name: name.to_string(), tier, why });
+        self.safety.add(GlobalRef {
+            module: module.to_string(),
+            name: name.to_string(),
+            tier,
+            why,
+        });
         tier
     }
 
@@ -126,11 +143,21 @@ impl<'r> Unpickler<'r> {
             let res = self.step(op, &mut rd);
             match res {
                 Ok(true) => {
-                    let root = self.pop().map_err(|m| PickleError { pos: op_pos, msg: m, truncated: false })?;
+                    let root = self.pop().map_err(|m| PickleError {
+                        pos: op_pos,
+                        msg: m,
+                        truncated: false,
+                    })?;
                     return Ok((root, rd.pos));
                 }
                 Ok(false) => {}
-                Err(Step::Msg(m)) => return Err(PickleError { pos: op_pos, msg: m, truncated: false }),
+                Err(Step::Msg(m)) => {
+                    return Err(PickleError {
+                        pos: op_pos,
+                        msg: m,
+                        truncated: false,
+                    })
+                }
                 Err(Step::Pickle(e)) => return Err(e),
             }
         }
@@ -138,7 +165,10 @@ impl<'r> Unpickler<'r> {
 
     fn push(&mut self, id: Id) -> Result<(), String> {
         if self.stack.len() >= self.limits.max_stack {
-            return Err(format!("pickle stack deeper than {} (limit)", self.limits.max_stack));
+            return Err(format!(
+                "pickle stack deeper than {} (limit)",
+                self.limits.max_stack
+            ));
         }
         self.stack.push(id);
         Ok(())
@@ -173,14 +203,20 @@ impl<'r> Unpickler<'r> {
     fn memo_put(&mut self, idx: u64) -> Result<(), String> {
         let id = self.top()?;
         if !self.memo.contains_key(&idx) && self.memo.len() >= self.limits.max_memo {
-            return Err(format!("memo larger than {} entries (limit)", self.limits.max_memo));
+            return Err(format!(
+                "memo larger than {} entries (limit)",
+                self.limits.max_memo
+            ));
         }
         self.memo.insert(idx, id);
         Ok(())
     }
 
     fn memo_get(&mut self, idx: u64) -> Result<(), String> {
-        let id = *self.memo.get(&idx).ok_or_else(|| format!("memo index {idx} was never stored"))?;
+        let id = *self
+            .memo
+            .get(&idx)
+            .ok_or_else(|| format!("memo index {idx} was never stored"))?;
         self.push(id)
     }
 
@@ -224,7 +260,10 @@ impl<'r> Unpickler<'r> {
                 items.extend(pairs);
                 Ok(())
             }
-            other => Err(format!("SETITEM(S) on a {} (only dicts take items)", other.kind_name())),
+            other => Err(format!(
+                "SETITEM(S) on a {} (only dicts take items)",
+                other.kind_name()
+            )),
         }
     }
 
@@ -242,7 +281,10 @@ impl<'r> Unpickler<'r> {
                 list.extend(new);
                 Ok(())
             }
-            other => Err(format!("APPEND(S) on a {} (only lists take appends)", other.kind_name())),
+            other => Err(format!(
+                "APPEND(S) on a {} (only lists take appends)",
+                other.kind_name()
+            )),
         }
     }
 
@@ -255,7 +297,9 @@ impl<'r> Unpickler<'r> {
             Value::Dict { attrs, .. } => {
                 match state_items {
                     Some(items) => attrs.extend(items),
-                    None => self.notes.push("BUILD on a dict with a non-dict state was ignored".into()),
+                    None => self
+                        .notes
+                        .push("BUILD on a dict with a non-dict state was ignored".into()),
                 }
                 Ok(())
             }
@@ -267,8 +311,14 @@ impl<'r> Unpickler<'r> {
             Value::Global { module, name } => {
                 // BUILD on a class object (NEWOBJ never happened): keep it inert
                 let (module, name) = (module.clone(), name.clone());
-                self.arena[target as usize] =
-                    Value::Object { module, name, args: vec![], state: Some(state), items: vec![], list: vec![] };
+                self.arena[target as usize] = Value::Object {
+                    module,
+                    name,
+                    args: vec![],
+                    state: Some(state),
+                    items: vec![],
+                    list: vec![],
+                };
                 Ok(())
             }
             other => {
@@ -284,7 +334,10 @@ impl<'r> Unpickler<'r> {
         match op {
             b'(' => {
                 if self.marks.len() >= self.limits.max_marks {
-                    return Err(Step::Msg(format!("more than {} nested MARKs (limit)", self.limits.max_marks)));
+                    return Err(Step::Msg(format!(
+                        "more than {} nested MARKs (limit)",
+                        self.limits.max_marks
+                    )));
                 }
                 self.marks.push(self.stack.len());
             }
@@ -306,13 +359,18 @@ impl<'r> Unpickler<'r> {
             }
             b'F' => {
                 let line = rd.line()?;
-                let t = std::str::from_utf8(line).map_err(|_| "FLOAT is not ASCII")?.trim();
-                let v: f64 = parse_py_float(t).ok_or_else(|| format!("FLOAT {t:?} is not a number"))?;
+                let t = std::str::from_utf8(line)
+                    .map_err(|_| "FLOAT is not ASCII")?
+                    .trim();
+                let v: f64 =
+                    parse_py_float(t).ok_or_else(|| format!("FLOAT {t:?} is not a number"))?;
                 self.push_new(Value::Float(v))?;
             }
             b'I' => {
                 let line = rd.line()?;
-                let t = std::str::from_utf8(line).map_err(|_| "INT is not ASCII")?.trim();
+                let t = std::str::from_utf8(line)
+                    .map_err(|_| "INT is not ASCII")?
+                    .trim();
                 let v = match t {
                     "01" => Value::Bool(true),
                     "00" => Value::Bool(false),
@@ -334,7 +392,9 @@ impl<'r> Unpickler<'r> {
             }
             b'L' => {
                 let line = rd.line()?;
-                let t = std::str::from_utf8(line).map_err(|_| "LONG is not ASCII")?.trim();
+                let t = std::str::from_utf8(line)
+                    .map_err(|_| "LONG is not ASCII")?
+                    .trim();
                 let t = t.strip_suffix('L').unwrap_or(t);
                 self.charge(t.len())?;
                 let v = parse_decimal(t).ok_or_else(|| format!("LONG {t:?} is not an integer"))?;
@@ -413,7 +473,11 @@ impl<'r> Unpickler<'r> {
                 let b = rd.take_u64(n)?;
                 self.bytes_value(b)?;
             }
-            0x97 => return Err(Step::Msg("NEXT_BUFFER: out-of-band pickle buffers are not supported".into())),
+            0x97 => {
+                return Err(Step::Msg(
+                    "NEXT_BUFFER: out-of-band pickle buffers are not supported".into(),
+                ))
+            }
             0x98 => {
                 self.top()?; // READONLY_BUFFER: no-op on the value
             }
@@ -435,7 +499,10 @@ impl<'r> Unpickler<'r> {
             b'c' => {
                 let module = rd.line()?.to_vec();
                 let name = rd.line()?.to_vec();
-                let (m, n) = (String::from_utf8_lossy(&module).into_owned(), String::from_utf8_lossy(&name).into_owned());
+                let (m, n) = (
+                    String::from_utf8_lossy(&module).into_owned(),
+                    String::from_utf8_lossy(&name).into_owned(),
+                );
                 self.global(&m, &n)?;
             }
             0x93 => {
@@ -450,7 +517,10 @@ impl<'r> Unpickler<'r> {
                             n.kind_name()
                         );
                         self.safety.findings.push(what);
-                        self.push_new(Value::Global { module: "<computed>".into(), name: "<computed>".into() })?;
+                        self.push_new(Value::Global {
+                            module: "<computed>".into(),
+                            name: "<computed>".into(),
+                        })?;
                     }
                 }
             }
@@ -460,11 +530,19 @@ impl<'r> Unpickler<'r> {
                     return Err(Step::Msg("DICT with an odd number of items".into()));
                 }
                 let pairs = items.chunks(2).map(|c| (c[0], c[1])).collect();
-                let id = self.alloc(Value::Dict { kind: DictKind::Dict, items: vec![], attrs: vec![] })?;
+                let id = self.alloc(Value::Dict {
+                    kind: DictKind::Dict,
+                    items: vec![],
+                    attrs: vec![],
+                })?;
                 self.set_items(id, pairs)?;
                 self.push(id)?;
             }
-            b'}' => self.push_new(Value::Dict { kind: DictKind::Dict, items: vec![], attrs: vec![] })?,
+            b'}' => self.push_new(Value::Dict {
+                kind: DictKind::Dict,
+                items: vec![],
+                attrs: vec![],
+            })?,
             b'g' => {
                 let line = rd.line()?;
                 let idx = parse_index(line).ok_or("GET with a bad index")?;
@@ -481,7 +559,10 @@ impl<'r> Unpickler<'r> {
             b'i' => {
                 let module = rd.line()?.to_vec();
                 let name = rd.line()?.to_vec();
-                let (m, n) = (String::from_utf8_lossy(&module).into_owned(), String::from_utf8_lossy(&name).into_owned());
+                let (m, n) = (
+                    String::from_utf8_lossy(&module).into_owned(),
+                    String::from_utf8_lossy(&name).into_owned(),
+                );
                 let args = self.pop_mark()?;
                 self.global(&m, &n)?;
                 let cls = self.pop()?;
@@ -587,7 +668,10 @@ impl<'r> Unpickler<'r> {
                 };
                 let name = format!("ext{code}");
                 self.record_global("copyreg._extension_registry", &name);
-                self.push_new(Value::Global { module: "copyreg._extension_registry".into(), name })?;
+                self.push_new(Value::Global {
+                    module: "copyreg._extension_registry".into(),
+                    name,
+                })?;
             }
             0x88 => self.push_new(Value::Bool(true))?,
             0x89 => self.push_new(Value::Bool(false))?,
@@ -604,7 +688,10 @@ impl<'r> Unpickler<'r> {
                 let b = rd.take(n as usize)?;
                 self.long_value(b)?;
             }
-            0x8f => self.push_new(Value::Set { items: vec![], frozen: false })?,
+            0x8f => self.push_new(Value::Set {
+                items: vec![],
+                frozen: false,
+            })?,
             0x90 => {
                 let items = self.pop_mark()?;
                 let s = self.top()?;
@@ -612,7 +699,10 @@ impl<'r> Unpickler<'r> {
             }
             0x91 => {
                 let items = self.pop_mark()?;
-                self.push_new(Value::Set { items, frozen: true })?;
+                self.push_new(Value::Set {
+                    items,
+                    frozen: true,
+                })?;
             }
             0x95 => {
                 rd.arr::<8>()?; // FRAME: a length hint only
@@ -655,10 +745,17 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn eof(&self, what: &str) -> PickleError {
-        PickleError { pos: self.pos, msg: format!("the pickle ends inside {what} (truncated file?)"), truncated: true }
+        PickleError {
+            pos: self.pos,
+            msg: format!("the pickle ends inside {what} (truncated file?)"),
+            truncated: true,
+        }
     }
     fn u8(&mut self) -> R<u8> {
-        let b = *self.data.get(self.pos).ok_or_else(|| self.eof("an opcode"))?;
+        let b = *self
+            .data
+            .get(self.pos)
+            .ok_or_else(|| self.eof("an opcode"))?;
         self.pos += 1;
         Ok(b)
     }
@@ -682,7 +779,10 @@ impl<'a> Reader<'a> {
     }
     fn line(&mut self) -> R<&'a [u8]> {
         let rest = &self.data[self.pos..];
-        let n = rest.iter().position(|&c| c == b'\n').ok_or_else(|| self.eof("a text line"))?;
+        let n = rest
+            .iter()
+            .position(|&c| c == b'\n')
+            .ok_or_else(|| self.eof("a text line"))?;
         let s = &rest[..n];
         self.pos += n + 1;
         Ok(s)
@@ -829,7 +929,10 @@ fn decode_raw_unicode_escape(line: &[u8]) -> String {
     while i < line.len() {
         if line[i] == b'\\' && i + 1 < line.len() && (line[i + 1] == b'u' || line[i + 1] == b'U') {
             let n = if line[i + 1] == b'u' { 4 } else { 8 };
-            if let Some(h) = line.get(i + 2..i + 2 + n).and_then(|h| std::str::from_utf8(h).ok()) {
+            if let Some(h) = line
+                .get(i + 2..i + 2 + n)
+                .and_then(|h| std::str::from_utf8(h).ok())
+            {
                 if let Some(c) = u32::from_str_radix(h, 16).ok().and_then(char::from_u32) {
                     out.push(c);
                     i += 2 + n;

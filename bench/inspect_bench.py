@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Benchmark (issue 3): open a synthetic 4 GiB, 1,000-tensor torch zip checkpoint.
+
+Times `weightscope inspect --json` (bytes read counted by the CLI itself) against
+`torch.load(path, mmap=True, weights_only=True)` on the same file, side by side.
+Run with the torch venv python:  ~/.cache/weightscope/venv/bin/python bench/inspect_bench.py
+Targets: the CLI reads under 1 MB of the file and is at least 10x faster.
+"""
+import os, subprocess, sys, time, statistics, tempfile
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("WEIGHTSCOPE_BIN") or os.path.join(
+    os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release", "weightscope")
+N_TENSORS = 1000
+TOTAL = 4 << 30
+
+
+def make(path):
+    per = TOTAL // N_TENSORS // 4  # float32 elements per tensor
+    rows = 1024
+    sd = {f"layers.{i}.weight": torch.empty(rows, per // rows) for i in range(N_TENSORS)}
+    torch.save(sd, path)
+
+
+def timeit(fn, n=5):
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def main():
+    if not os.path.exists(BIN):
+        sys.exit(f"build the CLI first: cargo build --release ({BIN} missing)")
+    d = os.environ.get("BENCH_DIR") or tempfile.mkdtemp(prefix="ws-bench-")
+    path = os.path.join(d, "big.pth")
+    t0 = time.perf_counter()
+    make(path)
+    size = os.path.getsize(path)
+    print(f"wrote {path}: {size/2**30:.2f} GiB, {N_TENSORS} tensors in {time.perf_counter()-t0:.1f} s")
+
+    def ours():
+        r = subprocess.run([BIN, "inspect", "--json", path], capture_output=True,
+                           env={**os.environ, "WEIGHTSCOPE_IO_STATS": "1"})
+        assert r.returncode == 0, r.stderr
+        return r
+    r = ours()
+    io = [l for l in r.stderr.decode().splitlines() if l.startswith("io:")][0]
+    t_ours = timeit(ours)
+
+    def theirs():
+        sd = torch.load(path, mmap=True, weights_only=True)
+        assert len(sd) == N_TENSORS
+    t_torch = timeit(theirs)
+    print(f"weightscope inspect --json : {t_ours*1000:8.1f} ms   ({io})")
+    print(f"torch.load(mmap=True, weights_only=True): {t_torch*1000:8.1f} ms")
+    print(f"speed-up: {t_torch/t_ours:.1f}x")
+    os.remove(path)
+
+
+if __name__ == "__main__":
+    main()
