@@ -945,13 +945,3 @@ fn decode_raw_unicode_escape(line: &[u8]) -> String {
     }
     out
 }
-
-#[cfg(test)]
-pub(crate) fn test_int_from_le(le: &[u8]) -> Value {
-    int_from_le(le)
-}
-
-#[cfg(test)]
-pub(crate) fn test_parse_decimal(t: &str) -> Option<Value> {
-    parse_decimal(t)
-}
