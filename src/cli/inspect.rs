@@ -274,7 +274,7 @@ fn print_tree(
             *h = tensor_sha256(c, &srcs, i)?;
         }
     }
-    print_node(c, &c.root, "", ".", 0, &hashes, out);
+    print_node(c, &c.root, "", ".", &hashes, out);
     for n in &c.notes {
         let _ = writeln!(out, "note: {n}");
     }
@@ -356,7 +356,6 @@ fn print_node(
     n: &Node,
     indent: &str,
     label: &str,
-    depth: usize,
     hashes: &[Option<String>],
     out: &mut dyn Write,
 ) {
@@ -375,7 +374,7 @@ fn print_node(
         let _ = writeln!(out, "{indent}{label}  {}{sum}", kind_text(n));
         let child_indent = format!("{indent}  ");
         for (k, v) in children {
-            print_node(c, v, &child_indent, &k, depth + 1, hashes, out);
+            print_node(c, v, &child_indent, &k, hashes, out);
         }
     } else {
         let text = leaf_text(c, n).unwrap_or_default();
