@@ -202,7 +202,7 @@ pub fn leaf_text(c: &Checkpoint, n: &Node) -> Option<String> {
                 format!("{s:?}")
             }
         }
-        Node::Bytes { len, .. } => format!("bytes[{len}]"),
+        Node::Bytes { data } => format!("bytes[{}]", data.len()),
         Node::Dtype { name } => format!("torch.{name}"),
         Node::Device { value } => format!("device({value})"),
         Node::Size { dims } => format!("torch.Size({dims:?})"),

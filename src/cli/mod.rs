@@ -7,10 +7,11 @@
 //! - Exit status: 0 read; 3 a dangerous global is referenced (the report is still printed);
 //!   2 unreadable (one line on stderr naming file and place); 1 usage.
 
+pub mod edit;
 pub mod inspect;
 pub mod open;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Exit status: the file references a dangerous global.
@@ -51,12 +52,67 @@ pub enum Command {
         #[arg(long)]
         hash: bool,
     },
+    /// Edit and write a checkpoint: operations apply in the order given; with none, it converts.
+    #[command(
+        after_help = "Patterns are regular expressions searched in each entry's key and in its full path joined by '/'.\n\
+        Examples:\n  weightscope edit dp.pth -o plain.pth --strip-prefix module.\n  \
+        weightscope edit model.ckpt -o model.safetensors --extract state_dict --strip-prefix model.\n  \
+        weightscope edit big.pth -o half.pth --cast float16 --delete 'num_batches_tracked$'"
+    )]
+    Edit(Box<EditArgs>),
+}
+
+/// Arguments of `weightscope edit`.
+#[derive(clap::Args, Debug)]
+pub struct EditArgs {
+    /// Input checkpoint(s); several inputs are merged (their top-level dicts concatenated).
+    #[arg(required = true, id = "inputs")]
+    pub inputs: Vec<PathBuf>,
+    /// Output file; its extension chooses the format (.pth .pt .bin .ckpt → torch zip, .safetensors).
+    #[arg(short = 'o', long = "output", id = "output", required = true)]
+    pub output: PathBuf,
+    /// Output format, overriding the extension: torch or safetensors.
+    #[arg(long, id = "format")]
+    pub format: Option<String>,
+    /// Remove a key prefix (e.g. `module.` from DataParallel, `_orig_mod.` from torch.compile).
+    #[arg(long = "strip-prefix", id = "strip_prefix", value_name = "P")]
+    pub strip_prefix: Vec<String>,
+    /// Add a key prefix.
+    #[arg(long = "add-prefix", id = "add_prefix", value_name = "P")]
+    pub add_prefix: Vec<String>,
+    /// Rename one key (or full path) OLD to NEW.
+    #[arg(long, id = "rename", value_name = "OLD=NEW")]
+    pub rename: Vec<String>,
+    /// Regex replace on keys; $1 or \\1 refer to capture groups.
+    #[arg(long, id = "replace", value_name = "REGEX=REPLACEMENT")]
+    pub replace: Vec<String>,
+    /// Delete entries (tensors or subtrees) whose key or path matches.
+    #[arg(long, id = "delete", value_name = "REGEX")]
+    pub delete: Vec<String>,
+    /// Keep only the tensors whose key or path matches.
+    #[arg(long, id = "keep", value_name = "REGEX")]
+    pub keep: Vec<String>,
+    /// Make the container at PATH (keys joined by '/') the new root, e.g. state_dict.
+    #[arg(long, id = "extract", value_name = "PATH")]
+    pub extract: Vec<String>,
+    /// Cast floating-point tensors (all, or those matching REGEX) to float32, float16 or bfloat16.
+    #[arg(long, id = "cast", value_name = "DTYPE[:REGEX]")]
+    pub cast: Vec<String>,
+    /// Set a safetensors __metadata__ entry.
+    #[arg(long = "set-metadata", id = "set_metadata", value_name = "KEY=VALUE")]
+    pub set_metadata: Vec<String>,
+    /// Copy tensors whose key matches REGEX from B_FILE (renaming the match to NEW_PREFIX).
+    #[arg(long, id = "transplant", value_name = "B_FILE:REGEX[=NEW_PREFIX]")]
+    pub transplant: Vec<String>,
 }
 
 /// Run the CLI with the process arguments; returns the exit status.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|c| (m, c)));
+    let (matches, cli) = match parsed {
+        Ok(x) => x,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
             let _ = e.print();
@@ -67,6 +123,7 @@ pub fn main() -> i32 {
     let code = match cli.command {
         Command::Detect { files } => open::detect_files(&files, &mut out),
         Command::Inspect { file, json, hash } => inspect::run(&file, json, hash, &mut out),
+        Command::Edit(_) => edit::run(matches.subcommand_matches("edit").expect("edit matches")),
     };
     if std::env::var_os("WEIGHTSCOPE_IO_STATS").is_some() {
         let (reads, bytes) = crate::format::source::file_io_totals();

@@ -1,1 +1,19 @@
-//! The edit journal and export plan.
+//! Editing: an undoable journal of operations over an opened checkpoint, and the export plan
+//! that turns the edited tree into a new file made of slices of the original plus new bytes.
+//!
+//! - [`tree`]: the editable view ([`ETree`]).
+//! - [`ops`]: rename, prefixes, regex replace, delete, keep, extract, cast, metadata, transplant.
+//! - [`journal`]: undo / redo.
+//! - [`cast`]: element conversion with overflow counting.
+//! - [`plan`]: the export plan and its materialisation (native file or browser Blob parts).
+
+pub mod cast;
+pub mod journal;
+pub mod ops;
+pub mod plan;
+pub mod transplant;
+pub mod tree;
+
+pub use journal::Journal;
+pub use ops::{Op, Refused};
+pub use tree::{ENode, ETree, TensorRef};

@@ -55,10 +55,9 @@ pub enum Node {
     Str {
         value: String,
     },
-    /// Bytes; `preview` holds at most the first 64 bytes, `len` the full length.
+    /// Bytes (kept whole so that an export loses nothing).
     Bytes {
-        len: u64,
-        preview: Vec<u8>,
+        data: Vec<u8>,
     },
     /// dict / OrderedDict / Counter, items in insertion order. `attrs` holds attributes set by
     /// BUILD (an OrderedDict's `_metadata`). `state_dict` marks string keys → tensors.

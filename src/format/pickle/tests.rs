@@ -222,7 +222,7 @@ fn string_and_bytes_opcodes() {
         }
     );
     let bytes = |n: &Node| match n {
-        Node::Bytes { len, preview } => (*len, preview.clone()),
+        Node::Bytes { data } => (data.len() as u64, data.clone()),
         other => panic!("not bytes: {other:?}"),
     };
     assert_eq!(

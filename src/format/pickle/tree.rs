@@ -151,10 +151,7 @@ impl Builder<'_, '_> {
             Value::Float(f) => Node::Float { value: *f },
             Value::Complex(re, im) => Node::Complex { re: *re, im: *im },
             Value::Str(s) => Node::Str { value: s.clone() },
-            Value::Bytes(b) => Node::Bytes {
-                len: b.len() as u64,
-                preview: b[..b.len().min(64)].to_vec(),
-            },
+            Value::Bytes(b) => Node::Bytes { data: b.clone() },
             Value::List(items) => Node::List {
                 items: self.children(items, path, list_tensors),
             },

@@ -804,7 +804,7 @@ fn parse_py_float(t: &str) -> Option<f64> {
 }
 
 /// Parse a decimal integer of any size into Int or BigInt.
-fn parse_decimal(t: &str) -> Option<Value> {
+pub(crate) fn parse_decimal(t: &str) -> Option<Value> {
     if let Ok(v) = t.parse::<i64>() {
         return Some(Value::Int(v));
     }

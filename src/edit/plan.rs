@@ -1,0 +1,127 @@
+//! The export plan: choose the writer from the output name, run it, and (natively) materialise
+//! its parts into a file.
+//!
+//! Contract: [`export`] streams [`Part`]s to a sink — slices of the inputs and new bytes — so
+//! the browser can build a `Blob` from `File.slice`s without copying tensor data into wasm
+//! memory. [`write_file`] writes natively to a temporary file beside the target and renames it
+//! into place only on success: a failed export writes nothing.
+
+use super::tree::ETree;
+use crate::format::writer::{archive_prefix, write_safetensors, write_torch};
+pub use crate::format::writer::{Inputs, Part, Report};
+use crate::format::FormatError;
+
+/// Output container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutFormat {
+    Torch,
+    Safetensors,
+}
+
+impl OutFormat {
+    /// From an output file name's extension (`.pth .pt .bin .ckpt` → torch; `.safetensors`).
+    pub fn from_name(name: &str) -> Option<OutFormat> {
+        let lower = name.to_ascii_lowercase();
+        let ext = lower.rsplit('.').next().unwrap_or("");
+        match ext {
+            "pth" | "pt" | "bin" | "ckpt" | "tar" => Some(OutFormat::Torch),
+            "safetensors" => Some(OutFormat::Safetensors),
+            _ => None,
+        }
+    }
+    /// From `--format` text.
+    pub fn parse(s: &str) -> Option<OutFormat> {
+        match s {
+            "torch" | "pth" | "pt" | "torch-zip" => Some(OutFormat::Torch),
+            "safetensors" => Some(OutFormat::Safetensors),
+            _ => None,
+        }
+    }
+    /// The download name for an input name: `resnet.pth` → `resnet.edited.pth` (same format)
+    /// or `resnet.safetensors` (conversion).
+    pub fn output_name(self, input: &str, converted: bool) -> String {
+        let base = input.rsplit(['/', '\\']).next().unwrap_or(input);
+        let stem = match base.rfind('.') {
+            Some(i) if i > 0 => &base[..i],
+            _ => base,
+        };
+        match (self, converted) {
+            (OutFormat::Safetensors, true) => format!("{stem}.safetensors"),
+            (OutFormat::Torch, true) => format!("{stem}.pth"),
+            _ => {
+                let ext = base.rsplit_once('.').map(|(_, e)| e).unwrap_or("pth");
+                format!("{stem}.edited.{ext}")
+            }
+        }
+    }
+}
+
+/// Run the writer for `format`, streaming parts to `sink`.
+pub fn export(
+    tree: &ETree,
+    inputs: &Inputs,
+    format: OutFormat,
+    out_name: &str,
+    sink: &mut dyn FnMut(Part) -> Result<(), FormatError>,
+) -> Result<Report, FormatError> {
+    match format {
+        OutFormat::Torch => write_torch(tree, inputs, &archive_prefix(out_name), sink),
+        OutFormat::Safetensors => write_safetensors(tree, inputs, sink),
+    }
+}
+
+/// Export natively to `path` (temporary file + rename).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_file(
+    tree: &ETree,
+    inputs: &Inputs,
+    format: OutFormat,
+    path: &std::path::Path,
+) -> Result<Report, FormatError> {
+    use std::io::Write;
+    let name = path.display().to_string();
+    let tmp = path.with_file_name(format!(
+        ".{}.weightscope-tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    let io = |e: std::io::Error| FormatError::new(e.to_string()).in_file(&name);
+    let file = std::fs::File::create(&tmp).map_err(io)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut buf = vec![0u8; 4 << 20];
+    let res = export(tree, inputs, format, &name, &mut |p| match p {
+        Part::Bytes(b) => w.write_all(&b).map_err(io),
+        Part::Slice {
+            input,
+            file,
+            offset,
+            len,
+        } => {
+            let src = inputs.sources[input][file];
+            let mut done = 0u64;
+            while done < len {
+                let n = (len - done).min(buf.len() as u64) as usize;
+                src.read_at(offset + done, &mut buf[..n])
+                    .map_err(|e| FormatError::new(e.0))?;
+                w.write_all(&buf[..n]).map_err(io)?;
+                done += n as u64;
+            }
+            Ok(())
+        }
+    })
+    .and_then(|r| {
+        w.flush().map_err(io)?;
+        Ok(r)
+    });
+    match res {
+        Ok(r) => {
+            std::fs::rename(&tmp, path).map_err(io)?;
+            Ok(r)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The editable view of a checkpoint: its tree with tensors as references into the opened
+//! checkpoint(s), each optionally cast. Edits rebuild this tree; writers serialise it.
+//!
+//! Contract: building an [`ETree`] copies only metadata. Tensors are listed depth-first in
+//! insertion order, as in the index; inert objects (`Node::Object`) and elided values are kept
+//! as leaves here and dropped (and listed) by the writers.
+
+use crate::format::{Checkpoint, DType, DictKind, Key, Node, TensorInfo};
+
+/// A tensor in an edited tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TensorRef {
+    /// Which input checkpoint (0 = the file being edited; 1.. = transplant sources).
+    pub input: usize,
+    /// Index into that checkpoint's tensors.
+    pub index: usize,
+    /// Cast to this dtype on export.
+    pub cast: Option<DType>,
+    /// The tensor's stored dtype (casts skip integer and bool tensors).
+    pub dtype: DType,
+}
+
+/// A node of the edited tree.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ENode {
+    /// Any non-container, non-tensor value (and inert objects), as read.
+    Leaf(Node),
+    Tensor(TensorRef),
+    Dict {
+        kind: DictKind,
+        items: Vec<(Key, ENode)>,
+        attrs: Vec<(Key, Node)>,
+    },
+    List(Vec<ENode>),
+    Tuple(Vec<ENode>),
+}
+
+/// The edited tree plus the safetensors metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ETree {
+    pub root: ENode,
+    pub metadata: Vec<(String, String)>,
+}
+
+impl ETree {
+    /// The unedited view of input `input`.
+    pub fn from_checkpoint(c: &Checkpoint, input: usize) -> ETree {
+        ETree {
+            root: from_node(&c.root, input, &c.tensors),
+            metadata: c.metadata.clone(),
+        }
+    }
+
+    /// Every tensor with its path (keys from the root; list indices as decimal strings).
+    pub fn tensors(&self) -> Vec<(Vec<String>, TensorRef)> {
+        let mut out = Vec::new();
+        let mut path = Vec::new();
+        collect(&self.root, &mut path, &mut out);
+        out
+    }
+}
+
+/// Convert an index node into an editable node (`tensors`: the checkpoint's tensor list).
+pub fn from_node(n: &Node, input: usize, tensors: &[TensorInfo]) -> ENode {
+    match n {
+        Node::Tensor { index } => ENode::Tensor(TensorRef {
+            input,
+            index: *index,
+            cast: None,
+            dtype: tensors.get(*index).map(|t| t.dtype).unwrap_or(DType::U8),
+        }),
+        Node::Dict {
+            kind, items, attrs, ..
+        } => ENode::Dict {
+            kind: *kind,
+            items: items
+                .iter()
+                .map(|(k, v)| (k.clone(), from_node(v, input, tensors)))
+                .collect(),
+            attrs: attrs.clone(),
+        },
+        Node::List { items } => {
+            ENode::List(items.iter().map(|v| from_node(v, input, tensors)).collect())
+        }
+        Node::Tuple { items } => {
+            ENode::Tuple(items.iter().map(|v| from_node(v, input, tensors)).collect())
+        }
+        other => ENode::Leaf(other.clone()),
+    }
+}
+
+fn collect(n: &ENode, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, TensorRef)>) {
+    match n {
+        ENode::Tensor(t) => out.push((path.clone(), *t)),
+        ENode::Dict { items, .. } => {
+            for (k, v) in items {
+                path.push(k.segment());
+                collect(v, path, out);
+                path.pop();
+            }
+        }
+        ENode::List(items) | ENode::Tuple(items) => {
+            for (i, v) in items.iter().enumerate() {
+                path.push(i.to_string());
+                collect(v, path, out);
+                path.pop();
+            }
+        }
+        ENode::Leaf(_) => {}
+    }
+}

@@ -1,0 +1,594 @@
+//! The safe pickler: an edited tree → a protocol-2 `data.pkl` that `torch.load(weights_only=True)`
+//! accepts (pytorch-formats.md §5.3), plus the list of storages it references.
+//!
+//! Contract: only weights_only opcodes and allow-listed globals are written. Tensors keep their
+//! storage sharing (one storage per original storage; tied weights stay tied), offsets and
+//! strides; a cast tensor gets a fresh contiguous storage. Values torch would refuse (inert
+//! objects, non-allow-listed globals, elided values, keys that are not str/int, per-channel
+//! quantizers) are dropped and listed in [`Pickled::dropped`] — never written as globals.
+
+use super::checkpoint::{Checkpoint, DictKind, Key, Node, TensorInfo, TensorKind};
+use super::dtype::DType;
+use super::pickle::safety;
+use super::pickle::value::Value;
+use crate::edit::tree::{from_node, ENode, ETree, TensorRef};
+use std::collections::HashMap;
+
+/// Where a written storage's bytes come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StorageContent {
+    /// An original storage, unchanged (input, storage index).
+    Copy { input: usize, storage: usize },
+    /// An original big-endian storage, byte-swapped per `unit` bytes.
+    Swapped {
+        input: usize,
+        storage: usize,
+        unit: usize,
+    },
+    /// A tensor's contiguous elements, optionally cast.
+    Tensor {
+        input: usize,
+        index: usize,
+        cast: Option<DType>,
+    },
+}
+
+/// A storage record to write (`data/<key>`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewStorage {
+    pub key: String,
+    pub nbytes: u64,
+    pub content: StorageContent,
+}
+
+/// The pickle and what it references.
+#[derive(Debug, Clone, Default)]
+pub struct Pickled {
+    pub bytes: Vec<u8>,
+    pub storages: Vec<NewStorage>,
+    /// Paths (joined by `/`) and reasons of values that were not written.
+    pub dropped: Vec<String>,
+}
+
+struct W<'a> {
+    inputs: &'a [&'a Checkpoint],
+    out: Vec<u8>,
+    memo: HashMap<(String, String), u32>,
+    next_memo: u32,
+    storages: Vec<NewStorage>,
+    /// (input, storage) → (written storage index, typed class dtype or None for untyped)
+    by_storage: HashMap<(usize, usize), (usize, Option<DType>)>,
+    dropped: Vec<String>,
+}
+
+/// Pickle `tree`; `inputs[t.input]` resolves each tensor reference.
+pub fn pickle_tree(tree: &ETree, inputs: &[&Checkpoint]) -> Pickled {
+    let mut w = W {
+        inputs,
+        out: vec![0x80, 2],
+        memo: HashMap::new(),
+        next_memo: 0,
+        storages: vec![],
+        by_storage: HashMap::new(),
+        dropped: vec![],
+    };
+    w.plan_storages(tree);
+    let mut path = vec![];
+    if !w.enode(&tree.root, &mut path) {
+        w.out.push(b'N');
+    }
+    w.out.push(b'.');
+    Pickled {
+        bytes: w.out,
+        storages: w.storages,
+        dropped: w.dropped,
+    }
+}
+
+fn path_text(p: &[String]) -> String {
+    if p.is_empty() {
+        "(root)".into()
+    } else {
+        p.join("/")
+    }
+}
+
+impl W<'_> {
+    fn info(&self, t: &TensorRef) -> &TensorInfo {
+        &self.inputs[t.input].tensors[t.index]
+    }
+
+    /// Decide, per original storage, whether it is written typed (all its uncast tensors share
+    /// one dtype that has a legacy storage class) or untyped (v3).
+    fn plan_storages(&mut self, tree: &ETree) {
+        let mut dtypes: HashMap<(usize, usize), Vec<DType>> = HashMap::new();
+        for (_, t) in tree.tensors() {
+            let info = self.info(&t);
+            if let (None, Some(s)) = (t.cast, info.storage) {
+                dtypes.entry((t.input, s)).or_default().push(info.dtype);
+            }
+        }
+        let mut keys: Vec<_> = dtypes.keys().copied().collect();
+        keys.sort();
+        for k in keys {
+            let ds = &dtypes[&k];
+            let typed = ds.iter().all(|d| *d == ds[0]) && ds[0].storage_class().is_some();
+            self.by_storage
+                .insert(k, (usize::MAX, if typed { Some(ds[0]) } else { None }));
+        }
+    }
+
+    fn global(&mut self, module: &str, name: &str) {
+        let k = (module.to_string(), name.to_string());
+        if let Some(&i) = self.memo.get(&k) {
+            self.get(i);
+            return;
+        }
+        self.out.push(b'c');
+        self.out.extend_from_slice(module.as_bytes());
+        self.out.push(b'\n');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.push(b'\n');
+        let i = self.next_memo;
+        self.next_memo += 1;
+        if i < 256 {
+            self.out.extend([b'q', i as u8]);
+        } else {
+            self.out.push(b'r');
+            self.out.extend(i.to_le_bytes());
+        }
+        self.memo.insert(k, i);
+    }
+
+    fn get(&mut self, i: u32) {
+        if i < 256 {
+            self.out.extend([b'h', i as u8]);
+        } else {
+            self.out.push(b'j');
+            self.out.extend(i.to_le_bytes());
+        }
+    }
+
+    fn str(&mut self, s: &str) {
+        self.out.push(b'X');
+        self.out.extend((s.len() as u32).to_le_bytes());
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
+    fn int(&mut self, v: i64) {
+        if (0..256).contains(&v) {
+            self.out.extend([b'K', v as u8]);
+        } else if (256..65536).contains(&v) {
+            self.out.push(b'M');
+            self.out.extend((v as u16).to_le_bytes());
+        } else if i32::try_from(v).is_ok() {
+            self.out.push(b'J');
+            self.out.extend((v as i32).to_le_bytes());
+        } else {
+            let mut b = v.to_le_bytes().to_vec();
+            while b.len() > 1 {
+                let top = b[b.len() - 1];
+                let next_neg = b[b.len() - 2] & 0x80 != 0;
+                if (top == 0 && !next_neg) || (top == 0xff && next_neg) {
+                    b.pop();
+                } else {
+                    break;
+                }
+            }
+            self.long1(&b);
+        }
+    }
+
+    fn long1(&mut self, le: &[u8]) {
+        if le.len() < 256 {
+            self.out.extend([0x8a, le.len() as u8]);
+        } else {
+            self.out.push(0x8b);
+            self.out.extend((le.len() as i32).to_le_bytes());
+        }
+        self.out.extend_from_slice(le);
+    }
+
+    fn tuple(&mut self, n: usize) {
+        match n {
+            0 => self.out.push(b')'),
+            1 => self.out.push(0x85),
+            2 => self.out.push(0x86),
+            3 => self.out.push(0x87),
+            _ => self.out.push(b't'),
+        }
+    }
+
+    fn dims(&mut self, d: &[u64]) {
+        if d.len() > 3 {
+            self.out.push(b'(');
+        }
+        for &x in d {
+            self.int(x as i64);
+        }
+        self.tuple(d.len());
+    }
+
+    fn empty_ordered_dict(&mut self) {
+        self.global("collections", "OrderedDict");
+        self.out.extend([b')', b'R']);
+    }
+
+    fn storage_for(&mut self, t: &TensorRef, info: &TensorInfo) -> (String, Option<DType>, u64) {
+        let s = info.storage.expect("caller checked");
+        if let Some(to) = t.cast {
+            let numel = info.numel();
+            let key = self.storages.len().to_string();
+            self.storages.push(NewStorage {
+                key: key.clone(),
+                nbytes: numel * to.size() as u64,
+                content: StorageContent::Tensor {
+                    input: t.input,
+                    index: t.index,
+                    cast: Some(to),
+                },
+            });
+            let typed = to.storage_class().map(|_| to);
+            return (key, typed, numel);
+        }
+        let src = &self.inputs[t.input].storages[s];
+        let (idx, typed) = self.by_storage[&(t.input, s)];
+        let idx = if idx == usize::MAX {
+            let key = self.storages.len().to_string();
+            let content = if src.big_endian && info.dtype.swap_unit() > 1 {
+                StorageContent::Swapped {
+                    input: t.input,
+                    storage: s,
+                    unit: info.dtype.swap_unit(),
+                }
+            } else {
+                StorageContent::Copy {
+                    input: t.input,
+                    storage: s,
+                }
+            };
+            self.storages.push(NewStorage {
+                key,
+                nbytes: src.nbytes,
+                content,
+            });
+            let i = self.storages.len() - 1;
+            self.by_storage.insert((t.input, s), (i, typed));
+            i
+        } else {
+            idx
+        };
+        let ns = &self.storages[idx];
+        let numel = match typed {
+            Some(d) => ns.nbytes / d.size() as u64,
+            None => ns.nbytes,
+        };
+        (ns.key.clone(), typed, numel)
+    }
+
+    /// Write a tensor; false if it cannot be written (and was reported).
+    fn tensor(&mut self, t: &TensorRef, path: &[String]) -> bool {
+        let info = self.info(t).clone();
+        if let TensorKind::Quantized {
+            scheme,
+            scale,
+            zero_point,
+        } = &info.kind
+        {
+            if scheme != "per_tensor_affine"
+                || scale.is_none()
+                || zero_point.is_none()
+                || t.cast.is_some()
+            {
+                self.dropped.push(format!(
+                    "{}: quantized tensor ({scheme}) cannot be rewritten",
+                    path_text(path)
+                ));
+                return false;
+            }
+        }
+        if info.storage.is_none() {
+            // meta tensor: shape and dtype only
+            self.global("torch._utils", "_rebuild_meta_tensor_no_storage");
+            self.out.push(b'(');
+            self.global("torch", info.dtype.name());
+            self.dims(&info.shape);
+            self.dims(&info.strides);
+            self.out.push(if info.requires_grad { 0x88 } else { 0x89 });
+            self.out.extend([b't', b'R']);
+            return true;
+        }
+        if info.parameter {
+            self.global("torch._utils", "_rebuild_parameter");
+        }
+        let (key, typed, numel) = self.storage_for(t, &info);
+        let dtype = t.cast.unwrap_or(info.dtype);
+        let (offset, shape, strides) = if t.cast.is_some() {
+            let mut st = vec![0u64; info.shape.len()];
+            let mut acc = 1u64;
+            for i in (0..info.shape.len()).rev() {
+                st[i] = acc;
+                acc *= info.shape[i].max(1);
+            }
+            (0, info.shape.clone(), st)
+        } else {
+            (
+                info.storage_offset,
+                info.shape.clone(),
+                info.strides.clone(),
+            )
+        };
+        let quant = matches!(info.kind, TensorKind::Quantized { .. });
+        if quant {
+            self.global("torch._utils", "_rebuild_qtensor");
+        } else if typed.is_some() {
+            self.global("torch._utils", "_rebuild_tensor_v2");
+        } else {
+            self.global("torch._utils", "_rebuild_tensor_v3");
+        }
+        self.out.push(b'(');
+        // persistent id
+        self.out.push(b'(');
+        self.str("storage");
+        match typed {
+            Some(d) => self.global("torch", d.storage_class().expect("typed")),
+            None => self.global("torch.storage", "UntypedStorage"),
+        }
+        self.str(&key);
+        self.str("cpu");
+        self.int(numel as i64);
+        self.out.extend([b't', b'Q']);
+        self.int(offset as i64);
+        self.dims(&shape);
+        self.dims(&strides);
+        if let TensorKind::Quantized {
+            scale: Some(s),
+            zero_point: Some(z),
+            ..
+        } = &info.kind
+        {
+            self.global("torch", "per_tensor_affine");
+            self.out.push(b'G');
+            self.out.extend(s.to_be_bytes());
+            self.int(*z);
+            self.tuple(3);
+        }
+        let inner_rg = info.requires_grad && !info.parameter;
+        self.out.push(if inner_rg { 0x88 } else { 0x89 });
+        self.empty_ordered_dict();
+        if typed.is_none() && !quant {
+            self.global("torch", dtype.name());
+        }
+        if let TensorKind::ConjNeg { conj, neg } = info.kind {
+            if t.cast.is_none() {
+                self.out.push(b'}');
+                self.out.push(b'(');
+                if conj {
+                    self.str("conj");
+                    self.out.push(0x88);
+                }
+                if neg {
+                    self.str("neg");
+                    self.out.push(0x88);
+                }
+                self.out.push(b'u');
+            }
+        }
+        self.out.extend([b't', b'R']);
+        if info.parameter {
+            self.out.push(if info.requires_grad { 0x88 } else { 0x89 });
+            self.empty_ordered_dict();
+            self.out.extend([0x87, b'R']);
+        }
+        true
+    }
+
+    /// Write a node; false if nothing was written (dropped and reported).
+    fn enode(&mut self, n: &ENode, path: &mut Vec<String>) -> bool {
+        match n {
+            ENode::Tensor(t) => self.tensor(t, path),
+            ENode::Leaf(node) => self.leaf(node, path),
+            ENode::List(items) => {
+                self.out.push(b']');
+                if !items.is_empty() {
+                    self.out.push(b'(');
+                    for (i, v) in items.iter().enumerate() {
+                        path.push(i.to_string());
+                        if !self.enode(v, path) {
+                            self.out.push(b'N');
+                        }
+                        path.pop();
+                    }
+                    self.out.push(b'e');
+                }
+                true
+            }
+            ENode::Tuple(items) => {
+                if items.len() > 3 {
+                    self.out.push(b'(');
+                }
+                for (i, v) in items.iter().enumerate() {
+                    path.push(i.to_string());
+                    if !self.enode(v, path) {
+                        self.out.push(b'N');
+                    }
+                    path.pop();
+                }
+                self.tuple(items.len());
+                true
+            }
+            ENode::Dict { kind, items, attrs } => {
+                match kind {
+                    DictKind::Dict => self.out.push(b'}'),
+                    DictKind::OrderedDict => self.empty_ordered_dict(),
+                    DictKind::Counter => {
+                        self.global("collections", "Counter");
+                        self.out.extend([b')', b'R']);
+                    }
+                }
+                self.items(items, path);
+                if !attrs.is_empty() {
+                    let enodes: Vec<(Key, ENode)> = attrs
+                        .iter()
+                        .map(|(k, v)| (k.clone(), from_node(v, 0, &[])))
+                        .collect();
+                    self.out.push(b'}');
+                    self.items(&enodes, path);
+                    self.out.push(b'b');
+                }
+                true
+            }
+        }
+    }
+
+    fn items(&mut self, items: &[(Key, ENode)], path: &mut Vec<String>) {
+        let mut open = 0usize;
+        let mut marked = false;
+        for (k, v) in items {
+            path.push(k.segment());
+            if let Key::Other(repr) = k {
+                self.dropped.push(format!(
+                    "{}: dict key {repr} is not a str or int",
+                    path_text(path)
+                ));
+                path.pop();
+                continue;
+            }
+            if !marked {
+                self.out.push(b'(');
+                marked = true;
+            }
+            let pos = self.out.len();
+            match k {
+                Key::Str(s) => self.str(s),
+                Key::Int(i) => self.int(*i),
+                Key::Other(_) => unreachable!("skipped above"),
+            }
+            if self.enode(v, path) {
+                open += 1;
+            } else {
+                self.out.truncate(pos);
+            }
+            path.pop();
+            if open == 1000 {
+                self.out.push(b'u');
+                open = 0;
+                marked = false;
+            }
+        }
+        if marked {
+            if open > 0 {
+                self.out.push(b'u');
+            } else {
+                // everything after the MARK was dropped
+                self.out.pop();
+            }
+        }
+    }
+
+    fn leaf(&mut self, n: &Node, path: &[String]) -> bool {
+        match n {
+            Node::None => self.out.push(b'N'),
+            Node::Bool { value } => self.out.push(if *value { 0x88 } else { 0x89 }),
+            Node::Int { value } => self.int(*value),
+            Node::BigInt { value } => match super::pickle::vm::parse_decimal(value) {
+                Some(Value::BigInt(le)) => self.long1(&le),
+                Some(Value::Int(i)) => self.int(i),
+                _ => {
+                    self.dropped
+                        .push(format!("{}: unreadable integer {value}", path_text(path)));
+                    return false;
+                }
+            },
+            Node::Float { value } => {
+                self.out.push(b'G');
+                self.out.extend(value.to_be_bytes());
+            }
+            Node::Complex { re, im } => {
+                self.global("builtins", "complex");
+                for v in [re, im] {
+                    self.out.push(b'G');
+                    self.out.extend(v.to_be_bytes());
+                }
+                self.out.extend([0x86, b'R']);
+            }
+            Node::Str { value } => self.str(value),
+            Node::Bytes { data } => {
+                self.global("_codecs", "encode");
+                let text: String = data.iter().map(|&b| b as char).collect();
+                self.str(&text);
+                self.str("latin1");
+                self.out.extend([0x86, b'R']);
+            }
+            Node::Set { items, frozen } => {
+                if *frozen {
+                    self.dropped.push(format!(
+                        "{}: frozenset written as a set (weights_only refuses frozenset)",
+                        path_text(path)
+                    ));
+                }
+                self.global("builtins", "set");
+                self.out.push(b']');
+                if !items.is_empty() {
+                    self.out.push(b'(');
+                    let mut p = path.to_vec();
+                    for v in items {
+                        if !self.enode(&from_node(v, 0, &[]), &mut p) {
+                            self.out.push(b'N');
+                        }
+                    }
+                    self.out.push(b'e');
+                }
+                self.out.extend([0x85, b'R']);
+            }
+            Node::Dtype { name } => self.global("torch", name),
+            Node::Device { value } => {
+                self.global("torch", "device");
+                match value.split_once(':') {
+                    Some((ty, ix)) if ix.parse::<i64>().is_ok() => {
+                        self.str(ty);
+                        self.int(ix.parse().expect("checked"));
+                        self.out.push(0x86);
+                    }
+                    _ => {
+                        self.str(value);
+                        self.out.push(0x85);
+                    }
+                }
+                self.out.push(b'R');
+            }
+            Node::Size { dims } => {
+                self.global("torch", "Size");
+                let d: Vec<u64> = dims.iter().map(|&x| x.max(0) as u64).collect();
+                self.dims(&d);
+                self.out.extend([0x85, b'R']);
+            }
+            Node::Global { module, name } => {
+                if !safety::is_allowed(module, name) {
+                    self.dropped.push(format!(
+                        "{}: global {module}.{name} is not on torch's allow-list",
+                        path_text(path)
+                    ));
+                    return false;
+                }
+                self.global(module, name);
+            }
+            Node::Object { module, name, .. } => {
+                self.dropped
+                    .push(format!("{}: inert object {module}.{name}", path_text(path)));
+                return false;
+            }
+            Node::Elided { reason } => {
+                self.dropped
+                    .push(format!("{}: elided value ({reason})", path_text(path)));
+                return false;
+            }
+            Node::Tensor { .. } | Node::Dict { .. } | Node::List { .. } | Node::Tuple { .. } => {
+                let e = from_node(n, 0, &[]);
+                let mut p = path.to_vec();
+                return self.enode(&e, &mut p);
+            }
+        }
+        true
+    }
+}
