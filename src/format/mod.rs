@@ -9,6 +9,9 @@ pub mod data;
 pub mod detect;
 pub mod dtype;
 pub mod error;
+pub mod json;
+pub mod safetensors;
+pub mod sharded;
 pub mod source;
 
 pub use checkpoint::{
@@ -22,6 +25,10 @@ pub use source::{CachedSource, MemSource, Source, SourceError};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use source::FileSource;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use sharded::open_path;
+pub use sharded::{open_sharded, Opened, ShardOpener};
 
 /// Detect the format of a source from its first bytes.
 pub fn detect_source(src: &dyn Source) -> std::result::Result<Format, SourceError> {
@@ -41,6 +48,7 @@ pub fn open(src: &dyn Source, name: &str) -> Result<Checkpoint> {
         Format::TorchPreview => Err(FormatError::new(
             "a PyTorch 1.0 preview (PYTORCH1) container; torch itself refuses these",
         )),
+        Format::Safetensors => safetensors::open(src, name),
         other => Err(FormatError::new(format!("{} files are not supported yet", other.describe()))),
     };
     r.map_err(|e| e.in_file(name))
