@@ -46,8 +46,10 @@ use super::checkpoint::{Checkpoint, DictKind, Key, Node, SafetyReport, StorageIn
 use super::detect::Format;
 use super::dtype::DType;
 use super::error::{FormatError, Result};
-use super::json::{self, Json};
+use super::json::Json;
 use super::source::Source;
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::fmt;
 
 /// Largest header accepted (bytes), the official crate's `MAX_HEADER_SIZE`.
 pub const MAX_HEADER: u64 = 100_000_000;
@@ -57,12 +59,11 @@ pub const MAX_HEADER: u64 = 100_000_000;
 pub struct HeaderTensor {
     pub name: String,
     /// The dtype string as written in the header (`"F32"`, `"F4"`).
-    pub st_dtype: String,
-    /// The shape as written in the header.
-    pub st_shape: Vec<u64>,
+    pub st_dtype: &'static str,
     /// The torch dtype.
     pub dtype: DType,
-    /// The torch shape (differs from `st_shape` only for `F4`: last dimension halved).
+    /// The torch shape. It is the header's shape except for `F4`, whose header counts 4-bit
+    /// elements: there the header's last dimension is twice this one.
     pub shape: Vec<u64>,
     /// Byte range relative to the start of the data section.
     pub begin: u64,
@@ -142,34 +143,38 @@ pub fn parse_header(bytes: &[u8], data_len: u64) -> Result<Header> {
             format!("invalid header start: the header must be a JSON object beginning with '{{' ({what})"),
         ));
     }
-    let root = json::parse(text)
-        .map_err(|e| FormatError::at("header", format!("invalid JSON in header: {e}")))?;
-    let Json::Object(members) = root else {
-        unreachable!("a text starting with '{{' that parses is an object")
-    };
+    let members: Vec<(String, Member)> = serde_json::from_str::<RawHeader>(text)
+        .map_err(|e| FormatError::at("header", format!("invalid JSON in header: {e}")))?
+        .0;
 
-    let mut metadata: Option<Vec<(String, String)>> = None;
-    let mut tensors = Vec::with_capacity(members.len());
     let mut seen = std::collections::HashSet::with_capacity(members.len());
-    for (name, value) in members {
-        if name == "__metadata__" {
-            if metadata.is_some() {
-                return Err(FormatError::at(
-                    "__metadata__",
-                    "duplicate __metadata__ entry in the header",
-                ));
-            }
-            metadata = Some(parse_metadata(value)?);
-            continue;
-        }
-        if !seen.insert(name.clone()) {
+    for (name, m) in &members {
+        if matches!(m, Member::Entry(_)) && !seen.insert(name.as_str()) {
             return Err(FormatError::at(
-                tensor_place(&name),
+                tensor_place(name),
                 "duplicate tensor name: the header lists this name more than once",
             ));
         }
-        let t = parse_entry(&name, value).map_err(|e| e.within(tensor_place(&name)))?;
-        tensors.push(t);
+    }
+    drop(seen);
+    let mut metadata: Option<Vec<(String, String)>> = None;
+    let mut tensors = Vec::with_capacity(members.len());
+    for (name, m) in members {
+        match m {
+            Member::Metadata(value) => {
+                if metadata.is_some() {
+                    return Err(FormatError::at(
+                        "__metadata__",
+                        "duplicate __metadata__ entry in the header",
+                    ));
+                }
+                metadata = Some(parse_metadata(value)?);
+            }
+            Member::Entry(raw) => {
+                let t = parse_entry(name, raw)?;
+                tensors.push(t);
+            }
+        }
     }
     tensors.sort_by_key(|t| (t.begin, t.end));
     check_layout(&tensors, data_len)?;
@@ -234,26 +239,38 @@ fn uint(v: &Json, what: &str) -> Result<u64> {
     }
 }
 
-fn parse_entry(name: &str, value: Json) -> Result<HeaderTensor> {
-    let Json::Object(fields) = value else {
-        return Err(FormatError::new(format!(
-            "a tensor entry must be an object with dtype, shape and data_offsets, found {}",
-            value.kind()
-        )));
-    };
-    let (mut dtype, mut shape, mut offsets) = (None, None, None);
-    for (k, v) in fields {
-        let slot = match k.as_str() {
-            "dtype" => &mut dtype,
-            "shape" => &mut shape,
-            "data_offsets" => &mut offsets,
-            _ => continue, // unknown extra fields are ignored, as the official crate does
-        };
-        if slot.is_some() {
-            return Err(FormatError::new(format!("duplicate field '{k}'")));
+fn parse_entry(name: String, raw: RawEntry) -> Result<HeaderTensor> {
+    parse_fields(&name, raw)
+        .map_err(|e| e.within(tensor_place(&name)))
+        .map(|(st_dtype, dtype, shape, begin, end)| HeaderTensor {
+            name,
+            st_dtype,
+            dtype,
+            shape,
+            begin,
+            end,
+        })
+}
+
+type Fields = (&'static str, DType, Vec<u64>, u64, u64);
+
+fn parse_fields(name: &str, raw: RawEntry) -> Result<Fields> {
+    let (dtype, shape, offsets) = match raw {
+        RawEntry::NotObject(kind) => {
+            return Err(FormatError::new(format!(
+                "a tensor entry must be an object with dtype, shape and data_offsets, found {kind}"
+            )))
         }
-        *slot = Some(v);
-    }
+        RawEntry::Fields {
+            dup: Some(field), ..
+        } => return Err(FormatError::new(format!("duplicate field '{field}'"))),
+        RawEntry::Fields {
+            dtype,
+            shape,
+            offsets,
+            dup: None,
+        } => (dtype, shape, offsets),
+    };
     let missing = |f: &str| FormatError::new(format!("missing field '{f}'"));
     let st_dtype = match dtype.ok_or_else(|| missing("dtype"))? {
         Json::Str(s) => s,
@@ -264,7 +281,7 @@ fn parse_entry(name: &str, value: Json) -> Result<HeaderTensor> {
             )))
         }
     };
-    let st_shape = match shape.ok_or_else(|| missing("shape"))? {
+    let shape = match shape.ok_or_else(|| missing("shape"))? {
         Json::Array(dims) => dims
             .iter()
             .map(|d| uint(d, "each shape dimension"))
@@ -291,25 +308,169 @@ fn parse_entry(name: &str, value: Json) -> Result<HeaderTensor> {
             )))
         }
     };
-    let dtype = match st_dtype.as_str() {
-        "F4" => DType::F4E2M1FNX2,
+    let (st_dtype, dtype) = match st_dtype.as_str() {
+        "F4" => ("F4", DType::F4E2M1FNX2),
         "F6_E2M3" | "F6_E3M2" => {
             return Err(FormatError::new(format!(
                 "unsupported dtype {st_dtype} for tensor '{name}': torch has no 6-bit float type"
             )))
         }
-        s => DType::from_safetensors(s)
-            .ok_or_else(|| FormatError::new(format!("unknown dtype {s:?} for tensor '{name}'")))?,
+        s => match DType::from_safetensors(s) {
+            Some(d) => (d.safetensors_name().expect("has a safetensors name"), d),
+            None => {
+                return Err(FormatError::new(format!(
+                    "unknown dtype {s:?} for tensor '{name}'"
+                )))
+            }
+        },
     };
-    Ok(HeaderTensor {
-        name: name.to_string(),
-        shape: st_shape.clone(),
-        st_dtype,
-        st_shape,
-        dtype,
-        begin,
-        end,
-    })
+    Ok((st_dtype, dtype, shape, begin, end))
+}
+
+/// The header as serde_json reads it: top-level members in order, duplicates kept, each entry
+/// parsed into typed slots without allocating field names. Validation happens afterwards, so that
+/// every error can name its tensor.
+struct RawHeader(Vec<(String, Member)>);
+
+enum Member {
+    Metadata(Json),
+    Entry(RawEntry),
+}
+
+enum RawEntry {
+    Fields {
+        dtype: Option<Json>,
+        shape: Option<Json>,
+        offsets: Option<Json>,
+        /// The first field seen twice.
+        dup: Option<&'static str>,
+    },
+    /// The entry was not an object: what it was.
+    NotObject(&'static str),
+}
+
+impl<'de> Deserialize<'de> for RawHeader {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawHeader;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<RawHeader, A::Error> {
+                let mut members = Vec::new();
+                while let Some(k) = map.next_key::<String>()? {
+                    let m = if k == "__metadata__" {
+                        Member::Metadata(map.next_value()?)
+                    } else {
+                        Member::Entry(map.next_value()?)
+                    };
+                    members.push((k, m));
+                }
+                Ok(RawHeader(members))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+enum Field {
+    Dtype,
+    Shape,
+    Offsets,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Field;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Field, E> {
+                Ok(match v {
+                    "dtype" => Field::Dtype,
+                    "shape" => Field::Shape,
+                    "data_offsets" => Field::Offsets,
+                    _ => Field::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawEntry;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a tensor entry")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<RawEntry, A::Error> {
+                let (mut dtype, mut shape, mut offsets, mut dup) = (None, None, None, None);
+                while let Some(k) = map.next_key::<Field>()? {
+                    let (slot, name) = match k {
+                        Field::Dtype => (&mut dtype, "dtype"),
+                        Field::Shape => (&mut shape, "shape"),
+                        Field::Offsets => (&mut offsets, "data_offsets"),
+                        // unknown extra fields are ignored, as the official crate does
+                        Field::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    if slot.is_some() {
+                        dup = dup.or(Some(name));
+                        map.next_value::<IgnoredAny>()?;
+                    } else {
+                        *slot = Some(map.next_value::<Json>()?);
+                    }
+                }
+                Ok(RawEntry::Fields {
+                    dtype,
+                    shape,
+                    offsets,
+                    dup,
+                })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<RawEntry, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(RawEntry::NotObject("an array"))
+            }
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<RawEntry, E> {
+                Ok(RawEntry::NotObject("null"))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<RawEntry, E> {
+                Ok(RawEntry::NotObject("a boolean"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<RawEntry, E> {
+                Ok(RawEntry::NotObject("a number"))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<RawEntry, E> {
+                Ok(RawEntry::NotObject("a number"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<RawEntry, E> {
+                Ok(RawEntry::NotObject("a number"))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<RawEntry, E> {
+                Ok(RawEntry::NotObject("a string"))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Bits per header element of a safetensors dtype.
@@ -327,67 +488,68 @@ fn check_layout(tensors: &[HeaderTensor], data_len: u64) -> Result<()> {
     let mut expected = 0u64;
     let mut prev: Option<&HeaderTensor> = None;
     for t in tensors {
-        let place = tensor_place(&t.name);
-        let span = format!("data_offsets [{}, {}]", t.begin, t.end);
+        let place = || tensor_place(&t.name);
+        let span = || format!("data_offsets [{}, {}]", t.begin, t.end);
         if t.end < t.begin {
             return Err(FormatError::at(
-                place,
-                format!("invalid offset: {span} end before they begin"),
+                place(),
+                format!("invalid offset: {} end before they begin", span()),
             ));
         }
         if t.end > data_len {
             return Err(FormatError::at(
-                place,
+                place(),
                 format!(
-                    "invalid offset: {span} reach past the end of the data section ({data_len} bytes)"
+                    "invalid offset: {} reach past the end of the data section ({data_len} bytes)",
+                    span()
                 ),
             ));
         }
         if t.begin != expected {
             let msg = match prev {
                 None => format!(
-                    "invalid offset: {span}: the first tensor must begin at 0 (gap of {} bytes at the start of the data section)",
+                    "invalid offset: {}: the first tensor must begin at 0 (gap of {} bytes at the start of the data section)",
+                    span(),
                     t.begin
                 ),
                 Some(p) if t.begin < expected => format!(
-                    "invalid offset: {span} overlap tensor '{}' [{}, {}]",
+                    "invalid offset: {} overlap tensor '{}' [{}, {}]",
+                    span(),
                     p.name, p.begin, p.end
                 ),
                 Some(p) => format!(
-                    "invalid offset: {span} leave a gap of {} bytes after tensor '{}' [{}, {}]",
+                    "invalid offset: {} leave a gap of {} bytes after tensor '{}' [{}, {}]",
+                    span(),
                     t.begin - expected,
                     p.name,
                     p.begin,
                     p.end
                 ),
             };
-            return Err(FormatError::at(place, msg));
+            return Err(FormatError::at(place(), msg));
         }
         let numel = t
-            .st_shape
+            .shape
             .iter()
             .try_fold(1u64, |a, &d| a.checked_mul(d))
             .ok_or_else(|| {
                 FormatError::at(
-                    &place,
-                    format!(
-                        "shape {:?}: the element count overflows 64 bits",
-                        t.st_shape
-                    ),
+                    place(),
+                    format!("shape {:?}: the element count overflows 64 bits", t.shape),
                 )
             })?;
         let nbits = numel.checked_mul(bits(t)).ok_or_else(|| {
             FormatError::at(
-                &place,
+                place(),
                 format!(
                     "shape {:?} of {}: the size in bits overflows 64 bits",
-                    t.st_shape, t.st_dtype
+                    t.shape, t.st_dtype
                 ),
             )
         })?;
         if nbits % 8 != 0 {
             return Err(FormatError::at(
-                place,
+                place(),
                 format!(
                     "{numel} elements of {} are {nbits} bits, not a whole number of bytes",
                     t.st_dtype
@@ -396,12 +558,13 @@ fn check_layout(tensors: &[HeaderTensor], data_len: u64) -> Result<()> {
         }
         if nbits / 8 != t.end - t.begin {
             return Err(FormatError::at(
-                place,
+                place(),
                 format!(
-                    "size mismatch: dtype {} × shape {:?} = {} bytes, but {span} span {} bytes",
+                    "size mismatch: dtype {} × shape {:?} = {} bytes, but {} span {} bytes",
                     t.st_dtype,
-                    t.st_shape,
+                    t.shape,
                     nbits / 8,
+                    span(),
                     t.end - t.begin
                 ),
             ));
@@ -436,7 +599,7 @@ fn torch_shape(t: &mut HeaderTensor) -> Result<()> {
             _ => {
                 return Err(FormatError::new(format!(
                     "F4 shape {:?} has no torch float4_e2m1fn_x2 view: torch packs pairs along the last dimension, which must be even",
-                    t.st_shape
+                    t.shape
                 )))
             }
         }
