@@ -38,7 +38,8 @@
 //! - its 0.7 `Dtype` lacks `F8_E4M3FNUZ` / `F8_E5M2FNUZ`;
 //! - its errors do not name the tensor for size mismatches or overflows.
 //!
-//! So the header is parsed with serde_json into an order-keeping tree ([`super::json`]) and the
+//! So the header is parsed with serde_json by our own visitors (`RawHeader`: members in order,
+//! duplicates kept, entry fields read into typed slots, values as [`super::json::Json`]) and the
 //! crate's rules are re-implemented here over `u64`. The unit tests run the crate's own
 //! `read_metadata` on every hand-built file as an oracle: we must reject everything it rejects.
 

@@ -620,6 +620,47 @@ mod tests {
         );
     }
 
+    /// Counts the bytes read through it.
+    struct Counted(MemSource, std::rc::Rc<std::cell::Cell<u64>>);
+
+    impl Source for Counted {
+        fn len(&self) -> u64 {
+            self.0.len()
+        }
+        fn read_at(
+            &self,
+            offset: u64,
+            buf: &mut [u8],
+        ) -> std::result::Result<(), crate::format::SourceError> {
+            self.1.set(self.1.get() + buf.len() as u64);
+            self.0.read_at(offset, buf)
+        }
+    }
+
+    #[test]
+    fn opening_reads_only_the_index_and_shard_headers() {
+        let big = vec![7u8; 1 << 20];
+        let mut files = BTreeMap::new();
+        files.insert("m-1.safetensors", st(&[("a", &big), ("b", &big)], ""));
+        files.insert("m-2.safetensors", st(&[("c", &big)], ""));
+        let idx = index(&[
+            ("a", "m-1.safetensors"),
+            ("b", "m-1.safetensors"),
+            ("c", "m-2.safetensors"),
+        ]);
+        let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let (ck, _) = open_sharded(&idx, "i.json", &mut |name| {
+            let bytes = files[name].clone();
+            Ok(Box::new(Counted(MemSource(bytes), read.clone())) as Box<dyn Source>)
+        })
+        .unwrap();
+        assert_eq!(ck.tensors.len(), 3);
+        // per shard: the 512-byte format sniff, then 8 + N
+        let header = |f: &str| u64::from_le_bytes(files[f][..8].try_into().unwrap());
+        let want = 2 * (512 + 8) + header("m-1.safetensors") + header("m-2.safetensors");
+        assert_eq!(read.get(), want);
+    }
+
     #[test]
     fn index_rules() {
         let bad = |text: &str, frag: &str| {
