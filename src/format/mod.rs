@@ -8,10 +8,10 @@ pub mod checkpoint;
 pub mod data;
 pub mod detect;
 pub mod dtype;
-pub mod error;
 pub mod json;
 pub mod safetensors;
 pub mod sharded;
+pub mod error;
 pub mod source;
 
 pub use checkpoint::{
@@ -45,10 +45,10 @@ pub fn open(src: &dyn Source, name: &str) -> Result<Checkpoint> {
         Format::Unknown => Err(FormatError::new(
             "not a PyTorch or safetensors checkpoint (no zip, legacy-pickle, tar or safetensors signature in the first bytes)",
         )),
+        Format::Safetensors => safetensors::open(src, name),
         Format::TorchPreview => Err(FormatError::new(
             "a PyTorch 1.0 preview (PYTORCH1) container; torch itself refuses these",
         )),
-        Format::Safetensors => safetensors::open(src, name),
         other => Err(FormatError::new(format!("{} files are not supported yet", other.describe()))),
     };
     r.map_err(|e| e.in_file(name))
