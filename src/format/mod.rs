@@ -8,9 +8,6 @@ pub mod checkpoint;
 pub mod data;
 pub mod detect;
 pub mod dtype;
-pub mod json;
-pub mod safetensors;
-pub mod sharded;
 pub mod error;
 pub mod source;
 
@@ -25,6 +22,11 @@ pub use source::{CachedSource, MemSource, Source, SourceError};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use source::FileSource;
+
+// safetensors and sharded checkpoints (issue 4)
+pub mod json;
+pub mod safetensors;
+pub mod sharded;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use sharded::open_path;
