@@ -109,7 +109,7 @@ pub fn detect(head: &[u8], file_len: u64) -> Format {
         // A broken safetensors file whose header length is too large for the file (or for the
         // reader's limit): a plausible length (< 2^40) followed by `{"` is still recognised,
         // so that the safetensors reader can say what is wrong with its header.
-        if n >= 2 && n < 1 << 40 && head[8..].starts_with(b"{\"") {
+        if (2..1 << 40).contains(&n) && head[8..].starts_with(b"{\"") {
             return Format::Safetensors;
         }
     }
