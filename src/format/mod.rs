@@ -48,6 +48,9 @@ pub fn open(src: &dyn Source, name: &str) -> Result<Checkpoint> {
             "not a PyTorch or safetensors checkpoint (no zip, legacy-pickle, tar or safetensors signature in the first bytes)",
         )),
         Format::Safetensors => safetensors::open(src, name),
+        Format::SafetensorsSharded | Format::TorchSharded => Err(FormatError::new(
+            "a sharded-checkpoint index (weight_map → shard files): open it together with its shards (format::open_sharded, or format::open_path natively)",
+        )),
         Format::TorchPreview => Err(FormatError::new(
             "a PyTorch 1.0 preview (PYTORCH1) container; torch itself refuses these",
         )),
