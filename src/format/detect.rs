@@ -106,6 +106,12 @@ pub fn detect(head: &[u8], file_len: u64) -> Format {
                 }
             }
         }
+        // A broken safetensors file whose header length is too large for the file (or for the
+        // reader's limit): a plausible length (< 2^40) followed by `{"` is still recognised,
+        // so that the safetensors reader can say what is wrong with its header.
+        if (2..1 << 40).contains(&n) && head[8..].starts_with(b"{\"") {
+            return Format::Safetensors;
+        }
     }
     if looks_like_index_json(head) {
         if head_contains(head, b".safetensors\"") {
@@ -152,6 +158,10 @@ mod tests {
         let mut bad = 1000u64.to_le_bytes().to_vec();
         bad.extend_from_slice(b"{}");
         assert_eq!(detect(&bad, 10), Format::Unknown);
+        // ... unless a JSON object with a key follows: a safetensors file with a bad length
+        let mut bad = 200_000_000u64.to_le_bytes().to_vec();
+        bad.extend_from_slice(br#"{"a":{}}"#);
+        assert_eq!(detect(&bad, 16), Format::Safetensors);
         let idx = br#"{"metadata": {}, "weight_map": {"a": "model-00001-of-00002.safetensors"}}"#;
         assert_eq!(detect(idx, idx.len() as u64), Format::SafetensorsSharded);
     }

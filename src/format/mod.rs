@@ -28,6 +28,15 @@ pub use source::{CachedSource, MemSource, Source, SourceError};
 #[cfg(not(target_arch = "wasm32"))]
 pub use source::FileSource;
 
+// safetensors and sharded checkpoints (issue 4)
+pub mod json;
+pub mod safetensors;
+pub mod sharded;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use sharded::open_path;
+pub use sharded::{open_sharded, Opened, ShardOpener};
+
 /// Detect the format of a source from its first bytes.
 pub fn detect_source(src: &dyn Source) -> std::result::Result<Format, SourceError> {
     let n = src.len().min(HEAD_LEN as u64) as usize;
@@ -42,6 +51,10 @@ pub fn open(src: &dyn Source, name: &str) -> Result<Checkpoint> {
     let r = match fmt {
         Format::Unknown => Err(FormatError::new(
             "not a PyTorch or safetensors checkpoint (no zip, legacy-pickle, tar or safetensors signature in the first bytes)",
+        )),
+        Format::Safetensors => safetensors::open(src, name),
+        Format::SafetensorsSharded | Format::TorchSharded => Err(FormatError::new(
+            "a sharded-checkpoint index (weight_map → shard files): open it together with its shards (format::open_sharded, or format::open_path natively)",
         )),
         Format::TorchPreview => Err(FormatError::new(
             "a PyTorch 1.0 preview (PYTORCH1) container; torch itself refuses these",
