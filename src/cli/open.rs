@@ -26,15 +26,11 @@ pub fn display_name(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// Open any checkpoint the format layer reads from a path.
+/// Open any checkpoint the format layer reads from a path: a single file, or a sharded index
+/// with its shards found beside it.
 pub fn open_path(path: &Path) -> Result<Opened, FormatError> {
-    let name = display_name(path);
-    let src = FileSource::open(path).map_err(|e| FormatError::new(e.0).in_file(&name))?;
-    let ckpt = format::open(&src, &name)?;
-    Ok(Opened {
-        ckpt,
-        sources: vec![Box::new(src)],
-    })
+    let (ckpt, sources) = format::open_path(path)?;
+    Ok(Opened { ckpt, sources })
 }
 
 /// `weightscope detect FILE...`

@@ -64,7 +64,6 @@ pub fn open(src: &dyn Source, name: &str) -> Result<Checkpoint> {
         Format::TorchTar => Err(FormatError::new(
             "a legacy PyTorch 0.1.x tar archive: recognised, but weightscope does not read this format (re-save it with a current torch)",
         )),
-        other => Err(FormatError::new(format!("{} files are not supported yet", other.describe()))),
     };
     r.map_err(|e| e.in_file(name))
 }
