@@ -226,6 +226,22 @@ pub struct StorageInfo {
     pub crc32: Option<u32>,
     /// Stored big-endian (the zip `byteorder` record says `big`).
     pub big_endian: bool,
+    /// A zip record whose local header has not been read yet: the header's offset. Opening
+    /// stays at a fixed number of reads however many tensors there are; [`StorageInfo::data_offset`]
+    /// reads the header (one small read) when the bytes are needed. `offset` is unset meanwhile.
+    #[serde(skip)]
+    pub zip_header: Option<u64>,
+}
+
+impl StorageInfo {
+    /// Absolute offset of the first data byte, reading the zip local header if needed.
+    pub fn data_offset(&self, src: &dyn super::Source) -> Result<u64, super::FormatError> {
+        match self.zip_header {
+            None => Ok(self.offset),
+            Some(h) => super::zip::local_data_offset(src, h, self.nbytes)
+                .map_err(|e| e.within(self.record.clone())),
+        }
+    }
 }
 
 /// Safety tier of a global referenced by a pickle.

@@ -55,12 +55,13 @@ pub fn read_tensor_vec(
 /// Check a storage's bytes against its CRC-32 (no-op when it has none).
 pub fn verify_crc(s: &StorageInfo, src: &dyn Source) -> Result<()> {
     let Some(want) = s.crc32 else { return Ok(()) };
+    let base = s.data_offset(src)?;
     let mut h = crc32fast::Hasher::new();
     let mut buf = vec![0u8; DEFAULT_CHUNK.min(s.nbytes as usize).max(1)];
     let mut done = 0u64;
     while done < s.nbytes {
         let n = (s.nbytes - done).min(buf.len() as u64) as usize;
-        src.read_at(s.offset + done, &mut buf[..n])
+        src.read_at(base + done, &mut buf[..n])
             .map_err(|e| FormatError::at(&s.record, e.0))?;
         h.update(&buf[..n]);
         done += n as u64;
@@ -120,10 +121,11 @@ fn read_tensor_from(
         ));
     }
     let unit = if s.big_endian { t.dtype.swap_unit() } else { 1 };
+    let base = s.data_offset(src)?;
     let chunk = ((chunk as u64 / esz).max(1) * esz) as usize;
 
     if t.is_contiguous() {
-        let start = s.offset + t.storage_offset * esz;
+        let start = base + t.storage_offset * esz;
         let total = numel * esz;
         let whole_record = t.storage_offset == 0 && total == s.nbytes;
         let mut crc = if whole_record && s.crc32.is_some() {
@@ -160,9 +162,9 @@ fn read_tensor_from(
     let mut idx = vec![0u64; nd.saturating_sub(1)];
     let esz_us = esz as usize;
     if window <= GATHER_WINDOW {
-        let base = t.storage_offset;
+        let first = t.storage_offset;
         let mut win = vec![0u8; window as usize];
-        src.read_at(s.offset + base * esz, &mut win)
+        src.read_at(base + first * esz, &mut win)
             .map_err(|e| FormatError::at(&s.record, e.0))?;
         for _ in 0..rows {
             let mut off = 0u64;
@@ -188,7 +190,7 @@ fn read_tensor_from(
             for (d, &i) in idx.iter().enumerate() {
                 off += i * t.strides[d];
             }
-            src.read_at(s.offset + off * esz, &mut rowbuf)
+            src.read_at(base + off * esz, &mut rowbuf)
                 .map_err(|e| FormatError::at(&s.record, e.0))?;
             for j in 0..row_len {
                 let e = (j * row_stride * esz) as usize;

@@ -632,6 +632,7 @@ pub fn build_checkpoint(header: Header, data_start: u64, name: &str) -> Checkpoi
             offset: data_start + t.begin,
             crc32: None,
             big_endian: false,
+            zip_header: None,
         });
         tensors.push(TensorInfo {
             path: vec![t.name.clone()],

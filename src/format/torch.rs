@@ -23,7 +23,6 @@ fn pickle_err(record: &str, e: PickleError) -> FormatError {
 }
 
 struct ZipResolver<'a> {
-    src: &'a dyn Source,
     dir: &'a ZipDirectory,
     prefix: String,
     big_endian: bool,
@@ -70,7 +69,6 @@ impl StorageResolver for ZipResolver<'_> {
                 nbytes
             ));
         }
-        let offset = ZipDirectory::data_offset(self.src, e).map_err(|e| e.to_string())?;
         let crc32 = if e.crc32 == 0 && e.size > 0 {
             None
         } else {
@@ -82,9 +80,10 @@ impl StorageResolver for ZipResolver<'_> {
             dtype: pid.dtype.unwrap_or(DType::U8),
             nbytes,
             file: 0,
-            offset,
+            offset: 0,
             crc32,
             big_endian: self.big_endian,
+            zip_header: Some(e.header_offset),
         });
         self.by_key.insert(pid.key.clone(), self.storages.len() - 1);
         Ok(self.storages.len() - 1)
@@ -168,7 +167,6 @@ pub fn open_zip(src: &dyn Source, name: &str) -> Result<Checkpoint> {
     let pkl_entry = dir.get(&pkl_name).expect("prefix found via data.pkl");
     let pkl = ZipDirectory::read_small(src, pkl_entry, MAX_PICKLE)?;
     let mut resolver = ZipResolver {
-        src,
         dir: &dir,
         prefix: prefix.clone(),
         big_endian,
@@ -231,6 +229,7 @@ impl StorageResolver for LegacyResolver {
                     offset: 0,
                     crc32: None,
                     big_endian: false,
+                    zip_header: None,
                 });
                 self.numel.push(root_numel);
                 self.by_key
@@ -257,6 +256,7 @@ impl StorageResolver for LegacyResolver {
                     offset: 0,
                     crc32: None,
                     big_endian: false,
+                    zip_header: None,
                 });
                 self.numel.push(n);
                 let i = self.storages.len() - 1;

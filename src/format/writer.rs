@@ -125,21 +125,29 @@ fn stream_tensor(
 }
 
 /// Is tensor `t` stored as one little-endian contiguous byte range we can copy as is?
-fn copy_range(inputs: &Inputs, t: &TensorRef) -> Option<(usize, u64, u64)> {
+fn copy_range(inputs: &Inputs, t: &TensorRef) -> Result<Option<(usize, u64, u64)>> {
     let c = inputs.ckpts[t.input];
     let info = &c.tensors[t.index];
     if t.cast.is_some_and(|d| d != info.dtype)
         || !info.is_contiguous()
         || info.kind != super::TensorKind::Dense
     {
-        return None;
+        return Ok(None);
     }
-    let s = &c.storages[info.storage?];
+    let Some(si) = info.storage else {
+        return Ok(None);
+    };
+    let s = &c.storages[si];
     if s.big_endian && info.dtype.swap_unit() > 1 {
-        return None;
+        return Ok(None);
     }
     let esz = info.dtype.size() as u64;
-    Some((s.file, s.offset + info.storage_offset * esz, info.nbytes()))
+    let base = s.data_offset(inputs.sources[t.input][s.file])?;
+    Ok(Some((
+        s.file,
+        base + info.storage_offset * esz,
+        info.nbytes(),
+    )))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -346,7 +354,8 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
         let crc = match &st.content {
             StorageContent::Copy { input, storage } => {
                 let s = &inputs.ckpts[*input].storages[*storage];
-                out.slice(*input, s.file, s.offset, s.nbytes)?;
+                let base = s.data_offset(inputs.sources[*input][s.file])?;
+                out.slice(*input, s.file, base, s.nbytes)?;
                 match s.crc32 {
                     Some(c) => c,
                     None => {
@@ -357,7 +366,7 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
                         let mut done = 0u64;
                         while done < s.nbytes {
                             let n = (s.nbytes - done).min(buf.len() as u64) as usize;
-                            src.read_at(s.offset + done, &mut buf[..n])
+                            src.read_at(base + done, &mut buf[..n])
                                 .map_err(|e| FormatError::at(&s.record, e.0))?;
                             h.update(&buf[..n]);
                             done += n as u64;
@@ -373,13 +382,14 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
             } => {
                 let s = &inputs.ckpts[*input].storages[*storage];
                 let src = inputs.sources[*input][s.file];
+                let base = s.data_offset(src)?;
                 let mut h = crc32fast::Hasher::new();
                 let chunk = (DEFAULT_CHUNK / unit * unit) as u64;
                 let mut done = 0u64;
                 while done < s.nbytes {
                     let n = (s.nbytes - done).min(chunk) as usize;
                     let mut buf = src
-                        .read_vec(s.offset + done, n)
+                        .read_vec(base + done, n)
                         .map_err(|e| FormatError::at(&s.record, e.0))?;
                     for c in buf.chunks_exact_mut(*unit) {
                         c.reverse();
@@ -534,7 +544,7 @@ pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Re
     out.bytes(first)?;
     for &i in &order {
         let (_, t, _, _) = &items[i];
-        match copy_range(inputs, t) {
+        match copy_range(inputs, t)? {
             Some((file, offset, len)) => out.slice(t.input, file, offset, len)?,
             None => {
                 let overflow = stream_tensor(inputs, t, &mut |b| out.bytes(b))?;

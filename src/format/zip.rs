@@ -190,32 +190,8 @@ impl ZipDirectory {
 
     /// Absolute offset of the first data byte of `e` (reads its local header).
     pub fn data_offset(src: &dyn Source, e: &ZipEntry) -> Result<u64> {
-        let at = |m: String| FormatError::at(e.name.clone(), m);
-        let len = src.len();
-        if e.header_offset.checked_add(30).is_none_or(|end| end > len) {
-            return Err(at(format!(
-                "local header at byte {} is past the end of the file (truncated?)",
-                e.header_offset
-            )));
-        }
-        let h = src.read_vec(e.header_offset, 30)?;
-        if u32_at(&h, 0) != LOCAL_SIG {
-            return Err(at(format!(
-                "no local file header at byte {}",
-                e.header_offset
-            )));
-        }
-        let start = e.header_offset + 30 + u16_at(&h, 26) as u64 + u16_at(&h, 28) as u64;
-        if start
-            .checked_add(e.compressed_size)
-            .is_none_or(|end| end > len)
-        {
-            return Err(at(format!(
-                "record data (byte {start}, {} bytes) runs past the end of the {len}-byte file (truncated?)",
-                e.compressed_size
-            )));
-        }
-        Ok(start)
+        local_data_offset(src, e.header_offset, e.compressed_size)
+            .map_err(|x| x.within(e.name.clone()))
     }
 
     /// Read a whole small stored record into memory (pickles, `version`, `byteorder`).
@@ -248,4 +224,28 @@ impl ZipDirectory {
         }
         Ok(data)
     }
+}
+
+/// Where the data of the record whose local header is at `header` begins (one 30-byte read);
+/// checks that `size` bytes of data fit in the file.
+pub fn local_data_offset(src: &dyn Source, header: u64, size: u64) -> Result<u64> {
+    let len = src.len();
+    if header.checked_add(30).is_none_or(|end| end > len) {
+        return Err(FormatError::new(format!(
+            "local header at byte {header} is past the end of the file (truncated?)"
+        )));
+    }
+    let h = src.read_vec(header, 30)?;
+    if u32_at(&h, 0) != LOCAL_SIG {
+        return Err(FormatError::new(format!(
+            "no local file header at byte {header}"
+        )));
+    }
+    let start = header + 30 + u16_at(&h, 26) as u64 + u16_at(&h, 28) as u64;
+    if start.checked_add(size).is_none_or(|end| end > len) {
+        return Err(FormatError::new(format!(
+            "record data (byte {start}, {size} bytes) runs past the end of the {len}-byte file (truncated?)"
+        )));
+    }
+    Ok(start)
 }
