@@ -665,3 +665,27 @@ fn tensor_rebuild_variants() {
     ]);
     assert!(err(&p2(&n)).msg.contains("negative"));
 }
+
+#[test]
+fn repeated_dict_keys_keep_first_position_and_last_value() {
+    // {'a': 1, 'b': 2, 'a': 3} built with SETITEMS: Python gives {'a': 3, 'b': 2}
+    let mut d = vec![b'}', b'('];
+    d.extend(binunicode("a"));
+    d.extend([b'K', 1]);
+    d.extend(binunicode("b"));
+    d.extend([b'K', 2]);
+    d.extend(binunicode("a"));
+    d.extend([b'K', 3, b'u']);
+    match run(&p2(&d)).node {
+        Node::Dict { items, .. } => {
+            assert_eq!(
+                items,
+                vec![
+                    (Key::Str("a".into()), int(3)),
+                    (Key::Str("b".into()), int(2))
+                ]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -128,10 +128,22 @@ impl Builder<'_, '_> {
         path: &mut Vec<String>,
         list_tensors: bool,
     ) -> Vec<(Key, Node)> {
-        items
-            .iter()
-            .map(|&(k, v)| {
-                let key = key_of(self.u, k);
+        // Python dict semantics: a key set twice keeps its first position and its last value.
+        let mut slot: std::collections::HashMap<Key, usize> =
+            std::collections::HashMap::with_capacity(items.len());
+        let mut last: Vec<(Key, Id)> = Vec::with_capacity(items.len());
+        for &(k, v) in items {
+            let key = key_of(self.u, k);
+            match slot.get(&key) {
+                Some(&i) => last[i].1 = v,
+                None => {
+                    slot.insert(key.clone(), last.len());
+                    last.push((key, v));
+                }
+            }
+        }
+        last.into_iter()
+            .map(|(key, v)| {
                 path.push(key.segment());
                 let n = self.node(v, path, list_tensors);
                 path.pop();

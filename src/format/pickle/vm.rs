@@ -15,6 +15,9 @@ use super::value::{DictKind, Id, Value};
 use crate::format::checkpoint::{GlobalRef, SafetyReport, Tier};
 use std::collections::HashMap;
 
+/// Memo indices below this are stored densely.
+const DENSE_MEMO: u64 = 1 << 20;
+
 /// Resource limits for one unpickling run.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -58,7 +61,11 @@ pub struct Unpickler<'r> {
     pub arena: Vec<Value>,
     stack: Vec<Id>,
     marks: Vec<usize>,
-    memo: HashMap<u64, Id>,
+    /// Memo slots below [`DENSE_MEMO`] live in a vector (pickles number them densely from 0);
+    /// larger indices, which only hand-made pickles use, in a map.
+    memo: Vec<Option<Id>>,
+    memo_sparse: HashMap<u64, Id>,
+    memo_len: usize,
     limits: Limits,
     bytes_used: usize,
     pub safety: SafetyReport,
@@ -75,7 +82,9 @@ impl<'r> Unpickler<'r> {
             arena: Vec::new(),
             stack: Vec::new(),
             marks: Vec::new(),
-            memo: HashMap::new(),
+            memo: Vec::new(),
+            memo_sparse: HashMap::new(),
+            memo_len: 0,
             limits,
             bytes_used: 0,
             safety: SafetyReport::default(),
@@ -136,6 +145,8 @@ impl<'r> Unpickler<'r> {
         self.stack.clear();
         self.marks.clear();
         self.memo.clear();
+        self.memo_sparse.clear();
+        self.memo_len = 0;
         let mut rd = Reader { data, pos: start };
         loop {
             let op_pos = rd.pos;
@@ -202,21 +213,34 @@ impl<'r> Unpickler<'r> {
 
     fn memo_put(&mut self, idx: u64) -> Result<(), String> {
         let id = self.top()?;
-        if !self.memo.contains_key(&idx) && self.memo.len() >= self.limits.max_memo {
-            return Err(format!(
-                "memo larger than {} entries (limit)",
-                self.limits.max_memo
-            ));
+        let fresh = if idx < DENSE_MEMO {
+            let i = idx as usize;
+            if i >= self.memo.len() {
+                self.memo.resize(i + 1, None);
+            }
+            self.memo[i].replace(id).is_none()
+        } else {
+            self.memo_sparse.insert(idx, id).is_none()
+        };
+        if fresh {
+            self.memo_len += 1;
+            if self.memo_len > self.limits.max_memo {
+                return Err(format!(
+                    "memo larger than {} entries (limit)",
+                    self.limits.max_memo
+                ));
+            }
         }
-        self.memo.insert(idx, id);
         Ok(())
     }
 
     fn memo_get(&mut self, idx: u64) -> Result<(), String> {
-        let id = *self
-            .memo
-            .get(&idx)
-            .ok_or_else(|| format!("memo index {idx} was never stored"))?;
+        let id = if idx < DENSE_MEMO {
+            self.memo.get(idx as usize).copied().flatten()
+        } else {
+            self.memo_sparse.get(&idx).copied()
+        };
+        let id = id.ok_or_else(|| format!("memo index {idx} was never stored"))?;
         self.push(id)
     }
 
@@ -246,14 +270,9 @@ impl<'r> Unpickler<'r> {
     fn set_items(&mut self, target: Id, pairs: Vec<(Id, Id)>) -> Result<(), String> {
         match &mut self.arena[target as usize] {
             Value::Dict { items, .. } => {
-                for (k, v) in pairs {
-                    // dict semantics: a repeated key replaces the value in place
-                    if let Some(slot) = items.iter_mut().find(|(kk, _)| *kk == k) {
-                        slot.1 = v;
-                    } else {
-                        items.push((k, v));
-                    }
-                }
+                // repeated keys are resolved (last value wins, first position kept) when the
+                // tree is built, where keys are compared by value
+                items.extend(pairs);
                 Ok(())
             }
             Value::Object { items, .. } => {
@@ -599,7 +618,7 @@ impl<'r> Unpickler<'r> {
                 self.memo_put(idx)?;
             }
             0x94 => {
-                let idx = self.memo.len() as u64;
+                let idx = self.memo_len as u64;
                 self.memo_put(idx)?;
             }
             b's' => {
