@@ -211,6 +211,20 @@ struct TensorArgs {
     strides: Vec<u64>,
 }
 
+/// Refuse shapes whose element count (times the largest element size) overflows 64 bits.
+fn checked_shape(shape: Vec<u64>) -> Result<Vec<u64>, String> {
+    let mut n: u64 = 16;
+    for &d in &shape {
+        n = n.checked_mul(d).ok_or_else(|| {
+            format!("tensor size {shape:?} has more elements than fit in 64 bits")
+        })?;
+    }
+    if shape.len() > 64 {
+        return Err(format!("tensor has {} dimensions (limit 64)", shape.len()));
+    }
+    Ok(shape)
+}
+
 fn tensor_args(u: &Unpickler, a: &[Id]) -> Result<TensorArgs, String> {
     let (storage, storage_dtype) = match u.get(a[0]) {
         Value::Storage { index, dtype } => (*index, *dtype),
@@ -222,7 +236,7 @@ fn tensor_args(u: &Unpickler, a: &[Id]) -> Result<TensorArgs, String> {
         }
     };
     let offset = uint_of(u, a[1], "storage offset")?;
-    let shape = dims_of(u, a[2], "size")?;
+    let shape = checked_shape(dims_of(u, a[2], "size")?)?;
     let strides = dims_of(u, a[3], "stride")?;
     if shape.len() != strides.len() {
         return Err(format!(
@@ -370,7 +384,7 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
         ("torch._utils", "_rebuild_meta_tensor_no_storage") => {
             need(&a, 3, &f)?;
             let dtype = dtype_of(u, a[0])?;
-            let shape = dims_of(u, a[1], "size")?;
+            let shape = checked_shape(dims_of(u, a[1], "size")?)?;
             let strides = dims_of(u, a[2], "stride")?;
             let rg = a.get(3).is_some_and(|&i| bool_of(u, i));
             Value::Tensor(Box::new(RawTensor {
@@ -387,7 +401,7 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
         ("torch._utils", "_rebuild_wrapper_subclass") => {
             need(&a, 4, &f)?;
             let dtype = dtype_of(u, a[1])?;
-            let shape = dims_of(u, a[2], "size")?;
+            let shape = checked_shape(dims_of(u, a[2], "size")?)?;
             let strides = dims_of(u, a[3], "stride")?;
             Value::Tensor(Box::new(RawTensor {
                 storage: None,
