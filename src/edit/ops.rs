@@ -64,7 +64,15 @@ impl std::error::Error for Refused {}
 
 /// Compile a user regex with a clear message.
 pub fn parse_regex(p: &str) -> Result<Regex, Refused> {
-    Regex::new(p).map_err(|e| Refused(format!("bad pattern {p:?}: {e}")))
+    Regex::new(p).map_err(|e| {
+        let one_line: Vec<String> = e
+            .to_string()
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty() && l != "^")
+            .collect();
+        Refused(format!("bad pattern {p:?}: {}", one_line.join(" ")))
+    })
 }
 
 /// Turn Python-style `\1` group references into the regex crate's `${1}`.

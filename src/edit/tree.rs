@@ -85,7 +85,60 @@ pub fn from_node(n: &Node, input: usize, tensors: &[TensorInfo]) -> ENode {
         Node::Tuple { items } => {
             ENode::Tuple(items.iter().map(|v| from_node(v, input, tensors)).collect())
         }
+        // An inert object that holds tensors (a full-module pickle, a TorchScript module) becomes
+        // a dict of its attributes, so its tensors can be edited and exported; tensor-less
+        // objects stay leaves (writers drop them and say so).
+        Node::Object {
+            module,
+            name,
+            state: Some(state),
+            items,
+            ..
+        } if holds_tensor(n) => {
+            let mut out = match from_node(state, input, tensors) {
+                ENode::Dict { items, .. } => items,
+                other => vec![(Key::Str("__state__".into()), other)],
+            };
+            out.extend(
+                items
+                    .iter()
+                    .map(|(k, v)| (k.clone(), from_node(v, input, tensors))),
+            );
+            ENode::Dict {
+                kind: DictKind::Dict,
+                items: out,
+                attrs: vec![(
+                    Key::Str(OBJECT_MARK.into()),
+                    Node::Global {
+                        module: module.clone(),
+                        name: name.clone(),
+                    },
+                )],
+            }
+        }
         other => ENode::Leaf(other.clone()),
+    }
+}
+
+/// The attribute that marks a dict made from an inert object's attributes (never a real
+/// attribute: BUILD-set attributes of dicts are module metadata such as `_metadata`).
+pub const OBJECT_MARK: &str = "__weightscope_object__";
+
+fn holds_tensor(n: &Node) -> bool {
+    match n {
+        Node::Tensor { .. } => true,
+        Node::Dict { items, .. } => items.iter().any(|(_, v)| holds_tensor(v)),
+        Node::List { items } | Node::Tuple { items } | Node::Set { items, .. } => {
+            items.iter().any(holds_tensor)
+        }
+        Node::Object {
+            args, state, items, ..
+        } => {
+            args.iter().any(holds_tensor)
+                || state.as_deref().is_some_and(holds_tensor)
+                || items.iter().any(|(_, v)| holds_tensor(v))
+        }
+        _ => false,
     }
 }
 

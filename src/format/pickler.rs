@@ -427,7 +427,15 @@ impl W<'_> {
                     }
                 }
                 self.items(items, path);
-                if !attrs.is_empty() {
+                if let Some((_, Node::Global { module, name })) = attrs
+                    .iter()
+                    .find(|(k, _)| k.segment() == crate::edit::tree::OBJECT_MARK)
+                {
+                    self.dropped.push(format!(
+                        "{}: inert object {module}.{name} written as a plain dict of its attributes",
+                        path_text(path)
+                    ));
+                } else if !attrs.is_empty() {
                     let enodes: Vec<(Key, ENode)> = attrs
                         .iter()
                         .map(|(k, v)| (k.clone(), from_node(v, 0, &[])))
