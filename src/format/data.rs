@@ -221,3 +221,85 @@ fn advance(idx: &mut [u64], shape: &[u64]) {
         idx[d] = 0;
     }
 }
+
+/// Read elements `first..first + count` of tensor `index` (row-major order) as contiguous
+/// little-endian bytes. Lets two tensors be walked in lockstep (diffs) without holding either
+/// whole in memory.
+pub fn read_tensor_range(
+    ckpt: &Checkpoint,
+    sources: &[&dyn Source],
+    index: usize,
+    first: u64,
+    count: u64,
+) -> Result<Vec<u8>> {
+    let t = &ckpt.tensors[index];
+    let place = t.path_string();
+    let numel = t.numel();
+    if first.checked_add(count).is_none_or(|end| end > numel) {
+        return Err(FormatError::at(
+            place,
+            format!("element range {first}+{count} is outside {numel} elements"),
+        ));
+    }
+    let s = match t.storage {
+        Some(s) => &ckpt.storages[s],
+        None => return Err(FormatError::at(place, "tensor has no data (meta tensor)")),
+    };
+    let src = *sources
+        .get(s.file)
+        .ok_or_else(|| FormatError::at(&s.record, "file of this storage is not open"))?;
+    let esz = t.dtype.size() as u64;
+    let unit = if s.big_endian { t.dtype.swap_unit() } else { 1 };
+    let base = s.data_offset(src).map_err(|e| e.within(place.clone()))?;
+    // bounds of the whole view, as read_tensor checks them
+    let mut last = t.storage_offset;
+    for (&n, &st) in t.shape.iter().zip(&t.strides) {
+        if n > 0 {
+            last = last.saturating_add((n - 1).saturating_mul(st));
+        }
+    }
+    if count > 0 && last >= s.nbytes / esz {
+        return Err(FormatError::at(
+            place,
+            format!("view reaches element {last} past the storage"),
+        ));
+    }
+    let mut out;
+    if t.is_contiguous() {
+        out = src
+            .read_vec(
+                base + (t.storage_offset + first) * esz,
+                (count * esz) as usize,
+            )
+            .map_err(|e| FormatError::at(&s.record, e.0))?;
+    } else {
+        out = Vec::with_capacity((count * esz) as usize);
+        let nd = t.shape.len();
+        // multi-index of `first`
+        let mut idx = vec![0u64; nd];
+        let mut rem = first;
+        for d in (0..nd).rev() {
+            idx[d] = rem % t.shape[d];
+            rem /= t.shape[d];
+        }
+        let mut el = vec![0u8; esz as usize];
+        for _ in 0..count {
+            let mut off = t.storage_offset;
+            for d in 0..nd {
+                off += idx[d] * t.strides[d];
+            }
+            src.read_at(base + off * esz, &mut el)
+                .map_err(|e| FormatError::at(&s.record, e.0))?;
+            out.extend_from_slice(&el);
+            for d in (0..nd).rev() {
+                idx[d] += 1;
+                if idx[d] < t.shape[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+    }
+    swap_in_place(&mut out, unit);
+    Ok(out)
+}
