@@ -7,7 +7,7 @@
 #   - trunk 0.21.14
 #   - npm binaryen@132 (wasm-opt) and playwright-core into .tools/ (git-ignored)
 #   - Debian chromium + chromium-driver
-#   - a Python venv with torch, torchvision, transformers, safetensors, numpy in
+#   - a Python venv with torch, torchvision, transformers, safetensors, numpy, pytest in
 #     $WEIGHTSCOPE_CACHE (default ~/.cache/weightscope), outside the checkout
 # Set WEIGHTSCOPE_SKIP_PY=1 to skip the Python venv (serve command does not need it).
 set -euo pipefail
@@ -66,13 +66,13 @@ fi
 if [ "${WEIGHTSCOPE_SKIP_PY:-0}" != "1" ]; then
   PY="$CACHE/venv/bin/python"
   want="$TORCH_VERSION"
-  have=$("$PY" -c 'import torch, torchvision, transformers, safetensors, numpy; print(torch.__version__.split("+")[0])' 2>/dev/null || true)
+  have=$("$PY" -c 'import torch, torchvision, transformers, safetensors, numpy, pytest; print(torch.__version__.split("+")[0])' 2>/dev/null || true)
   if [ "$have" != "$want" ]; then
     log "creating venv with torch $want in $CACHE/venv (≈5 GB download)"
     mkdir -p "$CACHE"
     [ -x "$PY" ] || python3 -m venv "$CACHE/venv"
     "$PY" -m pip install -q --upgrade pip >&2
-    "$PY" -m pip install -q "torch==$want" torchvision transformers safetensors numpy >&2
+    "$PY" -m pip install -q "torch==$want" torchvision transformers safetensors numpy pytest >&2
   fi
 fi
 log "ok"
