@@ -159,7 +159,12 @@ impl Caster {
                     out.extend_from_slice(&f.to_le_bytes())
                 }
                 DType::F16 => {
-                    let h = f32_to_f16(f);
+                    // float8_e5m2 is the top byte of a float16: widen exactly (NaN payloads too)
+                    let h = if self.from == DType::F8E5M2 {
+                        (c[0] as u16) << 8
+                    } else {
+                        f32_to_f16(f)
+                    };
                     if d.is_finite() && h & 0x7fff == 0x7c00 {
                         self.overflow += 1;
                     }

@@ -92,22 +92,25 @@ pub fn write_file(
     let mut buf = vec![0u8; 4 << 20];
     let res = export(tree, inputs, format, &name, &mut |p| match p {
         Part::Bytes(b) => w.write_all(&b).map_err(io),
-        Part::Slice {
-            input,
-            file,
-            offset,
-            len,
-        } => {
+        Part::Slice { input, file, offset, len, crc32 } => {
             let src = inputs.sources[input][file];
+            let mut h = crc32fast::Hasher::new();
             let mut done = 0u64;
             while done < len {
                 let n = (len - done).min(buf.len() as u64) as usize;
-                src.read_at(offset + done, &mut buf[..n])
-                    .map_err(|e| FormatError::new(e.0))?;
+                src.read_at(offset + done, &mut buf[..n]).map_err(|e| FormatError::new(e.0))?;
+                h.update(&buf[..n]);
                 w.write_all(&buf[..n]).map_err(io)?;
                 done += n as u64;
             }
-            Ok(())
+            match crc32 {
+                Some(want) if h.finalize() != want => Err(FormatError::new(format!(
+                    "bytes {offset}..{} of {} fail their CRC-32 check (the input is corrupted); nothing was written",
+                    offset + len,
+                    inputs.ckpts[input].files.get(file).map(String::as_str).unwrap_or("the input")
+                ))),
+                _ => Ok(()),
+            }
         }
     })
     .and_then(|r| {

@@ -176,9 +176,21 @@ pub enum TensorKind {
         scheme: String,
         scale: Option<f64>,
         zero_point: Option<i64>,
+        /// Per-channel quantizers: the scales and zero points are tensors of their own.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        per_channel: Option<Box<PerChannel>>,
     },
     /// A meta-device tensor: shape and dtype only.
     Meta,
+}
+
+/// A per-channel quantizer (`per_channel_affine`): float64 scales and int64 zero points along
+/// `axis`, each stored like any tensor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PerChannel {
+    pub scales: TensorInfo,
+    pub zero_points: TensorInfo,
+    pub axis: i64,
 }
 
 impl TensorInfo {

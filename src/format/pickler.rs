@@ -25,6 +25,14 @@ pub enum StorageContent {
         storage: usize,
         unit: usize,
     },
+    /// A whole original storage cast element by element (every tensor on it is cast alike, so
+    /// views and ties survive the cast).
+    CastStorage {
+        input: usize,
+        storage: usize,
+        from: DType,
+        to: DType,
+    },
     /// A tensor's contiguous elements, optionally cast.
     Tensor {
         input: usize,
@@ -58,6 +66,8 @@ struct W<'a> {
     storages: Vec<NewStorage>,
     /// (input, storage) → (written storage index, typed class dtype or None for untyped)
     by_storage: HashMap<(usize, usize), (usize, Option<DType>)>,
+    /// Storages cast whole: (input, storage) → (from, to, written index or usize::MAX).
+    cast_whole: HashMap<(usize, usize), (DType, DType, usize)>,
     dropped: Vec<String>,
 }
 
@@ -70,6 +80,7 @@ pub fn pickle_tree(tree: &ETree, inputs: &[&Checkpoint]) -> Pickled {
         next_memo: 0,
         storages: vec![],
         by_storage: HashMap::new(),
+        cast_whole: HashMap::new(),
         dropped: vec![],
     };
     w.plan_storages(tree);
@@ -102,10 +113,26 @@ impl W<'_> {
     /// one dtype that has a legacy storage class) or untyped (v3).
     fn plan_storages(&mut self, tree: &ETree) {
         let mut dtypes: HashMap<(usize, usize), Vec<DType>> = HashMap::new();
+        let mut users: HashMap<(usize, usize), Vec<(DType, Option<DType>, bool)>> = HashMap::new();
         for (_, t) in tree.tensors() {
             let info = self.info(&t);
+            if let Some(s) = info.storage {
+                users.entry((t.input, s)).or_default().push((
+                    info.dtype,
+                    t.cast,
+                    info.kind == TensorKind::Dense,
+                ));
+            }
             if let (None, Some(s)) = (t.cast, info.storage) {
                 dtypes.entry((t.input, s)).or_default().push(info.dtype);
+            }
+        }
+        for (k, us) in &users {
+            let (d0, c0, _) = us[0];
+            if let Some(to) = c0 {
+                if us.iter().all(|&(d, c, dense)| d == d0 && c == c0 && dense) && d0 != to {
+                    self.cast_whole.insert(*k, (d0, to, usize::MAX));
+                }
             }
         }
         let mut keys: Vec<_> = dtypes.keys().copied().collect();
@@ -214,8 +241,43 @@ impl W<'_> {
         self.out.extend([b')', b'R']);
     }
 
-    fn storage_for(&mut self, t: &TensorRef, info: &TensorInfo) -> (String, Option<DType>, u64) {
+    /// The storage a tensor is written on: (key, typed class dtype, numel in the pid, whether
+    /// the tensor keeps its original offset and strides).
+    fn storage_for(
+        &mut self,
+        t: &TensorRef,
+        info: &TensorInfo,
+    ) -> (String, Option<DType>, u64, bool) {
         let s = info.storage.expect("caller checked");
+        if let Some(&(from, to, idx)) = self.cast_whole.get(&(t.input, s)) {
+            let idx = if idx == usize::MAX {
+                let src = &self.inputs[t.input].storages[s];
+                let key = self.storages.len().to_string();
+                self.storages.push(NewStorage {
+                    key,
+                    nbytes: src.nbytes / from.size() as u64 * to.size() as u64,
+                    content: StorageContent::CastStorage {
+                        input: t.input,
+                        storage: s,
+                        from,
+                        to,
+                    },
+                });
+                let i = self.storages.len() - 1;
+                self.cast_whole.insert((t.input, s), (from, to, i));
+                i
+            } else {
+                idx
+            };
+            let ns = &self.storages[idx];
+            let typed = to.storage_class().map(|_| to);
+            let numel = if typed.is_some() {
+                ns.nbytes / to.size() as u64
+            } else {
+                ns.nbytes
+            };
+            return (ns.key.clone(), typed, numel, true);
+        }
         if let Some(to) = t.cast {
             let numel = info.numel();
             let key = self.storages.len().to_string();
@@ -229,10 +291,20 @@ impl W<'_> {
                 },
             });
             let typed = to.storage_class().map(|_| to);
-            return (key, typed, numel);
+            let numel = if typed.is_some() {
+                numel
+            } else {
+                numel * to.size() as u64
+            };
+            return (key, typed, numel, false);
         }
         let src = &self.inputs[t.input].storages[s];
-        let (idx, typed) = self.by_storage[&(t.input, s)];
+        let planned = info.dtype.storage_class().map(|_| info.dtype);
+        let (idx, typed) = self
+            .by_storage
+            .get(&(t.input, s))
+            .copied()
+            .unwrap_or((usize::MAX, planned));
         let idx = if idx == usize::MAX {
             let key = self.storages.len().to_string();
             let content = if src.big_endian && info.dtype.swap_unit() > 1 {
@@ -263,23 +335,27 @@ impl W<'_> {
             Some(d) => ns.nbytes / d.size() as u64,
             None => ns.nbytes,
         };
-        (ns.key.clone(), typed, numel)
+        (ns.key.clone(), typed, numel, true)
     }
 
     /// Write a tensor; false if it cannot be written (and was reported).
     fn tensor(&mut self, t: &TensorRef, path: &[String]) -> bool {
         let info = self.info(t).clone();
+        self.tensor_info(t, info, path)
+    }
+
+    /// Write the tensor `info` (of input `t.input`, cast as `t.cast`).
+    fn tensor_info(&mut self, t: &TensorRef, info: TensorInfo, path: &[String]) -> bool {
         if let TensorKind::Quantized {
             scheme,
             scale,
             zero_point,
+            per_channel,
         } = &info.kind
         {
-            if scheme != "per_tensor_affine"
-                || scale.is_none()
-                || zero_point.is_none()
-                || t.cast.is_some()
-            {
+            let per_tensor_ok =
+                scheme == "per_tensor_affine" && scale.is_some() && zero_point.is_some();
+            if !(per_tensor_ok || per_channel.is_some()) || t.cast.is_some() {
                 self.dropped.push(format!(
                     "{}: quantized tensor ({scheme}) cannot be rewritten",
                     path_text(path)
@@ -301,9 +377,9 @@ impl W<'_> {
         if info.parameter {
             self.global("torch._utils", "_rebuild_parameter");
         }
-        let (key, typed, numel) = self.storage_for(t, &info);
+        let (key, typed, numel, keep_layout) = self.storage_for(t, &info);
         let dtype = t.cast.unwrap_or(info.dtype);
-        let (offset, shape, strides) = if t.cast.is_some() {
+        let (offset, shape, strides) = if !keep_layout {
             let mut st = vec![0u64; info.shape.len()];
             let mut acc = 1u64;
             for i in (0..info.shape.len()).rev() {
@@ -342,16 +418,39 @@ impl W<'_> {
         self.dims(&shape);
         self.dims(&strides);
         if let TensorKind::Quantized {
-            scale: Some(s),
-            zero_point: Some(z),
+            scale,
+            zero_point,
+            per_channel,
             ..
         } = &info.kind
         {
-            self.global("torch", "per_tensor_affine");
-            self.out.push(b'G');
-            self.out.extend(s.to_be_bytes());
-            self.int(*z);
-            self.tuple(3);
+            match (per_channel, scale, zero_point) {
+                (Some(pc), _, _) => {
+                    let nested = TensorRef {
+                        input: t.input,
+                        index: usize::MAX,
+                        cast: None,
+                        dtype: pc.scales.dtype,
+                    };
+                    self.out.push(b'(');
+                    self.global("torch", "per_channel_affine");
+                    let ok = self.tensor_info(&nested, pc.scales.clone(), path)
+                        && self.tensor_info(&nested, pc.zero_points.clone(), path);
+                    if !ok {
+                        return false;
+                    }
+                    self.int(pc.axis);
+                    self.out.push(b't');
+                }
+                (None, Some(s), Some(z)) => {
+                    self.global("torch", "per_tensor_affine");
+                    self.out.push(b'G');
+                    self.out.extend(s.to_be_bytes());
+                    self.int(*z);
+                    self.tuple(3);
+                }
+                _ => unreachable!("checked above"),
+            }
         }
         let inner_rg = info.requires_grad && !info.parameter;
         self.out.push(if inner_rg { 0x88 } else { 0x89 });

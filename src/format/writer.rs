@@ -26,12 +26,15 @@ use std::collections::HashMap;
 /// One piece of an output file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Part {
-    /// Bytes `offset..offset+len` of file `file` of input `input`.
+    /// Bytes `offset..offset+len` of file `file` of input `input`. `crc32`: the CRC-32 the
+    /// whole slice must have (a zip record copied whole) — a materialiser that reads the bytes
+    /// checks it, so a corrupted record is never passed on with a fresh, valid CRC.
     Slice {
         input: usize,
         file: usize,
         offset: u64,
         len: u64,
+        crc32: Option<u32>,
     },
     /// New bytes.
     Bytes(Vec<u8>),
@@ -75,7 +78,14 @@ impl Out<'_, '_> {
         self.report.new_bytes += b.len() as u64;
         (self.sink)(Part::Bytes(b))
     }
-    fn slice(&mut self, input: usize, file: usize, offset: u64, len: u64) -> Result<()> {
+    fn slice(
+        &mut self,
+        input: usize,
+        file: usize,
+        offset: u64,
+        len: u64,
+        crc32: Option<u32>,
+    ) -> Result<()> {
         if len == 0 {
             return Ok(());
         }
@@ -86,6 +96,7 @@ impl Out<'_, '_> {
             file,
             offset,
             len,
+            crc32,
         })
     }
 }
@@ -125,7 +136,7 @@ fn stream_tensor(
 }
 
 /// Is tensor `t` stored as one little-endian contiguous byte range we can copy as is?
-fn copy_range(inputs: &Inputs, t: &TensorRef) -> Result<Option<(usize, u64, u64)>> {
+fn copy_range(inputs: &Inputs, t: &TensorRef) -> Result<Option<(usize, u64, u64, Option<u32>)>> {
     let c = inputs.ckpts[t.input];
     let info = &c.tensors[t.index];
     if t.cast.is_some_and(|d| d != info.dtype)
@@ -143,10 +154,12 @@ fn copy_range(inputs: &Inputs, t: &TensorRef) -> Result<Option<(usize, u64, u64)
     }
     let esz = info.dtype.size() as u64;
     let base = s.data_offset(inputs.sources[t.input][s.file])?;
+    let whole = info.storage_offset == 0 && info.nbytes() == s.nbytes;
     Ok(Some((
         s.file,
         base + info.storage_offset * esz,
         info.nbytes(),
+        if whole { s.crc32 } else { None },
     )))
 }
 
@@ -355,7 +368,7 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
             StorageContent::Copy { input, storage } => {
                 let s = &inputs.ckpts[*input].storages[*storage];
                 let base = s.data_offset(inputs.sources[*input][s.file])?;
-                out.slice(*input, s.file, base, s.nbytes)?;
+                out.slice(*input, s.file, base, s.nbytes, s.crc32)?;
                 match s.crc32 {
                     Some(c) => c,
                     None => {
@@ -397,6 +410,54 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
                     h.update(&buf);
                     out.bytes(buf)?;
                     done += n as u64;
+                }
+                h.finalize()
+            }
+            StorageContent::CastStorage {
+                input,
+                storage,
+                from,
+                to,
+            } => {
+                let s = &inputs.ckpts[*input].storages[*storage];
+                let src = inputs.sources[*input][s.file];
+                let base = s.data_offset(src)?;
+                let mut caster = Caster::new(*from, *to).ok_or_else(|| {
+                    FormatError::at(&s.record, format!("cannot cast {from} to {to}"))
+                })?;
+                let unit = from.size() as u64;
+                let chunk = (DEFAULT_CHUNK as u64 / unit).max(1) * unit;
+                let mut h = crc32fast::Hasher::new();
+                let mut done = 0u64;
+                while done < s.nbytes {
+                    let n = (s.nbytes - done).min(chunk) as usize;
+                    let mut buf = src
+                        .read_vec(base + done, n)
+                        .map_err(|e| FormatError::at(&s.record, e.0))?;
+                    if s.big_endian {
+                        for c in buf.chunks_exact_mut(from.swap_unit()) {
+                            c.reverse();
+                        }
+                    }
+                    let mut conv = Vec::with_capacity(caster.out_len(n as u64) as usize);
+                    caster.convert(&buf, &mut conv);
+                    h.update(&conv);
+                    out.bytes(conv)?;
+                    done += n as u64;
+                }
+                if caster.overflow > 0 {
+                    let names: Vec<String> = tree
+                        .tensors()
+                        .into_iter()
+                        .filter(|(_, t)| {
+                            t.input == *input
+                                && inputs.ckpts[*input].tensors[t.index].storage == Some(*storage)
+                        })
+                        .map(|(p, _)| p.join("/"))
+                        .collect();
+                    out.report
+                        .overflow
+                        .push((names.join(", "), caster.overflow));
                 }
                 h.finalize()
             }
@@ -534,6 +595,13 @@ pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Re
         h.push(b' ');
     }
     report.tensors = items.len();
+    if items.is_empty() && !tree.tensors().is_empty() {
+        return Err(FormatError::new(format!(
+            "nothing to write: none of the {} tensors can be stored in safetensors ({})",
+            tree.tensors().len(),
+            report.dropped.join("; ")
+        )));
+    }
     let mut out = Out {
         sink,
         pos: 0,
@@ -545,7 +613,7 @@ pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Re
     for &i in &order {
         let (_, t, _, _) = &items[i];
         match copy_range(inputs, t)? {
-            Some((file, offset, len)) => out.slice(t.input, file, offset, len)?,
+            Some((file, offset, len, crc)) => out.slice(t.input, file, offset, len, crc)?,
             None => {
                 let overflow = stream_tensor(inputs, t, &mut |b| out.bytes(b))?;
                 if overflow > 0 {

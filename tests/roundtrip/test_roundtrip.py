@@ -214,12 +214,34 @@ def qparams(t):
             t.q_per_channel_axis())
 
 
+# Casts only: NaN *payloads* are not compared. torch itself gives different NaN bit patterns
+# for one input depending on the code path (the scalar c10 conversion gives bfloat16 0x7FC0,
+# the AVX2/AVX-512 vectorised one 0xFFFF; which path an element takes depends on its position in
+# the tensor). NaN positions are still compared exactly, and every non-NaN element bit for bit.
+NAN_PAYLOADS_FREE = {"on": False}
+
+
+class nan_payloads_free:
+    def __enter__(self):
+        NAN_PAYLOADS_FREE["on"] = True
+
+    def __exit__(self, *a):
+        NAN_PAYLOADS_FREE["on"] = False
+
+
+def canonical_nan(t):
+    if NAN_PAYLOADS_FREE["on"] and t.is_floating_point() and t.numel():
+        t = t.detach().clone()
+        t[t.isnan()] = float("nan")
+    return t
+
+
 def check_tensor(where, got, exp, layout=False):
     assert isinstance(got, torch.Tensor), f"{where}: expected a tensor, got {type(got).__name__}"
     assert got.dtype == exp.dtype, f"{where}: dtype {got.dtype}, expected {exp.dtype}"
     assert tuple(got.shape) == tuple(exp.shape), f"{where}: shape {tuple(got.shape)}, expected {tuple(exp.shape)}"
     assert qparams(got) == qparams(exp), f"{where}: qparams {qparams(got)}, expected {qparams(exp)}"
-    gb, eb = tbytes(got), tbytes(exp)
+    gb, eb = tbytes(canonical_nan(got)), tbytes(canonical_nan(exp))
     if gb != eb:
         i = next(i for i in range(min(len(gb), len(eb))) if gb[i] != eb[i]) if len(gb) == len(eb) else -1
         raise AssertionError(f"{where}: bytes differ ({len(gb)} vs {len(eb)} bytes, first difference at "
@@ -988,7 +1010,8 @@ def test_cast(rel, dtype, tmp_path):
     dt = getattr(torch, dtype)
     obj = expected(rel).obj
     r = edit(rel, new_out(tmp_path), "--cast", dtype).ok()
-    got = check_torch_op(r, ref_cast(obj, dt), layout=False, sharing_too=False)
+    with nan_payloads_free():
+        got = check_torch_op(r, ref_cast(obj, dt), layout=False, sharing_too=False)
     for k, t in obj.items():
         if not t.is_floating_point():
             check_tensor(k, got[k], t, layout=True)  # ints, bools, complex, quantized: untouched

@@ -339,7 +339,7 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
             let dtype = ta
                 .storage_dtype
                 .ok_or("_rebuild_qtensor on an UntypedStorage")?;
-            let (scheme, scale, zero_point) = match u.get(a[4]) {
+            let (scheme, scale, zero_point, per_channel) = match u.get(a[4]) {
                 Value::Tuple(q) if !q.is_empty() => {
                     let scheme = match u.get(q[0]) {
                         Value::Global { name, .. } => name.clone(),
@@ -350,9 +350,23 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
                         _ => None,
                     });
                     let zp = q.get(2).and_then(|&i| int_of(u, i, "zero point").ok());
-                    (scheme, scale, zp)
+                    let per_channel = match (
+                        q.get(1).map(|&i| u.get(i)),
+                        q.get(2).map(|&i| u.get(i)),
+                        q.get(3),
+                    ) {
+                        (Some(Value::Tensor(s)), Some(Value::Tensor(z)), Some(&ax)) => {
+                            Some(Box::new(crate::format::checkpoint::PerChannel {
+                                scales: s.info(vec![]),
+                                zero_points: z.info(vec![]),
+                                axis: int_of(u, ax, "quantization axis")?,
+                            }))
+                        }
+                        _ => None,
+                    };
+                    (scheme, scale, zp, per_channel)
                 }
-                _ => ("unknown".into(), None, None),
+                _ => ("unknown".into(), None, None, None),
             };
             let rg = a.get(5).is_some_and(|&i| bool_of(u, i));
             make_tensor(
@@ -363,6 +377,7 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
                     scheme,
                     scale,
                     zero_point,
+                    per_channel,
                 },
             )
         }

@@ -26,6 +26,23 @@ pub struct RawTensor {
     pub kind: crate::format::checkpoint::TensorKind,
 }
 
+impl RawTensor {
+    /// The index entry for this tensor at `path`.
+    pub fn info(&self, path: Vec<String>) -> crate::format::checkpoint::TensorInfo {
+        crate::format::checkpoint::TensorInfo {
+            path,
+            dtype: self.dtype,
+            shape: self.shape.clone(),
+            strides: self.strides.clone(),
+            storage_offset: self.offset,
+            storage: self.storage,
+            requires_grad: self.requires_grad,
+            parameter: self.parameter,
+            kind: self.kind.clone(),
+        }
+    }
+}
+
 /// A pickle value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
