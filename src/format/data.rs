@@ -284,10 +284,8 @@ pub fn read_tensor_range(
         }
         let mut el = vec![0u8; esz as usize];
         for _ in 0..count {
-            let mut off = t.storage_offset;
-            for d in 0..nd {
-                off += idx[d] * t.strides[d];
-            }
+            let off =
+                t.storage_offset + idx.iter().zip(&t.strides).map(|(i, s)| i * s).sum::<u64>();
             src.read_at(base + off * esz, &mut el)
                 .map_err(|e| FormatError::at(&s.record, e.0))?;
             out.extend_from_slice(&el);

@@ -113,7 +113,9 @@ impl W<'_> {
     /// one dtype that has a legacy storage class) or untyped (v3).
     fn plan_storages(&mut self, tree: &ETree) {
         let mut dtypes: HashMap<(usize, usize), Vec<DType>> = HashMap::new();
-        let mut users: HashMap<(usize, usize), Vec<(DType, Option<DType>, bool)>> = HashMap::new();
+        // per storage: (stored dtype, cast, dense) of every tensor on it
+        type Use = (DType, Option<DType>, bool);
+        let mut users: HashMap<(usize, usize), Vec<Use>> = HashMap::new();
         for (_, t) in tree.tensors() {
             let info = self.info(&t);
             if let Some(s) = info.storage {

@@ -136,7 +136,10 @@ fn stream_tensor(
 }
 
 /// Is tensor `t` stored as one little-endian contiguous byte range we can copy as is?
-fn copy_range(inputs: &Inputs, t: &TensorRef) -> Result<Option<(usize, u64, u64, Option<u32>)>> {
+/// (file, offset, length, CRC-32 when the range is a whole zip record)
+type CopyRange = (usize, u64, u64, Option<u32>);
+
+fn copy_range(inputs: &Inputs, t: &TensorRef) -> Result<Option<CopyRange>> {
     let c = inputs.ckpts[t.input];
     let info = &c.tensors[t.index];
     if t.cast.is_some_and(|d| d != info.dtype)
@@ -525,10 +528,16 @@ pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Re
         let info = &inputs.ckpts[t.input].tensors[t.index];
         let dtype = t.cast.unwrap_or(info.dtype);
         if dtype.safetensors_name().is_none() || !matches!(info.kind, super::TensorKind::Dense) {
-            report.dropped.push(format!(
-                "{name}: {dtype} {:?} tensors cannot be stored in safetensors",
-                info.kind
-            ));
+            let what = match &info.kind {
+                super::TensorKind::Quantized { scheme, .. } => {
+                    format!("quantized {dtype} ({scheme})")
+                }
+                super::TensorKind::ConjNeg { .. } => format!("{dtype} (conjugate/negative view)"),
+                _ => dtype.to_string(),
+            };
+            report
+                .dropped
+                .push(format!("{name}: safetensors cannot hold {what} tensors"));
             continue;
         }
         if info.storage.is_none() {
