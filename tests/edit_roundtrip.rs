@@ -70,10 +70,39 @@ fn no_op_exports_keep_every_tensor_bit_for_bit() {
                 .unwrap();
             let stderr = String::from_utf8_lossy(&r.stderr).to_string();
             if !r.status.success() {
-                failures.push(format!(
-                    "{file} → .{ext}: exit {:?}: {stderr}",
-                    r.status.code()
-                ));
+                // a file none of whose tensors safetensors can hold is refused, not written empty
+                let refused_empty = ext == "safetensors"
+                    && r.status.code() == Some(2)
+                    && stderr.contains("nothing to write");
+                let storable = |d: &str| {
+                    d.starts_with("float8")
+                        || matches!(
+                            d,
+                            "float64"
+                                | "float32"
+                                | "float16"
+                                | "bfloat16"
+                                | "int64"
+                                | "int32"
+                                | "int16"
+                                | "int8"
+                                | "uint8"
+                                | "uint16"
+                                | "uint32"
+                                | "uint64"
+                                | "bool"
+                                | "complex64"
+                        )
+                };
+                let none_storable = entries(&want, join)
+                    .values()
+                    .all(|(d, _, _)| !storable(d.as_str().unwrap_or("")));
+                if !(refused_empty && none_storable) {
+                    failures.push(format!(
+                        "{file} → .{ext}: exit {:?}: {stderr}",
+                        r.status.code()
+                    ));
+                }
                 continue;
             }
             let ins = bin()
