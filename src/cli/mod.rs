@@ -3,3 +3,4 @@
 pub fn main() -> i32 {
     0
 }
+pub mod stats_cmd;

@@ -487,7 +487,7 @@ mod tests {
         b.extend_from_slice(&i64::MIN.to_le_bytes());
         b.extend_from_slice(&(-5i64).to_le_bytes());
         Decoder::new(DType::I64).decode_f64(&b, &mut o);
-        assert_eq!(o, [-9.223372036854775808e18, -5.0]);
+        assert_eq!(o, [i64::MIN as f64, -5.0]);
         o.clear();
         Decoder::new(DType::U32).decode_f64(&u32::MAX.to_le_bytes(), &mut o);
         assert_eq!(o, [4294967295.0]);

@@ -158,7 +158,6 @@ pub fn tensor_stats_with_progress(
     let collect = values <= opts.quantile_exact_limit;
     let mut d = Driver {
         unit: dec.unit(),
-        block_bytes: BLOCK * dec.unit(),
         collect,
         opts,
         on_bytes,
@@ -230,23 +229,19 @@ impl Core {
     }
 }
 
+/// Appends a piece's values to the buffer; the flag is true in pass 1.
+type DecodeFn<'a, T> = dyn FnMut(&[u8], &mut Vec<T>, bool) + 'a;
+
 struct Driver<'o, 'p> {
     unit: usize,
-    block_bytes: usize,
     collect: bool,
     opts: &'o StatsOptions,
     on_bytes: &'p mut dyn FnMut(u64) -> bool,
 }
 
-/// Split an arbitrary byte chunk into whole-unit pieces of at most `max` bytes, carrying a
-/// partial unit over to the next chunk.
-fn split_units(
-    carry: &mut Vec<u8>,
-    bytes: &[u8],
-    unit: usize,
-    max: usize,
-    f: &mut dyn FnMut(&[u8]),
-) {
+/// Split an arbitrary byte chunk into whole-unit pieces, carrying a partial unit over to the
+/// next chunk.
+fn split_units(carry: &mut Vec<u8>, bytes: &[u8], unit: usize, f: &mut dyn FnMut(&[u8])) {
     let mut b = bytes;
     if !carry.is_empty() {
         let take = (unit - carry.len()).min(b.len());
@@ -261,8 +256,8 @@ fn split_units(
         carry.clear();
     }
     let whole = b.len() / unit * unit;
-    for c in b[..whole].chunks(max) {
-        f(c);
+    if whole > 0 {
+        f(&b[..whole]);
     }
     carry.extend_from_slice(&b[whole..]);
 }
@@ -273,21 +268,31 @@ impl Driver<'_, '_> {
     fn pass<T: Val>(
         &mut self,
         replay: &mut Replay<'_>,
-        decode: &mut dyn FnMut(&[u8], &mut Vec<T>, bool),
+        decode: &mut DecodeFn<'_, T>,
         first: bool,
         per_block: &mut dyn FnMut(&[T]),
     ) -> Result<bool> {
+        // Blocks are always BLOCK units (the last one shorter), whatever the chunking, so results
+        // are bit-identical between runs that chunk differently (CLI, worker, one or two passes).
         let mut buf: Vec<T> = Vec::with_capacity(BLOCK * 4);
+        let mut filled = 0usize;
         let mut carry = Vec::new();
         let mut cancelled = false;
         let unit = self.unit;
-        let max = self.block_bytes;
         let on_bytes = &mut *self.on_bytes;
         let r = replay(&mut |bytes: &[u8]| {
-            split_units(&mut carry, bytes, unit, max, &mut |piece| {
-                buf.clear();
-                decode(piece, &mut buf, first);
-                per_block(&buf);
+            split_units(&mut carry, bytes, unit, &mut |mut piece| {
+                while !piece.is_empty() {
+                    let take = (piece.len() / unit).min(BLOCK - filled);
+                    decode(&piece[..take * unit], &mut buf, first);
+                    piece = &piece[take * unit..];
+                    filled += take;
+                    if filled == BLOCK {
+                        per_block(&buf);
+                        buf.clear();
+                        filled = 0;
+                    }
+                }
             });
             if !on_bytes(bytes.len() as u64) {
                 cancelled = true;
@@ -295,6 +300,9 @@ impl Driver<'_, '_> {
             }
             Ok(())
         });
+        if !cancelled && r.is_ok() && filled > 0 {
+            per_block(&buf);
+        }
         if cancelled {
             return Ok(false);
         }
@@ -311,7 +319,7 @@ impl Driver<'_, '_> {
     fn run<T: Val>(
         &mut self,
         replay: &mut Replay<'_>,
-        decode: &mut dyn FnMut(&[u8], &mut Vec<T>, bool),
+        decode: &mut DecodeFn<'_, T>,
     ) -> Result<Option<Core>> {
         // Pass 1: moments (+ the finite values when within the exact budget).
         let mut mom = Moments::default();
@@ -372,5 +380,355 @@ impl Driver<'_, '_> {
             counts: coarse.finish(),
         };
         Ok(Some(core))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Rng(u64);
+    impl Rng {
+        fn unif(&mut self) -> f64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn normal(&mut self) -> f64 {
+            let u = self.unif().max(1e-300);
+            let v = self.unif();
+            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+        }
+    }
+
+    /// Stats of `bytes` streamed in chunks of `chunk` bytes.
+    fn run(
+        dtype: DType,
+        numel: u64,
+        bytes: &[u8],
+        chunk: usize,
+        opts: &StatsOptions,
+    ) -> TensorStats {
+        let mut replay = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| {
+            for c in bytes.chunks(chunk.max(1)) {
+                sink(c)?;
+            }
+            Ok(())
+        };
+        tensor_stats(dtype, numel, opts, &mut replay).unwrap()
+    }
+
+    /// Reference statistics from first principles over f64 values (sort-based).
+    struct Reference {
+        finite: Vec<f64>,
+        nan: u64,
+        posinf: u64,
+        neginf: u64,
+    }
+
+    impl Reference {
+        fn new(vals: &[f64]) -> Reference {
+            let mut finite: Vec<f64> = vals.iter().copied().filter(|x| x.is_finite()).collect();
+            finite.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            Reference {
+                finite,
+                nan: vals.iter().filter(|x| x.is_nan()).count() as u64,
+                posinf: vals.iter().filter(|&&x| x == f64::INFINITY).count() as u64,
+                neginf: vals.iter().filter(|&&x| x == f64::NEG_INFINITY).count() as u64,
+            }
+        }
+        fn check(&self, s: &TensorStats, exact_quantiles: bool) {
+            let f = &self.finite;
+            let n = f.len() as f64;
+            assert_eq!(
+                (s.nan, s.posinf, s.neginf),
+                (self.nan, self.posinf, self.neginf)
+            );
+            assert_eq!(s.finite(), f.len() as u64);
+            assert_eq!(s.zeros, f.iter().filter(|&&x| x == 0.0).count() as u64);
+            if f.is_empty() {
+                assert_eq!((s.min, s.max, s.mean, s.std), (None, None, None, None));
+                assert!(s.histogram.counts.is_empty() && s.quantiles.is_none());
+                return;
+            }
+            assert_eq!(s.min, Some(f[0]));
+            assert_eq!(s.max, Some(f[f.len() - 1]));
+            let mean = f.iter().sum::<f64>() / n;
+            let std = (f.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt();
+            let l2 = f.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-12);
+            assert!(close(s.mean.unwrap(), mean), "{:?} {mean}", s.mean);
+            assert!(close(s.std.unwrap(), std), "{:?} {std}", s.std);
+            assert!(close(s.l2.unwrap(), l2));
+            assert_eq!(s.absmax, Some(f[0].abs().max(f[f.len() - 1].abs())));
+            // Histogram: by the numpy edges' definition.
+            let e = &s.histogram.edges;
+            let nb = e.len() - 1;
+            let mut want = vec![0u64; nb];
+            for &x in f {
+                let i = if x == e[nb] {
+                    nb - 1
+                } else {
+                    e.partition_point(|&v| v <= x) - 1
+                };
+                want[i] += 1;
+            }
+            assert_eq!(s.histogram.counts, want);
+            let q = s.quantiles.unwrap();
+            for (l, got) in q.pairs() {
+                let (lo, hi, g) = quantile::linear_ranks(f.len() as u64, l);
+                let w = quantile::lerp(f[lo as usize], f[hi as usize], g);
+                if exact_quantiles {
+                    assert_eq!(got, w, "q{l}");
+                } else {
+                    assert!(
+                        (got - w).abs() <= s.quantile_error_bound,
+                        "q{l}: {got} vs {w}"
+                    );
+                }
+            }
+            assert_eq!(s.quantiles_exact, exact_quantiles);
+        }
+    }
+
+    fn f32_data(n: usize, seed: u64, specials: bool) -> Vec<f32> {
+        let mut r = Rng(seed);
+        (0..n)
+            .map(|i| {
+                if specials && i % 997 == 3 {
+                    [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0][i % 4]
+                } else {
+                    (r.normal() * 0.02 + 0.001) as f32
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn f32_one_pass_and_two_pass_agree_with_reference() {
+        let v = f32_data(50_000, 7, true);
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let reference = Reference::new(&v.iter().map(|&x| x as f64).collect::<Vec<_>>());
+        let opts = StatsOptions::default();
+        let one = run(DType::F32, v.len() as u64, &bytes, 1 << 16, &opts);
+        assert_eq!(one.passes, 1);
+        assert_eq!(one.count, 50_000);
+        reference.check(&one, true);
+        let two_opts = StatsOptions {
+            quantile_exact_limit: 0,
+            ..StatsOptions::default()
+        };
+        // Odd chunking: elements split across chunks.
+        let two = run(DType::F32, v.len() as u64, &bytes, 4093, &two_opts);
+        assert_eq!(two.passes, 2);
+        reference.check(&two, false);
+        assert_eq!(one.histogram, two.histogram);
+        assert_eq!((one.min, one.max, one.zeros), (two.min, two.max, two.zeros));
+        assert_eq!(one.mean, two.mean); // same blocks → same bits
+    }
+
+    #[test]
+    fn bins_option_and_single_value() {
+        let v = [2.5f64];
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let opts = StatsOptions {
+            bins: 10,
+            ..StatsOptions::default()
+        };
+        let s = run(DType::F64, 1, &bytes, 3, &opts);
+        assert_eq!(s.histogram.counts.len(), 10);
+        assert_eq!(s.histogram.edges[0], 2.0);
+        assert_eq!(s.histogram.edges[10], 3.0);
+        assert_eq!(s.histogram.counts[5], 1);
+        assert_eq!(s.std, Some(0.0));
+        assert_eq!(s.quantiles.unwrap().p50, 2.5);
+    }
+
+    #[test]
+    fn half_types_decode_then_match_reference() {
+        let v = f32_data(20_000, 11, true);
+        for (dt, enc) in [
+            (
+                DType::F16,
+                (|x: f32| half::f16::from_f32(x).to_bits()) as fn(f32) -> u16,
+            ),
+            (DType::BF16, |x: f32| half::bf16::from_f32(x).to_bits()),
+        ] {
+            let bits: Vec<u16> = v.iter().map(|&x| enc(x)).collect();
+            let bytes: Vec<u8> = bits.iter().flat_map(|b| b.to_le_bytes()).collect();
+            let vals: Vec<f64> = bits
+                .iter()
+                .map(|&b| match dt {
+                    DType::F16 => half::f16::from_bits(b).to_f64(),
+                    _ => half::bf16::from_bits(b).to_f64(),
+                })
+                .collect();
+            let s = run(
+                dt,
+                bits.len() as u64,
+                &bytes,
+                1001,
+                &StatsOptions::default(),
+            );
+            Reference::new(&vals).check(&s, true);
+        }
+    }
+
+    #[test]
+    fn float8_with_nan_and_inf_conventions() {
+        let bytes: Vec<u8> = (0..=255u8).collect();
+        for dt in [
+            DType::F8E4M3FN,
+            DType::F8E5M2,
+            DType::F8E4M3FNUZ,
+            DType::F8E5M2FNUZ,
+            DType::F8E8M0FNU,
+        ] {
+            let t = super::super::decode::f8_table(dt).unwrap();
+            let vals: Vec<f64> = t.iter().map(|&x| x as f64).collect();
+            let s = run(dt, 256, &bytes, 17, &StatsOptions::default());
+            assert_eq!(s.count, 256);
+            Reference::new(&vals).check(&s, true);
+        }
+        let s = run(DType::F8E5M2, 256, &bytes, 256, &StatsOptions::default());
+        assert_eq!((s.nan, s.posinf, s.neginf), (6, 1, 1));
+        assert_eq!(s.max, Some(57344.0));
+        let s = run(DType::F8E4M3FN, 256, &bytes, 256, &StatsOptions::default());
+        assert_eq!((s.nan, s.posinf, s.max), (2, 0, Some(448.0)));
+    }
+
+    #[test]
+    fn ints_bool_and_packed() {
+        let v: Vec<i64> = vec![-5, 0, 7, i64::MAX, 3, 0];
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let s = run(DType::I64, 6, &bytes, 8, &StatsOptions::default());
+        Reference::new(&v.iter().map(|&x| x as f64).collect::<Vec<_>>()).check(&s, true);
+        let s = run(
+            DType::Bool,
+            5,
+            &[1, 0, 1, 1, 0],
+            2,
+            &StatsOptions::default(),
+        );
+        assert_eq!(
+            (s.count, s.zeros, s.mean, s.max),
+            (5, 2, Some(0.6), Some(1.0))
+        );
+        let s = run(
+            DType::F4E2M1FNX2,
+            2,
+            &[0x71, 0x0f],
+            1,
+            &StatsOptions::default(),
+        );
+        assert_eq!(s.count, 4);
+        assert_eq!((s.min, s.max), (Some(-6.0), Some(6.0)));
+        assert_eq!(s.mean, Some(0.125)); // (0.5 + 6 − 6 + 0) / 4
+        let s = run(
+            DType::QUInt2x4,
+            1,
+            &[0b11_10_01_00],
+            1,
+            &StatsOptions::default(),
+        );
+        assert_eq!((s.count, s.mean), (4, Some(1.5)));
+    }
+
+    #[test]
+    fn complex_magnitude_and_parts() {
+        let z: [(f32, f32); 4] = [(3.0, 4.0), (0.0, 0.0), (-1.0, 0.0), (f32::NAN, 1.0)];
+        let bytes: Vec<u8> = z
+            .iter()
+            .flat_map(|(r, i)| r.to_le_bytes().into_iter().chain(i.to_le_bytes()))
+            .collect();
+        let s = run(DType::C64, 4, &bytes, 5, &StatsOptions::default());
+        Reference::new(&[5.0, 0.0, 1.0, f64::NAN]).check(&s, true);
+        let c = s.complex.unwrap();
+        assert_eq!(c.real.count, 4);
+        assert_eq!(c.real.nan, 1);
+        assert_eq!((c.real.min, c.real.max), (Some(-1.0), Some(3.0)));
+        assert_eq!(c.imag.mean, Some(1.25));
+        assert_eq!(c.imag.zeros, 2);
+    }
+
+    #[test]
+    fn empty_all_nan_and_constant() {
+        let s = run(DType::F32, 0, &[], 4, &StatsOptions::default());
+        assert_eq!(s.count, 0);
+        assert_eq!(s.min, None);
+        assert!(s.histogram.edges.is_empty());
+        let nan: Vec<u8> = [f32::NAN, f32::INFINITY]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let opts = StatsOptions {
+            quantile_exact_limit: 0,
+            ..StatsOptions::default()
+        };
+        let s = run(DType::F32, 2, &nan, 4, &opts);
+        assert_eq!((s.count, s.nan, s.posinf, s.passes), (2, 1, 1, 1));
+        assert_eq!(s.mean, None);
+        let c: Vec<u8> = [1.5f32; 10].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let s = run(DType::F32, 10, &c, 4, &opts);
+        assert_eq!(s.histogram.counts[32], 10);
+        assert_eq!(s.histogram.edges[0], 1.0);
+        assert!(s.quantiles_exact);
+        assert_eq!(s.quantiles.unwrap().p1, 1.5);
+    }
+
+    #[test]
+    fn progress_counts_bytes_and_cancels() {
+        let v = f32_data(10_000, 3, false);
+        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let opts = StatsOptions {
+            quantile_exact_limit: 0,
+            ..StatsOptions::default()
+        };
+        let mut replay = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| {
+            for c in bytes.chunks(1000) {
+                sink(c)?;
+            }
+            Ok(())
+        };
+        let mut seen = 0u64;
+        let s = tensor_stats_with_progress(DType::F32, 10_000, &opts, &mut replay, &mut |n| {
+            seen += n;
+            true
+        })
+        .unwrap();
+        assert!(s.is_some());
+        assert_eq!(seen, 2 * bytes.len() as u64);
+        let mut calls = 0;
+        let s = tensor_stats_with_progress(DType::F32, 10_000, &opts, &mut replay, &mut |_| {
+            calls += 1;
+            calls < 3
+        })
+        .unwrap();
+        assert!(s.is_none());
+        assert_eq!(calls, 3);
+    }
+
+    #[test]
+    fn replay_errors_propagate_and_stray_bytes_are_reported() {
+        let mut failing = |_sink: &mut dyn FnMut(&[u8]) -> Result<()>| -> Result<()> {
+            Err(FormatError::at("archive/data/0", "read failed"))
+        };
+        let e = tensor_stats(DType::F32, 4, &StatsOptions::default(), &mut failing).unwrap_err();
+        assert_eq!(e.to_string(), "archive/data/0: read failed");
+        let mut stray = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| sink(&[0, 0, 0, 0, 1]);
+        let e = tensor_stats(DType::F32, 1, &StatsOptions::default(), &mut stray).unwrap_err();
+        assert!(e.message.contains("stray"), "{e}");
+    }
+
+    #[test]
+    fn serialises_to_json_with_nulls() {
+        let s = run(DType::F32, 0, &[], 4, &StatsOptions::default());
+        let j = serde_json::to_value(&s).unwrap();
+        assert!(j["min"].is_null());
+        assert_eq!(j["count"], 0);
+        let back: TensorStats = serde_json::from_value(j).unwrap();
+        assert_eq!(back, s);
     }
 }

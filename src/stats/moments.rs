@@ -66,7 +66,12 @@ pub struct Moments {
     pub count: u64,
     /// Finite values.
     pub n: u64,
+    /// Running mean used by Chan's update of `m2`.
     pub mean: f64,
+    /// Σ x over finite values, Neumaier-compensated across blocks (`sum + comp`): the reported
+    /// mean is `(sum + comp) / n`, exact whenever the block sums are (ints, bool, float8).
+    pub sum: f64,
+    pub comp: f64,
     /// Sum of squared deviations from the mean (finite values).
     pub m2: f64,
     pub min: f64,
@@ -83,6 +88,8 @@ impl Default for Moments {
             count: 0,
             n: 0,
             mean: 0.0,
+            sum: 0.0,
+            comp: 0.0,
             m2: 0.0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
@@ -105,6 +112,14 @@ impl Moments {
         if b.n == 0 {
             return;
         }
+        // Neumaier: add b.sum, keep the rounding error.
+        let t = self.sum + b.sum;
+        self.comp += if self.sum.abs() >= b.sum.abs() {
+            (self.sum - t) + b.sum
+        } else {
+            (b.sum - t) + self.sum
+        } + b.comp;
+        self.sum = t;
         if self.n == 0 {
             self.n = b.n;
             self.mean = b.mean;
@@ -145,7 +160,8 @@ impl Moments {
     }
     /// sqrt(Σx²) over finite values, as `sqrt(M2 + n·mean²)` (both terms non-negative).
     pub fn l2(&self) -> Option<f64> {
-        (self.n > 0).then(|| (self.m2 + self.n as f64 * self.mean * self.mean).sqrt())
+        let mean = self.mean()?;
+        Some((self.m2 + self.n as f64 * mean * mean).sqrt())
     }
     pub fn min(&self) -> Option<f64> {
         (self.n > 0).then_some(self.min)
@@ -154,7 +170,7 @@ impl Moments {
         (self.n > 0).then_some(self.max)
     }
     pub fn mean(&self) -> Option<f64> {
-        (self.n > 0).then_some(self.mean)
+        (self.n > 0).then(|| (self.sum + self.comp) / self.n as f64)
     }
     pub fn absmax(&self) -> Option<f64> {
         (self.n > 0).then(|| self.max.abs().max(self.min.abs()))
@@ -230,6 +246,7 @@ fn finite_moments<T: Val>(xs: &[T], count: u64, sum_min_max: (T, T, f64, u64)) -
     if n > 0 {
         let mean = sum / n as f64;
         m.mean = mean;
+        m.sum = sum;
         m.m2 = sq_dev(xs, mean);
         m.min = mn.f64();
         m.max = mx.f64();
@@ -330,7 +347,12 @@ mod tests {
         let (mean, std, mn, mx) = naive(&xs);
         assert_eq!(m.count, xs.len() as u64);
         assert_eq!(m.n, xs.len() as u64);
-        assert!(rel(m.mean, mean) < 1e-15, "{} {}", m.mean, mean);
+        assert!(
+            rel(m.mean().unwrap(), mean) < 1e-15,
+            "{:?} {}",
+            m.mean(),
+            mean
+        );
         assert!(
             rel(m.std().unwrap(), std) < 1e-10,
             "{} {}",
@@ -378,7 +400,7 @@ mod tests {
         assert_eq!(m.n, 4);
         assert_eq!((m.nan, m.posinf, m.neginf, m.zeros), (2, 1, 1, 2));
         assert_eq!((m.min, m.max), (-0.0, 3.0));
-        assert_eq!(m.mean, 1.0);
+        assert_eq!(m.mean(), Some(1.0));
         assert_eq!(m.std().unwrap(), (6.0f64 / 4.0).sqrt());
         assert_eq!(m.absmax(), Some(3.0));
     }
@@ -404,7 +426,7 @@ mod tests {
         for c in xs.chunks(4096) {
             m.add_block(c, &mut s);
         }
-        assert!(rel(m.mean, 4097.5) < 1e-15);
+        assert_eq!(m.mean(), Some(4097.5));
         assert!(rel(m.std().unwrap(), 1.25f64.sqrt()) < 1e-12);
     }
 }

@@ -120,3 +120,211 @@ pub fn checkpoint_stats(
     }
     Ok(Completion::Done)
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::format::{
+        Checkpoint, DType, Format, MemSource, Node, SafetyReport, StorageInfo, TensorInfo,
+        TensorKind,
+    };
+
+    fn tensor(
+        path: &str,
+        dtype: DType,
+        shape: &[u64],
+        strides: &[u64],
+        storage: Option<usize>,
+    ) -> TensorInfo {
+        TensorInfo {
+            path: path.split('/').map(String::from).collect(),
+            dtype,
+            shape: shape.to_vec(),
+            strides: strides.to_vec(),
+            storage_offset: 0,
+            storage,
+            requires_grad: false,
+            parameter: false,
+            kind: TensorKind::Dense,
+        }
+    }
+
+    /// A checkpoint over one in-memory file: `a/w` f32 [2,3], `a/wt` its transpose, `m` meta,
+    /// `b` bf16 [4] with a NaN.
+    pub(crate) fn sample() -> (Checkpoint, MemSource) {
+        let mut bytes = Vec::new();
+        for x in [1.0f32, -2.0, 3.0, 0.0, 5.0, 6.0] {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        let b_off = bytes.len() as u64;
+        for x in [0x3f80u16, 0x7fc0, 0xc000, 0x0000] {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        let storage = |key: &str, dtype, nbytes, offset| StorageInfo {
+            key: key.into(),
+            record: format!("archive/data/{key}"),
+            dtype,
+            nbytes,
+            file: 0,
+            offset,
+            crc32: None,
+            big_endian: false,
+        };
+        let ckpt = Checkpoint {
+            format: Format::TorchZip,
+            root: Node::None,
+            tensors: vec![
+                tensor("a/w", DType::F32, &[2, 3], &[3, 1], Some(0)),
+                tensor("a/wt", DType::F32, &[3, 2], &[1, 3], Some(0)),
+                tensor("m", DType::F32, &[5], &[1], None),
+                tensor("b", DType::BF16, &[4], &[1], Some(1)),
+            ],
+            storages: vec![
+                storage("0", DType::F32, 24, 0),
+                storage("1", DType::BF16, 8, b_off),
+            ],
+            safety: SafetyReport::default(),
+            metadata: vec![],
+            files: vec!["sample.pth".into()],
+            notes: vec![],
+        };
+        (ckpt, MemSource(bytes))
+    }
+
+    #[test]
+    fn computes_selected_tensors_once_and_caches() {
+        let (ckpt, src) = sample();
+        let sources: [&dyn Source; 1] = [&src];
+        let opts = StatsOptions::default();
+        let mut cache = StatsCache::new();
+        let mut reports = Vec::new();
+        let r = checkpoint_stats(
+            &ckpt,
+            &sources,
+            &opts,
+            &|_| true,
+            &mut |d, t| {
+                reports.push((d, t));
+                true
+            },
+            &mut cache,
+        )
+        .unwrap();
+        assert_eq!(r, Completion::Done);
+        assert_eq!(cache.len(), 3); // meta tensor skipped
+        assert_eq!(reports.first(), Some(&(0, 24 + 24 + 8)));
+        assert_eq!(reports.last(), Some(&(56, 56)));
+        let w = cache.get(0, 64).unwrap();
+        let wt = cache.get(1, 64).unwrap();
+        assert_eq!(w.mean, Some(13.0 / 6.0));
+        assert_eq!((w.min, w.max, w.zeros), (Some(-2.0), Some(6.0), 1));
+        assert_eq!(w.histogram, wt.histogram);
+        assert_eq!(w.quantiles, wt.quantiles);
+        let b = cache.get(3, 64).unwrap();
+        assert_eq!(
+            (b.count, b.nan, b.min, b.max),
+            (4, 1, Some(-2.0), Some(1.0))
+        );
+        // Second run: everything cached, nothing read.
+        let mut calls = 0;
+        checkpoint_stats(
+            &ckpt,
+            &sources,
+            &opts,
+            &|_| true,
+            &mut |d, t| {
+                calls += 1;
+                assert_eq!((d, t), (0, 0));
+                true
+            },
+            &mut cache,
+        )
+        .unwrap();
+        assert_eq!(calls, 1);
+        // Another bin count is another cache entry.
+        let o16 = StatsOptions {
+            bins: 16,
+            ..opts.clone()
+        };
+        checkpoint_stats(
+            &ckpt,
+            &sources,
+            &o16,
+            &|i| i == 3,
+            &mut |_, _| true,
+            &mut cache,
+        )
+        .unwrap();
+        assert_eq!(cache.get(3, 16).unwrap().histogram.counts.len(), 16);
+        assert!(cache.get(0, 16).is_none());
+        cache.invalidate(3);
+        assert!(cache.get(3, 64).is_none() && cache.get(3, 16).is_none());
+    }
+
+    #[test]
+    fn cancel_keeps_finished_tensors() {
+        let (ckpt, src) = sample();
+        let sources: [&dyn Source; 1] = [&src];
+        let mut cache = StatsCache::new();
+        let r = checkpoint_stats(
+            &ckpt,
+            &sources,
+            &StatsOptions::default(),
+            &|_| true,
+            &mut |d, _| d <= 24,
+            &mut cache,
+        )
+        .unwrap();
+        assert_eq!(r, Completion::Cancelled);
+        assert!(cache.get(0, 64).is_some());
+        assert!(cache.get(1, 64).is_none());
+    }
+
+    #[test]
+    fn read_errors_name_file_and_tensor() {
+        let (mut ckpt, _) = sample();
+        let short = MemSource(vec![0; 10]);
+        let sources: [&dyn Source; 1] = [&short];
+        ckpt.tensors.truncate(1);
+        let e = checkpoint_stats(
+            &ckpt,
+            &sources,
+            &StatsOptions::default(),
+            &|_| true,
+            &mut |_, _| true,
+            &mut StatsCache::new(),
+        )
+        .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("sample.pth: a/w: archive/data/0: "),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn two_pass_progress_total() {
+        let (ckpt, src) = sample();
+        let sources: [&dyn Source; 1] = [&src];
+        let opts = StatsOptions {
+            quantile_exact_limit: 0,
+            ..StatsOptions::default()
+        };
+        assert_eq!(passes_needed(&ckpt, 0, &opts), 2);
+        assert_eq!(passes_needed(&ckpt, 2, &opts), 0);
+        let mut last = (0, 0);
+        checkpoint_stats(
+            &ckpt,
+            &sources,
+            &opts,
+            &|_| true,
+            &mut |d, t| {
+                last = (d, t);
+                true
+            },
+            &mut StatsCache::new(),
+        )
+        .unwrap();
+        assert_eq!(last, (112, 112));
+    }
+}
