@@ -197,7 +197,7 @@ impl Decoder {
         match self.dtype {
             F32 => {
                 for (d, c) in o.iter_mut().zip(bytes.chunks_exact(4)) {
-                    *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    *d = f32::from_le_bytes(c.try_into().unwrap());
                 }
             }
             F16 => {

@@ -17,7 +17,7 @@
 //! of the real and imaginary parts separately.
 
 use super::decode::{magnitude, Decoder, Lane};
-use super::histogram::{count_block, BinPlan, Counter, FineGrid, Histogram, DEFAULT_BINS};
+use super::histogram::{Binner, Histogram, DEFAULT_BINS};
 use super::moments::{block_moments, Moments, Val};
 use super::quantile::{self, Quantiles};
 use crate::format::{DType, FormatError, Result};
@@ -158,6 +158,10 @@ pub fn tensor_stats_with_progress(
     let collect = values <= opts.quantile_exact_limit;
     let mut d = Driver {
         unit: dec.unit(),
+        native: matches!(
+            (dtype, dec.lane()),
+            (DType::F32, Lane::F32) | (DType::F64, Lane::F64)
+        ),
         collect,
         opts,
         on_bytes,
@@ -234,9 +238,22 @@ type DecodeFn<'a, T> = dyn FnMut(&[u8], &mut Vec<T>, bool) + 'a;
 
 struct Driver<'o, 'p> {
     unit: usize,
+    /// The stored bytes are already the lane's values (float32 → f32, float64 → f64).
+    native: bool,
     collect: bool,
     opts: &'o StatsOptions,
     on_bytes: &'p mut dyn FnMut(u64) -> bool,
+}
+
+/// `bytes` as a slice of `T` (f32 or f64) when suitably aligned, on little-endian targets.
+fn as_values<T: Val>(bytes: &[u8]) -> Option<&[T]> {
+    if cfg!(target_endian = "big") || bytes.len() % std::mem::size_of::<T>() != 0 {
+        return None;
+    }
+    // SAFETY: T is f32 or f64 (the only `Val` impls): plain old data, every bit pattern valid;
+    // align_to only yields the properly aligned middle part.
+    let (head, vals, tail) = unsafe { bytes.align_to::<T>() };
+    (head.is_empty() && tail.is_empty()).then_some(vals)
 }
 
 /// Split an arbitrary byte chunk into whole-unit pieces, carrying a partial unit over to the
@@ -279,10 +296,19 @@ impl Driver<'_, '_> {
         let mut carry = Vec::new();
         let mut cancelled = false;
         let unit = self.unit;
+        let native = self.native;
         let on_bytes = &mut *self.on_bytes;
         let r = replay(&mut |bytes: &[u8]| {
             split_units(&mut carry, bytes, unit, &mut |mut piece| {
                 while !piece.is_empty() {
+                    // Whole blocks of float32/float64 are reduced in place, without a copy.
+                    if native && filled == 0 && piece.len() >= BLOCK * unit {
+                        if let Some(vals) = as_values::<T>(&piece[..BLOCK * unit]) {
+                            per_block(vals);
+                            piece = &piece[BLOCK * unit..];
+                            continue;
+                        }
+                    }
                     let take = (piece.len() / unit).min(BLOCK - filled);
                     decode(&piece[..take * unit], &mut buf, first);
                     piece = &piece[take * unit..];
@@ -351,34 +377,29 @@ impl Driver<'_, '_> {
         if mom.n == 0 {
             return Ok(Some(core));
         }
-        let plan = BinPlan::new(mom.min, mom.max, self.opts.bins);
-        let mut coarse = Counter::new(plan.n);
+        let mut binner = Binner::new(mom.min, mom.max, self.opts.bins, self.opts.sketch_bins);
         if collect {
-            count_block(&kept, &plan, &mut coarse, None, false);
+            binner.add(&kept, false);
             core.quantiles = quantile::exact(&mut kept);
+            core.histogram = binner.finish().0;
         } else {
             // Pass 2: numpy histogram + sketch grid.
-            let grid = FineGrid::new(mom.min, mom.max, self.opts.sketch_bins);
-            let mut fine = Counter::new(grid.m);
             let filter = mom.n != mom.count;
             let ok = self.pass(replay, decode, false, &mut |xs: &[T]| {
-                count_block(xs, &plan, &mut coarse, Some((&grid, &mut fine)), filter);
+                binner.add(xs, filter)
             })?;
             if !ok {
                 return Ok(None);
             }
             core.passes = 2;
-            let fine = fine.finish();
+            let (h, grid, fine) = binner.finish();
+            core.histogram = h;
             if let Some((q, b)) = quantile::sketch(&grid, &fine) {
                 core.quantiles = Some(q);
                 core.bound = b;
                 core.exact = b == 0.0;
             }
         }
-        core.histogram = Histogram {
-            edges: plan.edges,
-            counts: coarse.finish(),
-        };
         Ok(Some(core))
     }
 }

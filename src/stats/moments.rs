@@ -179,13 +179,14 @@ impl Moments {
 
 const L: usize = 8;
 
-/// Min, max, f64 sum and zero count of a slice; NaN are skipped by min/max but poison the sum.
+/// Min, max, f64 sum and zero count of a slice (at most 2^32 values); NaN are skipped by min/max
+/// but poison the sum.
 #[inline(always)]
 fn reduce<T: Val>(xs: &[T]) -> (T, T, f64, u64) {
     let mut mn = [T::INF; L];
     let mut mx = [T::NEG_INF; L];
     let mut s = [0f64; L];
-    let mut z = [0u64; L];
+    let mut z = [0u32; L];
     let mut it = xs.chunks_exact(L);
     for c in &mut it {
         for i in 0..L {
@@ -193,14 +194,14 @@ fn reduce<T: Val>(xs: &[T]) -> (T, T, f64, u64) {
             mn[i] = if x < mn[i] { x } else { mn[i] };
             mx[i] = if x > mx[i] { x } else { mx[i] };
             s[i] += x.f64();
-            z[i] += (x == T::ZERO) as u64;
+            z[i] += (x == T::ZERO) as u32;
         }
     }
     for (i, &x) in it.remainder().iter().enumerate() {
         mn[i] = if x < mn[i] { x } else { mn[i] };
         mx[i] = if x > mx[i] { x } else { mx[i] };
         s[i] += x.f64();
-        z[i] += (x == T::ZERO) as u64;
+        z[i] += (x == T::ZERO) as u32;
     }
     let mut m = mn[0];
     let mut x = mx[0];
@@ -213,7 +214,7 @@ fn reduce<T: Val>(xs: &[T]) -> (T, T, f64, u64) {
         }
     }
     let sum = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    (m, x, sum, z.iter().sum())
+    (m, x, sum, z.iter().map(|&c| c as u64).sum())
 }
 
 /// Σ (x − mean)² in f64 lanes.

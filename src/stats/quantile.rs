@@ -163,7 +163,7 @@ pub fn sketch(grid: &FineGrid, counts: &[u64]) -> Option<(Quantiles, f64)> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::histogram::Counter;
+    use super::super::histogram::Binner;
     use super::*;
 
     fn numpy_reference(sorted: &[f64], q: f64) -> f64 {
@@ -223,12 +223,11 @@ mod tests {
             .collect();
         let mn = v.iter().cloned().fold(f64::INFINITY, f64::min);
         let mx = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let g = FineGrid::new(mn, mx, 4096);
-        let mut c = Counter::new(g.m);
-        let plan = super::super::histogram::BinPlan::new(mn, mx, 64);
-        let mut coarse = Counter::new(64);
-        super::super::histogram::count_block(&v, &plan, &mut coarse, Some((&g, &mut c)), false);
-        let (q, bound) = sketch(&g, &c.finish()).unwrap();
+        let mut b = Binner::new(mn, mx, 64, 4096);
+        b.add(&v, false);
+        let (_, g, fine) = b.finish();
+        assert_eq!(g.m, 4096);
+        let (q, bound) = sketch(&g, &fine).unwrap();
         assert!(bound > 0.0 && bound < (mx - mn) / 4000.0);
         let mut s = v.clone();
         s.sort_by(|a, b| a.partial_cmp(b).unwrap());
