@@ -141,7 +141,6 @@ impl BinPlan {
 #[derive(Debug, Clone)]
 pub struct Counter {
     n: usize,
-    copies: usize,
     sub: Vec<u32>,
     pending: u64,
     totals: Vec<u64>,
@@ -154,8 +153,7 @@ impl Counter {
     pub fn new(n: usize, copies: usize) -> Counter {
         Counter {
             n,
-            copies,
-            sub: vec![0; copies * n],
+            sub: vec![0; copies.max(1) * n],
             pending: 0,
             totals: vec![0; n],
         }
