@@ -19,6 +19,7 @@
 use super::decode::{magnitude, Decoder, Lane};
 use super::histogram::{Binner, Histogram, DEFAULT_BINS};
 use super::moments::{block_moments, Moments, Val};
+use super::patterns::{stats_from_patterns, PatternCounter};
 use super::quantile::{self, Quantiles};
 use crate::format::{DType, FormatError, Result};
 use serde::{Deserialize, Serialize};
@@ -133,6 +134,17 @@ impl TensorStats {
 /// Streams a tensor's bytes into a sink; callable more than once.
 pub type Replay<'a> = dyn FnMut(&mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> + 'a;
 
+/// Whether (and at what width) a dtype is summarised by counting its bit patterns
+/// ([`super::patterns`]): every 1-byte dtype, and 2-byte ones once the tensor is big enough for
+/// the 65536-entry table to pay off.
+fn pattern_width(dec: &Decoder, numel: u64) -> Option<usize> {
+    match (dec.lane(), dec.unit()) {
+        (Lane::F32, 1) => Some(1),
+        (Lane::F32, 2) if numel >= 16384 => Some(2),
+        _ => None,
+    }
+}
+
 /// Statistics of a tensor of `numel` elements of `dtype` whose bytes `replay` streams.
 pub fn tensor_stats(
     dtype: DType,
@@ -166,6 +178,13 @@ pub fn tensor_stats_with_progress(
         opts,
         on_bytes,
     };
+    if let Some(width) = pattern_width(&dec, numel) {
+        let mut counter = PatternCounter::new(width);
+        if !d.stream(replay, &mut |piece| counter.add(piece))? {
+            return Ok(None);
+        }
+        return Ok(Some(stats_from_patterns(&dec, &counter.finish(), opts.bins)));
+    }
     match dec.lane() {
         Lane::F32 => {
             let out = d.run::<f32>(replay, &mut |b, out, _| dec.decode_f32(b, out))?;
@@ -280,55 +299,21 @@ fn split_units(carry: &mut Vec<u8>, bytes: &[u8], unit: usize, f: &mut dyn FnMut
 }
 
 impl Driver<'_, '_> {
-    /// Stream once through `replay`, decoding each piece with `decode` and handing the values to
-    /// `per_block`. Returns false if cancelled.
-    fn pass<T: Val>(
-        &mut self,
-        replay: &mut Replay<'_>,
-        decode: &mut DecodeFn<'_, T>,
-        first: bool,
-        per_block: &mut dyn FnMut(&[T]),
-    ) -> Result<bool> {
-        // Blocks are always BLOCK units (the last one shorter), whatever the chunking, so results
-        // are bit-identical between runs that chunk differently (CLI, worker, one or two passes).
-        let mut buf: Vec<T> = Vec::with_capacity(BLOCK * 4);
-        let mut filled = 0usize;
+    /// Stream once through `replay`, handing whole-unit pieces to `per_piece` and reporting
+    /// progress. Returns false if cancelled.
+    fn stream(&mut self, replay: &mut Replay<'_>, per_piece: &mut dyn FnMut(&[u8])) -> Result<bool> {
         let mut carry = Vec::new();
         let mut cancelled = false;
         let unit = self.unit;
-        let native = self.native;
         let on_bytes = &mut *self.on_bytes;
         let r = replay(&mut |bytes: &[u8]| {
-            split_units(&mut carry, bytes, unit, &mut |mut piece| {
-                while !piece.is_empty() {
-                    // Whole blocks of float32/float64 are reduced in place, without a copy.
-                    if native && filled == 0 && piece.len() >= BLOCK * unit {
-                        if let Some(vals) = as_values::<T>(&piece[..BLOCK * unit]) {
-                            per_block(vals);
-                            piece = &piece[BLOCK * unit..];
-                            continue;
-                        }
-                    }
-                    let take = (piece.len() / unit).min(BLOCK - filled);
-                    decode(&piece[..take * unit], &mut buf, first);
-                    piece = &piece[take * unit..];
-                    filled += take;
-                    if filled == BLOCK {
-                        per_block(&buf);
-                        buf.clear();
-                        filled = 0;
-                    }
-                }
-            });
+            split_units(&mut carry, bytes, unit, per_piece);
             if !on_bytes(bytes.len() as u64) {
                 cancelled = true;
                 return Err(FormatError::new("statistics cancelled"));
             }
             Ok(())
         });
-        if !cancelled && r.is_ok() && filled > 0 {
-            per_block(&buf);
-        }
         if cancelled {
             return Ok(false);
         }
@@ -340,6 +325,47 @@ impl Driver<'_, '_> {
             )));
         }
         Ok(true)
+    }
+
+    /// Stream once, decoding into blocks of exactly [`BLOCK`] units (the last one shorter) —
+    /// whatever the chunking, so results are bit-identical between runs that chunk differently
+    /// (CLI, worker, one or two passes) — and hand each block's values to `per_block`.
+    fn pass<T: Val>(
+        &mut self,
+        replay: &mut Replay<'_>,
+        decode: &mut DecodeFn<'_, T>,
+        first: bool,
+        per_block: &mut dyn FnMut(&[T]),
+    ) -> Result<bool> {
+        let mut buf: Vec<T> = Vec::with_capacity(BLOCK * 4);
+        let mut filled = 0usize;
+        let unit = self.unit;
+        let native = self.native;
+        let ok = self.stream(replay, &mut |mut piece| {
+            while !piece.is_empty() {
+                // Whole blocks of float32/float64 are reduced in place, without a copy.
+                if native && filled == 0 && piece.len() >= BLOCK * unit {
+                    if let Some(vals) = as_values::<T>(&piece[..BLOCK * unit]) {
+                        per_block(vals);
+                        piece = &piece[BLOCK * unit..];
+                        continue;
+                    }
+                }
+                let take = (piece.len() / unit).min(BLOCK - filled);
+                decode(&piece[..take * unit], &mut buf, first);
+                piece = &piece[take * unit..];
+                filled += take;
+                if filled == BLOCK {
+                    per_block(&buf);
+                    buf.clear();
+                    filled = 0;
+                }
+            }
+        })?;
+        if ok && filled > 0 {
+            per_block(&buf);
+        }
+        Ok(ok)
     }
 
     fn run<T: Val>(

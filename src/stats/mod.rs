@@ -33,6 +33,7 @@ pub mod decode;
 pub mod engine;
 pub mod histogram;
 pub mod moments;
+pub mod patterns;
 pub mod quantile;
 pub mod run;
 
