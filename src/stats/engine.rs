@@ -183,7 +183,11 @@ pub fn tensor_stats_with_progress(
         if !d.stream(replay, &mut |piece| counter.add(piece))? {
             return Ok(None);
         }
-        return Ok(Some(stats_from_patterns(&dec, &counter.finish(), opts.bins)));
+        return Ok(Some(stats_from_patterns(
+            &dec,
+            &counter.finish(),
+            opts.bins,
+        )));
     }
     match dec.lane() {
         Lane::F32 => {
@@ -301,7 +305,11 @@ fn split_units(carry: &mut Vec<u8>, bytes: &[u8], unit: usize, f: &mut dyn FnMut
 impl Driver<'_, '_> {
     /// Stream once through `replay`, handing whole-unit pieces to `per_piece` and reporting
     /// progress. Returns false if cancelled.
-    fn stream(&mut self, replay: &mut Replay<'_>, per_piece: &mut dyn FnMut(&[u8])) -> Result<bool> {
+    fn stream(
+        &mut self,
+        replay: &mut Replay<'_>,
+        per_piece: &mut dyn FnMut(&[u8]),
+    ) -> Result<bool> {
         let mut carry = Vec::new();
         let mut cancelled = false;
         let unit = self.unit;

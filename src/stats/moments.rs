@@ -18,6 +18,13 @@ pub trait Val: Copy + PartialOrd + Default + Send + Sync + 'static {
     const INF: Self;
     const NEG_INF: Self;
     const ZERO: Self;
+    /// A signed integer whose order is the float order for non-NaN values (−0 just below +0):
+    /// integer min/max reductions vectorise where float compare-selects do not.
+    type Key: Ord + Copy;
+    const KEY_MAX: Self::Key;
+    const KEY_MIN: Self::Key;
+    fn key(self) -> Self::Key;
+    fn from_key(k: Self::Key) -> Self;
     fn f64(self) -> f64;
     fn is_finite_val(self) -> bool;
     fn is_nan_val(self) -> bool;
@@ -27,6 +34,18 @@ impl Val for f32 {
     const INF: Self = f32::INFINITY;
     const NEG_INF: Self = f32::NEG_INFINITY;
     const ZERO: Self = 0.0;
+    type Key = i32;
+    const KEY_MAX: i32 = i32::MAX;
+    const KEY_MIN: i32 = i32::MIN;
+    #[inline(always)]
+    fn key(self) -> i32 {
+        let b = self.to_bits() as i32;
+        b ^ ((b >> 31) & 0x7fff_ffff)
+    }
+    #[inline(always)]
+    fn from_key(k: i32) -> f32 {
+        f32::from_bits((k ^ ((k >> 31) & 0x7fff_ffff)) as u32)
+    }
     #[inline(always)]
     fn f64(self) -> f64 {
         self as f64
@@ -45,6 +64,18 @@ impl Val for f64 {
     const INF: Self = f64::INFINITY;
     const NEG_INF: Self = f64::NEG_INFINITY;
     const ZERO: Self = 0.0;
+    type Key = i64;
+    const KEY_MAX: i64 = i64::MAX;
+    const KEY_MIN: i64 = i64::MIN;
+    #[inline(always)]
+    fn key(self) -> i64 {
+        let b = self.to_bits() as i64;
+        b ^ ((b >> 63) & 0x7fff_ffff_ffff_ffff)
+    }
+    #[inline(always)]
+    fn from_key(k: i64) -> f64 {
+        f64::from_bits((k ^ ((k >> 63) & 0x7fff_ffff_ffff_ffff)) as u64)
+    }
     #[inline(always)]
     fn f64(self) -> f64 {
         self
@@ -183,38 +214,33 @@ const L: usize = 8;
 /// but poison the sum.
 #[inline(always)]
 fn reduce<T: Val>(xs: &[T]) -> (T, T, f64, u64) {
-    let mut mn = [T::INF; L];
-    let mut mx = [T::NEG_INF; L];
+    // Simple loops over the (cache-resident) block: each vectorises on its own. min/max on
+    // order-preserving integer keys; a NaN may then win min or max, but it also makes the sum
+    // NaN, which sends the block to the slow path (see `block_moments`).
+    let mut mn = T::KEY_MAX;
+    let mut mx = T::KEY_MIN;
+    for &x in xs {
+        let k = x.key();
+        mn = mn.min(k);
+        mx = mx.max(k);
+    }
     let mut s = [0f64; L];
-    let mut z = [0u32; L];
     let mut it = xs.chunks_exact(L);
     for c in &mut it {
+        let c: &[T; L] = c.try_into().unwrap();
         for i in 0..L {
-            let x = c[i];
-            mn[i] = if x < mn[i] { x } else { mn[i] };
-            mx[i] = if x > mx[i] { x } else { mx[i] };
-            s[i] += x.f64();
-            z[i] += (x == T::ZERO) as u32;
+            s[i] += c[i].f64();
         }
     }
     for (i, &x) in it.remainder().iter().enumerate() {
-        mn[i] = if x < mn[i] { x } else { mn[i] };
-        mx[i] = if x > mx[i] { x } else { mx[i] };
         s[i] += x.f64();
-        z[i] += (x == T::ZERO) as u32;
     }
-    let mut m = mn[0];
-    let mut x = mx[0];
-    for i in 1..L {
-        if mn[i] < m {
-            m = mn[i];
-        }
-        if mx[i] > x {
-            x = mx[i];
-        }
-    }
+    let zeros = xs.iter().filter(|&&x| x == T::ZERO).count() as u64;
     let sum = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    (m, x, sum, z.iter().map(|&c| c as u64).sum())
+    if xs.is_empty() {
+        return (T::INF, T::NEG_INF, 0.0, 0);
+    }
+    (T::from_key(mn), T::from_key(mx), sum, zeros)
 }
 
 /// Σ (x − mean)² in f64 lanes.
@@ -235,6 +261,41 @@ fn sq_dev<T: Val>(xs: &[T], mean: f64) -> f64 {
     ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
 }
 
+/// [`reduce`] compiled for AVX2 when the CPU has it (same operations, same order: identical
+/// results); the portable build elsewhere (wasm32, other CPUs).
+#[inline]
+fn reduce_fast<T: Val>(xs: &[T]) -> (T, T, f64, u64) {
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked above).
+        return unsafe { reduce_avx2(xs) };
+    }
+    reduce(xs)
+}
+
+#[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
+#[target_feature(enable = "avx2")]
+unsafe fn reduce_avx2<T: Val>(xs: &[T]) -> (T, T, f64, u64) {
+    reduce(xs)
+}
+
+/// [`sq_dev`], dispatched like [`reduce_fast`].
+#[inline]
+fn sq_dev_fast<T: Val>(xs: &[T], mean: f64) -> f64 {
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked above).
+        return unsafe { sq_dev_avx2(xs, mean) };
+    }
+    sq_dev(xs, mean)
+}
+
+#[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
+#[target_feature(enable = "avx2")]
+unsafe fn sq_dev_avx2<T: Val>(xs: &[T], mean: f64) -> f64 {
+    sq_dev(xs, mean)
+}
+
 fn finite_moments<T: Val>(xs: &[T], count: u64, sum_min_max: (T, T, f64, u64)) -> Moments {
     let (mn, mx, sum, zeros) = sum_min_max;
     let n = xs.len() as u64;
@@ -248,7 +309,7 @@ fn finite_moments<T: Val>(xs: &[T], count: u64, sum_min_max: (T, T, f64, u64)) -
         let mean = sum / n as f64;
         m.mean = mean;
         m.sum = sum;
-        m.m2 = sq_dev(xs, mean);
+        m.m2 = sq_dev_fast(xs, mean);
         m.min = mn.f64();
         m.max = mx.f64();
     }
@@ -257,8 +318,8 @@ fn finite_moments<T: Val>(xs: &[T], count: u64, sum_min_max: (T, T, f64, u64)) -
 
 /// Moments of one block. `scratch` is reused for compaction when the block holds non-finite values.
 pub fn block_moments<T: Val>(xs: &[T], scratch: &mut Vec<T>) -> Moments {
-    let r = reduce(xs);
-    if r.2.is_finite() && r.0 != T::NEG_INF && r.1 != T::INF && (xs.is_empty() || r.0 <= r.1) {
+    let r = reduce_fast(xs);
+    if r.2.is_finite() && r.0.is_finite_val() && r.1.is_finite_val() || xs.is_empty() {
         return finite_moments(xs, xs.len() as u64, r);
     }
     // Slow path: count NaN / ±inf, keep the finite values.

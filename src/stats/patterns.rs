@@ -238,7 +238,10 @@ mod tests {
     #[test]
     fn stats_of_int8_codes() {
         let mut c = PatternCounter::new(1);
-        let data: Vec<u8> = [-3i8, 0, 5, 5, 0, 1, -3, 127].iter().map(|&v| v as u8).collect();
+        let data: Vec<u8> = [-3i8, 0, 5, 5, 0, 1, -3, 127]
+            .iter()
+            .map(|&v| v as u8)
+            .collect();
         c.add(&data);
         let s = stats_from_patterns(&Decoder::new(DType::I8), &c.finish(), 4);
         assert_eq!(s.count, 8);
@@ -255,6 +258,9 @@ mod tests {
         let mut c = PatternCounter::new(1);
         c.add(&[0x21, 0x21]);
         let s = stats_from_patterns(&Decoder::new(DType::QUInt4x2), &c.finish(), 64);
-        assert_eq!((s.count, s.mean, s.min, s.max), (4, Some(1.5), Some(1.0), Some(2.0)));
+        assert_eq!(
+            (s.count, s.mean, s.min, s.max),
+            (4, Some(1.5), Some(1.0), Some(2.0))
+        );
     }
 }
