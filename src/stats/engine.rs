@@ -175,6 +175,7 @@ pub fn tensor_stats_with_progress(
             (DType::F32, Lane::F32) | (DType::F64, Lane::F64)
         ),
         collect,
+        values,
         opts,
         on_bytes,
     };
@@ -264,6 +265,8 @@ struct Driver<'o, 'p> {
     /// The stored bytes are already the lane's values (float32 → f32, float64 → f64).
     native: bool,
     collect: bool,
+    /// Expected number of values (elements × values per element).
+    values: u64,
     opts: &'o StatsOptions,
     on_bytes: &'p mut dyn FnMut(u64) -> bool,
 }
@@ -385,6 +388,9 @@ impl Driver<'_, '_> {
         let mut mom = Moments::default();
         let mut scratch: Vec<T> = Vec::new();
         let mut kept: Vec<T> = Vec::new();
+        if self.collect {
+            kept.reserve_exact(self.values.min(self.opts.quantile_exact_limit) as usize);
+        }
         let collect = self.collect;
         let ok = self.pass(replay, decode, true, &mut |xs: &[T]| {
             let m = block_moments(xs, &mut scratch);
@@ -414,8 +420,10 @@ impl Driver<'_, '_> {
         let mut binner = Binner::new(mom.min, mom.max, self.opts.bins, self.opts.sketch_bins);
         if collect {
             binner.add(&kept, false);
-            core.quantiles = quantile::exact(&mut kept);
-            core.histogram = binner.finish().0;
+            let (h, grid, fine) = binner.finish();
+            core.histogram = h;
+            core.quantiles = quantile::exact_from_grid(&kept, &grid, &fine)
+                .or_else(|| quantile::exact(&mut kept));
         } else {
             // Pass 2: numpy histogram + sketch grid.
             let filter = mom.n != mom.count;

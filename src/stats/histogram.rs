@@ -386,6 +386,10 @@ impl FineGrid {
             norm: if norm.is_finite() { norm } else { 0.0 },
         }
     }
+    /// `out[k] = self.index(xs[k])` for finite values in `[min, max]`, vectorised.
+    pub fn indices<T: Val>(&self, xs: &[T], out: &mut [u32]) {
+        fine_indices_fast(xs, self.min, self.norm, (self.m - 1) as f64, out);
+    }
     #[inline(always)]
     pub fn index(&self, x: f64) -> usize {
         let j = ((x - self.min) * self.norm) as usize;

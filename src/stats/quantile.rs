@@ -119,6 +119,77 @@ pub fn exact<T: Val>(values: &mut [T]) -> Option<Quantiles> {
     Some(Quantiles::from_array(out))
 }
 
+/// Exact quantiles of `values` (all finite) using their sketch-grid counts `fine` (from the same
+/// `grid`, e.g. by [`super::histogram::Binner`]): only the grid bins holding the needed order
+/// statistics are gathered and sorted, so the cost is one more linear pass plus a small sort
+/// instead of a selection over everything. The grid index is monotone in the value, so the
+/// gathered bins, sorted, are the corresponding stretch of the sorted data. Returns None when
+/// those bins hold more than a quarter of the values (then use [`exact`]).
+pub fn exact_from_grid<T: Val>(values: &[T], grid: &FineGrid, fine: &[u64]) -> Option<Quantiles> {
+    let n = values.len() as u64;
+    if n == 0 || fine.iter().sum::<u64>() != n {
+        return None;
+    }
+    // before[j] = values in bins < j.
+    let mut before = Vec::with_capacity(fine.len() + 1);
+    let mut acc = 0u64;
+    for &c in fine {
+        before.push(acc);
+        acc += c;
+    }
+    before.push(acc);
+    let bin_of = |k: u64| before.partition_point(|&b| b <= k) - 1;
+    let mut want = vec![false; fine.len()];
+    let mut gathered_len = 0u64;
+    for &q in &LEVELS {
+        let (lo, hi, _) = linear_ranks(n, q);
+        for k in [lo, hi] {
+            let j = bin_of(k);
+            if !want[j] {
+                want[j] = true;
+                gathered_len += fine[j];
+            }
+        }
+    }
+    if gathered_len > n / 4 {
+        return None;
+    }
+    let mut g: Vec<T> = Vec::with_capacity(gathered_len as usize);
+    let mut idx = [0u32; 1024];
+    for c in values.chunks(1024) {
+        let idx = &mut idx[..c.len()];
+        grid.indices(c, idx);
+        for (&x, &j) in c.iter().zip(idx.iter()) {
+            if want[j as usize] {
+                g.push(x);
+            }
+        }
+    }
+    if g.len() as u64 != gathered_len {
+        return None; // not the same binning: never expected, but stay exact
+    }
+    g.sort_unstable_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    // offset[j] = position in g of bin j's first value.
+    let mut offset = vec![0u64; fine.len()];
+    let mut pos = 0u64;
+    for (j, o) in offset.iter_mut().enumerate() {
+        *o = pos;
+        if want[j] {
+            pos += fine[j];
+        }
+    }
+    let at = |k: u64| {
+        let j = bin_of(k);
+        g[(offset[j] + (k - before[j])) as usize].f64()
+    };
+    let mut out = [0f64; 7];
+    for (o, &q) in out.iter_mut().zip(&LEVELS) {
+        let (lo, hi, gm) = linear_ranks(n, q);
+        *o = lerp(at(lo), at(hi), gm);
+    }
+    Some(Quantiles::from_array(out))
+}
+
 /// Estimated quantiles from fine-grid counts (`counts.len() == grid.m`, summing to `n`, the
 /// number of finite values). Returns the quantiles and the error bound.
 pub fn sketch(grid: &FineGrid, counts: &[u64]) -> Option<(Quantiles, f64)> {
@@ -237,6 +308,38 @@ mod tests {
                 (got - want).abs() <= bound,
                 "q={l}: {got} vs {want} (bound {bound})"
             );
+        }
+    }
+
+    #[test]
+    fn exact_from_grid_equals_selection() {
+        let mut r = 777u64;
+        for n in [1usize, 2, 5, 100, 10_000, 100_001] {
+            let v: Vec<f32> = (0..n)
+                .map(|i| {
+                    r = r
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let u = (r >> 40) as f32 / (1u64 << 24) as f32;
+                    if i % 3 == 0 {
+                        (u * 8.0).round() // many ties
+                    } else {
+                        (u - 0.5).powi(3)
+                    }
+                })
+                .collect();
+            let mn = v.iter().cloned().fold(f32::INFINITY, f32::min) as f64;
+            let mx = v.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let mut b = Binner::new(mn, mx, 64, 4096);
+            b.add(&v, false);
+            let (_, g, fine) = b.finish();
+            let fast = exact_from_grid(&v, &g, &fine);
+            let slow = exact(&mut v.clone()).unwrap();
+            if n >= 10_000 {
+                assert_eq!(fast, Some(slow), "n={n}");
+            } else if let Some(f) = fast {
+                assert_eq!(f, slow);
+            }
         }
     }
 
