@@ -1,20 +1,28 @@
 //! One tensor's statistics from a replayable byte stream ([`tensor_stats`]).
 //!
-//! Contract: `replay(sink)` streams the tensor's bytes (row-major, little-endian, any chunking)
-//! into `sink`; the engine calls it once or twice:
-//! - **pass 1** decodes block by block (at most [`BLOCK`] elements, so every block is L1/L2
-//!   resident) into moments ([`super::moments`]); when the tensor has at most
-//!   `quantile_exact_limit` values, it also keeps the finite values (as f32 for dtypes that f32
-//!   holds exactly, else f64) — then the histogram and exact quantiles come from memory and the
-//!   bytes are read **once**;
-//! - **pass 2** (only for larger tensors with at least one finite value) replays the bytes to
-//!   count the numpy histogram over the now-known `[min, max]` and the quantile sketch grid.
-//!   So a tensor is read at most twice, and memory stays bounded by the exact-quantile budget
-//!   (16 Mi values by default: 64 MiB as f32, 128 MiB as f64) plus one block.
+//! Contract: `replay(sink)` streams the tensor's bytes (row-major, little-endian, any chunking,
+//! elements may straddle chunks) into `sink`; the engine calls it once or twice:
+//! - **8- and 16-bit dtypes** (every 1-byte dtype; float16/bfloat16/int16/uint16 from 16 Ki
+//!   elements): one pass counting bit patterns; everything, exact quantiles included, follows
+//!   from the counts ([`super::patterns`]). Read **once**, at any size.
+//! - **other dtypes, pass 1** decodes blocks of exactly [`BLOCK`] elements (block boundaries do
+//!   not depend on the chunking, so results are bit-identical however the bytes arrive; float32
+//!   and float64 blocks are used in place, without a copy) into moments ([`super::moments`]).
+//!   When the tensor has at most `quantile_exact_limit` values it also keeps the finite values (as
+//!   f32 for dtypes f32 holds exactly, else f64): the histogram and the exact quantiles then come
+//!   from memory and the bytes are read **once**.
+//! - **pass 2** (only for larger tensors with a finite value) replays the bytes to count the
+//!   numpy histogram over the now-known `[min, max]` together with the quantile sketch grid
+//!   ([`super::histogram::Binner`]). So a tensor is read at most twice, and memory stays bounded
+//!   by the exact-quantile budget (16 Mi values by default: 64 MiB as f32, 128 MiB as f64) plus a
+//!   block — this is the "two passes" choice: no tensor is ever buffered whole beyond the budget.
 //!
 //! Complex tensors: every statistic, the histogram and the quantiles are of the magnitude |z|
-//! (`hypot`, as numpy's `abs`); `complex` adds count / min / max / mean / std / zeros / NaN / inf
-//! of the real and imaginary parts separately.
+//! (`hypot` in f64, as numpy's `abs`); `complex` adds count / min / max / mean / std / zeros /
+//! NaN / inf of the real and imaginary parts separately.
+//!
+//! No threads: the same code runs in the wasm worker. Natively the hot loops are also compiled
+//! for AVX2 and chosen at run time (identical results).
 
 use super::decode::{magnitude, Decoder, Lane};
 use super::histogram::{Binner, Histogram, DEFAULT_BINS};
@@ -39,7 +47,7 @@ pub struct StatsOptions {
     /// Histogram bins (1..=1024; default 64).
     pub bins: usize,
     /// Tensors with at most this many values get exact quantiles from one read; larger ones are
-    /// read twice and get sketched quantiles.
+    /// read twice and get sketched quantiles. (8/16-bit dtypes are always exact, in one read.)
     pub quantile_exact_limit: u64,
     /// Bins of the quantile sketch grid (error bound = (max − min) / sketch_bins).
     pub sketch_bins: usize,
