@@ -9,10 +9,12 @@
 //! chunk. `progress` returning false cancels: the run stops promptly, keeps every tensor finished
 //! so far in the cache, and returns [`Completion::Cancelled`]. A read error stops the run and is
 //! returned naming the file and tensor. Tensors without data (meta) are never selected.
+//! Statistics are of the logical values: a tensor saved with torch's negation / conjugation bit
+//! ([`TensorKind::ConjNeg`]) has the sign bits flipped as it streams ([`sign_flips`]).
 
 use super::engine::{tensor_stats_with_progress, StatsOptions, TensorStats};
 use crate::format::data::read_tensor;
-use crate::format::{Checkpoint, Result, Source};
+use crate::format::{Checkpoint, DType, Result, Source, TensorKind};
 use std::collections::HashMap;
 
 /// Statistics already computed, by (tensor index, bins). Belongs to one opened checkpoint.
@@ -57,6 +59,31 @@ pub enum Completion {
     Cancelled,
 }
 
+/// For a tensor stored with torch's lazy negation / conjugation bits, the byte offsets (within
+/// each element of `size` bytes) whose top bit must flip to get the logical values: negation
+/// flips every float component's sign, conjugation the imaginary part's. Only IEEE-style floats
+/// and complex are handled (torch makes such views of those); other dtypes are left as stored.
+pub fn sign_flips(dtype: DType, kind: &TensorKind) -> Option<(usize, Vec<usize>)> {
+    let TensorKind::ConjNeg { conj, neg } = kind else {
+        return None;
+    };
+    let size = dtype.size();
+    let offsets = match dtype {
+        DType::F64 | DType::F32 | DType::F16 | DType::BF16 if *neg => vec![size - 1],
+        DType::C128 | DType::C64 | DType::C32 => {
+            let half = size / 2;
+            match (*neg, *conj) {
+                (true, true) => vec![half - 1],
+                (true, false) => vec![half - 1, size - 1],
+                (false, true) => vec![size - 1],
+                (false, false) => vec![],
+            }
+        }
+        _ => vec![],
+    };
+    (!offsets.is_empty()).then_some((size, offsets))
+}
+
 /// How many times the engine will stream tensor `i` (1 or 2; 0 without data).
 pub fn passes_needed(ckpt: &Checkpoint, i: usize, opts: &StatsOptions) -> u64 {
     let t = &ckpt.tensors[i];
@@ -94,8 +121,20 @@ pub fn checkpoint_stats(
     for &i in &pending {
         let t = &ckpt.tensors[i];
         let start = done;
-        let mut replay = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| {
-            read_tensor(ckpt, sources, i, opts.chunk, sink)
+        let flips = sign_flips(t.dtype, &t.kind);
+        let mut buf = Vec::new();
+        let mut replay = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| match &flips {
+            None => read_tensor(ckpt, sources, i, opts.chunk, sink),
+            Some((size, offsets)) => read_tensor(ckpt, sources, i, opts.chunk, &mut |b| {
+                buf.clear();
+                buf.extend_from_slice(b);
+                for e in buf.chunks_exact_mut(*size) {
+                    for &o in offsets {
+                        e[o] ^= 0x80;
+                    }
+                }
+                sink(&buf)
+            }),
         };
         let r = tensor_stats_with_progress(t.dtype, t.numel(), opts, &mut replay, &mut |n| {
             done += n;
@@ -300,6 +339,52 @@ pub(crate) mod tests {
             msg.starts_with("sample.pth: a/w: archive/data/0: "),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn negated_view_gives_logical_values() {
+        let (mut ckpt, src) = sample();
+        ckpt.tensors[0].kind = TensorKind::ConjNeg {
+            conj: false,
+            neg: true,
+        };
+        let sources: [&dyn Source; 1] = [&src];
+        let mut cache = StatsCache::new();
+        checkpoint_stats(
+            &ckpt,
+            &sources,
+            &StatsOptions::default(),
+            &|i| i == 0,
+            &mut |_, _| true,
+            &mut cache,
+        )
+        .unwrap();
+        let s = cache.get(0, 64).unwrap();
+        assert_eq!(
+            (s.min, s.max, s.mean),
+            (Some(-6.0), Some(2.0), Some(-13.0 / 6.0))
+        );
+        assert_eq!(
+            sign_flips(
+                DType::C64,
+                &TensorKind::ConjNeg {
+                    conj: true,
+                    neg: false
+                }
+            ),
+            Some((8, vec![7]))
+        );
+        assert_eq!(
+            sign_flips(
+                DType::C64,
+                &TensorKind::ConjNeg {
+                    conj: true,
+                    neg: true
+                }
+            ),
+            Some((8, vec![3]))
+        );
+        assert_eq!(sign_flips(DType::F32, &TensorKind::Dense), None);
     }
 
     #[test]
