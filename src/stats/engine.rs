@@ -153,6 +153,19 @@ fn pattern_width(dec: &Decoder, numel: u64) -> Option<usize> {
     }
 }
 
+/// How many times [`tensor_stats`] streams a tensor of `numel` elements of `dtype` (at most; a
+/// tensor without finite values skips the second pass).
+pub fn planned_passes(dtype: DType, numel: u64, opts: &StatsOptions) -> u64 {
+    let dec = Decoder::new(dtype);
+    if pattern_width(&dec, numel).is_some()
+        || numel.saturating_mul(dec.per_unit() as u64) <= opts.quantile_exact_limit
+    {
+        1
+    } else {
+        2
+    }
+}
+
 /// Statistics of a tensor of `numel` elements of `dtype` whose bytes `replay` streams.
 pub fn tensor_stats(
     dtype: DType,

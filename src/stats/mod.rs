@@ -49,8 +49,8 @@ pub mod quantile;
 pub mod run;
 
 pub use engine::{
-    tensor_stats, tensor_stats_with_progress, ComplexParts, PartStats, Replay, StatsOptions,
-    TensorStats, BLOCK, DEFAULT_EXACT_LIMIT, DEFAULT_SKETCH_BINS,
+    planned_passes, tensor_stats, tensor_stats_with_progress, ComplexParts, PartStats, Replay,
+    StatsOptions, TensorStats, BLOCK, DEFAULT_EXACT_LIMIT, DEFAULT_SKETCH_BINS,
 };
 pub use histogram::{Histogram, DEFAULT_BINS, MAX_BINS};
 pub use quantile::Quantiles;

@@ -90,12 +90,7 @@ pub fn passes_needed(ckpt: &Checkpoint, i: usize, opts: &StatsOptions) -> u64 {
     if t.storage.is_none() {
         return 0;
     }
-    let per = super::decode::Decoder::new(t.dtype).per_unit() as u64;
-    if t.numel().saturating_mul(per) <= opts.quantile_exact_limit {
-        1
-    } else {
-        2
-    }
+    super::engine::planned_passes(t.dtype, t.numel(), opts)
 }
 
 /// Compute (into `cache`) the statistics of every tensor `i` with `select(i)`.
@@ -397,6 +392,10 @@ pub(crate) mod tests {
         };
         assert_eq!(passes_needed(&ckpt, 0, &opts), 2);
         assert_eq!(passes_needed(&ckpt, 2, &opts), 0);
+        use crate::stats::planned_passes;
+        assert_eq!(planned_passes(DType::BF16, 1 << 20, &opts), 1); // bit-pattern path
+        assert_eq!(planned_passes(DType::I8, 3, &opts), 1);
+        assert_eq!(planned_passes(DType::F32, 1 << 20, &opts), 2);
         let mut last = (0, 0);
         checkpoint_stats(
             &ckpt,
