@@ -5,7 +5,9 @@
 //! `{"tensors": [{"path", "dtype", "shape", "count", "min", "max", "mean", "std", "l2", "absmax",
 //! "zeros", "nan", "inf", "posinf", "neginf", "histogram": {"edges", "counts"}, "quantiles",
 //! "quantiles_exact", "quantile_error_bound"}]}` (`inf` = posinf + neginf; statistics of the
-//! finite values, `null` when there are none; complex tensors add `"complex"`), or an aligned
+//! finite values, `null` when there are none — `l2` is then 0; complex tensors add `"complex"`;
+//! quantized tensors with per-tensor parameters are summarised dequantized, `"dequantized":
+//! true`), or an aligned
 //! table (path, dtype, shape, min, max, mean, std, zeros %, nan/inf). Tensors without data
 //! (meta) are listed in the table as such and left out of the JSON.
 
@@ -26,7 +28,7 @@ struct Row<'a> {
     max: Option<f64>,
     mean: Option<f64>,
     std: Option<f64>,
-    l2: Option<f64>,
+    l2: f64,
     absmax: Option<f64>,
     zeros: u64,
     nan: u64,
@@ -39,6 +41,8 @@ struct Row<'a> {
     quantile_error_bound: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     complex: Option<&'a ComplexParts>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    dequantized: bool,
 }
 
 #[derive(Serialize)]
@@ -110,6 +114,7 @@ fn row<'a>(ckpt: &'a Checkpoint, i: usize, s: &'a TensorStats) -> Row<'a> {
         quantiles_exact: s.quantiles_exact,
         quantile_error_bound: s.quantile_error_bound,
         complex: s.complex.as_ref(),
+        dequantized: s.dequantized,
     }
 }
 

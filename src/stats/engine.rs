@@ -113,8 +113,8 @@ pub struct TensorStats {
     pub mean: Option<f64>,
     /// Population standard deviation (ddof = 0).
     pub std: Option<f64>,
-    /// sqrt(Σ x²).
-    pub l2: Option<f64>,
+    /// sqrt(Σ x²) over the finite values (0 when there are none).
+    pub l2: f64,
     pub absmax: Option<f64>,
     pub zeros: u64,
     pub nan: u64,
@@ -130,6 +130,9 @@ pub struct TensorStats {
     pub complex: Option<ComplexParts>,
     /// How many times the bytes were streamed (1 or 2).
     pub passes: u32,
+    /// Quantized tensor summarised by its dequantized values (else: integer codes).
+    #[serde(default)]
+    pub dequantized: bool,
 }
 
 impl TensorStats {
@@ -186,6 +189,35 @@ pub fn tensor_stats_with_progress(
     replay: &mut Replay<'_>,
     on_bytes: &mut dyn FnMut(u64) -> bool,
 ) -> Result<Option<TensorStats>> {
+    tensor_stats_ext(dtype, numel, opts, None, replay, on_bytes)
+}
+
+/// Per-tensor affine quantization parameters: value = (code − zero_point) · scale.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dequant {
+    pub scale: f64,
+    pub zero_point: i64,
+}
+
+impl Dequant {
+    #[inline]
+    fn apply(&self, code: f64) -> f64 {
+        (code - self.zero_point as f64) * self.scale
+    }
+}
+
+/// As [`tensor_stats_with_progress`]; with `dequant`, a quantized dtype's statistics are of the
+/// dequantized values `(code − zero_point) · scale` computed in f64 (as numpy would on
+/// `int_repr()`), otherwise of the integer codes. `dequant` is ignored for other dtypes.
+pub fn tensor_stats_ext(
+    dtype: DType,
+    numel: u64,
+    opts: &StatsOptions,
+    dequant: Option<Dequant>,
+    replay: &mut Replay<'_>,
+    on_bytes: &mut dyn FnMut(u64) -> bool,
+) -> Result<Option<TensorStats>> {
+    let dequant = dequant.filter(|_| dtype.kind() == crate::format::DKind::Quantized);
     let dec = Decoder::new(dtype);
     let values = numel.saturating_mul(dec.per_unit() as u64);
     let collect = values <= opts.quantile_exact_limit;
@@ -205,11 +237,15 @@ pub fn tensor_stats_with_progress(
         if !d.stream(replay, &mut |piece| counter.add(piece))? {
             return Ok(None);
         }
-        return Ok(Some(stats_from_patterns(
+        let map = dequant.map(|q| move |v: f64| q.apply(v));
+        let mut s = stats_from_patterns(
             &dec,
             &counter.finish(),
             opts.bins,
-        )));
+            map.as_ref().map(|f| f as &dyn Fn(f64) -> f64),
+        );
+        s.dequantized = dequant.is_some();
+        return Ok(Some(s));
     }
     match dec.lane() {
         Lane::F32 => {
@@ -217,8 +253,18 @@ pub fn tensor_stats_with_progress(
             Ok(out.map(|c| c.finish(None)))
         }
         Lane::F64 => {
-            let out = d.run::<f64>(replay, &mut |b, out, _| dec.decode_f64(b, out))?;
-            Ok(out.map(|c| c.finish(None)))
+            let out = d.run::<f64>(replay, &mut |b, out, _| {
+                let start = out.len();
+                dec.decode_f64(b, out);
+                if let Some(q) = dequant {
+                    out[start..].iter_mut().for_each(|v| *v = q.apply(*v));
+                }
+            })?;
+            Ok(out.map(|c| {
+                let mut s = c.finish(None);
+                s.dequantized = dequant.is_some();
+                s
+            }))
         }
         Lane::Complex => {
             let (mut re, mut im) = (Vec::new(), Vec::new());
@@ -274,6 +320,7 @@ impl Core {
             quantile_error_bound: self.bound,
             complex,
             passes: self.passes,
+            dequantized: false,
         }
     }
 }
@@ -545,7 +592,7 @@ mod tests {
             let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-12);
             assert!(close(s.mean.unwrap(), mean), "{:?} {mean}", s.mean);
             assert!(close(s.std.unwrap(), std), "{:?} {std}", s.std);
-            assert!(close(s.l2.unwrap(), l2));
+            assert!(close(s.l2, l2));
             assert_eq!(s.absmax, Some(f[0].abs().max(f[f.len() - 1].abs())));
             // Histogram: by the numpy edges' definition.
             let e = &s.histogram.edges;

@@ -38,7 +38,8 @@
 //! Every dtype the readers produce ([`decode`]): float64/32/16, bfloat16, the float8 family
 //! (e4m3fn, e5m2, e4m3fnuz, e5m2fnuz, e8m0fnu, with their NaN/inf conventions), float4_e2m1fn_x2
 //! (both nibbles), complex (magnitude + real/imaginary summaries), signed and unsigned ints, bool
-//! (0/1), quantized (integer codes, no scale applied), bits* (unsigned codes).
+//! (0/1), quantized (integer codes; dequantized `(q − zp)·scale` with [`tensor_stats_ext`] /
+//! per-tensor parameters in [`checkpoint_stats`]), bits* (unsigned codes).
 
 pub mod decode;
 pub mod engine;
@@ -49,8 +50,9 @@ pub mod quantile;
 pub mod run;
 
 pub use engine::{
-    planned_passes, tensor_stats, tensor_stats_with_progress, ComplexParts, PartStats, Replay,
-    StatsOptions, TensorStats, BLOCK, DEFAULT_EXACT_LIMIT, DEFAULT_SKETCH_BINS,
+    planned_passes, tensor_stats, tensor_stats_ext, tensor_stats_with_progress, ComplexParts,
+    Dequant, PartStats, Replay, StatsOptions, TensorStats, BLOCK, DEFAULT_EXACT_LIMIT,
+    DEFAULT_SKETCH_BINS,
 };
 pub use histogram::{Histogram, DEFAULT_BINS, MAX_BINS};
 pub use quantile::Quantiles;

@@ -189,10 +189,13 @@ impl Moments {
     pub fn std(&self) -> Option<f64> {
         self.variance().map(f64::sqrt)
     }
-    /// sqrt(Σx²) over finite values, as `sqrt(M2 + n·mean²)` (both terms non-negative).
-    pub fn l2(&self) -> Option<f64> {
-        let mean = self.mean()?;
-        Some((self.m2 + self.n as f64 * mean * mean).sqrt())
+    /// sqrt(Σx²) over finite values, as `sqrt(M2 + n·mean²)` (both terms non-negative); 0 when
+    /// there are none.
+    pub fn l2(&self) -> f64 {
+        match self.mean() {
+            Some(mean) => (self.m2 + self.n as f64 * mean * mean).sqrt(),
+            None => 0.0,
+        }
     }
     pub fn min(&self) -> Option<f64> {
         (self.n > 0).then_some(self.min)
@@ -424,7 +427,7 @@ mod tests {
         assert_eq!(m.min, mn);
         assert_eq!(m.max, mx);
         let l2 = xs.iter().map(|x| x * x).sum::<f64>().sqrt();
-        assert!(rel(m.l2().unwrap(), l2) < 1e-12);
+        assert!(rel(m.l2(), l2) < 1e-12);
     }
 
     #[test]

@@ -113,7 +113,13 @@ impl Sum {
 }
 
 /// Statistics of a tensor whose pattern counts (from [`PatternCounter`]) are `counts`.
-pub fn stats_from_patterns(dec: &Decoder, counts: &[u64], bins: usize) -> TensorStats {
+/// `map`, if given, transforms every decoded value first (dequantization).
+pub fn stats_from_patterns(
+    dec: &Decoder,
+    counts: &[u64],
+    bins: usize,
+    map: Option<&dyn Fn(f64) -> f64>,
+) -> TensorStats {
     let width = if counts.len() > 256 { 2 } else { 1 };
     let mut vals: Vec<(f64, u64)> = Vec::new();
     let mut tmp: Vec<f32> = Vec::new();
@@ -124,19 +130,23 @@ pub fn stats_from_patterns(dec: &Decoder, counts: &[u64], bins: usize) -> Tensor
         }
         tmp.clear();
         dec.decode_f32(&(p as u16).to_le_bytes()[..width], &mut tmp);
-        for &v in &tmp {
+        for &v32 in &tmp {
+            let v = match map {
+                Some(f) => f(v32 as f64),
+                None => v32 as f64,
+            };
             count += c;
             if v.is_nan() {
                 nan += c;
-            } else if v == f32::INFINITY {
+            } else if v == f64::INFINITY {
                 posinf += c;
-            } else if v == f32::NEG_INFINITY {
+            } else if v == f64::NEG_INFINITY {
                 neginf += c;
             } else {
                 if v == 0.0 {
                     zeros += c;
                 }
-                vals.push((v as f64, c));
+                vals.push((v, c));
             }
         }
     }
@@ -146,7 +156,7 @@ pub fn stats_from_patterns(dec: &Decoder, counts: &[u64], bins: usize) -> Tensor
         max: None,
         mean: None,
         std: None,
-        l2: None,
+        l2: 0.0,
         absmax: None,
         zeros,
         nan,
@@ -158,6 +168,7 @@ pub fn stats_from_patterns(dec: &Decoder, counts: &[u64], bins: usize) -> Tensor
         quantile_error_bound: 0.0,
         complex: None,
         passes: 1,
+        dequantized: false,
     };
     if vals.is_empty() {
         return s;
@@ -181,7 +192,7 @@ pub fn stats_from_patterns(dec: &Decoder, counts: &[u64], bins: usize) -> Tensor
     s.max = Some(max);
     s.mean = Some(mean);
     s.std = Some((m2.get() / nf).max(0.0).sqrt());
-    s.l2 = Some(sq.get().sqrt());
+    s.l2 = sq.get().sqrt();
     s.absmax = Some(min.abs().max(max.abs()));
     let plan = BinPlan::new(min, max, bins);
     let mut h = vec![0u64; plan.n];
@@ -243,7 +254,7 @@ mod tests {
             .map(|&v| v as u8)
             .collect();
         c.add(&data);
-        let s = stats_from_patterns(&Decoder::new(DType::I8), &c.finish(), 4);
+        let s = stats_from_patterns(&Decoder::new(DType::I8), &c.finish(), 4, None);
         assert_eq!(s.count, 8);
         assert_eq!((s.min, s.max, s.zeros), (Some(-3.0), Some(127.0), 2));
         assert_eq!(s.mean, Some(132.0 / 8.0));
@@ -257,7 +268,7 @@ mod tests {
     fn packed_nibbles_expand() {
         let mut c = PatternCounter::new(1);
         c.add(&[0x21, 0x21]);
-        let s = stats_from_patterns(&Decoder::new(DType::QUInt4x2), &c.finish(), 64);
+        let s = stats_from_patterns(&Decoder::new(DType::QUInt4x2), &c.finish(), 64, None);
         assert_eq!(
             (s.count, s.mean, s.min, s.max),
             (4, Some(1.5), Some(1.0), Some(2.0))

@@ -10,9 +10,11 @@
 //! so far in the cache, and returns [`Completion::Cancelled`]. A read error stops the run and is
 //! returned naming the file and tensor. Tensors without data (meta) are never selected.
 //! Statistics are of the logical values: a tensor saved with torch's negation / conjugation bit
-//! ([`TensorKind::ConjNeg`]) has the sign bits flipped as it streams ([`sign_flips`]).
+//! ([`TensorKind::ConjNeg`]) has the sign bits flipped as it streams ([`sign_flips`]); a quantized
+//! tensor with per-tensor scale and zero point is summarised dequantized, `(q − zp)·scale` (as
+//! the fixtures' torch/numpy reference does); per-channel ones by their integer codes.
 
-use super::engine::{tensor_stats_with_progress, StatsOptions, TensorStats};
+use super::engine::{tensor_stats_ext, Dequant, StatsOptions, TensorStats};
 use crate::format::data::read_tensor;
 use crate::format::{Checkpoint, DType, Result, Source, TensorKind};
 use std::collections::HashMap;
@@ -131,7 +133,18 @@ pub fn checkpoint_stats(
                 sink(&buf)
             }),
         };
-        let r = tensor_stats_with_progress(t.dtype, t.numel(), opts, &mut replay, &mut |n| {
+        let dequant = match &t.kind {
+            TensorKind::Quantized {
+                scale: Some(scale),
+                zero_point: Some(zero_point),
+                ..
+            } => Some(Dequant {
+                scale: *scale,
+                zero_point: *zero_point,
+            }),
+            _ => None,
+        };
+        let r = tensor_stats_ext(t.dtype, t.numel(), opts, dequant, &mut replay, &mut |n| {
             done += n;
             progress(done, total)
         });
