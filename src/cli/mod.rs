@@ -131,3 +131,4 @@ pub fn main() -> i32 {
     }
     code
 }
+pub mod stats_cmd;
