@@ -52,6 +52,19 @@ pub enum Command {
         #[arg(long)]
         hash: bool,
     },
+    /// Statistics and histograms of every tensor (min, max, mean, std, L2, zeros, NaN/Inf, quantiles).
+    Stats {
+        file: PathBuf,
+        /// Print JSON (`{"tensors": [...]}`) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Histogram bins (1 to 1024).
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        bins: u16,
+        /// Only tensors whose path (joined by '/') matches this regex.
+        #[arg(long, value_name = "REGEX")]
+        key: Option<String>,
+    },
     /// Edit and write a checkpoint: operations apply in the order given; with none, it converts.
     #[command(
         after_help = "Patterns are regular expressions searched in each entry's key and in its full path joined by '/'.\n\
@@ -123,6 +136,12 @@ pub fn main() -> i32 {
     let code = match cli.command {
         Command::Detect { files } => open::detect_files(&files, &mut out),
         Command::Inspect { file, json, hash } => inspect::run(&file, json, hash, &mut out),
+        Command::Stats {
+            file,
+            json,
+            bins,
+            key,
+        } => stats(&file, json, bins as usize, key.as_deref(), &mut out),
         Command::Edit(_) => edit::run(matches.subcommand_matches("edit").expect("edit matches")),
     };
     if std::env::var_os("WEIGHTSCOPE_IO_STATS").is_some() {
@@ -132,3 +151,40 @@ pub fn main() -> i32 {
     code
 }
 pub mod stats_cmd;
+
+/// `weightscope stats FILE [--json] [--bins N] [--key REGEX]`
+fn stats(
+    file: &std::path::Path,
+    json: bool,
+    bins: usize,
+    key: Option<&str>,
+    out: &mut dyn std::io::Write,
+) -> i32 {
+    let re = match key.map(regex::Regex::new).transpose() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "--key: bad pattern: {}",
+                e.to_string().lines().last().unwrap_or("")
+            );
+            return EXIT_USAGE;
+        }
+    };
+    let o = match open::open_path(file) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_UNREADABLE;
+        }
+    };
+    match stats_cmd::run(&o.ckpt, &o.source_refs(), json, bins, re.as_ref(), out) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!(
+                "{}",
+                e.in_file(o.ckpt.files.first().cloned().unwrap_or_default())
+            );
+            EXIT_UNREADABLE
+        }
+    }
+}

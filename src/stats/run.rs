@@ -216,6 +216,7 @@ pub(crate) mod tests {
             offset,
             crc32: None,
             big_endian: false,
+            zip_header: None,
         };
         let ckpt = Checkpoint {
             format: Format::TorchZip,
