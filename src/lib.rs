@@ -8,10 +8,8 @@
 pub mod format;
 pub mod stats;
 
-#[cfg(target_arch = "wasm32")]
 pub mod worker;
 
-#[cfg(target_arch = "wasm32")]
 pub mod ui;
 
 #[cfg(not(target_arch = "wasm32"))]
