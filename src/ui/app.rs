@@ -1,7 +1,8 @@
 //! The page: a drop zone covering the window, a file picker, and what the worker found.
 //!
 //! Contract: a dropped or picked set of files is sent to the worker as one `open` request; the
-//! components only render [`PageState`] signals. Test hooks (`data-testid`, stable): `drop-zone`,
+//! components only render [`PageState`] signals. Test hooks (`data-testid`, stable):
+//! `drop-zone` (its `data-worker` is `ready` once the reader answered the handshake),
 //! `file-input`, `progress`, `error`, `file-summary` (with `file-name`, `file-size`,
 //! `file-format`), `tensor-count`, `param-count`, `safety`, `details-note`.
 
@@ -74,6 +75,13 @@ pub fn App() -> impl IntoView {
         open(files_of(ev.data_transfer().and_then(|dt| dt.files())));
     };
 
+    let worker_state = Memo::new(move |_| {
+        if state.with(|s| s.worker_ready) {
+            "ready"
+        } else {
+            "starting"
+        }
+    });
     let card = Memo::new(move |_| state.with(|s| s.card.clone()));
     let error = Memo::new(move |_| state.with(|s| s.error.clone()));
     let pending = Memo::new(move |_| {
@@ -90,6 +98,7 @@ pub fn App() -> impl IntoView {
             class="app"
             class:dragging=dragging
             data-testid="drop-zone"
+            data-worker=worker_state
             on:dragenter=on_dragenter
             on:dragover=on_dragover
             on:dragleave=on_dragleave
