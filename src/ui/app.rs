@@ -227,7 +227,7 @@ fn summary_card(card: FileCard) -> impl IntoView {
                         <span class="muted">{format!(" ({} bytes)", group_digits(size))}</span>
                     </dd>
                 </div>
-                <div>
+                <div class="wide">
                     <dt>"Format"</dt>
                     <dd>{format_description}</dd>
                 </div>
@@ -246,9 +246,9 @@ fn summary_facts(s: Summary) -> impl IntoView {
         .filter(|g| g.tier != "allowed")
         .map(|g| format!("{}.{}", g.module, g.name))
         .collect();
-    let safety_text = match s.verdict.as_str() {
-        "safe" => format!("safe — {globals} globals referenced, all allowed"),
-        v => format!("{v} — {}", flagged.join(", ")),
+    let detail = match s.verdict.as_str() {
+        "safe" => format!("{globals} globals referenced, all allowed"),
+        _ => flagged.join(", "),
     };
     view! {
         <dl class="facts">
@@ -263,14 +263,12 @@ fn summary_facts(s: Summary) -> impl IntoView {
                     <span class="muted">{format!(" ({})", group_digits(s.params))}</span>
                 </dd>
             </div>
-            <div>
+            <div class="wide">
                 <dt>"Safety"</dt>
-                <dd
-                    data-testid="safety"
-                    data-verdict=s.verdict.clone()
-                    class=format!("verdict {}", s.verdict)
-                >
-                    {safety_text}
+                <dd data-testid="safety" data-verdict=s.verdict.clone()>
+                    <span class=format!("verdict {}", s.verdict)>{s.verdict.clone()}</span>
+                    " — "
+                    <span class="globals">{detail}</span>
                 </dd>
             </div>
         </dl>
