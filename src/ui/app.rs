@@ -144,7 +144,6 @@ where
         open(files);
     };
     view! {
-        <label class="button primary" for="file-input">"Open files…"</label>
         <input
             id="file-input"
             class="visually-hidden"
@@ -153,6 +152,7 @@ where
             data-testid="file-input"
             on:change=on_change
         />
+        <label class="button primary" for="file-input">"Open files…"</label>
     }
 }
 
