@@ -58,8 +58,10 @@ fi
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   log "installing Debian chromium + chromium-driver"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq chromium chromium-driver >&2
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo -E"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq chromium chromium-driver >&2
 fi
 
 # --- Python venv with real torch --------------------------------------------------------

@@ -9,10 +9,8 @@ pub mod edit;
 pub mod format;
 pub mod stats;
 
-#[cfg(target_arch = "wasm32")]
 pub mod worker;
 
-#[cfg(target_arch = "wasm32")]
 pub mod ui;
 
 #[cfg(not(target_arch = "wasm32"))]

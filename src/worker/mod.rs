@@ -1,1 +1,17 @@
 //! The Web Worker side: the only code that touches Blob / FileReaderSync.
+//!
+//! - [`protocol`]: the page ↔ worker messages (pure serde, tested natively).
+//! - [`session`]: request handling over any [`crate::format::Source`] (tested natively).
+//! - `blob` (wasm32): [`crate::format::Source`] over a browser `Blob` via `FileReaderSync`.
+//! - `service` (wasm32): the worker's entry point: message loop and ready handshake.
+
+pub mod protocol;
+pub mod session;
+
+#[cfg(target_arch = "wasm32")]
+pub mod blob;
+#[cfg(target_arch = "wasm32")]
+pub mod service;
+
+#[cfg(target_arch = "wasm32")]
+pub use service::start;

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# dev.sh — weightscope's two commands.
+#
+#   scripts/dev.sh serve   bootstrap the tools, build the page in release mode, serve it on
+#                          http://127.0.0.1:8080 (PORT=... to change)
+#   scripts/dev.sh test    bootstrap the tools (incl. the torch venv), then run every check:
+#                          fmt, clippy (native + wasm32), torch fixtures, native tests, wasm tests
+#                          in headless Chromium, trunk release build, end-to-end browser tests.
+#                          Exits non-zero on the first failure; prints each runner's closing
+#                          line and the gzip size of the shipped wasm/JS.
+#
+# Build outputs go to CARGO_TARGET_DIR (default ~/.cache/weightscope/target, shared by every
+# clone so a fresh checkout does not recompile the world).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+CACHE="${WEIGHTSCOPE_CACHE:-$HOME/.cache/weightscope}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+export PATH="$ROOT/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"   # wasm-opt (npm binaryen) first
+export TRUNK_SKIP_VERSION_CHECK=true
+export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-180}"
+PY="$CACHE/venv/bin/python"
+LOGS="$ROOT/tests/artifacts/logs"
+
+usage() { echo "usage: scripts/dev.sh serve|test" >&2; exit 1; }
+
+SUMMARY=()
+T0=$SECONDS
+
+# step NAME CMD... — run CMD, tee its output to a log, record time and closing lines.
+step() {
+  local name=$1; shift
+  local log="$LOGS/$(echo "$name" | tr -c 'a-zA-Z0-9\n' '-').log"
+  local t=$SECONDS rc=0
+  printf '\n\033[1m== %s\033[0m  (%s)\n' "$name" "$*"
+  "$@" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
+  local closing
+  closing=$(grep -E '^test result:|^ℹ (tests|pass|fail) ' "$log" | sed 's/^/      /' || true)
+  SUMMARY+=("$(printf '%-4s %-44s %4ss' "$([ $rc = 0 ] && echo ok || echo FAIL)" "$name" $((SECONDS - t)))")
+  [ -n "$closing" ] && SUMMARY+=("$closing")
+  if [ $rc != 0 ]; then
+    finish "FAILED: $name (exit $rc; log: ${log#$ROOT/})"
+    exit 1
+  fi
+}
+
+finish() {
+  printf '\n\033[1m== summary\033[0m (%ss total)\n' $((SECONDS - T0))
+  printf '%s\n' "${SUMMARY[@]}"
+  printf '%s\n' "$1"
+}
+
+gzip_sizes() {
+  local total=0 f n raw
+  printf '%-40s %10s %10s\n' "shipped file" "bytes" "gzip -9"
+  for f in dist/*.wasm dist/*.js; do
+    raw=$(wc -c < "$f"); n=$(gzip -9 -c "$f" | wc -c); total=$((total + n))
+    printf '%-40s %10d %10d\n' "${f#dist/}" "$raw" "$n"
+  done
+  printf '%-40s %10s %10d\n' "total (wasm + js)" "" "$total"
+}
+
+case "${1:-}" in
+  serve)
+    WEIGHTSCOPE_SKIP_PY=1 "$ROOT/scripts/bootstrap.sh"
+    trunk build --release
+    exec node "$ROOT/scripts/static-server.mjs" "$ROOT/dist" "${PORT:-8080}"
+    ;;
+  test)
+    mkdir -p "$LOGS"
+    step "bootstrap" "$ROOT/scripts/bootstrap.sh"
+    step "cargo fmt --check" cargo fmt --check
+    step "clippy (native, all targets)" cargo clippy --all-targets -- -D warnings
+    step "clippy (wasm32)" cargo clippy --target wasm32-unknown-unknown --bins --lib --tests -- -D warnings
+    step "torch fixtures" "$PY" tests/fixtures/make_fixtures.py tests/fixtures/gen
+    step "cargo test (native)" cargo test
+    step "cargo test (wasm32, headless Chromium)" cargo test --target wasm32-unknown-unknown --test web
+    step "trunk build --release" trunk build --release
+    step "gzip sizes" gzip_sizes
+    step "e2e (node --test, playwright-core)" node --test --test-reporter=spec tests/e2e/
+    finish "ALL PASSED"
+    ;;
+  *) usage ;;
+esac

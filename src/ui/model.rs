@@ -1,0 +1,362 @@
+//! The page's state and how worker answers change it (no browser types: tested natively).
+//!
+//! Contract:
+//! - [`PageState::begin`] starts a request and returns its id; only answers carrying the id of
+//!   the request in flight change the page (answers to superseded requests are dropped).
+//! - A file whose index is built, or whose format is recognised but has no reader yet, becomes
+//!   the shown [`FileCard`]. A file that fails (unknown format, unreadable, broken) leaves the
+//!   previous card in place and sets [`PageState::error`].
+//! - Starting a new request clears the previous error.
+
+use crate::worker::protocol::{Detected, RequestId, Response, Summary};
+
+/// What the page knows about the file shown in the summary card.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileCard {
+    pub name: String,
+    pub size: u64,
+    pub format: String,
+    pub format_description: String,
+    /// Files in the request (1 unless several were picked or dropped together).
+    pub files: u32,
+    pub details: Details,
+}
+
+/// The index part of the card.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Details {
+    /// The checkpoint's index was built.
+    Summary(Summary),
+    /// The format is recognised but cannot be read yet; the reader's message.
+    NotAvailable(String),
+}
+
+/// A request in flight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub id: RequestId,
+    /// What is being read (file names), for the progress line.
+    pub label: String,
+    /// The detection answer, once it arrived.
+    pub detected: Option<Detected>,
+}
+
+/// Everything the page renders.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PageState {
+    last_id: RequestId,
+    pub worker_ready: bool,
+    pub pending: Option<Pending>,
+    pub card: Option<FileCard>,
+    pub error: Option<String>,
+}
+
+impl PageState {
+    /// Start a request for `names`; returns the id to send.
+    pub fn begin(&mut self, names: &[String]) -> RequestId {
+        self.last_id = self.last_id.wrapping_add(1);
+        let label = match names {
+            [] => "no file".to_string(),
+            [one] => one.clone(),
+            [first, rest @ ..] => format!("{first} (+{} more)", rest.len()),
+        };
+        self.pending = Some(Pending {
+            id: self.last_id,
+            label,
+            detected: None,
+        });
+        self.error = None;
+        self.last_id
+    }
+
+    /// Apply one worker answer.
+    pub fn apply(&mut self, r: Response) {
+        match r {
+            Response::Ready => self.worker_ready = true,
+            Response::Detected(d) => {
+                if let Some(p) = self.pending.as_mut().filter(|p| p.id == d.id) {
+                    p.detected = Some(d);
+                }
+            }
+            Response::Summary(s) => {
+                if let Some(d) = self.take_detected(s.id) {
+                    self.card = Some(card(d, Details::Summary(s)));
+                    self.error = None;
+                }
+            }
+            Response::Error(e) => match e.id {
+                // an undecodable message: nothing else will answer the request in flight
+                None => {
+                    self.pending = None;
+                    self.error = Some(e.error);
+                }
+                Some(id) if self.pending.as_ref().is_some_and(|p| p.id == id) => {
+                    let detected = self.pending.take().and_then(|p| p.detected);
+                    match detected {
+                        Some(d) if e.unsupported && d.format != "unknown" => {
+                            self.card = Some(card(d, Details::NotAvailable(e.error)));
+                            self.error = None;
+                        }
+                        _ => self.error = Some(e.error),
+                    }
+                }
+                Some(_) => {}
+            },
+        }
+    }
+
+    /// The worker died (a crash, a failed load): the request in flight is lost.
+    pub fn worker_failed(&mut self, message: &str) {
+        self.worker_ready = false;
+        let what = match self.pending.take() {
+            Some(p) => format!("{}: the reader stopped: {message}", p.label),
+            None => format!("the reader stopped: {message}"),
+        };
+        self.error = Some(what);
+    }
+
+    fn take_detected(&mut self, id: RequestId) -> Option<Detected> {
+        if self.pending.as_ref().is_some_and(|p| p.id == id) {
+            self.pending.take().and_then(|p| p.detected)
+        } else {
+            None
+        }
+    }
+}
+
+fn card(d: Detected, details: Details) -> FileCard {
+    FileCard {
+        name: d.name,
+        size: d.size,
+        format: d.format,
+        format_description: d.format_description,
+        files: d.files,
+        details,
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn group_digits(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes in binary units: `512 B`, `1.5 KiB`, `3.20 GiB` (three significant digits).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{} {}", three_digits(v), UNITS[unit])
+}
+
+/// A count in decimal units: `950`, `12.3 K`, `7.24 B` (three significant digits).
+pub fn human_count(n: u64) -> String {
+    const UNITS: [&str; 6] = ["K", "M", "B", "T", "P", "E"];
+    if n < 1000 {
+        return n.to_string();
+    }
+    let mut v = n as f64 / 1000.0;
+    let mut unit = 0;
+    while v >= 999.5 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    format!("{} {}", three_digits(v), UNITS[unit])
+}
+
+fn three_digits(v: f64) -> String {
+    if v >= 99.95 {
+        format!("{v:.0}")
+    } else if v >= 9.995 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::worker::protocol::ErrorReply;
+
+    fn detected(id: RequestId, name: &str, format: &str) -> Response {
+        Response::Detected(Detected {
+            id,
+            name: name.into(),
+            size: 100,
+            format: format.into(),
+            format_description: format!("{format} file"),
+            files: 1,
+        })
+    }
+
+    fn summary(id: RequestId) -> Response {
+        Response::Summary(Summary {
+            id,
+            tensors: 2,
+            params: 9,
+            verdict: "safe".into(),
+            globals: vec![],
+            notes: vec![],
+        })
+    }
+
+    fn error(id: RequestId, msg: &str, unsupported: bool) -> Response {
+        Response::Error(ErrorReply {
+            id: Some(id),
+            error: msg.into(),
+            unsupported,
+        })
+    }
+
+    #[test]
+    fn good_file_becomes_the_card() {
+        let mut s = PageState::default();
+        s.apply(Response::Ready);
+        assert!(s.worker_ready);
+        let id = s.begin(&["a.pth".into()]);
+        assert_eq!(s.pending.as_ref().unwrap().label, "a.pth");
+        s.apply(detected(id, "a.pth", "torch-zip"));
+        assert!(
+            s.card.is_none(),
+            "the card changes only once the outcome is known"
+        );
+        s.apply(summary(id));
+        let c = s.card.as_ref().unwrap();
+        assert_eq!((c.name.as_str(), c.format.as_str()), ("a.pth", "torch-zip"));
+        assert!(matches!(&c.details, Details::Summary(x) if x.tensors == 2 && x.params == 9));
+        assert!(s.pending.is_none() && s.error.is_none());
+    }
+
+    #[test]
+    fn failure_keeps_previous_card_and_next_file_clears_error() {
+        let mut s = PageState::default();
+        let a = s.begin(&["a.pth".into()]);
+        s.apply(detected(a, "a.pth", "torch-zip"));
+        s.apply(summary(a));
+        let before = s.card.clone();
+
+        let b = s.begin(&["noise.bin".into()]);
+        s.apply(detected(b, "noise.bin", "unknown"));
+        s.apply(error(b, "noise.bin: not a checkpoint", false));
+        assert_eq!(s.card, before);
+        assert_eq!(s.error.as_deref(), Some("noise.bin: not a checkpoint"));
+        assert!(s.pending.is_none());
+
+        let c = s.begin(&["c.safetensors".into()]);
+        assert!(s.error.is_none());
+        s.apply(detected(c, "c.safetensors", "safetensors"));
+        s.apply(summary(c));
+        assert_eq!(s.card.as_ref().unwrap().name, "c.safetensors");
+    }
+
+    #[test]
+    fn unsupported_known_format_shows_detection_with_note() {
+        let mut s = PageState::default();
+        let id = s.begin(&["old.pt".into()]);
+        s.apply(detected(id, "old.pt", "torch-legacy"));
+        s.apply(error(
+            id,
+            "old.pt: legacy files are not supported yet",
+            true,
+        ));
+        let c = s.card.as_ref().unwrap();
+        assert_eq!(c.format, "torch-legacy");
+        assert!(matches!(&c.details, Details::NotAvailable(m) if m.contains("not supported yet")));
+        assert!(s.error.is_none());
+    }
+
+    #[test]
+    fn unknown_format_is_an_error_even_if_flagged_unsupported() {
+        let mut s = PageState::default();
+        let id = s.begin(&["x".into()]);
+        s.apply(detected(id, "x", "unknown"));
+        s.apply(error(id, "x: nope", true));
+        assert!(s.card.is_none());
+        assert_eq!(s.error.as_deref(), Some("x: nope"));
+    }
+
+    #[test]
+    fn unreadable_file_error_without_detection() {
+        let mut s = PageState::default();
+        let id = s.begin(&["gone.pth".into()]);
+        s.apply(error(id, "gone.pth: first bytes: NotReadableError", true));
+        assert!(s.card.is_none());
+        assert!(s.error.as_deref().unwrap().contains("NotReadableError"));
+    }
+
+    #[test]
+    fn answers_to_superseded_requests_are_ignored() {
+        let mut s = PageState::default();
+        let old = s.begin(&["slow.pth".into()]);
+        let new = s.begin(&["fast.pth".into(), "shard2.bin".into()]);
+        assert_ne!(old, new);
+        assert_eq!(s.pending.as_ref().unwrap().label, "fast.pth (+1 more)");
+        s.apply(detected(old, "slow.pth", "torch-zip"));
+        s.apply(summary(old));
+        s.apply(error(old, "slow.pth: late", false));
+        assert!(s.card.is_none() && s.error.is_none());
+        assert_eq!(s.pending.as_ref().unwrap().id, new);
+        assert!(s.pending.as_ref().unwrap().detected.is_none());
+    }
+
+    #[test]
+    fn worker_crash_ends_the_request_with_an_error() {
+        let mut s = PageState::default();
+        s.apply(Response::Ready);
+        s.begin(&["big.pth".into()]);
+        s.worker_failed("RuntimeError: unreachable");
+        assert!(!s.worker_ready);
+        assert!(s.pending.is_none());
+        assert_eq!(
+            s.error.as_deref(),
+            Some("big.pth: the reader stopped: RuntimeError: unreachable")
+        );
+    }
+
+    #[test]
+    fn undecodable_message_error_ends_pending() {
+        let mut s = PageState::default();
+        s.begin(&["a".into()]);
+        s.apply(Response::Error(ErrorReply {
+            id: None,
+            error: "worker: bad request".into(),
+            unsupported: false,
+        }));
+        assert!(s.pending.is_none());
+        assert_eq!(s.error.as_deref(), Some("worker: bad request"));
+    }
+
+    #[test]
+    fn number_formatting() {
+        assert_eq!(group_digits(0), "0");
+        assert_eq!(group_digits(999), "999");
+        assert_eq!(group_digits(1000), "1,000");
+        assert_eq!(group_digits(1234567), "1,234,567");
+        assert_eq!(group_digits(u64::MAX), "18,446,744,073,709,551,615");
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1024), "1.00 KiB");
+        assert_eq!(human_bytes(1536), "1.50 KiB");
+        assert_eq!(human_bytes(10 * 1024 * 1024 + 1), "10.0 MiB");
+        assert_eq!(human_bytes(3_435_973_837), "3.20 GiB");
+        assert_eq!(human_count(950), "950");
+        assert_eq!(human_count(12_345), "12.3 K");
+        assert_eq!(human_count(999_999), "1.00 M");
+        assert_eq!(human_count(7_241_732_096), "7.24 B");
+    }
+}

@@ -1,0 +1,111 @@
+//! A [`Source`] over a browser `Blob` (or `File`), read synchronously in a worker.
+//!
+//! Contract: `read_at` reads exactly the requested span with
+//! `FileReaderSync::read_as_array_buffer(blob.slice(a, b))`, using the f64 slice methods (the
+//! i32 ones overflow past 2 GiB). No bytes are read before they are asked for; wrap the source
+//! in [`CachedSource`] (see [`cached`]) for the many small reads parsers make.
+//! `FileReaderSync` exists only in workers: [`BlobSource::new`] fails on the main thread.
+
+use crate::format::{CachedSource, Source, SourceError};
+use js_sys::{Reflect, Uint8Array};
+use std::cell::Cell;
+use wasm_bindgen::JsValue;
+use web_sys::{Blob, FileReaderSync};
+
+/// Block size and block count of the cache [`cached`] puts in front of a blob.
+pub const CACHE_BLOCK: usize = 64 * 1024;
+pub const CACHE_BLOCKS: usize = 16;
+
+/// Random access to a `Blob`'s bytes.
+pub struct BlobSource {
+    blob: Blob,
+    len: u64,
+    reader: FileReaderSync,
+    reads: Cell<u64>,
+}
+
+/// `name: message` of a thrown JS value (DOMException, Error), or its debug form.
+pub fn js_error_text(e: &JsValue) -> String {
+    let field = |k: &str| {
+        Reflect::get(e, &JsValue::from_str(k))
+            .ok()
+            .and_then(|v| v.as_string())
+            .filter(|s| !s.is_empty())
+    };
+    match (field("name"), field("message")) {
+        (Some(n), Some(m)) => format!("{n}: {m}"),
+        (None, Some(m)) => m,
+        (Some(n), None) => n,
+        (None, None) => e.as_string().unwrap_or_else(|| format!("{e:?}")),
+    }
+}
+
+impl BlobSource {
+    /// A source over `blob`. Fails outside a worker (no `FileReaderSync`).
+    pub fn new(blob: Blob) -> Result<Self, SourceError> {
+        let reader = FileReaderSync::new().map_err(|e| SourceError(js_error_text(&e)))?;
+        let len = blob.size() as u64;
+        Ok(BlobSource {
+            blob,
+            len,
+            reader,
+            reads: Cell::new(0),
+        })
+    }
+    /// The underlying blob.
+    pub fn blob(&self) -> &Blob {
+        &self.blob
+    }
+    /// Number of `FileReaderSync` reads made so far.
+    pub fn reads(&self) -> u64 {
+        self.reads.get()
+    }
+}
+
+impl Source for BlobSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .filter(|&end| end <= self.len)
+            .ok_or_else(|| {
+                SourceError(format!(
+                    "read of {} bytes at offset {offset} is past the end of the file ({} bytes)",
+                    buf.len(),
+                    self.len
+                ))
+            })?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let at = |e: JsValue| SourceError(format!("byte {offset}: {}", js_error_text(&e)));
+        let part = self
+            .blob
+            .slice_with_f64_and_f64(offset as f64, end as f64)
+            .map_err(at)?;
+        let bytes = self.reader.read_as_array_buffer(&part).map_err(at)?;
+        self.reads.set(self.reads.get() + 1);
+        let arr = Uint8Array::new(&bytes);
+        if arr.length() as usize != buf.len() {
+            return Err(SourceError(format!(
+                "byte {offset}: short read: {} of {} bytes (the file changed on disk?)",
+                arr.length(),
+                buf.len()
+            )));
+        }
+        arr.copy_to(buf);
+        Ok(())
+    }
+}
+
+/// A blob source behind the standard block cache.
+pub fn cached(blob: Blob) -> Result<CachedSource<BlobSource>, SourceError> {
+    Ok(CachedSource::new(
+        BlobSource::new(blob)?,
+        CACHE_BLOCK,
+        CACHE_BLOCKS,
+    ))
+}

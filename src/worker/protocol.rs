@@ -1,0 +1,325 @@
+//! The messages the page and the worker exchange (structured-cloned JS objects, encoded with
+//! serde + serde-wasm-bindgen on both sides).
+//!
+//! Contract:
+//! - Every request carries an `id` chosen by the page; every answer to it repeats that `id`, so
+//!   the page can drop answers to requests it no longer cares about.
+//! - Enums are externally tagged (`{"open": {...}}`, `"ready"`), because the request carries JS
+//!   handles (`File`) that serde-wasm-bindgen can only pass through without buffering.
+//! - The worker first posts [`Response::Ready`]; messages posted before that are lost.
+//! - For `open`, the worker answers [`Response::Detected`] (name, size, format from the first
+//!   bytes) and then exactly one of [`Response::Summary`] or [`Response::Error`]. An unreadable
+//!   file yields only an [`Response::Error`].
+//!
+//! The file handle type is a parameter, so the wire shape is testable natively (`String`) while
+//! the worker uses a `File` wrapper.
+
+use crate::format::{Checkpoint, FormatError, Tier};
+use serde::{Deserialize, Serialize};
+
+/// A browser `File` carried through serde untouched (structured clone: no bytes copied).
+#[cfg(target_arch = "wasm32")]
+#[derive(Serialize, Deserialize)]
+pub struct JsFile(#[serde(with = "serde_wasm_bindgen::preserve")] pub web_sys::File);
+
+/// Request id chosen by the page.
+pub type RequestId = u32;
+
+/// A page → worker message. `F` is the file handle (a browser `File` in the worker).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request<F> {
+    /// Detect and open a checkpoint. `files[0]` is the file opened; the rest are kept for
+    /// multi-file checkpoints (sharded), which later requests will read.
+    Open { id: RequestId, files: Vec<F> },
+}
+
+impl<F> Request<F> {
+    /// The request id.
+    pub fn id(&self) -> RequestId {
+        match self {
+            Request::Open { id, .. } => *id,
+        }
+    }
+}
+
+/// A worker → page message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    /// The worker's wasm has started and its message handler is installed.
+    Ready,
+    /// The detected container format of a file, from its first bytes.
+    Detected(Detected),
+    /// The index of an opened checkpoint.
+    Summary(Summary),
+    /// A failure to handle request `id`.
+    Error(ErrorReply),
+}
+
+impl Response {
+    /// The id of the request this answers (`None` for `Ready`).
+    pub fn id(&self) -> Option<RequestId> {
+        match self {
+            Response::Ready => None,
+            Response::Detected(d) => Some(d.id),
+            Response::Summary(s) => Some(s.id),
+            Response::Error(e) => e.id,
+        }
+    }
+}
+
+/// Answer to `open`: what the file is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detected {
+    pub id: RequestId,
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// [`crate::format::Format::name`] (`torch-zip`, `safetensors`, `unknown`, ...).
+    pub format: String,
+    /// [`crate::format::Format::describe`].
+    pub format_description: String,
+    /// How many files the request carried in all (1 for a single checkpoint file).
+    pub files: u32,
+}
+
+/// Answer to `open` when the checkpoint's index was built.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub id: RequestId,
+    /// Number of tensors.
+    pub tensors: u64,
+    /// Total number of tensor elements.
+    pub params: u64,
+    /// `safe`, `unknown` or `dangerous` ([`crate::format::SafetyReport::verdict`]).
+    pub verdict: String,
+    /// Every global the pickle references.
+    pub globals: Vec<GlobalInfo>,
+    /// Non-fatal observations from the reader.
+    pub notes: Vec<String>,
+}
+
+/// One global a pickle references, for display.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlobalInfo {
+    pub module: String,
+    pub name: String,
+    /// `allowed`, `unknown` or `dangerous`.
+    pub tier: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub why: String,
+}
+
+/// A failed request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// The request; `None` when the message itself could not be decoded.
+    pub id: Option<RequestId>,
+    /// `file: place: message`.
+    pub error: String,
+    /// True when the file was recognised but its reader is not available yet: the page shows
+    /// the detection result with a soft note instead of an error.
+    #[serde(default)]
+    pub unsupported: bool,
+}
+
+impl ErrorReply {
+    /// An error answer for request `id` from a reader error.
+    pub fn from_format(id: RequestId, e: &FormatError) -> Self {
+        ErrorReply {
+            id: Some(id),
+            error: e.to_string(),
+            unsupported: is_unsupported(e),
+        }
+    }
+}
+
+/// True for the "not supported yet" errors `format::open` gives for formats whose reader does
+/// not exist yet (as opposed to a file that is broken or not a checkpoint).
+pub fn is_unsupported(e: &FormatError) -> bool {
+    e.message.ends_with("not supported yet")
+}
+
+fn tier_name(t: Tier) -> &'static str {
+    match t {
+        Tier::Allowed => "allowed",
+        Tier::Unknown => "unknown",
+        Tier::Dangerous => "dangerous",
+    }
+}
+
+impl Summary {
+    /// The page's summary of an opened checkpoint.
+    pub fn of(id: RequestId, ckpt: &Checkpoint) -> Self {
+        Summary {
+            id,
+            tensors: ckpt.tensors.len() as u64,
+            params: ckpt.total_params(),
+            verdict: ckpt.safety.verdict().to_string(),
+            globals: ckpt
+                .safety
+                .globals
+                .iter()
+                .map(|g| GlobalInfo {
+                    module: g.module.clone(),
+                    name: g.name.clone(),
+                    tier: tier_name(g.tier).to_string(),
+                    why: g.why.clone(),
+                })
+                .collect(),
+            notes: ckpt.notes.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{
+        DType, Format, GlobalRef, Node, SafetyReport, StorageInfo, TensorInfo, TensorKind,
+    };
+    use serde_json::json;
+
+    #[test]
+    fn open_request_wire_shape() {
+        let r: Request<String> = Request::Open {
+            id: 7,
+            files: vec!["a.pth".into(), "b.pth".into()],
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v, json!({"open": {"id": 7, "files": ["a.pth", "b.pth"]}}));
+        let back: Request<String> = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.id(), 7);
+    }
+
+    #[test]
+    fn unknown_request_is_rejected() {
+        let bad = json!({"launch": {"id": 1}});
+        assert!(serde_json::from_value::<Request<String>>(bad).is_err());
+        let missing_files = json!({"open": {"id": 1}});
+        assert!(serde_json::from_value::<Request<String>>(missing_files).is_err());
+    }
+
+    #[test]
+    fn response_wire_shapes() {
+        assert_eq!(
+            serde_json::to_value(Response::Ready).unwrap(),
+            json!("ready")
+        );
+        let d = Response::Detected(Detected {
+            id: 3,
+            name: "m.pth".into(),
+            size: 1234,
+            format: "torch-zip".into(),
+            format_description: "zip".into(),
+            files: 1,
+        });
+        assert_eq!(
+            serde_json::to_value(&d).unwrap(),
+            json!({"detected": {"id": 3, "name": "m.pth", "size": 1234, "format": "torch-zip",
+                                "format_description": "zip", "files": 1}})
+        );
+        let e = Response::Error(ErrorReply {
+            id: Some(4),
+            error: "x.bin: byte 0: bad".into(),
+            unsupported: false,
+        });
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            v,
+            json!({"error": {"id": 4, "error": "x.bin: byte 0: bad", "unsupported": false}})
+        );
+        for r in [Response::Ready, d, e] {
+            let back: Response = serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+            assert_eq!(back, r);
+        }
+    }
+
+    #[test]
+    fn unsupported_is_told_apart_from_broken() {
+        let soft =
+            FormatError::new("PyTorch zip checkpoint files are not supported yet").in_file("m.pth");
+        let r = ErrorReply::from_format(1, &soft);
+        assert!(r.unsupported);
+        assert_eq!(
+            r.error,
+            "m.pth: PyTorch zip checkpoint files are not supported yet"
+        );
+        let hard = FormatError::at("data.pkl", "byte 12: truncated").in_file("m.pth");
+        let r = ErrorReply::from_format(2, &hard);
+        assert!(!r.unsupported);
+        assert_eq!(r.error, "m.pth: data.pkl: byte 12: truncated");
+    }
+
+    fn tensor(path: &str, shape: Vec<u64>) -> TensorInfo {
+        let strides = {
+            let mut s = vec![1u64; shape.len()];
+            for i in (0..shape.len().saturating_sub(1)).rev() {
+                s[i] = s[i + 1] * shape[i + 1];
+            }
+            s
+        };
+        TensorInfo {
+            path: vec![path.into()],
+            dtype: DType::F32,
+            shape,
+            strides,
+            storage_offset: 0,
+            storage: Some(0),
+            requires_grad: false,
+            parameter: false,
+            kind: TensorKind::Dense,
+        }
+    }
+
+    #[test]
+    fn summary_counts_tensors_params_and_globals() {
+        let mut safety = SafetyReport::default();
+        safety.add(GlobalRef {
+            module: "torch._utils".into(),
+            name: "_rebuild_tensor_v2".into(),
+            tier: Tier::Allowed,
+            why: String::new(),
+        });
+        safety.add(GlobalRef {
+            module: "os".into(),
+            name: "system".into(),
+            tier: Tier::Dangerous,
+            why: "runs a shell command".into(),
+        });
+        let ckpt = Checkpoint {
+            format: Format::TorchZip,
+            root: Node::None,
+            tensors: vec![
+                tensor("w", vec![2, 3]),
+                tensor("b", vec![3]),
+                tensor("s", vec![]),
+            ],
+            storages: vec![StorageInfo {
+                key: "0".into(),
+                record: "archive/data/0".into(),
+                dtype: DType::F32,
+                nbytes: 40,
+                file: 0,
+                offset: 0,
+                crc32: None,
+                big_endian: false,
+            }],
+            safety,
+            metadata: vec![],
+            files: vec!["m.pth".into()],
+            notes: vec!["assumed little-endian".into()],
+        };
+        let s = Summary::of(9, &ckpt);
+        assert_eq!(s.id, 9);
+        assert_eq!(s.tensors, 3);
+        assert_eq!(s.params, 6 + 3 + 1);
+        assert_eq!(s.verdict, "dangerous");
+        assert_eq!(s.globals.len(), 2);
+        assert_eq!(s.globals[1].tier, "dangerous");
+        assert_eq!(s.globals[1].why, "runs a shell command");
+        assert_eq!(s.notes, vec!["assumed little-endian".to_string()]);
+    }
+}

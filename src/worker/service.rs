@@ -1,0 +1,84 @@
+//! The worker's entry point: decodes page messages, runs them on a [`Session`], posts answers.
+//!
+//! Contract: [`start`] installs the message handler, then posts `"ready"` (the page queues its
+//! requests until then). A message that does not decode is answered with an `error` whose `id`
+//! is `None`. Each answer is posted as soon as it exists (detection before the index).
+
+use super::blob;
+use super::protocol::{ErrorReply, JsFile, Request, Response};
+use super::session::{NamedSource, Session};
+use std::cell::RefCell;
+use wasm_bindgen::prelude::*;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+thread_local! {
+    static SESSION: RefCell<Session> = RefCell::new(Session::new());
+}
+
+/// Encode a response as the JS value posted to the page.
+pub fn encode(r: &Response) -> JsValue {
+    serde_wasm_bindgen::to_value(r).unwrap_or_else(|e| {
+        serde_wasm_bindgen::to_value(&Response::Error(ErrorReply {
+            id: r.id(),
+            error: format!("internal: cannot encode an answer: {e}"),
+            unsupported: false,
+        }))
+        .expect("an error reply always encodes")
+    })
+}
+
+/// Handle one message from the page on `session`, answering through `reply`.
+pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Response)) {
+    let req: Request<JsFile> = match serde_wasm_bindgen::from_value(data) {
+        Ok(r) => r,
+        Err(e) => {
+            reply(Response::Error(ErrorReply {
+                id: None,
+                error: format!("worker: bad request: {e}"),
+                unsupported: false,
+            }));
+            return;
+        }
+    };
+    match req {
+        Request::Open { id, files } => {
+            let mut named = Vec::with_capacity(files.len());
+            for JsFile(file) in files {
+                let name = file.name();
+                match blob::cached(file.into()) {
+                    Ok(src) => named.push(NamedSource {
+                        name,
+                        source: Box::new(src),
+                    }),
+                    Err(e) => {
+                        reply(Response::Error(ErrorReply {
+                            id: Some(id),
+                            error: format!("{name}: {}", e.0),
+                            unsupported: false,
+                        }));
+                        return;
+                    }
+                }
+            }
+            session.open(id, named, reply);
+        }
+    }
+}
+
+/// The worker's `main`: install the message handler and post `"ready"`.
+pub fn start() {
+    console_error_panic_hook::set_once();
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let post_scope = scope.clone();
+    let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        let post = &mut |r: Response| {
+            // posting only fails for uncloneable values, which `encode` never makes
+            let _ = post_scope.post_message(&encode(&r));
+        };
+        SESSION.with(|s| handle(&mut s.borrow_mut(), ev.data(), post));
+    });
+    scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    // the handler lives as long as the worker
+    onmessage.forget();
+    let _ = scope.post_message(&encode(&Response::Ready));
+}

@@ -1,0 +1,236 @@
+//! Browser tests (wasm-bindgen-test, headless Chromium, inside a dedicated worker — the only
+//! place `FileReaderSync` exists): the Blob source, the request encoding with real `File`s,
+//! and the worker's handling of an `open` request.
+//!
+//! Run: `cargo test --target wasm32-unknown-unknown --test web` (runner in .cargo/config.toml,
+//! `CHROMEDRIVER=/usr/bin/chromedriver`; scripts/dev.sh test does this).
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Array, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::*;
+use web_sys::{Blob, File};
+use weightscope::format::Source;
+use weightscope::worker::blob::{self, BlobSource, CACHE_BLOCK};
+use weightscope::worker::protocol::{JsFile, Request, Response};
+use weightscope::worker::service;
+use weightscope::worker::session::Session;
+
+wasm_bindgen_test_configure!(run_in_dedicated_worker);
+
+/// Deterministic bytes that differ at every offset modulo 251.
+fn pattern(start: u64, n: usize) -> Vec<u8> {
+    (0..n as u64).map(|i| ((start + i) % 251) as u8).collect()
+}
+
+fn parts(chunks: &[&[u8]]) -> Array {
+    let arr = Array::new();
+    for c in chunks {
+        arr.push(&Uint8Array::from(*c));
+    }
+    arr
+}
+
+fn blob_of(chunks: &[&[u8]]) -> Blob {
+    Blob::new_with_u8_array_sequence(&parts(chunks)).unwrap()
+}
+
+fn file_of(bytes: &[u8], name: &str) -> File {
+    File::new_with_u8_array_sequence(&parts(&[bytes]), name).unwrap()
+}
+
+#[wasm_bindgen_test]
+fn blob_source_reads_exact_ranges_across_parts() {
+    let data = pattern(0, 300_000);
+    // three parts, so reads cross the places where the blob was glued together
+    let blob = blob_of(&[&data[..100_000], &data[100_000..200_003], &data[200_003..]]);
+    let src = BlobSource::new(blob).unwrap();
+    assert_eq!(src.len(), 300_000);
+    for (off, n) in [
+        (0u64, 1usize),
+        (0, 512),
+        (99_990, 20),
+        (200_000, 10),
+        (123_457, 70_001),
+        (299_999, 1),
+        (0, 300_000),
+    ] {
+        let mut buf = vec![0u8; n];
+        src.read_at(off, &mut buf).unwrap();
+        assert_eq!(buf, &data[off as usize..off as usize + n], "at {off}+{n}");
+    }
+    let reads = src.reads();
+    assert_eq!(reads, 7);
+    // an empty read reads nothing
+    src.read_at(5, &mut []).unwrap();
+    assert_eq!(src.reads(), reads);
+    // past the end is an error, not a short read
+    let err = src.read_at(299_999, &mut [0u8; 2]).unwrap_err();
+    assert!(err.0.contains("past the end"), "{err}");
+    let err = src.read_at(u64::MAX - 1, &mut [0u8; 4]).unwrap_err();
+    assert!(err.0.contains("past the end"), "{err}");
+}
+
+#[wasm_bindgen_test]
+fn blob_source_reads_past_2_gib() {
+    // 2600 references to one 1 MiB blob: a 2.54 GiB blob without 2.5 GiB of memory.
+    const MIB: u64 = 1 << 20;
+    let base = blob_of(&[&pattern(0, MIB as usize)]);
+    let refs = Array::new();
+    for _ in 0..2600 {
+        refs.push(&base);
+    }
+    let big = Blob::new_with_blob_sequence(&refs).unwrap();
+    let src = BlobSource::new(big).unwrap();
+    assert_eq!(src.len(), 2600 * MIB);
+    // offsets past i32::MAX and past u32::MAX / 2: the i32 slice methods would overflow here
+    for off in [(1u64 << 31) - 3, (1u64 << 31) + 12_345, 2600 * MIB - 100] {
+        let mut buf = vec![0u8; 100];
+        src.read_at(off, &mut buf).unwrap();
+        let expect: Vec<u8> = (0..100u64)
+            .map(|i| (((off + i) % MIB) % 251) as u8)
+            .collect();
+        assert_eq!(buf, expect, "at {off}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn cached_blob_source_batches_small_reads() {
+    let data = pattern(0, 4 * CACHE_BLOCK + 777);
+    let src = blob::cached(blob_of(&[&data])).unwrap();
+    // a zip reader walking backwards from the end in 1 KiB steps, then many tiny reads at the start
+    let len = src.len();
+    let mut off = len;
+    while off >= 1024 && len - off < 3 * CACHE_BLOCK as u64 {
+        off -= 1024;
+        let mut buf = [0u8; 1024];
+        src.read_at(off, &mut buf).unwrap();
+        assert_eq!(&buf[..], &data[off as usize..off as usize + 1024]);
+    }
+    for i in 0..500u64 {
+        let mut b = [0u8; 30];
+        src.read_at(i * 13, &mut b).unwrap();
+        assert_eq!(&b[..], &data[(i * 13) as usize..(i * 13) as usize + 30]);
+    }
+    // five 64 KiB blocks cover everything read above (block 0 and the last four)
+    assert!(
+        src.inner().reads() <= 5,
+        "{} FileReaderSync calls",
+        src.inner().reads()
+    );
+    // a large read bypasses the cache and is exact
+    let mut big = vec![0u8; 2 * CACHE_BLOCK + 3];
+    src.read_at(1, &mut big).unwrap();
+    assert_eq!(big, &data[1..1 + big.len()]);
+}
+
+#[wasm_bindgen_test]
+fn open_request_carries_the_same_file_object() {
+    let file = file_of(b"PK\x03\x04 hello", "model.pth");
+    let req = Request::Open {
+        id: 42,
+        files: vec![JsFile(file.clone())],
+    };
+    let v = serde_wasm_bindgen::to_value(&req).unwrap();
+    // the wire shape the worker expects: {open: {id: 42, files: [File]}}
+    let open = Reflect::get(&v, &"open".into()).unwrap();
+    assert_eq!(
+        Reflect::get(&open, &"id".into()).unwrap().as_f64(),
+        Some(42.0)
+    );
+    let files: Array = Reflect::get(&open, &"files".into())
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(files.length(), 1);
+    assert!(
+        JsValue::from(file.clone()) == files.get(0),
+        "not the same File object"
+    );
+    let back: Request<JsFile> = serde_wasm_bindgen::from_value(v).unwrap();
+    let Request::Open { id, files } = back;
+    assert_eq!(id, 42);
+    assert_eq!(files[0].0.name(), "model.pth");
+    assert_eq!(files[0].0.size(), 10.0);
+}
+
+fn handle(session: &mut Session, req: JsValue) -> Vec<Response> {
+    let mut out = vec![];
+    service::handle(session, req, &mut |r| out.push(r));
+    out
+}
+
+fn open_req(id: u32, files: Vec<File>) -> JsValue {
+    serde_wasm_bindgen::to_value(&Request::Open {
+        id,
+        files: files.into_iter().map(JsFile).collect(),
+    })
+    .unwrap()
+}
+
+#[wasm_bindgen_test]
+fn worker_detects_a_real_file_by_its_bytes() {
+    let mut s = Session::new();
+    // a safetensors header in a file named .pth: the bytes decide
+    let mut st = 2u64.to_le_bytes().to_vec();
+    st.extend_from_slice(b"{}");
+    let out = handle(&mut s, open_req(1, vec![file_of(&st, "weights.pth")]));
+    let Response::Detected(d) = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!((d.id, d.name.as_str(), d.size), (1, "weights.pth", 10));
+    assert_eq!(d.format, "safetensors");
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out[1].id(), Some(1));
+
+    // random bytes: detected as unknown, then a real (not "unsupported") error naming the file
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let out = handle(&mut s, open_req(2, vec![file_of(&noise, "noise.pth")]));
+    assert!(matches!(&out[0], Response::Detected(d) if d.format == "unknown" && d.size == 4096));
+    let Response::Error(e) = &out[1] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(e.id, Some(2));
+    assert!(!e.unsupported);
+    assert!(e.error.starts_with("noise.pth: "), "{}", e.error);
+}
+
+#[wasm_bindgen_test]
+fn undecodable_message_is_answered() {
+    let mut s = Session::new();
+    let out = handle(&mut s, JsValue::from_str("hello"));
+    assert!(
+        matches!(&out[..], [Response::Error(e)] if e.id.is_none() && e.error.contains("bad request"))
+    );
+    // an open without files field
+    let v = js_sys::JSON::parse(r#"{"open": {"id": 3}}"#).unwrap();
+    let out = handle(&mut s, v);
+    assert!(matches!(&out[..], [Response::Error(e)] if e.id.is_none()));
+}
+
+#[wasm_bindgen_test]
+fn answers_encode_to_plain_objects() {
+    let mut s = Session::new();
+    let out = handle(&mut s, open_req(9, vec![file_of(b"PK\x03\x04", "a.pth")]));
+    let v = service::encode(&out[0]);
+    let d = Reflect::get(&v, &"detected".into()).unwrap();
+    assert_eq!(
+        Reflect::get(&d, &"format".into())
+            .unwrap()
+            .as_string()
+            .as_deref(),
+        Some("torch-zip")
+    );
+    assert_eq!(
+        Reflect::get(&d, &"size".into()).unwrap().as_f64(),
+        Some(4.0)
+    );
+    assert_eq!(
+        service::encode(&Response::Ready).as_string().as_deref(),
+        Some("ready")
+    );
+    // and the page decodes what the worker encodes
+    let back: Response = serde_wasm_bindgen::from_value(v).unwrap();
+    assert_eq!(back, out[0]);
+}
