@@ -37,7 +37,7 @@ step() {
   printf '\n\033[1m== %s\033[0m  (%s)\n' "$name" "$*"
   "$@" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
   local closing
-  closing=$(grep -E '^test result:|^ℹ (tests|pass|fail) ' "$log" | sed 's/^/      /' || true)
+  closing=$(grep -E '^test result:|^ℹ (tests|pass|fail) |^[0-9]+ passed|^=+ [0-9]+ passed' "$log" | sed 's/^/      /' || true)
   SUMMARY+=("$(printf '%-4s %-44s %4ss' "$([ $rc = 0 ] && echo ok || echo FAIL)" "$name" $((SECONDS - t)))")
   [ -n "$closing" ] && SUMMARY+=("$closing")
   if [ $rc != 0 ]; then
@@ -76,6 +76,7 @@ case "${1:-}" in
     step "clippy (wasm32)" cargo clippy --target wasm32-unknown-unknown --bins --lib --tests -- -D warnings
     step "torch fixtures" "$PY" tests/fixtures/make_fixtures.py tests/fixtures/gen
     step "cargo test (native)" cargo test
+    step "round trip (pytest, real torch)" env WEIGHTSCOPE_BIN="$CARGO_TARGET_DIR/debug/weightscope" "$PY" -m pytest -q -p no:cacheprovider tests/roundtrip
     step "cargo test (wasm32, headless Chromium)" cargo test --target wasm32-unknown-unknown --test web
     step "trunk build --release" trunk build --release
     step "gzip sizes" gzip_sizes
