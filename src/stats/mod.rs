@@ -42,6 +42,7 @@
 //! per-tensor parameters in [`checkpoint_stats`]), bits* (unsigned codes).
 
 pub mod decode;
+pub mod diff;
 pub mod engine;
 pub mod histogram;
 pub mod moments;
