@@ -65,6 +65,18 @@ pub enum Command {
         #[arg(long, value_name = "REGEX")]
         key: Option<String>,
     },
+    /// Compare two checkpoints: keys only in A / only in B, dtype or shape mismatches, and value
+    /// differences (max |a−b|, relative L2, cosine) of matching tensors.
+    Diff {
+        a: PathBuf,
+        b: PathBuf,
+        /// Print JSON instead of a report.
+        #[arg(long)]
+        json: bool,
+        /// Align keys: A's A_PREFIX… is compared with B's B_PREFIX… (repeatable; first match wins).
+        #[arg(long = "map", value_name = "A_PREFIX=B_PREFIX")]
+        map: Vec<String>,
+    },
     /// Edit and write a checkpoint: operations apply in the order given; with none, it converts.
     #[command(
         after_help = "Patterns are regular expressions searched in each entry's key and in its full path joined by '/'.\n\
@@ -142,6 +154,7 @@ pub fn main() -> i32 {
             bins,
             key,
         } => stats(&file, json, bins as usize, key.as_deref(), &mut out),
+        Command::Diff { a, b, json, map } => diff(&a, &b, json, &map, &mut out),
         Command::Edit(_) => edit::run(matches.subcommand_matches("edit").expect("edit matches")),
     };
     if std::env::var_os("WEIGHTSCOPE_IO_STATS").is_some() {
@@ -187,4 +200,80 @@ fn stats(
             EXIT_UNREADABLE
         }
     }
+}
+
+/// `weightscope diff A B [--json] [--map A_PREFIX=B_PREFIX]`
+fn diff(
+    a: &std::path::Path,
+    b: &std::path::Path,
+    json: bool,
+    map: &[String],
+    out: &mut dyn std::io::Write,
+) -> i32 {
+    let mut maps = vec![];
+    for m in map {
+        match m.split_once('=') {
+            Some((x, y)) => maps.push((x.to_string(), y.to_string())),
+            None => {
+                eprintln!("--map takes A_PREFIX=B_PREFIX, got {m:?}");
+                return EXIT_USAGE;
+            }
+        }
+    }
+    let (oa, ob) = match (open::open_path(a), open::open_path(b)) {
+        (Ok(x), Ok(y)) => (x, y),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("{e}");
+            return EXIT_UNREADABLE;
+        }
+    };
+    let (sa, sb) = (oa.source_refs(), ob.source_refs());
+    let r = match crate::stats::diff::diff(&oa.ckpt, &sa, &ob.ckpt, &sb, &maps, &mut |_, _| true) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "{}",
+                e.in_file(format!("{} vs {}", a.display(), b.display()))
+            );
+            return EXIT_UNREADABLE;
+        }
+    };
+    if json {
+        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&r).expect("json"));
+        return 0;
+    }
+    let f = |x: Option<f64>| x.map(|v| format!("{v:.6e}")).unwrap_or_else(|| "-".into());
+    let _ = writeln!(
+        out,
+        "{} only in A, {} only in B, {} mismatched, {} changed, {} identical",
+        r.only_a.len(),
+        r.only_b.len(),
+        r.mismatched.len(),
+        r.changed.len(),
+        r.identical
+    );
+    for k in &r.only_a {
+        let _ = writeln!(out, "only in A   {k}");
+    }
+    for k in &r.only_b {
+        let _ = writeln!(out, "only in B   {k}");
+    }
+    for m in &r.mismatched {
+        let _ = writeln!(
+            out,
+            "mismatch    {}  A {} {:?}  B {} {:?}",
+            m.key, m.a.dtype, m.a.shape, m.b.dtype, m.b.shape
+        );
+    }
+    for c in &r.changed {
+        let _ = writeln!(
+            out,
+            "changed     {}  max|a-b| {}  rel L2 {}  cosine {}",
+            c.key,
+            f(c.max_abs),
+            f(c.rel_l2),
+            f(c.cosine)
+        );
+    }
+    0
 }

@@ -130,7 +130,12 @@ impl<'a> Elements<'a> {
         } else {
             None
         };
-        Ok(Elements { ckpt, src, index, whole })
+        Ok(Elements {
+            ckpt,
+            src,
+            index,
+            whole,
+        })
     }
     fn range(&self, first: u64, count: u64) -> Result<Vec<u8>> {
         let es = self.ckpt.tensors[self.index].dtype.size() as u64;
@@ -161,7 +166,12 @@ fn compare(
     let mut identical = true;
     let mut nan = false;
     let mut max_abs = 0f64;
-    let (mut d2, mut a2, mut b2, mut ab) = (Sum::default(), Sum::default(), Sum::default(), Sum::default());
+    let (mut d2, mut a2, mut b2, mut ab) = (
+        Sum::default(),
+        Sum::default(),
+        Sum::default(),
+        Sum::default(),
+    );
     let mut first = 0u64;
     while first < numel {
         let n = (numel - first).min(CHUNK_ELEMS);
@@ -197,8 +207,16 @@ fn compare(
         return Ok(Some((None, None, None)));
     }
     let (na, nb) = (a2.get().sqrt(), b2.get().sqrt());
-    let rel = if na > 0.0 { Some(d2.get().sqrt() / na) } else { None };
-    let cos = if na > 0.0 && nb > 0.0 { Some(ab.get() / (na * nb)) } else { None };
+    let rel = if na > 0.0 {
+        Some(d2.get().sqrt() / na)
+    } else {
+        None
+    };
+    let cos = if na > 0.0 && nb > 0.0 {
+        Some(ab.get() / (na * nb))
+    } else {
+        None
+    };
     Ok(Some((Some(max_abs), rel, cos)))
 }
 
@@ -229,8 +247,14 @@ pub fn diff(
                 if t.dtype != u.dtype || t.shape != u.shape {
                     report.mismatched.push(Mismatch {
                         key,
-                        a: Side { dtype: t.dtype.name().into(), shape: t.shape.clone() },
-                        b: Side { dtype: u.dtype.name().into(), shape: u.shape.clone() },
+                        a: Side {
+                            dtype: t.dtype.name().into(),
+                            shape: t.shape.clone(),
+                        },
+                        b: Side {
+                            dtype: u.dtype.name().into(),
+                            shape: u.shape.clone(),
+                        },
                     });
                 } else {
                     pairs.push((key, ai, bi));
@@ -244,7 +268,10 @@ pub fn diff(
             report.only_b.push(t.path.join("/"));
         }
     }
-    let total: u64 = pairs.iter().map(|(_, ai, _)| a.tensors[*ai].nbytes() * 2).sum();
+    let total: u64 = pairs
+        .iter()
+        .map(|(_, ai, _)| a.tensors[*ai].nbytes() * 2)
+        .sum();
     let mut done = 0u64;
     for (key, ai, bi) in pairs {
         let has_data = a.tensors[ai].storage.is_some() && b.tensors[bi].storage.is_some();
@@ -259,9 +286,14 @@ pub fn diff(
         .map_err(|e| e.within(key.clone()))?;
         match r {
             None => report.identical += 1,
-            Some((max_abs, rel_l2, cosine)) => {
-                report.changed.push(Changed { key, max_abs, rel_l2, cosine, a_index: ai, b_index: bi })
-            }
+            Some((max_abs, rel_l2, cosine)) => report.changed.push(Changed {
+                key,
+                max_abs,
+                rel_l2,
+                cosine,
+                a_index: ai,
+                b_index: bi,
+            }),
         }
     }
     Ok(report)
@@ -273,11 +305,17 @@ mod tests {
 
     #[test]
     fn prefix_maps_first_rule_wins() {
-        let maps = vec![("module.".to_string(), String::new()), ("m".to_string(), "x".to_string())];
+        let maps = vec![
+            ("module.".to_string(), String::new()),
+            ("m".to_string(), "x".to_string()),
+        ];
         assert_eq!(map_key("module.fc.w", &maps), "fc.w");
         assert_eq!(map_key("mlp.w", &maps), "xlp.w");
         assert_eq!(map_key("fc.w", &maps), "fc.w");
-        assert_eq!(map_key("fc.w", &[(String::new(), "backbone.".into())]), "backbone.fc.w");
+        assert_eq!(
+            map_key("fc.w", &[(String::new(), "backbone.".into())]),
+            "backbone.fc.w"
+        );
     }
 
     #[test]
