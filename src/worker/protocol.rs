@@ -306,6 +306,7 @@ mod tests {
                 offset: 0,
                 crc32: None,
                 big_endian: false,
+                zip_header: None,
             }],
             safety,
             metadata: vec![],
