@@ -6,7 +6,7 @@ Times `weightscope inspect --json` (bytes read counted by the CLI itself) agains
 Run with the torch venv python:  ~/.cache/weightscope/venv/bin/python bench/inspect_bench.py
 Targets: the CLI reads under 1 MB of the file and is at least 10x faster.
 """
-import os, subprocess, sys, time, statistics, tempfile
+import json, os, subprocess, sys, time, statistics, tempfile
 
 import torch
 
@@ -35,7 +35,7 @@ def timeit(fn, n=5):
 
 def main():
     if not os.path.exists(BIN):
-        sys.exit(f"build the CLI first: cargo build --release ({BIN} missing)")
+        sys.exit(f"build the CLI first: cargo build --release --bin weightscope --example open_bench ({BIN} missing)")
     d = os.environ.get("BENCH_DIR") or tempfile.mkdtemp(prefix="ws-bench-")
     path = os.path.join(d, "big.pth")
     t0 = time.perf_counter()
@@ -56,9 +56,19 @@ def main():
         sd = torch.load(path, mmap=True, weights_only=True)
         assert len(sd) == N_TENSORS
     t_torch = timeit(theirs)
-    print(f"weightscope inspect --json : {t_ours*1000:8.1f} ms   ({io})")
-    print(f"torch.load(mmap=True, weights_only=True): {t_torch*1000:8.1f} ms")
-    print(f"speed-up: {t_torch/t_ours:.1f}x")
+    # in-process open (no process start, no JSON printing): examples/open_bench.rs
+    ex = os.path.join(os.path.dirname(BIN), "examples", "open_bench")
+    inproc = None
+    if os.path.exists(ex):
+        r = subprocess.run([ex, path, "9"], capture_output=True, text=True, check=True)
+        inproc = json.loads(r.stdout.strip().splitlines()[-1])
+    print(f"weightscope inspect --json (whole process): {t_ours*1000:8.1f} ms   ({io})")
+    if inproc:
+        print(f"weightscope format::open in-process (median of 9): {inproc['median_s']*1000:8.2f} ms")
+    print(f"torch.load(mmap=True, weights_only=True) in-process: {t_torch*1000:8.1f} ms")
+    print(f"speed-up, process vs in-process torch: {t_torch/t_ours:.1f}x")
+    if inproc:
+        print(f"speed-up, in-process vs in-process: {t_torch/inproc['median_s']:.1f}x")
     os.remove(path)
 
 
