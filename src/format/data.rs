@@ -52,21 +52,47 @@ pub fn read_tensor_vec(
     Ok(out)
 }
 
+/// Stream a whole storage's stored bytes in chunks of at most [`DEFAULT_CHUNK`] bytes, each a
+/// whole number of `unit`-byte elements, reversing every `swap`-byte group (pass the element's
+/// swap unit to turn big-endian data little-endian, 1 to keep the bytes as stored).
+pub fn read_storage(
+    s: &StorageInfo,
+    src: &dyn Source,
+    unit: usize,
+    swap: usize,
+    f: &mut dyn FnMut(&mut Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    let base = s.data_offset(src)?;
+    let unit = unit.max(1) as u64;
+    let chunk = (DEFAULT_CHUNK as u64 / unit).max(1) * unit;
+    let mut buf = Vec::with_capacity(chunk.min(s.nbytes) as usize);
+    let mut done = 0u64;
+    while done < s.nbytes {
+        let n = (s.nbytes - done).min(chunk) as usize;
+        buf.resize(n, 0);
+        src.read_at(base + done, &mut buf)
+            .map_err(|e| FormatError::at(&s.record, e.0))?;
+        swap_in_place(&mut buf, swap);
+        f(&mut buf)?;
+        done += n as u64;
+    }
+    Ok(())
+}
+
+/// CRC-32 of a storage's stored bytes.
+pub fn storage_crc32(s: &StorageInfo, src: &dyn Source) -> Result<u32> {
+    let mut h = crc32fast::Hasher::new();
+    read_storage(s, src, 1, 1, &mut |b| {
+        h.update(b);
+        Ok(())
+    })?;
+    Ok(h.finalize())
+}
+
 /// Check a storage's bytes against its CRC-32 (no-op when it has none).
 pub fn verify_crc(s: &StorageInfo, src: &dyn Source) -> Result<()> {
     let Some(want) = s.crc32 else { return Ok(()) };
-    let base = s.data_offset(src)?;
-    let mut h = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; DEFAULT_CHUNK.min(s.nbytes as usize).max(1)];
-    let mut done = 0u64;
-    while done < s.nbytes {
-        let n = (s.nbytes - done).min(buf.len() as u64) as usize;
-        src.read_at(base + done, &mut buf[..n])
-            .map_err(|e| FormatError::at(&s.record, e.0))?;
-        h.update(&buf[..n]);
-        done += n as u64;
-    }
-    check_crc(s, h.finalize(), want)
+    check_crc(s, storage_crc32(s, src)?, want)
 }
 
 fn check_crc(s: &StorageInfo, got: u32, want: u32) -> Result<()> {

@@ -374,21 +374,8 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
                 out.slice(*input, s.file, base, s.nbytes, s.crc32)?;
                 match s.crc32 {
                     Some(c) => c,
-                    None => {
-                        // no CRC on record (safetensors / legacy input): hash the bytes
-                        let src = inputs.sources[*input][s.file];
-                        let mut h = crc32fast::Hasher::new();
-                        let mut buf = vec![0u8; DEFAULT_CHUNK.min(s.nbytes as usize).max(1)];
-                        let mut done = 0u64;
-                        while done < s.nbytes {
-                            let n = (s.nbytes - done).min(buf.len() as u64) as usize;
-                            src.read_at(base + done, &mut buf[..n])
-                                .map_err(|e| FormatError::at(&s.record, e.0))?;
-                            h.update(&buf[..n]);
-                            done += n as u64;
-                        }
-                        h.finalize()
-                    }
+                    // no CRC on record (safetensors / legacy input): hash the bytes
+                    None => super::data::storage_crc32(s, inputs.sources[*input][s.file])?,
                 }
             }
             StorageContent::Swapped {
@@ -397,23 +384,17 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
                 unit,
             } => {
                 let s = &inputs.ckpts[*input].storages[*storage];
-                let src = inputs.sources[*input][s.file];
-                let base = s.data_offset(src)?;
                 let mut h = crc32fast::Hasher::new();
-                let chunk = (DEFAULT_CHUNK / unit * unit) as u64;
-                let mut done = 0u64;
-                while done < s.nbytes {
-                    let n = (s.nbytes - done).min(chunk) as usize;
-                    let mut buf = src
-                        .read_vec(base + done, n)
-                        .map_err(|e| FormatError::at(&s.record, e.0))?;
-                    for c in buf.chunks_exact_mut(*unit) {
-                        c.reverse();
-                    }
-                    h.update(&buf);
-                    out.bytes(buf)?;
-                    done += n as u64;
-                }
+                super::data::read_storage(
+                    s,
+                    inputs.sources[*input][s.file],
+                    *unit,
+                    *unit,
+                    &mut |b| {
+                        h.update(b);
+                        out.bytes(std::mem::take(b))
+                    },
+                )?;
                 h.finalize()
             }
             StorageContent::CastStorage {
@@ -423,31 +404,23 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
                 to,
             } => {
                 let s = &inputs.ckpts[*input].storages[*storage];
-                let src = inputs.sources[*input][s.file];
-                let base = s.data_offset(src)?;
                 let mut caster = Caster::new(*from, *to).ok_or_else(|| {
                     FormatError::at(&s.record, format!("cannot cast {from} to {to}"))
                 })?;
-                let unit = from.size() as u64;
-                let chunk = (DEFAULT_CHUNK as u64 / unit).max(1) * unit;
+                let swap = if s.big_endian { from.swap_unit() } else { 1 };
                 let mut h = crc32fast::Hasher::new();
-                let mut done = 0u64;
-                while done < s.nbytes {
-                    let n = (s.nbytes - done).min(chunk) as usize;
-                    let mut buf = src
-                        .read_vec(base + done, n)
-                        .map_err(|e| FormatError::at(&s.record, e.0))?;
-                    if s.big_endian {
-                        for c in buf.chunks_exact_mut(from.swap_unit()) {
-                            c.reverse();
-                        }
-                    }
-                    let mut conv = Vec::with_capacity(caster.out_len(n as u64) as usize);
-                    caster.convert(&buf, &mut conv);
-                    h.update(&conv);
-                    out.bytes(conv)?;
-                    done += n as u64;
-                }
+                super::data::read_storage(
+                    s,
+                    inputs.sources[*input][s.file],
+                    from.size(),
+                    swap,
+                    &mut |b| {
+                        let mut conv = Vec::with_capacity(caster.out_len(b.len() as u64) as usize);
+                        caster.convert(b, &mut conv);
+                        h.update(&conv);
+                        out.bytes(conv)
+                    },
+                )?;
                 if caster.overflow > 0 {
                     let names: Vec<String> = tree
                         .tensors()

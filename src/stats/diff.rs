@@ -15,6 +15,7 @@
 //!   non-contiguous view of at most [`WHOLE_VIEW_LIMIT`] bytes.
 
 use super::decode::{Decoder, Lane};
+use super::patterns::Sum;
 use crate::format::data::{read_tensor_range, read_tensor_vec};
 use crate::format::{Checkpoint, FormatError, Result, Source};
 use serde::Serialize;
@@ -71,28 +72,6 @@ pub fn map_key(key: &str, maps: &[(String, String)]) -> String {
         }
     }
     key.to_string()
-}
-
-/// Neumaier-compensated sum.
-#[derive(Default, Clone, Copy)]
-struct Sum {
-    s: f64,
-    c: f64,
-}
-
-impl Sum {
-    fn add(&mut self, x: f64) {
-        let t = self.s + x;
-        if self.s.abs() >= x.abs() {
-            self.c += (self.s - t) + x;
-        } else {
-            self.c += (x - t) + self.s;
-        }
-        self.s = t;
-    }
-    fn get(&self) -> f64 {
-        self.s + self.c
-    }
 }
 
 fn decode(dec: &Decoder, bytes: &[u8], out: &mut Vec<f64>, f32buf: &mut Vec<f32>) {
@@ -319,16 +298,5 @@ mod tests {
             map_key("fc.w", &[(String::new(), "backbone.".into())]),
             "backbone.fc.w"
         );
-    }
-
-    #[test]
-    fn compensated_sum_keeps_small_terms() {
-        let mut s = Sum::default();
-        s.add(1e16);
-        for _ in 0..1000 {
-            s.add(1.0);
-        }
-        s.add(-1e16);
-        assert_eq!(s.get(), 1000.0);
     }
 }

@@ -91,14 +91,14 @@ impl PatternCounter {
 }
 
 /// Neumaier-compensated sum.
-#[derive(Default)]
-struct Sum {
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Sum {
     s: f64,
     c: f64,
 }
 
 impl Sum {
-    fn add(&mut self, x: f64) {
+    pub(crate) fn add(&mut self, x: f64) {
         let t = self.s + x;
         self.c += if self.s.abs() >= x.abs() {
             (self.s - t) + x
@@ -107,7 +107,7 @@ impl Sum {
         };
         self.s = t;
     }
-    fn get(&self) -> f64 {
+    pub(crate) fn get(&self) -> f64 {
         self.s + self.c
     }
 }
