@@ -146,6 +146,9 @@ impl<'a> Elements<'a> {
     }
 }
 
+/// (max_abs, rel_l2, cosine) of a changed pair.
+type Metrics = (Option<f64>, Option<f64>, Option<f64>);
+
 /// Compare tensor `ai` of A with tensor `bi` of B (same dtype and shape). Returns None when the
 /// bytes are identical.
 fn compare(
@@ -156,7 +159,7 @@ fn compare(
     b_src: &[&dyn Source],
     bi: usize,
     progress: &mut dyn FnMut(u64) -> bool,
-) -> Result<Option<(Option<f64>, Option<f64>, Option<f64>)>> {
+) -> Result<Option<Metrics>> {
     let t = &a.tensors[ai];
     let numel = t.numel();
     let ea = Elements::new(a, a_src, ai)?;

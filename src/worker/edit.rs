@@ -195,6 +195,7 @@ impl Editor {
         let tree = j.current();
         JournalReply {
             id,
+            file: String::new(),
             ops: j.ops().iter().map(Op::describe).collect(),
             redo: j.redo_list().into_iter().map(Op::describe).collect(),
             tensors: tree.tensors().len() as u64,

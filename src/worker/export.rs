@@ -14,7 +14,7 @@
 
 use super::edit::{output_bytes, Editor};
 use super::protocol::{
-    BlobHandle, ErrorReply, ExportReply, JsFile, OpenedB, Progress, Request, Response,
+    BlobHandle, ErrorReply, ExportReply, JournalReply, JsFile, OpenedB, Progress, Request, Response,
 };
 use super::session::{NamedSource, Session};
 use crate::edit::plan::{export, OutFormat, Part};
@@ -94,6 +94,21 @@ pub fn handle(session: &Session, req: Request<JsFile>, reply: &mut dyn FnMut(Res
         return;
     };
     let a = &opened.checkpoint;
+    let file = opened
+        .files
+        .first()
+        .map(|f| f.name.clone())
+        .unwrap_or_default();
+    let mut reply = |r: Response| {
+        reply(match r {
+            Response::Journal(j) => Response::Journal(JournalReply {
+                file: file.clone(),
+                ..j
+            }),
+            other => other,
+        })
+    };
+    let reply: &mut dyn FnMut(Response) = &mut reply;
     match req {
         Request::Open { .. } => unreachable!("open is handled by the service"),
         Request::Edit { id, op } => {

@@ -303,6 +303,8 @@ pub enum OpSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JournalReply {
     pub id: RequestId,
+    /// Name of the opened file being edited.
+    pub file: String,
     /// Applied operations, oldest first.
     pub ops: Vec<String>,
     /// Undone operations `redo` would re-apply, next first.
