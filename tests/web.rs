@@ -147,7 +147,9 @@ fn open_request_carries_the_same_file_object() {
         "not the same File object"
     );
     let back: Request<JsFile> = serde_wasm_bindgen::from_value(v).unwrap();
-    let Request::Open { id, files } = back;
+    let Request::Open { id, files } = back else {
+        panic!("not an open request")
+    };
     assert_eq!(id, 42);
     assert_eq!(files[0].0.name(), "model.pth");
     assert_eq!(files[0].0.size(), 10.0);

@@ -253,6 +253,8 @@ pub fn ComparePanel() -> impl IntoView {
             {move || diff.get().map(|d| {
                 let maps = parse_maps(&maps_text.get_untracked()).unwrap_or_default();
                 let DiffReply { only_a, only_b, mismatched, changed, identical, .. } = d;
+                let (n_only_a, n_only_b, n_mismatched, n_changed) =
+                    (only_a.len(), only_b.len(), mismatched.len(), changed.len());
                 view! {
                     <div class="diff" data-testid="compare-done">
                         <div class="edit-row">
@@ -271,22 +273,22 @@ pub fn ComparePanel() -> impl IntoView {
                         </div>
                         <canvas node_ref=chart data-testid="diff-chart" width="640" height="220"
                             data-bars=changed.len().to_string()></canvas>
-                        <h3 class:hidden=move || !shown("only_a")>"Only in A"</h3>
+                        <h3 class:hidden=move || !shown("only_a")>{format!("Only in A ({})", n_only_a)}</h3>
                         <ul data-testid="diff-only-a" class:hidden=move || !shown("only_a")>
                             {only_a.into_iter().map(|k| row(k, None, String::new())).collect_view()}
                         </ul>
-                        <h3 class:hidden=move || !shown("only_b")>"Only in B"</h3>
+                        <h3 class:hidden=move || !shown("only_b")>{format!("Only in B ({})", n_only_b)}</h3>
                         <ul data-testid="diff-only-b" class:hidden=move || !shown("only_b")>
                             {only_b.into_iter().map(|k| row(k.clone(), Some(k), String::new())).collect_view()}
                         </ul>
-                        <h3 class:hidden=move || !shown("mismatched")>"Shape or dtype differs"</h3>
+                        <h3 class:hidden=move || !shown("mismatched")>{format!("Shape or dtype differs ({})", n_mismatched)}</h3>
                         <ul data-testid="diff-mismatched" class:hidden=move || !shown("mismatched")>
                             {mismatched.into_iter().map(|m| {
                                 let b = to_b(&m.key, &maps);
                                 row(m.key, Some(b), format!(" A {} · B {}", m.a, m.b))
                             }).collect_view()}
                         </ul>
-                        <h3 class:hidden=move || !shown("changed")>"Values differ"</h3>
+                        <h3 class:hidden=move || !shown("changed")>{format!("Values differ ({})", n_changed)}</h3>
                         <ul data-testid="diff-changed" class:hidden=move || !shown("changed")>
                             {changed.into_iter().map(|c| {
                                 let f = |v: Option<f64>| v.map(|x| format!("{x:.3e}")).unwrap_or_else(|| "–".into());

@@ -25,7 +25,7 @@ fn st(tensors: &[(&str, &[f32])]) -> Vec<u8> {
         json!({"dtype": "I64", "shape": [], "data_offsets": [start, data.len()]}),
     );
     let mut h = serde_json::to_vec(&header).unwrap();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();
