@@ -11,7 +11,9 @@
 //   - bytes copied as file slices vs new bytes.
 // The output is verified with torch (mmap, weights_only=True): keys are `model.` + the input's,
 // and sampled tensors are equal. Run after `trunk build --release`:
-//   node bench/browser_export_bench.mjs [SIZE_GIB]
+//   node bench/browser_export_bench.mjs [SIZE_GIB] [rename|cast]
+// `cast` casts every tensor to float16 instead (all data streamed through the worker in chunks;
+// the output is verified against torch's own .to(torch.float16) on sampled tensors).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,6 +29,7 @@ const { chromium } = require(path.join(TOOLS, 'node_modules', 'playwright-core')
 const DIST = process.env.WEIGHTSCOPE_DIST ?? path.join(ROOT, 'dist');
 const PY = process.env.WEIGHTSCOPE_PY ?? path.join(os.homedir(), '.cache', 'weightscope', 'venv', 'bin', 'python');
 const GIB = Number(process.argv[2] ?? 4);
+const MODE = process.argv[3] ?? 'rename';
 const ARTIFACTS = path.join(ROOT, 'tests', 'artifacts');
 const BIG = path.join(ARTIFACTS, `big-export-${GIB}g.pth`);
 
@@ -48,10 +51,13 @@ const VERIFY = String.raw`
 import sys, torch
 a = torch.load(sys.argv[1], weights_only=True, mmap=True)
 b = torch.load(sys.argv[2], weights_only=True, mmap=True)
-assert list(b) == ["model." + k for k in a], "keys"
+cast = sys.argv[3] == "cast"
+pre = "" if cast else "model."
+assert list(b) == [pre + k for k in a], "keys"
 ks = list(a)
 for k in ks[:: max(1, len(ks) // 25)] + ks[-1:]:
-    assert torch.equal(a[k], b["model." + k]), k
+    want = a[k].to(torch.float16) if cast else a[k]
+    assert b[pre + k].dtype == want.dtype and torch.equal(want, b[pre + k]), k
 print("verified", len(ks), "tensors")
 `;
 
@@ -78,8 +84,13 @@ try {
   await page.locator('[data-testid="file-input"]').setInputFiles(BIG);
   await page.locator('[data-testid="edit-panel"][data-ready="true"]').waitFor({ timeout: 300_000 });
   const openMs = performance.now() - t;
-  await page.locator('[data-testid="op-add-prefix"]').fill('model.');
-  await page.locator('[data-testid="op-add-prefix-apply"]').click();
+  if (MODE === 'cast') {
+    await page.locator('[data-testid="op-cast"]').selectOption('float16');
+    await page.locator('[data-testid="op-cast-apply"]').click();
+  } else {
+    await page.locator('[data-testid="op-add-prefix"]').fill('model.');
+    await page.locator('[data-testid="op-add-prefix-apply"]').click();
+  }
   await page.locator('[data-testid="journal"] li[data-state="applied"]').waitFor({ timeout: 30_000 });
   await page.locator('[data-testid="download-format"]').selectOption('torch');
   t = performance.now();
@@ -95,6 +106,7 @@ try {
   const num = async (a) => Number(await r.getAttribute(a));
   const heap = await page.evaluate(() => performance.memory?.usedJSHeapSize ?? null);
   const res = {
+    mode: MODE,
     input_bytes: size,
     open_ms: Math.round(openMs),
     worker_export_ms: await num('data-millis'),
@@ -108,9 +120,9 @@ try {
     new_bytes: await num('data-new'),
   };
   console.log(JSON.stringify(res, null, 2));
-  console.log(execFileSync(PY, ['-c', VERIFY, BIG, out], { encoding: 'utf8' }).trim());
+  console.log(execFileSync(PY, ['-c', VERIFY, BIG, out, MODE], { encoding: 'utf8' }).trim());
   const mib = (b) => (b / (1 << 20)).toFixed(1);
-  console.log(`| rename-only export, ${mib(size)} MiB torch zip, headless Chromium | export ${res.worker_export_ms} ms, download done ${res.download_finished_ms} ms | wasm memory ${mib(res.wasm_memory_before)} → ${mib(res.wasm_memory_after)} MiB | copied ${mib(res.copied_bytes)} MiB as slices, ${mib(res.new_bytes)} MiB new |`);
+  console.log(`| ${MODE === 'cast' ? 'float16 cast' : 'rename-only'} export, ${mib(size)} MiB torch zip, headless Chromium | export ${res.worker_export_ms} ms, download done ${res.download_finished_ms} ms | wasm memory ${mib(res.wasm_memory_before)} → ${mib(res.wasm_memory_after)} MiB | copied ${mib(res.copied_bytes)} MiB as slices, ${mib(res.new_bytes)} MiB new |`);
   await context.close();
 } finally {
   await browser.close();
