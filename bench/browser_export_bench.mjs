@@ -93,6 +93,15 @@ try {
   }
   await page.locator('[data-testid="journal"] li[data-state="applied"]').waitFor({ timeout: 30_000 });
   await page.locator('[data-testid="download-format"]').selectOption('torch');
+  // progress is shown for exports over 200 ms: record the percentages the page displayed
+  const seen = page.evaluate(() => new Promise((resolve) => {
+    const pcts = new Set();
+    const tick = setInterval(() => {
+      const m = document.querySelector('[data-testid="edit-progress"]')?.textContent.match(/(\d+)%/);
+      if (m) pcts.add(Number(m[1]));
+      if (document.querySelector('[data-testid="export-report"]')) { clearInterval(tick); resolve([...pcts]); }
+    }, 50);
+  }));
   t = performance.now();
   const [dl] = await Promise.all([
     page.waitForEvent('download', { timeout: 600_000 }),
@@ -115,6 +124,7 @@ try {
     wasm_memory_before: await num('data-wasm-before'),
     wasm_memory_after: await num('data-wasm-after'),
     page_js_heap_after: heap,
+    progress_shown: ((p) => (p.length ? `${p.length} distinct percentages, ${Math.min(...p)}% … ${Math.max(...p)}%` : 'none'))(await seen),
     output_bytes: fs.statSync(out).size,
     copied_bytes: await num('data-copied'),
     new_bytes: await num('data-new'),
