@@ -1,6 +1,7 @@
 //! Browser tests (wasm-bindgen-test, headless Chromium, inside a dedicated worker — the only
 //! place `FileReaderSync` exists): the Blob source, the request encoding with real `File`s,
-//! and the worker's handling of an `open` request.
+//! the worker's handling of an `open` request, and its edit / export requests (the exported Blob equals
+//! the native export byte for byte).
 //!
 //! Run: `cargo test --target wasm32-unknown-unknown --test web` (runner in .cargo/config.toml,
 //! `CHROMEDRIVER=/usr/bin/chromedriver`; scripts/dev.sh test does this).
@@ -147,7 +148,9 @@ fn open_request_carries_the_same_file_object() {
         "not the same File object"
     );
     let back: Request<JsFile> = serde_wasm_bindgen::from_value(v).unwrap();
-    let Request::Open { id, files } = back;
+    let Request::Open { id, files } = back else {
+        panic!("not an open request")
+    };
     assert_eq!(id, 42);
     assert_eq!(files[0].0.name(), "model.pth");
     assert_eq!(files[0].0.size(), 10.0);
@@ -233,4 +236,194 @@ fn answers_encode_to_plain_objects() {
     // and the page decodes what the worker encodes
     let back: Response = serde_wasm_bindgen::from_value(v).unwrap();
     assert_eq!(back, out[0]);
+}
+
+// --- edit & export (issue 7)
+
+/// A safetensors file of float32 tensors `(name, values)`.
+fn st_file(tensors: &[(&str, &[f32])]) -> Vec<u8> {
+    let mut header = String::from("{");
+    let mut data = vec![];
+    for (i, (name, vals)) in tensors.iter().enumerate() {
+        let start = data.len();
+        for v in *vals {
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        if i > 0 {
+            header.push(',');
+        }
+        header.push_str(&format!(
+            r#""{name}":{{"dtype":"F32","shape":[{}],"data_offsets":[{start},{}]}}"#,
+            vals.len(),
+            data.len()
+        ));
+    }
+    header.push('}');
+    while !header.len().is_multiple_of(8) {
+        header.push(' ');
+    }
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend(header.into_bytes());
+    out.extend(data);
+    out
+}
+
+fn blob_bytes(b: &Blob) -> Vec<u8> {
+    let r = web_sys::FileReaderSync::new().unwrap();
+    Uint8Array::new(&r.read_as_array_buffer(b).unwrap()).to_vec()
+}
+
+/// The same export done natively over the bytes in memory (slices copied from `input`).
+fn native_export(
+    input: &[u8],
+    ops: &[weightscope::edit::Op],
+    format: weightscope::edit::plan::OutFormat,
+    name: &str,
+) -> Vec<u8> {
+    use weightscope::edit::plan::{export, Part};
+    use weightscope::format::{writer::Inputs, MemSource};
+    let src = MemSource(input.to_vec());
+    let ckpt = weightscope::format::open(&src, "m.safetensors").unwrap();
+    let mut j =
+        weightscope::edit::Journal::new(weightscope::edit::ETree::from_checkpoint(&ckpt, 0));
+    for op in ops {
+        j.apply(op.clone()).unwrap();
+    }
+    let inputs = Inputs {
+        ckpts: vec![&ckpt],
+        sources: vec![vec![&src as &dyn Source]],
+    };
+    let mut out = vec![];
+    export(j.current(), &inputs, format, name, &mut |p| {
+        match p {
+            Part::Bytes(b) => out.extend(b),
+            Part::Slice { offset, len, .. } => {
+                out.extend_from_slice(&input[offset as usize..(offset + len) as usize])
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+fn send(s: &mut Session, req: Request<JsFile>) -> Vec<Response> {
+    handle(s, serde_wasm_bindgen::to_value(&req).unwrap())
+}
+
+#[wasm_bindgen_test]
+fn worker_exports_an_edited_file_as_a_blob_of_slices_and_new_bytes() {
+    use weightscope::edit::plan::OutFormat;
+    use weightscope::edit::Op;
+    use weightscope::worker::protocol::OpSpec;
+    let input = st_file(&[
+        ("module.a", &[1.0, 2.0, 3.0]),
+        ("module.b", &[-0.5, 65504.0 * 4.0]),
+    ]);
+    let mut s = Session::new();
+    let out = handle(&mut s, open_req(1, vec![file_of(&input, "m.safetensors")]));
+    assert!(matches!(&out[1], Response::Summary(_)), "{out:?}");
+    let out = send(
+        &mut s,
+        Request::Edit {
+            id: 2,
+            op: OpSpec::StripPrefix {
+                prefix: "module.".into(),
+            },
+        },
+    );
+    let Response::Journal(j) = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!((j.error.as_ref(), j.ops.len()), (None, 1));
+    assert_eq!(j.file, "m.safetensors");
+
+    // rename only: the tensor data travels as a slice of the File, the bytes equal the native export
+    for (fmt, name) in [("safetensors", "m.edited.safetensors"), ("torch", "m.pth")] {
+        let out = send(
+            &mut s,
+            Request::Export {
+                id: 3,
+                format: fmt.into(),
+            },
+        );
+        let Some(Response::Exported(e)) = out.last() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(e.name, name);
+        assert_eq!(
+            e.copied_bytes, 20,
+            "{fmt}: tensor bytes are slices of the input"
+        );
+        let blob: Blob = e.blob.0.clone().unchecked_into();
+        let got = blob_bytes(&blob);
+        assert_eq!(got.len() as u64, e.size);
+        let want = native_export(
+            &input,
+            &[Op::StripPrefix("module.".into())],
+            OutFormat::parse(fmt).unwrap(),
+            name,
+        );
+        assert_eq!(got, want, "{fmt}");
+    }
+
+    // a cast streams new bytes and counts the value that overflows float16
+    let out = send(
+        &mut s,
+        Request::Edit {
+            id: 4,
+            op: OpSpec::Cast {
+                dtype: "float16".into(),
+                pattern: None,
+            },
+        },
+    );
+    assert!(
+        matches!(&out[0], Response::Journal(j) if j.error.is_none()),
+        "{out:?}"
+    );
+    let out = send(
+        &mut s,
+        Request::Export {
+            id: 5,
+            format: "safetensors".into(),
+        },
+    );
+    let Some(Response::Exported(e)) = out.last() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(e.copied_bytes, 0);
+    assert_eq!(e.overflow, vec![("b".to_string(), 1)]);
+    let blob: Blob = e.blob.0.clone().unchecked_into();
+    let want = native_export(
+        &input,
+        &[
+            Op::StripPrefix("module.".into()),
+            Op::Cast {
+                dtype: weightscope::format::DType::F16,
+                pattern: None,
+            },
+        ],
+        OutFormat::Safetensors,
+        "m.edited.safetensors",
+    );
+    assert_eq!(blob_bytes(&blob), want);
+
+    // a refused operation changes nothing; undo goes back
+    let out = send(
+        &mut s,
+        Request::Edit {
+            id: 6,
+            op: OpSpec::Delete {
+                pattern: ".".into(),
+            },
+        },
+    );
+    let Response::Journal(j) = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert!(j.error.as_deref().unwrap().contains("refused"));
+    assert_eq!(j.ops.len(), 2);
+    let out = send(&mut s, Request::Undo { id: 7 });
+    assert!(matches!(&out[0], Response::Journal(j) if j.ops.len() == 1 && j.redo.len() == 1));
 }

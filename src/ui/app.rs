@@ -28,9 +28,13 @@ fn files_of(list: Option<FileList>) -> Vec<File> {
 pub fn App() -> impl IntoView {
     let state = RwSignal::new(PageState::default());
     let client = StoredValue::new_local(WorkerClient::spawn(
-        move |r| state.update(|s| s.apply(r)),
+        move |r| {
+            crate::ui::edit_link::dispatch(&r); // edit & compare panels (issues 7, 8)
+            state.update(|s| s.apply(r))
+        },
         move |msg| state.update(|s| s.worker_failed(&msg)),
     ));
+    crate::ui::edit_link::connect(move |v| client.with_value(|c| c.send(v))); // issues 7, 8
 
     let open = move |files: Vec<File>| {
         if files.is_empty() {
@@ -122,6 +126,13 @@ pub fn App() -> impl IntoView {
                     Some(c) => summary_card(c).into_any(),
                     None => empty_hint().into_any(),
                 }}
+                // --- edit & compare (issues 7, 8): until the tab strip lands, shown below the
+                // summary card once a checkpoint's index is built
+                <Show when=move || card.with(|c| matches!(c, Some(FileCard { details: Details::Summary(_), .. })))>
+                    <crate::ui::edit_panel::EditPanel />
+                    <crate::ui::compare_panel::ComparePanel />
+                </Show>
+                // --- end edit & compare
             </main>
             <div class="drop-overlay" aria-hidden="true">
                 <div class="drop-target">"Drop to open"</div>

@@ -6,10 +6,17 @@
 //! - `app` (wasm32): the components: drop zone covering the window, file picker, progress,
 //!   error panel, summary card. Stable `data-testid` hooks for the end-to-end tests.
 
+pub mod compare_model;
 pub mod model;
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;
+#[cfg(target_arch = "wasm32")]
+pub mod compare_panel;
+#[cfg(target_arch = "wasm32")]
+pub mod edit_link;
+#[cfg(target_arch = "wasm32")]
+pub mod edit_panel;
 #[cfg(target_arch = "wasm32")]
 pub mod worker_client;
 

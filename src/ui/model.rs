@@ -102,6 +102,7 @@ impl PageState {
                 }
                 Some(_) => {}
             },
+            _ => {} // edit & compare answers go to their panels (issues 7, 8)
         }
     }
 

@@ -5,11 +5,14 @@
 //! - `blob` (wasm32): [`crate::format::Source`] over a browser `Blob` via `FileReaderSync`.
 //! - `service` (wasm32): the worker's entry point: message loop and ready handshake.
 
+pub mod edit;
 pub mod protocol;
 pub mod session;
 
 #[cfg(target_arch = "wasm32")]
 pub mod blob;
+#[cfg(target_arch = "wasm32")]
+pub mod export;
 #[cfg(target_arch = "wasm32")]
 pub mod service;
 

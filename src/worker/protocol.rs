@@ -31,7 +31,49 @@ pub type RequestId = u32;
 pub enum Request<F> {
     /// Detect and open a checkpoint. `files[0]` is the file opened; the rest are kept for
     /// multi-file checkpoints (sharded), which later requests will read.
-    Open { id: RequestId, files: Vec<F> },
+    Open {
+        id: RequestId,
+        files: Vec<F>,
+    },
+    // --- edit & compare (issues 7, 8)
+    /// Apply an operation to the open file's journal; answered by [`Response::Journal`].
+    Edit {
+        id: RequestId,
+        op: OpSpec,
+    },
+    /// What an operation would do, without doing it; answered by [`Response::Preview`].
+    Preview {
+        id: RequestId,
+        op: OpSpec,
+    },
+    Undo {
+        id: RequestId,
+    },
+    Redo {
+        id: RequestId,
+    },
+    /// The journal's state; answered by [`Response::Journal`].
+    JournalList {
+        id: RequestId,
+    },
+    /// Write the edited checkpoint (`format`: `torch` or `safetensors`); answered by
+    /// [`Response::ExportProgress`]s (after 200 ms) then [`Response::Exported`] or
+    /// [`Response::Error`].
+    Export {
+        id: RequestId,
+        format: String,
+    },
+    /// Open a second file B for compare / transplant; answered by [`Response::OpenedB`].
+    OpenB {
+        id: RequestId,
+        file: F,
+    },
+    /// Compare the open file A with B through prefix maps `(a_prefix, b_prefix)`; answered by
+    /// [`Response::DiffProgress`]es then [`Response::Diff`].
+    Diff {
+        id: RequestId,
+        maps: Vec<(String, String)>,
+    },
 }
 
 impl<F> Request<F> {
@@ -39,6 +81,14 @@ impl<F> Request<F> {
     pub fn id(&self) -> RequestId {
         match self {
             Request::Open { id, .. } => *id,
+            Request::Edit { id, .. }
+            | Request::Preview { id, .. }
+            | Request::Undo { id }
+            | Request::Redo { id }
+            | Request::JournalList { id }
+            | Request::Export { id, .. }
+            | Request::OpenB { id, .. }
+            | Request::Diff { id, .. } => *id,
         }
     }
 }
@@ -55,6 +105,14 @@ pub enum Response {
     Summary(Summary),
     /// A failure to handle request `id`.
     Error(ErrorReply),
+    // --- edit & compare (issues 7, 8)
+    Journal(JournalReply),
+    Preview(PreviewReply),
+    ExportProgress(Progress),
+    Exported(ExportReply),
+    OpenedB(OpenedB),
+    DiffProgress(Progress),
+    Diff(DiffReply),
 }
 
 impl Response {
@@ -65,6 +123,12 @@ impl Response {
             Response::Detected(d) => Some(d.id),
             Response::Summary(s) => Some(s.id),
             Response::Error(e) => e.id,
+            Response::Journal(r) => Some(r.id),
+            Response::Preview(r) => Some(r.id),
+            Response::ExportProgress(r) | Response::DiffProgress(r) => Some(r.id),
+            Response::Exported(r) => Some(r.id),
+            Response::OpenedB(r) => Some(r.id),
+            Response::Diff(r) => Some(r.id),
         }
     }
 }
@@ -169,6 +233,213 @@ impl Summary {
                 })
                 .collect(),
             notes: ckpt.notes.clone(),
+        }
+    }
+}
+
+// --- edit & compare (issues 7, 8)
+
+/// An edit operation as the page sends it (externally tagged: `{"strip_prefix": {"prefix": "module."}}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpSpec {
+    StripPrefix {
+        prefix: String,
+    },
+    AddPrefix {
+        prefix: String,
+    },
+    /// One key (its own key or `/`-joined path) to a new key.
+    Rename {
+        from: String,
+        to: String,
+    },
+    /// Regex replace on keys (`$1` or `\1` for groups).
+    Replace {
+        pattern: String,
+        replacement: String,
+    },
+    Delete {
+        pattern: String,
+    },
+    /// Delete a selected key or subtree (path segments).
+    DeletePath {
+        path: Vec<String>,
+    },
+    Keep {
+        pattern: String,
+    },
+    /// Keep only a selected key or subtree.
+    KeepPath {
+        path: Vec<String>,
+    },
+    /// The container at this `/`-joined path becomes the root.
+    Extract {
+        path: String,
+    },
+    /// Cast floating-point tensors (all, or those matching `pattern`) to `float32`, `float16`
+    /// or `bfloat16`.
+    Cast {
+        dtype: String,
+        #[serde(default)]
+        pattern: Option<String>,
+    },
+    /// Set (`Some`) or remove (`None`) a safetensors `__metadata__` entry.
+    SetMetadata {
+        key: String,
+        #[serde(default)]
+        value: Option<String>,
+    },
+    /// Copy B's tensors whose key or path matches `pattern` into A, the match replaced by
+    /// `replacement` (a prefix mapping such as `^backbone\.` → `encoder.`).
+    Transplant {
+        pattern: String,
+        #[serde(default)]
+        replacement: Option<String>,
+    },
+}
+
+/// The journal after a request (`error`: why the request was refused; nothing changed then).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JournalReply {
+    pub id: RequestId,
+    /// Name of the opened file being edited.
+    pub file: String,
+    /// Applied operations, oldest first.
+    pub ops: Vec<String>,
+    /// Undone operations `redo` would re-apply, next first.
+    pub redo: Vec<String>,
+    /// Tensors in the edited checkpoint, and the first keys (`/`-joined paths).
+    pub tensors: u64,
+    pub keys: Vec<String>,
+    /// What a torch / safetensors export would drop, with the reason.
+    pub drops_torch: Vec<String>,
+    pub drops_safetensors: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// What an operation would do (`error`: the refusal, e.g. the collisions).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PreviewReply {
+    pub id: RequestId,
+    pub describe: String,
+    /// Number of keys affected (the lists stop at a few hundred rows).
+    pub changed: u64,
+    /// old → new names (or a cast's key → key as dtype).
+    pub renames: Vec<(String, String)>,
+    pub removed: Vec<String>,
+    pub added: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// Progress of a long request: `done` of `total` bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub id: RequestId,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// A JS `Blob` carried through serde untouched (natively: nothing).
+#[cfg(target_arch = "wasm32")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlobHandle(#[serde(with = "serde_wasm_bindgen::preserve")] pub wasm_bindgen::JsValue);
+
+/// A JS `Blob` carried through serde untouched (natively: nothing).
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BlobHandle;
+
+/// A finished export: the file as a Blob and the writer's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportReply {
+    pub id: RequestId,
+    /// The download name (`resnet.edited.pth`, `resnet.safetensors`).
+    pub name: String,
+    pub size: u64,
+    pub blob: BlobHandle,
+    pub tensors: u64,
+    pub dropped: Vec<String>,
+    /// (removed name, kept name) of safetensors aliases written once.
+    pub aliases: Vec<(String, String)>,
+    /// (tensor, values that became ±inf in a cast).
+    pub overflow: Vec<(String, u64)>,
+    pub copied_bytes: u64,
+    pub new_bytes: u64,
+    /// Worker time for the export, and the worker's wasm memory before and after (bytes).
+    pub millis: f64,
+    pub wasm_memory_before: u64,
+    pub wasm_memory_after: u64,
+}
+
+/// Answer to `open_b`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpenedB {
+    pub id: RequestId,
+    pub name: String,
+    pub tensors: u64,
+    pub error: Option<String>,
+}
+
+/// One changed tensor of a diff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangedRow {
+    pub key: String,
+    pub max_abs: Option<f64>,
+    pub rel_l2: Option<f64>,
+    pub cosine: Option<f64>,
+}
+
+/// One dtype/shape mismatch of a diff: `dtype[shape]` of each side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MismatchRow {
+    pub key: String,
+    pub a: String,
+    pub b: String,
+}
+
+/// The comparison of A and B. `changed` is in A's file order (for the per-layer chart).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiffReply {
+    pub id: RequestId,
+    pub only_a: Vec<String>,
+    pub only_b: Vec<String>,
+    pub mismatched: Vec<MismatchRow>,
+    pub changed: Vec<ChangedRow>,
+    pub identical: u64,
+    pub error: Option<String>,
+}
+
+impl DiffReply {
+    /// The page's form of a diff report; changed rows sorted into A's tensor order.
+    pub fn of(id: RequestId, _a: &Checkpoint, r: &crate::stats::diff::DiffReport) -> Self {
+        let mut changed: Vec<_> = r.changed.iter().collect();
+        changed.sort_by_key(|c| c.a_index);
+        let side = |s: &crate::stats::diff::Side| format!("{}{:?}", s.dtype, s.shape);
+        DiffReply {
+            id,
+            only_a: r.only_a.clone(),
+            only_b: r.only_b.clone(),
+            mismatched: r
+                .mismatched
+                .iter()
+                .map(|m| MismatchRow {
+                    key: m.key.clone(),
+                    a: side(&m.a),
+                    b: side(&m.b),
+                })
+                .collect(),
+            changed: changed
+                .into_iter()
+                .map(|c| ChangedRow {
+                    key: c.key.clone(),
+                    max_abs: c.max_abs,
+                    rel_l2: c.rel_l2,
+                    cosine: c.cosine,
+                })
+                .collect(),
+            identical: r.identical,
+            error: None,
         }
     }
 }

@@ -43,8 +43,10 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
     match req {
         Request::Open { id, files } => {
             let mut named = Vec::with_capacity(files.len());
+            let mut blobs = Vec::with_capacity(files.len());
             for JsFile(file) in files {
                 let name = file.name();
+                blobs.push(web_sys::Blob::from(file.clone()));
                 match blob::cached(file.into()) {
                     Ok(src) => named.push(NamedSource {
                         name,
@@ -61,7 +63,9 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
                 }
             }
             session.open(id, named, reply);
+            super::export::after_open(session, blobs);
         }
+        other => super::export::handle(session, other, reply),
     }
 }
 

@@ -1,0 +1,80 @@
+//! The link between the page's worker client and the edit / compare panels (issues 7, 8).
+//!
+//! Contract: the app calls [`connect`] once with a function that posts a message to the worker,
+//! and [`dispatch`] with every answer the worker sends. Panels [`listen`] for answers (and
+//! [`unlisten`] when unmounted) and [`send`] requests with ids from [`next_id`], which never
+//! collide with the page's own `open` ids (they start at 2^24). Without [`connect`], [`send`]
+//! fails with a message instead of losing the request silently.
+
+use crate::worker::protocol::{JsFile, Request, RequestId, Response};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::JsValue;
+
+type Listener = Rc<dyn Fn(&Response)>;
+
+#[derive(Default)]
+struct Link {
+    send: Option<Rc<dyn Fn(JsValue)>>,
+    listeners: Vec<(u64, Listener)>,
+    next_listener: u64,
+    next_id: RequestId,
+}
+
+thread_local! {
+    static LINK: RefCell<Link> = RefCell::new(Link::default());
+}
+
+/// Give the panels a way to post to the worker.
+pub fn connect(send: impl Fn(JsValue) + 'static) {
+    LINK.with(|l| l.borrow_mut().send = Some(Rc::new(send)));
+}
+
+/// Pass a worker answer to every listening panel.
+pub fn dispatch(r: &Response) {
+    let ls: Vec<Listener> = LINK.with(|l| {
+        l.borrow()
+            .listeners
+            .iter()
+            .map(|(_, f)| f.clone())
+            .collect()
+    });
+    for f in ls {
+        f(r);
+    }
+}
+
+/// Register a listener; returns its handle for [`unlisten`].
+pub fn listen(f: impl Fn(&Response) + 'static) -> u64 {
+    LINK.with(|l| {
+        let mut l = l.borrow_mut();
+        l.next_listener += 1;
+        let h = l.next_listener;
+        l.listeners.push((h, Rc::new(f)));
+        h
+    })
+}
+
+pub fn unlisten(handle: u64) {
+    LINK.with(|l| l.borrow_mut().listeners.retain(|(h, _)| *h != handle));
+}
+
+/// A fresh request id for a panel.
+pub fn next_id() -> RequestId {
+    LINK.with(|l| {
+        let mut l = l.borrow_mut();
+        l.next_id = l.next_id.max(1 << 24) + 1;
+        l.next_id
+    })
+}
+
+/// Post `req` to the worker.
+pub fn send(req: &Request<JsFile>) -> Result<(), String> {
+    let v =
+        serde_wasm_bindgen::to_value(req).map_err(|e| format!("cannot encode the request: {e}"))?;
+    let f = LINK
+        .with(|l| l.borrow().send.clone())
+        .ok_or("the reader is not connected to this panel")?;
+    f(v);
+    Ok(())
+}

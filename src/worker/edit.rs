@@ -1,0 +1,415 @@
+//! The worker's editor (issues 7 and 8): an undoable [`Journal`] over the opened checkpoint, the
+//! operations the page asks for, previews, the list of values an export would drop, and the
+//! second file (B) used by compare and transplant. Pure Rust over [`Source`]s: tested natively.
+//!
+//! Contract:
+//! - [`Editor::reset`] starts a fresh journal over a newly opened checkpoint (and forgets every
+//!   B file). Every request answers with the journal's state ([`JournalReply`]); a refused
+//!   operation leaves the journal unchanged and carries the refusal in `error`.
+//! - [`Editor::preview`] never changes anything: for key operations it lists old → new names
+//!   in file order, for deletions the removed keys, for transplants the added keys; a refusal
+//!   (collision, bad pattern, nothing left) is returned as `error` before anything is applied.
+//! - B files are inputs `1..`: each `open_b` appends one (a transplant keeps referring to the
+//!   B it was taken from); compare and transplant use the latest.
+
+use super::protocol::{DiffReply, JournalReply, OpSpec, PreviewReply, RequestId};
+use super::session::NamedSource;
+use crate::edit::ops::parse_regex;
+use crate::edit::plan::OutFormat;
+use crate::edit::{transplant, ENode, ETree, Journal, Op, Refused};
+use crate::format::pickler::pickle_tree;
+use crate::format::{self, Checkpoint, DType, FormatError, Source, TensorKind};
+
+/// Largest number of rows a preview lists (the total is given separately).
+pub const PREVIEW_ROWS: usize = 200;
+
+/// A B file: its sources and index.
+pub struct Other {
+    pub files: Vec<NamedSource>,
+    pub checkpoint: Checkpoint,
+}
+
+/// The journal and the B files of the current session.
+#[derive(Default)]
+pub struct Editor {
+    journal: Option<Journal>,
+    others: Vec<Other>,
+}
+
+fn refused(e: impl std::fmt::Display) -> Refused {
+    Refused(e.to_string())
+}
+
+/// `^path$` of a selected key or subtree (its `/`-joined path), as a pattern.
+fn path_pattern(path: &[String]) -> Result<regex::Regex, Refused> {
+    if path.is_empty() {
+        return Err(Refused("no path was given".into()));
+    }
+    parse_regex(&format!("^{}(/|$)", regex::escape(&path.join("/"))))
+}
+
+impl Editor {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A new journal over `ckpt` (input 0); B files are forgotten.
+    pub fn reset(&mut self, ckpt: &Checkpoint) {
+        self.journal = Some(Journal::new(ETree::from_checkpoint(ckpt, 0)));
+        self.others.clear();
+    }
+
+    /// Forget everything (the open failed or another file is being opened).
+    pub fn clear(&mut self) {
+        self.journal = None;
+        self.others.clear();
+    }
+
+    pub fn journal(&self) -> Option<&Journal> {
+        self.journal.as_ref()
+    }
+
+    /// The B files (input `i + 1` is `others()[i]`).
+    pub fn others(&self) -> &[Other] {
+        &self.others
+    }
+
+    /// Open a B file for compare / transplant; returns its input number.
+    pub fn open_b(&mut self, file: NamedSource) -> Result<usize, FormatError> {
+        let ckpt = format::open(&*file.source, &file.name)?;
+        self.others.push(Other {
+            files: vec![file],
+            checkpoint: ckpt,
+        });
+        Ok(self.others.len())
+    }
+
+    /// Turn a page operation into an [`Op`] (`a`: the opened checkpoint).
+    pub fn decode(&self, a: &Checkpoint, spec: &OpSpec) -> Result<Op, Refused> {
+        Ok(match spec {
+            OpSpec::StripPrefix { prefix } => Op::StripPrefix(prefix.clone()),
+            OpSpec::AddPrefix { prefix } => Op::AddPrefix(prefix.clone()),
+            OpSpec::Rename { from, to } => Op::Rename {
+                from: from.clone(),
+                to: to.clone(),
+            },
+            OpSpec::Replace {
+                pattern,
+                replacement,
+            } => Op::replace(pattern, replacement)?,
+            OpSpec::Delete { pattern } => {
+                if pattern.is_empty() {
+                    return Err(Refused("delete: the pattern is empty".into()));
+                }
+                Op::Delete(parse_regex(pattern)?)
+            }
+            OpSpec::DeletePath { path } => Op::Delete(path_pattern(path)?),
+            OpSpec::Keep { pattern } => {
+                if pattern.is_empty() {
+                    return Err(Refused("keep: the pattern is empty".into()));
+                }
+                Op::Keep(parse_regex(pattern)?)
+            }
+            OpSpec::KeepPath { path } => Op::Keep(path_pattern(path)?),
+            OpSpec::Extract { path } => {
+                let segs: Vec<String> = path
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if segs.is_empty() {
+                    return Err(Refused("extract: the path is empty".into()));
+                }
+                Op::Extract(segs)
+            }
+            OpSpec::Cast { dtype, pattern } => {
+                let d = DType::from_name(dtype)
+                    .filter(|d| matches!(d, DType::F32 | DType::F16 | DType::BF16))
+                    .ok_or_else(|| {
+                        Refused(format!(
+                            "cast: {dtype:?} is not one of float32, float16, bfloat16"
+                        ))
+                    })?;
+                let pattern = match pattern.as_deref() {
+                    None | Some("") => None,
+                    Some(p) => Some(parse_regex(p)?),
+                };
+                Op::Cast { dtype: d, pattern }
+            }
+            OpSpec::SetMetadata { key, value } => {
+                if key.is_empty() {
+                    return Err(Refused("metadata: the key is empty".into()));
+                }
+                Op::SetMetadata {
+                    key: key.clone(),
+                    value: value.clone(),
+                }
+            }
+            OpSpec::Transplant {
+                pattern,
+                replacement,
+            } => {
+                let input = self.others.len();
+                let Some(b) = self.others.last() else {
+                    return Err(Refused("transplant: open a file B first".into()));
+                };
+                if pattern.is_empty() {
+                    return Err(Refused("transplant: the pattern is empty".into()));
+                }
+                let re = parse_regex(pattern)?;
+                let repl = replacement.as_deref().filter(|r| !r.is_empty());
+                let tensors = transplant::select(&b.checkpoint, input, &re, repl);
+                if tensors.is_empty() {
+                    return Err(Refused(format!(
+                        "transplant: no tensor of B matches /{pattern}/"
+                    )));
+                }
+                let mut ckpts: Vec<&Checkpoint> = vec![a];
+                ckpts.extend(self.others.iter().map(|o| &o.checkpoint));
+                let current = self
+                    .journal
+                    .as_ref()
+                    .ok_or_else(|| Refused("no file is open".into()))?
+                    .current();
+                transplant::check_shapes(current, &ckpts, &tensors)?;
+                Op::Transplant {
+                    input,
+                    pattern: re,
+                    prefix: repl.unwrap_or_default().to_string(),
+                    tensors,
+                }
+            }
+        })
+    }
+
+    fn state(&self, id: RequestId, a: &Checkpoint, error: Option<String>) -> JournalReply {
+        let Some(j) = &self.journal else {
+            return JournalReply {
+                id,
+                error: Some(error.unwrap_or_else(|| "no file is open".into())),
+                ..JournalReply::default()
+            };
+        };
+        let mut ckpts: Vec<&Checkpoint> = vec![a];
+        ckpts.extend(self.others.iter().map(|o| &o.checkpoint));
+        let tree = j.current();
+        JournalReply {
+            id,
+            file: String::new(),
+            ops: j.ops().iter().map(Op::describe).collect(),
+            redo: j.redo_list().into_iter().map(Op::describe).collect(),
+            tensors: tree.tensors().len() as u64,
+            keys: tree
+                .tensors()
+                .into_iter()
+                .take(PREVIEW_ROWS)
+                .map(|(p, _)| p.join("/"))
+                .collect(),
+            drops_torch: planned_drops(tree, &ckpts, OutFormat::Torch),
+            drops_safetensors: planned_drops(tree, &ckpts, OutFormat::Safetensors),
+            error,
+        }
+    }
+
+    /// The journal's state, unchanged.
+    pub fn list(&self, id: RequestId, a: &Checkpoint) -> JournalReply {
+        self.state(id, a, None)
+    }
+
+    /// Apply `spec`, or refuse it and change nothing.
+    pub fn apply(&mut self, id: RequestId, a: &Checkpoint, spec: &OpSpec) -> JournalReply {
+        let res = self.decode(a, spec).and_then(|op| {
+            let desc = op.describe();
+            self.journal
+                .as_mut()
+                .ok_or_else(|| Refused("no file is open".into()))?
+                .apply(op)
+                .map_err(|e| refused(format!("{desc}: refused: {e}")))
+        });
+        self.state(id, a, res.err().map(|e| e.0))
+    }
+
+    pub fn undo(&mut self, id: RequestId, a: &Checkpoint) -> JournalReply {
+        let ok = self.journal.as_mut().is_some_and(Journal::undo);
+        self.state(id, a, (!ok).then(|| "nothing to undo".to_string()))
+    }
+
+    pub fn redo(&mut self, id: RequestId, a: &Checkpoint) -> JournalReply {
+        let ok = self.journal.as_mut().is_some_and(Journal::redo);
+        self.state(id, a, (!ok).then(|| "nothing to redo".to_string()))
+    }
+
+    /// What `spec` would do, without doing it.
+    pub fn preview(&self, id: RequestId, a: &Checkpoint, spec: &OpSpec) -> PreviewReply {
+        let mut reply = PreviewReply {
+            id,
+            ..PreviewReply::default()
+        };
+        let Some(j) = &self.journal else {
+            reply.error = Some("no file is open".into());
+            return reply;
+        };
+        let next = self.decode(a, spec).and_then(|op| {
+            let desc = op.describe();
+            reply.describe = desc.clone();
+            j.preview(&op)
+                .map_err(|e| refused(format!("{desc}: refused: {e}")))
+        });
+        let next = match next {
+            Ok(t) => t,
+            Err(e) => {
+                reply.error = Some(e.0);
+                return reply;
+            }
+        };
+        let old: Vec<(String, (usize, usize))> = j
+            .current()
+            .tensors()
+            .into_iter()
+            .map(|(p, t)| (p.join("/"), (t.input, t.index)))
+            .collect();
+        let new: Vec<(String, (usize, usize), Option<DType>)> = next
+            .tensors()
+            .into_iter()
+            .map(|(p, t)| (p.join("/"), (t.input, t.index), t.cast))
+            .collect();
+        let renaming = matches!(
+            spec,
+            OpSpec::StripPrefix { .. }
+                | OpSpec::AddPrefix { .. }
+                | OpSpec::Rename { .. }
+                | OpSpec::Replace { .. }
+                | OpSpec::Extract { .. }
+        );
+        if renaming && old.len() == new.len() {
+            // key operations keep order and count: pair them up
+            for ((o, _), (n, _, _)) in old.iter().zip(&new) {
+                if o != n {
+                    reply.changed += 1;
+                    if reply.renames.len() < PREVIEW_ROWS {
+                        reply.renames.push((o.clone(), n.clone()));
+                    }
+                }
+            }
+        } else {
+            let new_refs: std::collections::HashSet<(usize, usize)> =
+                new.iter().map(|(_, r, _)| *r).collect();
+            let old_refs: std::collections::HashSet<(usize, usize)> =
+                old.iter().map(|(_, r)| *r).collect();
+            for (o, r) in &old {
+                if !new_refs.contains(r) {
+                    reply.changed += 1;
+                    if reply.removed.len() < PREVIEW_ROWS {
+                        reply.removed.push(o.clone());
+                    }
+                }
+            }
+            for (n, r, _) in &new {
+                if !old_refs.contains(r) {
+                    reply.changed += 1;
+                    if reply.added.len() < PREVIEW_ROWS {
+                        reply.added.push(n.clone());
+                    }
+                }
+            }
+        }
+        if let OpSpec::Cast { .. } = spec {
+            let before: Vec<Option<DType>> = j
+                .current()
+                .tensors()
+                .into_iter()
+                .map(|(_, t)| t.cast)
+                .collect();
+            for ((n, _, cast), b) in new.iter().zip(before) {
+                if *cast != b {
+                    reply.changed += 1;
+                    if reply.renames.len() < PREVIEW_ROWS {
+                        let to = cast.map(|d| d.name()).unwrap_or("(stored dtype)");
+                        reply.renames.push((n.clone(), format!("{n} as {to}")));
+                    }
+                }
+            }
+        }
+        reply
+    }
+
+    /// Compare the opened checkpoint (A, unedited) with the latest B.
+    pub fn diff(
+        &self,
+        id: RequestId,
+        a: &Checkpoint,
+        a_src: &[&dyn Source],
+        maps: &[(String, String)],
+        progress: &mut dyn FnMut(u64, u64) -> bool,
+    ) -> DiffReply {
+        let Some(b) = self.others.last() else {
+            return DiffReply {
+                id,
+                error: Some("open a file B first".into()),
+                ..DiffReply::default()
+            };
+        };
+        let b_src: Vec<&dyn Source> = b.files.iter().map(|f| &*f.source).collect();
+        match crate::stats::diff::diff(a, a_src, &b.checkpoint, &b_src, maps, progress) {
+            Ok(r) => DiffReply::of(id, a, &r),
+            Err(e) => DiffReply {
+                id,
+                error: Some(e.to_string()),
+                ..DiffReply::default()
+            },
+        }
+    }
+}
+
+/// Values an export in `format` would not write, with the reason — shown before download.
+pub fn planned_drops(tree: &ETree, ckpts: &[&Checkpoint], format: OutFormat) -> Vec<String> {
+    match format {
+        OutFormat::Torch => pickle_tree(tree, ckpts).dropped,
+        OutFormat::Safetensors => {
+            let mut out = vec![];
+            for (p, t) in tree.tensors() {
+                let info = &ckpts[t.input].tensors[t.index];
+                let dtype = t.cast.unwrap_or(info.dtype);
+                let name = p.join(".");
+                if dtype.safetensors_name().is_none() || !matches!(info.kind, TensorKind::Dense) {
+                    out.push(format!(
+                        "{name}: safetensors cannot hold this {dtype} tensor"
+                    ));
+                } else if info.storage.is_none() {
+                    out.push(format!("{name}: meta tensor has no data"));
+                }
+            }
+            let values = count_values(&tree.root);
+            if values > 0 {
+                out.push(format!(
+                    "{values} non-tensor values (safetensors holds tensors only)"
+                ));
+            }
+            out
+        }
+    }
+}
+
+fn count_values(n: &ENode) -> usize {
+    match n {
+        ENode::Tensor(_) => 0,
+        ENode::Leaf(_) => 1,
+        ENode::Dict { items, .. } => items.iter().map(|(_, v)| count_values(v)).sum(),
+        ENode::List(v) | ENode::Tuple(v) => v.iter().map(count_values).sum(),
+    }
+}
+
+/// Bytes the tensors of `tree` take once written (after casts): the export's progress total.
+pub fn output_bytes(tree: &ETree, ckpts: &[&Checkpoint]) -> u64 {
+    tree.tensors()
+        .into_iter()
+        .map(|(_, t)| {
+            let info = &ckpts[t.input].tensors[t.index];
+            let d = t.cast.unwrap_or(info.dtype);
+            info.numel().saturating_mul(d.size() as u64)
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests;
