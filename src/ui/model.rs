@@ -102,6 +102,8 @@ impl PageState {
                 }
                 Some(_) => {}
             },
+            // answers to tensor requests are routed by the components that asked
+            _ => {}
         }
     }
 
@@ -212,6 +214,7 @@ mod tests {
             verdict: "safe".into(),
             globals: vec![],
             notes: vec![],
+            ..Default::default()
         })
     }
 

@@ -7,6 +7,7 @@
 
 pub mod protocol;
 pub mod session;
+pub mod values;
 
 #[cfg(target_arch = "wasm32")]
 pub mod blob;
