@@ -7,6 +7,7 @@
 //!   error panel, summary card. Stable `data-testid` hooks for the end-to-end tests.
 
 pub mod model;
+pub mod tree;
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;
