@@ -73,6 +73,9 @@ pub struct Row {
     pub mark: Option<(usize, usize)>,
 }
 
+/// Match ranges within labels, by node.
+type Marks = HashMap<NodeId, (usize, usize)>;
+
 /// A search: case-insensitive substring, or a regex.
 #[derive(Debug, Clone)]
 pub enum Filter {
@@ -198,7 +201,10 @@ impl Tree {
                     }
                     folder_path.push_str(part);
                     // the folder key distinguishes an element boundary from a dot
-                    let key = (parent, format!("{}{}", if pi == 0 { "/" } else { "." }, part));
+                    let key = (
+                        parent,
+                        format!("{}{}", if pi == 0 { "/" } else { "." }, part),
+                    );
                     parent = match folders.get(&key) {
                         Some(&id) => id,
                         None => {
@@ -297,7 +303,12 @@ impl Tree {
 
     /// The visible rows: without a filter, the children of expanded folders; with one, every
     /// matching leaf (its full path matched) and its ancestors, all expanded.
-    pub fn rows(&self, expanded: &HashSet<NodeId>, order: Order, filter: Option<&Filter>) -> Vec<Row> {
+    pub fn rows(
+        &self,
+        expanded: &HashSet<NodeId>,
+        order: Order,
+        filter: Option<&Filter>,
+    ) -> Vec<Row> {
         let mut out = vec![];
         match filter {
             None => self.walk(0, order, &mut out, &|n| expanded.contains(&n), None),
@@ -325,7 +336,13 @@ impl Tree {
                         }
                     }
                 }
-                self.walk(0, order, &mut out, &|n| keep[n as usize], Some((&keep, &marks)));
+                self.walk(
+                    0,
+                    order,
+                    &mut out,
+                    &|n| keep[n as usize],
+                    Some((&keep, &marks)),
+                );
             }
         }
         out
@@ -337,7 +354,7 @@ impl Tree {
         order: Order,
         out: &mut Vec<Row>,
         open: &dyn Fn(NodeId) -> bool,
-        filter: Option<(&[bool], &HashMap<NodeId, (usize, usize)>)>,
+        filter: Option<(&[bool], &Marks)>,
     ) {
         for &c in self.children(n, order) {
             if let Some((keep, _)) = filter {
@@ -397,15 +414,40 @@ mod tests {
 
     fn labels(t: &Tree, rows: &[Row]) -> Vec<String> {
         rows.iter()
-            .map(|r| format!("{}{}", "  ".repeat(r.depth as usize), t.nodes[r.node as usize].label))
+            .map(|r| {
+                format!(
+                    "{}{}",
+                    "  ".repeat(r.depth as usize),
+                    t.nodes[r.node as usize].label
+                )
+            })
             .collect()
     }
 
     #[test]
     fn natural_order() {
-        let mut v = vec!["layers.10", "layers.2", "layers.1", "a", "layers.02x", "b1", "b01"];
+        let mut v = vec![
+            "layers.10",
+            "layers.2",
+            "layers.1",
+            "a",
+            "layers.02x",
+            "b1",
+            "b01",
+        ];
         v.sort_by(|a, b| natural_cmp(a, b));
-        assert_eq!(v, vec!["a", "b01", "b1", "layers.1", "layers.2", "layers.02x", "layers.10"]);
+        assert_eq!(
+            v,
+            vec![
+                "a",
+                "b01",
+                "b1",
+                "layers.1",
+                "layers.2",
+                "layers.02x",
+                "layers.10"
+            ]
+        );
         assert_eq!(natural_cmp("x9", "x10"), Ordering::Less);
         assert_eq!(natural_cmp("x", "x0"), Ordering::Less);
     }
@@ -433,11 +475,20 @@ mod tests {
             ]
         );
         let sd = rows[5].node as usize;
-        assert_eq!((t.nodes[sd].tensors, t.nodes[sd].params, t.nodes[sd].bytes), (3, 9, 36));
+        assert_eq!(
+            (t.nodes[sd].tensors, t.nodes[sd].params, t.nodes[sd].bytes),
+            (3, 9, 36)
+        );
         assert_eq!(t.nodes[0].tensors, 4);
         // leaves carry the inspect path; tensor_node maps entries to nodes
-        assert_eq!(t.nodes[t.tensor_node[0] as usize].path, "state_dict/layers.10.w");
-        assert_eq!(t.nodes[rows[4].node as usize].path, "optimizer/state/0/exp_avg");
+        assert_eq!(
+            t.nodes[t.tensor_node[0] as usize].path,
+            "state_dict/layers.10.w"
+        );
+        assert_eq!(
+            t.nodes[rows[4].node as usize].path,
+            "optimizer/state/0/exp_avg"
+        );
         assert_eq!(t.nodes[rows[7].node as usize].path, "state_dict/layers.2");
         assert_eq!(t.nodes[rows[0].node as usize].kind, NodeKind::Value(0));
     }
@@ -448,7 +499,10 @@ mod tests {
         let all = t.folders_above(99);
         let rows = t.rows(&all, Order::File, None);
         let l = labels(&t, &rows);
-        assert_eq!(&l[..5], &["epoch", "state_dict", "  layers", "    10", "      w"]);
+        assert_eq!(
+            &l[..5],
+            &["epoch", "state_dict", "  layers", "    10", "      w"]
+        );
         let top = t.folders_above(1);
         let rows = t.rows(&top, Order::Natural, None);
         assert_eq!(
@@ -465,7 +519,10 @@ mod tests {
         let t = sample();
         let f = Filter::parse("2.W", false).unwrap().unwrap();
         let rows = t.rows(&HashSet::new(), Order::Natural, Some(&f));
-        assert_eq!(labels(&t, &rows), vec!["state_dict", "  layers", "    2", "      w"]);
+        assert_eq!(
+            labels(&t, &rows),
+            vec!["state_dict", "  layers", "    2", "      w"]
+        );
         assert_eq!(rows[3].mark, Some((0, 1)));
         assert!(rows.iter().take(3).all(|r| r.expanded && r.mark.is_none()));
         let f = Filter::parse(r"layers\.\d+\.w$", true).unwrap().unwrap();

@@ -81,13 +81,17 @@ pub enum Response {
     /// A failure to handle request `id`.
     Error(ErrorReply),
     /// Answer to `stats`.
-    Stats(StatsReply),
+    Stats(Box<StatsReply>),
     /// Answer to `values`.
     Values(ValuesReply),
     /// Answer to `heatmap`.
     Heatmap(HeatmapReply),
     /// Bytes done / total of a long request.
-    Progress { id: RequestId, done: u64, total: u64 },
+    Progress {
+        id: RequestId,
+        done: u64,
+        total: u64,
+    },
     /// Summaries of some tensors of an `all_stats` run.
     StatsRows { id: RequestId, rows: Vec<StatsRow> },
     /// End of an `all_stats` run.

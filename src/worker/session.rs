@@ -85,14 +85,12 @@ impl Session {
         mut files: Vec<NamedSource>,
         reply: &mut dyn FnMut(Response),
     ) {
-        // A new open replaces whatever was open, also when it fails: the page moved on.
-        self.opened = None;
+        // The open checkpoint stays until a new one is read: a failing file leaves the page (and
+        // this session) on the previous one. A running `all_stats` is dropped.
         self.job = None;
         // several files with a `*.index.json`: a sharded checkpoint opened from its index;
         // otherwise the first file that is not an index is the checkpoint
-        let index_at = files
-            .iter()
-            .position(|f| f.name.ends_with(".index.json"));
+        let index_at = files.iter().position(|f| f.name.ends_with(".index.json"));
         if let Some(i) = index_at.filter(|_| files.len() > 1) {
             return self.open_sharded(id, files, i, reply);
         }
@@ -192,23 +190,23 @@ impl Session {
         }
     }
 
-    fn tensor(&self, id: RequestId, tensor: u32) -> Result<(&Opened, usize), Response> {
+    fn tensor(&self, id: RequestId, tensor: u32) -> Result<(&Opened, usize), Box<Response>> {
         let o = self
             .opened
             .as_ref()
-            .ok_or_else(|| err(id, "no checkpoint is open"))?;
+            .ok_or_else(|| Box::new(err(id, "no checkpoint is open")))?;
         let i = tensor as usize;
         if i >= o.checkpoint.tensors.len() {
-            return Err(err(id, format!("no tensor #{tensor}")));
+            return Err(Box::new(err(id, format!("no tensor #{tensor}"))));
         }
         if o.checkpoint.tensors[i].storage.is_none() {
-            return Err(err(
+            return Err(Box::new(err(
                 id,
                 format!(
                     "{}: tensor has no data (meta tensor)",
                     o.checkpoint.tensors[i].path_string()
                 ),
-            ));
+            )));
         }
         Ok((o, i))
     }
@@ -222,7 +220,7 @@ impl Session {
         reply: &mut dyn FnMut(Response),
     ) {
         if let Err(r) = self.tensor(id, tensor) {
-            return reply(r);
+            return reply(*r);
         }
         let bins = (bins as usize).clamp(1, crate::stats::MAX_BINS);
         let o = self.opened.as_mut().expect("checked");
@@ -254,11 +252,11 @@ impl Session {
             }
         }
         match o.cache.get(i, bins) {
-            Some(s) => reply(Response::Stats(StatsReply {
+            Some(s) => reply(Response::Stats(Box::new(StatsReply {
                 id,
                 tensor,
                 stats: s.clone(),
-            })),
+            }))),
             None => reply(err(id, "statistics were not computed")),
         }
     }
@@ -267,7 +265,7 @@ impl Session {
     pub fn values(&self, id: RequestId, tensor: u32, n: u32, reply: &mut dyn FnMut(Response)) {
         let (o, i) = match self.tensor(id, tensor) {
             Ok(x) => x,
-            Err(r) => return reply(r),
+            Err(r) => return reply(*r),
         };
         let t = &o.checkpoint.tensors[i];
         let count = (n.min(4096) as u64).min(t.numel());
@@ -295,7 +293,7 @@ impl Session {
     ) {
         let (o, i) = match self.tensor(id, tensor) {
             Ok(x) => x,
-            Err(r) => return reply(r),
+            Err(r) => return reply(*r),
         };
         let t = &o.checkpoint.tensors[i];
         if t.shape.len() != 2 || t.numel() == 0 {
@@ -336,7 +334,13 @@ impl Session {
         let cells = sum
             .iter()
             .zip(&cnt)
-            .map(|(&s, &n)| if n == 0 { f32::NAN } else { (s / n as f64) as f32 })
+            .map(|(&s, &n)| {
+                if n == 0 {
+                    f32::NAN
+                } else {
+                    (s / n as f64) as f32
+                }
+            })
             .collect();
         reply(Response::Heatmap(HeatmapReply {
             id,
@@ -481,7 +485,10 @@ pub fn value_texts(dtype: format::DType, bytes: &[u8]) -> Vec<String> {
         Kind::Bool => {
             let mut v = vec![];
             decode_real(&dec, bytes, &mut v, &mut vec![]);
-            out.extend(v.iter().map(|&x| if x != 0.0 { "True" } else { "False" }.to_string()));
+            out.extend(
+                v.iter()
+                    .map(|&x| if x != 0.0 { "True" } else { "False" }.to_string()),
+            );
         }
         Kind::Float => {
             let mut v = vec![];
@@ -792,7 +799,10 @@ mod tests {
         assert_eq!(g(1.5e-7), "1.5e-7");
         assert_eq!(g(-3.0), "-3");
         assert_eq!(g(123456789.0), "1.23457e8");
-        assert_eq!(base_name("x/y/model-00001.safetensors"), "model-00001.safetensors");
+        assert_eq!(
+            base_name("x/y/model-00001.safetensors"),
+            "model-00001.safetensors"
+        );
     }
 
     #[test]

@@ -96,7 +96,10 @@ impl Walk {
 
     fn seq(&mut self, items: &[Node], open: &str, close: &str, kind: &str) {
         if items.iter().all(|n| scalar(n).is_some()) {
-            let parts: Vec<String> = items.iter().filter_map(|n| scalar(n).map(|s| s.0)).collect();
+            let parts: Vec<String> = items
+                .iter()
+                .filter_map(|n| scalar(n).map(|s| s.0))
+                .collect();
             let mut text = String::from(open);
             for (i, p) in parts.iter().enumerate() {
                 if i > 0 {
@@ -218,7 +221,12 @@ mod tests {
                                     items: vec![Node::Int { value: 0 }, Node::Int { value: 1 }],
                                 },
                             ),
-                            ("name", Node::Str { value: "adam".into() }),
+                            (
+                                "name",
+                                Node::Str {
+                                    value: "adam".into(),
+                                },
+                            ),
                         ])],
                     },
                 )]),
@@ -235,7 +243,12 @@ mod tests {
             vec![
                 ("epoch".into(), "3", "int", 0),
                 ("optimizer/param_groups/0/lr".into(), "0.001", "float", 2),
-                ("optimizer/param_groups/0/params".into(), "[0, 1]", "list", 2),
+                (
+                    "optimizer/param_groups/0/params".into(),
+                    "[0, 1]",
+                    "list",
+                    2
+                ),
                 ("optimizer/param_groups/0/name".into(), "'adam'", "str", 2),
                 ("empty".into(), "{}", "dict", 2),
             ]
@@ -244,7 +257,12 @@ mod tests {
 
     #[test]
     fn long_texts_are_cut_and_floats_read_like_python() {
-        let root = dict(vec![("s", Node::Str { value: "x".repeat(500) })]);
+        let root = dict(vec![(
+            "s",
+            Node::Str {
+                value: "x".repeat(500),
+            },
+        )]);
         let v = collect(&root);
         assert_eq!(v[0].text.chars().count(), MAX_TEXT);
         assert!(v[0].text.ends_with('…'));
