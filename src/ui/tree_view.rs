@@ -236,6 +236,16 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
             view_h.set(el.client_height() as f64);
         }
     };
+    // the browser clamps scrollTop when the list shrinks, not always with a scroll event
+    Effect::new(move |_| {
+        rows.track();
+        if let Some(el) = list_ref.get_untracked() {
+            let st = el.scroll_top() as f64;
+            if st != scroll_top.get_untracked() {
+                scroll_top.set(st);
+            }
+        }
+    });
     // first measure once mounted
     Effect::new(move |_| {
         if let Some(el) = list_ref.get() {
@@ -254,8 +264,12 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
 
     let visible = move || {
         let f = ck.opened.get()?;
-        let first = ((scroll_top.get() / ROW_H) as usize).saturating_sub(OVERSCAN);
         let count = (view_h.get() / ROW_H) as usize + 2 * OVERSCAN;
+        let len = rows.with(|(r, _)| r.len());
+        // the list may have shrunk without a scroll event: never start past its end
+        let first = ((scroll_top.get() / ROW_H) as usize)
+            .saturating_sub(OVERSCAN)
+            .min(len.saturating_sub(count));
         let cur = cursor.get();
         let sel = ck.selected.get();
         Some(rows.with(|(r, _)| {
