@@ -492,21 +492,13 @@ fn summary_card(card: FileCard) -> impl IntoView {
         <article class="card" data-testid="file-summary">
             <header class="card-head">
                 <h2 class="file-name" data-testid="file-name" title=name.clone()>{name.clone()}</h2>
-                <span class="badge format" data-testid="file-format">{format}</span>
+                <span class="badge format" data-testid="file-format" title=format_description.clone()>{format}</span>
+                <span class="file-size" data-testid="file-size" data-bytes=size.to_string()>
+                    {human_bytes(size)}
+                    <span class="muted">{format!(" ({} bytes)", group_digits(size))}</span>
+                </span>
+                <span class="muted format-desc">{format_description}</span>
             </header>
-            <dl class="facts">
-                <div>
-                    <dt>"Size"</dt>
-                    <dd data-testid="file-size" data-bytes=size.to_string()>
-                        {human_bytes(size)}
-                        <span class="muted">{format!(" ({} bytes)", group_digits(size))}</span>
-                    </dd>
-                </div>
-                <div class="wide">
-                    <dt>"Format"</dt>
-                    <dd>{format_description}</dd>
-                </div>
-            </dl>
             {details}
             {more}
         </article>
@@ -591,7 +583,7 @@ fn summary_facts(s: Summary) -> impl IntoView {
                 <dt>"Tensor bytes"</dt>
                 <dd>{human_bytes(s.bytes)}</dd>
             </div>
-            <div class="wide">
+            <div>
                 <dt>"By dtype"</dt>
                 <dd class="dtypes">{dtypes}</dd>
             </div>

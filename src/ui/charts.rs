@@ -111,7 +111,7 @@ pub fn draw_histogram(canvas: &HtmlCanvasElement, h: &Histogram, log: bool) -> O
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .light_line_style(p.grid.mix(0.5))
+        .light_line_style(p.grid.mix(0.25))
         .bold_line_style(p.grid)
         .axis_style(p.grid)
         .x_labels(6)
@@ -202,7 +202,7 @@ pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) 
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .light_line_style(p.grid.mix(0.5))
+        .light_line_style(p.grid.mix(0.25))
         .bold_line_style(p.grid)
         .axis_style(p.grid)
         .x_labels(8)

@@ -415,9 +415,8 @@ fn tree_row(
             id=format!("tree-node-{}", row.node)
             data-testid="tree-row"
             data-path=path
-            attr:aria-level=(row.depth + 1).to_string()
-            attr:aria-expanded=row.has_children.then(|| row.expanded.to_string())
-            attr:aria-selected=is_sel.to_string()
+            aria-expanded=row.has_children.then(|| row.expanded.to_string())
+            aria-selected=is_sel.to_string()
             style:top=format!("{}px", i as f64 * ROW_H)
             style:padding-left=format!("{}px", 6 + row.depth * 14)
             title=n.path.clone()
@@ -428,6 +427,11 @@ fn tree_row(
             <span class="meta">{meta}</span>
         </div>
     }
+    // tachys has no typed `aria-level`
+    .add_any_attr(leptos::tachys::html::attribute::custom::custom_attribute(
+        "aria-level",
+        (row.depth + 1).to_string(),
+    ))
 }
 
 /// `[768, 3072]`.
