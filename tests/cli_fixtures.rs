@@ -6,6 +6,7 @@
 //!
 //! The fixture directory is `WEIGHTSCOPE_FIXTURES` or `tests/fixtures/gen`; a missing manifest is a
 //! failure, not a skip (the test command generates it first).
+#![cfg(not(target_arch = "wasm32"))]
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -4,6 +4,7 @@
 //! input (tests/fixtures/gen/*.inspect.json). A tensor missing from the output must be named on
 //! a `dropped:` or `alias:` line of the command's stderr — nothing disappears silently.
 //! (tests/roundtrip/ additionally loads every output with real torch.)
+#![cfg(not(target_arch = "wasm32"))]
 
 use serde_json::Value;
 use std::collections::HashMap;

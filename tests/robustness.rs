@@ -2,6 +2,7 @@
 //! overwrites, truncations, splices), must open or fail with an error — never panic — and reading
 //! every tensor of whatever opens must likewise end in data or an error. Deterministic (fixed
 //! seed), so a failure names a reproducible case.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::path::{Path, PathBuf};
 use weightscope::format::{self, data, MemSource, Source};

@@ -10,6 +10,7 @@
 //! `format::data::read_tensor` streams) and `safety` exactly with `<file>.inspect.json`;
 //! `expect: "error"` → opening, or reading some tensor, must fail with a message containing
 //! `error_contains` (case-insensitively, as tests/fixtures/README.md specifies).
+#![cfg(not(target_arch = "wasm32"))]
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};

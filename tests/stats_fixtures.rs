@@ -6,6 +6,7 @@
 //! `FileSource` (other files of a sharded checkpoint from the same directory), computes every
 //! tensor with `checkpoint_stats`, and compares per tensor path (rules in `stats_common`), plus
 //! dtype and shape.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod stats_common;
 

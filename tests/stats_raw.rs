@@ -4,6 +4,7 @@
 //! dequantized values.
 //! Each case runs three ways — one pass with exact quantiles, two passes with the quantile
 //! sketch, and with 1-byte-odd chunking — and must match torch/numpy every time.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod stats_common;
 

@@ -707,6 +707,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(target_arch = "wasm32"))]
     fn open_path_handles_single_files_and_indices() {
         let dir = std::env::temp_dir().join(format!("ws-sharded-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
