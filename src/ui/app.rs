@@ -535,7 +535,7 @@ fn summary_facts(s: Summary) -> impl IntoView {
             _ => 2,
         });
         view! {
-            <details class="globals-list" open=flagged > 0>
+            <details class="globals-list" open={flagged > 0}>
                 <summary>{format!("{globals} pickle globals ({flagged} not on the allow list)")}</summary>
                 {dangerous.then(|| view! {
                     <p class="danger-note">

@@ -193,7 +193,7 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
         <canvas
             class="overview-chart"
             data-testid="overview"
-            height="190"
+            height="176"
             width="900"
             node_ref=canvas_ref
             on:click=on_click
