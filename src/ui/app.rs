@@ -70,6 +70,7 @@ pub fn App() -> impl IntoView {
     let ck = Checkpoint::new(client);
     hub.set_value(Some(ck));
     provide_context(ck);
+    provide_context(super::charts::watch_theme());
 
     // layer statistics of the opened file
     let start_all = Callback::new(move |_: ()| {

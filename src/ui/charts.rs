@@ -33,6 +33,26 @@ impl Frame {
     }
 }
 
+/// Bumped when the system theme changes; chart effects track it to redraw in the new colours.
+#[derive(Clone, Copy)]
+pub struct Theme(pub leptos::prelude::RwSignal<u32>);
+
+/// Watch `prefers-color-scheme` (call once, from the app).
+pub fn watch_theme() -> Theme {
+    use leptos::prelude::*;
+    let t = RwSignal::new(0u32);
+    if let Some(mq) =
+        web_sys::window().and_then(|w| w.match_media("(prefers-color-scheme: dark)").ok().flatten())
+    {
+        let cb = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || t.update(|x| *x += 1));
+        mq.set_onchange(Some(cb.as_ref().unchecked_ref()));
+        // both live as long as the page
+        cb.forget();
+        std::mem::forget(mq);
+    }
+    Theme(t)
+}
+
 /// True when the system asks for a dark theme.
 pub fn dark() -> bool {
     web_sys::window()

@@ -33,6 +33,7 @@ pub struct Busy {
 #[component]
 pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
     let ck = expect_context::<Checkpoint>();
+    let theme = use_context::<super::charts::Theme>();
     let bins = RwSignal::new(64u32);
     let log = RwSignal::new(false);
     let stats = RwSignal::new(None::<(u32, TensorStats)>);
@@ -152,6 +153,9 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
 
     // draw the histogram when its data or the scale changes
     Effect::new(move |_| {
+        if let Some(t) = theme {
+            t.0.track();
+        }
         let lg = log.get();
         let Some(canvas) = hist_ref.get() else { return };
         stats.with(|s| match s {

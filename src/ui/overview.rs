@@ -82,6 +82,7 @@ pub struct LayerStats {
 #[component]
 pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
     let ck = expect_context::<Checkpoint>();
+    let theme = use_context::<super::charts::Theme>();
     let ls = expect_context::<LayerStats>();
     let stat = RwSignal::new(Stat::Std);
     let log_y = RwSignal::new(false);
@@ -99,6 +100,9 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
     let done = Memo::new(move |_| ls.rows.with(|r| r.iter().filter(|x| x.is_some()).count()));
 
     Effect::new(move |_| {
+        if let Some(t) = theme {
+            t.0.track();
+        }
         let Some(canvas) = canvas_ref.get() else {
             return;
         };
