@@ -445,6 +445,23 @@ torch.save(sd, sys.argv[1])
     console.log(`2 GiB checkpoint (${size} bytes, ${N} tensors): index shown after ${tIndex} ms, last tensor row after ${tLast} ms`);
     fs.writeFileSync(path.join(ARTIFACTS, 'big_open_ms.txt'), `${size} ${N} ${tIndex} ${tLast}\n`);
     await page.screenshot({ path: path.join(ARTIFACTS, 'ui-big.png') });
+
+    // 2 GiB of statistics is not started by itself; started by hand it shows progress with a
+    // Cancel button, and Cancel stops the worker's run between tensors
+    assert.equal(await testid(page, 'progress').count(), 0);
+    await page.locator('.overview-head button', { hasText: 'Compute all' }).click();
+    const progress = testid(page, 'progress');
+    await progress.waitFor({ timeout: T });
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="progress"]')?.getAttribute('aria-valuenow')) > 0, null, { timeout: 60_000 });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'ui-progress.png') });
+    await progress.getByRole('button', { name: 'Cancel' }).click();
+    await progress.waitFor({ state: 'detached', timeout: T });
+    await page.waitForFunction(() => /cancelled/.test(document.querySelector('.overview-head')?.textContent ?? ''), null, { timeout: T });
+    const done = Number((await text(page.locator('.overview-head'))).match(/([\d,]+) of/)[1].replace(/,/g, ''));
+    assert.ok(done > 0 && done < N, `tensors computed before the cancel: ${done}`);
+    // the worker is free again: a tensor's statistics answer
+    await select(page, 'layers.3.weight');
+    await testid(page, 'stats').waitFor({ timeout: T });
     checkClean(log);
   } finally {
     await context.close();
