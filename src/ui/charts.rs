@@ -137,7 +137,14 @@ pub fn draw_histogram(canvas: &HtmlCanvasElement, h: &Histogram, log: bool) -> O
         .x_labels(6)
         .y_labels(4)
         .label_style(label)
-        .x_label_formatter(&|v| tick(*v))
+        .x_label_formatter(&|v| {
+            // a tick at zero computed as lo + k·step is rarely exactly 0
+            if v.abs() < (hi - lo) * 1e-9 {
+                "0".into()
+            } else {
+                tick(*v)
+            }
+        })
         .y_label_formatter(&|v| {
             if log {
                 format!("1e{}", tick(*v))

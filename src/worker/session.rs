@@ -86,8 +86,13 @@ impl Session {
         reply: &mut dyn FnMut(Response),
     ) {
         // The open checkpoint stays until a new one is read: a failing file leaves the page (and
-        // this session) on the previous one. A running `all_stats` is dropped.
-        self.job = None;
+        // this session) on the previous one. A running `all_stats` ends (as cancelled).
+        if let Some(job) = self.job.take() {
+            reply(Response::AllStatsDone {
+                id: job.id,
+                cancelled: true,
+            });
+        }
         // several files with a `*.index.json`: a sharded checkpoint opened from its index;
         // otherwise the first file that is not an index is the checkpoint
         let index_at = files.iter().position(|f| f.name.ends_with(".index.json"));
@@ -791,6 +796,22 @@ mod tests {
             }]
         );
         assert!(!s.all_stats_step(&mut || true, &mut |r| out.push(r)));
+        // a new open ends a running run first (the page stops waiting for it)
+        s.all_stats_begin(22, 8, &mut |_| {});
+        out.clear();
+        s.open(23, vec![named("x.pth", b"nope".to_vec())], &mut |r| {
+            out.push(r)
+        });
+        assert_eq!(
+            out[0],
+            Response::AllStatsDone {
+                id: 22,
+                cancelled: true
+            }
+        );
+        assert!(!s.busy());
+        // and the failed open kept the checkpoint that was open
+        assert!(s.opened().is_some());
     }
 
     #[test]
