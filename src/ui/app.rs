@@ -364,6 +364,7 @@ fn on_answer(state: RwSignal<PageState>, ck: Checkpoint, r: Response) {
                 let entries = std::mem::take(&mut s.entries);
                 let values = std::mem::take(&mut s.values);
                 ck.selected.set(None);
+                ck.selected_value.set(None);
                 ck.opened
                     .set(Some(Arc::new(OpenedFile::new(s.id, name, entries, values))));
             }

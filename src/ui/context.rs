@@ -66,6 +66,8 @@ pub struct Checkpoint {
     pub client: StoredValue<WorkerClient, LocalStorage>,
     pub opened: RwSignal<Option<Arc<OpenedFile>>>,
     pub selected: RwSignal<Option<u32>>,
+    /// The selected non-tensor value (index into `opened.values`), shown when no tensor is.
+    pub selected_value: RwSignal<Option<u32>>,
     listeners: StoredValue<Vec<Listener>, LocalStorage>,
     next: StoredValue<RequestId>,
 }
@@ -76,6 +78,7 @@ impl Checkpoint {
             client,
             opened: RwSignal::new(None),
             selected: RwSignal::new(None),
+            selected_value: RwSignal::new(None),
             listeners: StoredValue::new_local(vec![]),
             next: StoredValue::new(1 << 24),
         }

@@ -267,8 +267,32 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
 
     view! {
         <div class="inspector" data-testid="inspector">
-            {move || ck.selected.get().is_none().then(|| view! {
-                <p class="placeholder muted">"Select a tensor in the tree (or a point in the overview)."</p>
+            {move || ck.selected.get().is_none().then(|| {
+                let value = ck.selected_value.get().and_then(|v| {
+                    let f = ck.opened.get()?;
+                    f.values.get(v as usize).cloned()
+                });
+                match value {
+                    Some(v) => {
+                        let path = v.path.join("/");
+                        let copy = path.clone();
+                        view! {
+                            <div class="insp-head">
+                                <code class="insp-path">{path}</code>
+                                <button class="mini" on:click=move |_| copy_text(&copy)>"Copy"</button>
+                            </div>
+                            <dl class="kv">
+                                <dt>"kind"</dt><dd>{v.kind}</dd>
+                                <dt>"value"</dt><dd class="value-text">{v.text}</dd>
+                            </dl>
+                        }
+                        .into_any()
+                    }
+                    None => view! {
+                        <p class="placeholder muted">"Select a tensor in the tree (or a point in the overview)."</p>
+                    }
+                    .into_any(),
+                }
             })}
             {meta}
             {move || error.get().map(|e| view! { <div class="panel error small" role="alert">{e}</div> })}

@@ -143,9 +143,15 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
         };
         cursor.set(i);
         match f.tree.nodes[row.node as usize].kind {
-            NodeKind::Tensor(t) => ck.selected.set(Some(t)),
+            NodeKind::Tensor(t) => {
+                ck.selected_value.set(None);
+                ck.selected.set(Some(t));
+            }
             NodeKind::Folder => toggle(row.node),
-            NodeKind::Value(_) => {}
+            NodeKind::Value(v) => {
+                ck.selected.set(None);
+                ck.selected_value.set(Some(v));
+            }
         }
     };
 

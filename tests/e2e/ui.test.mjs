@@ -241,6 +241,11 @@ test('a dropped checkpoint with optimizer state: the count includes it; search n
     await page.locator('.search-box input[type="checkbox"]').uncheck();
     const values = await page.locator('.tree-row.value').count();
     assert.ok(values > 0, 'no non-tensor values shown (epoch, hyper-parameters)');
+    // a value row shows its value in the inspector
+    const vrow = page.locator('.tree-row.value').first();
+    const shown = await text(vrow.locator('.meta'));
+    await vrow.click();
+    assert.equal(await text(page.locator('.inspector .value-text')), shown);
     checkClean(log);
   } finally {
     await context.close();
