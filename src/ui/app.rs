@@ -474,7 +474,21 @@ fn summary_card(card: FileCard) -> impl IntoView {
         details,
     } = card;
     let details = match details {
-        Details::Summary(s) => summary_facts(s).into_any(),
+        Details::Summary(s) => {
+            // the calls the pickle would make, from the index (os.system('…'))
+            let calls: Vec<String> = use_context::<Checkpoint>()
+                .and_then(|ck| ck.opened.get_untracked())
+                .filter(|f| f.id == s.id)
+                .map(|f| {
+                    f.values
+                        .iter()
+                        .filter(|v| v.kind == "call")
+                        .map(|v| v.text.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            summary_facts(s, calls).into_any()
+        }
         Details::NotAvailable(msg) => view! {
             <p class="note" data-testid="details-note">
                 "Details not available yet: this build can detect the format but cannot read it. "
@@ -507,7 +521,7 @@ fn summary_card(card: FileCard) -> impl IntoView {
     }
 }
 
-fn summary_facts(s: Summary) -> impl IntoView {
+fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
     let globals = s.globals.len();
     let flagged = s.globals.iter().filter(|g| g.tier != "allowed").count();
     let detail = match s.verdict.as_str() {
@@ -556,11 +570,23 @@ fn summary_facts(s: Summary) -> impl IntoView {
                         } else {
                             g.why.clone()
                         };
+                        let name = format!("{}.{}", g.module, g.name);
+                        let prefix = format!("{name}(");
+                        let made: Vec<String> = if g.tier == "dangerous" {
+                            calls.iter().filter(|c| c.starts_with(&prefix)).take(3).cloned().collect()
+                        } else {
+                            vec![]
+                        };
                         view! {
                             <li class=format!("global {}", g.tier)>
-                                <code>{format!("{}.{}", g.module, g.name)}</code>
+                                <code>{name}</code>
                                 <span class=format!("tier {}", g.tier)>{g.tier.clone()}</span>
                                 <span class="why">{why}</span>
+                                {(!made.is_empty()).then(|| view! {
+                                    <span class="calls">"would call "
+                                        {made.into_iter().map(|c| view! { <code class="call">{c}</code> " " }).collect_view()}
+                                    </span>
+                                })}
                             </li>
                         }
                     }).collect_view()}

@@ -151,6 +151,13 @@ impl Walk {
                 state,
                 items,
             } => {
+                // a call with plain arguments reads best as the call: os.system('echo pwned')
+                if state.is_none() && items.is_empty() && args.iter().all(|a| scalar(a).is_some()) {
+                    let parts: Vec<String> =
+                        args.iter().filter_map(|a| scalar(a).map(|s| s.0)).collect();
+                    self.push(format!("{module}.{name}({})", parts.join(", ")), "call");
+                    return;
+                }
                 let before = (self.out.len(), self.tensors);
                 if !args.is_empty() {
                     self.path.push("__args__".into());
@@ -286,6 +293,35 @@ mod tests {
         )]);
         let v = collect(&root);
         assert_eq!(v.len(), 1);
-        assert_eq!(v[0].text, "argparse.Namespace(…)");
+        assert_eq!(v[0].text, "argparse.Namespace()");
+        assert_eq!(v[0].kind, "call");
+        let root = dict(vec![(
+            "payload",
+            Node::Object {
+                module: "posix".into(),
+                name: "system".into(),
+                args: vec![Node::Str {
+                    value: "echo pwned".into(),
+                }],
+                state: None,
+                items: vec![],
+            },
+        )]);
+        let v = collect(&root);
+        assert_eq!(v[0].path, vec!["payload".to_string()]);
+        assert_eq!(v[0].text, "posix.system('echo pwned')");
+        // an object with state is walked
+        let root = dict(vec![(
+            "ns",
+            Node::Object {
+                module: "argparse".into(),
+                name: "Namespace".into(),
+                args: vec![],
+                state: Some(Box::new(dict(vec![("lr", Node::Float { value: 0.5 })]))),
+                items: vec![],
+            },
+        )]);
+        let v = collect(&root);
+        assert_eq!(v[0].path, vec!["ns".to_string(), "lr".to_string()]);
     }
 }

@@ -362,6 +362,8 @@ test('a hostile file shows dangerous with the global named and explained', { tim
     const listed = await text(page.locator('.globals-list'));
     assert.ok(/weights_only=False/.test(listed), listed);
     assert.ok(/(os|posix)\.system/.test(await text(page.locator('.global.dangerous').first())));
+    // the call the pickle would make, with its argument, from the index
+    assert.match(await text(page.locator('.global.dangerous .call').first()), /^(os|posix)\.system\('.+'\)$/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'ui-hostile.png') });
     checkClean(log);
   } finally {
