@@ -151,6 +151,45 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
         }
     };
 
+    let hover = RwSignal::new(None::<String>);
+    let on_move = move |ev: MouseEvent| {
+        let (Some(canvas), Some(fr), Some(f)) = (
+            canvas_ref.get_untracked(),
+            frame.get_value(),
+            ck.opened.get_untracked(),
+        ) else {
+            return;
+        };
+        let scale = canvas.width() as f64 / canvas.client_width().max(1) as f64;
+        let text = fr.x_value(ev.offset_x() as f64 * scale).and_then(|x| {
+            let i = x.round().max(0.0) as usize;
+            let t = shown.with_untracked(|s| s.get(i).copied())?;
+            let path = &f.tree.nodes[*f.tree.tensor_node.get(t as usize)? as usize].path;
+            let st = stat.get_untracked();
+            let v = ls.rows.with_untracked(|r| {
+                r.get(t as usize)
+                    .and_then(|r| r.as_ref())
+                    .map(|r| {
+                        let bad = if r.nan + r.inf > 0 {
+                            format!("  ▲ {} NaN, {} inf", r.nan, r.inf)
+                        } else {
+                            String::new()
+                        };
+                        format!(
+                            "{} = {}{bad}",
+                            st.label(),
+                            st.of(r)
+                                .map(crate::worker::session::g)
+                                .unwrap_or_else(|| "—".into())
+                        )
+                    })
+                    .unwrap_or_else(|| "not computed yet".into())
+            });
+            Some(format!("#{t} {path}   {v}"))
+        });
+        hover.set(text);
+    };
+
     let status = move || {
         let total = ck
             .opened
@@ -197,10 +236,15 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
         <canvas
             class="overview-chart"
             data-testid="overview"
-            height="176"
+            height="160"
             width="900"
             node_ref=canvas_ref
             on:click=on_click
+            on:mousemove=on_move
+            on:mouseleave=move |_| hover.set(None)
         ></canvas>
+        <div class="hover-line muted overview-hover">
+            {move || hover.get().unwrap_or_else(|| "hover a point for its tensor; click to inspect it".into())}
+        </div>
     }
 }

@@ -397,7 +397,11 @@ fn tree_row(
             )
         }
         NodeKind::Value(v) => (
-            "value",
+            if f.values[*v as usize].kind == "call" {
+                "value call"
+            } else {
+                "value"
+            },
             f.values[*v as usize].text.clone(),
             Some(n.path.clone()),
             false,

@@ -183,6 +183,9 @@ test('a picked file: counts from torch, every entry reachable in the tree, overv
     const scale = box.width / (await ov.evaluate((c) => c.width));
     await ov.click({ position: { x: (x0 + ((k + 0.5) / n) * (x1 - x0)) * scale, y: 60 } });
     const want = expected.entries[k].path.join('/');
+    // hovering the same spot names the tensor
+    await ov.hover({ position: { x: (x0 + ((k + 0.5) / n) * (x1 - x0)) * scale, y: 60 } });
+    assert.ok((await text(page.locator('.overview-hover'))).includes(` ${want} `), await text(page.locator('.overview-hover')));
     await page.waitForFunction(
       (q) => document.querySelector('[data-testid="inspector-path"]')?.textContent === q,
       want,
