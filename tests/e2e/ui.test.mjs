@@ -293,7 +293,7 @@ test('statistics in the inspector equal torch, and the histogram is drawn', { ti
     const hist = testid(page, 'histogram');
     const box = await hist.boundingBox();
     await hist.hover({ position: { x: box.width / 2, y: box.height / 2 } });
-    assert.match(await text(page.locator('.hover-line')), /^bin \d+: \[.+\s+count [\d,]+$/);
+    assert.match(await text(page.locator('.inspector .hover-line')), /^bin \d+: \[.+\s+count [\d,]+$/);
     await page.locator('.section-title .toggle input').check();
     assert.ok((await inkedPixels(hist)) > 200);
     await page.screenshot({ path: path.join(ARTIFACTS, 'ui-inspector.png') });
