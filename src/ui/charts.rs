@@ -131,6 +131,7 @@ pub fn draw_histogram(canvas: &HtmlCanvasElement, h: &Histogram, log: bool) -> O
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .max_light_lines(1)
         .light_line_style(p.grid.mix(0.25))
         .bold_line_style(p.grid)
         .axis_style(p.grid)
@@ -229,6 +230,7 @@ pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) 
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .max_light_lines(1)
         .light_line_style(p.grid.mix(0.25))
         .bold_line_style(p.grid)
         .axis_style(p.grid)
