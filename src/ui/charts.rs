@@ -234,10 +234,17 @@ pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) 
         .light_line_style(p.grid.mix(0.25))
         .bold_line_style(p.grid)
         .axis_style(p.grid)
-        .x_labels(8)
+        .x_labels(points.len().clamp(1, 8))
         .y_labels(4)
         .label_style(label)
-        .x_label_formatter(&|v| format!("{}", v.round() as i64))
+        .x_label_formatter(&|v| {
+            // positions are whole tensors: no label between them
+            if (v - v.round()).abs() > 1e-6 {
+                String::new()
+            } else {
+                format!("{}", v.round() as i64)
+            }
+        })
         .y_label_formatter(&|v| {
             if log_y {
                 format!("1e{}", tick(*v))

@@ -333,6 +333,7 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
                 <span class="muted match-count">
                     {move || match (rows.with(|r| r.1.clone()), matches.get()) {
                         (Some(e), _) => format!("invalid regex: {}", e.lines().last().unwrap_or("")),
+                        (None, Some(1)) => "1 match".to_string(),
                         (None, Some(m)) => format!("{} matches", group_digits(m as u64)),
                         (None, None) => String::new(),
                     }}
