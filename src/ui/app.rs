@@ -1,15 +1,30 @@
-//! The page: a drop zone covering the window, a file picker, and what the worker found.
+//! The page: a drop zone covering the window, a file picker, a "Try a sample" button, the
+//! summary header, the layer tree (left), the tabs Inspector / Edit / Compare (right) and the
+//! layer-statistics overview (below).
 //!
 //! Contract: a dropped or picked set of files is sent to the worker as one `open` request; the
-//! components only render [`PageState`] signals. Test hooks (`data-testid`, stable):
-//! `drop-zone` (its `data-worker` is `ready` once the reader answered the handshake),
-//! `file-input`, `progress`, `error`, `file-summary` (with `file-name`, `file-size`,
-//! `file-format`), `tensor-count`, `param-count`, `safety`, `details-note`.
+//! sample is the page's own `sample.pth`, fetched (same origin) and opened the same way. The
+//! open flow renders [`PageState`]; the opened index, the selection and the worker's answers are
+//! shared through [`Checkpoint`] (see [`super::context`]). After a file opens, its layer
+//! statistics are computed (files up to [`AUTO_LIMIT`] bytes) with progress and Cancel. Test
+//! hooks (`data-testid`, stable): `drop-zone` (its `data-worker` is `ready` once the reader
+//! answered the handshake), `file-input`, `sample`, `progress`, `error`, `file-summary` (with
+//! `file-name`, `file-size`, `file-format`), `tensor-count`, `param-count`, `safety`,
+//! `details-note`, `tree`, `tree-row`, `search`, `inspector`, `stats`, `histogram`, `overview`.
 
+use super::compare_panel::ComparePanel;
+use super::context::{Checkpoint, OpenedFile};
+use super::edit_panel::EditPanel;
+use super::inspector::{Busy, Inspector};
 use super::model::{group_digits, human_bytes, human_count, Details, FileCard, PageState};
+use super::overview::{LayerStats, Overview, AUTO_LIMIT};
+use super::tree::{Filter, NodeKind};
+use super::tree_view::TreePanel;
 use super::worker_client::WorkerClient;
 use crate::worker::protocol::{ErrorReply, JsFile, Request, Response, Summary};
 use leptos::prelude::*;
+use std::sync::Arc;
+use wasm_bindgen::prelude::*;
 use web_sys::{DragEvent, File, FileList, HtmlInputElement};
 
 /// Mount the app on `<body>`.
@@ -23,18 +38,142 @@ fn files_of(list: Option<FileList>) -> Vec<File> {
     (0..list.length()).filter_map(|i| list.item(i)).collect()
 }
 
+/// What the right column shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tab {
+    Inspector,
+    Edit,
+    Compare,
+}
+
 /// The whole page.
 #[component]
 pub fn App() -> impl IntoView {
     let state = RwSignal::new(PageState::default());
+    let hub = StoredValue::new(None::<Checkpoint>);
+    let busy = RwSignal::new(None::<Busy>);
+    let rows = RwSignal::new(Vec::new());
+    let running = RwSignal::new(None::<u32>);
+    let cancelled = RwSignal::new(false);
     let client = StoredValue::new_local(WorkerClient::spawn(
         move |r| {
             crate::ui::edit_link::dispatch(&r); // edit & compare panels (issues 7, 8)
-            state.update(|s| s.apply(r))
+            if let Some(ck) = hub.get_value() {
+                on_answer(state, ck, r);
+            }
         },
-        move |msg| state.update(|s| s.worker_failed(&msg)),
+        move |msg| {
+            state.update(|s| s.worker_failed(&msg));
+            busy.set(None);
+            running.set(None);
+        },
     ));
     crate::ui::edit_link::connect(move |v| client.with_value(|c| c.send(v))); // issues 7, 8
+    let ck = Checkpoint::new(client);
+    hub.set_value(Some(ck));
+    provide_context(ck);
+    // the Edit tab's "delete / keep selected" act on the tensor selected in the tree
+    provide_context(crate::ui::edit_panel::Selection(Signal::derive(
+        move || {
+            let i = ck.selected.get()? as usize;
+            ck.opened.with(|f| {
+                f.as_ref()
+                    .and_then(|f| f.entries.get(i))
+                    .map(|e| e.path.clone())
+            })
+        },
+    )));
+    provide_context(super::charts::watch_theme());
+
+    // layer statistics of the opened file
+    let start_all = Callback::new(move |_: ()| {
+        let id = ck.new_id();
+        running.set(Some(id));
+        cancelled.set(false);
+        ck.send(&Request::AllStats { id, bins: 64 });
+        busy.set(Some(Busy {
+            id,
+            label: "Layer statistics".into(),
+            done: 0,
+            total: 0,
+            shown: false,
+        }));
+        set_timeout(
+            move || {
+                busy.update(|b| {
+                    if let Some(b) = b.as_mut().filter(|b| b.id == id) {
+                        b.shown = true;
+                    }
+                })
+            },
+            std::time::Duration::from_millis(200),
+        );
+    });
+    let ls = LayerStats {
+        rows,
+        running,
+        cancelled,
+        start: start_all,
+    };
+    provide_context(ls);
+    ck.listen(move |r| match r {
+        Response::StatsRows { id, rows: got } if running.get_untracked() == Some(*id) => rows
+            .update(|v| {
+                for r in got {
+                    if let Some(slot) = v.get_mut(r.tensor as usize) {
+                        *slot = Some(r.clone());
+                    }
+                }
+            }),
+        Response::Progress { id, done, total } if running.get_untracked() == Some(*id) => busy
+            .update(|b| {
+                if let Some(b) = b.as_mut().filter(|b| b.id == *id) {
+                    b.done = *done;
+                    b.total = *total;
+                }
+            }),
+        Response::AllStatsDone { id, cancelled: c } if running.get_untracked() == Some(*id) => {
+            running.set(None);
+            cancelled.set(*c);
+            busy.update(|b| {
+                if b.as_ref().is_some_and(|b| b.id == *id) {
+                    *b = None;
+                }
+            });
+        }
+        Response::Error(e) if e.id.is_some() && e.id == running.get_untracked() => {
+            running.set(None);
+            busy.set(None);
+        }
+        _ => {}
+    });
+    // a new file: fresh slots, and its statistics when it is small enough
+    Effect::new(move |_| {
+        let Some(f) = ck.opened.get() else { return };
+        rows.set(vec![None; f.entries.len()]);
+        if let Some(id) = running.get_untracked() {
+            running.set(None);
+            busy.update(|b| {
+                if b.as_ref().is_some_and(|b| b.id == id) {
+                    *b = None;
+                }
+            });
+        }
+        let bytes: u64 = f.entries.iter().map(|e| e.bytes).sum();
+        if !f.entries.is_empty() && bytes <= AUTO_LIMIT {
+            start_all.run(());
+        }
+    });
+    let cancel = move || {
+        let Some(b) = busy.get_untracked() else {
+            return;
+        };
+        if running.get_untracked() == Some(b.id) {
+            ck.send(&Request::Cancel { id: b.id });
+        }
+        // a single tensor's statistics cannot be interrupted: its answer is dropped
+        busy.set(None);
+    };
 
     let open = move |files: Vec<File>| {
         if files.is_empty() {
@@ -58,6 +197,28 @@ pub fn App() -> impl IntoView {
             }),
         }
     };
+    let sample = move |_| fetch_sample(open, state);
+
+    let search = RwSignal::new(String::new());
+    let regex = RwSignal::new(false);
+    let subset = Memo::new(move |_| {
+        let f = ck.opened.get()?;
+        let filter = Filter::parse(&search.get(), regex.get()).ok().flatten()?;
+        Some(
+            f.tree
+                .tensor_node
+                .iter()
+                .enumerate()
+                .filter(|(_, &n)| {
+                    matches!(f.tree.nodes[n as usize].kind, NodeKind::Tensor(_))
+                        && filter.find(&f.tree.nodes[n as usize].path).is_some()
+                })
+                .map(|(i, _)| i as u32)
+                .collect::<Vec<u32>>(),
+        )
+    });
+    let tab = RwSignal::new(Tab::Inspector);
+    let has_file = Memo::new(move |_| ck.opened.with(|f| f.is_some()));
 
     // dragenter/dragleave fire for every child crossed: count them
     let drag_depth = RwSignal::new(0i32);
@@ -117,22 +278,44 @@ pub fn App() -> impl IntoView {
                     "PyTorch & safetensors checkpoints, read in your browser. "
                     "Nothing is uploaded; no pickle code runs."
                 </p>
+                <button class="button" data-testid="sample" on:click=sample>"Try a sample"</button>
                 <FilePicker open=open />
             </header>
             <main class="content">
                 {move || pending.get().map(|(label, format)| progress(label, format))}
+                {move || busy.get().filter(|b| b.shown).map(|b| work_progress(b, cancel))}
                 {move || error.get().map(error_panel)}
                 {move || match card.get() {
                     Some(c) => summary_card(c).into_any(),
                     None => empty_hint().into_any(),
                 }}
-                // --- edit & compare (issues 7, 8): until the tab strip lands, shown below the
-                // summary card once a checkpoint's index is built
-                <Show when=move || card.with(|c| matches!(c, Some(FileCard { details: Details::Summary(_), .. })))>
-                    <crate::ui::edit_panel::EditPanel />
-                    <crate::ui::compare_panel::ComparePanel />
+                <Show when=move || has_file.get()>
+                    <div class="workspace">
+                        <section class="pane tree-pane">
+                            <TreePanel search=search regex=regex />
+                        </section>
+                        <section class="pane side-pane">
+                            <div class="tabs" role="tablist">
+                                {[(Tab::Inspector, "Inspector"), (Tab::Edit, "Edit"), (Tab::Compare, "Compare")]
+                                    .into_iter()
+                                    .map(|(t, label)| view! {
+                                        <button role="tab" class="tab" class:active=move || tab.get() == t
+                                            aria-selected=move || (tab.get() == t).to_string()
+                                            on:click=move |_| tab.set(t)>{label}</button>
+                                    })
+                                    .collect_view()}
+                            </div>
+                            <div class="tab-body">
+                                <div class:hidden=move || tab.get() != Tab::Inspector><Inspector busy=busy /></div>
+                                <div class:hidden=move || tab.get() != Tab::Edit><EditPanel /></div>
+                                <div class:hidden=move || tab.get() != Tab::Compare><ComparePanel /></div>
+                            </div>
+                        </section>
+                        <section class="pane overview-pane">
+                            <Overview subset=subset />
+                        </section>
+                    </div>
                 </Show>
-                // --- end edit & compare
             </main>
             <div class="drop-overlay" aria-hidden="true">
                 <div class="drop-target">"Drop to open"</div>
@@ -177,6 +360,102 @@ fn progress(label: String, format: Option<String>) -> impl IntoView {
     }
 }
 
+/// Route one worker answer: the open flow to [`PageState`], the index to [`Checkpoint`], and
+/// every answer to the context's listeners.
+fn on_answer(state: RwSignal<PageState>, ck: Checkpoint, r: Response) {
+    match r {
+        Response::Summary(mut s) => {
+            let pending = state.with_untracked(|st| {
+                st.pending.as_ref().filter(|p| p.id == s.id).map(|p| {
+                    p.detected
+                        .as_ref()
+                        .map(|d| d.name.clone())
+                        .unwrap_or_else(|| p.label.clone())
+                })
+            });
+            if let Some(name) = pending {
+                let entries = std::mem::take(&mut s.entries);
+                let values = std::mem::take(&mut s.values);
+                ck.selected.set(None);
+                ck.selected_value.set(None);
+                ck.opened
+                    .set(Some(Arc::new(OpenedFile::new(s.id, name, entries, values))));
+            }
+            let r = Response::Summary(s);
+            ck.dispatch(&r);
+            state.update(|st| st.apply(r));
+        }
+        r @ (Response::Ready | Response::Detected(_) | Response::Error(_)) => {
+            ck.dispatch(&r);
+            state.update(|st| st.apply(r));
+        }
+        r => ck.dispatch(&r),
+    }
+}
+
+/// Fetch the page's own `sample.pth` and open it like a picked file.
+fn fetch_sample(open: impl Fn(Vec<File>) + Copy + 'static, state: RwSignal<PageState>) {
+    let fail = move |msg: String| {
+        state.update(|s| {
+            let id = s.begin(&["sample.pth".to_string()]);
+            s.apply(Response::Error(ErrorReply {
+                id: Some(id),
+                error: format!("sample.pth: {msg}"),
+                unsupported: false,
+            }))
+        })
+    };
+    let Some(w) = web_sys::window() else { return };
+    // the callbacks run once each; they are small and leaked on purpose
+    let blob = Closure::<dyn FnMut(JsValue)>::new(move |b: JsValue| {
+        let parts = js_sys::Array::of1(&b);
+        match File::new_with_blob_sequence(&parts, "sample.pth") {
+            Ok(f) => open(vec![f]),
+            Err(e) => fail(crate::worker::blob::js_error_text(&e)),
+        }
+    });
+    let failed = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        fail(crate::worker::blob::js_error_text(&e))
+    });
+    let got = Closure::<dyn FnMut(JsValue)>::new(move |resp: JsValue| {
+        let resp: web_sys::Response = resp.unchecked_into();
+        if !resp.ok() {
+            fail(format!("HTTP {}", resp.status()));
+            return;
+        }
+        match resp.blob() {
+            Ok(p) => {
+                let _ = p.then2(&blob, &failed);
+            }
+            Err(e) => fail(crate::worker::blob::js_error_text(&e)),
+        }
+    });
+    let failed2 = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        fail(crate::worker::blob::js_error_text(&e))
+    });
+    let _ = w.fetch_with_str("./sample.pth").then2(&got, &failed2);
+    got.forget();
+    failed2.forget();
+}
+
+fn work_progress(b: Busy, cancel: impl Fn() + Copy + 'static) -> impl IntoView {
+    let pct = if b.total > 0 {
+        (b.done as f64 / b.total as f64 * 100.0).min(100.0)
+    } else {
+        0.0
+    };
+    view! {
+        <div class="progress work" data-testid="progress" role="progressbar"
+            aria-valuemin="0" aria-valuemax="100" aria-valuenow=format!("{pct:.0}")>
+            <span class="spinner" aria-hidden="true"></span>
+            <span class="progress-label">{b.label}</span>
+            <span class="bar"><span class="fill" style:width=format!("{pct:.1}%")></span></span>
+            <span class="muted">{format!("{} / {}", human_bytes(b.done), human_bytes(b.total))}</span>
+            <button class="mini" data-testid="cancel" on:click=move |_| cancel()>"Cancel"</button>
+        </div>
+    }
+}
+
 fn error_panel(message: String) -> impl IntoView {
     view! {
         <div class="panel error" data-testid="error" role="alert">
@@ -208,7 +487,21 @@ fn summary_card(card: FileCard) -> impl IntoView {
         details,
     } = card;
     let details = match details {
-        Details::Summary(s) => summary_facts(s).into_any(),
+        Details::Summary(s) => {
+            // the calls the pickle would make, from the index (os.system('…'))
+            let calls: Vec<String> = use_context::<Checkpoint>()
+                .and_then(|ck| ck.opened.get_untracked())
+                .filter(|f| f.id == s.id)
+                .map(|f| {
+                    f.values
+                        .iter()
+                        .filter(|v| v.kind == "call")
+                        .map(|v| v.text.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            summary_facts(s, calls).into_any()
+        }
         Details::NotAvailable(msg) => view! {
             <p class="note" data-testid="details-note">
                 "Details not available yet: this build can detect the format but cannot read it. "
@@ -228,39 +521,92 @@ fn summary_card(card: FileCard) -> impl IntoView {
         <article class="card" data-testid="file-summary">
             <header class="card-head">
                 <h2 class="file-name" data-testid="file-name" title=name.clone()>{name.clone()}</h2>
-                <span class="badge format" data-testid="file-format">{format}</span>
+                <span class="badge format" data-testid="file-format" title=format_description.clone()>{format}</span>
+                <span class="file-size" data-testid="file-size" data-bytes=size.to_string()>
+                    {human_bytes(size)}
+                    <span class="muted">{format!(" ({} bytes)", group_digits(size))}</span>
+                </span>
+                <span class="muted format-desc">{format_description}</span>
             </header>
-            <dl class="facts">
-                <div>
-                    <dt>"Size"</dt>
-                    <dd data-testid="file-size" data-bytes=size.to_string()>
-                        {human_bytes(size)}
-                        <span class="muted">{format!(" ({} bytes)", group_digits(size))}</span>
-                    </dd>
-                </div>
-                <div class="wide">
-                    <dt>"Format"</dt>
-                    <dd>{format_description}</dd>
-                </div>
-            </dl>
             {details}
             {more}
         </article>
     }
 }
 
-fn summary_facts(s: Summary) -> impl IntoView {
+fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
     let globals = s.globals.len();
-    let flagged: Vec<String> = s
-        .globals
-        .iter()
-        .filter(|g| g.tier != "allowed")
-        .map(|g| format!("{}.{}", g.module, g.name))
-        .collect();
+    let flagged = s.globals.iter().filter(|g| g.tier != "allowed").count();
     let detail = match s.verdict.as_str() {
+        "safe" if globals == 0 => "no pickle globals".to_string(),
         "safe" => format!("{globals} globals referenced, all allowed"),
-        _ => flagged.join(", "),
+        _ => s
+            .globals
+            .iter()
+            .filter(|g| g.tier != "allowed")
+            .map(|g| format!("{}.{}", g.module, g.name))
+            .collect::<Vec<_>>()
+            .join(", "),
     };
+    let dtypes = s
+        .params_by_dtype
+        .iter()
+        .map(|(d, n)| format!("{d} {}", human_count(*n)))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    let dangerous = s.verdict == "dangerous";
+    let globals_list = (flagged > 0 || (globals > 0 && globals <= 12)).then(|| {
+        let mut gl = s.globals.clone();
+        // dangerous first, then unknown, then allowed
+        gl.sort_by_key(|g| match g.tier.as_str() {
+            "dangerous" => 0,
+            "unknown" => 1,
+            _ => 2,
+        });
+        view! {
+            <details class="globals-list" open={flagged > 0}>
+                <summary>{format!("{globals} pickle globals ({flagged} not on the allow list)")}</summary>
+                {dangerous.then(|| view! {
+                    <p class="danger-note">
+                        "Loading this file with "<code>"torch.load(weights_only=False)"</code>
+                        " (or any pickle loader) would run the calls below. weightscope never runs them."
+                    </p>
+                })}
+                <ul>
+                    {gl.into_iter().map(|g| {
+                        let why = if g.why.is_empty() {
+                            match g.tier.as_str() {
+                                "allowed" => "allowed: a known tensor/container constructor".to_string(),
+                                "unknown" => "unknown: not executed; shown as an inert object".to_string(),
+                                _ => "dangerous".to_string(),
+                            }
+                        } else {
+                            g.why.clone()
+                        };
+                        let name = format!("{}.{}", g.module, g.name);
+                        let prefix = format!("{name}(");
+                        let made: Vec<String> = if g.tier == "dangerous" {
+                            calls.iter().filter(|c| c.starts_with(&prefix)).take(3).cloned().collect()
+                        } else {
+                            vec![]
+                        };
+                        view! {
+                            <li class=format!("global {}", g.tier)>
+                                <code>{name}</code>
+                                <span class=format!("tier {}", g.tier)>{g.tier.clone()}</span>
+                                <span class="why">{why}</span>
+                                {(!made.is_empty()).then(|| view! {
+                                    <span class="calls">"would call "
+                                        {made.into_iter().map(|c| view! { <code class="call">{c}</code> " " }).collect_view()}
+                                    </span>
+                                })}
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            </details>
+        }
+    });
     view! {
         <dl class="facts">
             <div>
@@ -274,6 +620,14 @@ fn summary_facts(s: Summary) -> impl IntoView {
                     <span class="muted">{format!(" ({})", group_digits(s.params))}</span>
                 </dd>
             </div>
+            <div>
+                <dt>"Tensor bytes"</dt>
+                <dd>{human_bytes(s.bytes)}</dd>
+            </div>
+            <div>
+                <dt>"By dtype"</dt>
+                <dd class="dtypes">{dtypes}</dd>
+            </div>
             <div class="wide">
                 <dt>"Safety"</dt>
                 <dd data-testid="safety" data-verdict=s.verdict.clone()>
@@ -283,6 +637,7 @@ fn summary_facts(s: Summary) -> impl IntoView {
                 </dd>
             </div>
         </dl>
+        {globals_list}
         {(!s.notes.is_empty())
             .then(|| {
                 view! {

@@ -1,22 +1,41 @@
 //! Leptos components that render signals.
 //!
 //! - [`model`]: the page state and how worker answers change it (tested natively).
+//! - [`tree`]: the layer tree's model: folders, counts, natural order, search (tested natively).
 //! - `worker_client` (wasm32): spawns the reader worker, queues until its handshake, restarts it
 //!   after a crash.
-//! - `app` (wasm32): the components: drop zone covering the window, file picker, progress,
-//!   error panel, summary card. Stable `data-testid` hooks for the end-to-end tests.
+//! - `context` (wasm32): **the opened checkpoint shared with every panel**: `App` provides a
+//!   `context::Checkpoint` (`use_context::<Checkpoint>()`): the worker client (`send`,
+//!   `new_id`, `listen` for answers), `opened` (the index: entries, values, tree) and
+//!   `selected` (the selected tensor's index). Panels for other tabs (Edit, Compare) use it.
+//! - `app` (wasm32): the page: header with "Try a sample" and the file picker, summary header,
+//!   tree | tabs (Inspector, Edit, Compare), overview, progress bar, error panels. Stable
+//!   `data-testid` hooks for the end-to-end tests.
+//! - `tree_view`, `inspector`, `overview`, `charts` (wasm32): the panels and canvas drawing.
+//! - `edit_panel`, `compare_panel` (wasm32): the Edit and Compare tabs.
 
 pub mod compare_model;
 pub mod model;
+pub mod tree;
 
 #[cfg(target_arch = "wasm32")]
 pub mod app;
 #[cfg(target_arch = "wasm32")]
+pub mod charts;
+#[cfg(target_arch = "wasm32")]
 pub mod compare_panel;
+#[cfg(target_arch = "wasm32")]
+pub mod context;
 #[cfg(target_arch = "wasm32")]
 pub mod edit_link;
 #[cfg(target_arch = "wasm32")]
 pub mod edit_panel;
+#[cfg(target_arch = "wasm32")]
+pub mod inspector;
+#[cfg(target_arch = "wasm32")]
+pub mod overview;
+#[cfg(target_arch = "wasm32")]
+pub mod tree_view;
 #[cfg(target_arch = "wasm32")]
 pub mod worker_client;
 

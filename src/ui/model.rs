@@ -102,7 +102,9 @@ impl PageState {
                 }
                 Some(_) => {}
             },
-            _ => {} // edit & compare answers go to their panels (issues 7, 8)
+            // answers to tensor, edit and compare requests are routed by the components that
+            // asked (issues 6, 7, 8)
+            _ => {}
         }
     }
 
@@ -213,6 +215,7 @@ mod tests {
             verdict: "safe".into(),
             globals: vec![],
             notes: vec![],
+            ..Default::default()
         })
     }
 

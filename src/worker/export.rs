@@ -110,7 +110,12 @@ pub fn handle(session: &Session, req: Request<JsFile>, reply: &mut dyn FnMut(Res
     };
     let reply: &mut dyn FnMut(Response) = &mut reply;
     match req {
-        Request::Open { .. } => unreachable!("open is handled by the service"),
+        Request::Open { .. }
+        | Request::Stats { .. }
+        | Request::Values { .. }
+        | Request::Heatmap { .. }
+        | Request::AllStats { .. }
+        | Request::Cancel { .. } => unreachable!("handled by the service and the session"),
         Request::Edit { id, op } => {
             reply(Response::Journal(
                 EDITOR.with(|e| e.borrow_mut().apply(id, a, &op)),

@@ -8,6 +8,7 @@
 pub mod edit;
 pub mod protocol;
 pub mod session;
+pub mod values;
 
 #[cfg(target_arch = "wasm32")]
 pub mod blob;

@@ -35,6 +35,35 @@ pub enum Request<F> {
         id: RequestId,
         files: Vec<F>,
     },
+    /// Statistics and histogram of tensor `tensor` (index into [`Summary::entries`]).
+    Stats {
+        id: RequestId,
+        tensor: u32,
+        bins: u32,
+    },
+    /// The first `n` values of a tensor, as display text.
+    Values {
+        id: RequestId,
+        tensor: u32,
+        n: u32,
+    },
+    /// A `w`×`h` downsampled map (mean |x| per block) of a 2-D tensor.
+    Heatmap {
+        id: RequestId,
+        tensor: u32,
+        w: u32,
+        h: u32,
+    },
+    /// Statistics of every tensor, one tensor at a time, with `progress` and `stats_rows`
+    /// answers, ended by `all_stats_done`.
+    AllStats {
+        id: RequestId,
+        bins: u32,
+    },
+    /// Stop the `all_stats` run `id` (answered by `all_stats_done` with `cancelled`).
+    Cancel {
+        id: RequestId,
+    },
     // --- edit & compare (issues 7, 8)
     /// Apply an operation to the open file's journal; answered by [`Response::Journal`].
     Edit {
@@ -80,7 +109,12 @@ impl<F> Request<F> {
     /// The request id.
     pub fn id(&self) -> RequestId {
         match self {
-            Request::Open { id, .. } => *id,
+            Request::Open { id, .. }
+            | Request::Stats { id, .. }
+            | Request::Values { id, .. }
+            | Request::Heatmap { id, .. }
+            | Request::AllStats { id, .. }
+            | Request::Cancel { id } => *id,
             Request::Edit { id, .. }
             | Request::Preview { id, .. }
             | Request::Undo { id }
@@ -105,6 +139,28 @@ pub enum Response {
     Summary(Summary),
     /// A failure to handle request `id`.
     Error(ErrorReply),
+    /// Answer to `stats`.
+    Stats(Box<StatsReply>),
+    /// Answer to `values`.
+    Values(ValuesReply),
+    /// Answer to `heatmap`.
+    Heatmap(HeatmapReply),
+    /// Bytes done / total of a long request.
+    Progress {
+        id: RequestId,
+        done: u64,
+        total: u64,
+    },
+    /// Summaries of some tensors of an `all_stats` run.
+    StatsRows {
+        id: RequestId,
+        rows: Vec<StatsRow>,
+    },
+    /// End of an `all_stats` run.
+    AllStatsDone {
+        id: RequestId,
+        cancelled: bool,
+    },
     // --- edit & compare (issues 7, 8)
     Journal(JournalReply),
     Preview(PreviewReply),
@@ -123,6 +179,12 @@ impl Response {
             Response::Detected(d) => Some(d.id),
             Response::Summary(s) => Some(s.id),
             Response::Error(e) => e.id,
+            Response::Stats(s) => Some(s.id),
+            Response::Values(v) => Some(v.id),
+            Response::Heatmap(h) => Some(h.id),
+            Response::Progress { id, .. }
+            | Response::StatsRows { id, .. }
+            | Response::AllStatsDone { id, .. } => Some(*id),
             Response::Journal(r) => Some(r.id),
             Response::Preview(r) => Some(r.id),
             Response::ExportProgress(r) | Response::DiffProgress(r) => Some(r.id),
@@ -149,7 +211,7 @@ pub struct Detected {
 }
 
 /// Answer to `open` when the checkpoint's index was built.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub id: RequestId,
     /// Number of tensors.
@@ -162,6 +224,108 @@ pub struct Summary {
     pub globals: Vec<GlobalInfo>,
     /// Non-fatal observations from the reader.
     pub notes: Vec<String>,
+    /// `(dtype name, parameters)` in dtype order.
+    #[serde(default)]
+    pub params_by_dtype: Vec<(String, u64)>,
+    /// Sum of the tensors' bytes (views counted at their own size).
+    #[serde(default)]
+    pub bytes: u64,
+    /// Every tensor, in file order (the index used by later requests).
+    #[serde(default)]
+    pub entries: Vec<Entry>,
+    /// Non-tensor leaves of the object tree (epoch, hyper-parameters, ...).
+    #[serde(default)]
+    pub values: Vec<ValueEntry>,
+}
+
+/// One tensor of the index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Path from the root (as in `inspect --json`).
+    pub path: Vec<String>,
+    pub dtype: String,
+    pub shape: Vec<u64>,
+    pub strides: Vec<u64>,
+    pub storage_offset: u64,
+    pub numel: u64,
+    pub bytes: u64,
+    /// Index of its storage (tensors with the same one share bytes); `None` for meta tensors.
+    pub storage: Option<u32>,
+}
+
+/// A non-tensor value of the object tree, shown as text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValueEntry {
+    pub path: Vec<String>,
+    /// Short display text (`3`, `'adam'`, `[0, 1, 2]`, `os.system(...)`).
+    pub text: String,
+    /// The value's kind (`int`, `float`, `str`, `list`, `object`, ...).
+    pub kind: String,
+    /// File order: the number of tensors met before it in the object tree.
+    pub after: u32,
+}
+
+/// Answer to `stats`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsReply {
+    pub id: RequestId,
+    pub tensor: u32,
+    pub stats: crate::stats::TensorStats,
+}
+
+/// Answer to `values`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValuesReply {
+    pub id: RequestId,
+    pub tensor: u32,
+    pub values: Vec<String>,
+    /// Elements in the tensor.
+    pub total: u64,
+}
+
+/// Answer to `heatmap`: `rows`×`cols` cells (row-major), each the mean |x| of a block of the
+/// tensor; `NaN` for blocks without finite values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeatmapReply {
+    pub id: RequestId,
+    pub tensor: u32,
+    pub rows: u32,
+    pub cols: u32,
+    pub cells: Vec<f32>,
+}
+
+/// The summary of one tensor in an `all_stats` run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsRow {
+    pub tensor: u32,
+    pub count: u64,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub mean: Option<f64>,
+    pub std: Option<f64>,
+    pub l2: f64,
+    pub absmax: Option<f64>,
+    pub zeros: u64,
+    pub nan: u64,
+    pub inf: u64,
+}
+
+impl StatsRow {
+    pub fn of(tensor: u32, s: &crate::stats::TensorStats) -> StatsRow {
+        StatsRow {
+            tensor,
+            count: s.count,
+            min: s.min,
+            max: s.max,
+            mean: s.mean,
+            std: s.std,
+            l2: s.l2,
+            absmax: s.absmax,
+            zeros: s.zeros,
+            nan: s.nan,
+            inf: s.posinf + s.neginf,
+        }
+    }
 }
 
 /// One global a pickle references, for display.
@@ -233,6 +397,27 @@ impl Summary {
                 })
                 .collect(),
             notes: ckpt.notes.clone(),
+            params_by_dtype: ckpt
+                .params_by_dtype()
+                .into_iter()
+                .map(|(d, n)| (d.name().to_string(), n))
+                .collect(),
+            bytes: ckpt.tensors.iter().map(|t| t.nbytes()).sum(),
+            entries: ckpt
+                .tensors
+                .iter()
+                .map(|t| Entry {
+                    path: t.path.clone(),
+                    dtype: t.dtype.name().to_string(),
+                    shape: t.shape.clone(),
+                    strides: t.strides.clone(),
+                    storage_offset: t.storage_offset,
+                    numel: t.numel(),
+                    bytes: t.nbytes(),
+                    storage: t.storage.map(|s| s as u32),
+                })
+                .collect(),
+            values: super::values::collect(&ckpt.root),
         }
     }
 }

@@ -3,6 +3,9 @@
 //! Contract: [`start`] installs the message handler, then posts `"ready"` (the page queues its
 //! requests until then). A message that does not decode is answered with an `error` whose `id`
 //! is `None`. Each answer is posted as soon as it exists (detection before the index).
+//! An `all_stats` run is advanced in slices of about [`SLICE_MS`] ms (whole tensors), each slice
+//! scheduled with `setTimeout(0)`, so messages such as `cancel` or `stats` for the selected
+//! tensor are handled between slices.
 
 use super::blob;
 use super::protocol::{ErrorReply, JsFile, Request, Response};
@@ -13,6 +16,40 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 thread_local! {
     static SESSION: RefCell<Session> = RefCell::new(Session::new());
+    static SCHEDULED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Length of one `all_stats` slice.
+pub const SLICE_MS: f64 = 40.0;
+
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+fn post(r: &Response) {
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    // posting only fails for uncloneable values, which `encode` never makes
+    let _ = scope.post_message(&encode(r));
+}
+
+/// Run the next `all_stats` slice on a later turn of the event loop (once).
+fn schedule() {
+    if SCHEDULED.with(|s| s.replace(true)) {
+        return;
+    }
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let cb = Closure::once_into_js(move || {
+        SCHEDULED.with(|s| s.set(false));
+        let start = now();
+        let more = SESSION.with(|s| {
+            s.borrow_mut()
+                .all_stats_step(&mut || now() - start < SLICE_MS, &mut |r| post(&r))
+        });
+        if more {
+            schedule();
+        }
+    });
+    let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 0);
 }
 
 /// Encode a response as the JS value posted to the page.
@@ -46,7 +83,7 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
             let mut blobs = Vec::with_capacity(files.len());
             for JsFile(file) in files {
                 let name = file.name();
-                blobs.push(web_sys::Blob::from(file.clone()));
+                blobs.push((name.clone(), web_sys::Blob::from(file.clone())));
                 match blob::cached(file.into()) {
                     Ok(src) => named.push(NamedSource {
                         name,
@@ -63,8 +100,28 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
                 }
             }
             session.open(id, named, reply);
-            super::export::after_open(session, blobs);
+            // Only a file that opened becomes the editor's input (a failing one leaves the
+            // previous checkpoint open). Export slices refer to `Checkpoint::files` by index:
+            // hand the editor the blobs in that order (shards are not in drop order).
+            if let Some(o) = session.opened().filter(|o| o.id == id) {
+                let ordered: Vec<web_sys::Blob> = o
+                    .files
+                    .iter()
+                    .filter_map(|f| {
+                        blobs
+                            .iter()
+                            .find(|(n, _)| *n == f.name)
+                            .map(|(_, b)| b.clone())
+                    })
+                    .collect();
+                super::export::after_open(session, ordered);
+            }
         }
+        Request::Stats { id, tensor, bins } => session.stats(id, tensor, bins, reply),
+        Request::Values { id, tensor, n } => session.values(id, tensor, n, reply),
+        Request::Heatmap { id, tensor, w, h } => session.heatmap(id, tensor, (w, h), reply),
+        Request::AllStats { id, bins } => session.all_stats_begin(id, bins, reply),
+        Request::Cancel { id } => session.cancel(id, reply),
         other => super::export::handle(session, other, reply),
     }
 }
@@ -79,7 +136,14 @@ pub fn start() {
             // posting only fails for uncloneable values, which `encode` never makes
             let _ = post_scope.post_message(&encode(&r));
         };
-        SESSION.with(|s| handle(&mut s.borrow_mut(), ev.data(), post));
+        let busy = SESSION.with(|s| {
+            let mut s = s.borrow_mut();
+            handle(&mut s, ev.data(), post);
+            s.busy()
+        });
+        if busy {
+            schedule();
+        }
     });
     scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     // the handler lives as long as the worker

@@ -8,8 +8,12 @@
 //! checkpoint and its sources for later requests (tensor statistics, export) and drops the
 //! previous ones when a new file is opened.
 
-use super::protocol::{Detected, ErrorReply, RequestId, Response, Summary};
+use super::protocol::{
+    Detected, ErrorReply, HeatmapReply, RequestId, Response, StatsReply, StatsRow, Summary,
+    ValuesReply,
+};
 use crate::format::{self, Checkpoint, FormatError, Source};
+use crate::stats::{checkpoint_stats, Completion, StatsCache, StatsOptions};
 
 /// One file of a request: its name and its bytes.
 pub struct NamedSource {
@@ -21,15 +25,47 @@ pub struct NamedSource {
 pub struct Opened {
     /// The request that opened it.
     pub id: RequestId,
-    /// The files, in request order (`files[0]` is the one opened).
+    /// One source per [`Checkpoint::files`] entry, same order.
     pub files: Vec<NamedSource>,
     pub checkpoint: Checkpoint,
+    /// Statistics computed so far (by tensor and bin count).
+    pub cache: StatsCache,
+}
+
+impl Opened {
+    fn sources(&self) -> Vec<&dyn Source> {
+        self.files.iter().map(|f| &*f.source).collect()
+    }
+}
+
+/// A whole-file statistics run in progress, advanced by [`Session::all_stats_step`].
+pub struct AllStatsJob {
+    pub id: RequestId,
+    pub bins: usize,
+    /// Tensors still to do, in file order.
+    pending: std::collections::VecDeque<usize>,
+    done: u64,
+    total: u64,
 }
 
 /// The worker's state between requests.
 #[derive(Default)]
 pub struct Session {
     opened: Option<Opened>,
+    job: Option<AllStatsJob>,
+}
+
+/// The last path segment of a file name (`a/b/c.safetensors` → `c.safetensors`).
+pub fn base_name(name: &str) -> &str {
+    name.rsplit(['/', '\\']).next().unwrap_or(name)
+}
+
+fn err(id: RequestId, message: impl Into<String>) -> Response {
+    Response::Error(ErrorReply {
+        id: Some(id),
+        error: message.into(),
+        unsupported: false,
+    })
 }
 
 impl Session {
@@ -46,11 +82,23 @@ impl Session {
     pub fn open(
         &mut self,
         id: RequestId,
-        files: Vec<NamedSource>,
+        mut files: Vec<NamedSource>,
         reply: &mut dyn FnMut(Response),
     ) {
-        // A new open replaces whatever was open, also when it fails: the page moved on.
-        self.opened = None;
+        // The open checkpoint stays until a new one is read: a failing file leaves the page (and
+        // this session) on the previous one. A running `all_stats` ends (as cancelled).
+        if let Some(job) = self.job.take() {
+            reply(Response::AllStatsDone {
+                id: job.id,
+                cancelled: true,
+            });
+        }
+        // several files with a `*.index.json`: a sharded checkpoint opened from its index;
+        // otherwise the first file that is not an index is the checkpoint
+        let index_at = files.iter().position(|f| f.name.ends_with(".index.json"));
+        if let Some(i) = index_at.filter(|_| files.len() > 1) {
+            return self.open_sharded(id, files, i, reply);
+        }
         let Some(first) = files.first() else {
             reply(Response::Error(ErrorReply {
                 id: Some(id),
@@ -80,14 +128,445 @@ impl Session {
         match format::open(src, &name) {
             Ok(checkpoint) => {
                 reply(Response::Summary(Summary::of(id, &checkpoint)));
+                files.truncate(1);
                 self.opened = Some(Opened {
                     id,
                     files,
                     checkpoint,
+                    cache: StatsCache::new(),
                 });
             }
             Err(e) => reply(Response::Error(ErrorReply::from_format(id, &e))),
         }
+    }
+
+    fn open_sharded(
+        &mut self,
+        id: RequestId,
+        files: Vec<NamedSource>,
+        index_at: usize,
+        reply: &mut dyn FnMut(Response),
+    ) {
+        let mut files: Vec<Option<NamedSource>> = files.into_iter().map(Some).collect();
+        let index = files[index_at].take().expect("present");
+        let name = index.name.clone();
+        let fmt = format::detect_source(&*index.source)
+            .map(|f| (f.name().to_string(), f.describe().to_string()))
+            .unwrap_or_else(|_| ("unknown".into(), String::new()));
+        reply(Response::Detected(Detected {
+            id,
+            name: name.clone(),
+            size: index.source.len(),
+            format: fmt.0,
+            format_description: fmt.1,
+            files: files.len() as u32,
+        }));
+        let mut names: Vec<String> = vec![];
+        let mut opener = |shard: &str| -> format::Result<Box<dyn Source>> {
+            let want = base_name(shard);
+            let slot = files
+                .iter_mut()
+                .find(|f| f.as_ref().is_some_and(|f| base_name(&f.name) == want))
+                .ok_or_else(|| {
+                    FormatError::new(format!(
+                        "{want} was not among the files given: drop or pick it together with the index"
+                    ))
+                })?;
+            let f = slot.take().expect("present");
+            names.push(f.name);
+            Ok(f.source)
+        };
+        match format::open_sharded(&*index.source, &name, &mut opener) {
+            Ok((checkpoint, sources)) => {
+                reply(Response::Summary(Summary::of(id, &checkpoint)));
+                let files = sources
+                    .into_iter()
+                    .zip(names)
+                    .map(|(source, name)| NamedSource { name, source })
+                    .collect();
+                self.opened = Some(Opened {
+                    id,
+                    files,
+                    checkpoint,
+                    cache: StatsCache::new(),
+                });
+            }
+            Err(e) => reply(Response::Error(ErrorReply::from_format(id, &e))),
+        }
+    }
+
+    fn tensor(&self, id: RequestId, tensor: u32) -> Result<(&Opened, usize), Box<Response>> {
+        let o = self
+            .opened
+            .as_ref()
+            .ok_or_else(|| Box::new(err(id, "no checkpoint is open")))?;
+        let i = tensor as usize;
+        if i >= o.checkpoint.tensors.len() {
+            return Err(Box::new(err(id, format!("no tensor #{tensor}"))));
+        }
+        if o.checkpoint.tensors[i].storage.is_none() {
+            return Err(Box::new(err(
+                id,
+                format!(
+                    "{}: tensor has no data (meta tensor)",
+                    o.checkpoint.tensors[i].path_string()
+                ),
+            )));
+        }
+        Ok((o, i))
+    }
+
+    /// Handle `stats {id, tensor, bins}` (cached per tensor and bin count).
+    pub fn stats(
+        &mut self,
+        id: RequestId,
+        tensor: u32,
+        bins: u32,
+        reply: &mut dyn FnMut(Response),
+    ) {
+        if let Err(r) = self.tensor(id, tensor) {
+            return reply(*r);
+        }
+        let bins = (bins as usize).clamp(1, crate::stats::MAX_BINS);
+        let o = self.opened.as_mut().expect("checked");
+        let i = tensor as usize;
+        if !o.cache.contains(i, bins) {
+            let opts = StatsOptions {
+                bins,
+                ..StatsOptions::default()
+            };
+            let sources: Vec<&dyn Source> = o.files.iter().map(|f| &*f.source).collect();
+            let mut last = 0u64;
+            let r = checkpoint_stats(
+                &o.checkpoint,
+                &sources,
+                &opts,
+                &|j| j == i,
+                &mut |done, total| {
+                    // a message every 64 MiB keeps the page's progress bar moving
+                    if done == total || done >= last + (64 << 20) {
+                        last = done;
+                        reply(Response::Progress { id, done, total });
+                    }
+                    true
+                },
+                &mut o.cache,
+            );
+            if let Err(e) = r {
+                return reply(Response::Error(ErrorReply::from_format(id, &e)));
+            }
+        }
+        match o.cache.get(i, bins) {
+            Some(s) => reply(Response::Stats(Box::new(StatsReply {
+                id,
+                tensor,
+                stats: s.clone(),
+            }))),
+            None => reply(err(id, "statistics were not computed")),
+        }
+    }
+
+    /// Handle `values {id, tensor, n}`: the first `n` (≤ 4096) elements as text.
+    pub fn values(&self, id: RequestId, tensor: u32, n: u32, reply: &mut dyn FnMut(Response)) {
+        let (o, i) = match self.tensor(id, tensor) {
+            Ok(x) => x,
+            Err(r) => return reply(*r),
+        };
+        let t = &o.checkpoint.tensors[i];
+        let count = (n.min(4096) as u64).min(t.numel());
+        let bytes = match format::data::read_tensor_range(&o.checkpoint, &o.sources(), i, 0, count)
+        {
+            Ok(b) => b,
+            Err(e) => return reply(Response::Error(ErrorReply::from_format(id, &e))),
+        };
+        reply(Response::Values(ValuesReply {
+            id,
+            tensor,
+            values: value_texts(t.dtype, &bytes),
+            total: t.numel(),
+        }))
+    }
+
+    /// Handle `heatmap {id, tensor, w, h}` for a 2-D tensor: the rows are streamed in chunks
+    /// and folded into at most `h`×`w` blocks of mean |x|.
+    pub fn heatmap(
+        &self,
+        id: RequestId,
+        tensor: u32,
+        (w, h): (u32, u32),
+        reply: &mut dyn FnMut(Response),
+    ) {
+        let (o, i) = match self.tensor(id, tensor) {
+            Ok(x) => x,
+            Err(r) => return reply(*r),
+        };
+        let t = &o.checkpoint.tensors[i];
+        if t.shape.len() != 2 || t.numel() == 0 {
+            return reply(err(id, "a heatmap needs a non-empty 2-D tensor"));
+        }
+        let (nr, nc) = (t.shape[0], t.shape[1]);
+        let rows = (h.max(1) as u64).min(nr);
+        let cols = (w.max(1) as u64).min(nc);
+        let mut sum = vec![0f64; (rows * cols) as usize];
+        let mut cnt = vec![0u64; (rows * cols) as usize];
+        let dec = crate::stats::decode::Decoder::new(t.dtype);
+        let mut at = 0u64; // element index
+        let mut vals: Vec<f64> = vec![];
+        let mut im: Vec<f64> = vec![];
+        let r = format::data::read_tensor(
+            &o.checkpoint,
+            &o.sources(),
+            i,
+            format::data::DEFAULT_CHUNK,
+            &mut |b| {
+                vals.clear();
+                decode_real(&dec, b, &mut vals, &mut im);
+                for &v in &vals {
+                    let (r, c) = (at / nc, at % nc);
+                    at += 1;
+                    if v.is_finite() {
+                        let cell = ((r * rows / nr) * cols + c * cols / nc) as usize;
+                        sum[cell] += v.abs();
+                        cnt[cell] += 1;
+                    }
+                }
+                Ok(())
+            },
+        );
+        if let Err(e) = r {
+            return reply(Response::Error(ErrorReply::from_format(id, &e)));
+        }
+        let cells = sum
+            .iter()
+            .zip(&cnt)
+            .map(|(&s, &n)| {
+                if n == 0 {
+                    f32::NAN
+                } else {
+                    (s / n as f64) as f32
+                }
+            })
+            .collect();
+        reply(Response::Heatmap(HeatmapReply {
+            id,
+            tensor,
+            rows: rows as u32,
+            cols: cols as u32,
+            cells,
+        }))
+    }
+
+    /// Start `all_stats {id, bins}`; advance it with [`Session::all_stats_step`].
+    pub fn all_stats_begin(&mut self, id: RequestId, bins: u32, reply: &mut dyn FnMut(Response)) {
+        let Some(o) = self.opened.as_ref() else {
+            return reply(err(id, "no checkpoint is open"));
+        };
+        let bins = (bins as usize).clamp(1, crate::stats::MAX_BINS);
+        let opts = StatsOptions {
+            bins,
+            ..StatsOptions::default()
+        };
+        let pending: std::collections::VecDeque<usize> = (0..o.checkpoint.tensors.len())
+            .filter(|&i| o.checkpoint.tensors[i].storage.is_some())
+            .collect();
+        let total = pending
+            .iter()
+            .filter(|&&i| !o.cache.contains(i, bins))
+            .map(|&i| {
+                o.checkpoint.tensors[i].nbytes()
+                    * crate::stats::passes_needed(&o.checkpoint, i, &opts)
+            })
+            .sum();
+        self.job = Some(AllStatsJob {
+            id,
+            bins,
+            pending,
+            done: 0,
+            total,
+        });
+        reply(Response::Progress { id, done: 0, total });
+    }
+
+    /// Cancel the `all_stats` run `id` (if it is the one running).
+    pub fn cancel(&mut self, id: RequestId, reply: &mut dyn FnMut(Response)) {
+        if self.job.as_ref().is_some_and(|j| j.id == id) {
+            self.job = None;
+            reply(Response::AllStatsDone {
+                id,
+                cancelled: true,
+            });
+        }
+    }
+
+    /// True while an `all_stats` run has work left.
+    pub fn busy(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// Do tensors of the running `all_stats` job until `more()` says stop (checked after each
+    /// tensor; at least one tensor is done). Posts `stats_rows`, `progress`, and at the end
+    /// `all_stats_done`. Returns true when work is left.
+    pub fn all_stats_step(
+        &mut self,
+        more: &mut dyn FnMut() -> bool,
+        reply: &mut dyn FnMut(Response),
+    ) -> bool {
+        let (Some(job), Some(o)) = (self.job.as_mut(), self.opened.as_mut()) else {
+            return false;
+        };
+        let opts = StatsOptions {
+            bins: job.bins,
+            ..StatsOptions::default()
+        };
+        let id = job.id;
+        let mut rows = vec![];
+        let sources: Vec<&dyn Source> = o.files.iter().map(|f| &*f.source).collect();
+        let mut failed = None;
+        while let Some(i) = job.pending.pop_front() {
+            if !o.cache.contains(i, job.bins) {
+                let r = checkpoint_stats(
+                    &o.checkpoint,
+                    &sources,
+                    &opts,
+                    &|j| j == i,
+                    &mut |_, _| true,
+                    &mut o.cache,
+                );
+                job.done += o.checkpoint.tensors[i].nbytes()
+                    * crate::stats::passes_needed(&o.checkpoint, i, &opts);
+                match r {
+                    Ok(Completion::Done | Completion::Cancelled) => {}
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let Some(s) = o.cache.get(i, job.bins) {
+                rows.push(StatsRow::of(i as u32, s));
+            }
+            if !more() {
+                break;
+            }
+        }
+        if !rows.is_empty() {
+            reply(Response::StatsRows { id, rows });
+        }
+        reply(Response::Progress {
+            id,
+            done: job.done.min(job.total),
+            total: job.total,
+        });
+        if let Some(e) = failed {
+            self.job = None;
+            reply(Response::Error(ErrorReply::from_format(id, &e)));
+            return false;
+        }
+        if job.pending.is_empty() {
+            self.job = None;
+            reply(Response::AllStatsDone {
+                id,
+                cancelled: false,
+            });
+            return false;
+        }
+        true
+    }
+}
+
+/// Display texts of little-endian elements of `dtype`.
+pub fn value_texts(dtype: format::DType, bytes: &[u8]) -> Vec<String> {
+    use crate::format::DKind as Kind;
+    let dec = crate::stats::decode::Decoder::new(dtype);
+    let mut out = vec![];
+    match dtype.kind() {
+        Kind::Complex => {
+            let (mut re, mut im) = (vec![], vec![]);
+            dec.decode_complex(bytes, &mut re, &mut im);
+            for (r, i) in re.iter().zip(&im) {
+                out.push(format!("{}{}j", g(*r), signed(g(*i))));
+            }
+        }
+        Kind::Bool => {
+            let mut v = vec![];
+            decode_real(&dec, bytes, &mut v, &mut vec![]);
+            out.extend(
+                v.iter()
+                    .map(|&x| if x != 0.0 { "True" } else { "False" }.to_string()),
+            );
+        }
+        Kind::Float => {
+            let mut v = vec![];
+            decode_real(&dec, bytes, &mut v, &mut vec![]);
+            out.extend(v.iter().map(|&x| g(x)));
+        }
+        _ => {
+            let mut v = vec![];
+            decode_real(&dec, bytes, &mut v, &mut vec![]);
+            out.extend(v.iter().map(|&x| format!("{x}")));
+        }
+    }
+    out
+}
+
+/// Append the values of `bytes` as f64 (complex: magnitudes; `scratch` is reused).
+pub fn decode_real(
+    dec: &crate::stats::decode::Decoder,
+    bytes: &[u8],
+    out: &mut Vec<f64>,
+    scratch: &mut Vec<f64>,
+) {
+    use crate::stats::decode::Lane;
+    match dec.lane() {
+        Lane::F32 => {
+            let mut v = vec![];
+            dec.decode_f32(bytes, &mut v);
+            out.extend(v.iter().map(|&x| x as f64));
+        }
+        Lane::F64 => dec.decode_f64(bytes, out),
+        Lane::Complex => {
+            let start = out.len();
+            scratch.clear();
+            dec.decode_complex(bytes, out, scratch);
+            for (v, m) in out[start..].iter_mut().zip(scratch.iter()) {
+                *v = crate::stats::decode::magnitude(*v, *m);
+            }
+        }
+    }
+}
+
+fn signed(s: String) -> String {
+    if s.starts_with('-') {
+        s
+    } else {
+        format!("+{s}")
+    }
+}
+
+/// A float in at most 6 significant digits (`0.123457`, `1.5e-07`, `nan`).
+pub fn g(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return (if x > 0.0 { "inf" } else { "-inf" }).into();
+    }
+    if x == 0.0 {
+        return (if x.is_sign_negative() { "-0" } else { "0" }).into();
+    }
+    let e = x.abs().log10().floor() as i32;
+    if !(-4..6).contains(&e) {
+        let s = format!("{x:.5e}");
+        let (m, ex) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = m.trim_end_matches('0').trim_end_matches('.');
+        return format!("{m}e{ex}");
+    }
+    let digits = (5 - e).max(0) as usize;
+    let s = format!("{x:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
     }
 }
 
@@ -183,6 +662,168 @@ mod tests {
     fn empty_request_is_an_error() {
         let (_, out) = run(vec![]);
         assert!(matches!(&out[..], [Response::Error(e)] if e.id == Some(5) && !e.unsupported));
+    }
+
+    /// A safetensors file of `(name, shape, f32 values)`.
+    fn safetensors(tensors: &[(&str, Vec<u64>, Vec<f32>)]) -> Vec<u8> {
+        let mut header = serde_json::Map::new();
+        let mut data = vec![];
+        for (name, shape, vals) in tensors {
+            let a = data.len();
+            for v in vals {
+                data.extend_from_slice(&v.to_le_bytes());
+            }
+            header.insert(
+                name.to_string(),
+                serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [a, data.len()]}),
+            );
+        }
+        let h = serde_json::Value::Object(header).to_string();
+        let mut out = (h.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(&data);
+        out
+    }
+
+    fn opened_session() -> Session {
+        let st = safetensors(&[
+            ("a.w", vec![2, 3], vec![1.0, -2.0, 3.0, 4.0, 0.0, 6.0]),
+            ("a.b", vec![3], vec![0.5, f32::NAN, 1.5]),
+        ]);
+        let (s, out) = run(vec![named("m.safetensors", st)]);
+        let Response::Summary(sum) = &out[1] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(sum.entries.len(), 2);
+        assert_eq!(sum.bytes, 36);
+        assert_eq!(sum.params_by_dtype, vec![("float32".to_string(), 9)]);
+        s
+    }
+
+    fn index_of(s: &Session, key: &str) -> u32 {
+        s.opened()
+            .unwrap()
+            .checkpoint
+            .tensors
+            .iter()
+            .position(|t| t.path_string() == key)
+            .unwrap() as u32
+    }
+
+    #[test]
+    fn stats_values_and_heatmap_of_a_tensor() {
+        let mut s = opened_session();
+        let w = index_of(&s, "a.w");
+        let mut out = vec![];
+        s.stats(8, w, 4, &mut |r| out.push(r));
+        let Some(Response::Stats(st)) = out.last() else {
+            panic!("{out:?}")
+        };
+        assert_eq!((st.id, st.tensor), (8, w));
+        assert_eq!(st.stats.count, 6);
+        assert_eq!((st.stats.min, st.stats.max), (Some(-2.0), Some(6.0)));
+        assert_eq!(st.stats.histogram.counts.len(), 4);
+        out.clear();
+        s.values(9, w, 4, &mut |r| out.push(r));
+        assert_eq!(
+            out,
+            vec![Response::Values(ValuesReply {
+                id: 9,
+                tensor: w,
+                values: vec!["1".into(), "-2".into(), "3".into(), "4".into()],
+                total: 6,
+            })]
+        );
+        out.clear();
+        s.heatmap(10, w, (2, 1), &mut |r| out.push(r));
+        let Response::Heatmap(h) = &out[0] else {
+            panic!("{out:?}")
+        };
+        // 1 row × 2 cols: |1|,|-2|,|4|,|0| (cols 0..1) and |3|,|6| (col 2) → means 1.75, 4.5
+        assert_eq!((h.rows, h.cols), (1, 2));
+        assert_eq!(h.cells, vec![1.75, 4.5]);
+        out.clear();
+        let b = index_of(&s, "a.b");
+        s.heatmap(11, b, (2, 2), &mut |r| out.push(r));
+        assert!(matches!(&out[0], Response::Error(e) if e.id == Some(11)));
+        out.clear();
+        s.stats(12, 99, 64, &mut |r| out.push(r));
+        assert!(matches!(&out[0], Response::Error(e) if e.id == Some(12)));
+    }
+
+    #[test]
+    fn all_stats_runs_in_steps_and_can_be_cancelled() {
+        let mut s = opened_session();
+        let mut out = vec![];
+        s.all_stats_begin(20, 64, &mut |r| out.push(r));
+        assert_eq!(
+            out,
+            vec![Response::Progress {
+                id: 20,
+                done: 0,
+                total: 36
+            }]
+        );
+        out.clear();
+        // one tensor per step
+        assert!(s.all_stats_step(&mut || false, &mut |r| out.push(r)));
+        assert!(matches!(&out[0], Response::StatsRows { id: 20, rows } if rows.len() == 1));
+        out.clear();
+        assert!(!s.all_stats_step(&mut || false, &mut |r| out.push(r)));
+        let Response::StatsRows { rows, .. } = &out[0] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(rows[0].nan, 1);
+        assert_eq!(
+            out.last(),
+            Some(&Response::AllStatsDone {
+                id: 20,
+                cancelled: false
+            })
+        );
+        assert!(!s.busy());
+        // cancel between steps
+        out.clear();
+        s.all_stats_begin(21, 8, &mut |r| out.push(r));
+        assert!(s.all_stats_step(&mut || false, &mut |r| out.push(r)));
+        out.clear();
+        s.cancel(21, &mut |r| out.push(r));
+        assert_eq!(
+            out,
+            vec![Response::AllStatsDone {
+                id: 21,
+                cancelled: true
+            }]
+        );
+        assert!(!s.all_stats_step(&mut || true, &mut |r| out.push(r)));
+        // a new open ends a running run first (the page stops waiting for it)
+        s.all_stats_begin(22, 8, &mut |_| {});
+        out.clear();
+        s.open(23, vec![named("x.pth", b"nope".to_vec())], &mut |r| {
+            out.push(r)
+        });
+        assert_eq!(
+            out[0],
+            Response::AllStatsDone {
+                id: 22,
+                cancelled: true
+            }
+        );
+        assert!(!s.busy());
+        // and the failed open kept the checkpoint that was open
+        assert!(s.opened().is_some());
+    }
+
+    #[test]
+    fn value_texts_are_short() {
+        assert_eq!(g(0.1234567), "0.123457");
+        assert_eq!(g(1.5e-7), "1.5e-7");
+        assert_eq!(g(-3.0), "-3");
+        assert_eq!(g(123456789.0), "1.23457e8");
+        assert_eq!(
+            base_name("x/y/model-00001.safetensors"),
+            "model-00001.safetensors"
+        );
     }
 
     #[test]

@@ -1,0 +1,396 @@
+//! The tensor inspector: metadata of the selected tensor, its statistics, a histogram (linear /
+//! log, bin count, hover shows a bin's range and count), the first values and, for 2-D tensors,
+//! a downsampled heatmap of mean |x|.
+//!
+//! Contract: selecting a tensor sends `stats`, `values` (and `heatmap` for 2-D) requests with
+//! fresh ids; answers to older ids are ignored. Hooks: `inspector` (the panel), `stats` (each
+//! number is a `dd` with `data-stat` = name and `data-value` = the full-precision number),
+//! `histogram` (the canvas; `data-drawn` = the tensor index once drawn). Statistics taking over
+//! 200 ms show the shared progress bar.
+
+use super::charts::{draw_heatmap, draw_histogram, Frame};
+use super::context::Checkpoint;
+use super::model::{group_digits, human_bytes};
+use super::tree_view::{copy_text, shape_text};
+use crate::stats::TensorStats;
+use crate::worker::protocol::{HeatmapReply, Request, RequestId, Response, ValuesReply};
+use crate::worker::session::g;
+use leptos::prelude::*;
+use web_sys::MouseEvent;
+
+/// A long-running request the page shows a progress bar for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Busy {
+    pub id: RequestId,
+    pub label: String,
+    pub done: u64,
+    pub total: u64,
+    /// Shown (the work has taken over 200 ms).
+    pub shown: bool,
+}
+
+/// The inspector panel. `busy` is the page's progress state for the statistics request.
+#[component]
+pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
+    let ck = expect_context::<Checkpoint>();
+    let theme = use_context::<super::charts::Theme>();
+    let bins = RwSignal::new(64u32);
+    let log = RwSignal::new(false);
+    let stats = RwSignal::new(None::<(u32, TensorStats)>);
+    let values = RwSignal::new(None::<ValuesReply>);
+    let heat = RwSignal::new(None::<HeatmapReply>);
+    let error = RwSignal::new(None::<String>);
+    let ids = StoredValue::new([0 as RequestId; 3]);
+    let frame = StoredValue::new(None::<Frame>);
+    let hover = RwSignal::new(None::<String>);
+    let hist_ref = NodeRef::<leptos::html::Canvas>::new();
+    let heat_ref = NodeRef::<leptos::html::Canvas>::new();
+
+    ck.listen(move |r| {
+        let [s, v, h] = ids.get_value();
+        match r {
+            Response::Stats(x) if x.id == s => {
+                stats.set(Some((x.tensor, x.stats.clone())));
+                busy.update(|b| {
+                    if b.as_ref().is_some_and(|b| b.id == s) {
+                        *b = None;
+                    }
+                });
+            }
+            Response::Values(x) if x.id == v => values.set(Some(x.clone())),
+            Response::Heatmap(x) if x.id == h => heat.set(Some(x.clone())),
+            Response::Progress { id, done, total } if *id == s => busy.update(|b| {
+                if let Some(b) = b.as_mut().filter(|b| b.id == s) {
+                    b.done = *done;
+                    b.total = *total;
+                }
+            }),
+            Response::Error(e) if e.id.is_some_and(|i| i == s || i == v || i == h) => {
+                if e.id == Some(s) {
+                    busy.set(None);
+                }
+                if e.id != Some(h) {
+                    error.set(Some(e.error.clone()));
+                }
+            }
+            _ => {}
+        }
+    });
+
+    // new selection or bin count: ask the worker
+    Effect::new(move |prev: Option<Option<u32>>| {
+        let t = ck.selected.get();
+        let b = bins.get();
+        let Some(t) = t else {
+            stats.set(None);
+            values.set(None);
+            heat.set(None);
+            return None;
+        };
+        let Some(f) = ck.opened.get_untracked() else {
+            return Some(t);
+        };
+        let e = &f.entries[t as usize];
+        error.set(None);
+        let new_tensor = prev.flatten() != Some(t);
+        let sid = ck.new_id();
+        ids.update_value(|i| i[0] = sid);
+        ck.send(&Request::Stats {
+            id: sid,
+            tensor: t,
+            bins: b,
+        });
+        let label = format!(
+            "Statistics of {}",
+            f.tree.nodes[f.tree.tensor_node[t as usize] as usize].path
+        );
+        busy.set(Some(Busy {
+            id: sid,
+            label,
+            done: 0,
+            total: e.bytes,
+            shown: false,
+        }));
+        set_timeout(
+            move || {
+                busy.update(|b| {
+                    if let Some(b) = b.as_mut().filter(|b| b.id == sid) {
+                        b.shown = true;
+                    }
+                })
+            },
+            std::time::Duration::from_millis(200),
+        );
+        if new_tensor {
+            values.set(None);
+            heat.set(None);
+            let vid = ck.new_id();
+            ids.update_value(|i| i[1] = vid);
+            ck.send(&Request::Values {
+                id: vid,
+                tensor: t,
+                n: 48,
+            });
+            if e.shape.len() == 2 && e.numel > 0 {
+                let (r, c) = (e.shape[0], e.shape[1]);
+                let (w, h) = if c >= r {
+                    (96, ((96 * r).div_ceil(c)).max(1) as u32)
+                } else {
+                    (((96 * c).div_ceil(r)).max(1) as u32, 96)
+                };
+                let hid = ck.new_id();
+                ids.update_value(|i| i[2] = hid);
+                ck.send(&Request::Heatmap {
+                    id: hid,
+                    tensor: t,
+                    w: w.min(c as u32),
+                    h: h.min(r as u32),
+                });
+            }
+        }
+        Some(t)
+    });
+
+    // draw the histogram when its data or the scale changes
+    Effect::new(move |_| {
+        if let Some(t) = theme {
+            t.0.track();
+        }
+        let lg = log.get();
+        let Some(canvas) = hist_ref.get() else { return };
+        stats.with(|s| match s {
+            Some((t, st)) if ck.selected.get_untracked() == Some(*t) => {
+                frame.set_value(draw_histogram(&canvas, &st.histogram, lg));
+                let _ = canvas.set_attribute("data-drawn", &t.to_string());
+            }
+            _ => {
+                let _ = canvas.remove_attribute("data-drawn");
+            }
+        });
+    });
+    Effect::new(move |_| {
+        let Some(canvas) = heat_ref.get() else { return };
+        heat.with(|h| {
+            if let Some(h) = h {
+                let (w, hh) = (256u32, (256 * h.rows / h.cols.max(1)).clamp(16, 256));
+                let w = if h.rows > h.cols {
+                    (256 * h.cols / h.rows).max(16)
+                } else {
+                    w
+                };
+                canvas.set_width(w);
+                canvas.set_height(hh);
+                draw_heatmap(&canvas, h.rows, h.cols, &h.cells);
+            }
+        });
+    });
+
+    let on_hover = move |ev: MouseEvent| {
+        let (Some(canvas), Some(fr)) = (hist_ref.get_untracked(), frame.get_value()) else {
+            return;
+        };
+        let scale = canvas.width() as f64 / canvas.client_width().max(1) as f64;
+        let px = ev.offset_x() as f64 * scale;
+        let text = fr.x_value(px).and_then(|x| {
+            stats.with_untracked(|s| {
+                let h = &s.as_ref()?.1.histogram;
+                let n = h.counts.len();
+                let i = h
+                    .edges
+                    .partition_point(|&e| e <= x)
+                    .saturating_sub(1)
+                    .min(n.checked_sub(1)?);
+                let close = if i + 1 == n { "]" } else { ")" };
+                Some(format!(
+                    "bin {}: [{}, {}{}  count {}",
+                    i + 1,
+                    g(h.edges[i]),
+                    g(h.edges[i + 1]),
+                    close,
+                    group_digits(h.counts[i])
+                ))
+            })
+        });
+        hover.set(text);
+    };
+
+    let meta = move || {
+        let t = ck.selected.get()?;
+        let f = ck.opened.get()?;
+        let e = f.entries.get(t as usize)?.clone();
+        let path = f.tree.nodes[f.tree.tensor_node[t as usize] as usize]
+            .path
+            .clone();
+        let shared: Vec<String> = f
+            .shared_with(t)
+            .into_iter()
+            .map(|o| {
+                f.tree.nodes[f.tree.tensor_node[o as usize] as usize]
+                    .path
+                    .clone()
+            })
+            .collect();
+        let copy_path = path.clone();
+        Some(view! {
+            <div class="insp-head">
+                <code class="insp-path" data-testid="inspector-path">{path}</code>
+                <button class="mini" title="Copy the key path" on:click=move |_| copy_text(&copy_path)>"Copy"</button>
+            </div>
+            <dl class="kv">
+                <dt>"dtype"</dt><dd>{e.dtype.clone()}</dd>
+                <dt>"shape"</dt><dd>{shape_text(&e.shape)}</dd>
+                <dt>"strides"</dt><dd>{shape_text(&e.strides)}{(e.storage_offset > 0).then(|| format!("  offset {}", e.storage_offset))}</dd>
+                <dt>"elements"</dt><dd>{group_digits(e.numel)}</dd>
+                <dt>"bytes"</dt><dd>{format!("{} ({})", human_bytes(e.bytes), group_digits(e.bytes))}</dd>
+                <dt>"storage"</dt>
+                <dd>
+                    {match (e.storage, shared.is_empty()) {
+                        (None, _) => "none (meta tensor)".to_string(),
+                        (Some(s), true) => format!("#{s}, not shared"),
+                        (Some(s), false) => format!("#{s}, shared with {}", shared.len()),
+                    }}
+                    {(!shared.is_empty()).then(|| view! {
+                        <ul class="shared">{shared.into_iter().take(8).map(|p| view! { <li><code>{p}</code></li> }).collect_view()}</ul>
+                    })}
+                </dd>
+            </dl>
+        })
+    };
+
+    let stats_view = move || {
+        let t = ck.selected.get()?;
+        stats.with(|s| {
+            let (st_t, st) = s.as_ref()?;
+            (*st_t == t).then(|| stats_grid(st))
+        })
+    };
+
+    view! {
+        <div class="inspector" data-testid="inspector">
+            {move || ck.selected.get().is_none().then(|| {
+                let value = ck.selected_value.get().and_then(|v| {
+                    let f = ck.opened.get()?;
+                    f.values.get(v as usize).cloned()
+                });
+                match value {
+                    Some(v) => {
+                        let path = v.path.join("/");
+                        let copy = path.clone();
+                        view! {
+                            <div class="insp-head">
+                                <code class="insp-path">{path}</code>
+                                <button class="mini" on:click=move |_| copy_text(&copy)>"Copy"</button>
+                            </div>
+                            <dl class="kv">
+                                <dt>"kind"</dt><dd>{v.kind}</dd>
+                                <dt>"value"</dt><dd class="value-text">{v.text}</dd>
+                            </dl>
+                        }
+                        .into_any()
+                    }
+                    None => view! {
+                        <p class="placeholder muted">"Select a tensor in the tree (or a point in the overview)."</p>
+                    }
+                    .into_any(),
+                }
+            })}
+            {meta}
+            {move || error.get().map(|e| view! { <div class="panel error small" role="alert">{e}</div> })}
+            <div class="insp-section" class:hidden=move || ck.selected.get().is_none()>
+                <div class="section-title">
+                    "Histogram"
+                    <span class="spacer"></span>
+                    <label class="toggle"><input type="checkbox" prop:checked=move || log.get()
+                        on:change=move |ev| log.set(event_target_checked(&ev)) />"log count"</label>
+                    <select aria-label="Bins" on:change=move |ev| {
+                        if let Ok(b) = event_target_value(&ev).parse() { bins.set(b) }
+                    }>
+                        {[16u32, 32, 64, 128, 256].into_iter().map(|b| view! {
+                            <option value=b.to_string() selected=b == 64>{format!("{b} bins")}</option>
+                        }).collect_view()}
+                    </select>
+                </div>
+                <canvas
+                    class="histogram"
+                    data-testid="histogram"
+                    width="560"
+                    height="170"
+                    node_ref=hist_ref
+                    on:mousemove=on_hover
+                    on:mouseleave=move |_| hover.set(None)
+                ></canvas>
+                <div class="hover-line muted">{move || hover.get().unwrap_or_else(|| "hover a bar for its range and count".into())}</div>
+                {stats_view}
+            </div>
+            {move || values.get().filter(|v| Some(v.tensor) == ck.selected.get()).map(|v| {
+                let more = v.total > v.values.len() as u64;
+                view! {
+                    <div class="insp-section">
+                        <div class="section-title">{format!("First {} of {} values", v.values.len(), group_digits(v.total))}</div>
+                        <div class="values" data-testid="values">
+                            {v.values.into_iter().map(|x| view! { <span>{x}</span> }).collect_view()}
+                            {more.then(|| view! { <span class="muted">"…"</span> })}
+                        </div>
+                    </div>
+                }
+            })}
+            <div class="insp-section" class:hidden=move || heat.with(|h| h.as_ref().is_none_or(|h| Some(h.tensor) != ck.selected.get()))>
+                <div class="section-title">
+                    "Heatmap (mean |x| per block)"
+                    <span class="muted">{move || heat.with(|h| h.as_ref().map(|h| format!("  {}×{} blocks", h.rows, h.cols)))}</span>
+                </div>
+                <canvas class="heatmap" data-testid="heatmap" width="256" height="256" node_ref=heat_ref></canvas>
+            </div>
+        </div>
+    }
+}
+
+fn stats_grid(s: &TensorStats) -> impl IntoView {
+    let mut items: Vec<(&'static str, &'static str, Option<f64>)> = vec![
+        ("min", "min", s.min),
+        ("max", "max", s.max),
+        ("mean", "mean", s.mean),
+        ("std", "std", s.std),
+        ("absmax", "|x| max", s.absmax),
+        ("l2", "L2 norm", Some(s.l2)),
+    ];
+    if let Some(q) = &s.quantiles {
+        items.extend([
+            ("p1", "p1", Some(q.p1)),
+            ("p25", "p25", Some(q.p25)),
+            ("p50", "median", Some(q.p50)),
+            ("p75", "p75", Some(q.p75)),
+            ("p99", "p99", Some(q.p99)),
+        ]);
+    }
+    let counts: Vec<(&'static str, &'static str, u64)> = vec![
+        ("count", "count", s.count),
+        ("zeros", "zeros", s.zeros),
+        ("nan", "NaN", s.nan),
+        ("posinf", "+inf", s.posinf),
+        ("neginf", "−inf", s.neginf),
+    ];
+    let bad = s.nan + s.posinf + s.neginf > 0;
+    view! {
+        <dl class="stats" class:has-bad=bad data-testid="stats">
+            {items.into_iter().map(|(k, label, v)| view! {
+                <div>
+                    <dt>{label}</dt>
+                    <dd data-stat=k data-value=v.map(|v| format!("{v:e}")).unwrap_or_else(|| "null".into())>
+                        {v.map(g).unwrap_or_else(|| "—".into())}
+                    </dd>
+                </div>
+            }).collect_view()}
+            {counts.into_iter().map(|(k, label, v)| view! {
+                <div class:bad={matches!(k, "nan" | "posinf" | "neginf") && v > 0}>
+                    <dt>{label}</dt>
+                    <dd data-stat=k data-value=v.to_string()>{group_digits(v)}</dd>
+                </div>
+            }).collect_view()}
+        </dl>
+        {(!s.quantiles_exact && s.quantiles.is_some()).then(|| view! {
+            <p class="muted small">{format!("quantiles from a sketch, within ±{}", g(s.quantile_error_bound))}</p>
+        })}
+        {s.dequantized.then(|| view! { <p class="muted small">"quantized: statistics of the dequantized values"</p> })}
+    }
+}

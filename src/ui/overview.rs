@@ -1,0 +1,250 @@
+//! The layer-statistics overview: one point per tensor (in file order; only the search's
+//! matches while searching) of a chosen statistic, NaN/Inf tensors flagged with a red marker,
+//! the selected tensor ringed; a click selects the nearest tensor.
+//!
+//! Contract: the statistics come from an `all_stats` run ([`LayerStats`]), started by the page
+//! after a file opens (automatically up to [`AUTO_LIMIT`] bytes, else by the button here).
+//! Hook: `overview` is the canvas; `data-points` = number of tensors shown, `data-x0` /
+//! `data-x1` = the plotting area's pixel span (canvas pixels), for tests.
+
+use super::charts::{draw_overview, Frame, Point};
+use super::context::Checkpoint;
+use super::model::{group_digits, human_bytes};
+use crate::worker::protocol::StatsRow;
+use leptos::prelude::*;
+use web_sys::MouseEvent;
+
+/// Files up to this many tensor bytes get their layer statistics computed on open.
+pub const AUTO_LIMIT: u64 = 1 << 30;
+
+/// Statistic shown on the y axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stat {
+    Std,
+    Mean,
+    AbsMax,
+    L2,
+    ZeroFrac,
+}
+
+impl Stat {
+    pub const ALL: [Stat; 5] = [
+        Stat::Std,
+        Stat::Mean,
+        Stat::AbsMax,
+        Stat::L2,
+        Stat::ZeroFrac,
+    ];
+    pub fn key(self) -> &'static str {
+        match self {
+            Stat::Std => "std",
+            Stat::Mean => "mean",
+            Stat::AbsMax => "absmax",
+            Stat::L2 => "l2",
+            Stat::ZeroFrac => "zeros",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Stat::Std => "std",
+            Stat::Mean => "mean",
+            Stat::AbsMax => "|x| max",
+            Stat::L2 => "L2 norm",
+            Stat::ZeroFrac => "zero fraction",
+        }
+    }
+    /// The value of this statistic in a row.
+    pub fn of(self, r: &StatsRow) -> Option<f64> {
+        match self {
+            Stat::Std => r.std,
+            Stat::Mean => r.mean,
+            Stat::AbsMax => r.absmax,
+            Stat::L2 => Some(r.l2),
+            Stat::ZeroFrac => (r.count > 0).then(|| r.zeros as f64 / r.count as f64),
+        }
+    }
+}
+
+/// Layer statistics of the opened file, filled by an `all_stats` run.
+#[derive(Clone, Copy)]
+pub struct LayerStats {
+    /// One slot per tensor.
+    pub rows: RwSignal<Vec<Option<StatsRow>>>,
+    /// The run in progress, if any.
+    pub running: RwSignal<Option<u32>>,
+    /// The last run was cancelled.
+    pub cancelled: RwSignal<bool>,
+    /// Start a run over the whole file.
+    pub start: Callback<()>,
+}
+
+/// The overview panel. `subset`: the tensors to show (the search's matches), `None` = all.
+#[component]
+pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
+    let ck = expect_context::<Checkpoint>();
+    let theme = use_context::<super::charts::Theme>();
+    let ls = expect_context::<LayerStats>();
+    let stat = RwSignal::new(Stat::Std);
+    let log_y = RwSignal::new(false);
+    let frame = StoredValue::new(None::<Frame>);
+    let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
+    let shown = Memo::new(move |_| {
+        let n = ck
+            .opened
+            .with(|f| f.as_ref().map(|f| f.entries.len()).unwrap_or(0));
+        match subset.get() {
+            Some(s) => s,
+            None => (0..n as u32).collect(),
+        }
+    });
+    let done = Memo::new(move |_| ls.rows.with(|r| r.iter().filter(|x| x.is_some()).count()));
+
+    Effect::new(move |_| {
+        if let Some(t) = theme {
+            t.0.track();
+        }
+        let Some(canvas) = canvas_ref.get() else {
+            return;
+        };
+        let st = stat.get();
+        let lg = log_y.get();
+        let sel = ck.selected.get();
+        let pts: Vec<Point> = shown.with(|s| {
+            ls.rows.with(|rows| {
+                s.iter()
+                    .map(|&t| {
+                        let r = rows.get(t as usize).and_then(|r| r.as_ref());
+                        Point {
+                            value: r.and_then(|r| st.of(r)),
+                            flag: r.is_some_and(|r| r.nan + r.inf > 0),
+                            selected: sel == Some(t),
+                        }
+                    })
+                    .collect()
+            })
+        });
+        // size the canvas to its box (no layout jump: the box has a fixed height)
+        let w = canvas.client_width().max(300) as u32;
+        if canvas.width() != w {
+            canvas.set_width(w);
+        }
+        let fr = draw_overview(&canvas, &pts, lg);
+        frame.set_value(fr);
+        let _ = canvas.set_attribute("data-points", &pts.len().to_string());
+        if let Some(fr) = fr {
+            let _ = canvas.set_attribute("data-x0", &fr.x0.to_string());
+            let _ = canvas.set_attribute("data-x1", &fr.x1.to_string());
+        }
+    });
+
+    let on_click = move |ev: MouseEvent| {
+        let (Some(canvas), Some(fr)) = (canvas_ref.get_untracked(), frame.get_value()) else {
+            return;
+        };
+        let scale = canvas.width() as f64 / canvas.client_width().max(1) as f64;
+        let Some(x) = fr.x_value(ev.offset_x() as f64 * scale) else {
+            return;
+        };
+        let i = x.round().max(0.0) as usize;
+        if let Some(t) = shown.with_untracked(|s| s.get(i).copied()) {
+            ck.selected.set(Some(t));
+        }
+    };
+
+    let hover = RwSignal::new(None::<String>);
+    let on_move = move |ev: MouseEvent| {
+        let (Some(canvas), Some(fr), Some(f)) = (
+            canvas_ref.get_untracked(),
+            frame.get_value(),
+            ck.opened.get_untracked(),
+        ) else {
+            return;
+        };
+        let scale = canvas.width() as f64 / canvas.client_width().max(1) as f64;
+        let text = fr.x_value(ev.offset_x() as f64 * scale).and_then(|x| {
+            let i = x.round().max(0.0) as usize;
+            let t = shown.with_untracked(|s| s.get(i).copied())?;
+            let path = &f.tree.nodes[*f.tree.tensor_node.get(t as usize)? as usize].path;
+            let st = stat.get_untracked();
+            let v = ls.rows.with_untracked(|r| {
+                r.get(t as usize)
+                    .and_then(|r| r.as_ref())
+                    .map(|r| {
+                        let bad = if r.nan + r.inf > 0 {
+                            format!("  ▲ {} NaN, {} inf", r.nan, r.inf)
+                        } else {
+                            String::new()
+                        };
+                        format!(
+                            "{} = {}{bad}",
+                            st.label(),
+                            st.of(r)
+                                .map(crate::worker::session::g)
+                                .unwrap_or_else(|| "—".into())
+                        )
+                    })
+                    .unwrap_or_else(|| "not computed yet".into())
+            });
+            Some(format!("#{t} {path}   {v}"))
+        });
+        hover.set(text);
+    };
+
+    let status = move || {
+        let total = ck
+            .opened
+            .with(|f| f.as_ref().map(|f| f.entries.len()).unwrap_or(0));
+        let d = done.get();
+        let bytes = ck.opened.with(|f| {
+            f.as_ref()
+                .map(|f| f.entries.iter().map(|e| e.bytes).sum::<u64>())
+                .unwrap_or(0)
+        });
+        let flagged = ls
+            .rows
+            .with(|r| r.iter().flatten().filter(|r| r.nan + r.inf > 0).count());
+        if ls.running.get().is_some() {
+            view! { <span class="muted">{format!("computing… {} of {} tensors", group_digits(d as u64), group_digits(total as u64))}</span> }.into_any()
+        } else if d < total {
+            view! {
+                <span class="muted">{format!("{} of {} tensors computed{}", group_digits(d as u64), group_digits(total as u64), if ls.cancelled.get() { " (cancelled)" } else { "" })}</span>
+                <button class="mini" on:click=move |_| ls.start.run(())>{format!("Compute all ({})", human_bytes(bytes))}</button>
+            }.into_any()
+        } else {
+            view! {
+                <span class="muted">{format!("{} tensors", group_digits(total as u64))}</span>
+                {(flagged > 0).then(|| view! { <span class="flag-note">{format!("▲ {flagged} with NaN/Inf")}</span> })}
+            }.into_any()
+        }
+    };
+
+    view! {
+        <div class="overview-head">
+            <strong>"Layer statistics"</strong>
+            <select aria-label="Statistic" on:change=move |ev| {
+                let v = event_target_value(&ev);
+                if let Some(s) = Stat::ALL.into_iter().find(|s| s.key() == v) { stat.set(s) }
+            }>
+                {Stat::ALL.into_iter().map(|s| view! { <option value=s.key()>{s.label()}</option> }).collect_view()}
+            </select>
+            <label class="toggle"><input type="checkbox" prop:checked=move || log_y.get()
+                on:change=move |ev| log_y.set(event_target_checked(&ev)) />"log |y|"</label>
+            <span class="muted">{move || subset.with(|s| s.as_ref().map(|s| format!("search matches: {}", group_digits(s.len() as u64))))}</span>
+            <span class="spacer"></span>
+            {status}
+        </div>
+        <canvas
+            class="overview-chart"
+            data-testid="overview"
+            height="160"
+            width="900"
+            node_ref=canvas_ref
+            on:click=on_click
+            on:mousemove=on_move
+            on:mouseleave=move |_| hover.set(None)
+        ></canvas>
+        <div class="hover-line muted overview-hover">
+            {move || hover.get().unwrap_or_else(|| "hover a point for its tensor; click to inspect it".into())}
+        </div>
+    }
+}

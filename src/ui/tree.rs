@@ -1,0 +1,539 @@
+//! The layer tree's model (no browser types: tested natively).
+//!
+//! Contract: [`Tree::build`] turns the worker's index (tensor [`Entry`]s and non-tensor
+//! [`ValueEntry`]s) into folders: each path element is a container level, and within an element
+//! the dotted segments of a key are nested folders (`state_dict` › `encoder` › `layers` › `0` ›
+//! `weight`). Leaves are never merged (a key may also be a folder's name). Every node carries
+//! the number of tensors, parameters and bytes below it. Children are kept in two orders:
+//! natural ([`natural_cmp`]: `layers.2` before `layers.10`) and file order (tensors in index
+//! order, values where they appear among them). [`Tree::rows`] flattens the expanded part (or,
+//! with a [`Filter`], every matching leaf with all its ancestors expanded, plus where the match
+//! lies in the leaf's full path) for a virtualized list.
+
+use crate::worker::protocol::{Entry, ValueEntry};
+use regex::Regex;
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
+
+/// Node id (index into [`Tree::nodes`]); 0 is the hidden root.
+pub type NodeId = u32;
+
+/// What a node is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    Folder,
+    /// Index into the entries.
+    Tensor(u32),
+    /// Index into the values.
+    Value(u32),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeNode {
+    pub label: String,
+    pub kind: NodeKind,
+    pub parent: Option<NodeId>,
+    /// 0 for the root's children.
+    pub depth: u32,
+    pub children_natural: Vec<NodeId>,
+    pub children_file: Vec<NodeId>,
+    pub tensors: u64,
+    pub params: u64,
+    pub bytes: u64,
+    /// File-order key of the node's first leaf.
+    pub order: u64,
+    /// Leaves: the path joined by `/` (as `inspect --json`). Folders: the path of the folder
+    /// (elements joined by `/`, dotted parts by `.`).
+    pub path: String,
+}
+
+/// The built tree.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tree {
+    pub nodes: Vec<TreeNode>,
+    /// Node of each tensor entry.
+    pub tensor_node: Vec<NodeId>,
+}
+
+/// Sibling order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Natural,
+    File,
+}
+
+/// One visible row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub node: NodeId,
+    pub depth: u32,
+    pub has_children: bool,
+    pub expanded: bool,
+    /// Byte range of the search match within the node's label.
+    pub mark: Option<(usize, usize)>,
+}
+
+/// Match ranges within labels, by node.
+type Marks = HashMap<NodeId, (usize, usize)>;
+
+/// A search: case-insensitive substring, or a regex.
+#[derive(Debug, Clone)]
+pub enum Filter {
+    Substring(String),
+    Regex(Regex),
+}
+
+impl Filter {
+    /// `Ok(None)` for an empty query; `Err` for an invalid regex.
+    pub fn parse(query: &str, regex: bool) -> Result<Option<Filter>, String> {
+        let q = query.trim();
+        if q.is_empty() {
+            return Ok(None);
+        }
+        if regex {
+            return Regex::new(q)
+                .map(|r| Some(Filter::Regex(r)))
+                .map_err(|e| e.to_string());
+        }
+        Ok(Some(Filter::Substring(q.to_lowercase())))
+    }
+
+    /// Byte range of the first match in `s`.
+    pub fn find(&self, s: &str) -> Option<(usize, usize)> {
+        match self {
+            Filter::Regex(r) => r.find(s).map(|m| (m.start(), m.end())),
+            Filter::Substring(q) => {
+                // lowercase byte-by-byte keeps offsets valid for ASCII; others fall back
+                if s.is_ascii() {
+                    s.to_ascii_lowercase()
+                        .find(q.as_str())
+                        .map(|a| (a, a + q.len()))
+                } else {
+                    s.find(q.as_str()).map(|a| (a, a + q.len()))
+                }
+            }
+        }
+    }
+}
+
+/// Compare with digit runs as numbers: `a2 < a10`, `layers.9 < layers.10`.
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return a.cmp(b),
+            (None, _) => return Ordering::Less,
+            (_, None) => return Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let n = x.iter().take_while(|c| c.is_ascii_digit()).count();
+                let m = y.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (p, q) = (&x[..n], &y[..m]);
+                let strip = |s: &[u8]| -> usize { s.iter().take_while(|&&c| c == b'0').count() };
+                let (p2, q2) = (&p[strip(p)..], &q[strip(q)..]);
+                let o = p2.len().cmp(&q2.len()).then_with(|| p2.cmp(q2));
+                if o != Ordering::Equal {
+                    return o;
+                }
+                x = &x[n..];
+                y = &y[m..];
+            }
+            (Some(c), Some(d)) => {
+                if c != d {
+                    return c.cmp(d);
+                }
+                x = &x[1..];
+                y = &y[1..];
+            }
+        }
+    }
+}
+
+impl Tree {
+    /// Build from the index.
+    pub fn build(entries: &[Entry], values: &[ValueEntry]) -> Tree {
+        let mut t = Tree {
+            nodes: vec![TreeNode {
+                label: String::new(),
+                kind: NodeKind::Folder,
+                parent: None,
+                depth: 0,
+                children_natural: vec![],
+                children_file: vec![],
+                tensors: 0,
+                params: 0,
+                bytes: 0,
+                order: 0,
+                path: String::new(),
+            }],
+            tensor_node: Vec::with_capacity(entries.len()),
+        };
+        let mut folders: HashMap<(NodeId, String), NodeId> = HashMap::new();
+        // leaves in file order: values go before the tensor they precede
+        let mut leaves: Vec<(u64, NodeKind, &[String])> =
+            Vec::with_capacity(entries.len() + values.len());
+        for (i, e) in entries.iter().enumerate() {
+            leaves.push((2 * i as u64 + 1, NodeKind::Tensor(i as u32), &e.path));
+        }
+        for (i, v) in values.iter().enumerate() {
+            leaves.push((2 * v.after as u64, NodeKind::Value(i as u32), &v.path));
+        }
+        leaves.sort_by_key(|l| l.0);
+        for (order, kind, path) in leaves {
+            let (numel, bytes) = match kind {
+                NodeKind::Tensor(i) => (entries[i as usize].numel, entries[i as usize].bytes),
+                _ => (0, 0),
+            };
+            // folders: every element but the last, split at dots; then the last's dotted
+            // parts but the final one
+            let mut parent: NodeId = 0;
+            let mut folder_path = String::new();
+            let last = path.len().saturating_sub(1);
+            let mut label = String::new();
+            for (ei, elem) in path.iter().enumerate() {
+                let parts: Vec<&str> = elem.split('.').collect();
+                for (pi, part) in parts.iter().enumerate() {
+                    if ei == last && pi == parts.len() - 1 {
+                        label = part.to_string();
+                        break;
+                    }
+                    if !folder_path.is_empty() {
+                        folder_path.push(if pi == 0 { '/' } else { '.' });
+                    }
+                    folder_path.push_str(part);
+                    // the folder key distinguishes an element boundary from a dot
+                    let key = (
+                        parent,
+                        format!("{}{}", if pi == 0 { "/" } else { "." }, part),
+                    );
+                    parent = match folders.get(&key) {
+                        Some(&id) => id,
+                        None => {
+                            let id = t.push(parent, part.to_string(), NodeKind::Folder, order);
+                            t.nodes[id as usize].path = folder_path.clone();
+                            folders.insert(key, id);
+                            id
+                        }
+                    };
+                }
+            }
+            if path.is_empty() {
+                label = "(root)".into();
+            }
+            let is_tensor = matches!(kind, NodeKind::Tensor(_));
+            let id = t.push(parent, label, kind, order);
+            t.nodes[id as usize].path = path.join("/");
+            if is_tensor {
+                t.tensor_node.push(id);
+            }
+            let mut at = Some(id);
+            while let Some(n) = at {
+                let node = &mut t.nodes[n as usize];
+                if is_tensor {
+                    node.tensors += 1;
+                    node.params += numel;
+                    node.bytes += bytes;
+                }
+                at = node.parent;
+            }
+        }
+        // natural order of every node's children
+        for i in 0..t.nodes.len() {
+            let mut kids = t.nodes[i].children_file.clone();
+            kids.sort_by(|&a, &b| {
+                let (x, y) = (&t.nodes[a as usize], &t.nodes[b as usize]);
+                natural_cmp(&x.label, &y.label).then(x.order.cmp(&y.order))
+            });
+            t.nodes[i].children_natural = kids;
+        }
+        t
+    }
+
+    fn push(&mut self, parent: NodeId, label: String, kind: NodeKind, order: u64) -> NodeId {
+        let id = self.nodes.len() as NodeId;
+        let depth = if parent == 0 {
+            0
+        } else {
+            self.nodes[parent as usize].depth + 1
+        };
+        self.nodes.push(TreeNode {
+            label,
+            kind,
+            parent: Some(parent),
+            depth,
+            children_natural: vec![],
+            children_file: vec![],
+            tensors: 0,
+            params: 0,
+            bytes: 0,
+            order,
+            path: String::new(),
+        });
+        self.nodes[parent as usize].children_file.push(id);
+        id
+    }
+
+    fn children(&self, n: NodeId, order: Order) -> &[NodeId] {
+        let node = &self.nodes[n as usize];
+        match order {
+            Order::Natural => &node.children_natural,
+            Order::File => &node.children_file,
+        }
+    }
+
+    /// Folders whose depth is below `depth` (expand to that depth).
+    pub fn folders_above(&self, depth: u32) -> HashSet<NodeId> {
+        (1..self.nodes.len() as NodeId)
+            .filter(|&i| {
+                let n = &self.nodes[i as usize];
+                n.kind == NodeKind::Folder && n.depth < depth
+            })
+            .collect()
+    }
+
+    /// The ancestors of `n` (not the root), innermost first.
+    pub fn ancestors(&self, n: NodeId) -> Vec<NodeId> {
+        let mut out = vec![];
+        let mut at = self.nodes[n as usize].parent;
+        while let Some(p) = at.filter(|&p| p != 0) {
+            out.push(p);
+            at = self.nodes[p as usize].parent;
+        }
+        out
+    }
+
+    /// The visible rows: without a filter, the children of expanded folders; with one, every
+    /// matching leaf (its full path matched) and its ancestors, all expanded.
+    pub fn rows(
+        &self,
+        expanded: &HashSet<NodeId>,
+        order: Order,
+        filter: Option<&Filter>,
+    ) -> Vec<Row> {
+        let mut out = vec![];
+        match filter {
+            None => self.walk(0, order, &mut out, &|n| expanded.contains(&n), None),
+            Some(f) => {
+                let mut keep = vec![false; self.nodes.len()];
+                let mut marks: HashMap<NodeId, (usize, usize)> = HashMap::new();
+                for (i, n) in self.nodes.iter().enumerate().skip(1) {
+                    if n.kind == NodeKind::Folder {
+                        continue;
+                    }
+                    if let Some((a, b)) = f.find(&n.path) {
+                        // the part of the match that falls in the label (a suffix of the path)
+                        let start = n.path.len() - n.label.len();
+                        let (a2, b2) = (a.max(start), b.min(n.path.len()));
+                        if a2 < b2 {
+                            marks.insert(i as NodeId, (a2 - start, b2 - start));
+                        }
+                        let mut at = Some(i as NodeId);
+                        while let Some(x) = at {
+                            if keep[x as usize] {
+                                break;
+                            }
+                            keep[x as usize] = true;
+                            at = self.nodes[x as usize].parent;
+                        }
+                    }
+                }
+                self.walk(
+                    0,
+                    order,
+                    &mut out,
+                    &|n| keep[n as usize],
+                    Some((&keep, &marks)),
+                );
+            }
+        }
+        out
+    }
+
+    fn walk(
+        &self,
+        n: NodeId,
+        order: Order,
+        out: &mut Vec<Row>,
+        open: &dyn Fn(NodeId) -> bool,
+        filter: Option<(&[bool], &Marks)>,
+    ) {
+        for &c in self.children(n, order) {
+            if let Some((keep, _)) = filter {
+                if !keep[c as usize] {
+                    continue;
+                }
+            }
+            let node = &self.nodes[c as usize];
+            let has_children = !node.children_file.is_empty();
+            let expanded = has_children && open(c);
+            out.push(Row {
+                node: c,
+                depth: node.depth,
+                has_children,
+                expanded,
+                mark: filter.and_then(|(_, m)| m.get(&c).copied()),
+            });
+            if expanded {
+                self.walk(c, order, out, open, filter);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &[&str], numel: u64) -> Entry {
+        Entry {
+            path: path.iter().map(|s| s.to_string()).collect(),
+            dtype: "float32".into(),
+            shape: vec![numel],
+            strides: vec![1],
+            storage_offset: 0,
+            numel,
+            bytes: numel * 4,
+            storage: Some(0),
+        }
+    }
+
+    fn sample() -> Tree {
+        let entries = vec![
+            entry(&["state_dict", "layers.10.w"], 3),
+            entry(&["state_dict", "layers.2.w"], 5),
+            entry(&["state_dict", "layers.2.b"], 1),
+            entry(&["optimizer", "state", "0", "exp_avg"], 5),
+        ];
+        let values = vec![ValueEntry {
+            path: vec!["epoch".into()],
+            text: "3".into(),
+            kind: "int".into(),
+            after: 0,
+        }];
+        Tree::build(&entries, &values)
+    }
+
+    fn labels(t: &Tree, rows: &[Row]) -> Vec<String> {
+        rows.iter()
+            .map(|r| {
+                format!(
+                    "{}{}",
+                    "  ".repeat(r.depth as usize),
+                    t.nodes[r.node as usize].label
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn natural_order() {
+        let mut v = vec![
+            "layers.10",
+            "layers.2",
+            "layers.1",
+            "a",
+            "layers.02x",
+            "b1",
+            "b01",
+        ];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            v,
+            vec![
+                "a",
+                "b01",
+                "b1",
+                "layers.1",
+                "layers.2",
+                "layers.02x",
+                "layers.10"
+            ]
+        );
+        assert_eq!(natural_cmp("x9", "x10"), Ordering::Less);
+        assert_eq!(natural_cmp("x", "x0"), Ordering::Less);
+    }
+
+    #[test]
+    fn folders_counts_and_paths() {
+        let t = sample();
+        let all: HashSet<NodeId> = t.folders_above(99);
+        let rows = t.rows(&all, Order::Natural, None);
+        assert_eq!(
+            labels(&t, &rows),
+            vec![
+                "epoch",
+                "optimizer",
+                "  state",
+                "    0",
+                "      exp_avg",
+                "state_dict",
+                "  layers",
+                "    2",
+                "      b",
+                "      w",
+                "    10",
+                "      w",
+            ]
+        );
+        let sd = rows[5].node as usize;
+        assert_eq!(
+            (t.nodes[sd].tensors, t.nodes[sd].params, t.nodes[sd].bytes),
+            (3, 9, 36)
+        );
+        assert_eq!(t.nodes[0].tensors, 4);
+        // leaves carry the inspect path; tensor_node maps entries to nodes
+        assert_eq!(
+            t.nodes[t.tensor_node[0] as usize].path,
+            "state_dict/layers.10.w"
+        );
+        assert_eq!(
+            t.nodes[rows[4].node as usize].path,
+            "optimizer/state/0/exp_avg"
+        );
+        assert_eq!(t.nodes[rows[7].node as usize].path, "state_dict/layers.2");
+        assert_eq!(t.nodes[rows[0].node as usize].kind, NodeKind::Value(0));
+    }
+
+    #[test]
+    fn file_order_and_collapse() {
+        let t = sample();
+        let all = t.folders_above(99);
+        let rows = t.rows(&all, Order::File, None);
+        let l = labels(&t, &rows);
+        assert_eq!(
+            &l[..5],
+            &["epoch", "state_dict", "  layers", "    10", "      w"]
+        );
+        let top = t.folders_above(1);
+        let rows = t.rows(&top, Order::Natural, None);
+        assert_eq!(
+            labels(&t, &rows),
+            vec!["epoch", "optimizer", "  state", "state_dict", "  layers"]
+        );
+        assert!(rows[2].has_children && !rows[2].expanded);
+        assert!(rows[1].expanded);
+        assert!(t.rows(&HashSet::new(), Order::Natural, None).len() == 3);
+    }
+
+    #[test]
+    fn search_shows_matches_with_ancestors_and_marks() {
+        let t = sample();
+        let f = Filter::parse("2.W", false).unwrap().unwrap();
+        let rows = t.rows(&HashSet::new(), Order::Natural, Some(&f));
+        assert_eq!(
+            labels(&t, &rows),
+            vec!["state_dict", "  layers", "    2", "      w"]
+        );
+        assert_eq!(rows[3].mark, Some((0, 1)));
+        assert!(rows.iter().take(3).all(|r| r.expanded && r.mark.is_none()));
+        let f = Filter::parse(r"layers\.\d+\.w$", true).unwrap().unwrap();
+        let rows = t.rows(&HashSet::new(), Order::Natural, Some(&f));
+        assert_eq!(rows.len(), 6);
+        assert!(Filter::parse("(", true).is_err());
+        assert!(Filter::parse("  ", false).unwrap().is_none());
+        let f = Filter::parse("nothing-like-this", false).unwrap().unwrap();
+        assert!(t.rows(&HashSet::new(), Order::Natural, Some(&f)).is_empty());
+        // the ancestors of a node
+        let leaf = t.tensor_node[1];
+        assert_eq!(t.ancestors(leaf).len(), 3);
+    }
+}
