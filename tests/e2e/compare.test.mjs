@@ -74,7 +74,8 @@ async function openPage() {
 /** Open A in the page and B in the Compare panel, then run the diff through `map`. */
 async function compare(page, a, b, map) {
   await testid(page, 'file-input').setInputFiles(fixture(a));
-  await page.locator('[data-testid="edit-panel"][data-ready="true"]').waitFor({ timeout: T });
+  await page.locator('[data-testid="edit-panel"][data-ready="true"]').waitFor({ state: 'attached', timeout: T });
+  await page.getByRole('tab', { name: 'Compare' }).click(); // the panel lives in the Compare tab
   await testid(page, 'compare-input').setInputFiles(fixture(b));
   await testid(page, 'compare-b').waitFor({ timeout: T });
   await testid(page, 'compare-map').fill(map);
@@ -183,6 +184,7 @@ test('transplant selected keys from B into A through a prefix map, undo, downloa
     assert.equal(await page.locator('[data-testid="journal"] li[data-state="applied"]').count(), 1);
 
     // undo and redo the transplant in the Edit panel
+    await page.getByRole('tab', { name: 'Edit' }).click();
     await testid(page, 'undo').click();
     await page.locator('[data-testid="journal"] li[data-state="undone"]').waitFor({ timeout: T });
     await testid(page, 'redo').click();

@@ -74,6 +74,7 @@ const testid = (page, id) => page.locator(`[data-testid="${id}"]`);
 
 async function openFile(page, file) {
   await testid(page, 'file-input').setInputFiles(file);
+  await page.getByRole('tab', { name: 'Edit' }).click(); // the panel lives in the Edit tab
   await page.locator(`[data-testid="edit-panel"][data-ready="true"]`).waitFor({ timeout: T });
   await page.waitForFunction(
     (n) => document.querySelector('[data-testid="edit-panel"] .card-head .muted')?.textContent?.startsWith(n),
