@@ -638,6 +638,18 @@ fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
             </div>
         </dl>
         {globals_list}
+        {(!s.metadata.is_empty())
+            .then(|| {
+                view! {
+                    <dl class="metadata" data-testid="metadata">
+                        <dt>"Metadata"</dt>
+                        {s.metadata
+                            .into_iter()
+                            .map(|(k, v)| view! { <dd><code>{k}</code>" = "<code>{v}</code></dd> })
+                            .collect_view()}
+                    </dl>
+                }
+            })}
         {(!s.notes.is_empty())
             .then(|| {
                 view! {

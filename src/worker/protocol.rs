@@ -236,6 +236,9 @@ pub struct Summary {
     /// Non-tensor leaves of the object tree (epoch, hyper-parameters, ...).
     #[serde(default)]
     pub values: Vec<ValueEntry>,
+    /// safetensors `__metadata__` (merged over shards), in file order.
+    #[serde(default)]
+    pub metadata: Vec<(String, String)>,
 }
 
 /// One tensor of the index.
@@ -397,6 +400,7 @@ impl Summary {
                 })
                 .collect(),
             notes: ckpt.notes.clone(),
+            metadata: ckpt.metadata.clone(),
             params_by_dtype: ckpt
                 .params_by_dtype()
                 .into_iter()

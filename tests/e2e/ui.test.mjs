@@ -416,6 +416,27 @@ test('a sharded checkpoint opens from its index and shards dropped together', { 
   }
 });
 
+test('a safetensors file shows the same summary, with its __metadata__', { timeout: 60_000 }, async () => {
+  const manifest = JSON.parse(fs.readFileSync(fx('manifest.json'), 'utf8'));
+  const entry = manifest.fixtures.find((f) => f.file === 'st_metadata.safetensors');
+  const expected = JSON.parse(fs.readFileSync(fx(entry.inspect), 'utf8'));
+  const { context, page, log } = await openPage();
+  try {
+    await testid(page, 'file-input').setInputFiles(fx('st_metadata.safetensors'));
+    await waitOpened(page, 'st_metadata.safetensors');
+    assert.equal(await text(testid(page, 'tensor-count')), grouped(expected.entries.length));
+    assert.match(await text(testid(page, 'file-summary')), /safetensors/);
+    assert.match(await text(testid(page, 'safety')), /safe/);
+    const md = await text(testid(page, 'metadata'));
+    for (const [k, v] of Object.entries(entry.metadata)) {
+      assert.ok(md.includes(k) && md.includes(v), `metadata ${k}=${v} not shown in ${JSON.stringify(md)}`);
+    }
+    checkClean(log);
+  } finally {
+    await context.close();
+  }
+});
+
 test('"Try a sample" opens the bundled checkpoint', { timeout: 60_000 }, async () => {
   const { context, page, log } = await openPage();
   try {
