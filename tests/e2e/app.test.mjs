@@ -13,24 +13,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { serve } from '../../scripts/static-server.mjs';
+import { chromium, DIST, GEN, ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, T, testid } from './harness.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const require = createRequire(import.meta.url);
-const TOOLS = process.env.WEIGHTSCOPE_TOOLS ?? path.join(ROOT, '.tools');
-const { chromium } = require(path.join(TOOLS, 'node_modules', 'playwright-core'));
-const DIST = process.env.WEIGHTSCOPE_DIST ?? path.join(ROOT, 'dist');
-const GEN = process.env.WEIGHTSCOPE_FIXTURES ?? path.join(ROOT, 'tests', 'fixtures', 'gen');
-const ARTIFACTS = path.join(ROOT, 'tests', 'artifacts');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--disable-dev-shm-usage',
-];
-const T = 30_000; // per wait
 
 let server;
 let browser;
@@ -153,7 +138,6 @@ function checkClean(log) {
   assert.deepEqual([...networkViolations(log), ...log.problems], []);
 }
 
-const testid = (page, id) => page.locator(`[data-testid="${id}"]`);
 const text = async (loc) => (await loc.textContent())?.trim() ?? '';
 
 /** Wait until the summary card shows file `name`, then check name, size and format. */

@@ -10,25 +10,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { serve } from '../../scripts/static-server.mjs';
+import { chromium, DIST, GEN, ARTIFACTS, PY, CHROMIUM, CHROMIUM_ARGS, T, testid } from './harness.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const require = createRequire(import.meta.url);
-const TOOLS = process.env.WEIGHTSCOPE_TOOLS ?? path.join(ROOT, '.tools');
-const { chromium } = require(path.join(TOOLS, 'node_modules', 'playwright-core'));
-const DIST = process.env.WEIGHTSCOPE_DIST ?? path.join(ROOT, 'dist');
-const GEN = process.env.WEIGHTSCOPE_FIXTURES ?? path.join(ROOT, 'tests', 'fixtures', 'gen');
-const ARTIFACTS = path.join(ROOT, 'tests', 'artifacts');
-const PY = process.env.WEIGHTSCOPE_PY ?? path.join(os.homedir(), '.cache', 'weightscope', 'venv', 'bin', 'python');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  '--disable-dev-shm-usage',
-];
-const T = 30_000;
 
 let server;
 let browser;
@@ -55,7 +39,6 @@ const fixture = (name) => {
   return p;
 };
 const expectation = (name) => JSON.parse(fs.readFileSync(fixture(name), 'utf8'));
-const testid = (page, id) => page.locator(`[data-testid="${id}"]`);
 
 async function openPage() {
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
