@@ -6,7 +6,7 @@
 //! non-negative ints, storages resolved through the [`StorageResolver`]) and produce
 //! [`Value::Tensor`]; bounds against the storage are checked when bytes are read.
 
-use super::value::{DictKind, Id, RawTensor, Value};
+use super::value::{DictKind, Id, Inert, RawTensor, Value};
 use super::vm::Unpickler;
 use crate::format::checkpoint::TensorKind;
 use crate::format::dtype::DType;
@@ -97,10 +97,10 @@ fn args_of(u: &Unpickler, args: Id) -> Result<Vec<Id>, String> {
     }
 }
 
-fn need(args: &[Id], n: usize, f: &str) -> Result<(), String> {
+fn need(args: &[Id], n: usize, (module, name): (&str, &str)) -> Result<(), String> {
     if args.len() < n {
         return Err(format!(
-            "{f} takes at least {n} arguments, got {}",
+            "{module}.{name} takes at least {n} arguments, got {}",
             args.len()
         ));
     }
@@ -121,26 +121,20 @@ pub fn persistent_load(u: &mut Unpickler, pid: Id) -> Result<Value, String> {
     let items = match u.get(pid) {
         Value::Tuple(items) => items.clone(),
         other => {
-            return Ok(Value::Object {
-                module: "<persistent id>".into(),
-                name: other.kind_name().into(),
-                args: vec![pid],
-                state: None,
-                items: vec![],
-                list: vec![],
-            })
+            return Ok(Inert::value(
+                "<persistent id>",
+                other.kind_name(),
+                vec![pid],
+            ))
         }
     };
     let tag = items.first().and_then(|&i| str_of(u, i));
     if tag.as_deref() != Some("storage") {
-        return Ok(Value::Object {
-            module: "<persistent id>".into(),
-            name: tag.unwrap_or_else(|| "?".into()),
-            args: items,
-            state: None,
-            items: vec![],
-            list: vec![],
-        });
+        return Ok(Inert::value(
+            "<persistent id>",
+            tag.unwrap_or_else(|| "?".into()),
+            items,
+        ));
     }
     if items.len() < 5 {
         return Err(format!(
@@ -193,14 +187,7 @@ pub fn persistent_load(u: &mut Unpickler, pid: Id) -> Result<Value, String> {
 }
 
 fn object(module: &str, name: &str, args: Vec<Id>) -> Value {
-    Value::Object {
-        module: module.into(),
-        name: name.into(),
-        args,
-        state: None,
-        items: vec![],
-        list: vec![],
-    }
+    Inert::value(module, name, args)
 }
 
 struct TensorArgs {
@@ -313,10 +300,10 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
         }
     };
     let a = args_of(u, args)?;
-    let f = format!("{module}.{name}");
+    let f = (module.as_str(), name.as_str());
     let v = match (module.as_str(), name.as_str()) {
         ("torch._utils", "_rebuild_tensor_v2") | ("torch._utils", "_rebuild_tensor") => {
-            need(&a, 4, &f)?;
+            need(&a, 4, f)?;
             let ta = tensor_args(u, &a)?;
             let dtype = ta
                 .storage_dtype
@@ -326,7 +313,7 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
             make_tensor(ta, dtype, rg, kind)
         }
         ("torch._utils", "_rebuild_tensor_v3") => {
-            need(&a, 7, &f)?;
+            need(&a, 7, f)?;
             let ta = tensor_args(u, &a)?;
             let dtype = dtype_of(u, a[6])?;
             let rg = bool_of(u, a[4]);
@@ -334,7 +321,7 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
             make_tensor(ta, dtype, rg, kind)
         }
         ("torch._utils", "_rebuild_qtensor") => {
-            need(&a, 5, &f)?;
+            need(&a, 5, f)?;
             let ta = tensor_args(u, &a)?;
             let dtype = ta
                 .storage_dtype
@@ -383,21 +370,21 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
         }
         ("torch._utils", "_rebuild_parameter")
         | ("torch._utils", "_rebuild_parameter_with_state") => {
-            need(&a, 2, &f)?;
+            need(&a, 2, f)?;
             let rg = bool_of(u, a[1]);
             as_parameter(u, a[0], rg)?
         }
         ("torch.nn.parameter", "Parameter") => {
-            need(&a, 1, &f)?;
+            need(&a, 1, f)?;
             let rg = a.get(1).is_none_or(|&i| bool_of(u, i));
             as_parameter(u, a[0], rg)?
         }
         ("torch._tensor", "_rebuild_from_type_v2") => {
-            need(&a, 3, &f)?;
+            need(&a, 3, f)?;
             return call(u, a[0], a[2]);
         }
         ("torch._utils", "_rebuild_meta_tensor_no_storage") => {
-            need(&a, 3, &f)?;
+            need(&a, 3, f)?;
             let dtype = dtype_of(u, a[0])?;
             let shape = checked_shape(dims_of(u, a[1], "size")?)?;
             let strides = dims_of(u, a[2], "stride")?;
@@ -414,7 +401,7 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
             }))
         }
         ("torch._utils", "_rebuild_wrapper_subclass") => {
-            need(&a, 4, &f)?;
+            need(&a, 4, f)?;
             let dtype = dtype_of(u, a[1])?;
             let shape = checked_shape(dims_of(u, a[2], "size")?)?;
             let strides = dims_of(u, a[3], "stride")?;
@@ -430,7 +417,7 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
             }))
         }
         ("torch._utils", "_rebuild_device_tensor_from_cpu_tensor") => {
-            need(&a, 1, &f)?;
+            need(&a, 1, f)?;
             match u.get(a[0]) {
                 Value::Tensor(_) => u.get(a[0]).clone(),
                 _ => object(&module, &name, a),
@@ -491,7 +478,7 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
             }
         }
         ("_codecs", "encode") => {
-            need(&a, 1, &f)?;
+            need(&a, 1, f)?;
             let text = match u.get(a[0]) {
                 Value::Str(s) => s.clone(),
                 _ => return Ok(object(&module, &name, a)),

@@ -689,3 +689,11 @@ fn repeated_dict_keys_keep_first_position_and_last_value() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn arena_slots_stay_small() {
+    // every arena slot is as large as the largest variant; the arena of a 1,000-tensor
+    // checkpoint holds ~25,000 values, so the rare, large variants are boxed
+    let size = std::mem::size_of::<super::value::Value>();
+    assert!(size <= 64, "Value is {size} bytes");
+}

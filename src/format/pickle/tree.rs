@@ -7,7 +7,7 @@
 //! become [`Node::Elided`] instead of exploding. Attributes set by BUILD (an OrderedDict's
 //! `_metadata`) are kept in `attrs` and never listed as tensors.
 
-use super::value::{bigint_to_string, Id, Value};
+use super::value::{bigint_to_string, Id, Inert, Value};
 use super::vm::Unpickler;
 use crate::format::checkpoint::{Key, Node, TensorInfo};
 use crate::format::dtype::DType;
@@ -96,7 +96,7 @@ impl Builder<'_, '_> {
                 | Value::Tuple(_)
                 | Value::Dict { .. }
                 | Value::Set { .. }
-                | Value::Object { .. }
+                | Value::Object(_)
         );
         if is_container && !self.on_path.insert(id) {
             return Node::Elided {
@@ -201,14 +201,15 @@ impl Builder<'_, '_> {
                     name: name.clone(),
                 }
             }
-            Value::Object {
-                module,
-                name,
-                args,
-                state,
-                items,
-                list,
-            } => {
+            Value::Object(o) => {
+                let Inert {
+                    module,
+                    name,
+                    args,
+                    state,
+                    items,
+                    list,
+                } = &**o;
                 path.push("__args__".into());
                 let args = self.children(args, path, list_tensors);
                 path.pop();

@@ -71,15 +71,9 @@ pub enum Value {
         module: String,
         name: String,
     },
-    /// The result of calling / instantiating a global we do not execute.
-    Object {
-        module: String,
-        name: String,
-        args: Vec<Id>,
-        state: Option<Id>,
-        items: Vec<(Id, Id)>,
-        list: Vec<Id>,
-    },
+    /// The result of calling / instantiating a global we do not execute (boxed: it is the
+    /// largest variant and rare, and every arena slot is as large as the largest variant).
+    Object(Box<Inert>),
     /// A storage resolved from a persistent id: index into the reader's storages, and the dtype
     /// of a typed storage class (`None` for `UntypedStorage`).
     Storage {
@@ -110,7 +104,7 @@ impl Value {
             Value::Dict { .. } => "dict",
             Value::Set { .. } => "set",
             Value::Global { .. } => "global",
-            Value::Object { .. } => "object",
+            Value::Object(_) => "object",
             Value::Storage { .. } => "storage",
             Value::Tensor(_) => "tensor",
             Value::Dtype(_) => "dtype",
@@ -118,6 +112,31 @@ impl Value {
             Value::Size(_) => "torch.Size",
             Value::Invalid => "invalid",
         }
+    }
+}
+
+/// An instance of a global that was never called: what it was built from, kept inert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inert {
+    pub module: String,
+    pub name: String,
+    pub args: Vec<Id>,
+    pub state: Option<Id>,
+    pub items: Vec<(Id, Id)>,
+    pub list: Vec<Id>,
+}
+
+impl Inert {
+    /// An inert object of `module.name` built from `args` (no state, items or list yet).
+    pub fn value(module: impl Into<String>, name: impl Into<String>, args: Vec<Id>) -> Value {
+        Value::Object(Box::new(Inert {
+            module: module.into(),
+            name: name.into(),
+            args,
+            state: None,
+            items: vec![],
+            list: vec![],
+        }))
     }
 }
 

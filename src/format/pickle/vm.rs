@@ -11,7 +11,7 @@
 
 use super::calls::{self, StorageResolver};
 use super::safety;
-use super::value::{DictKind, Id, Value};
+use super::value::{DictKind, Id, Inert, Value};
 use crate::format::checkpoint::{GlobalRef, SafetyReport, Tier};
 use std::collections::HashMap;
 
@@ -142,6 +142,13 @@ impl<'r> Unpickler<'r> {
     /// Run one pickle starting at `start`; returns (root, offset after STOP). The memo is reset
     /// for each pickle (as in Python, where each `load` has its own unpickler).
     pub fn load(&mut self, data: &[u8], start: usize) -> R<(Id, usize)> {
+        // Every value takes at least one opcode byte and torch's pickles average several, so a
+        // quarter of the input is an upper bound that saves the arena's regrowth copies (the
+        // reservation is virtual until used natively; capped because wasm commits it).
+        let hint = (data.len().saturating_sub(start) / 4)
+            .min(self.limits.max_values)
+            .min(1 << 18);
+        self.arena.reserve(hint.saturating_sub(self.arena.len()));
         self.stack.clear();
         self.marks.clear();
         self.memo.clear();
@@ -275,8 +282,8 @@ impl<'r> Unpickler<'r> {
                 items.extend(pairs);
                 Ok(())
             }
-            Value::Object { items, .. } => {
-                items.extend(pairs);
+            Value::Object(o) => {
+                o.items.extend(pairs);
                 Ok(())
             }
             other => Err(format!(
@@ -296,8 +303,8 @@ impl<'r> Unpickler<'r> {
                 items.extend(new);
                 Ok(())
             }
-            Value::Object { list, .. } => {
-                list.extend(new);
+            Value::Object(o) => {
+                o.list.extend(new);
                 Ok(())
             }
             other => Err(format!(
@@ -322,22 +329,19 @@ impl<'r> Unpickler<'r> {
                 }
                 Ok(())
             }
-            Value::Object { state: st, .. } => {
-                *st = Some(state);
+            Value::Object(o) => {
+                o.state = Some(state);
                 Ok(())
             }
             Value::Tensor(_) => Ok(()), // Parameter / tensor Python attributes: kept out of the index
             Value::Global { module, name } => {
                 // BUILD on a class object (NEWOBJ never happened): keep it inert
                 let (module, name) = (module.clone(), name.clone());
-                self.arena[target as usize] = Value::Object {
-                    module,
-                    name,
-                    args: vec![],
-                    state: Some(state),
-                    items: vec![],
-                    list: vec![],
-                };
+                let mut o = Inert::value(module, name, vec![]);
+                if let Value::Object(i) = &mut o {
+                    i.state = Some(state);
+                }
+                self.arena[target as usize] = o;
                 Ok(())
             }
             other => {
@@ -672,9 +676,9 @@ impl<'r> Unpickler<'r> {
                 let cls = self.pop()?;
                 let v = calls::call(self, cls, args)?;
                 let id = self.alloc(v)?;
-                if let Value::Object { state, .. } = &mut self.arena[id as usize] {
-                    if state.is_none() {
-                        *state = Some(kwargs);
+                if let Value::Object(o) = &mut self.arena[id as usize] {
+                    if o.state.is_none() {
+                        o.state = Some(kwargs);
                     }
                 }
                 self.push(id)?;
