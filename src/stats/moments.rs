@@ -28,6 +28,9 @@ pub trait Val: Copy + PartialOrd + Default + Send + Sync + 'static {
     fn f64(self) -> f64;
     fn is_finite_val(self) -> bool;
     fn is_nan_val(self) -> bool;
+    /// The slice as `f32`s when `Self` is `f32` (the histogram's fine index is then computed in
+    /// f32 lanes, four per wasm SIMD operation instead of two).
+    fn as_f32s(xs: &[Self]) -> Option<&[f32]>;
 }
 
 impl Val for f32 {
@@ -58,6 +61,10 @@ impl Val for f32 {
     fn is_nan_val(self) -> bool {
         self.is_nan()
     }
+    #[inline(always)]
+    fn as_f32s(xs: &[f32]) -> Option<&[f32]> {
+        Some(xs)
+    }
 }
 
 impl Val for f64 {
@@ -87,6 +94,10 @@ impl Val for f64 {
     #[inline(always)]
     fn is_nan_val(self) -> bool {
         self.is_nan()
+    }
+    #[inline(always)]
+    fn as_f32s(_: &[f64]) -> Option<&[f32]> {
+        None
     }
 }
 
