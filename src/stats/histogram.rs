@@ -376,27 +376,22 @@ trait Trunc {
     fn trunc_index(self) -> u32;
 }
 
-impl Trunc for f32 {
-    #[inline(always)]
-    fn trunc_index(self) -> u32 {
-        #[cfg(target_arch = "wasm32")]
-        return self as i32 as u32;
-        // SAFETY: callers clamp to [0, top] with top < 2^31.
-        #[cfg(not(target_arch = "wasm32"))]
-        return unsafe { self.to_int_unchecked::<i32>() } as u32;
-    }
+macro_rules! impl_trunc {
+    ($($t:ty),*) => {$(
+        impl Trunc for $t {
+            #[inline(always)]
+            fn trunc_index(self) -> u32 {
+                #[cfg(target_arch = "wasm32")]
+                return self as i32 as u32;
+                // SAFETY: callers clamp to [0, top] with top < 2^31.
+                #[cfg(not(target_arch = "wasm32"))]
+                return unsafe { self.to_int_unchecked::<i32>() } as u32;
+            }
+        }
+    )*};
 }
 
-impl Trunc for f64 {
-    #[inline(always)]
-    fn trunc_index(self) -> u32 {
-        #[cfg(target_arch = "wasm32")]
-        return self as i32 as u32;
-        // SAFETY: callers clamp to [0, top] with top < 2^31.
-        #[cfg(not(target_arch = "wasm32"))]
-        return unsafe { self.to_int_unchecked::<i32>() } as u32;
-    }
-}
+impl_trunc!(f32, f64);
 
 /// The fine index computed in f32: `min(floor((x − min)·norm), top)` with every operand an f32.
 #[derive(Debug, Clone, Copy)]
