@@ -149,7 +149,11 @@ pub fn run(path: &Path, json_out: bool, hash: bool, out: &mut dyn Write) -> i32 
             let _ = w.flush();
         })
     } else {
-        print_tree(&o, hash, out)
+        // one write for the whole tree, not one per line (stdout is line-buffered)
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut *out);
+        let r = print_tree(&o, hash, &mut w);
+        let _ = w.flush();
+        r
     };
     if let Err(e) = res {
         eprintln!("{e}");
@@ -250,8 +254,17 @@ fn walk(n: &Node, f: &mut dyn FnMut(&Node)) {
     }
 }
 
-/// A one-line rendering of a leaf value.
-pub fn leaf_text(c: &Checkpoint, n: &Node) -> Option<String> {
+/// How many tensors use each storage (index = storage index).
+fn storage_users(c: &Checkpoint) -> Vec<u32> {
+    let mut users = vec![0u32; c.storages.len()];
+    for si in c.tensors.iter().filter_map(|t| t.storage) {
+        users[si] += 1;
+    }
+    users
+}
+
+/// A one-line rendering of a leaf value; `users` from [`storage_users`].
+fn leaf_text(c: &Checkpoint, n: &Node, users: &[u32]) -> Option<String> {
     Some(match n {
         Node::None => "None".into(),
         Node::Bool { value } => if *value { "True" } else { "False" }.into(),
@@ -286,7 +299,7 @@ pub fn leaf_text(c: &Checkpoint, n: &Node) -> Option<String> {
                 s.push_str(&format!("  offset {}", t.storage_offset));
             }
             if let Some(si) = t.storage {
-                if c.tensors.iter().filter(|o| o.storage == Some(si)).count() > 1 {
+                if users[si] > 1 {
                     s.push_str(&format!("  shares storage {}", c.storages[si].key));
                 }
             }
@@ -339,7 +352,8 @@ fn print_tree(
             *h = tensor_sha256(c, &srcs, i)?;
         }
     }
-    print_node(c, &c.root, "", ".", &hashes, out);
+    let users = storage_users(c);
+    print_node(c, &c.root, "", ".", (&hashes, &users), out);
     for n in &c.notes {
         let _ = writeln!(out, "note: {n}");
     }
@@ -421,7 +435,7 @@ fn print_node(
     n: &Node,
     indent: &str,
     label: &str,
-    hashes: &[Option<String>],
+    (hashes, users): (&[Option<String>], &[u32]),
     out: &mut dyn Write,
 ) {
     if let Some(children) = container_children(n) {
@@ -439,10 +453,10 @@ fn print_node(
         let _ = writeln!(out, "{indent}{label}  {}{sum}", kind_text(n));
         let child_indent = format!("{indent}  ");
         for (k, v) in children {
-            print_node(c, v, &child_indent, &k, hashes, out);
+            print_node(c, v, &child_indent, &k, (hashes, users), out);
         }
     } else {
-        let text = leaf_text(c, n).unwrap_or_default();
+        let text = leaf_text(c, n, users).unwrap_or_default();
         let h = match n {
             Node::Tensor { index } => hashes[*index]
                 .as_ref()
