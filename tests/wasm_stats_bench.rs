@@ -106,10 +106,11 @@ fn run(name: &str, dtype: DType, bytes: Vec<u8>, reference_mean: f64) {
     .unwrap();
     let blob_ms = now_ms() - t1;
     assert_eq!(s.mean, s2.mean);
-    let mb = BYTES as f64 / 1e6;
+    let mb = numel as f64 * dtype.size() as f64 / 1e6;
     console_log!(
-        "wasm-stats {name}: {mb:.0} MB, {} pass(es): from wasm memory best {mem_ms:.0} ms = {:.0} MB/s (median of 5 {mem_median:.0} ms = {:.0} MB/s; first, cold run {mem_cold:.0} ms = {:.0} MB/s); from a Blob via FileReaderSync (16 MiB reads) {blob_ms:.0} ms = {:.0} MB/s",
+        "wasm-stats {name}: {mb:.0} MB, {} pass(es), {} quantiles: from wasm memory best {mem_ms:.0} ms = {:.0} MB/s (median of 5 {mem_median:.0} ms = {:.0} MB/s; first, cold run {mem_cold:.0} ms = {:.0} MB/s); from a Blob via FileReaderSync (16 MiB reads) {blob_ms:.0} ms = {:.0} MB/s",
         s.passes,
+        if s.quantiles_exact { "exact" } else { "sketched" },
         mb / (mem_ms / 1e3),
         mb / (mem_median / 1e3),
         mb / (mem_cold / 1e3),
@@ -124,6 +125,17 @@ fn float32_256mib() {
     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
     drop(v);
     run("float32", DType::F32, bytes, mean);
+}
+
+/// 64 MiB of float32 = 16 Mi values, the exact-quantile budget: one read, the values kept,
+/// exact quantiles (the path most float32 tensors of real checkpoints take).
+#[wasm_bindgen_test]
+fn float32_64mib_exact() {
+    let v = values(BYTES / 16);
+    let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
+    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    drop(v);
+    run("float32 (16 Mi values, exact)", DType::F32, bytes, mean);
 }
 
 #[wasm_bindgen_test]
