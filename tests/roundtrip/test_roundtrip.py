@@ -100,19 +100,9 @@ import safetensors.torch as st
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIX = os.environ.get("WEIGHTSCOPE_FIXTURES") or os.path.join(ROOT, "tests", "fixtures", "gen")
-BIN = os.environ.get("WEIGHTSCOPE_BIN") or os.path.join(
-    os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "debug", "weightscope")
+from wsenv import BIN, FIX, manifest
 
-if not os.path.isfile(os.path.join(FIX, "manifest.json")):
-    raise RuntimeError(
-        f"fixtures missing: {FIX}/manifest.json. Run: ~/.cache/weightscope/venv/bin/python "
-        f"tests/fixtures/make_fixtures.py {FIX}  (or set WEIGHTSCOPE_FIXTURES)")
-if not os.access(BIN, os.X_OK):
-    raise RuntimeError(f"weightscope binary missing: {BIN}. Run `cargo build` (or set WEIGHTSCOPE_BIN)")
-
-MANIFEST = json.load(open(os.path.join(FIX, "manifest.json"), encoding="utf-8"))["fixtures"]
+MANIFEST = manifest()["fixtures"]
 BY_FILE = {f["file"]: f for f in MANIFEST}
 READABLE = ("torch-zip", "torch-legacy", "torchscript", "safetensors", "safetensors-sharded",
             "torch-sharded")

@@ -18,11 +18,7 @@ import tempfile
 import pytest
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("WEIGHTSCOPE_BIN") or os.path.join(
-    os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "debug", "weightscope")
-if not os.access(BIN, os.X_OK):
-    raise RuntimeError(f"weightscope binary missing: {BIN}. Run `cargo build` (or set WEIGHTSCOPE_BIN)")
+from wsenv import BIN
 
 BIG = (4 << 30) + 4096  # bytes of the big uint8 tensor: its record ends past 4 GiB
 
