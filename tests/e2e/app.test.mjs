@@ -7,30 +7,16 @@
 // random bytes made here. Every request the page (and its worker) makes is recorded: any URL
 // outside the test server's origin fails, and so does any request after the load event that
 // is not a GET of a file that exists in dist/. Screenshots go to tests/artifacts/ (git-ignored).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { serve } from '../../scripts/static-server.mjs';
-import { chromium, DIST, GEN, ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, T, testid } from './harness.mjs';
+import { DIST, GEN, ARTIFACTS, T, testid, suite } from './harness.mjs';
 
 
-let server;
-let browser;
-
-before(async () => {
-  assert.ok(fs.existsSync(path.join(DIST, 'index.html')), `${DIST}/index.html missing: run trunk build --release`);
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  server = await serve(DIST, 0);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const S = suite();
 
 // --- fixtures -------------------------------------------------------------------------------
 
@@ -93,7 +79,7 @@ function distAssets() {
 }
 
 async function openPage({ colorScheme = 'light' } = {}) {
-  const context = await browser.newContext({ colorScheme, viewport: { width: 1100, height: 700 } });
+  const context = await S.browser.newContext({ colorScheme, viewport: { width: 1100, height: 700 } });
   const page = await context.newPage();
   const log = { requests: [], problems: [], loaded: false };
   context.on('request', (r) => log.requests.push({ url: r.url(), method: r.method(), afterLoad: log.loaded }));
@@ -107,7 +93,7 @@ async function openPage({ colorScheme = 'light' } = {}) {
     if (m.type() === 'error') log.problems.push(`worker console error: ${m.text()}`);
   }));
   page.on('load', () => { log.loaded = true; });
-  await page.goto(server.url, { waitUntil: 'load' });
+  await page.goto(S.server.url, { waitUntil: 'load' });
   log.loaded = true;
   // the app mounted and the reader worker answered its handshake
   await page.locator('[data-testid="drop-zone"][data-worker="ready"]').waitFor({ timeout: T });
@@ -116,7 +102,7 @@ async function openPage({ colorScheme = 'light' } = {}) {
 
 /** Off-origin requests, and post-load requests that are not GETs of files in dist/. */
 function networkViolations(log) {
-  const origin = new URL(server.url).origin;
+  const origin = new URL(S.server.url).origin;
   const assets = distAssets();
   const bad = [];
   if (log.requests.length === 0) bad.push('no request was recorded at all');

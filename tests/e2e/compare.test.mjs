@@ -4,44 +4,20 @@
 // transplant selected keys from B into A, download, and verify the result with real torch.
 //
 // Run by `scripts/dev.sh test` after `trunk build --release` (node --test tests/e2e/).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { serve } from '../../scripts/static-server.mjs';
-import { chromium, DIST, GEN, ARTIFACTS, PY, CHROMIUM, CHROMIUM_ARGS, T, testid } from './harness.mjs';
+import { ARTIFACTS, PY, T, testid, suite, fixture } from './harness.mjs';
 
 
-let server;
-let browser;
-let tmp;
+const S = suite({ tmpPrefix: 'weightscope-compare-', needPy: true });
 
-before(async () => {
-  assert.ok(fs.existsSync(path.join(DIST, 'index.html')), `${DIST}/index.html missing: run trunk build --release`);
-  assert.ok(fs.existsSync(PY), `${PY} missing: run scripts/bootstrap.sh (the torch venv)`);
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'weightscope-compare-'));
-  server = await serve(DIST, 0);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
-
-const fixture = (name) => {
-  const p = path.join(GEN, name);
-  assert.ok(fs.existsSync(p), `${p} missing: run make_fixtures.py`);
-  return p;
-};
 const expectation = (name) => JSON.parse(fs.readFileSync(fixture(name), 'utf8'));
 
 async function openPage() {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
+  const context = await S.browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
   const page = await context.newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -49,7 +25,7 @@ async function openPage() {
   page.on('worker', (w) => w.on('console', (m) => {
     if (m.type() === 'error') problems.push(`worker console error: ${m.text()}`);
   }));
-  await page.goto(server.url, { waitUntil: 'load' });
+  await page.goto(S.server.url, { waitUntil: 'load' });
   await page.locator('[data-testid="drop-zone"][data-worker="ready"]').waitFor({ timeout: T });
   return { context, page, problems };
 }
@@ -176,7 +152,7 @@ test('transplant selected keys from B into A through a prefix map, undo, downloa
     await testid(page, 'download-format').selectOption('torch');
     const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), testid(page, 'download').click()]);
     assert.equal(dl.suggestedFilename(), 'dp_a.edited.pth');
-    const out = path.join(tmp, dl.suggestedFilename());
+    const out = path.join(S.tmp, dl.suggestedFilename());
     await dl.saveAs(out);
     const check = python(String.raw`
 import sys, torch

@@ -5,43 +5,19 @@
 // torch's own `.to(torch.float16)` of the input's tensors.
 //
 // Run by `scripts/dev.sh test` after `trunk build --release` (node --test tests/e2e/).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { serve } from '../../scripts/static-server.mjs';
-import { chromium, DIST, GEN, ARTIFACTS, PY, CHROMIUM, CHROMIUM_ARGS, T, testid } from './harness.mjs';
+import { ARTIFACTS, PY, T, testid, suite, fixture } from './harness.mjs';
 
 
-let server;
-let browser;
-let tmp;
+const S = suite({ tmpPrefix: 'weightscope-edit-', needPy: true });
 
-before(async () => {
-  assert.ok(fs.existsSync(path.join(DIST, 'index.html')), `${DIST}/index.html missing: run trunk build --release`);
-  assert.ok(fs.existsSync(PY), `${PY} missing: run scripts/bootstrap.sh (the torch venv)`);
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'weightscope-edit-'));
-  server = await serve(DIST, 0);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-});
-
-function fixture(name) {
-  const p = path.join(GEN, name);
-  assert.ok(fs.existsSync(p), `${p} missing: run make_fixtures.py`);
-  return p;
-}
 
 async function openPage() {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
+  const context = await S.browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
   const page = await context.newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -49,7 +25,7 @@ async function openPage() {
   page.on('worker', (w) => w.on('console', (m) => {
     if (m.type() === 'error') problems.push(`worker console error: ${m.text()}`);
   }));
-  await page.goto(server.url, { waitUntil: 'load' });
+  await page.goto(S.server.url, { waitUntil: 'load' });
   await page.locator('[data-testid="drop-zone"][data-worker="ready"]').waitFor({ timeout: T });
   return { context, page, problems };
 }
@@ -195,14 +171,14 @@ test('strip a prefix, delete a key, cast, undo/redo, download .pth and .safetens
     await page.screenshot({ path: path.join(ARTIFACTS, 'edit.png'), fullPage: true });
 
     // download as torch zip
-    const pth = await download(page, 'torch', tmp);
+    const pth = await download(page, 'torch', S.tmp);
     assert.equal(pth.name, 'dataparallel.edited.pth');
     assert.match(python(VERIFY, input, pth.path, 'torch'), /^ok 8/);
     const report = testid(page, 'export-report');
     assert.equal(Number(await report.getAttribute('data-size')), fs.statSync(pth.path).size);
 
     // and as safetensors
-    const st = await download(page, 'safetensors', tmp);
+    const st = await download(page, 'safetensors', S.tmp);
     assert.equal(st.name, 'dataparallel.safetensors');
     assert.match(python(VERIFY, input, st.path, 'safetensors'), /^ok 8/);
     assert.deepEqual(problems, []);
@@ -219,7 +195,7 @@ test('a rename-only export copies tensor bytes as file slices and matches the in
     await typeAndPreview(page, 'op-strip-prefix', 'module.');
     await testid(page, 'op-strip-prefix-apply').click();
     await waitJournal(page, 1);
-    const out = await download(page, 'torch', tmp);
+    const out = await download(page, 'torch', S.tmp);
     const report = testid(page, 'export-report');
     const copied = Number(await report.getAttribute('data-copied'));
     const fresh = Number(await report.getAttribute('data-new'));
@@ -257,7 +233,7 @@ test('a hostile payload is listed as dropped before download; the written file l
     const drops = await testid(page, 'edit-drops').textContent();
     assert.match(drops, /Will not be written/);
     assert.match(drops, /posix|system|object/i, drops);
-    const out = await download(page, 'torch', tmp);
+    const out = await download(page, 'torch', S.tmp);
     assert.equal(out.name, 'hostile_mixed_state_dict.edited.pth');
     const check = python(String.raw`
 import sys, json, hashlib, torch

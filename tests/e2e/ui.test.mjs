@@ -5,31 +5,16 @@
 // Expected values come from real torch: tests/fixtures/gen/<file>.inspect.json (entries, safety)
 // and <file>.stats.json (min/max/mean/std computed by torch/numpy in float64). The big file is
 // written once by the torch venv (torch.save of uninitialised tensors) into tests/artifacts/.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
-import { serve } from '../../scripts/static-server.mjs';
-import { chromium, DIST, GEN, ARTIFACTS, PY, CHROMIUM, CHROMIUM_ARGS, T, testid } from './harness.mjs';
+import { DIST, GEN, ARTIFACTS, PY, T, testid, suite } from './harness.mjs';
 
 
-let server;
-let browser;
-
-before(async () => {
-  assert.ok(fs.existsSync(path.join(DIST, 'index.html')), `${DIST}/index.html missing: run trunk build --release`);
-  assert.ok(fs.existsSync(path.join(GEN, 'manifest.json')), `${GEN}/manifest.json missing: run tests/fixtures/make_fixtures.py`);
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  server = await serve(DIST, 0);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const S = suite({ needFixtures: true });
 
 const fx = (name) => path.join(GEN, name);
 const inspectOf = (name) => JSON.parse(fs.readFileSync(fx(`${name}.inspect.json`), 'utf8'));
@@ -50,7 +35,7 @@ function distAssets() {
 }
 
 async function openPage({ colorScheme = 'light', width = 1280, height = 800 } = {}) {
-  const context = await browser.newContext({ colorScheme, viewport: { width, height } });
+  const context = await S.browser.newContext({ colorScheme, viewport: { width, height } });
   const page = await context.newPage();
   const log = { requests: [], problems: [], loaded: false };
   context.on('request', (r) => log.requests.push({ url: r.url(), method: r.method(), afterLoad: log.loaded }));
@@ -62,7 +47,7 @@ async function openPage({ colorScheme = 'light', width = 1280, height = 800 } = 
   page.on('worker', (w) => w.on('console', (m) => {
     if (m.type() === 'error') log.problems.push(`worker console error: ${m.text()}`);
   }));
-  await page.goto(server.url, { waitUntil: 'load' });
+  await page.goto(S.server.url, { waitUntil: 'load' });
   log.loaded = true;
   await page.locator('[data-testid="drop-zone"][data-worker="ready"]').waitFor({ timeout: T });
   return { context, page, log };
@@ -70,7 +55,7 @@ async function openPage({ colorScheme = 'light', width = 1280, height = 800 } = 
 
 /** No page/worker errors; after load only GETs of the page's own files (the sample is one). */
 function checkClean(log) {
-  const origin = new URL(server.url).origin;
+  const origin = new URL(S.server.url).origin;
   const assets = distAssets();
   const bad = [...log.problems];
   for (const r of log.requests) {
