@@ -5,7 +5,8 @@
 //! is `None`. Each answer is posted as soon as it exists (detection before the index).
 //! An `all_stats` run is advanced in slices of about [`SLICE_MS`] ms (whole tensors), each slice
 //! scheduled with `setTimeout(0)`, so messages such as `cancel` or `stats` for the selected
-//! tensor are handled between slices.
+//! tensor are handled between slices; inside a large tensor the session still posts `progress`
+//! every [`super::session::INNER_PROGRESS_BYTES`].
 
 use super::blob;
 use super::protocol::{ErrorReply, JsFile, Request, Response};

@@ -48,11 +48,27 @@ pub struct AllStatsJob {
     total: u64,
 }
 
+/// Inside one large tensor of an `all_stats` run, a `progress` answer is posted every this many
+/// bytes read (the worker cannot take messages during a tensor, but its posts reach the page at
+/// once, so the bar keeps moving through a multi-GB tensor).
+pub const INNER_PROGRESS_BYTES: u64 = 32 << 20;
+
 /// The worker's state between requests.
-#[derive(Default)]
 pub struct Session {
     opened: Option<Opened>,
     job: Option<AllStatsJob>,
+    /// [`INNER_PROGRESS_BYTES`] (smaller in tests).
+    inner_progress_bytes: u64,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session {
+            opened: None,
+            job: None,
+            inner_progress_bytes: INNER_PROGRESS_BYTES,
+        }
+    }
 }
 
 /// The last path segment of a file name (`a/b/c.safetensors` → `c.safetensors`).
@@ -419,17 +435,30 @@ impl Session {
             ..StatsOptions::default()
         };
         let id = job.id;
+        let every = self.inner_progress_bytes;
         let mut rows = vec![];
         let sources: Vec<&dyn Source> = o.files.iter().map(|f| &*f.source).collect();
         let mut failed = None;
         while let Some(i) = job.pending.pop_front() {
             if !o.cache.contains(i, job.bins) {
+                let (base, total) = (job.done, job.total);
+                let mut posted = 0u64;
                 let r = checkpoint_stats(
                     &o.checkpoint,
                     &sources,
                     &opts,
                     &|j| j == i,
-                    &mut |_, _| true,
+                    &mut |d, _| {
+                        if d >= posted + every {
+                            posted = d;
+                            reply(Response::Progress {
+                                id,
+                                done: (base + d).min(total),
+                                total,
+                            });
+                        }
+                        true
+                    },
                     &mut o.cache,
                 );
                 job.done += o.checkpoint.tensors[i].nbytes()
@@ -749,6 +778,43 @@ mod tests {
         out.clear();
         s.stats(12, 99, 64, &mut |r| out.push(r));
         assert!(matches!(&out[0], Response::Error(e) if e.id == Some(12)));
+    }
+
+    #[test]
+    fn all_stats_reports_progress_inside_a_large_tensor() {
+        // 3 Mi float32 values = 12 MiB, read in 4 MiB chunks, progress every 4 MiB
+        let n = 3 << 20;
+        let vals: Vec<f32> = (0..n).map(|i| (i % 1000) as f32).collect();
+        let st = safetensors(&[("big", vec![n as u64], vals)]);
+        let (mut s, _) = run(vec![named("big.safetensors", st)]);
+        s.inner_progress_bytes = 4 << 20;
+        let mut out = vec![];
+        s.all_stats_begin(30, 64, &mut |r| out.push(r));
+        out.clear();
+        assert!(!s.all_stats_step(&mut || true, &mut |r| out.push(r)));
+        let inner: Vec<u64> = out
+            .iter()
+            .take_while(|r| !matches!(r, Response::StatsRows { .. }))
+            .map(|r| match r {
+                Response::Progress {
+                    id: 30,
+                    done,
+                    total,
+                } => {
+                    assert_eq!(*total, 12 << 20);
+                    *done
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(inner, vec![4 << 20, 8 << 20, 12 << 20], "{out:?}");
+        assert!(matches!(
+            out.last(),
+            Some(Response::AllStatsDone {
+                id: 30,
+                cancelled: false
+            })
+        ));
     }
 
     #[test]
