@@ -118,24 +118,25 @@ fn run(name: &str, dtype: DType, bytes: Vec<u8>, reference_mean: f64) {
     );
 }
 
-#[wasm_bindgen_test]
-fn float32_256mib() {
-    let v = values(BYTES / 4);
+/// `n` float32 values through [`run`].
+fn float32(name: &str, n: usize) {
+    let v = values(n);
     let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
     drop(v);
-    run("float32", DType::F32, bytes, mean);
+    run(name, DType::F32, bytes, mean);
+}
+
+#[wasm_bindgen_test]
+fn float32_256mib() {
+    float32("float32", BYTES / 4);
 }
 
 /// 64 MiB of float32 = 16 Mi values, the exact-quantile budget: one read, the values kept,
 /// exact quantiles (the path most float32 tensors of real checkpoints take).
 #[wasm_bindgen_test]
 fn float32_64mib_exact() {
-    let v = values(BYTES / 16);
-    let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
-    let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-    drop(v);
-    run("float32 (16 Mi values, exact)", DType::F32, bytes, mean);
+    float32("float32 (16 Mi values, exact)", BYTES / 16);
 }
 
 #[wasm_bindgen_test]
