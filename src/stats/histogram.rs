@@ -360,18 +360,13 @@ fn fine_indices<T: Val>(xs: &[T], g: &FineGrid, out: &mut [u32]) {
         let t = (x.f64() - min) * norm;
         let t = if t > 0.0 { t } else { 0.0 }; // NaN → 0
         let t = if t < top { t } else { top };
-        *o = trunc_index(t);
+        *o = t.trunc_index();
     }
 }
 
 /// `t as u32` for a finite `t` in `[0, 2^31)`, as the target vectorises best: wasm's SIMD has a
 /// saturating truncation (an unchecked one is scalarised lane by lane, which cost a third of the
 /// histogram pass), x86 an unchecked one (the saturating form adds fix-ups).
-#[inline(always)]
-fn trunc_index<F: Trunc>(t: F) -> u32 {
-    t.trunc_index()
-}
-
 trait Trunc {
     fn trunc_index(self) -> u32;
 }
@@ -407,7 +402,7 @@ impl Lane32 {
         let t = (x - self.min) * self.norm;
         let t = if t > 0.0 { t } else { 0.0 }; // NaN → 0
         let t = if t < self.top { t } else { self.top };
-        trunc_index(t)
+        t.trunc_index()
     }
 }
 
