@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { serve } from '../scripts/static-server.mjs';
-import { chromium, DIST, ARTIFACTS, PY, CHROMIUM, CHROMIUM_ARGS, testid } from '../tests/e2e/harness.mjs';
+import { chromium, DIST, ARTIFACTS, PY, CHROMIUM, CHROMIUM_ARGS, testid, openPage } from '../tests/e2e/harness.mjs';
 
 const RUNS = Number(process.argv[2] ?? 3);
 const FILE = path.join(ARTIFACTS, 'stats-512m.pth');
@@ -39,10 +39,7 @@ const server = await serve(DIST, 0);
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
 try {
   for (let run = 1; run <= RUNS; run++) {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    await page.goto(server.url, { waitUntil: 'load' });
-    await testid(page, 'file-input').waitFor();
+    const { context, page } = await openPage({ browser, server }, { viewport: { width: 1280, height: 800 } });
     const seen = new Set();
     const t0 = Date.now();
     await testid(page, 'file-input').setInputFiles(FILE);

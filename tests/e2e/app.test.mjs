@@ -13,10 +13,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { DIST, GEN, ARTIFACTS, T, testid, suite } from './harness.mjs';
+import { GEN, ARTIFACTS, T, testid, suite, openPage, checkClean } from './harness.mjs';
 
 
 const S = suite();
+/** The browser context every test of this file opens the page in. */
+const PAGE = { network: true, colorScheme: 'light', viewport: { width: 1100, height: 700 } };
 
 // --- fixtures -------------------------------------------------------------------------------
 
@@ -66,63 +68,9 @@ const grouped = (n) => n.toLocaleString('en-US');
 
 // --- page harness ---------------------------------------------------------------------------
 
-function distAssets() {
-  const out = new Set(['/']);
-  const walk = (d, prefix) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      if (e.isDirectory()) walk(path.join(d, e.name), `${prefix}${e.name}/`);
-      else out.add(`${prefix}${e.name}`);
-    }
-  };
-  walk(DIST, '/');
-  return out;
-}
 
-async function openPage({ colorScheme = 'light' } = {}) {
-  const context = await S.browser.newContext({ colorScheme, viewport: { width: 1100, height: 700 } });
-  const page = await context.newPage();
-  const log = { requests: [], problems: [], loaded: false };
-  context.on('request', (r) => log.requests.push({ url: r.url(), method: r.method(), afterLoad: log.loaded }));
-  page.on('requestfailed', (r) => log.problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
-  page.on('websocket', (ws) => log.problems.push(`websocket opened: ${ws.url()}`));
-  page.on('pageerror', (e) => log.problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') log.problems.push(`console error: ${m.text()}`);
-  });
-  page.on('worker', (w) => w.on('console', (m) => {
-    if (m.type() === 'error') log.problems.push(`worker console error: ${m.text()}`);
-  }));
-  page.on('load', () => { log.loaded = true; });
-  await page.goto(S.server.url, { waitUntil: 'load' });
-  log.loaded = true;
-  // the app mounted and the reader worker answered its handshake
-  await page.locator('[data-testid="drop-zone"][data-worker="ready"]').waitFor({ timeout: T });
-  return { context, page, log };
-}
 
-/** Off-origin requests, and post-load requests that are not GETs of files in dist/. */
-function networkViolations(log) {
-  const origin = new URL(S.server.url).origin;
-  const assets = distAssets();
-  const bad = [];
-  if (log.requests.length === 0) bad.push('no request was recorded at all');
-  for (const r of log.requests) {
-    const u = new URL(r.url);
-    if (u.origin !== origin) bad.push(`off-origin request: ${r.method} ${r.url}`);
-    else if (r.afterLoad && (r.method !== 'GET' || !assets.has(u.pathname)))
-      bad.push(`request after load that is not an asset: ${r.method} ${r.url}`);
-  }
-  // the recorder sees the worker's own fetches (otherwise the check above would be blind there)
-  const paths = new Set(log.requests.map((r) => new URL(r.url).pathname));
-  for (const p of ['/worker_loader.js', '/worker.js', '/worker_bg.wasm'])
-    if (!paths.has(p)) bad.push(`worker asset ${p} was not seen by the request log`);
-  return bad;
-}
 
-/** No page/worker errors, no failed request, no forbidden request. */
-function checkClean(log) {
-  assert.deepEqual([...networkViolations(log), ...log.problems], []);
-}
 
 const text = async (loc) => (await loc.textContent())?.trim() ?? '';
 
@@ -182,7 +130,7 @@ async function dropFile(page, fx, name) {
 // --- tests ----------------------------------------------------------------------------------
 
 test('the page loads with an empty drop zone and a file picker', { timeout: 60_000 }, async () => {
-  const { context, page, log } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     assert.equal(await page.title(), 'weightscope');
     assert.equal(await testid(page, 'file-input').getAttribute('type'), 'file');
@@ -195,7 +143,7 @@ test('the page loads with an empty drop zone and a file picker', { timeout: 60_0
     await page.screenshot({ path: path.join(ARTIFACTS, 'empty.png') });
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.screenshot({ path: path.join(ARTIFACTS, 'empty-dark.png') });
-    checkClean(log);
+    checkClean(S, log);
   } finally {
     await context.close();
   }
@@ -203,7 +151,7 @@ test('the page loads with an empty drop zone and a file picker', { timeout: 60_0
 
 test('a torch file set through the file input shows name, size and format', { timeout: 60_000 }, async () => {
   const { zip } = pickFixtures();
-  const { context, page, log } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     await testid(page, 'file-input').setInputFiles(zip.path);
     await expectSummary(page, zip);
@@ -211,7 +159,7 @@ test('a torch file set through the file input shows name, size and format', { ti
     await page.screenshot({ path: path.join(ARTIFACTS, 'detected.png') });
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.screenshot({ path: path.join(ARTIFACTS, 'detected-dark.png') });
-    checkClean(log);
+    checkClean(S, log);
   } finally {
     await context.close();
   }
@@ -219,12 +167,12 @@ test('a torch file set through the file input shows name, size and format', { ti
 
 test('a torch file delivered by a drop event shows name, size and format', { timeout: 60_000 }, async () => {
   const { other } = pickFixtures();
-  const { context, page, log } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     await dropFile(page, other, path.basename(other.file));
     await expectSummary(page, other);
     assert.equal(await testid(page, 'error').count(), 0);
-    checkClean(log);
+    checkClean(S, log);
   } finally {
     await context.close();
   }
@@ -233,7 +181,7 @@ test('a torch file delivered by a drop event shows name, size and format', { tim
 test('an unknown file shows an error, keeps the last summary, and the next file works', { timeout: 90_000 }, async () => {
   const { zip, other } = pickFixtures();
   const noise = randomFile();
-  const { context, page, log } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     const before = log.requests.length;
     await testid(page, 'file-input').setInputFiles(zip.path);
@@ -257,7 +205,7 @@ test('an unknown file shows an error, keeps the last summary, and the next file 
 
     // reading files made no request at all
     assert.deepEqual(log.requests.slice(before).map((r) => r.url), []);
-    checkClean(log);
+    checkClean(S, log);
   } finally {
     await context.close();
     fs.rmSync(path.dirname(noise.path), { recursive: true, force: true });

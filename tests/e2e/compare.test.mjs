@@ -9,26 +9,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { ARTIFACTS, PY, T, testid, suite, fixture } from './harness.mjs';
+import { ARTIFACTS, PY, T, testid, suite, fixture, openPage } from './harness.mjs';
 
 
 const S = suite({ tmpPrefix: 'weightscope-compare-', needPy: true });
+/** The browser context every test of this file opens the page in. */
+const PAGE = { acceptDownloads: true, viewport: { width: 1100, height: 900 } };
 
 const expectation = (name) => JSON.parse(fs.readFileSync(fixture(name), 'utf8'));
 
-async function openPage() {
-  const context = await S.browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
-  const page = await context.newPage();
-  const problems = [];
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
-  page.on('worker', (w) => w.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`worker console error: ${m.text()}`);
-  }));
-  await page.goto(S.server.url, { waitUntil: 'load' });
-  await page.locator('[data-testid="drop-zone"][data-worker="ready"]').waitFor({ timeout: T });
-  return { context, page, problems };
-}
 
 /** Open A in the page and B in the Compare panel, then run the diff through `map`. */
 async function compare(page, a, b, map) {
@@ -62,7 +51,7 @@ const close = (got, want, what) => {
 };
 
 test('diff lists and numbers match torch; filter; chart in file order', { timeout: 120_000 }, async () => {
-  const { context, page, problems } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     // two models with partly matching keys
     const want = expectation('diff/partial.diff.json');
@@ -106,7 +95,7 @@ print("\n".join(torch.load(sys.argv[1], weights_only=True).keys()))`, fixture('d
     });
     assert.ok(painted > 100, `the chart drew ${painted} bar pixels`);
     await page.screenshot({ path: path.join(ARTIFACTS, 'compare.png'), fullPage: true });
-    assert.deepEqual(problems, []);
+    assert.deepEqual(log.problems, []);
   } finally {
     await context.close();
   }
@@ -118,7 +107,7 @@ function python(script, ...args) {
 
 test('transplant selected keys from B into A through a prefix map, undo, download; torch verifies', { timeout: 120_000 }, async () => {
   const want = expectation('diff/dp.diff.json');
-  const { context, page, problems } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     await compare(page, 'diff/dp_a.pth', 'diff/dp_b.pth', 'module.=');
     assert.deepEqual(await keysOf(page, 'diff-only-a'), want.only_a);
@@ -166,7 +155,7 @@ for k, v in o.items():
 assert not torch.equal(o["module.fc.weight"], a["module.fc.weight"])
 print("ok")`, fixture('diff/dp_a.pth'), fixture('diff/dp_b.pth'), out);
     assert.equal(check.trim(), 'ok');
-    assert.deepEqual(problems, []);
+    assert.deepEqual(log.problems, []);
   } finally {
     await context.close();
   }

@@ -10,25 +10,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { ARTIFACTS, PY, T, testid, suite, fixture } from './harness.mjs';
+import { ARTIFACTS, PY, T, testid, suite, fixture, openPage } from './harness.mjs';
 
 
 const S = suite({ tmpPrefix: 'weightscope-edit-', needPy: true });
+/** The browser context every test of this file opens the page in. */
+const PAGE = { acceptDownloads: true, viewport: { width: 1100, height: 900 } };
 
 
-async function openPage() {
-  const context = await S.browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
-  const page = await context.newPage();
-  const problems = [];
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
-  page.on('worker', (w) => w.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`worker console error: ${m.text()}`);
-  }));
-  await page.goto(S.server.url, { waitUntil: 'load' });
-  await page.locator('[data-testid="drop-zone"][data-worker="ready"]').waitFor({ timeout: T });
-  return { context, page, problems };
-}
 
 
 async function openFile(page, file) {
@@ -116,7 +105,7 @@ print("ok", len(keys))
 
 test('strip a prefix, delete a key, cast, undo/redo, download .pth and .safetensors; torch verifies', { timeout: 180_000 }, async () => {
   const input = fixture('dataparallel.pth');
-  const { context, page, problems } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     await openFile(page, input);
     assert.deepEqual(await journalStates(page), []);
@@ -181,7 +170,7 @@ test('strip a prefix, delete a key, cast, undo/redo, download .pth and .safetens
     const st = await download(page, 'safetensors', S.tmp);
     assert.equal(st.name, 'dataparallel.safetensors');
     assert.match(python(VERIFY, input, st.path, 'safetensors'), /^ok 8/);
-    assert.deepEqual(problems, []);
+    assert.deepEqual(log.problems, []);
   } finally {
     await context.close();
   }
@@ -189,7 +178,7 @@ test('strip a prefix, delete a key, cast, undo/redo, download .pth and .safetens
 
 test('a rename-only export copies tensor bytes as file slices and matches the input bit for bit', { timeout: 120_000 }, async () => {
   const input = fixture('dataparallel.pth');
-  const { context, page, problems } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     await openFile(page, input);
     await typeAndPreview(page, 'op-strip-prefix', 'module.');
@@ -214,7 +203,7 @@ for k, v in a.items():
     assert w.dtype == v.dtype and torch.equal(w.view(torch.uint8) if w.dim() else w, v.view(torch.uint8) if v.dim() else v), k
 print("ok")`, input, out.path);
     assert.equal(check.trim(), 'ok');
-    assert.deepEqual(problems, []);
+    assert.deepEqual(log.problems, []);
   } finally {
     await context.close();
   }
@@ -225,7 +214,7 @@ test('a hostile payload is listed as dropped before download; the written file l
   // torch writer drops the payload, says so before download, and keeps the benign tensors
   const input = fixture('hostile_mixed_state_dict.pth');
   const expected = JSON.parse(fs.readFileSync(fixture('hostile_mixed_state_dict.pth.inspect.json'), 'utf8'));
-  const { context, page, problems } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     await openFile(page, input);
     await testid(page, 'download-format').selectOption('torch');
@@ -256,7 +245,7 @@ for k, e in want.items():
     assert h == e["sha256"], k
 print("ok", len(flat))`, out.path, fixture('hostile_mixed_state_dict.pth.inspect.json'));
     assert.match(check, new RegExp(`^ok ${expected.entries.length}`));
-    assert.deepEqual(problems, []);
+    assert.deepEqual(log.problems, []);
   } finally {
     await context.close();
   }

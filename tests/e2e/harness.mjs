@@ -64,3 +64,69 @@ export function fixture(name) {
   assert.ok(fs.existsSync(p), `${p} missing: run make_fixtures.py`);
   return p;
 }
+
+/** URL paths of every file in dist/ (and `/`): the only requests the page may make after load. */
+export function distAssets() {
+  const out = new Set(['/']);
+  const walk = (d, prefix) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(path.join(d, e.name), `${prefix}${e.name}/`);
+      else out.add(`${prefix}${e.name}`);
+    }
+  };
+  walk(DIST, '/');
+  return out;
+}
+
+/**
+ * A new browser context and page of suite `s` on the built page, once the app has mounted and
+ * the reader worker answered its handshake. `log.problems` collects page errors and console
+ * errors of the page and its workers; with `network`, `log.requests` records every request of
+ * the context (with `afterLoad`) and failed requests and websockets count as problems too.
+ */
+export async function openPage(s, { network = false, ...contextOptions } = {}) {
+  const context = await s.browser.newContext(contextOptions);
+  const page = await context.newPage();
+  const log = { requests: [], problems: [], loaded: false };
+  if (network) {
+    context.on('request', (r) => log.requests.push({ url: r.url(), method: r.method(), afterLoad: log.loaded }));
+    page.on('requestfailed', (r) => log.problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+    page.on('websocket', (ws) => log.problems.push(`websocket opened: ${ws.url()}`));
+    page.on('load', () => { log.loaded = true; });
+  }
+  page.on('pageerror', (e) => log.problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') log.problems.push(`console error: ${m.text()}`);
+  });
+  page.on('worker', (w) => w.on('console', (m) => {
+    if (m.type() === 'error') log.problems.push(`worker console error: ${m.text()}`);
+  }));
+  await page.goto(s.server.url, { waitUntil: 'load' });
+  log.loaded = true;
+  await page.locator('[data-testid="drop-zone"][data-worker="ready"]').waitFor({ timeout: T });
+  return { context, page, log };
+}
+
+/** Off-origin requests, and post-load requests that are not GETs of files in dist/. */
+export function networkViolations(s, log) {
+  const origin = new URL(s.server.url).origin;
+  const assets = distAssets();
+  const bad = [];
+  if (log.requests.length === 0) bad.push('no request was recorded at all');
+  for (const r of log.requests) {
+    const u = new URL(r.url);
+    if (u.origin !== origin) bad.push(`off-origin request: ${r.method} ${r.url}`);
+    else if (r.afterLoad && (r.method !== 'GET' || !assets.has(u.pathname)))
+      bad.push(`request after load that is not an asset: ${r.method} ${r.url}`);
+  }
+  // the recorder sees the worker's own fetches (otherwise the check above would be blind there)
+  const paths = new Set(log.requests.map((r) => new URL(r.url).pathname));
+  for (const p of ['/worker_loader.js', '/worker.js', '/worker_bg.wasm'])
+    if (!paths.has(p)) bad.push(`worker asset ${p} was not seen by the request log`);
+  return bad;
+}
+
+/** No page/worker errors, no failed request, no forbidden request (a page opened with `network`). */
+export function checkClean(s, log) {
+  assert.deepEqual([...networkViolations(s, log), ...log.problems], []);
+}

@@ -11,10 +11,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
-import { DIST, GEN, ARTIFACTS, PY, T, testid, suite } from './harness.mjs';
+import { GEN, ARTIFACTS, PY, T, testid, suite, openPage, checkClean } from './harness.mjs';
 
 
 const S = suite({ needFixtures: true });
+/** The browser context every test of this file opens the page in. */
+const PAGE = { network: true, colorScheme: 'light', viewport: { width: 1280, height: 800 } };
 
 const fx = (name) => path.join(GEN, name);
 const inspectOf = (name) => JSON.parse(fs.readFileSync(fx(`${name}.inspect.json`), 'utf8'));
@@ -22,50 +24,8 @@ const grouped = (n) => n.toLocaleString('en-US');
 const text = async (loc) => (await loc.textContent())?.trim() ?? '';
 const rowOf = (page, p) => page.locator(`[data-testid="tree-row"][data-path="${p.replace(/"/g, '\\"')}"]`);
 
-function distAssets() {
-  const out = new Set(['/']);
-  const walk = (d, prefix) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      if (e.isDirectory()) walk(path.join(d, e.name), `${prefix}${e.name}/`);
-      else out.add(`${prefix}${e.name}`);
-    }
-  };
-  walk(DIST, '/');
-  return out;
-}
 
-async function openPage({ colorScheme = 'light', width = 1280, height = 800 } = {}) {
-  const context = await S.browser.newContext({ colorScheme, viewport: { width, height } });
-  const page = await context.newPage();
-  const log = { requests: [], problems: [], loaded: false };
-  context.on('request', (r) => log.requests.push({ url: r.url(), method: r.method(), afterLoad: log.loaded }));
-  page.on('requestfailed', (r) => log.problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
-  page.on('pageerror', (e) => log.problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') log.problems.push(`console error: ${m.text()}`);
-  });
-  page.on('worker', (w) => w.on('console', (m) => {
-    if (m.type() === 'error') log.problems.push(`worker console error: ${m.text()}`);
-  }));
-  await page.goto(S.server.url, { waitUntil: 'load' });
-  log.loaded = true;
-  await page.locator('[data-testid="drop-zone"][data-worker="ready"]').waitFor({ timeout: T });
-  return { context, page, log };
-}
 
-/** No page/worker errors; after load only GETs of the page's own files (the sample is one). */
-function checkClean(log) {
-  const origin = new URL(S.server.url).origin;
-  const assets = distAssets();
-  const bad = [...log.problems];
-  for (const r of log.requests) {
-    const u = new URL(r.url);
-    if (u.origin !== origin) bad.push(`off-origin request: ${r.method} ${r.url}`);
-    else if (r.afterLoad && (r.method !== 'GET' || !assets.has(u.pathname)))
-      bad.push(`request after load that is not an asset: ${r.method} ${r.url}`);
-  }
-  assert.deepEqual(bad, []);
-}
 
 /** Wait for the summary of `name` with the tree mounted. */
 async function waitOpened(page, name) {
@@ -112,7 +72,7 @@ const relClose = (got, want, tol = 1e-6) =>
 test('a picked file: counts from torch, every entry reachable in the tree, overview drawn and clickable', { timeout: 120_000 }, async () => {
   const name = 'tv_mobilenet_v3_small.pth';
   const expected = inspectOf(name);
-  const { context, page, log } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     await testid(page, 'file-input').setInputFiles(fx(name));
     await waitOpened(page, name);
@@ -167,7 +127,7 @@ test('a picked file: counts from torch, every entry reachable in the tree, overv
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.waitForTimeout(100);
     await page.screenshot({ path: path.join(ARTIFACTS, 'ui-opened-dark.png') });
-    checkClean(log);
+    checkClean(S, log);
   } finally {
     await context.close();
   }
@@ -176,7 +136,7 @@ test('a picked file: counts from torch, every entry reachable in the tree, overv
 test('a dropped checkpoint with optimizer state: the count includes it; search narrows the rows', { timeout: 90_000 }, async () => {
   const name = 'lightning.ckpt';
   const expected = inspectOf(name);
-  const { context, page, log } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     const b64 = fs.readFileSync(fx(name)).toString('base64');
     const dt = await page.evaluateHandle(([b, n]) => {
@@ -217,7 +177,7 @@ test('a dropped checkpoint with optimizer state: the count includes it; search n
     const shown = await text(vrow.locator('.meta'));
     await vrow.click();
     assert.equal(await text(page.locator('.inspector .value-text')), shown);
-    checkClean(log);
+    checkClean(S, log);
   } finally {
     await context.close();
   }
@@ -226,7 +186,7 @@ test('a dropped checkpoint with optimizer state: the count includes it; search n
 test('statistics in the inspector equal torch, and the histogram is drawn', { timeout: 120_000 }, async () => {
   const name = 'stats_cases.pth';
   const expected = JSON.parse(fs.readFileSync(fx(`${name}.stats.json`), 'utf8'));
-  const { context, page, log } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     await testid(page, 'file-input').setInputFiles(fx(name));
     await waitOpened(page, name);
@@ -265,7 +225,7 @@ test('statistics in the inspector equal torch, and the histogram is drawn', { ti
     await page.locator('.section-title .toggle input').check();
     assert.ok((await inkedPixels(hist)) > 200);
     await page.screenshot({ path: path.join(ARTIFACTS, 'ui-inspector.png') });
-    checkClean(log);
+    checkClean(S, log);
   } finally {
     await context.close();
   }
@@ -273,7 +233,7 @@ test('statistics in the inspector equal torch, and the histogram is drawn', { ti
 
 test('keyboard: / focuses search, arrows move, Enter selects, Esc clears', { timeout: 60_000 }, async () => {
   const name = 'tv_mobilenet_v3_small.pth';
-  const { context, page, log } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     await testid(page, 'file-input').setInputFiles(fx(name));
     await waitOpened(page, name);
@@ -315,7 +275,7 @@ test('keyboard: / focuses search, arrows move, Enter selects, Esc clears', { tim
       await page.keyboard.press('ArrowRight');
       await page.waitForFunction(() => document.querySelector('[data-testid="tree-row"][aria-level="1"]')?.getAttribute('aria-expanded') === 'true');
     }
-    checkClean(log);
+    checkClean(S, log);
   } finally {
     await context.close();
   }
@@ -323,7 +283,7 @@ test('keyboard: / focuses search, arrows move, Enter selects, Esc clears', { tim
 
 test('a hostile file shows dangerous with the global named and explained', { timeout: 60_000 }, async () => {
   const name = 'hostile_os_system.pth';
-  const { context, page, log } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     await testid(page, 'file-input').setInputFiles(fx(name));
     await page.waitForFunction(() => document.querySelector('[data-testid="safety"]'), null, { timeout: T });
@@ -336,14 +296,14 @@ test('a hostile file shows dangerous with the global named and explained', { tim
     // the call the pickle would make, with its argument, from the index
     assert.match(await text(page.locator('.global.dangerous .call').first()), /^(os|posix)\.system\('.+'\)$/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'ui-hostile.png') });
-    checkClean(log);
+    checkClean(S, log);
   } finally {
     await context.close();
   }
 });
 
 test('a broken file shows an error and keeps the open file; then a good file opens', { timeout: 60_000 }, async () => {
-  const { context, page, log } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     await testid(page, 'file-input').setInputFiles(fx('dtype_zoo.pth'));
     await waitOpened(page, 'dtype_zoo.pth');
@@ -360,7 +320,7 @@ test('a broken file shows an error and keeps the open file; then a good file ope
     await waitOpened(page, 'st_dtypes.safetensors');
     assert.equal(await testid(page, 'error').count(), 0);
     assert.equal(await text(testid(page, 'tensor-count')), grouped(inspectOf('st_dtypes.safetensors').entries.length));
-    checkClean(log);
+    checkClean(S, log);
   } finally {
     await context.close();
   }
@@ -370,7 +330,7 @@ test('a sharded checkpoint opens from its index and shards dropped together', { 
   const dir = fx('sharded_st_2');
   const files = fs.readdirSync(dir).map((f) => path.join(dir, f));
   const expected = JSON.parse(fs.readFileSync(`${dir}/model.safetensors.index.json.inspect.json`, 'utf8').toString());
-  const { context, page, log } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     await testid(page, 'file-input').setInputFiles(files.filter((f) => !f.endsWith('.inspect.json')));
     await waitOpened(page, 'model.safetensors.index.json');
@@ -378,7 +338,7 @@ test('a sharded checkpoint opens from its index and shards dropped together', { 
     const last = expected.entries.at(-1).path.join('/');
     await select(page, last);
     await testid(page, 'stats').waitFor({ timeout: T });
-    checkClean(log);
+    checkClean(S, log);
   } finally {
     await context.close();
   }
@@ -388,7 +348,7 @@ test('a safetensors file shows the same summary, with its __metadata__', { timeo
   const manifest = JSON.parse(fs.readFileSync(fx('manifest.json'), 'utf8'));
   const entry = manifest.fixtures.find((f) => f.file === 'st_metadata.safetensors');
   const expected = JSON.parse(fs.readFileSync(fx(entry.inspect), 'utf8'));
-  const { context, page, log } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     await testid(page, 'file-input').setInputFiles(fx('st_metadata.safetensors'));
     await waitOpened(page, 'st_metadata.safetensors');
@@ -399,20 +359,20 @@ test('a safetensors file shows the same summary, with its __metadata__', { timeo
     for (const [k, v] of Object.entries(entry.metadata)) {
       assert.ok(md.includes(k) && md.includes(v), `metadata ${k}=${v} not shown in ${JSON.stringify(md)}`);
     }
-    checkClean(log);
+    checkClean(S, log);
   } finally {
     await context.close();
   }
 });
 
 test('"Try a sample" opens the bundled checkpoint', { timeout: 60_000 }, async () => {
-  const { context, page, log } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     await testid(page, 'sample').click();
     await waitOpened(page, 'sample.pth');
     assert.ok(Number((await text(testid(page, 'tensor-count'))).replace(/,/g, '')) > 0);
     await testid(page, 'tree-row').first().waitFor();
-    checkClean(log);
+    checkClean(S, log);
   } finally {
     await context.close();
   }
@@ -431,7 +391,7 @@ torch.save(sd, sys.argv[1])
   const size = fs.statSync(big).size;
   assert.ok(size >= 2 ** 31, `${big}: ${size} bytes`);
   const last = `layers.${N - 1}.weight`;
-  const { context, page, log } = await openPage();
+  const { context, page, log } = await openPage(S, PAGE);
   try {
     const t0 = Date.now();
     await testid(page, 'file-input').setInputFiles(big);
@@ -461,7 +421,7 @@ torch.save(sd, sys.argv[1])
     // the worker is free again: a tensor's statistics answer
     await select(page, 'layers.3.weight');
     await testid(page, 'stats').waitFor({ timeout: T });
-    checkClean(log);
+    checkClean(S, log);
   } finally {
     await context.close();
   }
