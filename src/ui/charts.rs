@@ -93,6 +93,15 @@ pub fn tick(v: f64) -> String {
     crate::worker::session::g(v)
 }
 
+/// A y-axis label: the value, or `1e<value>` on a log10 axis.
+fn count_tick(v: f64, log: bool) -> String {
+    if log {
+        format!("1e{}", tick(v))
+    } else {
+        tick(v)
+    }
+}
+
 /// Draw `h` (bars over the bin edges), heights `log10(1 + count)` when `log`.
 pub fn draw_histogram(canvas: &HtmlCanvasElement, h: &Histogram, log: bool) -> Option<Frame> {
     let p = palette();
@@ -146,13 +155,7 @@ pub fn draw_histogram(canvas: &HtmlCanvasElement, h: &Histogram, log: bool) -> O
                 tick(*v)
             }
         })
-        .y_label_formatter(&|v| {
-            if log {
-                format!("1e{}", tick(*v))
-            } else {
-                tick(*v)
-            }
-        })
+        .y_label_formatter(&|v| count_tick(*v, log))
         .draw()
         .ok()?;
     let bar = p.accent.filled();
@@ -245,13 +248,7 @@ pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) 
                 format!("{}", v.round() as i64)
             }
         })
-        .y_label_formatter(&|v| {
-            if log_y {
-                format!("1e{}", tick(*v))
-            } else {
-                tick(*v)
-            }
-        })
+        .y_label_formatter(&|v| count_tick(*v, log_y))
         .draw()
         .ok()?;
     let r = if points.len() > 2000 { 1 } else { 2 };
