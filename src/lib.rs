@@ -6,6 +6,7 @@
 //! Nothing in `format`, `stats` or `edit` touches the browser; `worker` and `ui` do.
 
 pub mod edit;
+pub mod export;
 pub mod format;
 pub mod stats;
 

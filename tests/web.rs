@@ -277,11 +277,12 @@ fn blob_bytes(b: &Blob) -> Vec<u8> {
 fn native_export(
     input: &[u8],
     ops: &[weightscope::edit::Op],
-    format: weightscope::edit::plan::OutFormat,
+    format: weightscope::export::plan::OutFormat,
     name: &str,
 ) -> Vec<u8> {
-    use weightscope::edit::plan::{export, Part};
-    use weightscope::format::{writer::Inputs, MemSource};
+    use weightscope::export::plan::{export, Part};
+    use weightscope::export::writer::Inputs;
+    use weightscope::format::MemSource;
     let src = MemSource(input.to_vec());
     let ckpt = weightscope::format::open(&src, "m.safetensors").unwrap();
     let mut j =
@@ -313,8 +314,8 @@ fn send(s: &mut Session, req: Request<JsFile>) -> Vec<Response> {
 
 #[wasm_bindgen_test]
 fn worker_exports_an_edited_file_as_a_blob_of_slices_and_new_bytes() {
-    use weightscope::edit::plan::OutFormat;
     use weightscope::edit::Op;
+    use weightscope::export::plan::OutFormat;
     use weightscope::worker::protocol::OpSpec;
     let input = st_file(&[
         ("module.a", &[1.0, 2.0, 3.0]),

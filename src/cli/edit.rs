@@ -3,8 +3,8 @@
 //! pattern, nothing left) exit 2 and write nothing.
 
 use super::open::{open_path, Opened};
-use crate::edit::plan::{write_file, OutFormat};
 use crate::edit::{ops::parse_regex, transplant, ENode, ETree, Journal, Op};
+use crate::export::plan::{write_file, OutFormat};
 use crate::format::{Checkpoint, DType, Source};
 use clap::ArgMatches;
 use std::path::PathBuf;
@@ -178,7 +178,7 @@ fn run_inner(m: &ArgMatches) -> Result<i32, String> {
             .map_err(|e| format!("{out_name}: {desc}: refused: {e}"))?;
     }
     let sources: Vec<Vec<&dyn Source>> = opened.iter().map(|o| o.source_refs()).collect();
-    let inputs_ref = crate::format::writer::Inputs {
+    let inputs_ref = crate::export::writer::Inputs {
         ckpts: ckpts.clone(),
         sources,
     };

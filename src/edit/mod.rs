@@ -5,12 +5,10 @@
 //! - [`ops`]: rename, prefixes, regex replace, delete, keep, extract, cast, metadata, transplant.
 //! - [`journal`]: undo / redo.
 //! - [`cast`]: element conversion with overflow counting.
-//! - [`plan`]: the export plan and its materialisation (native file or browser Blob parts).
 
 pub mod cast;
 pub mod journal;
 pub mod ops;
-pub mod plan;
 pub mod transplant;
 pub mod tree;
 

@@ -10,10 +10,8 @@ pub mod detect;
 pub mod dtype;
 pub mod error;
 pub mod pickle;
-pub mod pickler;
 pub mod source;
 pub mod torch;
-pub mod writer;
 pub mod zip;
 
 pub use checkpoint::{

@@ -15,9 +15,9 @@
 use super::protocol::{DiffReply, JournalReply, OpSpec, PreviewReply, RequestId};
 use super::session::NamedSource;
 use crate::edit::ops::parse_regex;
-use crate::edit::plan::OutFormat;
 use crate::edit::{transplant, ENode, ETree, Journal, Op, Refused};
-use crate::format::pickler::pickle_tree;
+use crate::export::pickler::pickle_tree;
+use crate::export::plan::OutFormat;
 use crate::format::{self, Checkpoint, DType, FormatError, Source, TensorKind};
 
 /// Largest number of rows a preview lists (the total is given separately).

@@ -17,8 +17,8 @@ use super::protocol::{
     BlobHandle, ErrorReply, ExportReply, JournalReply, JsFile, OpenedB, Progress, Request, Response,
 };
 use super::session::{NamedSource, Session};
-use crate::edit::plan::{export, OutFormat, Part};
-use crate::format::writer::Inputs;
+use crate::export::plan::{export, OutFormat, Part};
+use crate::export::writer::Inputs;
 use crate::format::{Checkpoint, FormatError, Source};
 use js_sys::{Array, Uint8Array};
 use std::cell::RefCell;

@@ -6,9 +6,9 @@
 //! memory. [`write_file`] writes natively to a temporary file beside the target and renames it
 //! into place only on success: a failed export writes nothing.
 
-use super::tree::ETree;
-use crate::format::writer::{archive_prefix, write_safetensors, write_torch};
-pub use crate::format::writer::{Inputs, Part, Report};
+use super::writer::{archive_prefix, write_safetensors, write_torch};
+pub use super::writer::{Inputs, Part, Report};
+use crate::edit::tree::ETree;
 use crate::format::FormatError;
 
 /// Output container.

@@ -13,14 +13,14 @@
 //!   types first (natural alignment), identical aliases written once and recorded as
 //!   `{"removed": "kept"}` in the metadata; keys are tensor paths joined by `.`.
 
-use super::checkpoint::Checkpoint;
-use super::data::{read_tensor, DEFAULT_CHUNK};
-use super::dtype::DType;
-use super::error::{FormatError, Result};
 use super::pickler::{pickle_tree, StorageContent};
-use super::source::Source;
 use crate::edit::cast::Caster;
 use crate::edit::tree::{ETree, TensorRef};
+use crate::format::checkpoint::Checkpoint;
+use crate::format::data::{read_tensor, DEFAULT_CHUNK};
+use crate::format::dtype::DType;
+use crate::format::error::{FormatError, Result};
+use crate::format::source::Source;
 use std::collections::HashMap;
 
 /// One piece of an output file.
@@ -144,7 +144,7 @@ fn copy_range(inputs: &Inputs, t: &TensorRef) -> Result<Option<CopyRange>> {
     let info = &c.tensors[t.index];
     if t.cast.is_some_and(|d| d != info.dtype)
         || !info.is_contiguous()
-        || info.kind != super::TensorKind::Dense
+        || info.kind != crate::format::TensorKind::Dense
     {
         return Ok(None);
     }
@@ -375,7 +375,7 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
                 match s.crc32 {
                     Some(c) => c,
                     // no CRC on record (safetensors / legacy input): hash the bytes
-                    None => super::data::storage_crc32(s, inputs.sources[*input][s.file])?,
+                    None => crate::format::data::storage_crc32(s, inputs.sources[*input][s.file])?,
                 }
             }
             StorageContent::Swapped {
@@ -385,7 +385,7 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
             } => {
                 let s = &inputs.ckpts[*input].storages[*storage];
                 let mut h = crc32fast::Hasher::new();
-                super::data::read_storage(
+                crate::format::data::read_storage(
                     s,
                     inputs.sources[*input][s.file],
                     *unit,
@@ -409,7 +409,7 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
                 })?;
                 let swap = if s.big_endian { from.swap_unit() } else { 1 };
                 let mut h = crc32fast::Hasher::new();
-                super::data::read_storage(
+                crate::format::data::read_storage(
                     s,
                     inputs.sources[*input][s.file],
                     from.size(),
@@ -500,12 +500,16 @@ pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Re
         let name = path.join(".");
         let info = &inputs.ckpts[t.input].tensors[t.index];
         let dtype = t.cast.unwrap_or(info.dtype);
-        if dtype.safetensors_name().is_none() || !matches!(info.kind, super::TensorKind::Dense) {
+        if dtype.safetensors_name().is_none()
+            || !matches!(info.kind, crate::format::TensorKind::Dense)
+        {
             let what = match &info.kind {
-                super::TensorKind::Quantized { scheme, .. } => {
+                crate::format::TensorKind::Quantized { scheme, .. } => {
                     format!("quantized {dtype} ({scheme})")
                 }
-                super::TensorKind::ConjNeg { .. } => format!("{dtype} (conjugate/negative view)"),
+                crate::format::TensorKind::ConjNeg { .. } => {
+                    format!("{dtype} (conjugate/negative view)")
+                }
                 _ => dtype.to_string(),
             };
             report

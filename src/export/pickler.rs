@@ -7,11 +7,11 @@
 //! objects, non-allow-listed globals, elided values, keys that are not str/int, per-channel
 //! quantizers) are dropped and listed in [`Pickled::dropped`] — never written as globals.
 
-use super::checkpoint::{Checkpoint, DictKind, Key, Node, TensorInfo, TensorKind};
-use super::dtype::DType;
-use super::pickle::safety;
-use super::pickle::value::Value;
 use crate::edit::tree::{from_node, ENode, ETree, TensorRef};
+use crate::format::checkpoint::{Checkpoint, DictKind, Key, Node, TensorInfo, TensorKind};
+use crate::format::dtype::DType;
+use crate::format::pickle::safety;
+use crate::format::pickle::value::Value;
 use std::collections::HashMap;
 
 /// Where a written storage's bytes come from.
@@ -600,7 +600,7 @@ impl W<'_> {
             Node::None => self.out.push(b'N'),
             Node::Bool { value } => self.out.push(if *value { 0x88 } else { 0x89 }),
             Node::Int { value } => self.int(*value),
-            Node::BigInt { value } => match super::pickle::vm::parse_decimal(value) {
+            Node::BigInt { value } => match crate::format::pickle::vm::parse_decimal(value) {
                 Some(Value::BigInt(le)) => self.long1(&le),
                 Some(Value::Int(i)) => self.int(i),
                 _ => {
