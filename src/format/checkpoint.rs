@@ -284,6 +284,10 @@ pub struct SafetyReport {
     /// computed rather than plain strings). Any finding makes the verdict `dangerous`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<String>,
+    /// (module, name) of every global in `globals`: [`SafetyReport::add`] is O(1), so a pickle
+    /// naming a million globals costs linear time.
+    #[serde(skip)]
+    seen: std::collections::HashSet<(String, String)>,
 }
 
 impl SafetyReport {
@@ -311,11 +315,7 @@ impl SafetyReport {
     }
     /// Record a global once.
     pub fn add(&mut self, g: GlobalRef) {
-        if !self
-            .globals
-            .iter()
-            .any(|h| h.module == g.module && h.name == g.name)
-        {
+        if self.seen.insert((g.module.clone(), g.name.clone())) {
             self.globals.push(g);
         }
     }

@@ -4,6 +4,7 @@
 //! - [`open`]: build a [`Checkpoint`] index (metadata only, no tensor bytes).
 //! - [`data::read_tensor`]: stream one tensor's bytes on demand.
 
+pub mod bounds;
 pub mod checkpoint;
 pub mod data;
 pub mod detect;
@@ -57,8 +58,12 @@ pub fn open(src: &dyn Source, name: &str) -> Result<Checkpoint> {
         Format::TorchPreview => Err(FormatError::new(
             "a PyTorch 1.0 preview (PYTORCH1) container; torch itself refuses these",
         )),
-        Format::TorchZip | Format::TorchScript => torch::open_zip(src, name),
-        Format::TorchLegacy => torch::open_legacy(src, name),
+        Format::TorchZip | Format::TorchScript => {
+            torch::open_zip(src, name).and_then(|c| bounds::check(&c).map(|()| c))
+        }
+        Format::TorchLegacy => {
+            torch::open_legacy(src, name).and_then(|c| bounds::check(&c).map(|()| c))
+        }
         Format::TorchTar => Err(FormatError::new(
             "a legacy PyTorch 0.1.x tar archive: recognised, but weightscope does not read this format (re-save it with a current torch)",
         )),

@@ -13,7 +13,10 @@
 //! - the header is UTF-8, its first non-space byte is `{`, and it is one JSON object (trailing JSON
 //!   whitespace allowed, as the crate allows);
 //! - names are unique (the crate silently keeps the last duplicate; we reject), `__metadata__`
-//!   appears at most once and is an object of unique string keys → string values (or `null`);
+//!   appears at most once and is an object of unique string keys → string values (or `null`),
+//!   at most [`MAX_METADATA_ENTRIES`] entries of at most [`MAX_METADATA_BYTES`] together;
+//! - a shape has at most [`MAX_DIMS`] dimensions;
+//! - duplicate checks use hash sets: the header is checked in time linear in its size;
 //! - each entry is an object with `dtype` (a known name), `shape` (non-negative integers) and
 //!   `data_offsets` (two non-negative integers), each field once; unknown extra fields are ignored
 //!   (as the crate does);
@@ -54,6 +57,13 @@ use std::fmt;
 
 /// Largest header accepted (bytes), the official crate's `MAX_HEADER_SIZE`.
 pub const MAX_HEADER: u64 = 100_000_000;
+
+/// Most dimensions a tensor may have (numpy's `NPY_MAXDIMS`).
+pub const MAX_DIMS: usize = 64;
+
+/// Most `__metadata__` entries, and most bytes of their keys and values together.
+pub const MAX_METADATA_ENTRIES: usize = 65_536;
+pub const MAX_METADATA_BYTES: usize = 16 << 20;
 
 /// One tensor entry of a validated header.
 #[derive(Debug, Clone, PartialEq)]
@@ -206,9 +216,27 @@ fn parse_metadata(value: Json) -> Result<Vec<(String, String)>> {
             ))
         }
     };
+    if members.len() > MAX_METADATA_ENTRIES {
+        return Err(FormatError::at(
+            "__metadata__",
+            format!(
+                "__metadata__ has {} entries, more than the limit of {MAX_METADATA_ENTRIES}",
+                members.len()
+            ),
+        ));
+    }
     let mut out: Vec<(String, String)> = Vec::with_capacity(members.len());
+    let mut keys = std::collections::HashSet::with_capacity(members.len());
+    let mut bytes = 0usize;
     for (k, v) in members {
-        if out.iter().any(|(o, _)| *o == k) {
+        bytes += k.len() + if let Json::Str(s) = &v { s.len() } else { 0 };
+        if bytes > MAX_METADATA_BYTES {
+            return Err(FormatError::at(
+                "__metadata__",
+                format!("__metadata__ holds more than the limit of {MAX_METADATA_BYTES} bytes"),
+            ));
+        }
+        if !keys.insert(k.clone()) {
             return Err(FormatError::at(
                 "__metadata__",
                 format!("duplicate __metadata__ key '{k}'"),
@@ -283,6 +311,12 @@ fn parse_fields(name: &str, raw: RawEntry) -> Result<Fields> {
         }
     };
     let shape = match shape.ok_or_else(|| missing("shape"))? {
+        Json::Array(dims) if dims.len() > MAX_DIMS => {
+            return Err(FormatError::new(format!(
+                "shape has {} dimensions, more than the limit of {MAX_DIMS}",
+                dims.len()
+            )))
+        }
         Json::Array(dims) => dims
             .iter()
             .map(|d| uint(d, "each shape dimension"))

@@ -18,6 +18,15 @@ use std::collections::HashMap;
 /// Largest `data.pkl` we load (the pickle, not the tensors).
 const MAX_PICKLE: u64 = 1 << 30;
 
+/// Unpickler limits for a pickle of `len` bytes: the defaults, with the memory budget scaled to
+/// the pickle (see [`super::pickle::vm::memory_budget`]).
+fn limits_for(len: usize) -> Limits {
+    Limits {
+        max_bytes: super::pickle::vm::memory_budget(len),
+        ..Limits::default()
+    }
+}
+
 fn pickle_err(record: &str, e: PickleError) -> FormatError {
     FormatError::at(format!("byte {}", e.pos), e.msg).within(record.to_string())
 }
@@ -90,6 +99,25 @@ impl StorageResolver for ZipResolver<'_> {
     }
 }
 
+/// Refuse an archive with more than one `data.pkl` (at any depth): which one is "the"
+/// checkpoint would depend on the reader's rule, and a checker must read what torch reads.
+fn single_data_pkl(dir: &ZipDirectory) -> Result<()> {
+    let mut found = dir
+        .entries
+        .iter()
+        .filter(|e| e.name == "data.pkl" || e.name.ends_with("/data.pkl"));
+    if let (Some(a), Some(b)) = (found.next(), found.next()) {
+        return Err(FormatError::at(
+            "zip",
+            format!(
+                "ambiguous archive: more than one data.pkl ({:?} and {:?}), so it is refused",
+                a.name, b.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Find the archive prefix (the folder holding `data.pkl`), torch's way first.
 fn find_prefix(dir: &ZipDirectory) -> Option<String> {
     let first = dir.entries.first()?;
@@ -113,6 +141,7 @@ fn find_prefix(dir: &ZipDirectory) -> Option<String> {
 /// Open a torch zip archive.
 pub fn open_zip(src: &dyn Source, name: &str) -> Result<Checkpoint> {
     let dir = ZipDirectory::read(src)?;
+    single_data_pkl(&dir)?;
     let prefix = find_prefix(&dir).ok_or_else(|| {
         FormatError::at(
             "zip",
@@ -173,7 +202,7 @@ pub fn open_zip(src: &dyn Source, name: &str) -> Result<Checkpoint> {
         storages: Vec::new(),
         by_key: HashMap::new(),
     };
-    let mut u = Unpickler::new(&mut resolver, Limits::default());
+    let mut u = Unpickler::new(&mut resolver, limits_for(pkl.len()));
     let (root, end) = u.load(&pkl, 0).map_err(|e| pickle_err(&pkl_name, e))?;
     if end != pkl.len() {
         notes.push(format!(
@@ -182,7 +211,8 @@ pub fn open_zip(src: &dyn Source, name: &str) -> Result<Checkpoint> {
         ));
     }
     let mut tensors = Vec::new();
-    let root_node = tree::build(&u, root, &[], &mut tensors);
+    let root_node =
+        tree::build(&u, root, &[], &mut tensors).map_err(|m| FormatError::at(&pkl_name, m))?;
     let safety = std::mem::take(&mut u.safety);
     notes.append(&mut u.notes);
     drop(u);
@@ -211,6 +241,14 @@ impl StorageResolver for LegacyResolver {
     fn storage(&mut self, pid: &StoragePid) -> std::result::Result<usize, String> {
         let dtype = pid.dtype.unwrap_or(DType::U8);
         let key_for = |k: &str| k.to_string();
+        let bytes_of = |n: u64| {
+            n.checked_mul(dtype.size() as u64).ok_or_else(|| {
+                format!(
+                    "storage {} declares {n} elements: its byte size overflows",
+                    pid.key
+                )
+            })
+        };
         // The root storage of a view, or the storage itself.
         let (root_key, view) = match &pid.view {
             Some((vk, off, n)) => (vk.clone(), Some((*off, *n))),
@@ -224,7 +262,7 @@ impl StorageResolver for LegacyResolver {
                     key: root_key.clone(),
                     record: format!("storage {root_key}"),
                     dtype,
-                    nbytes: root_numel * dtype.size() as u64,
+                    nbytes: bytes_of(root_numel)?,
                     file: 0,
                     offset: 0,
                     crc32: None,
@@ -242,7 +280,7 @@ impl StorageResolver for LegacyResolver {
                 if self.numel[root] == 0 && pid.numel != 0 {
                     // first seen as the root of a view; now we learn its size
                     self.numel[root] = pid.numel;
-                    self.storages[root].nbytes = pid.numel * dtype.size() as u64;
+                    self.storages[root].nbytes = bytes_of(pid.numel)?;
                 }
                 Ok(root)
             }
@@ -251,7 +289,7 @@ impl StorageResolver for LegacyResolver {
                     key: pid.key.clone(),
                     record: format!("storage view {} of {root_key}", pid.key),
                     dtype,
-                    nbytes: n * dtype.size() as u64,
+                    nbytes: bytes_of(n)?,
                     file: 0,
                     offset: 0,
                     crc32: None,
@@ -299,7 +337,7 @@ fn legacy_from(
         numel: vec![],
         views: vec![],
     };
-    let mut u = Unpickler::new(&mut resolver, Limits::default());
+    let mut u = Unpickler::new(&mut resolver, limits_for(head.len()));
     let fail = |what: &str, e: PickleError| {
         let fe = pickle_err(what, e.clone());
         if e.truncated {
@@ -350,7 +388,8 @@ fn legacy_from(
         }
     };
     let mut tensors = Vec::new();
-    let root_node = tree::build(&u, root, &[], &mut tensors);
+    let root_node = tree::build(&u, root, &[], &mut tensors)
+        .map_err(|m| LegacyErr::Fatal(FormatError::at("object pickle", m)))?;
     let safety = std::mem::take(&mut u.safety);
     let mut notes = std::mem::take(&mut u.notes);
     drop(u);
@@ -364,7 +403,7 @@ fn legacy_from(
                 "listed in the storage keys but never referenced by the pickle (its element size is unknown)",
             ))
         })?;
-        if off + 8 > len {
+        if off.checked_add(8).is_none_or(|end| end > len) {
             return Err(LegacyErr::Fatal(FormatError::at(
                 format!("storage {key}"),
                 format!("count header at byte {off} is past the end of the {len}-byte file (truncated?)"),
@@ -384,7 +423,7 @@ fn legacy_from(
         }
         s.offset = off + 8;
         s.record = format!("storage {key} (byte {})", off + 8);
-        off = off + 8 + s.nbytes;
+        off = (off + 8).saturating_add(s.nbytes);
         if off > len {
             return Err(LegacyErr::Fatal(FormatError::at(
                 format!("storage {key}"),
@@ -413,13 +452,14 @@ fn legacy_from(
             resolver.storages[ri].dtype.size() as u64,
         );
         let v = &mut resolver.storages[vi];
-        let start = voff * esz;
-        if start + v.nbytes > rbytes {
+        let start = voff.checked_mul(esz);
+        let Some(start) = start.filter(|st| st.checked_add(v.nbytes).is_some_and(|e| e <= rbytes))
+        else {
             return Err(LegacyErr::Fatal(FormatError::at(
                 v.record.clone(),
                 "storage view reaches past its root storage",
             )));
-        }
+        };
         v.offset = roff + start;
     }
     Ok(Checkpoint {

@@ -175,11 +175,7 @@ impl ZipDirectory {
             });
             p += 46 + n + x + c;
         }
-        let by_name = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.name.clone(), i))
-            .collect();
+        let by_name = unambiguous_names(&entries)?;
         Ok(ZipDirectory { entries, by_name })
     }
 
@@ -224,6 +220,32 @@ impl ZipDirectory {
         }
         Ok(data)
     }
+}
+
+/// Index the entries by name, refusing an ambiguous directory: two entries with the same name
+/// (torch reads the first, Python's `zipfile` and most tools the last — a checker and the loader
+/// would see different files), or names that differ only in ASCII case (one file on a
+/// case-insensitive file system once extracted). O(entries) with hash maps.
+fn unambiguous_names(entries: &[ZipEntry]) -> Result<HashMap<String, usize>> {
+    let mut by_name: HashMap<String, usize> = HashMap::with_capacity(entries.len());
+    let mut folded: HashMap<String, usize> = HashMap::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        if let Some(&j) = by_name.get(&e.name) {
+            return Err(err(format!(
+                "ambiguous archive: duplicate entry name {:?} (entries {j} and {i}); torch reads the first copy, other zip readers the last, so it is refused",
+                e.name
+            )));
+        }
+        if let Some(&j) = folded.get(&e.name.to_ascii_lowercase()) {
+            return Err(err(format!(
+                "ambiguous archive: entry names {:?} and {:?} differ only in case (entries {j} and {i}), so it is refused",
+                entries[j].name, e.name
+            )));
+        }
+        by_name.insert(e.name.clone(), i);
+        folded.insert(e.name.to_ascii_lowercase(), i);
+    }
+    Ok(by_name)
 }
 
 /// Where the data of the record whose local header is at `header` begins (one 30-byte read);

@@ -35,7 +35,13 @@ fn run_with(bytes: &[u8], limits: Limits) -> Result<Run, super::PickleError> {
     let mut u = Unpickler::new(&mut rec, limits);
     let (root, end) = u.load(bytes, 0)?;
     let mut tensors = vec![];
-    let node = tree::build_with_budget(&u, root, &[], &mut tensors, 100_000);
+    let node = tree::build_with_budget(&u, root, &[], &mut tensors, 100_000).map_err(|m| {
+        super::PickleError {
+            pos: 0,
+            msg: m,
+            truncated: false,
+        }
+    })?;
     let safety = std::mem::take(&mut u.safety);
     drop(u);
     Ok(Run {

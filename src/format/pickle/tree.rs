@@ -6,9 +6,16 @@
 //! and graphs that would expand past a node budget (shared references nested many levels deep)
 //! become [`Node::Elided`] instead of exploding. Attributes set by BUILD (an OrderedDict's
 //! `_metadata`) are kept in `attrs` and never listed as tensors.
+//!
+//! Bounds: the walk recurses once per nesting level and stops with an error past
+//! [`MAX_DEPTH`] levels (the VM checks depth as values are built, but a container filled after
+//! it was nested can be deeper than the VM saw); every node, copied string, byte string, key and
+//! tensor path is charged to the unpickler's memory budget, so a large value referenced many
+//! times through the memo is an error, not a copy per reference. Work is linear in the nodes
+//! produced (dict keys are deduplicated through a hash map).
 
 use super::value::{bigint_to_string, Id, Inert, Value};
-use super::vm::Unpickler;
+use super::vm::{budget_error, Unpickler, MAX_DEPTH};
 use crate::format::checkpoint::{Key, Node, TensorInfo};
 use crate::format::dtype::DType;
 use std::collections::HashSet;
@@ -22,10 +29,23 @@ struct Builder<'a, 'r> {
     on_path: HashSet<Id>,
     nodes: usize,
     budget: usize,
+    /// Current nesting level.
+    depth: usize,
+    /// Bytes held (continuing the unpickler's count) and the limit.
+    held: usize,
+    max_held: usize,
+    /// The first error met (the walk then unwinds without building more).
+    error: Option<String>,
 }
 
 /// Build the tree under `root`, appending tensors (with their paths, prefixed by `prefix`).
-pub fn build(u: &Unpickler, root: Id, prefix: &[String], tensors: &mut Vec<TensorInfo>) -> Node {
+/// Errors: nesting deeper than [`MAX_DEPTH`], or past the memory budget.
+pub fn build(
+    u: &Unpickler,
+    root: Id,
+    prefix: &[String],
+    tensors: &mut Vec<TensorInfo>,
+) -> Result<Node, String> {
     build_with_budget(u, root, prefix, tensors, MAX_NODES)
 }
 
@@ -36,16 +56,24 @@ pub fn build_with_budget(
     prefix: &[String],
     tensors: &mut Vec<TensorInfo>,
     budget: usize,
-) -> Node {
+) -> Result<Node, String> {
     let mut b = Builder {
         u,
         tensors,
         on_path: HashSet::new(),
         nodes: 0,
         budget,
+        depth: 0,
+        held: u.bytes_used(),
+        max_held: u.budget(),
+        error: None,
     };
     let mut path = prefix.to_vec();
-    b.node(root, &mut path, true)
+    let n = b.node(root, &mut path, true);
+    match b.error {
+        Some(e) => Err(e),
+        None => Ok(n),
+    }
 }
 
 /// A dict key as a [`Key`].
@@ -78,8 +106,51 @@ fn short_repr(u: &Unpickler, v: &Value, depth: usize) -> String {
     }
 }
 
+/// The first segments of a path, for messages.
+fn short_path(path: &[String]) -> String {
+    let mut s: String = path
+        .iter()
+        .take(8)
+        .map(|p| p.chars().take(40).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("/");
+    if path.len() > 8 {
+        s.push_str("/…");
+    }
+    if s.is_empty() {
+        s.push_str("the root");
+    }
+    s
+}
+
 impl Builder<'_, '_> {
+    /// Charge `n` bytes; false (with the error recorded) past the budget.
+    fn charge(&mut self, n: usize) -> bool {
+        self.held = self.held.saturating_add(n);
+        if self.held > self.max_held && self.error.is_none() {
+            self.error = Some(budget_error(self.max_held));
+        }
+        self.error.is_none()
+    }
+
     fn node(&mut self, id: Id, path: &mut Vec<String>, list_tensors: bool) -> Node {
+        if self.error.is_some() || !self.charge(std::mem::size_of::<Node>()) {
+            return Node::None;
+        }
+        if self.depth >= MAX_DEPTH {
+            self.error = Some(format!(
+                "nesting deeper than {MAX_DEPTH} (at {})",
+                short_path(path)
+            ));
+            return Node::None;
+        }
+        self.depth += 1;
+        let n = self.node_inner(id, path, list_tensors);
+        self.depth -= 1;
+        n
+    }
+
+    fn node_inner(&mut self, id: Id, path: &mut Vec<String>, list_tensors: bool) -> Node {
         self.nodes += 1;
         if self.nodes > self.budget {
             return Node::Elided {
@@ -134,6 +205,14 @@ impl Builder<'_, '_> {
         let mut last: Vec<(Key, Id)> = Vec::with_capacity(items.len());
         for &(k, v) in items {
             let key = key_of(self.u, k);
+            let kb = match &key {
+                Key::Str(s) | Key::Other(s) => s.len(),
+                Key::Int(_) => 0,
+            };
+            // the key is held twice (slot map and pairs) and once more in the node
+            if !self.charge(3 * kb + 3 * std::mem::size_of::<Key>()) {
+                return vec![];
+            }
             match slot.get(&key) {
                 Some(&i) => last[i].1 = v,
                 None => {
@@ -157,13 +236,26 @@ impl Builder<'_, '_> {
             Value::None | Value::Invalid => Node::None,
             Value::Bool(b) => Node::Bool { value: *b },
             Value::Int(i) => Node::Int { value: *i },
-            Value::BigInt(b) => Node::BigInt {
-                value: bigint_to_string(b),
-            },
+            Value::BigInt(b) => {
+                self.charge(3 * b.len());
+                Node::BigInt {
+                    value: bigint_to_string(b),
+                }
+            }
             Value::Float(f) => Node::Float { value: *f },
             Value::Complex(re, im) => Node::Complex { re: *re, im: *im },
-            Value::Str(s) => Node::Str { value: s.clone() },
-            Value::Bytes(b) => Node::Bytes { data: b.clone() },
+            Value::Str(s) => {
+                if !self.charge(s.len()) {
+                    return Node::None;
+                }
+                Node::Str { value: s.clone() }
+            }
+            Value::Bytes(b) => {
+                if !self.charge(b.len()) {
+                    return Node::None;
+                }
+                Node::Bytes { data: b.clone() }
+            }
             Value::List(items) => Node::List {
                 items: self.children(items, path, list_tensors),
             },
@@ -189,6 +281,7 @@ impl Builder<'_, '_> {
                 }
             }
             Value::Global { module, name } => {
+                self.charge(module.len() + name.len());
                 if module == "torch" {
                     if let Some(d) = DType::from_name(name).filter(|d| d.name() == name) {
                         return Node::Dtype {
@@ -210,6 +303,7 @@ impl Builder<'_, '_> {
                     items,
                     list,
                 } = &**o;
+                self.charge(module.len() + name.len());
                 path.push("__args__".into());
                 let args = self.children(args, path, list_tensors);
                 path.pop();
@@ -251,6 +345,15 @@ impl Builder<'_, '_> {
                     return Node::Elided {
                         reason: "tensor inside an attribute".into(),
                     };
+                }
+                let path_bytes: usize = path
+                    .iter()
+                    .map(|p| p.len() + std::mem::size_of::<String>())
+                    .sum();
+                if !self
+                    .charge(path_bytes + std::mem::size_of::<TensorInfo>() + 16 * raw.shape.len())
+                {
+                    return Node::None;
                 }
                 self.tensors.push(TensorInfo {
                     path: path.clone(),

@@ -140,10 +140,19 @@ impl Inert {
     }
 }
 
-/// Decimal text of a little-endian two's complement integer (for big ints).
+/// Largest integer (in bytes) printed in decimal: 1786 bytes is about 4300 digits, CPython's
+/// `int` → `str` limit. Decimal conversion is quadratic in the length; larger integers are
+/// printed in hexadecimal (linear), as CPython asks for.
+pub const MAX_DECIMAL_BYTES: usize = 1786;
+
+/// Decimal text of a little-endian two's complement integer (for big ints); hexadecimal
+/// (`0x…`, `-0x…`) past [`MAX_DECIMAL_BYTES`].
 pub fn bigint_to_string(le: &[u8]) -> String {
     if le.is_empty() {
         return "0".into();
+    }
+    if le.len() > MAX_DECIMAL_BYTES {
+        return bigint_to_hex(le);
     }
     let neg = le[le.len() - 1] & 0x80 != 0;
     // magnitude as little-endian u32 limbs
@@ -191,9 +200,37 @@ pub fn bigint_to_string(le: &[u8]) -> String {
     s
 }
 
+/// Hexadecimal text of a little-endian two's complement integer (linear time).
+fn bigint_to_hex(le: &[u8]) -> String {
+    let neg = le[le.len() - 1] & 0x80 != 0;
+    let mut mag = le.to_vec();
+    if neg {
+        let mut carry = 1u16;
+        for b in mag.iter_mut() {
+            let v = (!*b) as u16 + carry;
+            *b = v as u8;
+            carry = v >> 8;
+        }
+    }
+    let digits: String = mag.iter().rev().map(|b| format!("{b:02x}")).collect();
+    let digits = digits.trim_start_matches('0');
+    let digits = if digits.is_empty() { "0" } else { digits };
+    format!("{}0x{digits}", if neg { "-" } else { "" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_bigints_print_in_hex() {
+        let mut v = vec![0u8; MAX_DECIMAL_BYTES + 1];
+        v[MAX_DECIMAL_BYTES - 1] = 0x12; // positive: the top byte stays 0
+        let s = bigint_to_string(&v);
+        assert_eq!(s, format!("0x12{}", "00".repeat(MAX_DECIMAL_BYTES - 1)));
+        let neg = vec![0xffu8; 4000]; // -1
+        assert_eq!(bigint_to_string(&neg), "-0x1");
+    }
 
     #[test]
     fn bigints_print_in_decimal() {

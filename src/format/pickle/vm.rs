@@ -18,6 +18,22 @@ use std::collections::HashMap;
 /// Memo indices below this are stored densely.
 const DENSE_MEMO: u64 = 1 << 20;
 
+/// Deepest nesting of containers a pickle may build (a value inside 1000 lists is refused).
+/// Every consumer of the tree (printing, JSON, the pickler, the page) may then recurse safely.
+pub const MAX_DEPTH: usize = 1000;
+
+/// Most decimal digits in a text `INT` / `LONG` literal: CPython's default
+/// `sys.get_int_max_str_digits()` (4300), which keeps decimal parsing linear in practice.
+pub const MAX_DECIMAL_DIGITS: usize = 4300;
+
+/// The memory budget for unpickling `pickle_len` bytes: a fixed 256 MiB plus 32 bytes per
+/// pickle byte. It counts every byte the file makes us hold — arena slots, strings, bytes, big
+/// ints, container item lists (also those copied by BUILD and by allow-listed calls), and the
+/// tree built from the arena (nodes, copied strings and bytes, tensor paths).
+pub fn memory_budget(pickle_len: usize) -> usize {
+    (256usize << 20).saturating_add(pickle_len.saturating_mul(32))
+}
+
 /// Resource limits for one unpickling run.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -29,7 +45,7 @@ pub struct Limits {
     pub max_marks: usize,
     /// Memo entries.
     pub max_memo: usize,
-    /// Total bytes of strings / bytes / big ints created.
+    /// The memory budget: every byte held for the file's values (see [`memory_budget`]).
     pub max_bytes: usize,
 }
 
@@ -40,7 +56,7 @@ impl Default for Limits {
             max_stack: 1_000_000,
             max_marks: 100_000,
             max_memo: 10_000_000,
-            max_bytes: 1 << 30,
+            max_bytes: memory_budget(0),
         }
     }
 }
@@ -59,6 +75,10 @@ type R<T> = Result<T, PickleError>;
 /// The unpickler state: arena, stack, marks and memo.
 pub struct Unpickler<'r> {
     pub arena: Vec<Value>,
+    /// Nesting depth of each arena value as built (1 for a scalar or an empty container). A
+    /// container mutated after it was nested elsewhere can be deeper than this says; the tree
+    /// builder checks depth again.
+    depth: Vec<u16>,
     stack: Vec<Id>,
     marks: Vec<usize>,
     /// Memo slots below [`DENSE_MEMO`] live in a vector (pickles number them densely from 0);
@@ -80,6 +100,7 @@ impl<'r> Unpickler<'r> {
     pub fn new(resolver: &'r mut dyn StorageResolver, limits: Limits) -> Self {
         Unpickler {
             arena: Vec::new(),
+            depth: Vec::new(),
             stack: Vec::new(),
             marks: Vec::new(),
             memo: Vec::new(),
@@ -99,7 +120,8 @@ impl<'r> Unpickler<'r> {
         &self.arena[id as usize]
     }
 
-    /// Add a value to the arena.
+    /// Add a value to the arena, charging its bytes to the memory budget and checking its
+    /// nesting depth (O(number of direct children)).
     pub fn alloc(&mut self, v: Value) -> Result<Id, String> {
         if self.arena.len() >= self.limits.max_values {
             return Err(format!(
@@ -107,17 +129,53 @@ impl<'r> Unpickler<'r> {
                 self.limits.max_values
             ));
         }
+        self.charge(held_bytes(&v))?;
+        let mut deepest = 0u16;
+        for_children(&v, |c| deepest = deepest.max(self.depth[c as usize]));
+        let d = self.check_depth(deepest)?;
         self.arena.push(v);
+        self.depth.push(d);
         Ok((self.arena.len() - 1) as Id)
+    }
+
+    /// The depth of a container whose deepest child has depth `child`, or the nesting error.
+    fn check_depth(&self, child: u16) -> Result<u16, String> {
+        let d = child + 1;
+        if d as usize > MAX_DEPTH {
+            return Err(format!("nesting deeper than {MAX_DEPTH}"));
+        }
+        Ok(d)
+    }
+
+    /// Deepen `target` to hold children `ids` (APPEND, SETITEM, BUILD) and charge their slots.
+    fn grow(&mut self, target: Id, ids: impl Iterator<Item = Id>) -> Result<(), String> {
+        let mut deepest = 0u16;
+        let mut n = 0usize;
+        for c in ids {
+            deepest = deepest.max(self.depth[c as usize]);
+            n += 1;
+        }
+        self.charge(n * std::mem::size_of::<Id>())?;
+        let d = self.check_depth(deepest)?;
+        let t = &mut self.depth[target as usize];
+        *t = (*t).max(d);
+        Ok(())
+    }
+
+    /// Bytes held so far (the tree builder continues counting from here).
+    pub fn bytes_used(&self) -> usize {
+        self.bytes_used
+    }
+
+    /// The memory budget of this run.
+    pub fn budget(&self) -> usize {
+        self.limits.max_bytes
     }
 
     fn charge(&mut self, n: usize) -> Result<(), String> {
         self.bytes_used = self.bytes_used.saturating_add(n);
         if self.bytes_used > self.limits.max_bytes {
-            return Err(format!(
-                "pickle allocates more than {} bytes of strings (limit)",
-                self.limits.max_bytes
-            ));
+            return Err(budget_error(self.limits.max_bytes));
         }
         Ok(())
     }
@@ -252,7 +310,7 @@ impl<'r> Unpickler<'r> {
     }
 
     fn string_value(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.charge(bytes.len())?;
+        self.charge(bytes.len())?; // before the copy; the value's own charge follows in alloc
         let s = String::from_utf8_lossy(bytes).into_owned();
         self.push_new(Value::Str(s))
     }
@@ -275,6 +333,7 @@ impl<'r> Unpickler<'r> {
     }
 
     fn set_items(&mut self, target: Id, pairs: Vec<(Id, Id)>) -> Result<(), String> {
+        self.grow(target, pairs.iter().flat_map(|&(k, v)| [k, v]))?;
         match &mut self.arena[target as usize] {
             Value::Dict { items, .. } => {
                 // repeated keys are resolved (last value wins, first position kept) when the
@@ -294,6 +353,7 @@ impl<'r> Unpickler<'r> {
     }
 
     fn append_items(&mut self, target: Id, new: Vec<Id>) -> Result<(), String> {
+        self.grow(target, new.iter().copied())?;
         match &mut self.arena[target as usize] {
             Value::List(items) => {
                 items.extend(new);
@@ -319,6 +379,14 @@ impl<'r> Unpickler<'r> {
             Value::Dict { items, .. } => Some(items.clone()),
             _ => None,
         };
+        // the state's items are copied into a dict's attributes; an object keeps the state's id
+        match &state_items {
+            Some(items) if matches!(self.get(target), Value::Dict { .. }) => {
+                let ids: Vec<Id> = items.iter().flat_map(|&(k, v)| [k, v]).collect();
+                self.grow(target, ids.into_iter())?;
+            }
+            _ => self.grow(target, std::iter::once(state))?,
+        }
         match &mut self.arena[target as usize] {
             Value::Dict { attrs, .. } => {
                 match state_items {
@@ -394,6 +462,7 @@ impl<'r> Unpickler<'r> {
                 let t = std::str::from_utf8(line)
                     .map_err(|_| "INT is not ASCII")?
                     .trim();
+                check_digits(t)?;
                 let v = match t {
                     "01" => Value::Bool(true),
                     "00" => Value::Bool(false),
@@ -419,7 +488,7 @@ impl<'r> Unpickler<'r> {
                     .map_err(|_| "LONG is not ASCII")?
                     .trim();
                 let t = t.strip_suffix('L').unwrap_or(t);
-                self.charge(t.len())?;
+                check_digits(t)?;
                 let v = parse_decimal(t).ok_or_else(|| format!("LONG {t:?} is not an integer"))?;
                 self.push_new(v)?;
             }
@@ -539,7 +608,9 @@ impl<'r> Unpickler<'r> {
                             m.kind_name(),
                             n.kind_name()
                         );
-                        self.safety.findings.push(what);
+                        if !self.safety.findings.contains(&what) {
+                            self.safety.findings.push(what); // few distinct messages: O(1)
+                        }
                         self.push_new(Value::Global {
                             module: "<computed>".into(),
                             name: "<computed>".into(),
@@ -679,6 +750,7 @@ impl<'r> Unpickler<'r> {
                 if let Value::Object(o) = &mut self.arena[id as usize] {
                     if o.state.is_none() {
                         o.state = Some(kwargs);
+                        self.grow(id, std::iter::once(kwargs))?;
                     }
                 }
                 self.push(id)?;
@@ -733,6 +805,74 @@ impl<'r> Unpickler<'r> {
             other => return Err(Step::Msg(format!("unknown opcode 0x{other:02x}"))),
         }
         Ok(false)
+    }
+}
+
+/// Refuse decimal literals longer than CPython would convert.
+fn check_digits(t: &str) -> Result<(), String> {
+    let digits = t.trim_start_matches(['-', '+']).len();
+    if digits > MAX_DECIMAL_DIGITS {
+        return Err(format!(
+            "integer literal of {digits} digits exceeds the limit of {MAX_DECIMAL_DIGITS} digits (as CPython's int conversion)"
+        ));
+    }
+    Ok(())
+}
+
+/// The message for a run past the memory budget.
+pub fn budget_error(budget: usize) -> String {
+    format!(
+        "the file's values need more than {} MiB of memory (memory budget: 256 MiB + 32 bytes per pickle byte)",
+        budget >> 20
+    )
+}
+
+/// Heap and slot bytes a value holds (its arena slot, strings, bytes, item lists).
+fn held_bytes(v: &Value) -> usize {
+    let id = std::mem::size_of::<Id>();
+    std::mem::size_of::<Value>()
+        + match v {
+            Value::BigInt(b) | Value::Bytes(b) => b.len(),
+            Value::Str(s) | Value::Device(s) => s.len(),
+            Value::List(x) | Value::Tuple(x) | Value::Set { items: x, .. } => x.len() * id,
+            Value::Dict { items, attrs, .. } => (items.len() + attrs.len()) * 2 * id,
+            Value::Global { module, name } => module.len() + name.len(),
+            Value::Object(o) => {
+                std::mem::size_of::<super::value::Inert>()
+                    + o.module.len()
+                    + o.name.len()
+                    + (o.args.len() + o.list.len() + 2 * o.items.len()) * id
+            }
+            Value::Tensor(t) => {
+                std::mem::size_of::<super::value::RawTensor>()
+                    + (t.shape.len() + t.strides.len()) * 8
+            }
+            Value::Size(d) => d.len() * 8,
+            _ => 0,
+        }
+}
+
+/// Call `f` on every direct child id of a value.
+fn for_children(v: &Value, mut f: impl FnMut(Id)) {
+    match v {
+        Value::List(x) | Value::Tuple(x) | Value::Set { items: x, .. } => {
+            x.iter().for_each(|&c| f(c))
+        }
+        Value::Dict { items, attrs, .. } => items.iter().chain(attrs).for_each(|&(k, v)| {
+            f(k);
+            f(v)
+        }),
+        Value::Object(o) => {
+            o.args.iter().chain(&o.list).for_each(|&c| f(c));
+            o.items.iter().for_each(|&(k, v)| {
+                f(k);
+                f(v)
+            });
+            if let Some(s) = o.state {
+                f(s)
+            }
+        }
+        _ => {}
     }
 }
 
@@ -826,7 +966,8 @@ fn parse_py_float(t: &str) -> Option<f64> {
     }
 }
 
-/// Parse a decimal integer of any size into Int or BigInt.
+/// Parse a decimal integer of any size into Int or BigInt (callers cap the digits at
+/// [`MAX_DECIMAL_DIGITS`]: the conversion is quadratic in the digit count).
 pub(crate) fn parse_decimal(t: &str) -> Option<Value> {
     if let Ok(v) = t.parse::<i64>() {
         return Some(Value::Int(v));
