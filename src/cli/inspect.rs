@@ -7,14 +7,29 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::Path;
 
-/// sha256 of a tensor's contiguous little-endian bytes (None for tensors without data).
+/// Logical sizes up to this are always hashed (see [`tensor_sha256`]).
+const HASH_MIN_REFUSED: u64 = 1 << 30;
+
+/// sha256 of a tensor's contiguous little-endian bytes (None for tensors without data). An
+/// expanded view larger than 1 GiB and 16 × its storage is an error (it says so) instead.
 pub fn tensor_sha256(
     ckpt: &Checkpoint,
     sources: &[&dyn Source],
     i: usize,
 ) -> Result<Option<String>, crate::format::FormatError> {
-    if ckpt.tensors[i].storage.is_none() {
+    let t = &ckpt.tensors[i];
+    let Some(s) = t.storage else {
         return Ok(None);
+    };
+    // An expanded view can be logically huge over a tiny storage: refuse rather than hash for
+    // hours when the logical bytes pass both 1 GiB and 16 × the storage's bytes.
+    let logical = t.nbytes();
+    let stored = ckpt.storages[s].nbytes;
+    if logical > HASH_MIN_REFUSED && logical / 16 > stored {
+        return Err(crate::format::FormatError::at(
+            format!("tensor '{}'", t.path.join(".")),
+            format!("not hashed: its logical size of {logical} bytes repeats a {stored}-byte storage (an expanded view); --hash reads at most 1 GiB or 16 × the storage"),
+        ));
     }
     let mut h = Sha256::new();
     data::read_tensor(ckpt, sources, i, data::DEFAULT_CHUNK, &mut |b| {

@@ -44,6 +44,7 @@
 pub mod decode;
 pub mod diff;
 pub mod engine;
+pub mod expanded;
 pub mod histogram;
 pub mod moments;
 pub mod patterns;

@@ -16,7 +16,7 @@
 
 use super::engine::{tensor_stats_ext, Dequant, StatsOptions, TensorStats};
 use crate::format::data::read_tensor;
-use crate::format::{Checkpoint, DType, Result, Source, TensorKind};
+use crate::format::{Checkpoint, DType, Result, Source, TensorInfo, TensorKind};
 use std::collections::HashMap;
 
 /// Statistics already computed, by (tensor index, bins). Belongs to one opened checkpoint.
@@ -118,11 +118,34 @@ pub fn checkpoint_stats(
     for &i in &pending {
         let t = &ckpt.tensors[i];
         let start = done;
+        // An expanded view (zero strides) is summarised from its distinct elements.
+        let reduced = super::expanded::reduce(t).map(|(rt, m)| {
+            let s = rt.storage.expect("selected tensors have data");
+            let one = Checkpoint {
+                format: ckpt.format,
+                root: crate::format::Node::None,
+                tensors: vec![TensorInfo {
+                    storage: Some(0),
+                    ..rt
+                }],
+                storages: vec![ckpt.storages[s].clone()],
+                safety: Default::default(),
+                metadata: vec![],
+                files: ckpt.files.clone(),
+                notes: vec![],
+            };
+            (one, m)
+        });
+        let (rck, ri) = match &reduced {
+            Some((one, _)) => (one, 0),
+            None => (ckpt, i),
+        };
+        let numel = rck.tensors[ri].numel();
         let flips = sign_flips(t.dtype, &t.kind);
         let mut buf = Vec::new();
         let mut replay = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| match &flips {
-            None => read_tensor(ckpt, sources, i, opts.chunk, sink),
-            Some((size, offsets)) => read_tensor(ckpt, sources, i, opts.chunk, &mut |b| {
+            None => read_tensor(rck, sources, ri, opts.chunk, sink),
+            Some((size, offsets)) => read_tensor(rck, sources, ri, opts.chunk, &mut |b| {
                 buf.clear();
                 buf.extend_from_slice(b);
                 for e in buf.chunks_exact_mut(*size) {
@@ -144,7 +167,7 @@ pub fn checkpoint_stats(
             }),
             _ => None,
         };
-        let r = tensor_stats_ext(t.dtype, t.numel(), opts, dequant, &mut replay, &mut |n| {
+        let r = tensor_stats_ext(t.dtype, numel, opts, dequant, &mut replay, &mut |n| {
             done += n;
             progress(done, total)
         });
@@ -154,7 +177,10 @@ pub fn checkpoint_stats(
             .cloned()
             .unwrap_or_default();
         match r.map_err(|e| e.in_file(file))? {
-            Some(s) => {
+            Some(mut s) => {
+                if let Some((_, m)) = &reduced {
+                    super::expanded::scale(&mut s, *m);
+                }
                 cache.insert(i, opts.bins, s);
                 // A tensor with no finite values skips its second pass: account for it.
                 done = start + planned(i);
