@@ -96,6 +96,7 @@ fn read_index_inner(src: &dyn Source) -> Result<ShardIndex> {
     };
     let mut seen: HashMap<&str, ()> = HashMap::with_capacity(members.len());
     let mut shards: Vec<String> = Vec::new();
+    let mut shard_seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut map = Vec::with_capacity(members.len());
     for (tensor, v) in &members {
         let place = || format!("weight_map: tensor '{tensor}'");
@@ -109,8 +110,8 @@ fn read_index_inner(src: &dyn Source) -> Result<ShardIndex> {
             ));
         };
         check_shard_name(file).map_err(|m| FormatError::at(place(), m))?;
-        if !shards.contains(file) {
-            shards.push(file.clone());
+        if shard_seen.insert(file) {
+            shards.push(file.clone()); // O(1) per entry: the index is read in linear time
         }
         map.push((tensor.clone(), file.clone()));
     }
@@ -200,17 +201,16 @@ pub fn open_sharded(
 
 /// Merge opened shards (`parts[i]` is `idx.shards[i]`).
 fn merge(idx: &ShardIndex, parts: Vec<Checkpoint>, index_name: &str) -> Result<Checkpoint> {
+    let shard_no: HashMap<&str, usize> = idx
+        .shards
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
     let owner: HashMap<&str, usize> = idx
         .weight_map
         .iter()
-        .map(|(t, f)| {
-            let i = idx
-                .shards
-                .iter()
-                .position(|s| s == f)
-                .expect("listed shard");
-            (t.as_str(), i)
-        })
+        .map(|(t, f)| (t.as_str(), shard_no[f.as_str()]))
         .collect();
     let all_safetensors = parts.iter().all(|p| p.format == Format::Safetensors);
     let mut out = Checkpoint {

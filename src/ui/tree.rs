@@ -148,6 +148,11 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// Most folders above a leaf: deeper dotted keys keep the rest of their path in the leaf's
+/// label, so building is linear in the total key length times at most this, and every later
+/// walk of the tree recurses at most this deep.
+pub const MAX_FOLDER_DEPTH: usize = 256;
+
 impl Tree {
     /// Build from the index.
     pub fn build(entries: &[Entry], values: &[ValueEntry]) -> Tree {
@@ -189,13 +194,24 @@ impl Tree {
             let mut folder_path = String::new();
             let last = path.len().saturating_sub(1);
             let mut label = String::new();
-            for (ei, elem) in path.iter().enumerate() {
+            let mut folders_made = 0usize;
+            'elems: for (ei, elem) in path.iter().enumerate() {
                 let parts: Vec<&str> = elem.split('.').collect();
                 for (pi, part) in parts.iter().enumerate() {
                     if ei == last && pi == parts.len() - 1 {
                         label = part.to_string();
                         break;
                     }
+                    if folders_made == MAX_FOLDER_DEPTH {
+                        // the rest of the path is the leaf's label (bounded depth and work)
+                        label = parts[pi..].join(".");
+                        for rest in &path[ei + 1..] {
+                            label.push('/');
+                            label.push_str(rest);
+                        }
+                        break 'elems;
+                    }
+                    folders_made += 1;
                     if !folder_path.is_empty() {
                         folder_path.push(if pi == 0 { '/' } else { '.' });
                     }
@@ -394,6 +410,17 @@ mod tests {
             bytes: numel * 4,
             storage: Some(0),
         }
+    }
+
+    #[test]
+    fn very_long_dotted_keys_stop_at_the_folder_depth_limit() {
+        let key = vec!["a"; 100_000].join(".");
+        let t = Tree::build(&[entry(&[&key], 1), entry(&["b.c"], 2)], &[]);
+        let deepest = t.nodes.iter().map(|n| n.depth).max().unwrap();
+        assert_eq!(deepest as usize, MAX_FOLDER_DEPTH); // the leaf, below 256 folders
+        let leaf = &t.nodes[t.tensor_node[0] as usize];
+        assert_eq!(leaf.label.len(), key.len() - 2 * MAX_FOLDER_DEPTH);
+        assert_eq!(leaf.path, key);
     }
 
     fn sample() -> Tree {
