@@ -469,8 +469,8 @@ def gen_nesting(c):
         c.add(f"deep/{name}.pth", z, "deep nesting", expect=expect, contains=contains)
 
     add("tuple1_1e6", b"N" + b"\x85" * 1_000_000, contains="nesting deeper")
-    add("tuple1_1001", b"N" + b"\x85" * 1001, contains="nesting deeper")
-    add("tuple1_900", b"N" + b"\x85" * 900, expect="ok")
+    add("tuple1_256", b"N" + b"\x85" * 256, contains="nesting deeper than 256")
+    add("tuple1_255", b"N" + b"\x85" * 255, expect="ok")
     add("list_marks_1e5", b"(" * 100_000 + b"l" * 100_000, contains="nesting deeper")
     add("empty_list_append_3e5", b"]" + b"]" * 300_000 + b"a" * 300_000, contains="nesting deeper")
     add("dict_setitem_2e5", (b"}" + uni("k")) * 200_000 + b"N" + b"s" * 200_000, contains="nesting deeper")

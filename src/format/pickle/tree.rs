@@ -378,3 +378,106 @@ impl Builder<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod depth_tests {
+    use super::super::calls::{StoragePid, StorageResolver};
+    use super::super::vm::{Limits, Unpickler};
+    use super::*;
+
+    struct NoStorages;
+    impl StorageResolver for NoStorages {
+        fn storage(&mut self, _: &StoragePid) -> Result<usize, String> {
+            Err("no storages here".into())
+        }
+    }
+
+    fn tree_of(p: &[u8]) -> Result<Node, String> {
+        let mut r = NoStorages;
+        let mut u = Unpickler::new(&mut r, Limits::default());
+        let (root, _) = u
+            .load(p, 0)
+            .map_err(|e| format!("byte {}: {}", e.pos, e.msg))?;
+        build(&u, root, &[], &mut vec![])
+    }
+
+    fn pickle(body: &[u8]) -> Vec<u8> {
+        [&[0x80, 2][..], body, b"."].concat()
+    }
+
+    #[test]
+    fn a_million_tuple1_stop_at_the_depth_limit_with_the_offset() {
+        let mut body = vec![b'N'];
+        body.extend(std::iter::repeat_n(0x85u8, 1_000_000));
+        // N is depth 1; the 256th TUPLE1 (at byte 3 + 255) would make depth 257
+        assert_eq!(
+            tree_of(&pickle(&body)).unwrap_err(),
+            "byte 258: nesting deeper than 256"
+        );
+        // 255 levels are fine, and the tree (and its drop) is bounded by them
+        let ok = tree_of(&pickle(&body[..256])).unwrap();
+        let mut depth = 0;
+        let mut n = &ok;
+        while let Node::Tuple { items } = n {
+            depth += 1;
+            n = &items[0];
+        }
+        assert_eq!(depth, 255);
+        drop(ok);
+    }
+
+    #[test]
+    fn depth_built_by_mutation_after_memoization_is_caught_by_the_tree() {
+        // 5000 empty lists memoized, then list i+1 appended into list i: the VM sees depth 2
+        // each time; the tree walk finds the 5000-deep chain
+        let n = 5000u32;
+        let mut body = vec![];
+        for i in 0..n {
+            body.push(b']');
+            body.push(b'r');
+            body.extend(i.to_le_bytes());
+            body.push(b'0');
+        }
+        for i in 0..n - 1 {
+            for j in [i, i + 1] {
+                body.push(b'j');
+                body.extend(j.to_le_bytes());
+            }
+            body.extend(b"a0");
+        }
+        body.push(b'j');
+        body.extend(0u32.to_le_bytes());
+        let e = tree_of(&pickle(&body)).unwrap_err();
+        assert!(
+            e.starts_with("nesting deeper than 256 (at 0/0/0/0/0/0/0/0/…)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn rebuild_called_with_an_argument_list_that_contains_itself() {
+        // _rebuild_tensor_v2(*L) where L = [L]: refused or inert, never a recursion
+        let mut body = b"ctorch._utils\n_rebuild_tensor_v2\n]q\x00h\x00ah\x00\x85R".to_vec();
+        body.splice(0..0, *b"}X\x01\x00\x00\x00w");
+        body.push(b's');
+        let _ = tree_of(&pickle(&body)); // must return
+                                         // a list containing itself is a cycle: elided, not followed
+        let t = tree_of(&pickle(b"]q\x00h\x00a")).unwrap();
+        assert!(matches!(&t, Node::List { items } if matches!(items[0], Node::Elided { .. })));
+    }
+
+    #[test]
+    fn one_large_bytes_value_referenced_many_times_hits_the_memory_budget() {
+        let mib = vec![0u8; 1 << 20];
+        let mut body = b"B".to_vec();
+        body.extend((mib.len() as u32).to_le_bytes());
+        body.extend(&mib);
+        body.extend(b"q\x00(");
+        for _ in 0..50_000 {
+            body.extend(b"h\x00");
+        }
+        body.push(b'l');
+        let e = tree_of(&pickle(&body)).unwrap_err();
+        assert!(e.contains("memory budget"), "{e}");
+    }
+}

@@ -18,9 +18,11 @@ use std::collections::HashMap;
 /// Memo indices below this are stored densely.
 const DENSE_MEMO: u64 = 1 << 20;
 
-/// Deepest nesting of containers a pickle may build (a value inside 1000 lists is refused).
-/// Every consumer of the tree (printing, JSON, the pickler, the page) may then recurse safely.
-pub const MAX_DEPTH: usize = 1000;
+/// Deepest nesting of containers a pickle may build (a value inside 256 lists is refused; real
+/// checkpoints nest a few tens deep). Every consumer of the tree (printing, JSON, the pickler,
+/// the page, a debug build's 2 MiB test threads, the wasm worker's 1 MiB stack) may then recurse
+/// safely.
+pub const MAX_DEPTH: usize = 256;
 
 /// Most decimal digits in a text `INT` / `LONG` literal: CPython's default
 /// `sys.get_int_max_str_digits()` (4300), which keeps decimal parsing linear in practice.
