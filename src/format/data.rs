@@ -159,7 +159,8 @@ fn read_tensor_from(
         } else {
             None
         };
-        let mut buf = vec![0u8; chunk.min(total as usize)];
+        // min in u64 first: on wasm32 `total as usize` would wrap (a 4 GiB tensor → 0 bytes)
+        let mut buf = vec![0u8; (chunk as u64).min(total) as usize];
         let mut done = 0u64;
         while done < total {
             let n = (total - done).min(buf.len() as u64) as usize;
@@ -209,17 +210,35 @@ fn read_tensor_from(
             advance(&mut idx, &t.shape[..nd - 1]);
         }
     } else {
+        // One row at a time; a row spanning more than the gather window (a huge stride) is read
+        // element by element, so memory stays bounded (and `as usize` exact on wasm32).
         let row_span = ((row_len - 1) * row_stride + 1) * esz;
-        let mut rowbuf = vec![0u8; row_span as usize];
+        let per_element = row_span > GATHER_WINDOW;
+        let mut rowbuf = vec![
+            0u8;
+            if per_element {
+                esz_us
+            } else {
+                row_span as usize
+            }
+        ];
         for _ in 0..rows {
             let mut off = t.storage_offset;
             for (d, &i) in idx.iter().enumerate() {
                 off += i * t.strides[d];
             }
-            src.read_at(base + off * esz, &mut rowbuf)
-                .map_err(|e| FormatError::at(&s.record, e.0))?;
+            if !per_element {
+                src.read_at(base + off * esz, &mut rowbuf)
+                    .map_err(|e| FormatError::at(&s.record, e.0))?;
+            }
             for j in 0..row_len {
-                let e = (j * row_stride * esz) as usize;
+                let e = if per_element {
+                    src.read_at(base + (off + j * row_stride) * esz, &mut rowbuf)
+                        .map_err(|e| FormatError::at(&s.record, e.0))?;
+                    0
+                } else {
+                    (j * row_stride * esz) as usize
+                };
                 out.extend_from_slice(&rowbuf[e..e + esz_us]);
                 if out.len() >= chunk {
                     swap_in_place(&mut out, unit);
@@ -326,4 +345,54 @@ pub fn read_tensor_range(
     }
     swap_in_place(&mut out, unit);
     Ok(out)
+}
+
+#[cfg(test)]
+mod wide_row_tests {
+    use super::*;
+    use crate::format::{DType, Format, MemSource, Node, SafetyReport, TensorKind};
+
+    #[test]
+    fn a_row_wider_than_the_gather_window_is_read_element_by_element() {
+        // u8 [2, 2] with strides [1, 2^26]: the view spans 64 MiB + 2 bytes of its storage
+        let n = (1usize << 26) + 2;
+        let mut bytes = vec![0u8; n];
+        bytes[0] = 1;
+        bytes[1] = 2;
+        bytes[n - 2] = 3;
+        bytes[n - 1] = 4;
+        let ck = Checkpoint {
+            format: Format::Safetensors,
+            root: Node::None,
+            tensors: vec![TensorInfo {
+                path: vec!["w".into()],
+                dtype: DType::U8,
+                shape: vec![2, 2],
+                strides: vec![1, 1 << 26],
+                storage_offset: 0,
+                storage: Some(0),
+                requires_grad: false,
+                parameter: false,
+                kind: TensorKind::Dense,
+            }],
+            storages: vec![StorageInfo {
+                key: "w".into(),
+                record: "w".into(),
+                dtype: DType::U8,
+                nbytes: n as u64,
+                file: 0,
+                offset: 0,
+                crc32: None,
+                big_endian: false,
+                zip_header: None,
+            }],
+            safety: SafetyReport::default(),
+            metadata: vec![],
+            files: vec!["m".into()],
+            notes: vec![],
+        };
+        let src = MemSource(bytes);
+        let got = read_tensor_vec(&ck, &[&src], 0).unwrap();
+        assert_eq!(got, vec![1, 3, 2, 4]);
+    }
 }
