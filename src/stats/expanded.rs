@@ -6,11 +6,19 @@
 //! distinct element occurs exactly `m` times in the logical tensor. [`scale`] turns the
 //! statistics of the reduced view into those of the logical tensor: counts (values, zeros, NaN,
 //! ±inf, histogram bins) × m, L2 × √m; min, max, mean, std and abs-max are unchanged (a multiset
-//! repeated m times has the same mean and population variance). Quantiles of the reduced view
-//! are reported as not exact, with the whole range as their error bound. O(dimensions).
+//! repeated m times has the same mean and population variance). Quantiles: [`repeated_quantiles`]
+//! gives numpy's exact linear quantiles of the logical tensor from the distinct elements (the
+//! order statistic of rank r of the logical tensor is the one of rank ⌊r / m⌋ of the distinct
+//! ones); where that is not computed (complex, dequantized or sign-flipped tensors, or more
+//! distinct values than the exact-quantile budget) [`scale`] marks the quantiles of the reduced
+//! view as not exact, with the whole range as their error bound. O(dimensions) plus one read of
+//! the distinct elements.
 
+use super::decode::{Decoder, Lane};
 use super::engine::TensorStats;
-use crate::format::TensorInfo;
+use super::quantile::{lerp, linear_ranks, Quantiles, LEVELS};
+use crate::format::data::read_tensor;
+use crate::format::{Checkpoint, Result, Source, TensorInfo};
 
 /// The view of the distinct elements and their multiplicity, or None when no dimension repeats.
 pub fn reduce(t: &TensorInfo) -> Option<(TensorInfo, u64)> {
@@ -60,6 +68,67 @@ pub fn scale(s: &mut TensorStats, m: u64) {
     }
 }
 
+/// numpy's linear quantiles of a multiset in which every one of `finite` occurs `m` times.
+pub fn repeated_quantiles(mut finite: Vec<f64>, m: u64) -> Option<Quantiles> {
+    if finite.is_empty() || m == 0 {
+        return None;
+    }
+    finite.sort_unstable_by(|a, b| a.total_cmp(b));
+    let n = (finite.len() as u64).checked_mul(m)?;
+    let at = |r: u64| finite[(r / m) as usize];
+    let v: Vec<f64> = LEVELS
+        .iter()
+        .map(|&q| {
+            let (lo, hi, g) = linear_ranks(n, q);
+            lerp(at(lo), at(hi), g)
+        })
+        .collect();
+    Some(Quantiles {
+        p1: v[0],
+        p5: v[1],
+        p25: v[2],
+        p50: v[3],
+        p75: v[4],
+        p95: v[5],
+        p99: v[6],
+    })
+}
+
+/// The finite values of tensor `i` of `ck` (real dtypes only; None for complex).
+pub fn finite_values(
+    ck: &Checkpoint,
+    sources: &[&dyn Source],
+    i: usize,
+    chunk: usize,
+) -> Result<Option<Vec<f64>>> {
+    let dec = Decoder::new(ck.tensors[i].dtype);
+    let mut out = Vec::new();
+    let mut f32s = Vec::new();
+    match dec.lane() {
+        Lane::Complex => return Ok(None),
+        Lane::F32 => read_tensor(ck, sources, i, chunk, &mut |b| {
+            f32s.clear();
+            dec.decode_f32(b, &mut f32s);
+            out.extend(f32s.iter().filter(|x| x.is_finite()).map(|&x| x as f64));
+            Ok(())
+        })?,
+        Lane::F64 => read_tensor(ck, sources, i, chunk, &mut |b| {
+            let start = out.len();
+            dec.decode_f64(b, &mut out);
+            let mut k = start;
+            for j in start..out.len() {
+                if out[j].is_finite() {
+                    out[k] = out[j];
+                    k += 1;
+                }
+            }
+            out.truncate(k);
+            Ok(())
+        })?,
+    }
+    Ok(Some(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +152,21 @@ mod tests {
         let mut plain = t.clone();
         plain.strides = vec![15, 5, 5, 1];
         assert!(reduce(&plain).is_none());
+    }
+
+    #[test]
+    fn quantiles_of_repeated_values_follow_the_ranks() {
+        // expected values printed by numpy 2 (the venv's):
+        // np.quantile(np.repeat(v, m), [.01, .05, .25, .5, .75, .95, .99])
+        let q = repeated_quantiles(vec![3.0, 1.0, 2.0], 4).unwrap();
+        assert_eq!(
+            [q.p1, q.p5, q.p25, q.p50, q.p75, q.p95, q.p99],
+            [1.0, 1.0, 1.0, 2.0, 3.0, 3.0, 3.0]
+        );
+        let q = repeated_quantiles(vec![3.0, 1.0, 2.0, 7.5], 3).unwrap();
+        assert_eq!(
+            [q.p1, q.p5, q.p25, q.p50, q.p75, q.p95, q.p99],
+            [1.0, 1.0, 1.75, 2.5, 4.125, 7.5, 7.5]
+        );
     }
 }

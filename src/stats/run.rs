@@ -167,6 +167,7 @@ pub fn checkpoint_stats(
             }),
             _ => None,
         };
+        let plain = flips.is_none() && dequant.is_none();
         let r = tensor_stats_ext(t.dtype, numel, opts, dequant, &mut replay, &mut |n| {
             done += n;
             progress(done, total)
@@ -176,10 +177,21 @@ pub fn checkpoint_stats(
             .and_then(|s| ckpt.files.get(ckpt.storages[s].file))
             .cloned()
             .unwrap_or_default();
-        match r.map_err(|e| e.in_file(file))? {
+        match r.map_err(|e| e.in_file(file.clone()))? {
             Some(mut s) => {
-                if let Some((_, m)) = &reduced {
+                if let Some((one, m)) = &reduced {
                     super::expanded::scale(&mut s, *m);
+                    // exact quantiles from the distinct values (plain real tensors)
+                    if plain && one.tensors[0].numel() <= opts.quantile_exact_limit {
+                        if let Some(q) = super::expanded::finite_values(one, sources, 0, opts.chunk)
+                            .map_err(|e| e.in_file(file.clone()))?
+                            .and_then(|v| super::expanded::repeated_quantiles(v, *m))
+                        {
+                            s.quantiles = Some(q);
+                            s.quantiles_exact = true;
+                            s.quantile_error_bound = 0.0;
+                        }
+                    }
                 }
                 cache.insert(i, opts.bins, s);
                 // A tensor with no finite values skips its second pass: account for it.
