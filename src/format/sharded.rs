@@ -171,12 +171,16 @@ pub fn open_sharded(
     let idx = read_index(index, index_name)?;
     let mut sources: Vec<Box<dyn Source>> = Vec::with_capacity(idx.shards.len());
     let mut parts = Vec::with_capacity(idx.shards.len());
+    // first tensor and tensor count per shard, in one pass (linear in the weight_map)
+    let mut per_shard: HashMap<&str, (&str, usize)> = HashMap::new();
+    for (t, f) in &idx.weight_map {
+        per_shard.entry(f.as_str()).or_insert((t.as_str(), 0)).1 += 1;
+    }
     for file in &idx.shards {
-        let (first, count) = {
-            let mut it = idx.weight_map.iter().filter(|(_, f)| f == file);
-            let first = it.next().map(|(t, _)| t.clone()).unwrap_or_default();
-            (first, 1 + it.count())
-        };
+        let (first, count) = per_shard
+            .get(file.as_str())
+            .map(|&(t, n)| (t.to_string(), n))
+            .unwrap_or_default();
         let src = shard(file).map_err(|e| {
             let others = if count > 1 {
                 format!(" and {} other tensors", count - 1)
@@ -233,6 +237,11 @@ fn merge(idx: &ShardIndex, parts: Vec<Checkpoint>, index_name: &str) -> Result<C
     let mut items: Vec<(Key, Node)> = Vec::new();
     let mut taken: HashMap<String, usize> = HashMap::new(); // name → shard that supplied it
     let mut meta_from: Vec<usize> = Vec::new();
+    // the tensors the index puts in each shard, grouped once (linear in the weight_map)
+    let mut listed: Vec<Vec<&str>> = vec![Vec::new(); idx.shards.len()];
+    for (t, f) in &idx.weight_map {
+        listed[shard_no[f.as_str()]].push(t.as_str());
+    }
     for (si, part) in parts.into_iter().enumerate() {
         let file = &idx.shards[si];
         let shard_items = match part.root {
@@ -247,8 +256,8 @@ fn merge(idx: &ShardIndex, parts: Vec<Checkpoint>, index_name: &str) -> Result<C
         // every tensor the index puts in this shard must be there
         let present: HashMap<String, ()> =
             shard_items.iter().map(|(k, _)| (k.segment(), ())).collect();
-        for (t, f) in &idx.weight_map {
-            if f == file && !present.contains_key(t) {
+        for &t in &listed[si] {
+            if !present.contains_key(t) {
                 return Err(FormatError::at(
                     format!("tensor '{t}'"),
                     format!(

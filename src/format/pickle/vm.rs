@@ -28,12 +28,12 @@ pub const MAX_DEPTH: usize = 256;
 /// `sys.get_int_max_str_digits()` (4300), which keeps decimal parsing linear in practice.
 pub const MAX_DECIMAL_DIGITS: usize = 4300;
 
-/// The memory budget for unpickling `pickle_len` bytes: a fixed 256 MiB plus 32 bytes per
+/// The memory budget for unpickling `pickle_len` bytes: a fixed 256 MiB plus 128 bytes per
 /// pickle byte. It counts every byte the file makes us hold — arena slots, strings, bytes, big
 /// ints, container item lists (also those copied by BUILD and by allow-listed calls), and the
 /// tree built from the arena (nodes, copied strings and bytes, tensor paths).
 pub fn memory_budget(pickle_len: usize) -> usize {
-    (256usize << 20).saturating_add(pickle_len.saturating_mul(32))
+    (256usize << 20).saturating_add(pickle_len.saturating_mul(128))
 }
 
 /// Resource limits for one unpickling run.
@@ -824,7 +824,7 @@ fn check_digits(t: &str) -> Result<(), String> {
 /// The message for a run past the memory budget.
 pub fn budget_error(budget: usize) -> String {
     format!(
-        "the file's values need more than {} MiB of memory (memory budget: 256 MiB + 32 bytes per pickle byte)",
+        "the file's values need more than {} MiB of memory (memory budget: 256 MiB + 128 bytes per pickle byte)",
         budget >> 20
     )
 }
