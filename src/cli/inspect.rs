@@ -242,8 +242,8 @@ fn totals(c: &Checkpoint, n: &Node) -> Totals {
         if let Node::Tensor { index } = node {
             let ti = &c.tensors[*index];
             t.tensors += 1;
-            t.params += ti.numel();
-            t.bytes += ti.nbytes();
+            t.params = t.params.saturating_add(ti.numel());
+            t.bytes = t.bytes.saturating_add(ti.nbytes());
         }
     });
     t

@@ -194,13 +194,14 @@ pub struct PerChannel {
 }
 
 impl TensorInfo {
-    /// Number of elements.
+    /// Number of elements (saturating: readers refuse shapes whose count overflows, see
+    /// [`super::bounds`], so this only matters for hand-built indices).
     pub fn numel(&self) -> u64 {
-        self.shape.iter().product()
+        self.shape.iter().fold(1u64, |a, &n| a.saturating_mul(n))
     }
-    /// Bytes of the contiguous tensor.
+    /// Bytes of the contiguous tensor (saturating, as [`TensorInfo::numel`]).
     pub fn nbytes(&self) -> u64 {
-        self.numel() * self.dtype.size() as u64
+        self.numel().saturating_mul(self.dtype.size() as u64)
     }
     /// Path joined by `/` (the page's `data-path`).
     pub fn path_string(&self) -> String {
@@ -324,13 +325,17 @@ impl SafetyReport {
 impl Checkpoint {
     /// Total number of tensor elements.
     pub fn total_params(&self) -> u64 {
-        self.tensors.iter().map(|t| t.numel()).sum()
+        // saturating: expanded views can each claim up to 2^60 elements
+        self.tensors
+            .iter()
+            .fold(0u64, |a, t| a.saturating_add(t.numel()))
     }
     /// Parameters per dtype, in dtype order.
     pub fn params_by_dtype(&self) -> Vec<(DType, u64)> {
         let mut m = std::collections::BTreeMap::new();
         for t in &self.tensors {
-            *m.entry(t.dtype).or_insert(0u64) += t.numel();
+            let n = m.entry(t.dtype).or_insert(0u64);
+            *n = n.saturating_add(t.numel());
         }
         m.into_iter().collect()
     }

@@ -12,6 +12,8 @@
 //!   `StorageInfo::file` = its shard, root = one state dict whose items are each shard's top-level
 //!   items, shards in order of first appearance in `weight_map`, each in its own file order.
 //!   It returns one source per `files` entry, same order. Only shard headers / pickles are read.
+//! - Complexity: linear in the index and the shards' entries (duplicate names and shard lists
+//!   through hash maps, per-shard tensor lists grouped once).
 //! - Errors: a shard that cannot be opened, or a tensor the index puts in a shard that does not
 //!   hold it, is a [`FormatError`] naming the index, the shard and the tensor. A tensor a shard
 //!   holds but the index does not list is kept and reported in `notes`, as are differing

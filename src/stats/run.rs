@@ -109,8 +109,14 @@ pub fn checkpoint_stats(
             ckpt.tensors[i].storage.is_some() && select(i) && !cache.contains(i, opts.bins)
         })
         .collect();
-    let planned = |i: usize| ckpt.tensors[i].nbytes() * passes_needed(ckpt, i, opts);
-    let total: u64 = pending.iter().map(|&i| planned(i)).sum();
+    let planned = |i: usize| {
+        ckpt.tensors[i]
+            .nbytes()
+            .saturating_mul(passes_needed(ckpt, i, opts))
+    };
+    let total: u64 = pending
+        .iter()
+        .fold(0u64, |a, &i| a.saturating_add(planned(i)));
     let mut done = 0u64;
     if !progress(done, total) {
         return Ok(Completion::Cancelled);
@@ -169,7 +175,7 @@ pub fn checkpoint_stats(
         };
         let plain = flips.is_none() && dequant.is_none();
         let r = tensor_stats_ext(t.dtype, numel, opts, dequant, &mut replay, &mut |n| {
-            done += n;
+            done = done.saturating_add(n);
             progress(done, total)
         });
         let file = t
@@ -195,7 +201,7 @@ pub fn checkpoint_stats(
                 }
                 cache.insert(i, opts.bins, s);
                 // A tensor with no finite values skips its second pass: account for it.
-                done = start + planned(i);
+                done = start.saturating_add(planned(i));
             }
             None => return Ok(Completion::Cancelled),
         }

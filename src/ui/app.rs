@@ -159,7 +159,7 @@ pub fn App() -> impl IntoView {
                 }
             });
         }
-        let bytes: u64 = f.entries.iter().map(|e| e.bytes).sum();
+        let bytes: u64 = f.entries.iter().fold(0, |a, e| a.saturating_add(e.bytes));
         if !f.entries.is_empty() && bytes <= AUTO_LIMIT {
             start_all.run(());
         }

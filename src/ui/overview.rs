@@ -197,7 +197,11 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
         let d = done.get();
         let bytes = ck.opened.with(|f| {
             f.as_ref()
-                .map(|f| f.entries.iter().map(|e| e.bytes).sum::<u64>())
+                .map(|f| {
+                    f.entries
+                        .iter()
+                        .fold(0u64, |a, e| a.saturating_add(e.bytes))
+                })
                 .unwrap_or(0)
         });
         let flagged = ls

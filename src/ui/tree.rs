@@ -246,8 +246,8 @@ impl Tree {
                 let node = &mut t.nodes[n as usize];
                 if is_tensor {
                     node.tensors += 1;
-                    node.params += numel;
-                    node.bytes += bytes;
+                    node.params = node.params.saturating_add(numel);
+                    node.bytes = node.bytes.saturating_add(bytes);
                 }
                 at = node.parent;
             }

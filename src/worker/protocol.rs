@@ -406,7 +406,10 @@ impl Summary {
                 .into_iter()
                 .map(|(d, n)| (d.name().to_string(), n))
                 .collect(),
-            bytes: ckpt.tensors.iter().map(|t| t.nbytes()).sum(),
+            bytes: ckpt
+                .tensors
+                .iter()
+                .fold(0u64, |a, t| a.saturating_add(t.nbytes())),
             entries: ckpt
                 .tensors
                 .iter()

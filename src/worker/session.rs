@@ -470,8 +470,11 @@ impl Session {
                     },
                     &mut o.cache,
                 );
-                job.done += o.checkpoint.tensors[i].nbytes()
-                    * crate::stats::passes_needed(&o.checkpoint, i, &opts);
+                job.done = job.done.saturating_add(
+                    o.checkpoint.tensors[i]
+                        .nbytes()
+                        .saturating_mul(crate::stats::passes_needed(&o.checkpoint, i, &opts)),
+                );
                 match r {
                     Ok(Completion::Done | Completion::Cancelled) => {}
                     Err(e) => {

@@ -7,7 +7,13 @@
 //! [`SafetyReport`]); REDUCE / NEWOBJ / INST / OBJ hand the call to [`super::calls`], which builds
 //! real values only for allow-listed torch and builtin functions and an inert [`Value::Object`]
 //! for everything else. Hostile input is bounded by [`Limits`] (values, stack depth, memo size,
-//! bytes allocated) and becomes an error with the byte offset — never a panic, hang or OOM.
+//! the memory budget of [`memory_budget`]), by [`MAX_DEPTH`] on nesting and by
+//! [`MAX_DECIMAL_DIGITS`] on text integers, and becomes an error with the byte offset — never a
+//! panic, hang or OOM.
+//!
+//! Complexity: linear in the pickle. Each opcode costs O(its argument bytes + the items it
+//! moves); building a value also visits its direct children once (depth and budget); the memo is
+//! a vector (a hash map for sparse indices); no value is ever walked recursively here.
 
 use super::calls::{self, StorageResolver};
 use super::safety;
