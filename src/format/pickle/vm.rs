@@ -196,12 +196,19 @@ impl<'r> Unpickler<'r> {
     /// Record a global in the safety report and return its tier.
     pub fn record_global(&mut self, module: &str, name: &str) -> Tier {
         let (tier, why) = safety::classify(module, name);
+        let before = self.safety.globals.len();
+        // the report keeps a new global twice (list and dedup set); charged here, checked by
+        // the alloc that follows every GLOBAL
+        let held = std::mem::size_of::<GlobalRef>() + 2 * (module.len() + name.len()) + why.len();
         self.safety.add(GlobalRef {
             module: module.to_string(),
             name: name.to_string(),
             tier,
             why,
         });
+        if self.safety.globals.len() > before {
+            self.bytes_used = self.bytes_used.saturating_add(held);
+        }
         tier
     }
 
