@@ -349,3 +349,47 @@ impl Checkpoint {
         }
     }
 }
+
+/// Dropping a tree never recurses, however deep it is: children are moved onto an explicit stack
+/// first. (Readers already refuse nesting deeper than
+/// [`crate::format::pickle::vm::MAX_DEPTH`]; this keeps trees made any other way safe too.)
+/// Code that needs a node's fields by value takes them (`std::mem::take`) instead of moving out.
+impl Drop for Node {
+    fn drop(&mut self) {
+        let mut stack: Vec<Node> = Vec::new();
+        self.move_children(&mut stack);
+        while let Some(mut n) = stack.pop() {
+            n.move_children(&mut stack);
+        }
+    }
+}
+
+impl Node {
+    /// Move this node's children (values of items and attributes, arguments, state) to `out`.
+    fn move_children(&mut self, out: &mut Vec<Node>) {
+        match self {
+            Node::Dict { items, attrs, .. } => {
+                out.extend(items.drain(..).map(|(_, v)| v));
+                out.extend(attrs.drain(..).map(|(_, v)| v));
+            }
+            Node::List { items } | Node::Tuple { items } | Node::Set { items, .. } => {
+                out.append(items)
+            }
+            Node::Object {
+                args, state, items, ..
+            } => {
+                out.append(args);
+                if let Some(s) = state.take() {
+                    out.push(*s);
+                }
+                out.extend(items.drain(..).map(|(_, v)| v));
+            }
+            _ => {}
+        }
+    }
+
+    /// Take this node, leaving `Node::None` (how to get a node's fields by value).
+    pub fn take(&mut self) -> Node {
+        std::mem::replace(self, Node::None)
+    }
+}

@@ -246,8 +246,9 @@ fn merge(idx: &ShardIndex, parts: Vec<Checkpoint>, index_name: &str) -> Result<C
     }
     for (si, part) in parts.into_iter().enumerate() {
         let file = &idx.shards[si];
-        let shard_items = match part.root {
-            Node::Dict { items, .. } => items,
+        let mut part = part;
+        let shard_items = match &mut part.root {
+            Node::Dict { items, .. } => std::mem::take(items),
             _ => {
                 return Err(FormatError::new(
                     "a shard must hold a dict of tensors (a state dict) at its root",
@@ -376,27 +377,29 @@ fn remap(
         return Node::Tensor { index: i };
     }
     let mut go = |n: Node| remap(n, tensors, storages, shard, out, tmap, smap);
-    match node {
+    let mut node = node;
+    use std::mem::take;
+    match &mut node {
         Node::Dict {
             kind,
             items,
             attrs,
             state_dict,
         } => Node::Dict {
-            kind,
-            items: items.into_iter().map(|(k, v)| (k, go(v))).collect(),
-            attrs: attrs.into_iter().map(|(k, v)| (k, go(v))).collect(),
-            state_dict,
+            kind: *kind,
+            items: take(items).into_iter().map(|(k, v)| (k, go(v))).collect(),
+            attrs: take(attrs).into_iter().map(|(k, v)| (k, go(v))).collect(),
+            state_dict: *state_dict,
         },
         Node::List { items } => Node::List {
-            items: items.into_iter().map(&mut go).collect(),
+            items: take(items).into_iter().map(&mut go).collect(),
         },
         Node::Tuple { items } => Node::Tuple {
-            items: items.into_iter().map(&mut go).collect(),
+            items: take(items).into_iter().map(&mut go).collect(),
         },
         Node::Set { items, frozen } => Node::Set {
-            items: items.into_iter().map(&mut go).collect(),
-            frozen,
+            items: take(items).into_iter().map(&mut go).collect(),
+            frozen: *frozen,
         },
         Node::Object {
             module,
@@ -405,13 +408,13 @@ fn remap(
             state,
             items,
         } => Node::Object {
-            module,
-            name,
-            args: args.into_iter().map(&mut go).collect(),
-            state: state.map(|s| Box::new(go(*s))),
-            items: items.into_iter().map(|(k, v)| (k, go(v))).collect(),
+            module: take(module),
+            name: take(name),
+            args: take(args).into_iter().map(&mut go).collect(),
+            state: state.take().map(|mut s| Box::new(go(s.take()))),
+            items: take(items).into_iter().map(|(k, v)| (k, go(v))).collect(),
         },
-        leaf => leaf,
+        leaf => leaf.take(),
     }
 }
 

@@ -309,20 +309,20 @@ fn container_opcodes() {
     d.extend([b'K', 1, b'u']);
     d.extend(binunicode("c"));
     d.extend([b'K', 3, b's']);
-    match run(&p2(&d)).node {
+    match &run(&p2(&d)).node {
         Node::Dict { items, .. } => {
             let keys: Vec<_> = items.iter().map(|(k, _)| k.segment()).collect();
             assert_eq!(keys, ["b", "a", "c"]);
         }
         other => panic!("{other:?}"),
     }
-    match run(b"(S'k'\nI5\nd.").node {
-        Node::Dict { items, .. } => assert_eq!(items, vec![(Key::Str("k".into()), int(5))]),
+    match &run(b"(S'k'\nI5\nd.").node {
+        Node::Dict { items, .. } => assert_eq!(*items, vec![(Key::Str("k".into()), int(5))]),
         other => panic!("{other:?}"),
     }
     // int keys (optimizer state)
-    match run(&p2(&[b'}', b'K', 7, b'K', 8, b's'])).node {
-        Node::Dict { items, .. } => assert_eq!(items, vec![(Key::Int(7), int(8))]),
+    match &run(&p2(&[b'}', b'K', 7, b'K', 8, b's'])).node {
+        Node::Dict { items, .. } => assert_eq!(*items, vec![(Key::Int(7), int(8))]),
         other => panic!("{other:?}"),
     }
     // sets: EMPTY_SET MARK items ADDITEMS; FROZENSET; builtins.set([..])
@@ -587,7 +587,7 @@ fn hostile_and_broken_input_is_an_error_not_a_panic() {
 fn cycles_and_exponential_sharing_are_bounded() {
     // a list appended to itself
     let r = run(&p2(&[b']', b'q', 0, b'h', 0, b'a']));
-    match r.node {
+    match &r.node {
         Node::List { items } => assert!(matches!(items[0], Node::Elided { .. })),
         other => panic!("{other:?}"),
     }
@@ -682,10 +682,10 @@ fn repeated_dict_keys_keep_first_position_and_last_value() {
     d.extend([b'K', 2]);
     d.extend(binunicode("a"));
     d.extend([b'K', 3, b'u']);
-    match run(&p2(&d)).node {
+    match &run(&p2(&d)).node {
         Node::Dict { items, .. } => {
             assert_eq!(
-                items,
+                *items,
                 vec![
                     (Key::Str("a".into()), int(3)),
                     (Key::Str("b".into()), int(2))

@@ -481,3 +481,38 @@ mod depth_tests {
         assert!(e.contains("memory budget"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod drop_tests {
+    use crate::format::Node;
+
+    #[test]
+    fn dropping_a_million_deep_tree_does_not_recurse() {
+        // built by hand (readers refuse this depth): Drop must not use the stack per level
+        let mut n = Node::None;
+        for _ in 0..1_000_000 {
+            n = Node::List { items: vec![n] };
+        }
+        drop(n);
+        let mut o = Node::None;
+        for i in 0..300_000 {
+            o = if i % 2 == 0 {
+                Node::Object {
+                    module: "m".into(),
+                    name: "n".into(),
+                    args: vec![],
+                    state: Some(Box::new(o)),
+                    items: vec![],
+                }
+            } else {
+                Node::Dict {
+                    kind: crate::format::DictKind::Dict,
+                    items: vec![(crate::format::Key::Int(0), o)],
+                    attrs: vec![],
+                    state_dict: false,
+                }
+            };
+        }
+        drop(o);
+    }
+}
