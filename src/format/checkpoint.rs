@@ -284,6 +284,11 @@ pub struct SafetyReport {
     /// computed rather than plain strings). Any finding makes the verdict `dangerous`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<String>,
+    /// What loading would call, as Python code with every argument in Python's `repr`
+    /// (`posix.system('echo pwned')`): calls of globals that are not allowed, first
+    /// [`SafetyReport::MAX_LISTED`] distinct ones.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<String>,
 }
 
 impl SafetyReport {
@@ -304,9 +309,24 @@ impl SafetyReport {
             self.add(g);
         }
         for f in other.findings {
-            if !self.findings.contains(&f) {
-                self.findings.push(f);
-            }
+            self.add_finding(f);
+        }
+        for c in other.calls {
+            self.add_call(c);
+        }
+    }
+    /// Most findings and calls kept (each list is deduplicated; O(1) per add).
+    pub const MAX_LISTED: usize = 64;
+    /// Record a dangerous finding once (the first [`Self::MAX_LISTED`] distinct ones).
+    pub fn add_finding(&mut self, f: String) {
+        if self.findings.len() < Self::MAX_LISTED && !self.findings.contains(&f) {
+            self.findings.push(f);
+        }
+    }
+    /// Record a call loading would make once (the first [`Self::MAX_LISTED`] distinct ones).
+    pub fn add_call(&mut self, c: String) {
+        if self.calls.len() < Self::MAX_LISTED && !self.calls.contains(&c) {
+            self.calls.push(c);
         }
     }
     /// Record a global once.
