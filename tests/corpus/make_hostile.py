@@ -251,6 +251,8 @@ class Stub:
 class Rec(pickle.Unpickler):
     def find_class(self, module, name):
         found.append([module, name])
+        if (module, name) == ("builtins", "str"):
+            return str   # pure: lets a computed STACK_GLOBAL go on to the global it computes
         return Stub("%s.%s" % (module, name))
 mod = types.ModuleType("recording_pickle")
 mod.Unpickler = Rec
@@ -318,7 +320,8 @@ def main():
     comp = (op_call("builtins", "str", ("os",), 4) + op_str("system", 4) + b"\x93("
             + op_str("echo pwned", 4) + b"tR")
     pkl = payload_pickle(comp, 4)
-    add("computed_stack_global.pkl", pkl, "pickle", "callers", None, "computed import", None)
+    add("computed_stack_global.pkl", pkl, "pickle", "callers", None,
+        "STACK_GLOBAL(str('os'), 'system')('echo pwned'): the module name is computed", "os.system")
     entries[-1]["finding"] = "STACK_GLOBAL operands are not strings"
     # BUILD on a global itself: sets attributes of torch.load (monkey-patching)
     build = op_global("torch", "load", 4) + b"(" + op_str("__doc__", 4) + op_str("x", 4) + b"db"

@@ -304,6 +304,10 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
                         super::pyrepr::display_name(&o.name)
                     );
                     u.safety.add_finding(what);
+                    if let Some(a) = args_of(u, args).ok().filter(|_| u.may_render_call()) {
+                        let text = super::pyrepr::call_of_value(u, func, &a, 240);
+                        u.safety.add_call(text);
+                    }
                 }
                 _ => {
                     let note = format!(

@@ -199,10 +199,18 @@ pub fn value_repr(u: &Unpickler, id: Id, max: usize) -> String {
 
 /// `module.name(arg, …)` with every argument rendered by [`value_repr`] rules.
 pub fn call_text(u: &Unpickler, module: &str, name: &str, args: &[Id], max: usize) -> String {
-    let mut o = Out {
-        s: format!("{}.{}(", display_name(module), display_name(name)),
-        max,
-    };
+    let head = format!("{}.{}", display_name(module), display_name(name));
+    call_of(u, head, args, max)
+}
+
+/// `callee(arg, …)` where `callee` is a value the pickle computed (the result of a call).
+pub fn call_of_value(u: &Unpickler, callee: Id, args: &[Id], max: usize) -> String {
+    call_of(u, value_repr(u, callee, max), args, max)
+}
+
+fn call_of(u: &Unpickler, head: String, args: &[Id], max: usize) -> String {
+    let mut o = Out { s: head, max };
+    o.push("(");
     for (i, &a) in args.iter().enumerate() {
         if i > 0 {
             o.push(", ");

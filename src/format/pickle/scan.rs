@@ -67,17 +67,26 @@ impl StorageResolver for AnyStorage {
     }
 }
 
-/// Do these first bytes of a file run through the VM as the start of a pickle (to its STOP,
-/// or to the end of `head` without an error, after at least two opcodes)?
+/// Do these first bytes of a file start a pickle? Yes when they begin with a PROTO opcode
+/// (`\x80` and a protocol 0–5), or run through the VM to a STOP, or to the end of `head`
+/// without an error after at least two opcodes, or name a global before the opcode where they
+/// break (Python imports it, and runs what it calls, before failing there).
 pub fn looks_like_pickle(head: &[u8]) -> bool {
     if head.is_empty() {
         return false;
+    }
+    if head.len() >= 2 && head[0] == 0x80 && head[1] <= 5 {
+        return true;
     }
     let mut r = AnyStorage::default();
     let mut u = Unpickler::new(&mut r, Limits::default());
     match u.load(head, 0) {
         Ok(_) => true,
-        Err(e) => e.truncated && e.pos >= 2,
+        Err(e) => {
+            (e.truncated && e.pos >= 2)
+                || !u.safety.globals.is_empty()
+                || !u.safety.findings.is_empty()
+        }
     }
 }
 

@@ -148,13 +148,19 @@ impl<'r> Unpickler<'r> {
         tier
     }
 
+    /// True for the first [`CALLS_RENDERED`] calls rendered for the safety report (rendering
+    /// is bounded per call, and so in all).
+    pub fn may_render_call(&mut self) -> bool {
+        self.calls_rendered += 1;
+        self.calls_rendered <= CALLS_RENDERED
+    }
+
     /// Record what a call of `module.name` with `args` would run (the first few distinct calls
     /// of globals that are not allowed; bounded work per call).
     pub fn record_call(&mut self, module: &str, name: &str, args: &[Id]) {
-        if self.calls_rendered >= CALLS_RENDERED || safety::is_allowed(module, name) {
+        if safety::is_allowed(module, name) || !self.may_render_call() {
             return;
         }
-        self.calls_rendered += 1;
         let text = super::pyrepr::call_text(self, module, name, args, CALL_TEXT);
         self.safety.add_call(text);
     }
