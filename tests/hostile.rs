@@ -113,6 +113,36 @@ fn every_hostile_file_is_dangerous_with_its_globals_named() {
     );
 }
 
+/// Text from the file cannot drive the terminal or pass for code: the readable output escapes
+/// control characters (a key shows as Python's repr) and calls show their arguments in Python's
+/// repr (the expected texts are Python's own `repr`, from the generator).
+#[test]
+fn text_from_the_file_cannot_spoof_the_output() {
+    let m = manifest();
+    let e = m["hostile"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["file"] == "spoof_text.pth")
+        .expect("spoof_text.pth in the manifest");
+    let path = hostile_dir().join("spoof_text.pth");
+    let (code, out, err) = run(&["inspect"], &path);
+    assert_eq!(code, 3);
+    for text in [&out, &err] {
+        assert!(!text.contains('\x1b'), "raw escape character in {text}");
+    }
+    assert!(out.contains(e["key_repr"].as_str().unwrap()), "{out}");
+    assert!(out.contains("'line1\\nsafe: yes'"), "{out}");
+    let want = e["call_repr"].as_str().unwrap();
+    assert!(
+        out.contains(&format!("would call {want}")),
+        "{want} not in {out}"
+    );
+    let (_, json, _) = run(&["inspect", "--json"], &path);
+    let j: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(j["safety"]["calls"][0], *want);
+}
+
 #[test]
 fn python2_name_tables_match_cpython() {
     use weightscope::format::pickle::compat_names::{IMPORT_MAPPING, NAME_MAPPING};

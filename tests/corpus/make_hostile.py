@@ -337,6 +337,17 @@ def main():
         "builtins.eval")
     entries[-1]["globals"].append(["os", "system"])
 
+    # text that tries to pass for code or to drive the terminal: a key with an escape sequence,
+    # a value with a newline, and an argument that reads as two calls if quoted naively
+    arg = "x') + harmless('y"
+    body = (b"(" + op_str("\x1b[2J\x1b[31mweight", 4) + op_str("line1\nsafe: yes", 4)
+            + op_str("payload", 4) + op_call("os", "system", (arg,), 4) + b"d")
+    add("spoof_text.pth", as_zip(framed(body, 4)), "torch-zip", "process", ("os", "system"),
+        "control characters in a key and a value; an argument that looks like two calls",
+        "os.system")
+    entries[-1]["call_repr"] = f"os.system({arg!r})"   # Python's own repr of the argument
+    entries[-1]["key_repr"] = repr("\x1b[2J\x1b[31mweight")
+
     # torch.load with recording stubs (a subprocess: a crash cannot take the generator along)
     paths = [os.path.join(outdir, e["file"]) for e in entries]
     res = subprocess.run([sys.executable, "-c", TORCH_CHECK, *paths], capture_output=True,
