@@ -329,14 +329,16 @@ impl SafetyReport {
             self.calls.push(c);
         }
     }
-    /// Record a global once.
+    /// Record a global once (the highest tier it was given wins).
     pub fn add(&mut self, g: GlobalRef) {
-        if !self
+        match self
             .globals
-            .iter()
-            .any(|h| h.module == g.module && h.name == g.name)
+            .iter_mut()
+            .find(|h| h.module == g.module && h.name == g.name)
         {
-            self.globals.push(g);
+            Some(h) if g.tier > h.tier => *h = g,
+            Some(_) => {}
+            None => self.globals.push(g),
         }
     }
 }

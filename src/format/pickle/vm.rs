@@ -12,8 +12,8 @@
 use super::calls::{self, StorageResolver};
 use super::safety;
 use super::value::{DictKind, Id, Inert, Value};
-use crate::format::checkpoint::{GlobalRef, SafetyReport, Tier};
-use std::collections::HashMap;
+use crate::format::checkpoint::{GlobalRef, SafetyReport};
+use std::collections::{HashMap, HashSet};
 
 /// Calls rendered for the safety report at most (each at most [`CALL_TEXT`] characters).
 const CALLS_RENDERED: usize = 4096;
@@ -81,6 +81,9 @@ pub struct Unpickler<'r> {
     /// Python, where each `load` starts a new unpickler).
     pub protocol: u8,
     calls_rendered: usize,
+    /// Globals already classified (per protocol class: dotted names resolve from protocol 4),
+    /// so that a repeated GLOBAL costs one hash lookup.
+    classified: HashSet<(String, String, bool)>,
 }
 
 impl<'r> Unpickler<'r> {
@@ -99,6 +102,7 @@ impl<'r> Unpickler<'r> {
             resolver,
             protocol: 0,
             calls_rendered: 0,
+            classified: HashSet::new(),
         }
     }
 
@@ -136,8 +140,12 @@ impl<'r> Unpickler<'r> {
     }
 
     /// Record a global (resolved as `find_class` would at the current protocol) in the safety
-    /// report and return its tier.
-    pub fn record_global(&mut self, g: &safety::Resolved) -> Tier {
+    /// report, once per name.
+    pub fn record_global(&mut self, g: &safety::Resolved) {
+        let key = (g.module.clone(), g.name.clone(), self.protocol >= 4);
+        if !self.classified.insert(key) {
+            return;
+        }
         let (tier, why) = safety::classify(g, self.protocol);
         self.safety.add(GlobalRef {
             module: g.module.clone(),
@@ -145,7 +153,6 @@ impl<'r> Unpickler<'r> {
             tier,
             why,
         });
-        tier
     }
 
     /// True for the first [`CALLS_RENDERED`] calls rendered for the safety report (rendering
