@@ -1,5 +1,6 @@
 //! `weightscope inspect`: the readable tree, or the JSON index with optional tensor hashes.
 
+use super::esc;
 use super::open::{open_path, Opened};
 use crate::format::pickle::pyrepr;
 use crate::format::{data, Checkpoint, Key, Node, Source};
@@ -394,12 +395,6 @@ fn key_text(k: &Key) -> String {
         Key::Int(i) => i.to_string(),
         Key::Other(s) => esc(s),
     }
-}
-
-/// A name or text from the file for the terminal: as is when printable, else Python's repr
-/// (control characters cannot move the cursor or fake a line).
-fn esc(s: &str) -> String {
-    pyrepr::display_name(s).into_owned()
 }
 
 fn kind_text(n: &Node) -> String {

@@ -270,27 +270,37 @@ fn diff(
         r.identical
     );
     for k in &r.only_a {
-        let _ = writeln!(out, "only in A   {k}");
+        let _ = writeln!(out, "only in A   {}", esc(k));
     }
     for k in &r.only_b {
-        let _ = writeln!(out, "only in B   {k}");
+        let _ = writeln!(out, "only in B   {}", esc(k));
     }
     for m in &r.mismatched {
         let _ = writeln!(
             out,
             "mismatch    {}  A {} {:?}  B {} {:?}",
-            m.key, m.a.dtype, m.a.shape, m.b.dtype, m.b.shape
+            esc(&m.key),
+            m.a.dtype,
+            m.a.shape,
+            m.b.dtype,
+            m.b.shape
         );
     }
     for c in &r.changed {
         let _ = writeln!(
             out,
             "changed     {}  max|a-b| {}  rel L2 {}  cosine {}",
-            c.key,
+            esc(&c.key),
             f(c.max_abs),
             f(c.rel_l2),
             f(c.cosine)
         );
     }
     0
+}
+
+/// A name or text from the file for the terminal: as is when printable, else Python's repr
+/// (control characters cannot move the cursor or fake a line).
+pub fn esc(s: &str) -> String {
+    crate::format::pickle::pyrepr::display_name(s).into_owned()
 }

@@ -12,9 +12,10 @@
 //! file is dangerous (even when others are unreadable), else 2 if any is unreadable, else 0.
 //! Files are opened one at a time; tensor bytes are never read.
 
+use super::esc;
 use super::open::{display_name, open_path};
 use crate::format::checkpoint::{SafetyReport, Tier};
-use crate::format::pickle::{pyrepr, scan};
+use crate::format::pickle::scan;
 use crate::format::{self, FileSource, Format};
 use serde::Serialize;
 use std::io::Write;
@@ -280,7 +281,6 @@ pub fn run(paths: &[PathBuf], json: bool, out: &mut dyn Write) -> i32 {
 
 /// The readable line of one file: status, path, then what matters for that status.
 fn line(r: &FileResult) -> String {
-    let esc = |s: &str| pyrepr::display_name(s).into_owned();
     let detail = match r.status {
         Status::Dangerous => {
             let mut parts: Vec<String> = r.dangerous.iter().map(|g| esc(g)).collect();
