@@ -76,6 +76,7 @@ case "${1:-}" in
     step "clippy (wasm32)" cargo clippy --target wasm32-unknown-unknown --bins --lib --tests -- -D warnings
     step "torch fixtures" "$PY" tests/fixtures/make_fixtures.py tests/fixtures/gen
     step "malformed corpus" "$PY" tests/corpus/make_malformed.py tests/corpus/gen/malformed
+    step "hostile pickles" "$PY" tests/corpus/make_hostile.py tests/corpus/gen/hostile
     step "cargo test (native)" cargo test
     step "round trip (pytest, real torch)" env WEIGHTSCOPE_BIN="$CARGO_TARGET_DIR/debug/weightscope" "$PY" -m pytest -q -p no:cacheprovider tests/roundtrip
     step "cargo test (wasm32, headless Chromium)" cargo test --target wasm32-unknown-unknown --test web

@@ -1,6 +1,8 @@
 //! `weightscope inspect`: the readable tree, or the JSON index with optional tensor hashes.
 
+use super::esc;
 use super::open::{open_path, Opened};
+use crate::format::pickle::pyrepr;
 use crate::format::{data, Checkpoint, Key, Node, Source};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -73,6 +75,9 @@ struct SafetyJson<'a> {
     globals: Vec<GlobalJson<'a>>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     findings: &'a [String],
+    /// What loading would call, in Python syntax (arguments in Python's repr).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    calls: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -139,6 +144,7 @@ pub fn index_json(o: &Opened, hash: bool) -> Result<IndexJson<'_>, crate::format
             verdict: ckpt.safety.verdict(),
             globals,
             findings: &ckpt.safety.findings,
+            calls: &ckpt.safety.calls,
         },
         metadata: MetadataJson(&ckpt.metadata),
         notes: &ckpt.notes,
@@ -149,10 +155,7 @@ pub fn index_json(o: &Opened, hash: bool) -> Result<IndexJson<'_>, crate::format
 pub fn run(path: &Path, json_out: bool, hash: bool, out: &mut dyn Write) -> i32 {
     let o = match open_path(path) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}");
-            return super::EXIT_UNREADABLE;
-        }
+        Err(e) => return super::open::report_unreadable(path, &e),
     };
     let res = if json_out {
         index_json(&o, hash).map(|j| {
@@ -174,30 +177,14 @@ pub fn run(path: &Path, json_out: bool, hash: bool, out: &mut dyn Write) -> i32 
         eprintln!("{e}");
         return super::EXIT_UNREADABLE;
     }
-    if o.ckpt.safety.verdict() == "dangerous" {
-        eprintln!(
-            "{}: DANGEROUS: the pickle references globals that would run code under torch.load(weights_only=False): {}",
-            o.ckpt.files[0],
-            dangerous_list(&o.ckpt)
-        );
+    if let Some(line) = super::open::dangerous_line(&o.ckpt) {
+        eprintln!("{line}");
         return super::EXIT_DANGEROUS;
     }
     // The process ends right after this command: leave the index (tens of thousands of small
     // allocations for a large checkpoint) to the OS instead of freeing it piece by piece.
     std::mem::forget(o);
     0
-}
-
-fn dangerous_list(c: &Checkpoint) -> String {
-    let mut v: Vec<String> = c
-        .safety
-        .globals
-        .iter()
-        .filter(|g| g.tier == crate::format::Tier::Dangerous)
-        .map(|g| format!("{}.{}", g.module, g.name))
-        .collect();
-    v.extend(c.safety.findings.iter().cloned());
-    v.join(", ")
 }
 
 /// Thousands separators.
@@ -285,22 +272,22 @@ fn leaf_text(c: &Checkpoint, n: &Node, users: &[u32]) -> Option<String> {
         Node::Bool { value } => if *value { "True" } else { "False" }.into(),
         Node::Int { value } => value.to_string(),
         Node::BigInt { value } => value.clone(),
-        Node::Float { value } => format!("{value}"),
         Node::Complex { re, im } => format!("({re}{im:+}j)"),
         Node::Str { value } => {
             let s: String = value.chars().take(80).collect();
             if value.chars().count() > 80 {
-                format!("{s:?}…")
+                format!("{}…", pyrepr::str_repr(&s))
             } else {
-                format!("{s:?}")
+                pyrepr::str_repr(&s)
             }
         }
+        Node::Float { value } => pyrepr::float_repr(*value),
         Node::Bytes { data } => format!("bytes[{}]", data.len()),
         Node::Dtype { name } => format!("torch.{name}"),
-        Node::Device { value } => format!("device({value})"),
+        Node::Device { value } => format!("device({})", esc(value)),
         Node::Size { dims } => format!("torch.Size({dims:?})"),
-        Node::Global { module, name } => format!("<{module}.{name}>"),
-        Node::Elided { reason } => format!("<elided: {reason}>"),
+        Node::Global { module, name } => format!("<{}.{}>", esc(module), esc(name)),
+        Node::Elided { reason } => format!("<elided: {}>", esc(reason)),
         Node::Tensor { index } => {
             let t = &c.tensors[*index];
             let mut s = format!("{} {:?}  {}", t.dtype, t.shape, human_bytes(t.nbytes()));
@@ -315,7 +302,7 @@ fn leaf_text(c: &Checkpoint, n: &Node, users: &[u32]) -> Option<String> {
             }
             if let Some(si) = t.storage {
                 if users[si] > 1 {
-                    s.push_str(&format!("  shares storage {}", c.storages[si].key));
+                    s.push_str(&format!("  shares storage {}", esc(&c.storages[si].key)));
                 }
             }
             s
@@ -332,6 +319,7 @@ fn print_tree(
     let c = &o.ckpt;
     let t = totals(c, &c.root);
     let file = &c.files[0];
+    let file = esc(file);
     let _ = writeln!(
         out,
         "{file}: {} — {} tensors, {} parameters, {}",
@@ -351,14 +339,24 @@ fn print_tree(
     let _ = writeln!(out, "safety: {}", c.safety.verdict());
     for g in &c.safety.globals {
         if g.tier != crate::format::Tier::Allowed {
-            let _ = writeln!(out, "  {:?} {}.{} — {}", g.tier, g.module, g.name, g.why);
+            let _ = writeln!(
+                out,
+                "  {:?} {}.{} — {}",
+                g.tier,
+                esc(&g.module),
+                esc(&g.name),
+                esc(&g.why)
+            );
         }
     }
     for f in &c.safety.findings {
-        let _ = writeln!(out, "  Dangerous: {f}");
+        let _ = writeln!(out, "  Dangerous: {}", esc(f));
+    }
+    for call in &c.safety.calls {
+        let _ = writeln!(out, "  would call {}", esc(call));
     }
     for (k, v) in &c.metadata {
-        let _ = writeln!(out, "metadata {k} = {v}");
+        let _ = writeln!(out, "metadata {} = {}", esc(k), esc(v));
     }
     let srcs = o.source_refs();
     let mut hashes = vec![None; c.tensors.len()];
@@ -408,9 +406,9 @@ fn container_children(n: &Node) -> Option<Vec<(String, &Node)>> {
 
 fn key_text(k: &Key) -> String {
     match k {
-        Key::Str(s) => s.clone(),
+        Key::Str(s) => esc(s),
         Key::Int(i) => i.to_string(),
-        Key::Other(s) => s.clone(),
+        Key::Other(s) => esc(s),
     }
 }
 
@@ -440,7 +438,9 @@ fn kind_text(n: &Node) -> String {
             if *frozen { "frozenset" } else { "set" },
             items.len()
         ),
-        Node::Object { module, name, .. } => format!("object {module}.{name} (inert)"),
+        Node::Object { module, name, .. } => {
+            format!("object {}.{} (inert)", esc(module), esc(name))
+        }
         _ => String::new(),
     }
 }

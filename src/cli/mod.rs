@@ -4,12 +4,16 @@
 //! - `weightscope detect FILE...` — one line per file: `FILE<TAB>FORMAT<TAB>SIZE<TAB>description`.
 //! - `weightscope inspect FILE [--json] [--hash]` — the tree, or the JSON index
 //!   `{"format", "entries": [{"path","dtype","shape","sha256"?}], "safety": {"verdict","globals"}}`.
-//! - Exit status: 0 read; 3 a dangerous global is referenced (the report is still printed);
+//! - `weightscope scan PATH... [--json]` — one line (or JSON record) per file with its verdict
+//!   ([`scan`]); exit 3 if any is dangerous, else 2 if any is unreadable, else 0.
+//! - Exit status: 0 read; 3 a dangerous global is referenced, or the file is a pickle stream
+//!   that torch.load would run dangerous calls from (the report is still printed);
 //!   2 unreadable (one line on stderr naming file and place); 1 usage.
 
 pub mod edit;
 pub mod inspect;
 pub mod open;
+pub mod scan;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
@@ -51,6 +55,15 @@ pub enum Command {
         /// Add the sha256 of every tensor's contiguous little-endian bytes (reads all tensor data).
         #[arg(long)]
         hash: bool,
+    },
+    /// Safety verdict of every checkpoint under the given files and directories (for CI and
+    /// pre-commit): one line per file; exit 3 if any is dangerous, else 2 if any is unreadable.
+    Scan {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print JSON (`{"files": [...], "summary": {...}}`) instead of lines.
+        #[arg(long)]
+        json: bool,
     },
     /// Statistics and histograms of every tensor (min, max, mean, std, L2, zeros, NaN/Inf, quantiles).
     Stats {
@@ -148,6 +161,7 @@ pub fn main() -> i32 {
     let code = match cli.command {
         Command::Detect { files } => open::detect_files(&files, &mut out),
         Command::Inspect { file, json, hash } => inspect::run(&file, json, hash, &mut out),
+        Command::Scan { paths, json } => scan::run(&paths, json, &mut out),
         Command::Stats {
             file,
             json,
@@ -185,13 +199,16 @@ fn stats(
     };
     let o = match open::open_path(file) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}");
-            return EXIT_UNREADABLE;
-        }
+        Err(e) => return open::report_unreadable(file, &e),
     };
     match stats_cmd::run(&o.ckpt, &o.source_refs(), json, bins, re.as_ref(), out) {
-        Ok(()) => 0,
+        Ok(()) => match open::dangerous_line(&o.ckpt) {
+            Some(line) => {
+                eprintln!("{line}");
+                EXIT_DANGEROUS
+            }
+            None => 0,
+        },
         Err(e) => {
             eprintln!(
                 "{}",
@@ -253,27 +270,37 @@ fn diff(
         r.identical
     );
     for k in &r.only_a {
-        let _ = writeln!(out, "only in A   {k}");
+        let _ = writeln!(out, "only in A   {}", esc(k));
     }
     for k in &r.only_b {
-        let _ = writeln!(out, "only in B   {k}");
+        let _ = writeln!(out, "only in B   {}", esc(k));
     }
     for m in &r.mismatched {
         let _ = writeln!(
             out,
             "mismatch    {}  A {} {:?}  B {} {:?}",
-            m.key, m.a.dtype, m.a.shape, m.b.dtype, m.b.shape
+            esc(&m.key),
+            m.a.dtype,
+            m.a.shape,
+            m.b.dtype,
+            m.b.shape
         );
     }
     for c in &r.changed {
         let _ = writeln!(
             out,
             "changed     {}  max|a-b| {}  rel L2 {}  cosine {}",
-            c.key,
+            esc(&c.key),
             f(c.max_abs),
             f(c.rel_l2),
             f(c.cosine)
         );
     }
     0
+}
+
+/// A name or text from the file for the terminal: as is when printable, else Python's repr
+/// (control characters cannot move the cursor or fake a line).
+pub fn esc(s: &str) -> String {
+    crate::format::pickle::pyrepr::display_name(s).into_owned()
 }

@@ -1,6 +1,7 @@
 //! Opening files from paths for the CLI (native only): single files, and — through the shared
 //! [`crate::format`] API — whatever the format layer can open from a path.
 
+use crate::format::pickle::scan;
 use crate::format::{self, Checkpoint, FileSource, FormatError, Source};
 use std::io::Write;
 use std::path::Path;
@@ -31,6 +32,38 @@ pub fn display_name(path: &Path) -> String {
 pub fn open_path(path: &Path) -> Result<Opened, FormatError> {
     let (ckpt, sources) = format::open_path(path)?;
     Ok(Opened { ckpt, sources })
+}
+
+/// Report a file that could not be opened: the error on stderr and, when the file holds
+/// pickles that torch.load would run (a plain pickle, a broken checkpoint whose pickle calls
+/// something before the break), what they would call. Returns the exit status: 3 when that
+/// is dangerous, else 2.
+pub fn report_unreadable(path: &Path, e: &FormatError) -> i32 {
+    eprintln!("{e}");
+    let scanned = FileSource::open(path)
+        .ok()
+        .and_then(|s| scan::scan_source(&s));
+    match scanned {
+        Some(s) if s.verdict() == "dangerous" => {
+            let line = scan::would_call(&s.safety);
+            if !e.message.contains(&line) {
+                eprintln!("{}: {line}", display_name(path));
+            }
+            super::EXIT_DANGEROUS
+        }
+        _ => super::EXIT_UNREADABLE,
+    }
+}
+
+/// The DANGEROUS line for an opened checkpoint (stderr), or `None` when it is not dangerous.
+pub fn dangerous_line(c: &Checkpoint) -> Option<String> {
+    (c.safety.verdict() == "dangerous").then(|| {
+        format!(
+            "{}: {}",
+            c.files.first().map(String::as_str).unwrap_or(""),
+            scan::would_call(&c.safety)
+        )
+    })
 }
 
 /// `weightscope detect FILE...`

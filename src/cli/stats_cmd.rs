@@ -161,7 +161,7 @@ fn table(
                     format!("{:.2}", 100.0 * s.zeros as f64 / s.count as f64)
                 };
                 [
-                    t.path_string(),
+                    super::esc(&t.path_string()),
                     t.dtype.name().to_string(),
                     shape,
                     num(s.min),
@@ -173,7 +173,7 @@ fn table(
                 ]
             }
             None => [
-                t.path_string(),
+                super::esc(&t.path_string()),
                 t.dtype.name().to_string(),
                 shape,
                 "(no data)".into(),

@@ -285,10 +285,15 @@ pub struct SafetyReport {
     /// computed rather than plain strings). Any finding makes the verdict `dangerous`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<String>,
-    /// (module, name) of every global in `globals`: [`SafetyReport::add`] is O(1), so a pickle
-    /// naming a million globals costs linear time.
+    /// (module, name) → index in `globals`: [`SafetyReport::add`] is O(1), so a pickle naming a
+    /// million globals costs linear time.
     #[serde(skip)]
-    seen: std::collections::HashSet<(String, String)>,
+    seen: std::collections::HashMap<(String, String), usize>,
+    /// What loading would call, as Python code with every argument in Python's `repr`
+    /// (`posix.system('echo pwned')`): calls of globals that are not allowed, first
+    /// [`SafetyReport::MAX_LISTED`] distinct ones.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<String>,
 }
 
 impl SafetyReport {
@@ -309,15 +314,39 @@ impl SafetyReport {
             self.add(g);
         }
         for f in other.findings {
-            if !self.findings.contains(&f) {
-                self.findings.push(f);
-            }
+            self.add_finding(f);
+        }
+        for c in other.calls {
+            self.add_call(c);
         }
     }
-    /// Record a global once.
+    /// Most findings and calls kept (each list is deduplicated; O(1) per add).
+    pub const MAX_LISTED: usize = 64;
+    /// Record a dangerous finding once (the first [`Self::MAX_LISTED`] distinct ones).
+    pub fn add_finding(&mut self, f: String) {
+        if self.findings.len() < Self::MAX_LISTED && !self.findings.contains(&f) {
+            self.findings.push(f);
+        }
+    }
+    /// Record a call loading would make once (the first [`Self::MAX_LISTED`] distinct ones).
+    pub fn add_call(&mut self, c: String) {
+        if self.calls.len() < Self::MAX_LISTED && !self.calls.contains(&c) {
+            self.calls.push(c);
+        }
+    }
+    /// Record a global once (the highest tier it was given wins).
     pub fn add(&mut self, g: GlobalRef) {
-        if self.seen.insert((g.module.clone(), g.name.clone())) {
-            self.globals.push(g);
+        match self.seen.entry((g.module.clone(), g.name.clone())) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                let h = &mut self.globals[*e.get()];
+                if g.tier > h.tier {
+                    *h = g;
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(self.globals.len());
+                self.globals.push(g);
+            }
         }
     }
 }

@@ -40,6 +40,10 @@ pub enum Format {
     /// A `PYTORCH1` preview container (refused, as torch refuses it).
     #[serde(rename = "torch-preview")]
     TorchPreview,
+    /// A pickle stream that is not a checkpoint format (a plain `pickle.dump`, a renamed
+    /// payload): torch.load would still unpickle it, so its globals are scanned.
+    #[serde(rename = "pickle")]
+    Pickle,
     /// Nothing we recognise.
     #[serde(rename = "unknown")]
     Unknown,
@@ -57,6 +61,7 @@ impl Format {
             Format::SafetensorsSharded => "safetensors-sharded",
             Format::TorchSharded => "torch-sharded",
             Format::TorchPreview => "torch-preview",
+            Format::Pickle => "pickle",
             Format::Unknown => "unknown",
         }
     }
@@ -71,6 +76,9 @@ impl Format {
             Format::SafetensorsSharded => "sharded safetensors (index + shards)",
             Format::TorchSharded => "sharded PyTorch checkpoint (index + shards)",
             Format::TorchPreview => "PyTorch 1.0 preview container (PYTORCH1), unsupported",
+            Format::Pickle => {
+                "a pickle stream, not a checkpoint (torch.load would still unpickle it)"
+            }
             Format::Unknown => "not a checkpoint format weightscope recognises",
         }
     }
@@ -119,6 +127,9 @@ pub fn detect(head: &[u8], file_len: u64) -> Format {
         }
         return Format::TorchSharded;
     }
+    if super::pickle::scan::looks_like_pickle(head) {
+        return Format::Pickle;
+    }
     Format::Unknown
 }
 
@@ -154,6 +165,16 @@ mod tests {
             Format::Unknown
         );
         assert_eq!(detect(b"", 0), Format::Unknown);
+        // pickles of any protocol that are not torch's legacy stream
+        assert_eq!(
+            detect(b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00N.", 13),
+            Format::Pickle
+        );
+        assert_eq!(detect(b"(dp0\nS'a'\np1\nI1\ns.", 20), Format::Pickle);
+        assert_eq!(detect(b"cos\nsystem\n(S'echo'\ntR.", 24), Format::Pickle);
+        assert_eq!(detect(b"\x80\x02}q\x00", 100), Format::Pickle); // cut by the head
+        assert_eq!(detect(b"Nothing to see", 14), Format::Unknown);
+        assert_eq!(detect(b"{\"json\": 1}", 11), Format::Unknown);
         // a safetensors length that points past the end is not safetensors
         let mut bad = 1000u64.to_le_bytes().to_vec();
         bad.extend_from_slice(b"{}");

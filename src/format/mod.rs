@@ -64,6 +64,11 @@ pub fn open(src: &dyn Source, name: &str) -> Result<Checkpoint> {
         Format::TorchLegacy => {
             torch::open_legacy(src, name).and_then(|c| bounds::check(&c).map(|()| c))
         }
+        Format::Pickle => Err(FormatError::new(
+            pickle::scan::scan_source(src)
+                .map(|s| pickle::scan::not_a_checkpoint(&s))
+                .unwrap_or_else(|| "not a PyTorch or safetensors checkpoint: a pickle stream".into()),
+        )),
         Format::TorchTar => Err(FormatError::new(
             "a legacy PyTorch 0.1.x tar archive: recognised, but weightscope does not read this format (re-save it with a current torch)",
         )),

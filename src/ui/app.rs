@@ -488,18 +488,8 @@ fn summary_card(card: FileCard) -> impl IntoView {
     } = card;
     let details = match details {
         Details::Summary(s) => {
-            // the calls the pickle would make, from the index (os.system('…'))
-            let calls: Vec<String> = use_context::<Checkpoint>()
-                .and_then(|ck| ck.opened.get_untracked())
-                .filter(|f| f.id == s.id)
-                .map(|f| {
-                    f.values
-                        .iter()
-                        .filter(|v| v.kind == "call")
-                        .map(|v| v.text.clone())
-                        .collect()
-                })
-                .unwrap_or_default();
+            // the calls the pickle would make, arguments in Python's repr (os.system('…'))
+            let calls = s.calls.clone();
             summary_facts(s, calls).into_any()
         }
         Details::NotAvailable(msg) => view! {

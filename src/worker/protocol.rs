@@ -239,6 +239,10 @@ pub struct Summary {
     /// safetensors `__metadata__` (merged over shards), in file order.
     #[serde(default)]
     pub metadata: Vec<(String, String)>,
+    /// What loading would call, in Python syntax with arguments in Python's repr
+    /// ([`crate::format::SafetyReport::calls`]).
+    #[serde(default)]
+    pub calls: Vec<String>,
 }
 
 /// One tensor of the index.
@@ -401,6 +405,7 @@ impl Summary {
                 .collect(),
             notes: ckpt.notes.clone(),
             metadata: ckpt.metadata.clone(),
+            calls: ckpt.safety.calls.clone(),
             params_by_dtype: ckpt
                 .params_by_dtype()
                 .into_iter()

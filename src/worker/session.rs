@@ -665,6 +665,34 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_pickle_says_what_torch_load_would_call() {
+        // pickle.dumps of an object whose __reduce__ is (os.system, ("a') + b('c",)), protocol 4
+        let mut p = b"\x80\x04\x8c\x05posix\x8c\x06system\x93\x8c\x0aa') + b('c".to_vec();
+        p.extend_from_slice(b"\x85R.");
+        let (s, out) = run(vec![named("evil.pkl", p)]);
+        let Response::Detected(d) = &out[0] else {
+            panic!("{out:?}")
+        };
+        assert_eq!(d.format, "pickle");
+        let Response::Error(e) = &out[1] else {
+            panic!("{out:?}")
+        };
+        assert!(
+            e.error.contains("not a PyTorch or safetensors checkpoint"),
+            "{}",
+            e.error
+        );
+        assert!(e.error.contains("DANGEROUS"), "{}", e.error);
+        // the argument in Python's repr: one string, not two calls
+        assert!(
+            e.error.contains("posix.system(\"a') + b('c\")"),
+            "{}",
+            e.error
+        );
+        assert!(s.opened().is_none());
+    }
+
+    #[test]
     fn detection_ignores_the_name() {
         let mut st = 2u64.to_le_bytes().to_vec();
         st.extend_from_slice(b"{}");

@@ -49,7 +49,7 @@ fn scalar(n: &Node) -> Option<(String, &'static str)> {
         Node::BigInt { value } => (value.clone(), "int"),
         Node::Float { value } => (format_float(*value), "float"),
         Node::Complex { re, im } => (format!("({re}{im:+}j)"), "complex"),
-        Node::Str { value } => (format!("{value:?}").replace('"', "'"), "str"),
+        Node::Str { value } => (crate::format::pickle::pyrepr::str_repr(value), "str"),
         Node::Bytes { data } => (format!("b'…' ({} bytes)", data.len()), "bytes"),
         Node::Dtype { name } => (format!("torch.{name}"), "dtype"),
         Node::Device { value } => (format!("device('{value}')"), "device"),

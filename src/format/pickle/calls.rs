@@ -295,11 +295,35 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
         Value::Global { module, name } => (module.clone(), name.clone()),
         other => {
             let k = other.kind_name();
+            match other {
+                // the result of a call we did not make: Python calls whatever it returned
+                Value::Object(o) if !o.module.starts_with('<') || o.module == "<call>" => {
+                    let what = format!(
+                        "calls the result of {}.{}(…): a value computed by the pickle is called in turn",
+                        super::pyrepr::display_name(&o.module),
+                        super::pyrepr::display_name(&o.name)
+                    );
+                    u.safety.add_finding(what);
+                    if let Some(a) = args_of(u, args).ok().filter(|_| u.may_render_call()) {
+                        let text = super::pyrepr::call_of_value(u, func, &a, 240);
+                        u.safety.add_call(text);
+                    }
+                }
+                _ => {
+                    let note = format!(
+                        "the pickle calls a {k}, which Python cannot call: loading fails there"
+                    );
+                    if u.notes.len() < 64 && !u.notes.contains(&note) {
+                        u.notes.push(note);
+                    }
+                }
+            }
             let a = args_of(u, args).unwrap_or_else(|_| vec![args]);
             return Ok(object("<call>", k, a));
         }
     };
     let a = args_of(u, args)?;
+    u.record_call(&module, &name, &a);
     let f = (module.as_str(), name.as_str());
     let v = match (module.as_str(), name.as_str()) {
         ("torch._utils", "_rebuild_tensor_v2") | ("torch._utils", "_rebuild_tensor") => {

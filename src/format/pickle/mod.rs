@@ -2,12 +2,18 @@
 //!
 //! - [`vm`]: opcodes (protocols 0–5), memo, marks, limits.
 //! - [`calls`]: what allow-listed callables build; inert objects for everything else.
-//! - [`safety`]: tiers of globals (allowed / unknown / dangerous).
+//! - [`safety`]: name resolution as Python's `find_class` does it, and tiers of globals
+//!   (allowed / unknown / dangerous); [`compat_names`]: the Python 2 name tables it uses.
+//! - [`pyrepr`]: Python's `repr` of values and calls, for the CLI and the page.
+//! - [`scan`]: what `torch.load` would call for any pickle stream, checkpoint or not.
 //! - [`value`]: the value arena.
 //! - [`tree`]: arena → [`crate::format::Node`] tree and tensor list.
 
 pub mod calls;
+pub mod compat_names;
+pub mod pyrepr;
 pub mod safety;
+pub mod scan;
 pub mod tree;
 pub mod value;
 pub mod vm;

@@ -1,51 +1,104 @@
-//! Classifying pickle globals: `allowed` (torch's `weights_only` allow-list, pytorch-formats.md
-//! §3.2), `dangerous` (a block list at least as wide as picklescan's: code execution, file and
-//! network access, imports, nested unpickling) or `unknown` (anything else: inert classes such as
-//! `argparse.Namespace`, numpy scalars, Lightning callbacks).
+//! The safety verdict of a pickle global: what `torch.load(weights_only=False)` would do with it.
 //!
-//! Contract: [`map_name`] applies torch's Python-2 → 3 name mapping (§3.4) before lookup;
-//! [`classify`] is a pure function of the mapped (module, name).
+//! Contract:
+//! - [`resolve`] turns the (module, name) a GLOBAL / INST / STACK_GLOBAL opcode names into the
+//!   object Python's `pickle.Unpickler.find_class` would look up, as torch's unpickler wraps it:
+//!   a name that is one of torch's storage types (`FloatStorage`) becomes that storage type
+//!   whatever the module (nothing is imported); module `torch.tensor` reads as `torch._tensor`;
+//!   for protocols 0–2 the Python 2 names of `_compat_pickle` are mapped ([`super::compat_names`]:
+//!   a pair in `NAME_MAPPING` first, else the module in `IMPORT_MAPPING`); from protocol 4 a
+//!   dotted name is an attribute path walked from the module (`torch` + `os.system` is
+//!   `os.system`, `builtins` + `eval.__call__` is `eval`), below 4 it is one attribute name that
+//!   no module has, so loading fails there.
+//! - [`classify`] gives the tier: `allowed` (torch's `weights_only` allow-list,
+//!   docs/formats.md), `dangerous` (loading would call or import something that can touch the
+//!   system: the block list below), or `unknown` (anything else, shown as an inert object).
+//!   It is a pure function of the resolved (module, name) and the pickle's protocol, O(length
+//!   of the names × log(table size)).
+//!
+//! The block list is our own data table ([`FAMILIES`], [`SAFE_BUILTINS`],
+//! [`PRIVATE_STDLIB`]), grouped by family. It is at least the union of the lists of
+//! picklescan 1.0.5 (mmaitre314/picklescan commit f15d54d, `_unsafe_globals`) and fickling
+//! 0.1.12 (trailofbits/fickling commit 854c99a: `UNSAFE_IMPORTS` with its rule that any dotted
+//! component of the module or name counts, builtins outside its safe set, private stdlib
+//! modules, and the ML lists of `UnsafeImportsML`), plus the families weightscope adds: nested
+//! loaders (torch, numpy, pandas, yaml, joblib, dill, cloudpickle), code generators (torch.fx
+//! graph-module source, sympy, typing forward references, dataclasses, logging.config,
+//! cpp_extension, setuptools.sandbox), importers and callers, threads and processes, files,
+//! processes and network. An entry without a dot (`os`) matches the module and its submodules
+//! and any dotted component of the module or of an attribute path (`mypkg.os.thing`,
+//! `torch` + `os.system`); an entry with a dot (`torch.hub`) matches that module and its
+//! submodules.
 
+use super::compat_names::{IMPORT_MAPPING, NAME_MAPPING};
 use crate::format::checkpoint::Tier;
 use crate::format::dtype::DType;
 
-/// Apply `torch._utils.IMPORT_MAPPING` / `NAME_MAPPING` (pytorch-formats.md §3.4).
-pub fn map_name(module: &str, name: &str) -> (String, String) {
-    let pair = match (module, name) {
-        ("__builtin__", "xrange") => Some(("builtins", "range")),
-        ("__builtin__", "reduce") => Some(("functools", "reduce")),
-        ("__builtin__", "intern") => Some(("sys", "intern")),
-        ("__builtin__", "unichr") => Some(("builtins", "chr")),
-        ("__builtin__", "unicode") | ("__builtin__", "basestring") => Some(("builtins", "str")),
-        ("__builtin__", "long") => Some(("builtins", "int")),
-        ("itertools", "izip") => Some(("builtins", "zip")),
-        ("itertools", "imap") => Some(("builtins", "map")),
-        ("itertools", "ifilter") => Some(("builtins", "filter")),
-        ("itertools", "ifilterfalse") => Some(("itertools", "filterfalse")),
-        ("itertools", "izip_longest") => Some(("itertools", "zip_longest")),
-        ("UserDict", "IterableUserDict") | ("UserDict", "UserDict") => {
-            Some(("collections", "UserDict"))
-        }
-        ("UserList", "UserList") => Some(("collections", "UserList")),
-        ("UserString", "UserString") => Some(("collections", "UserString")),
-        ("exceptions", "StandardError") => Some(("builtins", "Exception")),
-        _ => None,
-    };
-    if let Some((m, n)) = pair {
-        return (m.to_string(), n.to_string());
+/// A global as `find_class` would look it up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub module: String,
+    pub name: String,
+    /// torch's unpickler turns any name that is a storage type into that type (no import).
+    pub storage_type: bool,
+}
+
+/// torch's legacy storage type names, which torch's `find_class` intercepts by name alone.
+const STORAGE_TYPES: &[&str] = &[
+    "DoubleStorage",
+    "FloatStorage",
+    "HalfStorage",
+    "LongStorage",
+    "IntStorage",
+    "ShortStorage",
+    "CharStorage",
+    "ByteStorage",
+    "BoolStorage",
+    "BFloat16Storage",
+    "ComplexDoubleStorage",
+    "ComplexFloatStorage",
+    "QInt8Storage",
+    "QInt32Storage",
+    "QUInt8Storage",
+    "QUInt4x2Storage",
+    "QUInt2x4Storage",
+];
+
+/// Resolve a global named by a pickle running at `protocol` (the last PROTO seen; 0 without).
+pub fn resolve(module: &str, name: &str, protocol: u8) -> Resolved {
+    if STORAGE_TYPES.contains(&name) {
+        return Resolved {
+            module: module.to_string(),
+            name: name.to_string(),
+            storage_type: true,
+        };
     }
-    let m = match module {
-        "__builtin__" => "builtins",
-        "copy_reg" => "copyreg",
-        "Queue" => "queue",
-        "repr" => "reprlib",
-        "_abcoll" => "collections.abc",
-        "UserDict" | "UserList" | "UserString" => "collections",
-        "whichdb" => "dbm",
-        "StringIO" | "cStringIO" => "io",
-        other => other,
+    let module = if module == "torch.tensor" {
+        "torch._tensor"
+    } else {
+        module
     };
-    (m.to_string(), name.to_string())
+    let (m, n) = if protocol < 3 {
+        map_python2(module, name)
+    } else {
+        (module, name)
+    };
+    Resolved {
+        module: m.to_string(),
+        name: n.to_string(),
+        storage_type: false,
+    }
+}
+
+/// `_compat_pickle`'s mapping as `find_class` applies it (protocols 0–2).
+pub fn map_python2<'a>(module: &'a str, name: &'a str) -> (&'a str, &'a str) {
+    if let Ok(i) = NAME_MAPPING.binary_search_by(|(k, _)| k.cmp(&(module, name))) {
+        return NAME_MAPPING[i].1;
+    }
+    if let Ok(i) = IMPORT_MAPPING.binary_search_by(|(k, _)| k.cmp(&module)) {
+        return (IMPORT_MAPPING[i].1, name);
+    }
+    (module, name)
 }
 
 const REBUILD: &[&str] = &[
@@ -142,196 +195,568 @@ pub fn is_allowed(module: &str, name: &str) -> bool {
     }
 }
 
-/// Modules every global of which is dangerous (and their submodules).
-const DANGEROUS_MODULES: &[(&str, &str)] = &[
-    ("os", "runs shell commands, reads, writes and deletes files"),
-    (
-        "posix",
-        "the os module on Linux/macOS: runs shell commands, touches files",
-    ),
-    (
-        "nt",
-        "the os module on Windows: runs shell commands, touches files",
-    ),
-    ("sys", "changes the interpreter, imports and exits"),
-    ("subprocess", "starts arbitrary programs"),
-    ("_posixsubprocess", "starts arbitrary programs"),
-    ("commands", "runs shell commands (Python 2)"),
-    ("pty", "spawns arbitrary programs"),
-    ("runpy", "runs arbitrary Python modules and code"),
-    ("importlib", "imports arbitrary modules"),
-    ("imp", "imports arbitrary modules"),
-    ("pickle", "unpickles nested data, which can run anything"),
-    ("_pickle", "unpickles nested data, which can run anything"),
-    ("cPickle", "unpickles nested data, which can run anything"),
-    ("dill", "unpickles nested data, which can run anything"),
-    ("marshal", "loads compiled code objects"),
-    ("shutil", "copies, moves and deletes files"),
-    ("socket", "opens network connections"),
-    ("ssl", "opens network connections"),
-    ("asyncio", "runs programs and opens connections"),
-    ("aiohttp", "makes network requests"),
-    ("requests", "makes network requests"),
-    ("urllib", "makes network requests"),
-    ("urllib2", "makes network requests"),
-    ("http", "makes network requests"),
-    ("httplib", "makes network requests"),
-    ("ftplib", "makes network requests"),
-    ("smtplib", "sends e-mail"),
-    ("telnetlib", "opens network connections"),
-    ("webbrowser", "opens web pages"),
-    ("ctypes", "calls native code and writes raw memory"),
-    ("cffi", "calls native code"),
-    ("code", "runs arbitrary Python code"),
-    ("codeop", "compiles arbitrary Python code"),
-    ("bdb", "runs arbitrary Python code under a debugger"),
-    ("pdb", "runs arbitrary Python code under a debugger"),
-    ("timeit", "runs arbitrary Python code"),
-    ("trace", "runs arbitrary Python code"),
-    ("cProfile", "runs arbitrary Python code"),
-    ("profile", "runs arbitrary Python code"),
-    ("pydoc", "imports arbitrary modules and runs commands"),
-    ("pip", "installs packages"),
-    ("ensurepip", "installs packages"),
-    ("venv", "creates environments and runs programs"),
-    ("distutils", "writes files and runs compilers"),
-    ("multiprocessing", "starts processes"),
-    ("signal", "changes process signal handling"),
-    ("platform", "runs shell commands"),
-    ("tempfile", "creates files"),
-    ("numpy.f2py", "evaluates arbitrary strings"),
-    (
-        "numpy.testing._private.utils",
-        "runstring() executes arbitrary code",
-    ),
-    ("joblib", "unpickles nested data"),
-    ("_winapi", "calls Windows APIs"),
-    ("winreg", "edits the Windows registry"),
-    ("torch.hub", "downloads and runs code"),
+/// A family of dangerous globals: why they are dangerous, whole modules (with their submodules)
+/// and single (module, name) pairs.
+pub struct Family {
+    pub why: &'static str,
+    pub modules: &'static [&'static str],
+    pub names: &'static [(&'static str, &'static str)],
+}
+
+const NESTED: &str = "loads another pickle or serialized program, which can run anything";
+const CODE: &str = "evaluates, compiles or runs code given as data";
+
+/// The block list, by family.
+pub const FAMILIES: &[Family] = &[
+    Family {
+        why: "runs programs or shell commands, or touches files (os and its platform modules)",
+        modules: &[
+            "os",
+            "posix",
+            "nt",
+            "_posixsubprocess",
+            "subprocess",
+            "commands",
+            "pty",
+            "pexpect",
+            "pipes",
+            "_bootsubprocess",
+            "_winapi",
+            "winreg",
+            "_winreg",
+            "msvcrt",
+            "_osx_support",
+            "_aix_support",
+            "_pyrepl",
+            "platform",
+            "uuid",
+            "_uuid",
+        ],
+        names: &[],
+    },
+    Family {
+        why: "reads, writes, copies or deletes files",
+        modules: &[
+            "shutil",
+            "tempfile",
+            "filecmp",
+            "fileinput",
+            "glob",
+            "linecache",
+            "difflib",
+            "mmap",
+            "sqlite3",
+            "_sqlite3",
+            "shelve",
+            "dbm",
+            "tarfile",
+            "zipfile",
+            "compileall",
+            "py_compile",
+            "distutils",
+            "numpy.distutils",
+            "setuptools",
+            "logging",
+            "syslog",
+            "_io",
+            "_pyio",
+        ],
+        names: &[
+            ("io", "open"),
+            ("io", "open_code"),
+            ("io", "FileIO"),
+            ("io", "BufferedRandom"),
+            ("codecs", "open"),
+            ("codecs", "EncodedFile"),
+            ("numpy", "fromfile"),
+            ("numpy", "memmap"),
+            ("numpy", "save"),
+            ("numpy", "savez"),
+            ("numpy", "savez_compressed"),
+            ("numpy", "savetxt"),
+            ("numpy", "loadtxt"),
+            ("numpy", "genfromtxt"),
+            ("torch", "save"),
+            ("torch", "from_file"),
+        ],
+    },
+    Family {
+        why: "opens network connections, serves or downloads",
+        modules: &[
+            "socket",
+            "_socket",
+            "ssl",
+            "_ssl",
+            "http",
+            "httplib",
+            "urllib",
+            "urllib2",
+            "urllib3",
+            "requests",
+            "httpx",
+            "aiohttp",
+            "ftplib",
+            "smtplib",
+            "poplib",
+            "imaplib",
+            "nntplib",
+            "telnetlib",
+            "xmlrpc",
+            "xmlrpclib",
+            "SimpleXMLRPCServer",
+            "socketserver",
+            "SocketServer",
+            "webbrowser",
+            "antigravity",
+            "select",
+            "selectors",
+            "asyncio",
+            "_asyncio",
+            "wsgiref",
+            "mailbox",
+            "smtpd",
+            "torch.distributed.rpc",
+            "torch.distributed.elastic.rendezvous",
+        ],
+        names: &[],
+    },
+    Family {
+        why: "starts threads or processes, or changes signal and exit handling",
+        modules: &[
+            "multiprocessing",
+            "_multiprocessing",
+            "threading",
+            "_thread",
+            "thread",
+            "_threading_local",
+            "concurrent",
+            "signal",
+            "_signal",
+            "atexit",
+            "_interpreters",
+            "_xxsubinterpreters",
+            "_interpchannels",
+            "_interpqueues",
+            "interpreters",
+            "torch.multiprocessing",
+            "sched",
+        ],
+        names: &[],
+    },
+    Family {
+        why: "changes the interpreter, imports modules or reaches interpreter internals",
+        modules: &[
+            "sys",
+            "importlib",
+            "_frozen_importlib",
+            "_frozen_importlib_external",
+            "_imp",
+            "imp",
+            "pkgutil",
+            "zipimport",
+            "gc",
+            "site",
+            "sysconfig",
+            "inspect",
+            "ctypes",
+            "_ctypes",
+            "cffi",
+            "marshal",
+            "types",
+            "_sitebuiltins",
+            "test",
+            "unittest",
+            "__builtins__",
+            "_tracemalloc",
+            "faulthandler",
+            "resource",
+        ],
+        names: &[
+            ("torch._utils", "_import_dotted_name"),
+            ("torch._ops", "import_module"),
+            ("torch.utils._import_utils", "import_module"),
+            ("pydoc", "locate"),
+            ("copyreg", "add_extension"),
+        ],
+    },
+    Family {
+        why: "calls or reaches any function it is given (a way to call os.system or eval)",
+        modules: &["operator", "_operator", "functools", "_functools"],
+        names: &[],
+    },
+    Family {
+        why: CODE,
+        modules: &[
+            "code",
+            "codeop",
+            "runpy",
+            "doctest",
+            "pdb",
+            "bdb",
+            "timeit",
+            "trace",
+            "cProfile",
+            "profile",
+            "_lsprof",
+            "pydoc",
+            "idlelib",
+            "lib2to3",
+            "numpy.f2py",
+            "numpy.testing._private.utils",
+            "torch.fx.graph_module",
+            "torch.package",
+            "torch._dynamo",
+            "torch._inductor",
+            "torch.jit",
+            "torch.utils.cpp_extension",
+            "torch.utils.bottleneck",
+            "torch.utils.collect_env",
+            "torch._export",
+            "setuptools.sandbox",
+            "logging.config",
+            "sympy.parsing",
+            "sympy.core.sympify",
+            "torch.compile",
+            "eval",
+            "exec",
+            "compile",
+        ],
+        names: &[
+            ("torch", "compile"),
+            ("torch.fx.experimental.symbolic_shapes", "ShapeEnv"),
+            ("torch._dynamo.guards", "GuardBuilder"),
+            ("torch.jit.unsupported_tensor_ops", "execWrapper"),
+            ("sympy", "sympify"),
+            ("sympy", "parse_expr"),
+            ("sympy", "lambdify"),
+            ("sympy.utilities.lambdify", "lambdify"),
+            ("typing", "ForwardRef"),
+            ("typing", "_eval_type"),
+            ("typing", "get_type_hints"),
+            ("typing", "evaluate_forward_ref"),
+            ("annotationlib", "ForwardRef"),
+            ("annotationlib", "call_evaluate_function"),
+            ("dataclasses", "_create_fn"),
+            ("dataclasses", "_FuncBuilder"),
+            ("dataclasses", "make_dataclass"),
+            ("pandas", "eval"),
+            ("pandas.core.computation.eval", "eval"),
+            ("numpy", "lookfor"),
+        ],
+    },
+    Family {
+        why: NESTED,
+        modules: &[
+            "pickle",
+            "_pickle",
+            "cPickle",
+            "pickletools",
+            "copy_reg_unpickle",
+            "dill",
+            "cloudpickle",
+            "joblib",
+            "jsonpickle",
+            "torch.hub",
+            "model_zoo",
+            "torch.serialization",
+            "pandas.io",
+        ],
+        names: &[
+            ("torch", "load"),
+            ("torch.storage", "_load_from_bytes"),
+            ("torch.utils._config_module", "ConfigModule"),
+            ("torch.utils.data.datapipes.utils.decoder", "basichandlers"),
+            ("torch.distributed.elastic.rendezvous.api", "basichandlers"),
+            ("numpy", "load"),
+            ("numpy.lib.npyio", "load"),
+            ("numpy.lib._npyio_impl", "load"),
+            ("numpy.lib.format", "read_array"),
+            ("numpy.ctypeslib", "load_library"),
+            ("pandas", "read_pickle"),
+            ("pandas", "read_csv"),
+            ("pandas", "read_table"),
+            ("pandas", "read_json"),
+            ("pandas", "read_html"),
+            ("pandas", "read_xml"),
+            ("pandas", "read_excel"),
+            ("pandas", "read_parquet"),
+            ("pandas", "read_feather"),
+            ("pandas", "read_hdf"),
+            ("pandas", "read_sql"),
+            ("pandas", "read_orc"),
+            ("pandas", "read_stata"),
+            ("pandas", "read_sas"),
+            ("pandas", "read_spss"),
+            ("pandas", "read_fwf"),
+            ("pandas", "read_clipboard"),
+            ("yaml", "load"),
+            ("yaml", "load_all"),
+            ("yaml", "unsafe_load"),
+            ("yaml", "unsafe_load_all"),
+            ("yaml", "full_load"),
+            ("yaml", "full_load_all"),
+        ],
+    },
+    Family {
+        why: "installs packages or creates environments",
+        modules: &["pip", "ensurepip", "venv", "conda"],
+        names: &[],
+    },
+    Family {
+        why: "imports a pickle-scanning tool (an attempt to switch off a scanner)",
+        modules: &[
+            "fickling",
+            "picklescan",
+            "modelscan",
+            "model_unpickler",
+            "saferpickle",
+            "modelaudit",
+        ],
+        names: &[],
+    },
 ];
 
-/// Single dangerous globals in otherwise unlisted modules.
-const DANGEROUS_NAMES: &[(&str, &str, &str)] = &[
-    ("builtins", "eval", "evaluates arbitrary Python code"),
-    ("builtins", "exec", "executes arbitrary Python code"),
-    ("builtins", "execfile", "executes a Python file"),
-    ("builtins", "compile", "compiles arbitrary Python code"),
-    (
-        "builtins",
-        "getattr",
-        "reaches any attribute, e.g. os.system",
-    ),
-    ("builtins", "setattr", "changes any attribute"),
-    ("builtins", "delattr", "deletes any attribute"),
-    ("builtins", "open", "opens files"),
-    ("builtins", "__import__", "imports arbitrary modules"),
-    ("builtins", "apply", "calls any function"),
-    ("builtins", "breakpoint", "starts a debugger"),
-    ("builtins", "globals", "reaches interpreter internals"),
-    ("builtins", "locals", "reaches interpreter internals"),
-    ("builtins", "vars", "reaches interpreter internals"),
-    ("builtins", "input", "reads from the terminal"),
-    ("builtins", "help", "starts an interactive pager"),
-    ("io", "open", "opens files"),
-    ("io", "FileIO", "opens files"),
-    ("_io", "open", "opens files"),
-    ("_io", "FileIO", "opens files"),
-    (
-        "operator",
-        "attrgetter",
-        "reaches any attribute, e.g. os.system",
-    ),
-    ("operator", "itemgetter", "builds call chains"),
-    ("operator", "methodcaller", "calls any method"),
-    (
-        "functools",
-        "partial",
-        "binds arguments to any function, e.g. os.system",
-    ),
-    ("functools", "reduce", "calls any function repeatedly"),
-    (
-        "types",
-        "FunctionType",
-        "builds functions from code objects",
-    ),
-    ("types", "CodeType", "builds code objects"),
-    ("types", "MethodType", "binds arbitrary functions"),
-    (
-        "torch",
-        "load",
-        "loads another pickle, which can run anything",
-    ),
-    (
-        "torch.serialization",
-        "load",
-        "loads another pickle, which can run anything",
-    ),
-    ("torch.jit", "load", "loads TorchScript code"),
-    (
-        "torch._inductor.codecache",
-        "compile_file",
-        "runs a compiler command",
-    ),
-    ("torch.utils.collect_env", "run", "runs shell commands"),
-    (
-        "torch.utils._config_module",
-        "ConfigModule.load_config",
-        "unpickles nested data",
-    ),
-    (
-        "torch.utils.data.datapipes.utils.decoder",
-        "basichandlers",
-        "unpickles nested data",
-    ),
-    (
-        "torch.jit.unsupported_tensor_ops",
-        "execWrapper",
-        "executes arbitrary code",
-    ),
-    (
-        "torch.fx.experimental.symbolic_shapes",
-        "ShapeEnv.evaluate_guards_expression",
-        "evaluates arbitrary code",
-    ),
-    (
-        "torch._dynamo.guards",
-        "GuardBuilder.get",
-        "evaluates arbitrary code",
-    ),
-    ("numpy", "load", "loads pickled data"),
-    ("numpy.lib.npyio", "load", "loads pickled data"),
-    ("pandas", "read_pickle", "unpickles nested data"),
-    ("doctest", "debug_script", "runs arbitrary code"),
-    (
-        "idlelib.pyshell",
-        "ModifiedInterpreter.runcode",
-        "runs arbitrary code",
-    ),
-    ("idlelib.run", "Executive.runcode", "runs arbitrary code"),
+/// The builtins that only build data (fickling's safe set plus torch's allow-list); every
+/// other builtin (eval, exec, compile, open, getattr, __import__, type, print, …) is dangerous.
+pub const SAFE_BUILTINS: &[&str] = &[
+    "abs",
+    "all",
+    "any",
+    "ascii",
+    "bin",
+    "bool",
+    "bytearray",
+    "bytes",
+    "callable",
+    "chr",
+    "complex",
+    "dict",
+    "divmod",
+    "enumerate",
+    "filter",
+    "float",
+    "format",
+    "frozenset",
+    "hash",
+    "hex",
+    "id",
+    "int",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "list",
+    "map",
+    "max",
+    "min",
+    "next",
+    "object",
+    "oct",
+    "ord",
+    "pow",
+    "range",
+    "repr",
+    "reversed",
+    "round",
+    "set",
+    "slice",
+    "sorted",
+    "str",
+    "sum",
+    "tuple",
+    "zip",
 ];
 
-/// Classify a (mapped) global; the string explains a dangerous or unknown tier for the page.
-pub fn classify(module: &str, name: &str) -> (Tier, String) {
+/// Private (underscore) modules of the standard library (CPython 3.9–3.14): internals that no
+/// data pickle names; every global in them is dangerous except `_codecs.encode` (allowed) and
+/// `__future__`.
+pub const PRIVATE_STDLIB: &[&str] = &[
+    "_abc",
+    "_aix_support",
+    "_android_support",
+    "_apple_support",
+    "_ast",
+    "_asyncio",
+    "_bisect",
+    "_blake2",
+    "_bootsubprocess",
+    "_bz2",
+    "_codecs",
+    "_codecs_cn",
+    "_codecs_hk",
+    "_codecs_iso2022",
+    "_codecs_jp",
+    "_codecs_kr",
+    "_codecs_tw",
+    "_collections",
+    "_collections_abc",
+    "_colorize",
+    "_compat_pickle",
+    "_compression",
+    "_contextvars",
+    "_crypt",
+    "_csv",
+    "_ctypes",
+    "_curses",
+    "_curses_panel",
+    "_datetime",
+    "_dbm",
+    "_decimal",
+    "_elementtree",
+    "_frozen_importlib",
+    "_frozen_importlib_external",
+    "_functools",
+    "_gdbm",
+    "_hashlib",
+    "_heapq",
+    "_hmac",
+    "_imp",
+    "_interpchannels",
+    "_interpqueues",
+    "_interpreters",
+    "_io",
+    "_ios_support",
+    "_json",
+    "_locale",
+    "_lsprof",
+    "_lzma",
+    "_markupbase",
+    "_md5",
+    "_msi",
+    "_multibytecodec",
+    "_multiprocessing",
+    "_opcode",
+    "_opcode_metadata",
+    "_operator",
+    "_osx_support",
+    "_overlapped",
+    "_pickle",
+    "_posixshmem",
+    "_posixsubprocess",
+    "_py_abc",
+    "_py_warnings",
+    "_pydatetime",
+    "_pydecimal",
+    "_pyio",
+    "_pylong",
+    "_pyrepl",
+    "_queue",
+    "_random",
+    "_remote_debugging",
+    "_scproxy",
+    "_sha1",
+    "_sha2",
+    "_sha256",
+    "_sha3",
+    "_sha512",
+    "_signal",
+    "_sitebuiltins",
+    "_socket",
+    "_sqlite3",
+    "_sre",
+    "_ssl",
+    "_stat",
+    "_statistics",
+    "_string",
+    "_strptime",
+    "_struct",
+    "_suggestions",
+    "_symtable",
+    "_sysconfig",
+    "_thread",
+    "_threading_local",
+    "_tkinter",
+    "_tokenize",
+    "_tracemalloc",
+    "_typing",
+    "_uuid",
+    "_warnings",
+    "_weakref",
+    "_weakrefset",
+    "_winapi",
+    "_wmi",
+    "_xxsubinterpreters",
+    "_zoneinfo",
+    "_zstd",
+];
+
+/// The family of a module entry matching `module` (the module itself, a parent module, or —
+/// for entries without a dot — any dotted component).
+fn module_family(module: &str) -> Option<(&'static str, &'static Family)> {
+    for f in FAMILIES {
+        for &m in f.modules {
+            let hit = if m.contains('.') {
+                module == m
+                    || module
+                        .strip_prefix(m)
+                        .is_some_and(|rest| rest.starts_with('.'))
+            } else {
+                module.split('.').any(|c| c == m)
+            };
+            if hit {
+                return Some((m, f));
+            }
+        }
+    }
+    None
+}
+
+fn name_family(module: &str, name: &str) -> Option<&'static Family> {
+    FAMILIES
+        .iter()
+        .find(|f| f.names.iter().any(|&(m, n)| m == module && n == name))
+}
+
+/// Classify a resolved global read by a pickle at `protocol`; the text says why (for the page
+/// and the CLI), empty for allowed globals.
+pub fn classify(g: &Resolved, protocol: u8) -> (Tier, String) {
+    let (module, name) = (g.module.as_str(), g.name.as_str());
+    let full = format!("{module}.{name}");
+    if g.storage_type {
+        if is_allowed(module, name) {
+            return (Tier::Allowed, String::new());
+        }
+        return (
+            Tier::Unknown,
+            format!("{full}: torch.load turns any global named {name} into its storage type without importing {module}"),
+        );
+    }
     if is_allowed(module, name) {
         return (Tier::Allowed, String::new());
     }
-    for (m, why) in DANGEROUS_MODULES {
-        if module == *m
-            || module
-                .strip_prefix(m)
-                .is_some_and(|rest| rest.starts_with('.'))
-        {
-            return (Tier::Dangerous, format!("{module}.{name}: {why}"));
-        }
+    let danger = |why: &str| (Tier::Dangerous, format!("{full}: {why}"));
+    if let Some((m, f)) = module_family(module) {
+        return danger(&format!("module {m} {}", f.why));
     }
-    for (m, n, why) in DANGEROUS_NAMES {
-        if module == *m && name == *n {
-            return (Tier::Dangerous, format!("{module}.{name}: {why}"));
+    let top = module.split('.').next().unwrap_or(module);
+    if PRIVATE_STDLIB.contains(&top) {
+        return danger(
+            "an internal module of the Python standard library; no data pickle names it",
+        );
+    }
+    let dotted = name.contains('.');
+    if dotted && protocol < 4 {
+        return (
+            Tier::Unknown,
+            format!("{full}: below protocol 4 Python looks this dotted name up as one attribute, which no module has: loading fails here"),
+        );
+    }
+    let first = name.split('.').next().unwrap_or(name);
+    if matches!(module, "builtins" | "__builtin__") && !SAFE_BUILTINS.contains(&first) {
+        return danger(&format!("builtin {first} is not a plain data constructor (eval, exec, compile, open, getattr, __import__ and the like reach code, files or any attribute)"));
+    }
+    if let Some(f) = name_family(module, first) {
+        return danger(f.why);
+    }
+    if dotted {
+        if let Some((m, f)) = module_family(name) {
+            return danger(&format!("the attribute path reaches {m}, which {}", f.why));
         }
+        return danger("a dotted attribute path (protocol 4 and later): attributes of attributes reach any module, e.g. torch + os.system or builtins + eval.__call__");
     }
     (
         Tier::Unknown,
-        format!("{module}.{name} is not on torch's weights_only allow-list; weightscope shows it as an inert object and never calls it"),
+        format!("{full} is not on torch's weights_only allow-list; weightscope shows it as an inert object and never calls it"),
     )
 }
 
@@ -339,53 +764,117 @@ pub fn classify(module: &str, name: &str) -> (Tier, String) {
 mod tests {
     use super::*;
 
+    fn tier(module: &str, name: &str, protocol: u8) -> Tier {
+        classify(&resolve(module, name, protocol), protocol).0
+    }
+
     #[test]
     fn tiers() {
+        for (m, n, t) in [
+            ("torch._utils", "_rebuild_tensor_v2", Tier::Allowed),
+            ("torch", "FloatStorage", Tier::Allowed),
+            ("torch.cuda", "HalfStorage", Tier::Allowed),
+            ("torch", "float8_e4m3fn", Tier::Allowed),
+            ("torch", "uint4", Tier::Allowed),
+            ("torch", "per_channel_affine", Tier::Allowed),
+            ("collections", "OrderedDict", Tier::Allowed),
+            ("torch", "QUInt8Storage", Tier::Allowed),
+            ("_codecs", "encode", Tier::Allowed),
+            ("os", "system", Tier::Dangerous),
+            ("os.path", "join", Tier::Dangerous),
+            ("posix", "system", Tier::Dangerous),
+            ("builtins", "eval", Tier::Dangerous),
+            ("builtins", "print", Tier::Dangerous),
+            ("operator", "attrgetter", Tier::Dangerous),
+            ("_operator", "methodcaller", Tier::Dangerous),
+            ("functools", "partial", Tier::Dangerous),
+            ("_functools", "partial", Tier::Dangerous),
+            ("torch", "load", Tier::Dangerous),
+            ("torch.serialization", "_legacy_load", Tier::Dangerous),
+            ("torch.storage", "_load_from_bytes", Tier::Dangerous),
+            ("torch._utils", "_import_dotted_name", Tier::Dangerous),
+            (
+                "torch.fx.graph_module",
+                "reduce_graph_module",
+                Tier::Dangerous,
+            ),
+            ("torch.utils.cpp_extension", "load_inline", Tier::Dangerous),
+            ("numpy", "load", Tier::Dangerous),
+            ("pandas", "read_pickle", Tier::Dangerous),
+            ("dill", "loads", Tier::Dangerous),
+            ("joblib", "load", Tier::Dangerous),
+            ("sympy", "sympify", Tier::Dangerous),
+            ("typing", "ForwardRef", Tier::Dangerous),
+            ("dataclasses", "_create_fn", Tier::Dangerous),
+            ("logging.config", "dictConfig", Tier::Dangerous),
+            ("setuptools.sandbox", "run_setup", Tier::Dangerous),
+            ("pkgutil", "resolve_name", Tier::Dangerous),
+            ("_thread", "start_new_thread", Tier::Dangerous),
+            ("io", "open", Tier::Dangerous),
+            ("codecs", "open", Tier::Dangerous),
+            ("antigravity", "geohash", Tier::Dangerous),
+            ("mypkg.socket", "thing", Tier::Dangerous),
+            ("_socket", "socket", Tier::Dangerous),
+            ("torch.cuda", "QUInt8Storage", Tier::Unknown),
+            ("os", "FloatStorage", Tier::Unknown),
+            ("osx", "thing", Tier::Unknown),
+            ("argparse", "Namespace", Tier::Unknown),
+            ("__main__", "Net", Tier::Unknown),
+            ("builtins", "str", Tier::Unknown),
+            ("numpy.core.multiarray", "scalar", Tier::Unknown),
+            ("torch._utils", "_rebuild_nested_tensor", Tier::Unknown),
+        ] {
+            assert_eq!(tier(m, n, 2), t, "{m}.{n}");
+            assert_eq!(tier(m, n, 4), t, "{m}.{n} at protocol 4");
+        }
+    }
+
+    #[test]
+    fn dotted_names_resolve_from_protocol_4() {
+        // find_class walks attributes from protocol 4: torch + os.system is os.system
+        assert_eq!(tier("torch", "os.system", 4), Tier::Dangerous);
+        assert_eq!(tier("builtins", "eval.__call__", 4), Tier::Dangerous);
         assert_eq!(
-            classify("torch._utils", "_rebuild_tensor_v2").0,
-            Tier::Allowed
+            tier("collections", "OrderedDict.fromkeys", 4),
+            Tier::Dangerous
         );
-        assert_eq!(classify("torch", "FloatStorage").0, Tier::Allowed);
-        assert_eq!(classify("torch.cuda", "HalfStorage").0, Tier::Allowed);
-        assert_eq!(classify("torch", "float8_e4m3fn").0, Tier::Allowed);
-        assert_eq!(classify("torch", "uint4").0, Tier::Allowed);
-        assert_eq!(classify("torch", "per_channel_affine").0, Tier::Allowed);
-        assert_eq!(classify("collections", "OrderedDict").0, Tier::Allowed);
-        assert_eq!(classify("torch", "QUInt8Storage").0, Tier::Allowed);
-        assert_eq!(classify("torch.cuda", "QUInt8Storage").0, Tier::Unknown);
-        assert_eq!(classify("os", "system").0, Tier::Dangerous);
-        assert_eq!(classify("os.path", "join").0, Tier::Dangerous);
-        assert_eq!(classify("posix", "system").0, Tier::Dangerous);
-        assert_eq!(classify("builtins", "eval").0, Tier::Dangerous);
-        assert_eq!(classify("operator", "attrgetter").0, Tier::Dangerous);
-        assert_eq!(classify("functools", "partial").0, Tier::Dangerous);
-        assert_eq!(classify("torch", "load").0, Tier::Dangerous);
-        assert_eq!(classify("osx", "thing").0, Tier::Unknown);
-        assert_eq!(classify("argparse", "Namespace").0, Tier::Unknown);
-        assert_eq!(classify("numpy.core.multiarray", "scalar").0, Tier::Unknown);
+        assert_eq!(tier("mymodule", "Outer.Inner", 5), Tier::Dangerous);
+        // below 4 the dotted name is one attribute no module has: loading fails there
+        assert_eq!(tier("mymodule", "Outer.Inner", 3), Tier::Unknown);
+        // ... but a dangerous module stays dangerous (its import runs first)
+        assert_eq!(tier("os", "path.join", 2), Tier::Dangerous);
+    }
+
+    #[test]
+    fn python2_names_map_below_protocol_3() {
+        let r = resolve("__builtin__", "set", 2);
+        assert_eq!((r.module.as_str(), r.name.as_str()), ("builtins", "set"));
+        let r = resolve("__builtin__", "long", 0);
+        assert_eq!((r.module.as_str(), r.name.as_str()), ("builtins", "int"));
+        let r = resolve("copy_reg", "_reconstructor", 1);
+        assert_eq!(r.module, "copyreg");
+        let r = resolve("commands", "getoutput", 2);
+        assert_eq!(r.module, "subprocess");
+        assert_eq!(tier("commands", "getoutput", 2), Tier::Dangerous);
+        let r = resolve("__builtin__", "reduce", 2);
         assert_eq!(
-            classify("torch._utils", "_rebuild_nested_tensor").0,
-            Tier::Unknown
+            (r.module.as_str(), r.name.as_str()),
+            ("functools", "reduce")
+        );
+        // protocol 3 and later: no mapping (Python 3 would fail to import __builtin__)
+        let r = resolve("__builtin__", "set", 3);
+        assert_eq!(r.module, "__builtin__");
+        assert_eq!(tier("__builtin__", "eval", 3), Tier::Dangerous);
+        // torch's own module rename
+        assert_eq!(
+            resolve("torch.tensor", "_rebuild_from_type_v2", 4).module,
+            "torch._tensor"
         );
     }
 
     #[test]
-    fn python2_names_are_mapped() {
-        assert_eq!(
-            map_name("__builtin__", "set"),
-            ("builtins".into(), "set".into())
-        );
-        assert_eq!(
-            map_name("__builtin__", "long"),
-            ("builtins".into(), "int".into())
-        );
-        assert_eq!(
-            map_name("copy_reg", "_reconstructor"),
-            ("copyreg".into(), "_reconstructor".into())
-        );
-        assert_eq!(
-            map_name("torch", "FloatStorage"),
-            ("torch".into(), "FloatStorage".into())
-        );
+    fn tables_are_sorted_for_binary_search() {
+        assert!(NAME_MAPPING.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(IMPORT_MAPPING.windows(2).all(|w| w[0].0 < w[1].0));
     }
 }

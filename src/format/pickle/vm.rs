@@ -18,8 +18,13 @@
 use super::calls::{self, StorageResolver};
 use super::safety;
 use super::value::{DictKind, Id, Inert, Value};
-use crate::format::checkpoint::{GlobalRef, SafetyReport, Tier};
-use std::collections::HashMap;
+use crate::format::checkpoint::{GlobalRef, SafetyReport};
+use std::collections::{HashMap, HashSet};
+
+/// Calls rendered for the safety report at most (each at most [`CALL_TEXT`] characters).
+const CALLS_RENDERED: usize = 4096;
+/// Longest call text in the safety report.
+const CALL_TEXT: usize = 240;
 
 /// Memo indices below this are stored densely.
 const DENSE_MEMO: u64 = 1 << 20;
@@ -100,8 +105,13 @@ pub struct Unpickler<'r> {
     /// Non-fatal observations (unknown BUILD targets, protocol warnings).
     pub notes: Vec<String>,
     resolver: &'r mut dyn StorageResolver,
-    /// Protocol announced by PROTO (last seen).
+    /// Protocol announced by PROTO (last seen in the current pickle; 0 before any, as in
+    /// Python, where each `load` starts a new unpickler).
     pub protocol: u8,
+    calls_rendered: usize,
+    /// Globals already classified (per protocol class: dotted names resolve from protocol 4),
+    /// so that a repeated GLOBAL costs one hash lookup.
+    classified: HashSet<(String, String, bool)>,
 }
 
 impl<'r> Unpickler<'r> {
@@ -120,6 +130,8 @@ impl<'r> Unpickler<'r> {
             notes: Vec::new(),
             resolver,
             protocol: 0,
+            calls_rendered: 0,
+            classified: HashSet::new(),
         }
     }
 
@@ -193,23 +205,44 @@ impl<'r> Unpickler<'r> {
         self.resolver
     }
 
-    /// Record a global in the safety report and return its tier.
-    pub fn record_global(&mut self, module: &str, name: &str) -> Tier {
-        let (tier, why) = safety::classify(module, name);
+    /// Record a global (resolved as `find_class` would at the current protocol) in the safety
+    /// report, once per name. The report's copy (list + dedup map) and the classified-names set
+    /// are charged to the memory budget (checked by the alloc that follows every GLOBAL).
+    pub fn record_global(&mut self, g: &safety::Resolved) {
+        let key = (g.module.clone(), g.name.clone(), self.protocol >= 4);
+        if !self.classified.insert(key) {
+            return;
+        }
+        let (tier, why) = safety::classify(g, self.protocol);
         let before = self.safety.globals.len();
-        // the report keeps a new global twice (list and dedup set); charged here, checked by
-        // the alloc that follows every GLOBAL
-        let held = std::mem::size_of::<GlobalRef>() + 2 * (module.len() + name.len()) + why.len();
+        let held =
+            std::mem::size_of::<GlobalRef>() + 3 * (g.module.len() + g.name.len()) + why.len();
         self.safety.add(GlobalRef {
-            module: module.to_string(),
-            name: name.to_string(),
+            module: g.module.clone(),
+            name: g.name.clone(),
             tier,
             why,
         });
         if self.safety.globals.len() > before {
             self.bytes_used = self.bytes_used.saturating_add(held);
         }
-        tier
+    }
+
+    /// True for the first [`CALLS_RENDERED`] calls rendered for the safety report (rendering
+    /// is bounded per call, and so in all).
+    pub fn may_render_call(&mut self) -> bool {
+        self.calls_rendered += 1;
+        self.calls_rendered <= CALLS_RENDERED
+    }
+
+    /// Record what a call of `module.name` with `args` would run (the first few distinct calls
+    /// of globals that are not allowed; bounded work per call).
+    pub fn record_call(&mut self, module: &str, name: &str, args: &[Id]) {
+        if safety::is_allowed(module, name) || !self.may_render_call() {
+            return;
+        }
+        let text = super::pyrepr::call_text(self, module, name, args, CALL_TEXT);
+        self.safety.add_call(text);
     }
 
     /// Run one pickle starting at `start`; returns (root, offset after STOP). The memo is reset
@@ -227,6 +260,7 @@ impl<'r> Unpickler<'r> {
         self.memo.clear();
         self.memo_sparse.clear();
         self.memo_len = 0;
+        self.protocol = 0;
         let mut rd = Reader { data, pos: start };
         loop {
             let op_pos = rd.pos;
@@ -342,9 +376,12 @@ impl<'r> Unpickler<'r> {
     }
 
     fn global(&mut self, module: &str, name: &str) -> Result<(), String> {
-        let (m, n) = safety::map_name(module, name);
-        self.record_global(&m, &n);
-        self.push_new(Value::Global { module: m, name: n })
+        let g = safety::resolve(module, name, self.protocol);
+        self.record_global(&g);
+        self.push_new(Value::Global {
+            module: g.module,
+            name: g.name,
+        })
     }
 
     fn set_items(&mut self, target: Id, pairs: Vec<(Id, Id)>) -> Result<(), String> {
@@ -418,8 +455,12 @@ impl<'r> Unpickler<'r> {
             }
             Value::Tensor(_) => Ok(()), // Parameter / tensor Python attributes: kept out of the index
             Value::Global { module, name } => {
-                // BUILD on a class object (NEWOBJ never happened): keep it inert
+                // BUILD on a class or function object itself (NEWOBJ never happened): Python
+                // sets attributes of that module-level object (monkey-patching); keep it inert
                 let (module, name) = (module.clone(), name.clone());
+                self.safety.add_finding(format!(
+                    "BUILD sets attributes of the global {module}.{name} itself (monkey-patching code that runs later)"
+                ));
                 let mut o = Inert::value(module, name, vec![]);
                 if let Value::Object(i) = &mut o {
                     i.state = Some(state);
@@ -623,9 +664,7 @@ impl<'r> Unpickler<'r> {
                             m.kind_name(),
                             n.kind_name()
                         );
-                        if !self.safety.findings.contains(&what) {
-                            self.safety.findings.push(what); // few distinct messages: O(1)
-                        }
+                        self.safety.add_finding(what);
                         self.push_new(Value::Global {
                             module: "<computed>".into(),
                             name: "<computed>".into(),
@@ -777,7 +816,11 @@ impl<'r> Unpickler<'r> {
                     _ => i32::from_le_bytes(rd.arr::<4>()?) as u32,
                 };
                 let name = format!("ext{code}");
-                self.record_global("copyreg._extension_registry", &name);
+                self.record_global(&safety::Resolved {
+                    module: "copyreg._extension_registry".into(),
+                    name: name.clone(),
+                    storage_type: false,
+                });
                 self.push_new(Value::Global {
                     module: "copyreg._extension_registry".into(),
                     name,
