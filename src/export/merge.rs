@@ -11,11 +11,12 @@
 //!   `num_batches_tracked`, unselected keys) is FIRST's, byte for byte.
 //! - Tensors that every input stores as the same view of one storage (tied weights) are merged
 //!   once and stay tied in a torch output.
-//! - Arithmetic is float64 on the decoded values; each merged tensor is rounded once to FIRST's
-//!   dtype by the export casts (float64 → float32 → float16 / bfloat16, as torch's `.to()` does).
+//! - Arithmetic is float64 on the decoded values; each merged value is rounded once to FIRST's
+//!   dtype (float64 → float32 → float16 / bfloat16, as torch's `.to()` does, with the export
+//!   casts' rounding functions).
 //! - Merged bytes are produced by [`MergeSource`], a [`Source`] whose "file" is the merged
-//!   tensors as float64, computed on demand for whatever range a writer reads: the writers and
-//!   their casts stream it in chunks like any input, so no tensor is ever held whole.
+//!   tensors in FIRST's dtypes, computed on demand for whatever range a writer reads: the
+//!   writers stream it in chunks like any input, so no tensor is ever held whole.
 //!
 //! Methods (`a`, `b`, `c`, `mᵢ` are the inputs' values, FIRST first):
 //! - linear: `Σ wᵢ·mᵢ` with the weights divided by their sum, summed in input order;
@@ -33,6 +34,7 @@
 //!   memory by [`super::select`].
 
 use super::select::Selector;
+use crate::edit::cast::{f32_to_bf16, f32_to_f16};
 use crate::edit::tree::{ENode, ETree, TensorRef};
 use crate::format::data::read_tensor_range;
 use crate::format::{Checkpoint, DType, Node, Source, SourceError, StorageInfo, TensorInfo};
@@ -112,23 +114,24 @@ impl Method {
     }
 }
 
-/// One merged tensor: which tensor of each input, where its float64 values lie in the
-/// [`MergeSource`].
+/// One merged tensor: which tensor of each input, where its values lie in the [`MergeSource`].
 #[derive(Debug, Clone)]
 pub struct Merged {
     pub name: String,
     /// Tensor index in each input (FIRST first).
     pub index: Vec<usize>,
     pub numel: u64,
-    /// Byte offset of its float64 values in the merge source.
+    /// The output dtype (FIRST's).
+    pub dtype: DType,
+    /// Byte offset of its values in the merge source.
     pub offset: u64,
 }
 
 /// The result of matching the inputs: the output tree and what is computed.
 pub struct MergePlan {
-    /// FIRST's tree; merged tensors refer to input `virtual_input` (cast to FIRST's dtype).
+    /// FIRST's tree; merged tensors refer to input `virtual_input`.
     pub tree: ETree,
-    /// The checkpoint describing the merge source (one float64 storage per merged tensor).
+    /// The checkpoint describing the merge source (one storage per merged tensor).
     pub ckpt: Checkpoint,
     pub merged: Vec<Merged>,
     /// Tensors copied from FIRST unchanged.
@@ -303,12 +306,12 @@ pub fn plan(
         }
         ties.insert(tie, merged.len());
         let numel = t.numel();
-        let nbytes = numel * 8;
+        let nbytes = numel * t.dtype.size() as u64;
         let k = merged.len();
         storages.push(StorageInfo {
             key: k.to_string(),
             record: format!("merged/{name}"),
-            dtype: DType::F64,
+            dtype: t.dtype,
             nbytes,
             file: 0,
             offset,
@@ -322,7 +325,7 @@ pub fn plan(
         }
         tensors.push(TensorInfo {
             path: t.path.clone(),
-            dtype: DType::F64,
+            dtype: t.dtype,
             shape: t.shape.clone(),
             strides,
             storage_offset: 0,
@@ -335,6 +338,7 @@ pub fn plan(
             name,
             index,
             numel,
+            dtype: t.dtype,
             offset,
         });
         replace.insert(fi, k);
@@ -372,11 +376,15 @@ fn redirect(
     match n {
         ENode::Tensor(t) => match replace.get(&t.index) {
             Some(&k) => {
+                let dtype = first.tensors[t.index].dtype;
+                // A "cast" to the dtype it already has changes no byte; it makes the torch
+                // writer stream the tensor once, hashing as it goes, instead of hashing the
+                // source first and copying it after (two computations of every merged value).
                 *t = TensorRef {
                     input: vi,
                     index: k,
-                    cast: Some(first.tensors[t.index].dtype),
-                    dtype: DType::F64,
+                    cast: Some(dtype),
+                    dtype,
                 }
             }
             None => *copied += 1,
@@ -409,13 +417,13 @@ enum Coeffs {
 /// Elements decoded per step of a first pass.
 const PASS_CHUNK: u64 = 1 << 19;
 
-/// A progress callback: float64 bytes produced so far.
+/// A progress callback: bytes produced so far.
 pub type Progress<'a> = Box<dyn FnMut(u64) + 'a>;
 
 /// A consumer of decoded chunks (one vector of values per input).
 type ChunkFn<'f> = &'f mut dyn FnMut(&[Vec<f64>]) -> Result<(), FormatError>;
 
-/// The merged tensors as a readable source of float64 values (see the module contract).
+/// The merged tensors as a readable source, in FIRST's dtypes (see the module contract).
 pub struct MergeSource<'a> {
     plan: &'a MergePlan,
     method: Method,
@@ -425,7 +433,7 @@ pub struct MergeSource<'a> {
     /// The constants of the last tensor read (tensors are read one after the other).
     current: RefCell<Option<(usize, Coeffs)>>,
     scratch: RefCell<Scratch>,
-    /// Called with the number of float64 bytes produced so far (progress).
+    /// Called with the number of bytes produced so far (progress).
     progress: RefCell<Option<Progress<'a>>>,
     produced: RefCell<u64>,
 }
@@ -474,17 +482,17 @@ impl<'a> MergeSource<'a> {
         }
     }
 
-    /// Report progress (float64 bytes produced) through `f`.
+    /// Report progress (bytes produced) through `f`.
     pub fn on_progress(&self, f: Progress<'a>) {
         *self.progress.borrow_mut() = Some(f);
     }
 
-    /// Total float64 bytes of the merged tensors.
+    /// Total bytes of the merged tensors.
     pub fn total(&self) -> u64 {
         self.plan
             .merged
             .last()
-            .map(|m| m.offset + m.numel * 8)
+            .map(|m| m.offset + m.numel * m.dtype.size() as u64)
             .unwrap_or(0)
     }
 
@@ -583,7 +591,7 @@ impl<'a> MergeSource<'a> {
         Ok(c)
     }
 
-    /// Compute elements `first..first+count` of merged tensor `k` as float64 bytes onto `out`.
+    /// Compute elements `first..first+count` of merged tensor `k` (float64) into `s.acc`.
     #[allow(clippy::needless_range_loop)] // TIES walks element e of every input
     fn compute(
         &self,
@@ -597,20 +605,17 @@ impl<'a> MergeSource<'a> {
         s.vals.resize(n_in, Vec::new());
         self.load(k, first, count, &mut s.vals, &mut s.f32s)?;
         let v = &s.vals;
-        let out = &mut s.out;
-        out.clear();
-        out.reserve(count as usize * 8);
-        let mut put = |x: f64| out.extend_from_slice(&x.to_le_bytes());
+        let acc = &mut s.acc;
+        acc.clear();
+        acc.reserve(count as usize);
+        let mut put = |x: f64| acc.push(x);
         match (&self.method, &c) {
             (Method::Linear { weights }, _) => {
                 // per element: w₀·m₀ + w₁·m₁ + … in input order (vectorisable column by column)
-                let acc = &mut s.acc;
-                acc.clear();
                 acc.extend(v[0].iter().map(|&x| weights[0] * x));
                 for (w, vi) in weights.iter().zip(v).skip(1) {
                     acc.iter_mut().zip(vi).for_each(|(a, &x)| *a += w * x);
                 }
-                acc.iter().for_each(|&x| put(x));
             }
             (Method::AddDifference { alpha }, _) => {
                 for ((&a, &b), &c) in v[0].iter().zip(&v[1]).zip(&v[2]) {
@@ -672,6 +677,30 @@ fn slerp_coeffs(t: f64, aa: f64, bb: f64, ab: f64) -> Coeffs {
     }
 }
 
+/// Round float64 values once to `dtype` (float16 / bfloat16 through float32, as torch's `.to()`
+/// does) into little-endian bytes.
+fn encode(dtype: DType, vals: &[f64], out: &mut [u8]) {
+    match dtype {
+        DType::F64 => out
+            .chunks_exact_mut(8)
+            .zip(vals)
+            .for_each(|(o, &x)| o.copy_from_slice(&x.to_le_bytes())),
+        DType::F32 => out
+            .chunks_exact_mut(4)
+            .zip(vals)
+            .for_each(|(o, &x)| o.copy_from_slice(&(x as f32).to_le_bytes())),
+        DType::BF16 => out
+            .chunks_exact_mut(2)
+            .zip(vals)
+            .for_each(|(o, &x)| o.copy_from_slice(&f32_to_bf16(x as f32).to_le_bytes())),
+        DType::F16 => out
+            .chunks_exact_mut(2)
+            .zip(vals)
+            .for_each(|(o, &x)| o.copy_from_slice(&f32_to_f16(x as f32).to_le_bytes())),
+        other => unreachable!("{other} is not an output dtype of a merge"),
+    }
+}
+
 impl Source for MergeSource<'_> {
     fn len(&self) -> u64 {
         self.total()
@@ -685,19 +714,27 @@ impl Source for MergeSource<'_> {
         let merged = &self.plan.merged;
         let mut pos = offset;
         let mut scratch = self.scratch.borrow_mut();
+        let s = &mut *scratch;
         while pos < end {
-            let k = merged.partition_point(|m| m.offset + m.numel * 8 <= pos);
+            let k = merged.partition_point(|m| m.offset + m.numel * m.dtype.size() as u64 <= pos);
             let m = &merged[k];
+            let es = m.dtype.size() as u64;
             let rel = pos - m.offset;
-            let stop = end.min(m.offset + m.numel * 8) - m.offset;
-            let e0 = rel / 8;
-            let e1 = stop.div_ceil(8);
-            self.compute(k, e0, e1 - e0, &mut scratch)
+            let stop = end.min(m.offset + m.numel * es) - m.offset;
+            let e0 = rel / es;
+            let e1 = stop.div_ceil(es);
+            self.compute(k, e0, e1 - e0, s)
                 .map_err(|e| SourceError(e.to_string()))?;
-            let skip = (rel - e0 * 8) as usize;
-            let n = (stop - rel) as usize;
             let at = (pos - offset) as usize;
-            buf[at..at + n].copy_from_slice(&scratch.out[skip..skip + n]);
+            let n = (stop - rel) as usize;
+            if rel.is_multiple_of(es) && stop.is_multiple_of(es) {
+                encode(m.dtype, &s.acc, &mut buf[at..at + n]);
+            } else {
+                s.out.resize(((e1 - e0) * es) as usize, 0);
+                encode(m.dtype, &s.acc, &mut s.out);
+                let skip = (rel - e0 * es) as usize;
+                buf[at..at + n].copy_from_slice(&s.out[skip..skip + n]);
+            }
             pos += n as u64;
         }
         let mut done = self.produced.borrow_mut();
