@@ -79,6 +79,7 @@ case "${1:-}" in
     step "hostile pickles" "$PY" tests/corpus/make_hostile.py tests/corpus/gen/hostile
     step "cargo test (native)" cargo test
     step "round trip (pytest, real torch)" env WEIGHTSCOPE_BIN="$CARGO_TARGET_DIR/debug/weightscope" "$PY" -m pytest -q -p no:cacheprovider tests/roundtrip
+    step "merge bench (smoke)" env WEIGHTSCOPE_BIN="$CARGO_TARGET_DIR/debug/weightscope" "$PY" bench/merge_bench.py --smoke
     step "cargo test (wasm32, headless Chromium)" cargo test --target wasm32-unknown-unknown --test web
     step "trunk build --release" trunk build --release
     step "gzip sizes" gzip_sizes

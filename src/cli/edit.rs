@@ -87,7 +87,9 @@ fn run_inner(m: &ArgMatches) -> Result<i32, String> {
     let out_name = out.display().to_string();
     let format = match m.get_one::<String>("format") {
         Some(f) => OutFormat::parse(f).ok_or_else(|| format!("--format {f:?}: use torch or safetensors"))?,
-        None => OutFormat::from_name(&out_name).ok_or_else(|| {
+        None => OutFormat::from_name(&out_name)
+            .or(m.get_one::<String>("shard_size").map(|_| OutFormat::Safetensors))
+            .ok_or_else(|| {
             format!("{out_name}: cannot tell the output format from the extension (use .pth/.pt/.bin/.ckpt, .safetensors or --format)")
         })?,
     };
@@ -183,6 +185,16 @@ fn run_inner(m: &ArgMatches) -> Result<i32, String> {
         sources,
     };
     let tree = journal.current();
+    if let Some(size) = m.get_one::<String>("shard_size") {
+        let max = crate::export::shards::parse_size(size)?;
+        let r = crate::export::shards::write_sharded(tree, &inputs_ref, format, &out, max)
+            .map_err(|e| e.to_string())?;
+        for d in &r.plan.dropped {
+            eprintln!("dropped: {d}");
+        }
+        eprintln!("wrote {} into {out_name}", r.files.join(", "));
+        return Ok(0);
+    }
     let report = write_file(tree, &inputs_ref, format, &out).map_err(|e| e.to_string())?;
     for d in &report.dropped {
         eprintln!("dropped: {d}");

@@ -12,6 +12,7 @@
 
 pub mod edit;
 pub mod inspect;
+pub mod merge;
 pub mod open;
 pub mod scan;
 
@@ -98,6 +99,14 @@ pub enum Command {
         weightscope edit big.pth -o half.pth --cast float16 --delete 'num_batches_tracked$'"
     )]
     Edit(Box<EditArgs>),
+    /// Merge checkpoints tensor by tensor: linear, add-difference, slerp or ties (streamed).
+    #[command(
+        after_help = "Tensors are matched by name; different key sets or shapes are refused (exit 2, nothing written).\n\
+        Examples:\n  weightscope merge a.safetensors b.pth -o avg.safetensors --method linear --weights 0.7,0.3\n  \
+        weightscope merge base.pth tuned.pth base.pth -o out.pth --method add-difference --alpha 0.5\n  \
+        weightscope merge base.safetensors ft1.safetensors ft2.safetensors -o out --method ties --density 0.2 --shard-size 5GB"
+    )]
+    Merge(Box<merge::MergeArgs>),
 }
 
 /// Arguments of `weightscope edit`.
@@ -142,6 +151,9 @@ pub struct EditArgs {
     /// Copy tensors whose key matches REGEX from B_FILE (renaming the match to NEW_PREFIX).
     #[arg(long, id = "transplant", value_name = "B_FILE:REGEX[=NEW_PREFIX]")]
     pub transplant: Vec<String>,
+    /// Write shards of at most SIZE (e.g. 5GB, 500MB) plus the index into directory OUT.
+    #[arg(long = "shard-size", id = "shard_size", value_name = "SIZE")]
+    pub shard_size: Option<String>,
 }
 
 /// Run the CLI with the process arguments; returns the exit status.
@@ -170,6 +182,7 @@ pub fn main() -> i32 {
         } => stats(&file, json, bins as usize, key.as_deref(), &mut out),
         Command::Diff { a, b, json, map } => diff(&a, &b, json, &map, &mut out),
         Command::Edit(_) => edit::run(matches.subcommand_matches("edit").expect("edit matches")),
+        Command::Merge(a) => merge::run(&a),
     };
     if std::env::var_os("WEIGHTSCOPE_IO_STATS").is_some() {
         let (reads, bytes) = crate::format::source::file_io_totals();

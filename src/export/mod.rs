@@ -6,9 +6,15 @@
 //! - [`plan`]: choose the writer from the output name, run it, materialise natively.
 //! - [`writer`]: torch zip and safetensors writers producing [`Part`]s.
 //! - [`pickler`]: the safe pickler that writes `data.pkl`.
+//! - [`merge`]: model fusion (linear, add-difference, slerp, ties) as a streamed input;
+//!   [`select`]: the exact bounded-memory top-k threshold TIES needs.
+//! - [`shards`]: Hugging Face-style sharded outputs and their index.
 
+pub mod merge;
 pub mod pickler;
 pub mod plan;
+pub mod select;
+pub mod shards;
 pub mod writer;
 
 #[cfg(not(target_arch = "wasm32"))]

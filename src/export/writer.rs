@@ -487,7 +487,20 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
 // safetensors
 
 /// Tensors with equal keys are the same data: (input, storage, offset, shape, strides, dtype, cast).
-type AliasKey = (usize, usize, u64, Vec<u64>, Vec<u64>, DType, Option<DType>);
+pub type AliasKey = (usize, usize, u64, Vec<u64>, Vec<u64>, DType, Option<DType>);
+
+/// The [`AliasKey`] of tensor `t` (`info`: its metadata in its input).
+pub fn alias_key(t: &TensorRef, info: &crate::format::TensorInfo) -> AliasKey {
+    (
+        t.input,
+        info.storage.unwrap_or(0),
+        info.storage_offset,
+        info.shape.clone(),
+        info.strides.clone(),
+        info.dtype,
+        t.cast,
+    )
+}
 
 /// Write the tensors of `tree` as a safetensors file.
 pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Report> {
@@ -529,15 +542,7 @@ pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Re
                 "two tensors get this safetensors name (paths joined by '.')",
             ));
         }
-        let key = (
-            t.input,
-            info.storage.unwrap_or(0),
-            info.storage_offset,
-            info.shape.clone(),
-            info.strides.clone(),
-            info.dtype,
-            t.cast,
-        );
+        let key = alias_key(&t, info);
         if let Some(kept) = seen.get(&key) {
             report.aliases.push((name, kept.clone()));
             continue;
@@ -611,7 +616,8 @@ pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Re
     Ok(report)
 }
 
-fn count_non_tensor_values(tree: &ETree) -> usize {
+/// Non-tensor values of `tree` (what a tensors-only format drops).
+pub fn count_non_tensor_values(tree: &ETree) -> usize {
     use crate::edit::tree::ENode;
     fn walk(n: &ENode) -> usize {
         match n {
