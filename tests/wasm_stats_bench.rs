@@ -144,7 +144,7 @@ fn bfloat16_256mib() {
     let v = values(BYTES / 2);
     let bf: Vec<u16> = v
         .iter()
-        .map(|&x| weightscope::edit::cast::f32_to_bf16(x))
+        .map(|&x| weightscope::format::element::f32_to_bf16(x))
         .collect();
     drop(v);
     let mean = bf

@@ -4,9 +4,7 @@
 //! - [`tree`]: the editable view ([`ETree`]).
 //! - [`ops`]: rename, prefixes, regex replace, delete, keep, extract, cast, metadata, transplant.
 //! - [`journal`]: undo / redo.
-//! - [`cast`]: element conversion with overflow counting.
 
-pub mod cast;
 pub mod journal;
 pub mod ops;
 pub mod transplant;

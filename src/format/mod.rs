@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod detect;
 pub mod dtype;
+pub mod element;
 pub mod error;
 pub mod pickle;
 pub mod source;

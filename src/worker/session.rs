@@ -337,7 +337,7 @@ impl Session {
         let cols = (w.max(1) as u64).min(nc);
         let mut sum = vec![0f64; (rows * cols) as usize];
         let mut cnt = vec![0u64; (rows * cols) as usize];
-        let dec = crate::stats::decode::Decoder::new(t.dtype);
+        let dec = crate::format::element::Decoder::new(t.dtype);
         let mut at = 0u64; // element index
         let mut vals: Vec<f64> = vec![];
         let mut im: Vec<f64> = vec![];
@@ -515,7 +515,7 @@ impl Session {
 /// Display texts of little-endian elements of `dtype`.
 pub fn value_texts(dtype: format::DType, bytes: &[u8]) -> Vec<String> {
     use crate::format::DKind as Kind;
-    let dec = crate::stats::decode::Decoder::new(dtype);
+    let dec = crate::format::element::Decoder::new(dtype);
     let mut out = vec![];
     match dtype.kind() {
         Kind::Complex => {
@@ -549,12 +549,12 @@ pub fn value_texts(dtype: format::DType, bytes: &[u8]) -> Vec<String> {
 
 /// Append the values of `bytes` as f64 (complex: magnitudes; `scratch` is reused).
 pub fn decode_real(
-    dec: &crate::stats::decode::Decoder,
+    dec: &crate::format::element::Decoder,
     bytes: &[u8],
     out: &mut Vec<f64>,
     scratch: &mut Vec<f64>,
 ) {
-    use crate::stats::decode::Lane;
+    use crate::format::element::Lane;
     match dec.lane() {
         Lane::F32 => {
             let mut v = vec![];
@@ -567,7 +567,7 @@ pub fn decode_real(
             scratch.clear();
             dec.decode_complex(bytes, out, scratch);
             for (v, m) in out[start..].iter_mut().zip(scratch.iter()) {
-                *v = crate::stats::decode::magnitude(*v, *m);
+                *v = crate::format::element::magnitude(*v, *m);
             }
         }
     }
