@@ -374,7 +374,7 @@ fn worker_exports_an_edited_file_as_a_blob_of_slices_and_new_bytes() {
         Request::Edit {
             id: 4,
             op: OpSpec::Cast {
-                dtype: "float16".into(),
+                dtype: weightscope::format::DType::F16,
                 pattern: None,
             },
         },

@@ -84,51 +84,7 @@ pub enum Command {
         weightscope edit model.ckpt -o model.safetensors --extract state_dict --strip-prefix model.\n  \
         weightscope edit big.pth -o half.pth --cast float16 --delete 'num_batches_tracked$'"
     )]
-    Edit(Box<EditArgs>),
-}
-
-/// Arguments of `weightscope edit`.
-#[derive(clap::Args, Debug)]
-pub struct EditArgs {
-    /// Input checkpoint(s); several inputs are merged (their top-level dicts concatenated).
-    #[arg(required = true, id = "inputs")]
-    pub inputs: Vec<PathBuf>,
-    /// Output file; its extension chooses the format (.pth .pt .bin .ckpt → torch zip, .safetensors).
-    #[arg(short = 'o', long = "output", id = "output", required = true)]
-    pub output: PathBuf,
-    /// Output format, overriding the extension: torch or safetensors.
-    #[arg(long, id = "format")]
-    pub format: Option<String>,
-    /// Remove a key prefix (e.g. `module.` from DataParallel, `_orig_mod.` from torch.compile).
-    #[arg(long = "strip-prefix", id = "strip_prefix", value_name = "P")]
-    pub strip_prefix: Vec<String>,
-    /// Add a key prefix.
-    #[arg(long = "add-prefix", id = "add_prefix", value_name = "P")]
-    pub add_prefix: Vec<String>,
-    /// Rename one key (or full path) OLD to NEW.
-    #[arg(long, id = "rename", value_name = "OLD=NEW")]
-    pub rename: Vec<String>,
-    /// Regex replace on keys; $1 or \\1 refer to capture groups.
-    #[arg(long, id = "replace", value_name = "REGEX=REPLACEMENT")]
-    pub replace: Vec<String>,
-    /// Delete entries (tensors or subtrees) whose key or path matches.
-    #[arg(long, id = "delete", value_name = "REGEX")]
-    pub delete: Vec<String>,
-    /// Keep only the tensors whose key or path matches.
-    #[arg(long, id = "keep", value_name = "REGEX")]
-    pub keep: Vec<String>,
-    /// Make the container at PATH (keys joined by '/') the new root, e.g. state_dict.
-    #[arg(long, id = "extract", value_name = "PATH")]
-    pub extract: Vec<String>,
-    /// Cast floating-point tensors (all, or those matching REGEX) to float32, float16 or bfloat16.
-    #[arg(long, id = "cast", value_name = "DTYPE[:REGEX]")]
-    pub cast: Vec<String>,
-    /// Set a safetensors __metadata__ entry.
-    #[arg(long = "set-metadata", id = "set_metadata", value_name = "KEY=VALUE")]
-    pub set_metadata: Vec<String>,
-    /// Copy tensors whose key matches REGEX from B_FILE (renaming the match to NEW_PREFIX).
-    #[arg(long, id = "transplant", value_name = "B_FILE:REGEX[=NEW_PREFIX]")]
-    pub transplant: Vec<String>,
+    Edit(Box<edit::EditArgs>),
 }
 
 /// Run the CLI with the process arguments; returns the exit status.
@@ -155,7 +111,10 @@ pub fn main() -> i32 {
             key,
         } => stats(&file, json, bins as usize, key.as_deref(), &mut out),
         Command::Diff { a, b, json, map } => diff(&a, &b, json, &map, &mut out),
-        Command::Edit(_) => edit::run(matches.subcommand_matches("edit").expect("edit matches")),
+        Command::Edit(args) => edit::run(
+            &args,
+            matches.subcommand_matches("edit").expect("edit matches"),
+        ),
     };
     if std::env::var_os("WEIGHTSCOPE_IO_STATS").is_some() {
         let (reads, bytes) = crate::format::source::file_io_totals();

@@ -351,16 +351,29 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
 /// Tensors with equal keys are the same data: (input, storage, offset, shape, strides, dtype, cast).
 type AliasKey = (usize, usize, u64, Vec<u64>, Vec<u64>, DType, Option<DType>);
 
-/// Write the tensors of `tree` as a safetensors file.
-pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Report> {
-    let mut report = Report::default();
+/// What a safetensors export of a tree writes: the tensors in tree order with their names,
+/// and what it leaves out. The writer and the page's preview of an export both use it.
+pub struct SafetensorsPlan {
+    /// (name, tensor, dtype written, shape), aliases removed.
+    pub items: Vec<(String, TensorRef, DType, Vec<u64>)>,
+    /// Values not written, each with the reason.
+    pub dropped: Vec<String>,
+    /// `(removed, kept)`: identical tensors written once.
+    pub aliases: Vec<(String, String)>,
+}
+
+/// Plan the safetensors export of `tree`: refuses two tensors that get the same name.
+pub fn plan_safetensors(tree: &ETree, ckpts: &[&Checkpoint]) -> Result<SafetensorsPlan> {
+    let mut plan = SafetensorsPlan {
+        items: vec![],
+        dropped: vec![],
+        aliases: vec![],
+    };
     let mut names: HashMap<String, usize> = HashMap::new();
-    // (name, tensor) in tree order, aliases removed
-    let mut items: Vec<(String, TensorRef, DType, Vec<u64>)> = vec![];
     let mut seen: HashMap<AliasKey, String> = HashMap::new();
     for (path, t) in tree.tensors() {
         let name = path.join(".");
-        let info = &inputs.ckpts[t.input].tensors[t.index];
+        let info = &ckpts[t.input].tensors[t.index];
         let dtype = t.cast.unwrap_or(info.dtype);
         if dtype.safetensors_name().is_none()
             || !matches!(info.kind, crate::format::TensorKind::Dense)
@@ -374,18 +387,16 @@ pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Re
                 }
                 _ => dtype.to_string(),
             };
-            report
-                .dropped
+            plan.dropped
                 .push(format!("{name}: safetensors cannot hold {what} tensors"));
             continue;
         }
         if info.storage.is_none() {
-            report
-                .dropped
+            plan.dropped
                 .push(format!("{name}: meta tensor has no data"));
             continue;
         }
-        if names.insert(name.clone(), items.len()).is_some() {
+        if names.insert(name.clone(), plan.items.len()).is_some() {
             return Err(FormatError::at(
                 name,
                 "two tensors get this safetensors name (paths joined by '.')",
@@ -401,18 +412,33 @@ pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Re
             t.cast,
         );
         if let Some(kept) = seen.get(&key) {
-            report.aliases.push((name, kept.clone()));
+            plan.aliases.push((name, kept.clone()));
             continue;
         }
         seen.insert(key, name.clone());
-        items.push((name, t, dtype, info.shape.clone()));
+        plan.items.push((name, t, dtype, info.shape.clone()));
     }
     let dropped_values = count_non_tensor_values(tree);
     if dropped_values > 0 {
-        report.dropped.push(format!(
+        plan.dropped.push(format!(
             "{dropped_values} non-tensor values (safetensors holds tensors only)"
         ));
     }
+    Ok(plan)
+}
+
+/// Write the tensors of `tree` as a safetensors file.
+pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Report> {
+    let SafetensorsPlan {
+        items,
+        dropped,
+        aliases,
+    } = plan_safetensors(tree, &inputs.ckpts)?;
+    let mut report = Report {
+        dropped,
+        aliases,
+        ..Report::default()
+    };
     // larger elements first keeps every tensor naturally aligned; stable within a size
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(items[i].2.size()));

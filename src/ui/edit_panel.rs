@@ -201,7 +201,7 @@ pub fn EditPanel() -> impl IntoView {
     let del = RwSignal::new(String::new());
     let keep = RwSignal::new(String::new());
     let extract = RwSignal::new(String::new());
-    let cast = RwSignal::new("float16".to_string());
+    let cast = RwSignal::new(crate::edit::CAST_TARGETS[0]);
     let cast_pat = RwSignal::new(String::new());
     let meta_key = RwSignal::new(String::new());
     let meta_val = RwSignal::new(String::new());
@@ -385,15 +385,18 @@ pub fn EditPanel() -> impl IntoView {
                     <span class="edit-label">"Cast floats to"</span>
                     <select
                         data-testid="op-cast"
-                        prop:value=move || cast.get()
+                        prop:value=move || cast.get().name()
                         on:change=move |ev| {
-                            cast.set(event_target_value(&ev));
+                            if let Some(d) = crate::format::DType::from_name(&event_target_value(&ev)) {
+                                cast.set(d);
+                            }
                             preview_op(Some(op_cast()));
                         }
                     >
-                        <option value="float16">"float16"</option>
-                        <option value="bfloat16">"bfloat16"</option>
-                        <option value="float32">"float32"</option>
+                        {crate::edit::CAST_TARGETS
+                            .iter()
+                            .map(|d| view! { <option value=d.name()>{d.name()}</option> })
+                            .collect_view()}
                     </select>
                     {field(cast_pat, "op-cast-pattern", "all (or a regex)", Rc::new(op_cast))}
                     {button("op-cast-apply", "Cast", Rc::new(op_cast))}

@@ -428,65 +428,8 @@ impl Summary {
 
 // --- edit & compare (issues 7, 8)
 
-/// An edit operation as the page sends it (externally tagged: `{"strip_prefix": {"prefix": "module."}}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OpSpec {
-    StripPrefix {
-        prefix: String,
-    },
-    AddPrefix {
-        prefix: String,
-    },
-    /// One key (its own key or `/`-joined path) to a new key.
-    Rename {
-        from: String,
-        to: String,
-    },
-    /// Regex replace on keys (`$1` or `\1` for groups).
-    Replace {
-        pattern: String,
-        replacement: String,
-    },
-    Delete {
-        pattern: String,
-    },
-    /// Delete a selected key or subtree (path segments).
-    DeletePath {
-        path: Vec<String>,
-    },
-    Keep {
-        pattern: String,
-    },
-    /// Keep only a selected key or subtree.
-    KeepPath {
-        path: Vec<String>,
-    },
-    /// The container at this `/`-joined path becomes the root.
-    Extract {
-        path: String,
-    },
-    /// Cast floating-point tensors (all, or those matching `pattern`) to `float32`, `float16`
-    /// or `bfloat16`.
-    Cast {
-        dtype: String,
-        #[serde(default)]
-        pattern: Option<String>,
-    },
-    /// Set (`Some`) or remove (`None`) a safetensors `__metadata__` entry.
-    SetMetadata {
-        key: String,
-        #[serde(default)]
-        value: Option<String>,
-    },
-    /// Copy B's tensors whose key or path matches `pattern` into A, the match replaced by
-    /// `replacement` (a prefix mapping such as `^backbone\.` → `encoder.`).
-    Transplant {
-        pattern: String,
-        #[serde(default)]
-        replacement: Option<String>,
-    },
-}
+/// An edit operation as the page sends it: the one spec in [`crate::edit::spec`].
+pub use crate::edit::spec::OpSpec;
 
 /// The journal after a request (`error`: why the request was refused; nothing changed then).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
