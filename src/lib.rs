@@ -5,6 +5,7 @@
 //! [`format::Checkpoint`] index → (UI signals | CLI output). Tensor bytes are read on demand.
 //! Nothing in `format`, `stats` or `edit` touches the browser; `worker` and `ui` do.
 
+pub mod display;
 pub mod edit;
 pub mod export;
 pub mod format;

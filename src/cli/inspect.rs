@@ -1,7 +1,8 @@
 //! `weightscope inspect`: the readable tree, or the JSON index with optional tensor hashes.
 
 use super::open::{open_path, Opened};
-use crate::format::{data, Checkpoint, Key, Node, Source};
+use crate::display::{group_digits, human_bytes};
+use crate::format::{data, Checkpoint, Node, Source};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -185,35 +186,6 @@ fn dangerous_list(c: &Checkpoint) -> String {
     v.join(", ")
 }
 
-/// Thousands separators.
-pub fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Human byte sizes.
-pub fn human_bytes(n: u64) -> String {
-    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < U.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", U[u])
-    }
-}
-
 #[derive(Default, Clone, Copy)]
 struct Totals {
     tensors: u64,
@@ -321,14 +293,14 @@ fn print_tree(
         out,
         "{file}: {} — {} tensors, {} parameters, {}",
         c.format.describe(),
-        group(t.tensors),
-        group(t.params),
+        group_digits(t.tensors),
+        group_digits(t.params),
         human_bytes(t.bytes)
     );
     let by_dtype: Vec<String> = c
         .params_by_dtype()
         .iter()
-        .map(|(d, n)| format!("{d} {}", group(*n)))
+        .map(|(d, n)| format!("{d} {}", group_digits(*n)))
         .collect();
     if !by_dtype.is_empty() {
         let _ = writeln!(out, "parameters by dtype: {}", by_dtype.join(", "));
@@ -362,7 +334,7 @@ fn print_tree(
 
 fn container_children(n: &Node) -> Option<Vec<(String, &Node)>> {
     Some(match n {
-        Node::Dict { items, .. } => items.iter().map(|(k, v)| (key_text(k), v)).collect(),
+        Node::Dict { items, .. } => items.iter().map(|(k, v)| (k.segment(), v)).collect(),
         Node::List { items } | Node::Tuple { items } | Node::Set { items, .. } => items
             .iter()
             .enumerate()
@@ -379,24 +351,16 @@ fn container_children(n: &Node) -> Option<Vec<(String, &Node)>> {
             if let Some(s) = state {
                 match s.as_ref() {
                     Node::Dict { items, .. } => {
-                        v.extend(items.iter().map(|(k, x)| (key_text(k), x)))
+                        v.extend(items.iter().map(|(k, x)| (k.segment(), x)))
                     }
                     other => v.push(("state".into(), other)),
                 }
             }
-            v.extend(items.iter().map(|(k, x)| (key_text(k), x)));
+            v.extend(items.iter().map(|(k, x)| (k.segment(), x)));
             v
         }
         _ => return None,
     })
-}
-
-fn key_text(k: &Key) -> String {
-    match k {
-        Key::Str(s) => s.clone(),
-        Key::Int(i) => i.to_string(),
-        Key::Other(s) => s.clone(),
-    }
 }
 
 fn kind_text(n: &Node) -> String {
@@ -443,8 +407,8 @@ fn print_node(
         let sum = if t.tensors > 0 {
             format!(
                 "  — {} tensors, {} params, {}",
-                group(t.tensors),
-                group(t.params),
+                group_digits(t.tensors),
+                group_digits(t.params),
                 human_bytes(t.bytes)
             )
         } else {

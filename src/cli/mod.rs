@@ -201,7 +201,10 @@ fn diff(
         let _ = writeln!(out, "{}", serde_json::to_string_pretty(&r).expect("json"));
         return 0;
     }
-    let f = |x: Option<f64>| x.map(|v| format!("{v:.6e}")).unwrap_or_else(|| "-".into());
+    let f = |x: Option<f64>| {
+        x.map(crate::display::short_float)
+            .unwrap_or_else(|| "-".into())
+    };
     let _ = writeln!(
         out,
         "{} only in A, {} only in B, {} mismatched, {} changed, {} identical",

@@ -491,6 +491,27 @@ impl Caster {
     }
 }
 
+/// Append the values of `bytes` as f64 whatever the lane (complex: magnitudes; `scratch` is
+/// reused) — for readers that want one number per element (heatmaps, value texts).
+pub fn decode_real(dec: &Decoder, bytes: &[u8], out: &mut Vec<f64>, scratch: &mut Vec<f64>) {
+    match dec.lane() {
+        Lane::F32 => {
+            let mut v = vec![];
+            dec.decode_f32(bytes, &mut v);
+            out.extend(v.iter().map(|&x| x as f64));
+        }
+        Lane::F64 => dec.decode_f64(bytes, out),
+        Lane::Complex => {
+            let start = out.len();
+            scratch.clear();
+            dec.decode_complex(bytes, out, scratch);
+            for (v, m) in out[start..].iter_mut().zip(scratch.iter()) {
+                *v = magnitude(*v, *m);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

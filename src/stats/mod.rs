@@ -45,6 +45,7 @@
 pub use crate::format::element as decode;
 pub mod diff;
 pub mod engine;
+pub mod heatmap;
 pub mod histogram;
 pub mod moments;
 pub mod patterns;

@@ -138,59 +138,6 @@ fn card(d: Detected, details: Details) -> FileCard {
     }
 }
 
-/// `1234567` → `1,234,567`.
-pub fn group_digits(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Bytes in binary units: `512 B`, `1.5 KiB`, `3.20 GiB` (three significant digits).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{} {}", three_digits(v), UNITS[unit])
-}
-
-/// A count in decimal units: `950`, `12.3 K`, `7.24 B` (three significant digits).
-pub fn human_count(n: u64) -> String {
-    const UNITS: [&str; 6] = ["K", "M", "B", "T", "P", "E"];
-    if n < 1000 {
-        return n.to_string();
-    }
-    let mut v = n as f64 / 1000.0;
-    let mut unit = 0;
-    while v >= 999.5 && unit + 1 < UNITS.len() {
-        v /= 1000.0;
-        unit += 1;
-    }
-    format!("{} {}", three_digits(v), UNITS[unit])
-}
-
-fn three_digits(v: f64) -> String {
-    if v >= 99.95 {
-        format!("{v:.0}")
-    } else if v >= 9.995 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,24 +290,5 @@ mod tests {
         }));
         assert!(s.pending.is_none());
         assert_eq!(s.error.as_deref(), Some("worker: bad request"));
-    }
-
-    #[test]
-    fn number_formatting() {
-        assert_eq!(group_digits(0), "0");
-        assert_eq!(group_digits(999), "999");
-        assert_eq!(group_digits(1000), "1,000");
-        assert_eq!(group_digits(1234567), "1,234,567");
-        assert_eq!(group_digits(u64::MAX), "18,446,744,073,709,551,615");
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(1024), "1.00 KiB");
-        assert_eq!(human_bytes(1536), "1.50 KiB");
-        assert_eq!(human_bytes(10 * 1024 * 1024 + 1), "10.0 MiB");
-        assert_eq!(human_bytes(3_435_973_837), "3.20 GiB");
-        assert_eq!(human_count(950), "950");
-        assert_eq!(human_count(12_345), "12.3 K");
-        assert_eq!(human_count(999_999), "1.00 M");
-        assert_eq!(human_count(7_241_732_096), "7.24 B");
     }
 }

@@ -12,7 +12,9 @@ use super::protocol::{
     Detected, ErrorReply, HeatmapReply, RequestId, Response, StatsReply, StatsRow, Summary,
     ValuesReply,
 };
+use crate::display::value_texts;
 use crate::format::{self, Checkpoint, FormatError, Source};
+use crate::stats::heatmap::HeatmapFold;
 use crate::stats::{checkpoint_stats, Completion, StatsCache, StatsOptions};
 
 /// One file of a request: its name and its bytes.
@@ -333,53 +335,26 @@ impl Session {
             return reply(err(id, "a heatmap needs a non-empty 2-D tensor"));
         }
         let (nr, nc) = (t.shape[0], t.shape[1]);
-        let rows = (h.max(1) as u64).min(nr);
-        let cols = (w.max(1) as u64).min(nc);
-        let mut sum = vec![0f64; (rows * cols) as usize];
-        let mut cnt = vec![0u64; (rows * cols) as usize];
-        let dec = crate::format::element::Decoder::new(t.dtype);
-        let mut at = 0u64; // element index
-        let mut vals: Vec<f64> = vec![];
-        let mut im: Vec<f64> = vec![];
+        let mut fold = HeatmapFold::new(t.dtype, (nr, nc), (h as u64, w as u64));
         let r = format::data::read_tensor(
             &o.checkpoint,
             &o.sources(),
             i,
             format::data::DEFAULT_CHUNK,
             &mut |b| {
-                vals.clear();
-                decode_real(&dec, b, &mut vals, &mut im);
-                for &v in &vals {
-                    let (r, c) = (at / nc, at % nc);
-                    at += 1;
-                    if v.is_finite() {
-                        let cell = ((r * rows / nr) * cols + c * cols / nc) as usize;
-                        sum[cell] += v.abs();
-                        cnt[cell] += 1;
-                    }
-                }
+                fold.push(b);
                 Ok(())
             },
         );
         if let Err(e) = r {
             return reply(Response::Error(ErrorReply::from_format(id, &e)));
         }
-        let cells = sum
-            .iter()
-            .zip(&cnt)
-            .map(|(&s, &n)| {
-                if n == 0 {
-                    f32::NAN
-                } else {
-                    (s / n as f64) as f32
-                }
-            })
-            .collect();
+        let (rows, cols, cells) = fold.finish();
         reply(Response::Heatmap(HeatmapReply {
             id,
             tensor,
-            rows: rows as u32,
-            cols: cols as u32,
+            rows,
+            cols,
             cells,
         }))
     }
@@ -509,102 +484,6 @@ impl Session {
             return false;
         }
         true
-    }
-}
-
-/// Display texts of little-endian elements of `dtype`.
-pub fn value_texts(dtype: format::DType, bytes: &[u8]) -> Vec<String> {
-    use crate::format::DKind as Kind;
-    let dec = crate::format::element::Decoder::new(dtype);
-    let mut out = vec![];
-    match dtype.kind() {
-        Kind::Complex => {
-            let (mut re, mut im) = (vec![], vec![]);
-            dec.decode_complex(bytes, &mut re, &mut im);
-            for (r, i) in re.iter().zip(&im) {
-                out.push(format!("{}{}j", g(*r), signed(g(*i))));
-            }
-        }
-        Kind::Bool => {
-            let mut v = vec![];
-            decode_real(&dec, bytes, &mut v, &mut vec![]);
-            out.extend(
-                v.iter()
-                    .map(|&x| if x != 0.0 { "True" } else { "False" }.to_string()),
-            );
-        }
-        Kind::Float => {
-            let mut v = vec![];
-            decode_real(&dec, bytes, &mut v, &mut vec![]);
-            out.extend(v.iter().map(|&x| g(x)));
-        }
-        _ => {
-            let mut v = vec![];
-            decode_real(&dec, bytes, &mut v, &mut vec![]);
-            out.extend(v.iter().map(|&x| format!("{x}")));
-        }
-    }
-    out
-}
-
-/// Append the values of `bytes` as f64 (complex: magnitudes; `scratch` is reused).
-pub fn decode_real(
-    dec: &crate::format::element::Decoder,
-    bytes: &[u8],
-    out: &mut Vec<f64>,
-    scratch: &mut Vec<f64>,
-) {
-    use crate::format::element::Lane;
-    match dec.lane() {
-        Lane::F32 => {
-            let mut v = vec![];
-            dec.decode_f32(bytes, &mut v);
-            out.extend(v.iter().map(|&x| x as f64));
-        }
-        Lane::F64 => dec.decode_f64(bytes, out),
-        Lane::Complex => {
-            let start = out.len();
-            scratch.clear();
-            dec.decode_complex(bytes, out, scratch);
-            for (v, m) in out[start..].iter_mut().zip(scratch.iter()) {
-                *v = crate::format::element::magnitude(*v, *m);
-            }
-        }
-    }
-}
-
-fn signed(s: String) -> String {
-    if s.starts_with('-') {
-        s
-    } else {
-        format!("+{s}")
-    }
-}
-
-/// A float in at most 6 significant digits (`0.123457`, `1.5e-07`, `nan`).
-pub fn g(x: f64) -> String {
-    if x.is_nan() {
-        return "nan".into();
-    }
-    if x.is_infinite() {
-        return (if x > 0.0 { "inf" } else { "-inf" }).into();
-    }
-    if x == 0.0 {
-        return (if x.is_sign_negative() { "-0" } else { "0" }).into();
-    }
-    let e = x.abs().log10().floor() as i32;
-    if !(-4..6).contains(&e) {
-        let s = format!("{x:.5e}");
-        let (m, ex) = s.split_once('e').unwrap_or((&s, "0"));
-        let m = m.trim_end_matches('0').trim_end_matches('.');
-        return format!("{m}e{ex}");
-    }
-    let digits = (5 - e).max(0) as usize;
-    let s = format!("{x:.digits$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
     }
 }
 
@@ -891,11 +770,7 @@ mod tests {
     }
 
     #[test]
-    fn value_texts_are_short() {
-        assert_eq!(g(0.1234567), "0.123457");
-        assert_eq!(g(1.5e-7), "1.5e-7");
-        assert_eq!(g(-3.0), "-3");
-        assert_eq!(g(123456789.0), "1.23457e8");
+    fn base_names() {
         assert_eq!(
             base_name("x/y/model-00001.safetensors"),
             "model-00001.safetensors"
