@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Statistics engine benchmark (issue 5): weightscope's native engine vs numpy.
+"""Statistics engine benchmark: weightscope's native engine vs numpy.
 
 Run from the repository root with the torch venv's python, OpenBLAS overrides removed for this
 command only (they slow a current numpy on some CPUs):

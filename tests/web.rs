@@ -238,7 +238,7 @@ fn answers_encode_to_plain_objects() {
     assert_eq!(back, out[0]);
 }
 
-// --- edit & export (issue 7)
+// --- edit & export
 
 /// A safetensors file of float32 tensors `(name, values)`.
 fn st_file(tensors: &[(&str, &[f32])]) -> Vec<u8> {

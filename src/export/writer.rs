@@ -4,7 +4,7 @@
 //! `Blob` of `File.slice`s).
 //!
 //! Contract:
-//! - torch zip (pytorch-formats.md §5.2): records `data.pkl`, `byteorder` (`little`), `data/N`,
+//! - torch zip (docs/formats.md §5.1): records `data.pkl`, `byteorder` (`little`), `data/N`,
 //!   `version` (`3\n`), each aligned to 64 bytes with an `FB` extra field, stored, with data
 //!   descriptors and correct CRC-32s, zip64 extras and records when sizes or offsets need them,
 //!   and the zip64 end records always (as torch writes them). No `.format_version`.

@@ -27,7 +27,7 @@ pub use source::{CachedSource, MemSource, Source, SourceError};
 #[cfg(not(target_arch = "wasm32"))]
 pub use source::FileSource;
 
-// safetensors and sharded checkpoints (issue 4)
+// safetensors and sharded checkpoints
 pub mod json;
 pub mod safetensors;
 pub mod sharded;

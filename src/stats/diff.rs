@@ -1,4 +1,4 @@
-//! Comparing two checkpoints (issue 8): which keys are only in A, only in B, or in both with a
+//! Comparing two checkpoints: which keys are only in A, only in B, or in both with a
 //! different dtype or shape (the three lists `load_state_dict(strict=True)` reports), and for
 //! matching tensors how much the values differ.
 //!

@@ -58,7 +58,7 @@ pub fn App() -> impl IntoView {
     let cancelled = RwSignal::new(false);
     let client = StoredValue::new_local(WorkerClient::spawn(
         move |r| {
-            crate::ui::edit_link::dispatch(&r); // edit & compare panels (issues 7, 8)
+            crate::ui::edit_link::dispatch(&r); // edit & compare panels
             if let Some(ck) = hub.get_value() {
                 on_answer(state, ck, r);
             }
@@ -69,7 +69,7 @@ pub fn App() -> impl IntoView {
             running.set(None);
         },
     ));
-    crate::ui::edit_link::connect(move |v| client.with_value(|c| c.send(v))); // issues 7, 8
+    crate::ui::edit_link::connect(move |v| client.with_value(|c| c.send(v)));
     let ck = Checkpoint::new(client);
     hub.set_value(Some(ck));
     provide_context(ck);

@@ -1,4 +1,4 @@
-//! The Compare panel (issue 8): open a second file B, align names with prefix maps, diff A
+//! The Compare panel: open a second file B, align names with prefix maps, diff A
 //! and B in the worker with progress, filter the lists by status, chart the relative change
 //! per tensor in A's file order, and transplant selected keys (or a pattern) from B into A's
 //! edit journal (undoable in the Edit panel, exported as usual).

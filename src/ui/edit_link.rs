@@ -1,4 +1,4 @@
-//! The link between the page's worker client and the edit / compare panels (issues 7, 8).
+//! The link between the page's worker client and the edit / compare panels.
 //!
 //! Contract: the app calls [`connect`] once with a function that posts a message to the worker,
 //! and [`dispatch`] with every answer the worker sends. Panels [`listen`] for answers (and

@@ -1,4 +1,4 @@
-//! The Edit panel (issue 7): operation forms with a live preview, the journal with Undo / Redo,
+//! The Edit panel: operation forms with a live preview, the journal with Undo / Redo,
 //! what an export would drop, and Download.
 //!
 //! Contract: the panel talks to the worker only through [`super::edit_link`]; every operation

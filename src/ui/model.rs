@@ -103,7 +103,7 @@ impl PageState {
                 Some(_) => {}
             },
             // answers to tensor, edit and compare requests are routed by the components that
-            // asked (issues 6, 7, 8)
+            // asked
             _ => {}
         }
     }

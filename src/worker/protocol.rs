@@ -64,7 +64,7 @@ pub enum Request<F> {
     Cancel {
         id: RequestId,
     },
-    // --- edit & compare (issues 7, 8)
+    // --- edit & compare
     /// Apply an operation to the open file's journal; answered by [`Response::Journal`].
     Edit {
         id: RequestId,
@@ -161,7 +161,7 @@ pub enum Response {
         id: RequestId,
         cancelled: bool,
     },
-    // --- edit & compare (issues 7, 8)
+    // --- edit & compare
     Journal(JournalReply),
     Preview(PreviewReply),
     ExportProgress(Progress),
@@ -426,7 +426,7 @@ impl Summary {
     }
 }
 
-// --- edit & compare (issues 7, 8)
+// --- edit & compare
 
 /// An edit operation as the page sends it: the one spec in [`crate::edit::spec`].
 pub use crate::edit::spec::OpSpec;

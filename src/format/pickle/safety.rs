@@ -1,15 +1,15 @@
-//! Classifying pickle globals: `allowed` (torch's `weights_only` allow-list, pytorch-formats.md
-//! §3.2), `dangerous` (a block list at least as wide as picklescan's: code execution, file and
+//! Classifying pickle globals: `allowed` (torch's `weights_only` allow-list, docs/formats.md
+//! §4), `dangerous` (a block list at least as wide as picklescan's: code execution, file and
 //! network access, imports, nested unpickling) or `unknown` (anything else: inert classes such as
 //! `argparse.Namespace`, numpy scalars, Lightning callbacks).
 //!
-//! Contract: [`map_name`] applies torch's Python-2 → 3 name mapping (§3.4) before lookup;
+//! Contract: [`map_name`] applies torch's Python-2 → 3 name mapping (docs/formats.md §4) before lookup;
 //! [`classify`] is a pure function of the mapped (module, name).
 
 use crate::format::checkpoint::Tier;
 use crate::format::dtype::DType;
 
-/// Apply `torch._utils.IMPORT_MAPPING` / `NAME_MAPPING` (pytorch-formats.md §3.4).
+/// Apply `torch._utils.IMPORT_MAPPING` / `NAME_MAPPING` (docs/formats.md §4).
 pub fn map_name(module: &str, name: &str) -> (String, String) {
     let pair = match (module, name) {
         ("__builtin__", "xrange") => Some(("builtins", "range")),
