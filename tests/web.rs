@@ -521,3 +521,24 @@ fn tensor_requests_read_the_file_through_the_blob() {
         })
     ));
 }
+
+// --- the page's message hub
+
+/// The Inspector (through the context's `Checkpoint`) and the Edit / Compare tabs (through the
+/// hub) draw request ids from one counter, so an answer reaches only the request it belongs to.
+/// (Each once had its own counter starting at 2^24 + 1: an Inspector error reached the Edit tab.)
+#[wasm_bindgen_test]
+fn inspector_and_edit_tab_request_ids_never_collide() {
+    use weightscope::ui::{context::Checkpoint, hub};
+    let ck = Checkpoint::new();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..4 {
+        let (inspector, edit) = (ck.new_id(), hub::next_id());
+        assert!(seen.insert(inspector), "id {inspector} handed out twice");
+        assert!(seen.insert(edit), "id {edit} handed out twice");
+        assert!(
+            inspector > 1 << 24 && edit > 1 << 24,
+            "ids clear of the open flow's"
+        );
+    }
+}

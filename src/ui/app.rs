@@ -58,7 +58,6 @@ pub fn App() -> impl IntoView {
     let cancelled = RwSignal::new(false);
     let client = StoredValue::new_local(WorkerClient::spawn(
         move |r| {
-            crate::ui::edit_link::dispatch(&r); // edit & compare panels
             if let Some(ck) = hub.get_value() {
                 on_answer(state, ck, r);
             }
@@ -69,8 +68,8 @@ pub fn App() -> impl IntoView {
             running.set(None);
         },
     ));
-    crate::ui::edit_link::connect(move |v| client.with_value(|c| c.send(v)));
-    let ck = Checkpoint::new(client);
+    crate::ui::hub::connect(move |v| client.with_value(|c| c.send(v)));
+    let ck = Checkpoint::new();
     hub.set_value(Some(ck));
     provide_context(ck);
     // the Edit tab's "delete / keep selected" act on the tensor selected in the tree
@@ -362,7 +361,7 @@ fn progress(label: String, format: Option<String>) -> impl IntoView {
 }
 
 /// Route one worker answer: the open flow to [`PageState`], the index to [`Checkpoint`], and
-/// every answer to the context's listeners.
+/// every answer to the hub's listeners.
 fn on_answer(state: RwSignal<PageState>, ck: Checkpoint, r: Response) {
     match r {
         Response::Summary(mut s) => {
@@ -383,14 +382,14 @@ fn on_answer(state: RwSignal<PageState>, ck: Checkpoint, r: Response) {
                     .set(Some(Arc::new(OpenedFile::new(s.id, name, entries, values))));
             }
             let r = Response::Summary(s);
-            ck.dispatch(&r);
+            crate::ui::hub::dispatch(&r);
             state.update(|st| st.apply(r));
         }
         r @ (Response::Ready | Response::Detected(_) | Response::Error(_)) => {
-            ck.dispatch(&r);
+            crate::ui::hub::dispatch(&r);
             state.update(|st| st.apply(r));
         }
-        r => ck.dispatch(&r),
+        r => crate::ui::hub::dispatch(&r),
     }
 }
 

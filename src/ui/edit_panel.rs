@@ -17,7 +17,7 @@
 //! `download-format`, `download`, `edit-progress`, `export-report` (data attributes with the
 //! numbers).
 
-use super::edit_link;
+use super::hub;
 use crate::worker::protocol::{JournalReply, OpSpec, PreviewReply, Request, Response};
 use leptos::prelude::*;
 use std::collections::HashSet;
@@ -102,17 +102,13 @@ pub fn EditPanel() -> impl IntoView {
         ours.update_value(|s| {
             s.insert(req.id());
         });
-        if let Err(e) = edit_link::send(&req) {
+        if let Err(e) = hub::send(&req) {
             error.set(Some(e));
         }
     };
-    let refresh = move || {
-        send(Request::JournalList {
-            id: edit_link::next_id(),
-        })
-    };
+    let refresh = move || send(Request::JournalList { id: hub::next_id() });
 
-    let handle = edit_link::listen(move |r| match r {
+    let handle = hub::listen(move |r| match r {
         Response::Summary(_) => {
             // another file was opened: its journal is fresh
             preview.set(None);
@@ -170,12 +166,12 @@ pub fn EditPanel() -> impl IntoView {
         }
         _ => {}
     });
-    on_cleanup(move || edit_link::unlisten(handle));
+    on_cleanup(move || hub::unlisten(handle));
     refresh();
 
     let apply = move |op: OpSpec| {
         send(Request::Edit {
-            id: edit_link::next_id(),
+            id: hub::next_id(),
             op,
         })
     };
@@ -185,7 +181,7 @@ pub fn EditPanel() -> impl IntoView {
             preview.set(None);
         }
         Some(op) => {
-            let id = edit_link::next_id();
+            let id = hub::next_id();
             preview_id.set_value(id);
             send(Request::Preview { id, op });
         }
@@ -290,7 +286,7 @@ pub fn EditPanel() -> impl IntoView {
     });
 
     let download = move |_| {
-        let id = edit_link::next_id();
+        let id = hub::next_id();
         export_id.set_value(id);
         busy.set(true);
         exported.set(None);
@@ -432,12 +428,12 @@ pub fn EditPanel() -> impl IntoView {
                     <h3>"Journal"</h3>
                     <button class="button small" data-testid="undo"
                         disabled=move || journal.with(|j| j.as_ref().is_none_or(|j| j.ops.is_empty()))
-                        on:click=move |_| send(Request::Undo { id: edit_link::next_id() })>
+                        on:click=move |_| send(Request::Undo { id: hub::next_id() })>
                         "Undo"
                     </button>
                     <button class="button small" data-testid="redo"
                         disabled=move || journal.with(|j| j.as_ref().is_none_or(|j| j.redo.is_empty()))
-                        on:click=move |_| send(Request::Redo { id: edit_link::next_id() })>
+                        on:click=move |_| send(Request::Redo { id: hub::next_id() })>
                         "Redo"
                     </button>
                 </div>
