@@ -195,7 +195,7 @@ fn worker_detects_a_real_file_by_its_bytes() {
         panic!("{out:?}")
     };
     assert_eq!(e.id, Some(2));
-    assert!(!e.unsupported);
+    assert_eq!(e.kind, weightscope::worker::protocol::ErrorKind::File);
     assert!(e.error.starts_with("noise.pth: "), "{}", e.error);
 }
 
@@ -340,32 +340,24 @@ fn worker_exports_an_edited_file_as_a_blob_of_slices_and_new_bytes() {
     assert_eq!(j.file, "m.safetensors");
 
     // rename only: the tensor data travels as a slice of the File, the bytes equal the native export
-    for (fmt, name) in [("safetensors", "m.edited.safetensors"), ("torch", "m.pth")] {
-        let out = send(
-            &mut s,
-            Request::Export {
-                id: 3,
-                format: fmt.into(),
-            },
-        );
+    for (fmt, name) in [
+        (OutFormat::Safetensors, "m.edited.safetensors"),
+        (OutFormat::Torch, "m.pth"),
+    ] {
+        let out = send(&mut s, Request::Export { id: 3, format: fmt });
         let Some(Response::Exported(e)) = out.last() else {
             panic!("{out:?}")
         };
         assert_eq!(e.name, name);
         assert_eq!(
             e.copied_bytes, 20,
-            "{fmt}: tensor bytes are slices of the input"
+            "{fmt:?}: tensor bytes are slices of the input"
         );
         let blob: Blob = e.blob.0.clone().unchecked_into();
         let got = blob_bytes(&blob);
         assert_eq!(got.len() as u64, e.size);
-        let want = native_export(
-            &input,
-            &[Op::StripPrefix("module.".into())],
-            OutFormat::parse(fmt).unwrap(),
-            name,
-        );
-        assert_eq!(got, want, "{fmt}");
+        let want = native_export(&input, &[Op::StripPrefix("module.".into())], fmt, name);
+        assert_eq!(got, want, "{fmt:?}");
     }
 
     // a cast streams new bytes and counts the value that overflows float16
@@ -387,7 +379,7 @@ fn worker_exports_an_edited_file_as_a_blob_of_slices_and_new_bytes() {
         &mut s,
         Request::Export {
             id: 5,
-            format: "safetensors".into(),
+            format: weightscope::export::OutFormat::Safetensors,
         },
     );
     let Some(Response::Exported(e)) = out.last() else {

@@ -55,7 +55,7 @@ struct EntryJson<'a> {
 
 #[derive(Serialize)]
 struct SafetyJson<'a> {
-    verdict: &'static str,
+    verdict: crate::format::Verdict,
     globals: Vec<GlobalJson<'a>>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     findings: &'a [String],

@@ -13,8 +13,9 @@ pub use super::writer::{Inputs, Part, Report};
 use crate::edit::tree::ETree;
 use crate::format::{Checkpoint, FormatError};
 
-/// Output container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Output container (`"torch"` / `"safetensors"` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OutFormat {
     Torch,
     Safetensors,

@@ -17,7 +17,7 @@ pub mod zip;
 
 pub use checkpoint::{
     Checkpoint, DictKind, GlobalRef, Key, Node, SafetyReport, StorageInfo, TensorInfo, TensorKind,
-    Tier,
+    Tier, Verdict,
 };
 pub use detect::{detect, Format, HEAD_LEN};
 pub use dtype::{DKind, DType};

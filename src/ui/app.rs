@@ -22,7 +22,9 @@ use super::tree::{Filter, NodeKind};
 use super::tree_view::TreePanel;
 use super::worker_client::WorkerClient;
 use crate::display::{group_digits, human_bytes, human_count};
-use crate::worker::protocol::{ErrorReply, JsFile, Request, Response, Summary};
+use crate::worker::protocol::{
+    ErrorKind, ErrorReply, JsFile, Request, Response, Summary, Tier, Verdict,
+};
 use leptos::prelude::*;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
@@ -189,11 +191,11 @@ pub fn App() -> impl IntoView {
         match serde_wasm_bindgen::to_value(&req) {
             Ok(v) => client.with_value(|c| c.send(v)),
             Err(e) => state.update(|s| {
-                s.apply(Response::Error(ErrorReply {
-                    id: Some(id),
-                    error: format!("cannot pass the file to the reader: {e}"),
-                    unsupported: false,
-                }))
+                s.apply(Response::Error(ErrorReply::new(
+                    Some(id),
+                    ErrorKind::Request,
+                    format!("cannot pass the file to the reader: {e}"),
+                )))
             }),
         }
     };
@@ -398,11 +400,11 @@ fn fetch_sample(open: impl Fn(Vec<File>) + Copy + 'static, state: RwSignal<PageS
     let fail = move |msg: String| {
         state.update(|s| {
             let id = s.begin(&["sample.pth".to_string()]);
-            s.apply(Response::Error(ErrorReply {
-                id: Some(id),
-                error: format!("sample.pth: {msg}"),
-                unsupported: false,
-            }))
+            s.apply(Response::Error(ErrorReply::new(
+                Some(id),
+                ErrorKind::File,
+                format!("sample.pth: {msg}"),
+            )))
         })
     };
     let Some(w) = web_sys::window() else { return };
@@ -502,13 +504,6 @@ fn summary_card(card: FileCard) -> impl IntoView {
                 .unwrap_or_default();
             summary_facts(s, calls).into_any()
         }
-        Details::NotAvailable(msg) => view! {
-            <p class="note" data-testid="details-note">
-                "Details not available yet: this build can detect the format but cannot read it. "
-                <span class="muted">{msg}</span>
-            </p>
-        }
-        .into_any(),
     };
     let more = (files > 1).then(|| {
         view! {
@@ -536,14 +531,14 @@ fn summary_card(card: FileCard) -> impl IntoView {
 
 fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
     let globals = s.globals.len();
-    let flagged = s.globals.iter().filter(|g| g.tier != "allowed").count();
-    let detail = match s.verdict.as_str() {
-        "safe" if globals == 0 => "no pickle globals".to_string(),
-        "safe" => format!("{globals} globals referenced, all allowed"),
+    let flagged = s.globals.iter().filter(|g| g.tier != Tier::Allowed).count();
+    let detail = match s.verdict {
+        Verdict::Safe if globals == 0 => "no pickle globals".to_string(),
+        Verdict::Safe => format!("{globals} globals referenced, all allowed"),
         _ => s
             .globals
             .iter()
-            .filter(|g| g.tier != "allowed")
+            .filter(|g| g.tier != Tier::Allowed)
             .map(|g| format!("{}.{}", g.module, g.name))
             .collect::<Vec<_>>()
             .join(", "),
@@ -554,15 +549,11 @@ fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
         .map(|(d, n)| format!("{d} {}", human_count(*n)))
         .collect::<Vec<_>>()
         .join(" · ");
-    let dangerous = s.verdict == "dangerous";
+    let dangerous = s.verdict == Verdict::Dangerous;
     let globals_list = (flagged > 0 || (globals > 0 && globals <= 12)).then(|| {
         let mut gl = s.globals.clone();
         // dangerous first, then unknown, then allowed
-        gl.sort_by_key(|g| match g.tier.as_str() {
-            "dangerous" => 0,
-            "unknown" => 1,
-            _ => 2,
-        });
+        gl.sort_by_key(|g| std::cmp::Reverse(g.tier));
         view! {
             <details class="globals-list" open={flagged > 0}>
                 <summary>{format!("{globals} pickle globals ({flagged} not on the allow list)")}</summary>
@@ -575,17 +566,17 @@ fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
                 <ul>
                     {gl.into_iter().map(|g| {
                         let why = if g.why.is_empty() {
-                            match g.tier.as_str() {
-                                "allowed" => "allowed: a known tensor/container constructor".to_string(),
-                                "unknown" => "unknown: not executed; shown as an inert object".to_string(),
-                                _ => "dangerous".to_string(),
+                            match g.tier {
+                                Tier::Allowed => "allowed: a known tensor/container constructor".to_string(),
+                                Tier::Unknown => "unknown: not executed; shown as an inert object".to_string(),
+                                Tier::Dangerous => "dangerous".to_string(),
                             }
                         } else {
                             g.why.clone()
                         };
                         let name = format!("{}.{}", g.module, g.name);
                         let prefix = format!("{name}(");
-                        let made: Vec<String> = if g.tier == "dangerous" {
+                        let made: Vec<String> = if g.tier == Tier::Dangerous {
                             calls.iter().filter(|c| c.starts_with(&prefix)).take(3).cloned().collect()
                         } else {
                             vec![]
@@ -593,7 +584,7 @@ fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
                         view! {
                             <li class=format!("global {}", g.tier)>
                                 <code>{name}</code>
-                                <span class=format!("tier {}", g.tier)>{g.tier.clone()}</span>
+                                <span class=format!("tier {}", g.tier)>{g.tier.name()}</span>
                                 <span class="why">{why}</span>
                                 {(!made.is_empty()).then(|| view! {
                                     <span class="calls">"would call "
@@ -630,8 +621,8 @@ fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
             </div>
             <div class="wide">
                 <dt>"Safety"</dt>
-                <dd data-testid="safety" data-verdict=s.verdict.clone()>
-                    <span class=format!("verdict {}", s.verdict)>{s.verdict.clone()}</span>
+                <dd data-testid="safety" data-verdict=s.verdict.name()>
+                    <span class=format!("verdict {}", s.verdict)>{s.verdict.name()}</span>
                     " — "
                     <span class="globals">{detail}</span>
                 </dd>

@@ -18,7 +18,9 @@
 //! numbers).
 
 use super::hub;
-use crate::worker::protocol::{JournalReply, OpSpec, PreviewReply, Request, Response};
+use crate::worker::protocol::{
+    ErrorKind, JournalReply, OpSpec, OutFormat, PreviewReply, Request, Response,
+};
 use leptos::prelude::*;
 use std::collections::HashSet;
 use wasm_bindgen::prelude::*;
@@ -95,7 +97,7 @@ pub fn EditPanel() -> impl IntoView {
     let progress = RwSignal::new(None::<(u64, u64)>);
     let busy = RwSignal::new(false);
     let exported = RwSignal::new(None::<Exported>);
-    let format = RwSignal::new("torch".to_string());
+    let format = RwSignal::new(OutFormat::Torch);
     let selection = use_context::<Selection>();
 
     let send = move |req: Request<crate::worker::protocol::JsFile>| {
@@ -160,7 +162,7 @@ pub fn EditPanel() -> impl IntoView {
                 busy.set(false);
                 progress.set(None);
             }
-            if !e.error.contains("no checkpoint is open") {
+            if e.kind != ErrorKind::NoFile {
                 error.set(Some(e.error.clone()));
             }
         }
@@ -275,7 +277,7 @@ pub fn EditPanel() -> impl IntoView {
         journal.with(|j| {
             j.as_ref()
                 .map(|j| {
-                    if f == "safetensors" {
+                    if f == OutFormat::Safetensors {
                         j.drops_safetensors.clone()
                     } else {
                         j.drops_torch.clone()
@@ -458,8 +460,15 @@ pub fn EditPanel() -> impl IntoView {
                 }}
                 <div class="edit-row">
                     <select data-testid="download-format"
-                        prop:value=move || format.get()
-                        on:change=move |ev| format.set(event_target_value(&ev))>
+                        prop:value=move || match format.get() {
+                            OutFormat::Torch => "torch",
+                            OutFormat::Safetensors => "safetensors",
+                        }
+                        on:change=move |ev| {
+                            if let Some(f) = OutFormat::parse(&event_target_value(&ev)) {
+                                format.set(f);
+                            }
+                        }>
                         <option value="torch">"PyTorch (.pth, loads with weights_only=True)"</option>
                         <option value="safetensors">".safetensors"</option>
                     </select>

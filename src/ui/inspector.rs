@@ -236,7 +236,7 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
                 <button class="mini" title="Copy the key path" on:click=move |_| copy_text(&copy_path)>"Copy"</button>
             </div>
             <dl class="kv">
-                <dt>"dtype"</dt><dd>{e.dtype.clone()}</dd>
+                <dt>"dtype"</dt><dd>{e.dtype.name()}</dd>
                 <dt>"shape"</dt><dd>{shape_text(&e.shape)}</dd>
                 <dt>"strides"</dt><dd>{shape_text(&e.strides)}{(e.storage_offset > 0).then(|| format!("  offset {}", e.storage_offset))}</dd>
                 <dt>"elements"</dt><dd>{group_digits(e.numel)}</dd>

@@ -27,8 +27,6 @@ pub struct FileCard {
 pub enum Details {
     /// The checkpoint's index was built.
     Summary(Summary),
-    /// The format is recognised but cannot be read yet; the reader's message.
-    NotAvailable(String),
 }
 
 /// A request in flight.
@@ -91,14 +89,8 @@ impl PageState {
                     self.error = Some(e.error);
                 }
                 Some(id) if self.pending.as_ref().is_some_and(|p| p.id == id) => {
-                    let detected = self.pending.take().and_then(|p| p.detected);
-                    match detected {
-                        Some(d) if e.unsupported && d.format != "unknown" => {
-                            self.card = Some(card(d, Details::NotAvailable(e.error)));
-                            self.error = None;
-                        }
-                        _ => self.error = Some(e.error),
-                    }
+                    self.pending = None;
+                    self.error = Some(e.error);
                 }
                 Some(_) => {}
             },
@@ -141,7 +133,7 @@ fn card(d: Detected, details: Details) -> FileCard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::worker::protocol::ErrorReply;
+    use crate::worker::protocol::{ErrorKind, ErrorReply};
 
     fn detected(id: RequestId, name: &str, format: &str) -> Response {
         Response::Detected(Detected {
@@ -159,19 +151,15 @@ mod tests {
             id,
             tensors: 2,
             params: 9,
-            verdict: "safe".into(),
+            verdict: crate::format::Verdict::Safe,
             globals: vec![],
             notes: vec![],
             ..Default::default()
         })
     }
 
-    fn error(id: RequestId, msg: &str, unsupported: bool) -> Response {
-        Response::Error(ErrorReply {
-            id: Some(id),
-            error: msg.into(),
-            unsupported,
-        })
+    fn error(id: RequestId, msg: &str) -> Response {
+        Response::Error(ErrorReply::new(Some(id), ErrorKind::File, msg))
     }
 
     #[test]
@@ -203,7 +191,7 @@ mod tests {
 
         let b = s.begin(&["noise.bin".into()]);
         s.apply(detected(b, "noise.bin", "unknown"));
-        s.apply(error(b, "noise.bin: not a checkpoint", false));
+        s.apply(error(b, "noise.bin: not a checkpoint"));
         assert_eq!(s.card, before);
         assert_eq!(s.error.as_deref(), Some("noise.bin: not a checkpoint"));
         assert!(s.pending.is_none());
@@ -216,36 +204,23 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_known_format_shows_detection_with_note() {
-        let mut s = PageState::default();
-        let id = s.begin(&["old.pt".into()]);
-        s.apply(detected(id, "old.pt", "torch-legacy"));
-        s.apply(error(
-            id,
-            "old.pt: legacy files are not supported yet",
-            true,
-        ));
-        let c = s.card.as_ref().unwrap();
-        assert_eq!(c.format, "torch-legacy");
-        assert!(matches!(&c.details, Details::NotAvailable(m) if m.contains("not supported yet")));
-        assert!(s.error.is_none());
-    }
-
-    #[test]
-    fn unknown_format_is_an_error_even_if_flagged_unsupported() {
+    fn an_error_for_a_detected_format_is_an_error() {
         let mut s = PageState::default();
         let id = s.begin(&["x".into()]);
-        s.apply(detected(id, "x", "unknown"));
-        s.apply(error(id, "x: nope", true));
+        s.apply(detected(id, "x", "torch-tar"));
+        s.apply(error(id, "x: a legacy tar archive: not read"));
         assert!(s.card.is_none());
-        assert_eq!(s.error.as_deref(), Some("x: nope"));
+        assert_eq!(
+            s.error.as_deref(),
+            Some("x: a legacy tar archive: not read")
+        );
     }
 
     #[test]
     fn unreadable_file_error_without_detection() {
         let mut s = PageState::default();
         let id = s.begin(&["gone.pth".into()]);
-        s.apply(error(id, "gone.pth: first bytes: NotReadableError", true));
+        s.apply(error(id, "gone.pth: first bytes: NotReadableError"));
         assert!(s.card.is_none());
         assert!(s.error.as_deref().unwrap().contains("NotReadableError"));
     }
@@ -259,7 +234,7 @@ mod tests {
         assert_eq!(s.pending.as_ref().unwrap().label, "fast.pth (+1 more)");
         s.apply(detected(old, "slow.pth", "torch-zip"));
         s.apply(summary(old));
-        s.apply(error(old, "slow.pth: late", false));
+        s.apply(error(old, "slow.pth: late"));
         assert!(s.card.is_none() && s.error.is_none());
         assert_eq!(s.pending.as_ref().unwrap().id, new);
         assert!(s.pending.as_ref().unwrap().detected.is_none());
@@ -283,11 +258,11 @@ mod tests {
     fn undecodable_message_error_ends_pending() {
         let mut s = PageState::default();
         s.begin(&["a".into()]);
-        s.apply(Response::Error(ErrorReply {
-            id: None,
-            error: "worker: bad request".into(),
-            unsupported: false,
-        }));
+        s.apply(Response::Error(ErrorReply::new(
+            None,
+            ErrorKind::Request,
+            "worker: bad request",
+        )));
         assert!(s.pending.is_none());
         assert_eq!(s.error.as_deref(), Some("worker: bad request"));
     }

@@ -9,8 +9,8 @@
 //! previous ones when a new file is opened.
 
 use super::protocol::{
-    Detected, ErrorReply, HeatmapReply, RequestId, Response, StatsReply, StatsRow, Summary,
-    ValuesReply,
+    Detected, ErrorKind, ErrorReply, HeatmapReply, RequestId, Response, StatsReply, StatsRow,
+    Summary, ValuesReply,
 };
 use crate::display::value_texts;
 use crate::format::{self, Checkpoint, FormatError, Source};
@@ -84,12 +84,9 @@ pub fn base_name(name: &str) -> &str {
     name.rsplit(['/', '\\']).next().unwrap_or(name)
 }
 
+/// A request that cannot be served as asked (no such tensor, not 2-D, …).
 fn err(id: RequestId, message: impl Into<String>) -> Response {
-    Response::Error(ErrorReply {
-        id: Some(id),
-        error: message.into(),
-        unsupported: false,
-    })
+    Response::Error(ErrorReply::new(Some(id), ErrorKind::Request, message))
 }
 
 impl Session {
@@ -133,11 +130,7 @@ impl Session {
             return self.open_sharded(id, files, i, reply);
         }
         let Some(first) = files.first() else {
-            reply(Response::Error(ErrorReply {
-                id: Some(id),
-                error: "no file was given".into(),
-                unsupported: false,
-            }));
+            reply(err(id, "no file was given"));
             return;
         };
         let name = first.name.clone();
@@ -232,7 +225,7 @@ impl Session {
         let o = self
             .opened
             .as_ref()
-            .ok_or_else(|| Box::new(err(id, "no checkpoint is open")))?;
+            .ok_or_else(|| Box::new(Response::Error(ErrorReply::no_file(id))))?;
         let i = tensor as usize;
         if i >= o.checkpoint.tensors.len() {
             return Err(Box::new(err(id, format!("no tensor #{tensor}"))));
@@ -362,7 +355,7 @@ impl Session {
     /// Start `all_stats {id, bins}`; advance it with [`Session::all_stats_step`].
     pub fn all_stats_begin(&mut self, id: RequestId, bins: u32, reply: &mut dyn FnMut(Response)) {
         let Some(o) = self.opened.as_ref() else {
-            return reply(err(id, "no checkpoint is open"));
+            return reply(Response::Error(ErrorReply::no_file(id)));
         };
         let bins = (bins as usize).clamp(1, crate::stats::MAX_BINS);
         let opts = self.stats_options(bins);
@@ -535,7 +528,7 @@ mod tests {
             panic!("{out:?}")
         };
         assert_eq!(e.id, Some(5));
-        assert!(!e.unsupported);
+        assert_eq!(e.kind, ErrorKind::File);
         assert!(e.error.starts_with("random.pth: "), "{}", e.error);
         assert!(s.opened().is_none());
     }
@@ -567,18 +560,20 @@ mod tests {
         }]);
         assert_eq!(
             out,
-            vec![Response::Error(ErrorReply {
-                id: Some(5),
-                error: "gone.pth: first bytes: NotReadableError: the file changed on disk".into(),
-                unsupported: false,
-            })]
+            vec![Response::Error(ErrorReply::new(
+                Some(5),
+                ErrorKind::File,
+                "gone.pth: first bytes: NotReadableError: the file changed on disk"
+            ))]
         );
     }
 
     #[test]
     fn empty_request_is_an_error() {
         let (_, out) = run(vec![]);
-        assert!(matches!(&out[..], [Response::Error(e)] if e.id == Some(5) && !e.unsupported));
+        assert!(
+            matches!(&out[..], [Response::Error(e)] if e.id == Some(5) && e.kind == ErrorKind::Request)
+        );
     }
 
     /// A safetensors file of `(name, shape, f32 values)`.
@@ -613,7 +608,7 @@ mod tests {
         };
         assert_eq!(sum.entries.len(), 2);
         assert_eq!(sum.bytes, 36);
-        assert_eq!(sum.params_by_dtype, vec![("float32".to_string(), 9)]);
+        assert_eq!(sum.params_by_dtype, vec![(format::DType::F32, 9)]);
         s
     }
 
@@ -784,6 +779,6 @@ mod tests {
             panic!("{out:?}")
         };
         assert_eq!((d.size, d.format.as_str()), (0, "unknown"));
-        assert!(matches!(&out[1], Response::Error(e) if !e.unsupported));
+        assert!(matches!(&out[1], Response::Error(e) if e.kind == ErrorKind::File));
     }
 }
