@@ -7,9 +7,11 @@
 //! - Exit status: 0 read; 3 a dangerous global is referenced (the report is still printed);
 //!   2 unreadable (one line on stderr naming file and place); 1 usage.
 
+pub mod diff;
 pub mod edit;
 pub mod inspect;
 pub mod open;
+pub mod stats_cmd;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
@@ -109,8 +111,8 @@ pub fn main() -> i32 {
             json,
             bins,
             key,
-        } => stats(&file, json, bins as usize, key.as_deref(), &mut out),
-        Command::Diff { a, b, json, map } => diff(&a, &b, json, &map, &mut out),
+        } => stats_cmd::main(&file, json, bins as usize, key.as_deref(), &mut out),
+        Command::Diff { a, b, json, map } => diff::run(&a, &b, json, &map, &mut out),
         Command::Edit(args) => edit::run(
             &args,
             matches.subcommand_matches("edit").expect("edit matches"),
@@ -121,121 +123,4 @@ pub fn main() -> i32 {
         eprintln!("io: {reads} reads, {bytes} bytes");
     }
     code
-}
-pub mod stats_cmd;
-
-/// `weightscope stats FILE [--json] [--bins N] [--key REGEX]`
-fn stats(
-    file: &std::path::Path,
-    json: bool,
-    bins: usize,
-    key: Option<&str>,
-    out: &mut dyn std::io::Write,
-) -> i32 {
-    let re = match key.map(regex::Regex::new).transpose() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!(
-                "--key: bad pattern: {}",
-                e.to_string().lines().last().unwrap_or("")
-            );
-            return EXIT_USAGE;
-        }
-    };
-    let o = match open::open_path(file) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}");
-            return EXIT_UNREADABLE;
-        }
-    };
-    match stats_cmd::run(&o.ckpt, &o.source_refs(), json, bins, re.as_ref(), out) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!(
-                "{}",
-                e.in_file(o.ckpt.files.first().cloned().unwrap_or_default())
-            );
-            EXIT_UNREADABLE
-        }
-    }
-}
-
-/// `weightscope diff A B [--json] [--map A_PREFIX=B_PREFIX]`
-fn diff(
-    a: &std::path::Path,
-    b: &std::path::Path,
-    json: bool,
-    map: &[String],
-    out: &mut dyn std::io::Write,
-) -> i32 {
-    let mut maps = vec![];
-    for m in map {
-        match m.split_once('=') {
-            Some((x, y)) => maps.push((x.to_string(), y.to_string())),
-            None => {
-                eprintln!("--map takes A_PREFIX=B_PREFIX, got {m:?}");
-                return EXIT_USAGE;
-            }
-        }
-    }
-    let (oa, ob) = match (open::open_path(a), open::open_path(b)) {
-        (Ok(x), Ok(y)) => (x, y),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("{e}");
-            return EXIT_UNREADABLE;
-        }
-    };
-    let (sa, sb) = (oa.source_refs(), ob.source_refs());
-    let r = match crate::stats::diff::diff(&oa.ckpt, &sa, &ob.ckpt, &sb, &maps, &mut |_, _| true) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!(
-                "{}",
-                e.in_file(format!("{} vs {}", a.display(), b.display()))
-            );
-            return EXIT_UNREADABLE;
-        }
-    };
-    if json {
-        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&r).expect("json"));
-        return 0;
-    }
-    let f = |x: Option<f64>| {
-        x.map(crate::display::short_float)
-            .unwrap_or_else(|| "-".into())
-    };
-    let _ = writeln!(
-        out,
-        "{} only in A, {} only in B, {} mismatched, {} changed, {} identical",
-        r.only_a.len(),
-        r.only_b.len(),
-        r.mismatched.len(),
-        r.changed.len(),
-        r.identical
-    );
-    for k in &r.only_a {
-        let _ = writeln!(out, "only in A   {k}");
-    }
-    for k in &r.only_b {
-        let _ = writeln!(out, "only in B   {k}");
-    }
-    for m in &r.mismatched {
-        let _ = writeln!(
-            out,
-            "mismatch    {}  A {} {:?}  B {} {:?}",
-            m.key, m.a.dtype, m.a.shape, m.b.dtype, m.b.shape
-        );
-    }
-    for c in &r.changed {
-        let _ = writeln!(
-            out,
-            "changed     {}  max|a-b| {}  rel L2 {}  cosine {}",
-            c.key,
-            f(c.max_abs),
-            f(c.rel_l2),
-            f(c.cosine)
-        );
-    }
-    0
 }

@@ -209,6 +209,43 @@ fn table(
     Ok(())
 }
 
+/// `weightscope stats FILE [--json] [--bins N] [--key REGEX]`
+pub fn main(
+    file: &std::path::Path,
+    json: bool,
+    bins: usize,
+    key: Option<&str>,
+    out: &mut dyn std::io::Write,
+) -> i32 {
+    let re = match key.map(regex::Regex::new).transpose() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "--key: bad pattern: {}",
+                e.to_string().lines().last().unwrap_or("")
+            );
+            return super::EXIT_USAGE;
+        }
+    };
+    let o = match super::open::open_path(file) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return super::EXIT_UNREADABLE;
+        }
+    };
+    match run(&o.ckpt, &o.source_refs(), json, bins, re.as_ref(), out) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!(
+                "{}",
+                e.in_file(o.ckpt.files.first().cloned().unwrap_or_default())
+            );
+            super::EXIT_UNREADABLE
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
