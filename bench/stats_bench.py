@@ -97,7 +97,8 @@ def main():
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     subprocess.run(["cargo", "build", "--release", "--example", "stats_bench"], cwd=root, check=True)
-    exe = os.path.join(root, "target", "release", "examples", "stats_bench")
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(root, "target")
+    exe = os.path.join(target, "release", "examples", "stats_bench")
 
     try:
         from threadpoolctl import threadpool_info
