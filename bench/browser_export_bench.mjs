@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmark (issue 7): rename-only export of a large torch zip in headless Chromium.
+// Benchmark: rename-only export of a large torch zip in headless Chromium.
 //
 // Makes (once) tests/artifacts/big-export.pth — SIZE_GIB GiB (default 4) of float32 tensors, 1,000
 // tensors made like bench/export_bench.py's — with the torch venv, serves dist/, opens the file

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Benchmark (issue 5): whole-file statistics in the page, i.e. the engine in the worker reading a
+// Benchmark: whole-file statistics in the page, i.e. the engine in the worker reading a
 // dropped (disk-backed) File through FileReaderSync.
 //
 // Makes (once, with the torch venv) tests/artifacts/stats-512m.pth: one float32 tensor of 64 Mi

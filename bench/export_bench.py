@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark (issue 7): rename-only export of a synthetic 4 GiB, 1,000-tensor torch zip.
+"""Benchmark: rename-only export of a synthetic 4 GiB, 1,000-tensor torch zip.
 
 Times `weightscope edit big.pth -o out.pth --add-prefix model.` (release binary) against the
 Python way, `torch.load` + key rename + `torch.save`, on the same file, each in its own process,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark (issue 3): open a synthetic 4 GiB, 1,000-tensor torch zip checkpoint.
+"""Benchmark: open a synthetic 4 GiB, 1,000-tensor torch zip checkpoint.
 
 Times `weightscope inspect --json` (bytes read counted by the CLI itself) against
 `torch.load(path, mmap=True, weights_only=True)` on the same file, side by side.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Statistics engine benchmark (issue 5): weightscope's native engine vs numpy.
+"""Statistics engine benchmark: weightscope's native engine vs numpy.
 
 Run from the repository root with the torch venv's python, OpenBLAS overrides removed for this
 command only (they slow a current numpy on some CPUs):
@@ -97,7 +97,8 @@ def main():
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     subprocess.run(["cargo", "build", "--release", "--example", "stats_bench"], cwd=root, check=True)
-    exe = os.path.join(root, "target", "release", "examples", "stats_bench")
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(root, "target")
+    exe = os.path.join(target, "release", "examples", "stats_bench")
 
     try:
         from threadpoolctl import threadpool_info

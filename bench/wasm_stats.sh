@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark (issue 5): the statistics engine as wasm in a dedicated worker in headless Chromium,
+# Benchmark: the statistics engine as wasm in a dedicated worker in headless Chromium,
 # on 256 MiB of float32 and bfloat16, from wasm memory and streamed from a Blob. Release build.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -3,8 +3,11 @@
 //!
 //! Data flows one way: a random-access [`format::Source`] → a format reader → a
 //! [`format::Checkpoint`] index → (UI signals | CLI output). Tensor bytes are read on demand.
-//! Nothing in `format`, `stats` or `edit` touches the browser; `worker` and `ui` do.
+//! Layers, bottom up (a module names only layers below it): `format` < `display` < `stats` <
+//! `edit` < `export` < `worker` | `cli` < `ui` (see ARCHITECTURE.md). Nothing below `worker`
+//! touches the browser.
 
+pub mod display;
 pub mod edit;
 pub mod export;
 pub mod format;

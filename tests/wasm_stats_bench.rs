@@ -1,4 +1,4 @@
-//! Benchmark (issue 5), not part of the test command: the statistics engine compiled to wasm,
+//! Benchmark, not part of the test command: the statistics engine compiled to wasm,
 //! in a dedicated worker in headless Chromium, on 256 MiB of float32 and of bfloat16 — once from
 //! wasm memory (engine only: the first, cold run, then best and median of 5) and once streamed
 //! from a `Blob` through `FileReaderSync` in 16 MiB reads, as the page's worker reads a dropped
@@ -144,7 +144,7 @@ fn bfloat16_256mib() {
     let v = values(BYTES / 2);
     let bf: Vec<u16> = v
         .iter()
-        .map(|&x| weightscope::edit::cast::f32_to_bf16(x))
+        .map(|&x| weightscope::format::element::f32_to_bf16(x))
         .collect();
     drop(v);
     let mean = bf

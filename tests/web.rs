@@ -195,7 +195,7 @@ fn worker_detects_a_real_file_by_its_bytes() {
         panic!("{out:?}")
     };
     assert_eq!(e.id, Some(2));
-    assert!(!e.unsupported);
+    assert_eq!(e.kind, weightscope::worker::protocol::ErrorKind::File);
     assert!(e.error.starts_with("noise.pth: "), "{}", e.error);
 }
 
@@ -238,7 +238,7 @@ fn answers_encode_to_plain_objects() {
     assert_eq!(back, out[0]);
 }
 
-// --- edit & export (issue 7)
+// --- edit & export
 
 /// A safetensors file of float32 tensors `(name, values)`.
 fn st_file(tensors: &[(&str, &[f32])]) -> Vec<u8> {
@@ -340,32 +340,24 @@ fn worker_exports_an_edited_file_as_a_blob_of_slices_and_new_bytes() {
     assert_eq!(j.file, "m.safetensors");
 
     // rename only: the tensor data travels as a slice of the File, the bytes equal the native export
-    for (fmt, name) in [("safetensors", "m.edited.safetensors"), ("torch", "m.pth")] {
-        let out = send(
-            &mut s,
-            Request::Export {
-                id: 3,
-                format: fmt.into(),
-            },
-        );
+    for (fmt, name) in [
+        (OutFormat::Safetensors, "m.edited.safetensors"),
+        (OutFormat::Torch, "m.pth"),
+    ] {
+        let out = send(&mut s, Request::Export { id: 3, format: fmt });
         let Some(Response::Exported(e)) = out.last() else {
             panic!("{out:?}")
         };
         assert_eq!(e.name, name);
         assert_eq!(
             e.copied_bytes, 20,
-            "{fmt}: tensor bytes are slices of the input"
+            "{fmt:?}: tensor bytes are slices of the input"
         );
         let blob: Blob = e.blob.0.clone().unchecked_into();
         let got = blob_bytes(&blob);
         assert_eq!(got.len() as u64, e.size);
-        let want = native_export(
-            &input,
-            &[Op::StripPrefix("module.".into())],
-            OutFormat::parse(fmt).unwrap(),
-            name,
-        );
-        assert_eq!(got, want, "{fmt}");
+        let want = native_export(&input, &[Op::StripPrefix("module.".into())], fmt, name);
+        assert_eq!(got, want, "{fmt:?}");
     }
 
     // a cast streams new bytes and counts the value that overflows float16
@@ -374,7 +366,7 @@ fn worker_exports_an_edited_file_as_a_blob_of_slices_and_new_bytes() {
         Request::Edit {
             id: 4,
             op: OpSpec::Cast {
-                dtype: "float16".into(),
+                dtype: weightscope::format::DType::F16,
                 pattern: None,
             },
         },
@@ -387,7 +379,7 @@ fn worker_exports_an_edited_file_as_a_blob_of_slices_and_new_bytes() {
         &mut s,
         Request::Export {
             id: 5,
-            format: "safetensors".into(),
+            format: weightscope::export::OutFormat::Safetensors,
         },
     );
     let Some(Response::Exported(e)) = out.last() else {
@@ -520,4 +512,25 @@ fn tensor_requests_read_the_file_through_the_blob() {
             cancelled: false
         })
     ));
+}
+
+// --- the page's message hub
+
+/// The Inspector (through the context's `Checkpoint`) and the Edit / Compare tabs (through the
+/// hub) draw request ids from one counter, so an answer reaches only the request it belongs to.
+/// (Each once had its own counter starting at 2^24 + 1: an Inspector error reached the Edit tab.)
+#[wasm_bindgen_test]
+fn inspector_and_edit_tab_request_ids_never_collide() {
+    use weightscope::ui::{context::Checkpoint, hub};
+    let ck = Checkpoint::new();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..4 {
+        let (inspector, edit) = (ck.new_id(), hub::next_id());
+        assert!(seen.insert(inspector), "id {inspector} handed out twice");
+        assert!(seen.insert(edit), "id {edit} handed out twice");
+        assert!(
+            inspector > 1 << 24 && edit > 1 << 24,
+            "ids clear of the open flow's"
+        );
+    }
 }

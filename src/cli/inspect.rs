@@ -2,8 +2,9 @@
 
 use super::esc;
 use super::open::{open_path, Opened};
+use crate::display::{group_digits, human_bytes};
 use crate::format::pickle::pyrepr;
-use crate::format::{data, Checkpoint, Key, Node, Source};
+use crate::format::{data, Checkpoint, Node, Source};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -71,7 +72,7 @@ struct EntryJson<'a> {
 
 #[derive(Serialize)]
 struct SafetyJson<'a> {
-    verdict: &'static str,
+    verdict: crate::format::Verdict,
     globals: Vec<GlobalJson<'a>>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     findings: &'a [String],
@@ -187,35 +188,6 @@ pub fn run(path: &Path, json_out: bool, hash: bool, out: &mut dyn Write) -> i32 
     0
 }
 
-/// Thousands separators.
-pub fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Human byte sizes.
-pub fn human_bytes(n: u64) -> String {
-    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < U.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", U[u])
-    }
-}
-
 #[derive(Default, Clone, Copy)]
 struct Totals {
     tensors: u64,
@@ -324,14 +296,14 @@ fn print_tree(
         out,
         "{file}: {} — {} tensors, {} parameters, {}",
         c.format.describe(),
-        group(t.tensors),
-        group(t.params),
+        group_digits(t.tensors),
+        group_digits(t.params),
         human_bytes(t.bytes)
     );
     let by_dtype: Vec<String> = c
         .params_by_dtype()
         .iter()
-        .map(|(d, n)| format!("{d} {}", group(*n)))
+        .map(|(d, n)| format!("{d} {}", group_digits(*n)))
         .collect();
     if !by_dtype.is_empty() {
         let _ = writeln!(out, "parameters by dtype: {}", by_dtype.join(", "));
@@ -375,7 +347,7 @@ fn print_tree(
 
 fn container_children(n: &Node) -> Option<Vec<(String, &Node)>> {
     Some(match n {
-        Node::Dict { items, .. } => items.iter().map(|(k, v)| (key_text(k), v)).collect(),
+        Node::Dict { items, .. } => items.iter().map(|(k, v)| (esc(&k.segment()), v)).collect(),
         Node::List { items } | Node::Tuple { items } | Node::Set { items, .. } => items
             .iter()
             .enumerate()
@@ -392,24 +364,16 @@ fn container_children(n: &Node) -> Option<Vec<(String, &Node)>> {
             if let Some(s) = state {
                 match s.as_ref() {
                     Node::Dict { items, .. } => {
-                        v.extend(items.iter().map(|(k, x)| (key_text(k), x)))
+                        v.extend(items.iter().map(|(k, x)| (esc(&k.segment()), x)))
                     }
                     other => v.push(("state".into(), other)),
                 }
             }
-            v.extend(items.iter().map(|(k, x)| (key_text(k), x)));
+            v.extend(items.iter().map(|(k, x)| (esc(&k.segment()), x)));
             v
         }
         _ => return None,
     })
-}
-
-fn key_text(k: &Key) -> String {
-    match k {
-        Key::Str(s) => esc(s),
-        Key::Int(i) => i.to_string(),
-        Key::Other(s) => esc(s),
-    }
 }
 
 fn kind_text(n: &Node) -> String {
@@ -458,8 +422,8 @@ fn print_node(
         let sum = if t.tensors > 0 {
             format!(
                 "  — {} tensors, {} params, {}",
-                group(t.tensors),
-                group(t.params),
+                group_digits(t.tensors),
+                group_digits(t.params),
                 human_bytes(t.bytes)
             )
         } else {

@@ -10,11 +10,13 @@
 //!   that torch.load would run dangerous calls from (the report is still printed);
 //!   2 unreadable (one line on stderr naming file and place); 1 usage.
 
+pub mod diff;
 pub mod edit;
 pub mod inspect;
 pub mod merge;
 pub mod open;
 pub mod scan;
+pub mod stats_cmd;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
@@ -98,7 +100,7 @@ pub enum Command {
         weightscope edit model.ckpt -o model.safetensors --extract state_dict --strip-prefix model.\n  \
         weightscope edit big.pth -o half.pth --cast float16 --delete 'num_batches_tracked$'"
     )]
-    Edit(Box<EditArgs>),
+    Edit(Box<edit::EditArgs>),
     /// Merge checkpoints tensor by tensor: linear, add-difference, slerp or ties (streamed).
     #[command(
         after_help = "Tensors are matched by name; different key sets or shapes are refused (exit 2, nothing written).\n\
@@ -107,53 +109,6 @@ pub enum Command {
         weightscope merge base.safetensors ft1.safetensors ft2.safetensors -o out --method ties --density 0.2 --shard-size 5GB"
     )]
     Merge(Box<merge::MergeArgs>),
-}
-
-/// Arguments of `weightscope edit`.
-#[derive(clap::Args, Debug)]
-pub struct EditArgs {
-    /// Input checkpoint(s); several inputs are merged (their top-level dicts concatenated).
-    #[arg(required = true, id = "inputs")]
-    pub inputs: Vec<PathBuf>,
-    /// Output file; its extension chooses the format (.pth .pt .bin .ckpt → torch zip, .safetensors).
-    #[arg(short = 'o', long = "output", id = "output", required = true)]
-    pub output: PathBuf,
-    /// Output format, overriding the extension: torch or safetensors.
-    #[arg(long, id = "format")]
-    pub format: Option<String>,
-    /// Remove a key prefix (e.g. `module.` from DataParallel, `_orig_mod.` from torch.compile).
-    #[arg(long = "strip-prefix", id = "strip_prefix", value_name = "P")]
-    pub strip_prefix: Vec<String>,
-    /// Add a key prefix.
-    #[arg(long = "add-prefix", id = "add_prefix", value_name = "P")]
-    pub add_prefix: Vec<String>,
-    /// Rename one key (or full path) OLD to NEW.
-    #[arg(long, id = "rename", value_name = "OLD=NEW")]
-    pub rename: Vec<String>,
-    /// Regex replace on keys; $1 or \\1 refer to capture groups.
-    #[arg(long, id = "replace", value_name = "REGEX=REPLACEMENT")]
-    pub replace: Vec<String>,
-    /// Delete entries (tensors or subtrees) whose key or path matches.
-    #[arg(long, id = "delete", value_name = "REGEX")]
-    pub delete: Vec<String>,
-    /// Keep only the tensors whose key or path matches.
-    #[arg(long, id = "keep", value_name = "REGEX")]
-    pub keep: Vec<String>,
-    /// Make the container at PATH (keys joined by '/') the new root, e.g. state_dict.
-    #[arg(long, id = "extract", value_name = "PATH")]
-    pub extract: Vec<String>,
-    /// Cast floating-point tensors (all, or those matching REGEX) to float32, float16 or bfloat16.
-    #[arg(long, id = "cast", value_name = "DTYPE[:REGEX]")]
-    pub cast: Vec<String>,
-    /// Set a safetensors __metadata__ entry.
-    #[arg(long = "set-metadata", id = "set_metadata", value_name = "KEY=VALUE")]
-    pub set_metadata: Vec<String>,
-    /// Copy tensors whose key matches REGEX from B_FILE (renaming the match to NEW_PREFIX).
-    #[arg(long, id = "transplant", value_name = "B_FILE:REGEX[=NEW_PREFIX]")]
-    pub transplant: Vec<String>,
-    /// Write shards of at most SIZE (e.g. 5GB, 500MB) plus the index into directory OUT.
-    #[arg(long = "shard-size", id = "shard_size", value_name = "SIZE")]
-    pub shard_size: Option<String>,
 }
 
 /// Run the CLI with the process arguments; returns the exit status.
@@ -179,9 +134,12 @@ pub fn main() -> i32 {
             json,
             bins,
             key,
-        } => stats(&file, json, bins as usize, key.as_deref(), &mut out),
-        Command::Diff { a, b, json, map } => diff(&a, &b, json, &map, &mut out),
-        Command::Edit(_) => edit::run(matches.subcommand_matches("edit").expect("edit matches")),
+        } => stats_cmd::main(&file, json, bins as usize, key.as_deref(), &mut out),
+        Command::Diff { a, b, json, map } => diff::run(&a, &b, json, &map, &mut out),
+        Command::Edit(args) => edit::run(
+            &args,
+            matches.subcommand_matches("edit").expect("edit matches"),
+        ),
         Command::Merge(a) => merge::run(&a),
     };
     if std::env::var_os("WEIGHTSCOPE_IO_STATS").is_some() {
@@ -189,127 +147,6 @@ pub fn main() -> i32 {
         eprintln!("io: {reads} reads, {bytes} bytes");
     }
     code
-}
-pub mod stats_cmd;
-
-/// `weightscope stats FILE [--json] [--bins N] [--key REGEX]`
-fn stats(
-    file: &std::path::Path,
-    json: bool,
-    bins: usize,
-    key: Option<&str>,
-    out: &mut dyn std::io::Write,
-) -> i32 {
-    let re = match key.map(regex::Regex::new).transpose() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!(
-                "--key: bad pattern: {}",
-                e.to_string().lines().last().unwrap_or("")
-            );
-            return EXIT_USAGE;
-        }
-    };
-    let o = match open::open_path(file) {
-        Ok(o) => o,
-        Err(e) => return open::report_unreadable(file, &e),
-    };
-    match stats_cmd::run(&o.ckpt, &o.source_refs(), json, bins, re.as_ref(), out) {
-        Ok(()) => match open::dangerous_line(&o.ckpt) {
-            Some(line) => {
-                eprintln!("{line}");
-                EXIT_DANGEROUS
-            }
-            None => 0,
-        },
-        Err(e) => {
-            eprintln!(
-                "{}",
-                e.in_file(o.ckpt.files.first().cloned().unwrap_or_default())
-            );
-            EXIT_UNREADABLE
-        }
-    }
-}
-
-/// `weightscope diff A B [--json] [--map A_PREFIX=B_PREFIX]`
-fn diff(
-    a: &std::path::Path,
-    b: &std::path::Path,
-    json: bool,
-    map: &[String],
-    out: &mut dyn std::io::Write,
-) -> i32 {
-    let mut maps = vec![];
-    for m in map {
-        match m.split_once('=') {
-            Some((x, y)) => maps.push((x.to_string(), y.to_string())),
-            None => {
-                eprintln!("--map takes A_PREFIX=B_PREFIX, got {m:?}");
-                return EXIT_USAGE;
-            }
-        }
-    }
-    let (oa, ob) = match (open::open_path(a), open::open_path(b)) {
-        (Ok(x), Ok(y)) => (x, y),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("{e}");
-            return EXIT_UNREADABLE;
-        }
-    };
-    let (sa, sb) = (oa.source_refs(), ob.source_refs());
-    let r = match crate::stats::diff::diff(&oa.ckpt, &sa, &ob.ckpt, &sb, &maps, &mut |_, _| true) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!(
-                "{}",
-                e.in_file(format!("{} vs {}", a.display(), b.display()))
-            );
-            return EXIT_UNREADABLE;
-        }
-    };
-    if json {
-        let _ = writeln!(out, "{}", serde_json::to_string_pretty(&r).expect("json"));
-        return 0;
-    }
-    let f = |x: Option<f64>| x.map(|v| format!("{v:.6e}")).unwrap_or_else(|| "-".into());
-    let _ = writeln!(
-        out,
-        "{} only in A, {} only in B, {} mismatched, {} changed, {} identical",
-        r.only_a.len(),
-        r.only_b.len(),
-        r.mismatched.len(),
-        r.changed.len(),
-        r.identical
-    );
-    for k in &r.only_a {
-        let _ = writeln!(out, "only in A   {}", esc(k));
-    }
-    for k in &r.only_b {
-        let _ = writeln!(out, "only in B   {}", esc(k));
-    }
-    for m in &r.mismatched {
-        let _ = writeln!(
-            out,
-            "mismatch    {}  A {} {:?}  B {} {:?}",
-            esc(&m.key),
-            m.a.dtype,
-            m.a.shape,
-            m.b.dtype,
-            m.b.shape
-        );
-    }
-    for c in &r.changed {
-        let _ = writeln!(
-            out,
-            "changed     {}  max|a-b| {}  rel L2 {}  cosine {}",
-            esc(&c.key),
-            f(c.max_abs),
-            f(c.rel_l2),
-            f(c.cosine)
-        );
-    }
-    0
 }
 
 /// A name or text from the file for the terminal: as is when printable, else Python's repr

@@ -110,9 +110,9 @@ fn result(
 
 fn status_of(r: &SafetyReport) -> Status {
     match r.verdict() {
-        "dangerous" => Status::Dangerous,
-        "unknown" => Status::Unknown,
-        _ => Status::Safe,
+        crate::format::Verdict::Dangerous => Status::Dangerous,
+        crate::format::Verdict::Unknown => Status::Unknown,
+        crate::format::Verdict::Safe => Status::Safe,
     }
 }
 

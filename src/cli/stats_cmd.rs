@@ -11,6 +11,7 @@
 //! table (path, dtype, shape, min, max, mean, std, zeros %, nan/inf). Tensors without data
 //! (meta) are listed in the table as such and left out of the JSON.
 
+use crate::display::short_float;
 use crate::format::{Checkpoint, FormatError, Source};
 use crate::stats::{
     checkpoint_stats, Completion, ComplexParts, Histogram, Quantiles, StatsCache, StatsOptions,
@@ -118,18 +119,9 @@ fn row<'a>(ckpt: &'a Checkpoint, i: usize, s: &'a TensorStats) -> Row<'a> {
     }
 }
 
-/// A number in at most 10 characters: fixed for ordinary magnitudes, else scientific.
-pub fn num(x: Option<f64>) -> String {
-    match x {
-        None => "-".into(),
-        Some(0.0) => "0".into(),
-        Some(v) if v.abs() >= 1e-3 && v.abs() < 1e5 => {
-            let s = format!("{v:.6}");
-            let s = s.trim_end_matches('0').trim_end_matches('.');
-            s.to_string()
-        }
-        Some(v) => format!("{v:.3e}"),
-    }
+/// A statistic as the page shows it (`-` when there is none).
+fn num(x: Option<f64>) -> String {
+    x.map(short_float).unwrap_or_else(|| "-".into())
 }
 
 fn table(
@@ -217,6 +209,46 @@ fn table(
     Ok(())
 }
 
+/// `weightscope stats FILE [--json] [--bins N] [--key REGEX]`
+pub fn main(
+    file: &std::path::Path,
+    json: bool,
+    bins: usize,
+    key: Option<&str>,
+    out: &mut dyn std::io::Write,
+) -> i32 {
+    let re = match key.map(regex::Regex::new).transpose() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "--key: bad pattern: {}",
+                e.to_string().lines().last().unwrap_or("")
+            );
+            return super::EXIT_USAGE;
+        }
+    };
+    let o = match super::open::open_path(file) {
+        Ok(o) => o,
+        Err(e) => return super::open::report_unreadable(file, &e),
+    };
+    match run(&o.ckpt, &o.source_refs(), json, bins, re.as_ref(), out) {
+        Ok(()) => match super::open::dangerous_line(&o.ckpt) {
+            Some(line) => {
+                eprintln!("{line}");
+                super::EXIT_DANGEROUS
+            }
+            None => 0,
+        },
+        Err(e) => {
+            eprintln!(
+                "{}",
+                e.in_file(o.ckpt.files.first().cloned().unwrap_or_default())
+            );
+            super::EXIT_UNREADABLE
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,7 +300,7 @@ mod tests {
         assert_eq!(num(None), "-");
         assert_eq!(num(Some(0.0)), "0");
         assert_eq!(num(Some(1.5)), "1.5");
-        assert_eq!(num(Some(-0.0123456789)), "-0.012346");
-        assert_eq!(num(Some(1.5e-7)), "1.500e-7");
+        assert_eq!(num(Some(-0.0123456789)), "-0.0123457");
+        assert_eq!(num(Some(1.5e-7)), "1.5e-7");
     }
 }

@@ -4,14 +4,15 @@
 //! - [`tree`]: the editable view ([`ETree`]).
 //! - [`ops`]: rename, prefixes, regex replace, delete, keep, extract, cast, metadata, transplant.
 //! - [`journal`]: undo / redo.
-//! - [`cast`]: element conversion with overflow counting.
+//! - [`spec`]: [`OpSpec`], an operation as the page and the CLI state it, and its one validator.
 
-pub mod cast;
 pub mod journal;
 pub mod ops;
+pub mod spec;
 pub mod transplant;
 pub mod tree;
 
 pub use journal::Journal;
 pub use ops::{Op, Refused};
+pub use spec::{OpSpec, SpecContext, CAST_TARGETS};
 pub use tree::{ENode, ETree, TensorRef};

@@ -219,11 +219,7 @@ impl Op {
                 out.root = cur.clone();
             }
             Op::Cast { dtype, pattern } => {
-                if !matches!(dtype, DType::F32 | DType::F16 | DType::BF16 | DType::F64) {
-                    return Err(Refused(format!(
-                        "cast: {dtype} is not a target (float32, float16, bfloat16 or float64)"
-                    )));
-                }
+                super::spec::check_cast_target(*dtype)?;
                 cast(
                     &mut out.root,
                     &mut Vec::new(),

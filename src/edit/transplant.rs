@@ -1,4 +1,4 @@
-//! Transplanting tensors from another checkpoint into the edited one (issue 8).
+//! Transplanting tensors from another checkpoint into the edited one.
 //!
 //! Contract: [`select`] picks the tensors of a source tree whose key or `/`-joined path matches
 //! a pattern and maps their keys (the last path segment) through an optional new prefix;

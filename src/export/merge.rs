@@ -34,12 +34,12 @@
 //!   memory by [`super::select`].
 
 use super::select::Selector;
-use crate::edit::cast::{f32_to_bf16, f32_to_f16};
 use crate::edit::tree::{ENode, ETree, TensorRef};
 use crate::format::data::read_tensor_range;
+use crate::format::element::{f32_to_bf16, f32_to_f16};
+use crate::format::element::{Decoder, Lane};
 use crate::format::{Checkpoint, DType, Node, Source, SourceError, StorageInfo, TensorInfo};
 use crate::format::{FormatError, TensorKind};
-use crate::stats::decode::{Decoder, Lane};
 use std::cell::RefCell;
 use std::collections::HashMap;
 

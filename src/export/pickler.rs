@@ -1,5 +1,5 @@
 //! The safe pickler: an edited tree → a protocol-2 `data.pkl` that `torch.load(weights_only=True)`
-//! accepts (pytorch-formats.md §5.3), plus the list of storages it references.
+//! accepts (docs/formats.md §5.2), plus the list of storages it references.
 //!
 //! Contract: only weights_only opcodes and allow-listed globals are written. Tensors keep their
 //! storage sharing (one storage per original storage; tied weights stay tied), offsets and

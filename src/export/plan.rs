@@ -1,18 +1,21 @@
 //! The export plan: choose the writer from the output name, run it, and (natively) materialise
 //! its parts into a file.
 //!
-//! Contract: [`export`] streams [`Part`]s to a sink — slices of the inputs and new bytes — so
+//! Contract: [`planned_drops`] tells, before anything is written, what the writer will leave
+//! out (the writers' own planning, not a copy of their rules). [`export`] streams [`Part`]s to a sink — slices of the inputs and new bytes — so
 //! the browser can build a `Blob` from `File.slice`s without copying tensor data into wasm
 //! memory. [`write_file`] writes natively to a temporary file beside the target and renames it
 //! into place only on success: a failed export writes nothing.
 
-use super::writer::{archive_prefix, write_safetensors, write_torch};
+use super::pickler::pickle_tree;
+use super::writer::{archive_prefix, plan_safetensors, write_safetensors, write_torch};
 pub use super::writer::{Inputs, Part, Report};
 use crate::edit::tree::ETree;
-use crate::format::FormatError;
+use crate::format::{Checkpoint, FormatError};
 
-/// Output container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Output container (`"torch"` / `"safetensors"` on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OutFormat {
     Torch,
     Safetensors,
@@ -53,6 +56,19 @@ impl OutFormat {
                 format!("{stem}.edited.{ext}")
             }
         }
+    }
+}
+
+/// What an export of `tree` in `format` would leave out, each with the reason — the writers'
+/// own planning, shown before the download. A tree the writer would refuse (two tensors with
+/// one safetensors name) gives that refusal as its one line.
+pub fn planned_drops(tree: &ETree, ckpts: &[&Checkpoint], format: OutFormat) -> Vec<String> {
+    match format {
+        OutFormat::Torch => pickle_tree(tree, ckpts).dropped,
+        OutFormat::Safetensors => match plan_safetensors(tree, ckpts) {
+            Ok(plan) => plan.dropped,
+            Err(e) => vec![format!("cannot write: {e}")],
+        },
     }
 }
 

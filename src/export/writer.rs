@@ -4,7 +4,7 @@
 //! `Blob` of `File.slice`s).
 //!
 //! Contract:
-//! - torch zip (pytorch-formats.md §5.2): records `data.pkl`, `byteorder` (`little`), `data/N`,
+//! - torch zip (docs/formats.md §5.1): records `data.pkl`, `byteorder` (`little`), `data/N`,
 //!   `version` (`3\n`), each aligned to 64 bytes with an `FB` extra field, stored, with data
 //!   descriptors and correct CRC-32s, zip64 extras and records when sizes or offsets need them,
 //!   and the zip64 end records always (as torch writes them). No `.format_version`.
@@ -14,13 +14,14 @@
 //!   `{"removed": "kept"}` in the metadata; keys are tensor paths joined by `.`.
 
 use super::pickler::{pickle_tree, StorageContent};
-use crate::edit::cast::Caster;
 use crate::edit::tree::{ETree, TensorRef};
 use crate::format::checkpoint::Checkpoint;
 use crate::format::data::{read_tensor, DEFAULT_CHUNK};
 use crate::format::dtype::DType;
+use crate::format::element::Caster;
 use crate::format::error::{FormatError, Result};
 use crate::format::source::Source;
+use crate::format::zip::{central_directory, descriptor, local_header, ZipRecord};
 use std::collections::HashMap;
 
 /// One piece of an output file.
@@ -169,146 +170,6 @@ fn copy_range(inputs: &Inputs, t: &TensorRef) -> Result<Option<CopyRange>> {
 // ---------------------------------------------------------------------------------------------
 // torch zip
 
-struct CdEntry {
-    name: String,
-    offset: u64,
-    size: u64,
-    crc: u32,
-}
-
-fn push_u16(v: &mut Vec<u8>, x: u16) {
-    v.extend(x.to_le_bytes());
-}
-fn push_u32(v: &mut Vec<u8>, x: u32) {
-    v.extend(x.to_le_bytes());
-}
-fn push_u64(v: &mut Vec<u8>, x: u64) {
-    v.extend(x.to_le_bytes());
-}
-fn sat32(x: u64) -> u32 {
-    if x >= 0xFFFF_FFFF {
-        0xFFFF_FFFF
-    } else {
-        x as u32
-    }
-}
-
-const ALIGN: u64 = 64;
-
-/// The local header (with zip64 extra when needed and FB padding so data starts 64-aligned).
-fn local_header(name: &str, offset: u64, size: u64) -> Vec<u8> {
-    let z64 = size >= 0xFFFF_FFFF || offset >= 0xFFFF_FFFF;
-    let mut extra = vec![];
-    if z64 {
-        push_u16(&mut extra, 1);
-        push_u16(&mut extra, 16);
-        push_u64(&mut extra, size);
-        push_u64(&mut extra, size);
-    }
-    let start = offset + 30 + name.len() as u64 + extra.len() as u64 + 4;
-    let pad = (ALIGN - start % ALIGN) % ALIGN;
-    push_u16(&mut extra, 0x4246);
-    push_u16(&mut extra, pad as u16);
-    extra.extend(std::iter::repeat_n(b'Z', pad as usize));
-    let mut h = Vec::with_capacity(30 + name.len() + extra.len());
-    push_u32(&mut h, 0x0403_4b50);
-    push_u16(&mut h, if z64 { 45 } else { 20 });
-    push_u16(&mut h, 0x0808);
-    push_u16(&mut h, 0);
-    push_u32(&mut h, 0); // time, date
-    push_u32(&mut h, 0); // crc (in the descriptor)
-    push_u32(&mut h, if z64 { 0xFFFF_FFFF } else { 0 });
-    push_u32(&mut h, if z64 { 0xFFFF_FFFF } else { 0 });
-    push_u16(&mut h, name.len() as u16);
-    push_u16(&mut h, extra.len() as u16);
-    h.extend_from_slice(name.as_bytes());
-    h.extend(extra);
-    h
-}
-
-fn descriptor(e: &CdEntry) -> Vec<u8> {
-    let mut d = vec![];
-    push_u32(&mut d, 0x0807_4b50);
-    push_u32(&mut d, e.crc);
-    if e.size >= 0xFFFF_FFFF || e.offset >= 0xFFFF_FFFF {
-        push_u64(&mut d, e.size);
-        push_u64(&mut d, e.size);
-    } else {
-        push_u32(&mut d, e.size as u32);
-        push_u32(&mut d, e.size as u32);
-    }
-    d
-}
-
-fn central_directory(entries: &[CdEntry], cd_offset: u64) -> Vec<u8> {
-    let mut cd = vec![];
-    for e in entries {
-        let mut extra = vec![];
-        let big_size = e.size >= 0xFFFF_FFFF;
-        let big_off = e.offset >= 0xFFFF_FFFF;
-        if big_size || big_off {
-            push_u16(&mut extra, 1);
-            push_u16(
-                &mut extra,
-                if big_size { 16 } else { 0 } + if big_off { 8 } else { 0 },
-            );
-            if big_size {
-                push_u64(&mut extra, e.size);
-                push_u64(&mut extra, e.size);
-            }
-            if big_off {
-                push_u64(&mut extra, e.offset);
-            }
-        }
-        push_u32(&mut cd, 0x0201_4b50);
-        push_u16(&mut cd, if extra.is_empty() { 20 } else { 45 });
-        push_u16(&mut cd, if extra.is_empty() { 20 } else { 45 });
-        push_u16(&mut cd, 0x0808);
-        push_u16(&mut cd, 0);
-        push_u32(&mut cd, 0);
-        push_u32(&mut cd, e.crc);
-        push_u32(&mut cd, sat32(e.size));
-        push_u32(&mut cd, sat32(e.size));
-        push_u16(&mut cd, e.name.len() as u16);
-        push_u16(&mut cd, extra.len() as u16);
-        push_u16(&mut cd, 0);
-        push_u16(&mut cd, 0);
-        push_u16(&mut cd, 0);
-        push_u32(&mut cd, 0);
-        push_u32(&mut cd, sat32(e.offset));
-        cd.extend_from_slice(e.name.as_bytes());
-        cd.extend(extra);
-    }
-    let cd_size = cd.len() as u64;
-    let eocd64_at = cd_offset + cd_size;
-    // zip64 end of central directory record + locator (always, like torch)
-    push_u32(&mut cd, 0x0606_4b50);
-    push_u64(&mut cd, 44);
-    push_u16(&mut cd, 45);
-    push_u16(&mut cd, 45);
-    push_u32(&mut cd, 0);
-    push_u32(&mut cd, 0);
-    push_u64(&mut cd, entries.len() as u64);
-    push_u64(&mut cd, entries.len() as u64);
-    push_u64(&mut cd, cd_size);
-    push_u64(&mut cd, cd_offset);
-    push_u32(&mut cd, 0x0706_4b50);
-    push_u32(&mut cd, 0);
-    push_u64(&mut cd, eocd64_at);
-    push_u32(&mut cd, 1);
-    // classic end of central directory
-    let n = entries.len().min(0xFFFF) as u16;
-    push_u32(&mut cd, 0x0605_4b50);
-    push_u16(&mut cd, 0);
-    push_u16(&mut cd, 0);
-    push_u16(&mut cd, n);
-    push_u16(&mut cd, n);
-    push_u32(&mut cd, sat32(cd_size));
-    push_u32(&mut cd, sat32(cd_offset));
-    push_u16(&mut cd, 0);
-    cd
-}
-
 /// The archive folder name for an output file name: its stem if ASCII, else `archive`.
 pub fn archive_prefix(out_name: &str) -> String {
     let base = out_name.rsplit(['/', '\\']).next().unwrap_or(out_name);
@@ -334,22 +195,23 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
         pos: 0,
         report: &mut report,
     };
-    let mut cd: Vec<CdEntry> = vec![];
+    let mut cd: Vec<ZipRecord> = vec![];
 
-    let small = |out: &mut Out, cd: &mut Vec<CdEntry>, name: String, data: Vec<u8>| -> Result<()> {
-        let offset = out.pos;
-        out.bytes(local_header(&name, offset, data.len() as u64))?;
-        let e = CdEntry {
-            name,
-            offset,
-            size: data.len() as u64,
-            crc: crc32fast::hash(&data),
+    let small =
+        |out: &mut Out, cd: &mut Vec<ZipRecord>, name: String, data: Vec<u8>| -> Result<()> {
+            let offset = out.pos;
+            out.bytes(local_header(&name, offset, data.len() as u64))?;
+            let e = ZipRecord {
+                name,
+                offset,
+                size: data.len() as u64,
+                crc: crc32fast::hash(&data),
+            };
+            out.bytes(data)?;
+            out.bytes(descriptor(&e))?;
+            cd.push(e);
+            Ok(())
         };
-        out.bytes(data)?;
-        out.bytes(descriptor(&e))?;
-        cd.push(e);
-        Ok(())
-    };
     small(
         &mut out,
         &mut cd,
@@ -457,7 +319,7 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
                 h.finalize()
             }
         };
-        let e = CdEntry {
+        let e = ZipRecord {
             name,
             offset,
             size: st.nbytes,
@@ -502,16 +364,29 @@ pub fn alias_key(t: &TensorRef, info: &crate::format::TensorInfo) -> AliasKey {
     )
 }
 
-/// Write the tensors of `tree` as a safetensors file.
-pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Report> {
-    let mut report = Report::default();
+/// What a safetensors export of a tree writes: the tensors in tree order with their names,
+/// and what it leaves out. The writer and the page's preview of an export both use it.
+pub struct SafetensorsPlan {
+    /// (name, tensor, dtype written, shape), aliases removed.
+    pub items: Vec<(String, TensorRef, DType, Vec<u64>)>,
+    /// Values not written, each with the reason.
+    pub dropped: Vec<String>,
+    /// `(removed, kept)`: identical tensors written once.
+    pub aliases: Vec<(String, String)>,
+}
+
+/// Plan the safetensors export of `tree`: refuses two tensors that get the same name.
+pub fn plan_safetensors(tree: &ETree, ckpts: &[&Checkpoint]) -> Result<SafetensorsPlan> {
+    let mut plan = SafetensorsPlan {
+        items: vec![],
+        dropped: vec![],
+        aliases: vec![],
+    };
     let mut names: HashMap<String, usize> = HashMap::new();
-    // (name, tensor) in tree order, aliases removed
-    let mut items: Vec<(String, TensorRef, DType, Vec<u64>)> = vec![];
     let mut seen: HashMap<AliasKey, String> = HashMap::new();
     for (path, t) in tree.tensors() {
         let name = path.join(".");
-        let info = &inputs.ckpts[t.input].tensors[t.index];
+        let info = &ckpts[t.input].tensors[t.index];
         let dtype = t.cast.unwrap_or(info.dtype);
         if dtype.safetensors_name().is_none()
             || !matches!(info.kind, crate::format::TensorKind::Dense)
@@ -525,18 +400,16 @@ pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Re
                 }
                 _ => dtype.to_string(),
             };
-            report
-                .dropped
+            plan.dropped
                 .push(format!("{name}: safetensors cannot hold {what} tensors"));
             continue;
         }
         if info.storage.is_none() {
-            report
-                .dropped
+            plan.dropped
                 .push(format!("{name}: meta tensor has no data"));
             continue;
         }
-        if names.insert(name.clone(), items.len()).is_some() {
+        if names.insert(name.clone(), plan.items.len()).is_some() {
             return Err(FormatError::at(
                 name,
                 "two tensors get this safetensors name (paths joined by '.')",
@@ -544,18 +417,33 @@ pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Re
         }
         let key = alias_key(&t, info);
         if let Some(kept) = seen.get(&key) {
-            report.aliases.push((name, kept.clone()));
+            plan.aliases.push((name, kept.clone()));
             continue;
         }
         seen.insert(key, name.clone());
-        items.push((name, t, dtype, info.shape.clone()));
+        plan.items.push((name, t, dtype, info.shape.clone()));
     }
     let dropped_values = count_non_tensor_values(tree);
     if dropped_values > 0 {
-        report.dropped.push(format!(
+        plan.dropped.push(format!(
             "{dropped_values} non-tensor values (safetensors holds tensors only)"
         ));
     }
+    Ok(plan)
+}
+
+/// Write the tensors of `tree` as a safetensors file.
+pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Report> {
+    let SafetensorsPlan {
+        items,
+        dropped,
+        aliases,
+    } = plan_safetensors(tree, &inputs.ckpts)?;
+    let mut report = Report {
+        dropped,
+        aliases,
+        ..Report::default()
+    };
     // larger elements first keeps every tensor naturally aligned; stable within a size
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(items[i].2.size()));

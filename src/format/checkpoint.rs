@@ -7,7 +7,7 @@
 
 use super::detect::Format;
 use super::dtype::DType;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One opened checkpoint.
 #[derive(Debug, Clone, Serialize)]
@@ -258,12 +258,67 @@ impl StorageInfo {
 }
 
 /// Safety tier of a global referenced by a pickle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     Allowed,
     Unknown,
     Dangerous,
+}
+
+impl Tier {
+    /// `allowed`, `unknown` or `dangerous`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Allowed => "allowed",
+            Tier::Unknown => "unknown",
+            Tier::Dangerous => "dangerous",
+        }
+    }
+}
+
+/// What loading the file with `torch.load(weights_only=False)` would do, in one word: `safe`
+/// (every global is on torch's allow-list), `unknown` (inert objects torch would refuse) or
+/// `dangerous` (something would run).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    #[default]
+    Safe,
+    Unknown,
+    Dangerous,
+}
+
+impl Verdict {
+    /// `safe`, `unknown` or `dangerous`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Safe => "safe",
+            Verdict::Unknown => "unknown",
+            Verdict::Dangerous => "dangerous",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Compare with the word (`verdict() == "dangerous"`).
+impl PartialEq<&str> for Verdict {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
 }
 
 /// One global referenced by a pickle.
@@ -298,14 +353,14 @@ pub struct SafetyReport {
 
 impl SafetyReport {
     /// `safe` when every global is allowed, `dangerous` if any is dangerous, else `unknown`.
-    pub fn verdict(&self) -> &'static str {
+    pub fn verdict(&self) -> Verdict {
         if !self.findings.is_empty() {
-            return "dangerous";
+            return Verdict::Dangerous;
         }
         match self.globals.iter().map(|g| g.tier).max() {
-            Some(Tier::Dangerous) => "dangerous",
-            Some(Tier::Unknown) => "unknown",
-            _ => "safe",
+            Some(Tier::Dangerous) => Verdict::Dangerous,
+            Some(Tier::Unknown) => Verdict::Unknown,
+            _ => Verdict::Safe,
         }
     }
     /// Merge another report (shards, several pickles).

@@ -1,4 +1,4 @@
-//! Format detection from the first bytes of a file (pytorch-formats.md §0), never the extension.
+//! Format detection from the first bytes of a file (docs/formats.md §1), never the extension.
 //!
 //! Contract: [`detect`] looks at up to [`HEAD_LEN`] leading bytes and the total length and names
 //! the container family. It never fails; anything unrecognised is [`Format::Unknown`].

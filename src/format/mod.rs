@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod detect;
 pub mod dtype;
+pub mod element;
 pub mod error;
 pub mod pickle;
 pub mod source;
@@ -17,7 +18,7 @@ pub mod zip;
 
 pub use checkpoint::{
     Checkpoint, DictKind, GlobalRef, Key, Node, SafetyReport, StorageInfo, TensorInfo, TensorKind,
-    Tier,
+    Tier, Verdict,
 };
 pub use detect::{detect, Format, HEAD_LEN};
 pub use dtype::{DKind, DType};
@@ -27,7 +28,7 @@ pub use source::{CachedSource, MemSource, Source, SourceError};
 #[cfg(not(target_arch = "wasm32"))]
 pub use source::FileSource;
 
-// safetensors and sharded checkpoints (issue 4)
+// safetensors and sharded checkpoints
 pub mod json;
 pub mod safetensors;
 pub mod sharded;

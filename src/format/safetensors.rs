@@ -1,4 +1,4 @@
-//! The `.safetensors` reader (pytorch-formats.md §6).
+//! The `.safetensors` reader (docs/formats.md §6).
 //!
 //! Contract: [`open`] reads the 8-byte header length and the JSON header — exactly `8 + N` bytes,
 //! never tensor data — validates the header and returns a [`Checkpoint`]: `format: Safetensors`,
@@ -28,11 +28,12 @@
 //!
 //! Dtypes map to torch names through [`DType::from_safetensors`]. Two need care:
 //! - `F4` (4-bit e2m1 floats, two per byte) maps to torch's `float4_e2m1fn_x2` with the **last
-//!   dimension halved**: the header counts 4-bit elements, torch counts packed pairs (§6). An odd
+//!   dimension halved**: the header counts 4-bit elements, torch counts packed pairs (docs/formats.md §6). An odd
 //!   last dimension (the crate accepts `[2, 3]`: 24 bits) has no torch view and is rejected.
 //! - `F6_E2M3` / `F6_E3M2` have no torch dtype: "unsupported dtype F6_E2M3 for tensor 'x'".
 //!
-//! Why not `safetensors::tensor::Metadata` (the official crate, which the crate graph carries)?
+//! Why not `safetensors::tensor::Metadata` (the official crate, used here only as
+//! a test oracle)?
 //! Deserializing it from the header bytes alone would be lazy enough, but it does not fit:
 //! - its offsets and shapes are `usize`, 32 bits on wasm32: the page could not open a file (or a
 //!   5 GB shard) whose data section passes 4 GiB;

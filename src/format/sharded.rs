@@ -1,5 +1,5 @@
 //! Sharded checkpoints: `model.safetensors.index.json` / `pytorch_model.bin.index.json` plus their
-//! shard files (pytorch-formats.md §7).
+//! shard files (docs/formats.md §7).
 //!
 //! Contract:
 //! - [`read_index`] parses an index (at most [`MAX_INDEX_BYTES`]; real indices of the largest

@@ -2,7 +2,9 @@
 //!
 //! Contract: [`ZipDirectory::read`] reads the end-of-central-directory record (zip64-aware), then
 //! the central directory in one read — nothing else. [`ZipDirectory::data_offset`] reads one
-//! local header (a single small read) to find where an entry's bytes begin.
+//! local header (a single small read) to find where an entry's bytes begin. The encoders at the
+//! end ([`local_header`], [`descriptor`], [`central_directory`]) write the same records, as torch
+//! does: stored, 64-byte aligned data, data descriptors, zip64 end records always.
 //!
 //! Why not the `zip` crate: torch archives must be opened with a bounded, counted number of
 //! reads through our [`Source`] (a browser Blob is read through `FileReaderSync`, one call per
@@ -20,6 +22,7 @@ const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
 const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
 const CD_SIG: u32 = 0x0201_4b50;
 const LOCAL_SIG: u32 = 0x0403_4b50;
+const DESCRIPTOR_SIG: u32 = 0x0807_4b50;
 /// Central directories larger than this are refused (a torch archive has ~100 bytes per record).
 const MAX_CD: u64 = 512 << 20;
 
@@ -270,4 +273,152 @@ pub fn local_data_offset(src: &dyn Source, header: u64, size: u64) -> Result<u64
         )));
     }
     Ok(start)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoders: the records the torch zip writer (`export::writer`) emits, with the same constants.
+
+/// One stored record of an archive being written: where its local header is, its size, its CRC.
+pub struct ZipRecord {
+    pub name: String,
+    pub offset: u64,
+    pub size: u64,
+    pub crc: u32,
+}
+
+fn push_u16(v: &mut Vec<u8>, x: u16) {
+    v.extend(x.to_le_bytes());
+}
+fn push_u32(v: &mut Vec<u8>, x: u32) {
+    v.extend(x.to_le_bytes());
+}
+fn push_u64(v: &mut Vec<u8>, x: u64) {
+    v.extend(x.to_le_bytes());
+}
+fn sat32(x: u64) -> u32 {
+    if x >= 0xFFFF_FFFF {
+        0xFFFF_FFFF
+    } else {
+        x as u32
+    }
+}
+
+/// torch aligns record data to 64 bytes (an `FB` extra field pads the local header).
+const ALIGN: u64 = 64;
+
+/// The local header (with zip64 extra when needed and FB padding so data starts 64-aligned).
+pub fn local_header(name: &str, offset: u64, size: u64) -> Vec<u8> {
+    let z64 = size >= 0xFFFF_FFFF || offset >= 0xFFFF_FFFF;
+    let mut extra = vec![];
+    if z64 {
+        push_u16(&mut extra, 1);
+        push_u16(&mut extra, 16);
+        push_u64(&mut extra, size);
+        push_u64(&mut extra, size);
+    }
+    let start = offset + 30 + name.len() as u64 + extra.len() as u64 + 4;
+    let pad = (ALIGN - start % ALIGN) % ALIGN;
+    push_u16(&mut extra, 0x4246);
+    push_u16(&mut extra, pad as u16);
+    extra.extend(std::iter::repeat_n(b'Z', pad as usize));
+    let mut h = Vec::with_capacity(30 + name.len() + extra.len());
+    push_u32(&mut h, LOCAL_SIG);
+    push_u16(&mut h, if z64 { 45 } else { 20 });
+    push_u16(&mut h, 0x0808);
+    push_u16(&mut h, 0);
+    push_u32(&mut h, 0); // time, date
+    push_u32(&mut h, 0); // crc (in the descriptor)
+    push_u32(&mut h, if z64 { 0xFFFF_FFFF } else { 0 });
+    push_u32(&mut h, if z64 { 0xFFFF_FFFF } else { 0 });
+    push_u16(&mut h, name.len() as u16);
+    push_u16(&mut h, extra.len() as u16);
+    h.extend_from_slice(name.as_bytes());
+    h.extend(extra);
+    h
+}
+
+/// The data descriptor that follows a record's data (zip64-sized when the record needs it).
+pub fn descriptor(e: &ZipRecord) -> Vec<u8> {
+    let mut d = vec![];
+    push_u32(&mut d, DESCRIPTOR_SIG);
+    push_u32(&mut d, e.crc);
+    if e.size >= 0xFFFF_FFFF || e.offset >= 0xFFFF_FFFF {
+        push_u64(&mut d, e.size);
+        push_u64(&mut d, e.size);
+    } else {
+        push_u32(&mut d, e.size as u32);
+        push_u32(&mut d, e.size as u32);
+    }
+    d
+}
+
+/// The central directory, the zip64 end record and locator (always, like torch) and the classic
+/// end record, for `entries` written before `cd_offset`.
+pub fn central_directory(entries: &[ZipRecord], cd_offset: u64) -> Vec<u8> {
+    let mut cd = vec![];
+    for e in entries {
+        let mut extra = vec![];
+        let big_size = e.size >= 0xFFFF_FFFF;
+        let big_off = e.offset >= 0xFFFF_FFFF;
+        if big_size || big_off {
+            push_u16(&mut extra, 1);
+            push_u16(
+                &mut extra,
+                if big_size { 16 } else { 0 } + if big_off { 8 } else { 0 },
+            );
+            if big_size {
+                push_u64(&mut extra, e.size);
+                push_u64(&mut extra, e.size);
+            }
+            if big_off {
+                push_u64(&mut extra, e.offset);
+            }
+        }
+        push_u32(&mut cd, CD_SIG);
+        push_u16(&mut cd, if extra.is_empty() { 20 } else { 45 });
+        push_u16(&mut cd, if extra.is_empty() { 20 } else { 45 });
+        push_u16(&mut cd, 0x0808);
+        push_u16(&mut cd, 0);
+        push_u32(&mut cd, 0);
+        push_u32(&mut cd, e.crc);
+        push_u32(&mut cd, sat32(e.size));
+        push_u32(&mut cd, sat32(e.size));
+        push_u16(&mut cd, e.name.len() as u16);
+        push_u16(&mut cd, extra.len() as u16);
+        push_u16(&mut cd, 0);
+        push_u16(&mut cd, 0);
+        push_u16(&mut cd, 0);
+        push_u32(&mut cd, 0);
+        push_u32(&mut cd, sat32(e.offset));
+        cd.extend_from_slice(e.name.as_bytes());
+        cd.extend(extra);
+    }
+    let cd_size = cd.len() as u64;
+    let eocd64_at = cd_offset + cd_size;
+    // zip64 end of central directory record + locator (always, like torch)
+    push_u32(&mut cd, ZIP64_EOCD_SIG);
+    push_u64(&mut cd, 44);
+    push_u16(&mut cd, 45);
+    push_u16(&mut cd, 45);
+    push_u32(&mut cd, 0);
+    push_u32(&mut cd, 0);
+    push_u64(&mut cd, entries.len() as u64);
+    push_u64(&mut cd, entries.len() as u64);
+    push_u64(&mut cd, cd_size);
+    push_u64(&mut cd, cd_offset);
+    push_u32(&mut cd, ZIP64_LOCATOR_SIG);
+    push_u32(&mut cd, 0);
+    push_u64(&mut cd, eocd64_at);
+    push_u32(&mut cd, 1);
+    // classic end of central directory
+    let n = entries.len().min(0xFFFF) as u16;
+    push_u32(&mut cd, EOCD_SIG);
+    push_u16(&mut cd, 0);
+    push_u16(&mut cd, 0);
+    push_u16(&mut cd, n);
+    push_u16(&mut cd, n);
+    push_u32(&mut cd, sat32(cd_size));
+    push_u32(&mut cd, sat32(cd_offset));
+    push_u16(&mut cd, 0);
+    cd
 }

@@ -1,4 +1,4 @@
-//! Comparing two checkpoints (issue 8): which keys are only in A, only in B, or in both with a
+//! Comparing two checkpoints: which keys are only in A, only in B, or in both with a
 //! different dtype or shape (the three lists `load_state_dict(strict=True)` reports), and for
 //! matching tensors how much the values differ.
 //!
@@ -14,9 +14,9 @@
 //! - Tensors are streamed in lockstep chunk by chunk; neither is held whole unless it is a
 //!   non-contiguous view of at most [`WHOLE_VIEW_LIMIT`] bytes.
 
-use super::decode::{Decoder, Lane};
 use super::patterns::Sum;
 use crate::format::data::{read_tensor_range, read_tensor_vec};
+use crate::format::element::{Decoder, Lane};
 use crate::format::{Checkpoint, FormatError, Result, Source};
 use serde::Serialize;
 use std::collections::HashMap;

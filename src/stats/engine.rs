@@ -24,11 +24,11 @@
 //! No threads: the same code runs in the wasm worker. Natively the hot loops are also compiled
 //! for AVX2 and chosen at run time (identical results).
 
-use super::decode::{magnitude, Decoder, Lane};
 use super::histogram::{Binner, Histogram, DEFAULT_BINS};
 use super::moments::{block_moments, Moments, Val};
 use super::patterns::{stats_from_patterns, PatternCounter};
 use super::quantile::{self, Quantiles};
+use crate::format::element::{magnitude, Decoder, Lane};
 use crate::format::{DType, FormatError, Result};
 use serde::{Deserialize, Serialize};
 
@@ -717,7 +717,7 @@ mod tests {
             DType::F8E5M2FNUZ,
             DType::F8E8M0FNU,
         ] {
-            let t = super::super::decode::f8_table(dt).unwrap();
+            let t = crate::format::element::f8_table(dt).unwrap();
             let vals: Vec<f64> = t.iter().map(|&x| x as f64).collect();
             let s = run(dt, 256, &bytes, 17, &StatsOptions::default());
             assert_eq!(s.count, 256);

@@ -14,10 +14,10 @@
 //! view as not exact, with the whole range as their error bound. O(dimensions) plus one read of
 //! the distinct elements.
 
-use super::decode::{Decoder, Lane};
 use super::engine::TensorStats;
 use super::quantile::{lerp, linear_ranks, Quantiles, LEVELS};
 use crate::format::data::read_tensor;
+use crate::format::element::{Decoder, Lane};
 use crate::format::{Checkpoint, Result, Source, TensorInfo};
 
 /// The view of the distinct elements and their multiplicity, or None when no dimension repeats.

@@ -35,16 +35,16 @@
 //! ([`engine`]). [`checkpoint_stats`] reports progress in bytes of those passes.
 //!
 //! # dtypes
-//! Every dtype the readers produce ([`decode`]): float64/32/16, bfloat16, the float8 family
+//! Every dtype the readers produce ([`crate::format::element`]): float64/32/16, bfloat16, the float8 family
 //! (e4m3fn, e5m2, e4m3fnuz, e5m2fnuz, e8m0fnu, with their NaN/inf conventions), float4_e2m1fn_x2
 //! (both nibbles), complex (magnitude + real/imaginary summaries), signed and unsigned ints, bool
 //! (0/1), quantized (integer codes; dequantized `(q − zp)·scale` with [`tensor_stats_ext`] /
 //! per-tensor parameters in [`checkpoint_stats`]), bits* (unsigned codes).
 
-pub mod decode;
 pub mod diff;
 pub mod engine;
 pub mod expanded;
+pub mod heatmap;
 pub mod histogram;
 pub mod moments;
 pub mod patterns;

@@ -10,10 +10,10 @@
 //! distinct values). Used for float16, bfloat16, int16, uint16, bits16 and every 1-byte dtype
 //! (float8 family, float4 pairs, int8, uint8, bool, quantized codes, bits8…): one read, bound 0.
 
-use super::decode::Decoder;
 use super::engine::TensorStats;
 use super::histogram::{BinPlan, Histogram};
 use super::quantile::{lerp, linear_ranks, Quantiles, LEVELS};
+use crate::format::element::Decoder;
 
 /// Counts of each bit pattern of 1- or 2-byte units.
 #[derive(Debug, Clone)]

@@ -16,12 +16,15 @@ use super::compare_panel::ComparePanel;
 use super::context::{Checkpoint, OpenedFile};
 use super::edit_panel::EditPanel;
 use super::inspector::{Busy, Inspector};
-use super::model::{group_digits, human_bytes, human_count, Details, FileCard, PageState};
+use super::model::{Details, FileCard, PageState};
 use super::overview::{LayerStats, Overview, AUTO_LIMIT};
 use super::tree::{Filter, NodeKind};
 use super::tree_view::TreePanel;
 use super::worker_client::WorkerClient;
-use crate::worker::protocol::{ErrorReply, JsFile, Request, Response, Summary};
+use crate::display::{group_digits, human_bytes, human_count};
+use crate::worker::protocol::{
+    ErrorKind, ErrorReply, JsFile, Request, Response, Summary, Tier, Verdict,
+};
 use leptos::prelude::*;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
@@ -57,7 +60,6 @@ pub fn App() -> impl IntoView {
     let cancelled = RwSignal::new(false);
     let client = StoredValue::new_local(WorkerClient::spawn(
         move |r| {
-            crate::ui::edit_link::dispatch(&r); // edit & compare panels (issues 7, 8)
             if let Some(ck) = hub.get_value() {
                 on_answer(state, ck, r);
             }
@@ -68,8 +70,8 @@ pub fn App() -> impl IntoView {
             running.set(None);
         },
     ));
-    crate::ui::edit_link::connect(move |v| client.with_value(|c| c.send(v))); // issues 7, 8
-    let ck = Checkpoint::new(client);
+    crate::ui::hub::connect(move |v| client.with_value(|c| c.send(v)));
+    let ck = Checkpoint::new();
     hub.set_value(Some(ck));
     provide_context(ck);
     // the Edit tab's "delete / keep selected" act on the tensor selected in the tree
@@ -189,11 +191,11 @@ pub fn App() -> impl IntoView {
         match serde_wasm_bindgen::to_value(&req) {
             Ok(v) => client.with_value(|c| c.send(v)),
             Err(e) => state.update(|s| {
-                s.apply(Response::Error(ErrorReply {
-                    id: Some(id),
-                    error: format!("cannot pass the file to the reader: {e}"),
-                    unsupported: false,
-                }))
+                s.apply(Response::Error(ErrorReply::new(
+                    Some(id),
+                    ErrorKind::Request,
+                    format!("cannot pass the file to the reader: {e}"),
+                )))
             }),
         }
     };
@@ -361,7 +363,7 @@ fn progress(label: String, format: Option<String>) -> impl IntoView {
 }
 
 /// Route one worker answer: the open flow to [`PageState`], the index to [`Checkpoint`], and
-/// every answer to the context's listeners.
+/// every answer to the hub's listeners.
 fn on_answer(state: RwSignal<PageState>, ck: Checkpoint, r: Response) {
     match r {
         Response::Summary(mut s) => {
@@ -382,14 +384,14 @@ fn on_answer(state: RwSignal<PageState>, ck: Checkpoint, r: Response) {
                     .set(Some(Arc::new(OpenedFile::new(s.id, name, entries, values))));
             }
             let r = Response::Summary(s);
-            ck.dispatch(&r);
+            crate::ui::hub::dispatch(&r);
             state.update(|st| st.apply(r));
         }
         r @ (Response::Ready | Response::Detected(_) | Response::Error(_)) => {
-            ck.dispatch(&r);
+            crate::ui::hub::dispatch(&r);
             state.update(|st| st.apply(r));
         }
-        r => ck.dispatch(&r),
+        r => crate::ui::hub::dispatch(&r),
     }
 }
 
@@ -398,11 +400,11 @@ fn fetch_sample(open: impl Fn(Vec<File>) + Copy + 'static, state: RwSignal<PageS
     let fail = move |msg: String| {
         state.update(|s| {
             let id = s.begin(&["sample.pth".to_string()]);
-            s.apply(Response::Error(ErrorReply {
-                id: Some(id),
-                error: format!("sample.pth: {msg}"),
-                unsupported: false,
-            }))
+            s.apply(Response::Error(ErrorReply::new(
+                Some(id),
+                ErrorKind::File,
+                format!("sample.pth: {msg}"),
+            )))
         })
     };
     let Some(w) = web_sys::window() else { return };
@@ -492,13 +494,6 @@ fn summary_card(card: FileCard) -> impl IntoView {
             let calls = s.calls.clone();
             summary_facts(s, calls).into_any()
         }
-        Details::NotAvailable(msg) => view! {
-            <p class="note" data-testid="details-note">
-                "Details not available yet: this build can detect the format but cannot read it. "
-                <span class="muted">{msg}</span>
-            </p>
-        }
-        .into_any(),
     };
     let more = (files > 1).then(|| {
         view! {
@@ -526,14 +521,14 @@ fn summary_card(card: FileCard) -> impl IntoView {
 
 fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
     let globals = s.globals.len();
-    let flagged = s.globals.iter().filter(|g| g.tier != "allowed").count();
-    let detail = match s.verdict.as_str() {
-        "safe" if globals == 0 => "no pickle globals".to_string(),
-        "safe" => format!("{globals} globals referenced, all allowed"),
+    let flagged = s.globals.iter().filter(|g| g.tier != Tier::Allowed).count();
+    let detail = match s.verdict {
+        Verdict::Safe if globals == 0 => "no pickle globals".to_string(),
+        Verdict::Safe => format!("{globals} globals referenced, all allowed"),
         _ => s
             .globals
             .iter()
-            .filter(|g| g.tier != "allowed")
+            .filter(|g| g.tier != Tier::Allowed)
             .map(|g| format!("{}.{}", g.module, g.name))
             .collect::<Vec<_>>()
             .join(", "),
@@ -544,15 +539,11 @@ fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
         .map(|(d, n)| format!("{d} {}", human_count(*n)))
         .collect::<Vec<_>>()
         .join(" · ");
-    let dangerous = s.verdict == "dangerous";
+    let dangerous = s.verdict == Verdict::Dangerous;
     let globals_list = (flagged > 0 || (globals > 0 && globals <= 12)).then(|| {
         let mut gl = s.globals.clone();
         // dangerous first, then unknown, then allowed
-        gl.sort_by_key(|g| match g.tier.as_str() {
-            "dangerous" => 0,
-            "unknown" => 1,
-            _ => 2,
-        });
+        gl.sort_by_key(|g| std::cmp::Reverse(g.tier));
         view! {
             <details class="globals-list" open={flagged > 0}>
                 <summary>{format!("{globals} pickle globals ({flagged} not on the allow list)")}</summary>
@@ -565,17 +556,17 @@ fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
                 <ul>
                     {gl.into_iter().map(|g| {
                         let why = if g.why.is_empty() {
-                            match g.tier.as_str() {
-                                "allowed" => "allowed: a known tensor/container constructor".to_string(),
-                                "unknown" => "unknown: not executed; shown as an inert object".to_string(),
-                                _ => "dangerous".to_string(),
+                            match g.tier {
+                                Tier::Allowed => "allowed: a known tensor/container constructor".to_string(),
+                                Tier::Unknown => "unknown: not executed; shown as an inert object".to_string(),
+                                Tier::Dangerous => "dangerous".to_string(),
                             }
                         } else {
                             g.why.clone()
                         };
                         let name = format!("{}.{}", g.module, g.name);
                         let prefix = format!("{name}(");
-                        let made: Vec<String> = if g.tier == "dangerous" {
+                        let made: Vec<String> = if g.tier == Tier::Dangerous {
                             calls.iter().filter(|c| c.starts_with(&prefix)).take(3).cloned().collect()
                         } else {
                             vec![]
@@ -583,7 +574,7 @@ fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
                         view! {
                             <li class=format!("global {}", g.tier)>
                                 <code>{name}</code>
-                                <span class=format!("tier {}", g.tier)>{g.tier.clone()}</span>
+                                <span class=format!("tier {}", g.tier)>{g.tier.name()}</span>
                                 <span class="why">{why}</span>
                                 {(!made.is_empty()).then(|| view! {
                                     <span class="calls">"would call "
@@ -620,8 +611,8 @@ fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
             </div>
             <div class="wide">
                 <dt>"Safety"</dt>
-                <dd data-testid="safety" data-verdict=s.verdict.clone()>
-                    <span class=format!("verdict {}", s.verdict)>{s.verdict.clone()}</span>
+                <dd data-testid="safety" data-verdict=s.verdict.name()>
+                    <span class=format!("verdict {}", s.verdict)>{s.verdict.name()}</span>
                     " — "
                     <span class="globals">{detail}</span>
                 </dd>

@@ -90,7 +90,7 @@ fn palette() -> Palette {
 
 /// Short tick text.
 pub fn tick(v: f64) -> String {
-    crate::worker::session::g(v)
+    crate::display::short_float(v)
 }
 
 /// A y-axis label: the value, or `1e<value>` on a log10 axis.

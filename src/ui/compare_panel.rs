@@ -1,4 +1,4 @@
-//! The Compare panel (issue 8): open a second file B, align names with prefix maps, diff A
+//! The Compare panel: open a second file B, align names with prefix maps, diff A
 //! and B in the worker with progress, filter the lists by status, chart the relative change
 //! per tensor in A's file order, and transplant selected keys (or a pattern) from B into A's
 //! edit journal (undoable in the Edit panel, exported as usual).
@@ -15,7 +15,7 @@
 //! `transplant-replacement`, `transplant-apply`, `compare-error`, `compare-done`.
 
 use super::compare_model::{parse_maps, transplant_ops};
-use super::edit_link;
+use super::hub;
 use crate::worker::protocol::{DiffReply, JsFile, OpSpec, Request, Response};
 use leptos::html::Canvas;
 use leptos::prelude::*;
@@ -84,12 +84,12 @@ pub fn ComparePanel() -> impl IntoView {
         ours.update_value(|s| {
             s.insert(req.id());
         });
-        if let Err(e) = edit_link::send(&req) {
+        if let Err(e) = hub::send(&req) {
             error.set(Some(e));
         }
     };
 
-    let handle = edit_link::listen(move |r| match r {
+    let handle = hub::listen(move |r| match r {
         Response::Summary(_) => {
             b_name.set(None);
             diff.set(None);
@@ -130,7 +130,7 @@ pub fn ComparePanel() -> impl IntoView {
         }
         _ => {}
     });
-    on_cleanup(move || edit_link::unlisten(handle));
+    on_cleanup(move || hub::unlisten(handle));
 
     Effect::new(move |_| {
         let d = diff.get();
@@ -147,14 +147,14 @@ pub fn ComparePanel() -> impl IntoView {
         input.set_value("");
         if let Some(f) = file {
             send(Request::OpenB {
-                id: edit_link::next_id(),
+                id: hub::next_id(),
                 file: JsFile(f),
             });
         }
     };
     let run = move |_| match parse_maps(&maps_text.get_untracked()) {
         Ok(maps) => {
-            let id = edit_link::next_id();
+            let id = hub::next_id();
             diff_id.set_value(id);
             error.set(None);
             progress.set(Some((0, 0)));
@@ -173,14 +173,14 @@ pub fn ComparePanel() -> impl IntoView {
         }
         for op in transplant_ops(&keys, &maps) {
             send(Request::Edit {
-                id: edit_link::next_id(),
+                id: hub::next_id(),
                 op,
             });
         }
     };
     let transplant_pattern = move |_| {
         send(Request::Edit {
-            id: edit_link::next_id(),
+            id: hub::next_id(),
             op: OpSpec::Transplant {
                 pattern: t_pat.get_untracked(),
                 replacement: Some(t_repl.get_untracked()).filter(|r| !r.is_empty()),

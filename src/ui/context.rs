@@ -1,19 +1,17 @@
 //! The opened checkpoint, shared with every panel through a Leptos context.
 //!
 //! Contract: `App` provides one [`Checkpoint`] (`use_context::<Checkpoint>()` from any panel,
-//! e.g. the Edit and Compare tabs). It holds the worker client, the opened file's index
+//! e.g. the Edit and Compare tabs). It holds the opened file's index
 //! ([`OpenedFile`]: entries, values, tree; `None` before the first file), the selected tensor
-//! (index into the entries), and a fan-out of worker answers: a panel sends a request with
-//! [`Checkpoint::send`] using an id from [`Checkpoint::new_id`] and receives every answer through
-//! [`Checkpoint::listen`] (it filters by its own ids). Opening a new file replaces `opened` and
+//! (index into the entries); a panel sends a request with [`Checkpoint::send`] using an id from
+//! [`Checkpoint::new_id`] and receives every answer through [`Checkpoint::listen`] (it filters by
+//! its own ids) — all three through the page's one [`super::hub`]. Opening a new file replaces `opened` and
 //! clears `selected`.
 
 use super::tree::Tree;
-use super::worker_client::WorkerClient;
 use crate::worker::protocol::{Entry, JsFile, Request, RequestId, Response, ValueEntry};
 use leptos::prelude::*;
 use std::collections::HashMap;
-use std::rc::Rc;
 use std::sync::Arc;
 
 /// The page's view of the checkpoint open in the worker.
@@ -58,60 +56,44 @@ impl OpenedFile {
     }
 }
 
-type Listener = Rc<dyn Fn(&Response)>;
-
 /// The shared handle (cheap to copy).
 #[derive(Clone, Copy)]
 pub struct Checkpoint {
-    pub client: StoredValue<WorkerClient, LocalStorage>,
     pub opened: RwSignal<Option<Arc<OpenedFile>>>,
     pub selected: RwSignal<Option<u32>>,
     /// The selected non-tensor value (index into `opened.values`), shown when no tensor is.
     pub selected_value: RwSignal<Option<u32>>,
-    listeners: StoredValue<Vec<Listener>, LocalStorage>,
-    next: StoredValue<RequestId>,
+}
+
+impl Default for Checkpoint {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Checkpoint {
-    pub fn new(client: StoredValue<WorkerClient, LocalStorage>) -> Self {
+    pub fn new() -> Self {
         Checkpoint {
-            client,
             opened: RwSignal::new(None),
             selected: RwSignal::new(None),
             selected_value: RwSignal::new(None),
-            listeners: StoredValue::new_local(vec![]),
-            next: StoredValue::new(1 << 24),
         }
     }
 
-    /// A fresh request id (never one the open flow uses).
+    /// A fresh request id from the page's one counter ([`super::hub::next_id`]).
     pub fn new_id(&self) -> RequestId {
-        let mut id = 0;
-        self.next.update_value(|n| {
-            *n += 1;
-            id = *n;
-        });
-        id
+        super::hub::next_id()
     }
 
     /// Post a request to the worker.
     pub fn send(&self, req: &Request<JsFile>) {
-        match serde_wasm_bindgen::to_value(req) {
-            Ok(v) => self.client.with_value(|c| c.send(v)),
-            Err(e) => web_sys::console::error_1(&format!("cannot encode a request: {e}").into()),
+        if let Err(e) = super::hub::send(req) {
+            web_sys::console::error_1(&e.into());
         }
     }
 
     /// Receive every worker answer from now on.
     pub fn listen(&self, f: impl Fn(&Response) + 'static) {
-        self.listeners.update_value(|l| l.push(Rc::new(f)));
-    }
-
-    /// Hand an answer to every listener.
-    pub fn dispatch(&self, r: &Response) {
-        let ls: Vec<Listener> = self.listeners.with_value(|l| l.clone());
-        for l in ls {
-            l(r);
-        }
+        super::hub::listen(f);
     }
 }

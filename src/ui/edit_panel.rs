@@ -1,4 +1,4 @@
-//! The Edit panel (issue 7): operation forms with a live preview, the journal with Undo / Redo,
+//! The Edit panel: operation forms with a live preview, the journal with Undo / Redo,
 //! what an export would drop, and Download.
 //!
 //! Contract: the panel talks to the worker only through [`super::edit_link`]; every operation
@@ -17,8 +17,10 @@
 //! `download-format`, `download`, `edit-progress`, `export-report` (data attributes with the
 //! numbers).
 
-use super::edit_link;
-use crate::worker::protocol::{JournalReply, OpSpec, PreviewReply, Request, Response};
+use super::hub;
+use crate::worker::protocol::{
+    ErrorKind, JournalReply, OpSpec, OutFormat, PreviewReply, Request, Response,
+};
 use leptos::prelude::*;
 use std::collections::HashSet;
 use wasm_bindgen::prelude::*;
@@ -95,24 +97,20 @@ pub fn EditPanel() -> impl IntoView {
     let progress = RwSignal::new(None::<(u64, u64)>);
     let busy = RwSignal::new(false);
     let exported = RwSignal::new(None::<Exported>);
-    let format = RwSignal::new("torch".to_string());
+    let format = RwSignal::new(OutFormat::Torch);
     let selection = use_context::<Selection>();
 
     let send = move |req: Request<crate::worker::protocol::JsFile>| {
         ours.update_value(|s| {
             s.insert(req.id());
         });
-        if let Err(e) = edit_link::send(&req) {
+        if let Err(e) = hub::send(&req) {
             error.set(Some(e));
         }
     };
-    let refresh = move || {
-        send(Request::JournalList {
-            id: edit_link::next_id(),
-        })
-    };
+    let refresh = move || send(Request::JournalList { id: hub::next_id() });
 
-    let handle = edit_link::listen(move |r| match r {
+    let handle = hub::listen(move |r| match r {
         Response::Summary(_) => {
             // another file was opened: its journal is fresh
             preview.set(None);
@@ -164,18 +162,18 @@ pub fn EditPanel() -> impl IntoView {
                 busy.set(false);
                 progress.set(None);
             }
-            if !e.error.contains("no checkpoint is open") {
+            if e.kind != ErrorKind::NoFile {
                 error.set(Some(e.error.clone()));
             }
         }
         _ => {}
     });
-    on_cleanup(move || edit_link::unlisten(handle));
+    on_cleanup(move || hub::unlisten(handle));
     refresh();
 
     let apply = move |op: OpSpec| {
         send(Request::Edit {
-            id: edit_link::next_id(),
+            id: hub::next_id(),
             op,
         })
     };
@@ -185,7 +183,7 @@ pub fn EditPanel() -> impl IntoView {
             preview.set(None);
         }
         Some(op) => {
-            let id = edit_link::next_id();
+            let id = hub::next_id();
             preview_id.set_value(id);
             send(Request::Preview { id, op });
         }
@@ -201,7 +199,7 @@ pub fn EditPanel() -> impl IntoView {
     let del = RwSignal::new(String::new());
     let keep = RwSignal::new(String::new());
     let extract = RwSignal::new(String::new());
-    let cast = RwSignal::new("float16".to_string());
+    let cast = RwSignal::new(crate::edit::CAST_TARGETS[0]);
     let cast_pat = RwSignal::new(String::new());
     let meta_key = RwSignal::new(String::new());
     let meta_val = RwSignal::new(String::new());
@@ -279,7 +277,7 @@ pub fn EditPanel() -> impl IntoView {
         journal.with(|j| {
             j.as_ref()
                 .map(|j| {
-                    if f == "safetensors" {
+                    if f == OutFormat::Safetensors {
                         j.drops_safetensors.clone()
                     } else {
                         j.drops_torch.clone()
@@ -290,7 +288,7 @@ pub fn EditPanel() -> impl IntoView {
     });
 
     let download = move |_| {
-        let id = edit_link::next_id();
+        let id = hub::next_id();
         export_id.set_value(id);
         busy.set(true);
         exported.set(None);
@@ -385,15 +383,18 @@ pub fn EditPanel() -> impl IntoView {
                     <span class="edit-label">"Cast floats to"</span>
                     <select
                         data-testid="op-cast"
-                        prop:value=move || cast.get()
+                        prop:value=move || cast.get().name()
                         on:change=move |ev| {
-                            cast.set(event_target_value(&ev));
+                            if let Some(d) = crate::format::DType::from_name(&event_target_value(&ev)) {
+                                cast.set(d);
+                            }
                             preview_op(Some(op_cast()));
                         }
                     >
-                        <option value="float16">"float16"</option>
-                        <option value="bfloat16">"bfloat16"</option>
-                        <option value="float32">"float32"</option>
+                        {crate::edit::CAST_TARGETS
+                            .iter()
+                            .map(|d| view! { <option value=d.name()>{d.name()}</option> })
+                            .collect_view()}
                     </select>
                     {field(cast_pat, "op-cast-pattern", "all (or a regex)", Rc::new(op_cast))}
                     {button("op-cast-apply", "Cast", Rc::new(op_cast))}
@@ -429,12 +430,12 @@ pub fn EditPanel() -> impl IntoView {
                     <h3>"Journal"</h3>
                     <button class="button small" data-testid="undo"
                         disabled=move || journal.with(|j| j.as_ref().is_none_or(|j| j.ops.is_empty()))
-                        on:click=move |_| send(Request::Undo { id: edit_link::next_id() })>
+                        on:click=move |_| send(Request::Undo { id: hub::next_id() })>
                         "Undo"
                     </button>
                     <button class="button small" data-testid="redo"
                         disabled=move || journal.with(|j| j.as_ref().is_none_or(|j| j.redo.is_empty()))
-                        on:click=move |_| send(Request::Redo { id: edit_link::next_id() })>
+                        on:click=move |_| send(Request::Redo { id: hub::next_id() })>
                         "Redo"
                     </button>
                 </div>
@@ -459,8 +460,15 @@ pub fn EditPanel() -> impl IntoView {
                 }}
                 <div class="edit-row">
                     <select data-testid="download-format"
-                        prop:value=move || format.get()
-                        on:change=move |ev| format.set(event_target_value(&ev))>
+                        prop:value=move || match format.get() {
+                            OutFormat::Torch => "torch",
+                            OutFormat::Safetensors => "safetensors",
+                        }
+                        on:change=move |ev| {
+                            if let Some(f) = OutFormat::parse(&event_target_value(&ev)) {
+                                format.set(f);
+                            }
+                        }>
                         <option value="torch">"PyTorch (.pth, loads with weights_only=True)"</option>
                         <option value="safetensors">".safetensors"</option>
                     </select>

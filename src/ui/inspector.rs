@@ -10,11 +10,10 @@
 
 use super::charts::{draw_heatmap, draw_histogram, Frame};
 use super::context::Checkpoint;
-use super::model::{group_digits, human_bytes};
 use super::tree_view::{copy_text, shape_text};
+use crate::display::{group_digits, human_bytes, short_float};
 use crate::stats::TensorStats;
 use crate::worker::protocol::{HeatmapReply, Request, RequestId, Response, ValuesReply};
-use crate::worker::session::g;
 use leptos::prelude::*;
 use web_sys::MouseEvent;
 
@@ -204,8 +203,8 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
                 Some(format!(
                     "bin {}: [{}, {}{}  count {}",
                     i + 1,
-                    g(h.edges[i]),
-                    g(h.edges[i + 1]),
+                    short_float(h.edges[i]),
+                    short_float(h.edges[i + 1]),
                     close,
                     group_digits(h.counts[i])
                 ))
@@ -237,7 +236,7 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
                 <button class="mini" title="Copy the key path" on:click=move |_| copy_text(&copy_path)>"Copy"</button>
             </div>
             <dl class="kv">
-                <dt>"dtype"</dt><dd>{e.dtype.clone()}</dd>
+                <dt>"dtype"</dt><dd>{e.dtype.name()}</dd>
                 <dt>"shape"</dt><dd>{shape_text(&e.shape)}</dd>
                 <dt>"strides"</dt><dd>{shape_text(&e.strides)}{(e.storage_offset > 0).then(|| format!("  offset {}", e.storage_offset))}</dd>
                 <dt>"elements"</dt><dd>{group_digits(e.numel)}</dd>
@@ -377,7 +376,7 @@ fn stats_grid(s: &TensorStats) -> impl IntoView {
                 <div>
                     <dt>{label}</dt>
                     <dd data-stat=k data-value=v.map(|v| format!("{v:e}")).unwrap_or_else(|| "null".into())>
-                        {v.map(g).unwrap_or_else(|| "—".into())}
+                        {v.map(short_float).unwrap_or_else(|| "—".into())}
                     </dd>
                 </div>
             }).collect_view()}
@@ -389,7 +388,7 @@ fn stats_grid(s: &TensorStats) -> impl IntoView {
             }).collect_view()}
         </dl>
         {(!s.quantiles_exact && s.quantiles.is_some()).then(|| view! {
-            <p class="muted small">{format!("quantiles from a sketch, within ±{}", g(s.quantile_error_bound))}</p>
+            <p class="muted small">{format!("quantiles from a sketch, within ±{}", short_float(s.quantile_error_bound))}</p>
         })}
         {s.dequantized.then(|| view! { <p class="muted small">"quantized: statistics of the dequantized values"</p> })}
     }

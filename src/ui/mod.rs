@@ -5,13 +5,14 @@
 //! - `worker_client` (wasm32): spawns the reader worker, queues until its handshake, restarts it
 //!   after a crash.
 //! - `context` (wasm32): **the opened checkpoint shared with every panel**: `App` provides a
-//!   `context::Checkpoint` (`use_context::<Checkpoint>()`): the worker client (`send`,
-//!   `new_id`, `listen` for answers), `opened` (the index: entries, values, tree) and
+//!   `context::Checkpoint` (`use_context::<Checkpoint>()`): `send`, `new_id`, `listen` for
+//!   answers (all through `hub`), `opened` (the index: entries, values, tree) and
 //!   `selected` (the selected tensor's index). Panels for other tabs (Edit, Compare) use it.
 //! - `app` (wasm32): the page: header with "Try a sample" and the file picker, summary header,
 //!   tree | tabs (Inspector, Edit, Compare), overview, progress bar, error panels. Stable
 //!   `data-testid` hooks for the end-to-end tests.
 //! - `tree_view`, `inspector`, `overview`, `charts` (wasm32): the panels and canvas drawing.
+//! - `hub` (wasm32): the one message hub: every request id and every answer's listeners.
 //! - `edit_panel`, `compare_panel` (wasm32): the Edit and Compare tabs.
 
 pub mod compare_model;
@@ -27,9 +28,9 @@ pub mod compare_panel;
 #[cfg(target_arch = "wasm32")]
 pub mod context;
 #[cfg(target_arch = "wasm32")]
-pub mod edit_link;
-#[cfg(target_arch = "wasm32")]
 pub mod edit_panel;
+#[cfg(target_arch = "wasm32")]
+pub mod hub;
 #[cfg(target_arch = "wasm32")]
 pub mod inspector;
 #[cfg(target_arch = "wasm32")]

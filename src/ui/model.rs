@@ -27,8 +27,6 @@ pub struct FileCard {
 pub enum Details {
     /// The checkpoint's index was built.
     Summary(Summary),
-    /// The format is recognised but cannot be read yet; the reader's message.
-    NotAvailable(String),
 }
 
 /// A request in flight.
@@ -91,19 +89,13 @@ impl PageState {
                     self.error = Some(e.error);
                 }
                 Some(id) if self.pending.as_ref().is_some_and(|p| p.id == id) => {
-                    let detected = self.pending.take().and_then(|p| p.detected);
-                    match detected {
-                        Some(d) if e.unsupported && d.format != "unknown" => {
-                            self.card = Some(card(d, Details::NotAvailable(e.error)));
-                            self.error = None;
-                        }
-                        _ => self.error = Some(e.error),
-                    }
+                    self.pending = None;
+                    self.error = Some(e.error);
                 }
                 Some(_) => {}
             },
             // answers to tensor, edit and compare requests are routed by the components that
-            // asked (issues 6, 7, 8)
+            // asked
             _ => {}
         }
     }
@@ -138,63 +130,10 @@ fn card(d: Detected, details: Details) -> FileCard {
     }
 }
 
-/// `1234567` → `1,234,567`.
-pub fn group_digits(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Bytes in binary units: `512 B`, `1.5 KiB`, `3.20 GiB` (three significant digits).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{} {}", three_digits(v), UNITS[unit])
-}
-
-/// A count in decimal units: `950`, `12.3 K`, `7.24 B` (three significant digits).
-pub fn human_count(n: u64) -> String {
-    const UNITS: [&str; 6] = ["K", "M", "B", "T", "P", "E"];
-    if n < 1000 {
-        return n.to_string();
-    }
-    let mut v = n as f64 / 1000.0;
-    let mut unit = 0;
-    while v >= 999.5 && unit + 1 < UNITS.len() {
-        v /= 1000.0;
-        unit += 1;
-    }
-    format!("{} {}", three_digits(v), UNITS[unit])
-}
-
-fn three_digits(v: f64) -> String {
-    if v >= 99.95 {
-        format!("{v:.0}")
-    } else if v >= 9.995 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::worker::protocol::ErrorReply;
+    use crate::worker::protocol::{ErrorKind, ErrorReply};
 
     fn detected(id: RequestId, name: &str, format: &str) -> Response {
         Response::Detected(Detected {
@@ -212,19 +151,15 @@ mod tests {
             id,
             tensors: 2,
             params: 9,
-            verdict: "safe".into(),
+            verdict: crate::format::Verdict::Safe,
             globals: vec![],
             notes: vec![],
             ..Default::default()
         })
     }
 
-    fn error(id: RequestId, msg: &str, unsupported: bool) -> Response {
-        Response::Error(ErrorReply {
-            id: Some(id),
-            error: msg.into(),
-            unsupported,
-        })
+    fn error(id: RequestId, msg: &str) -> Response {
+        Response::Error(ErrorReply::new(Some(id), ErrorKind::File, msg))
     }
 
     #[test]
@@ -256,7 +191,7 @@ mod tests {
 
         let b = s.begin(&["noise.bin".into()]);
         s.apply(detected(b, "noise.bin", "unknown"));
-        s.apply(error(b, "noise.bin: not a checkpoint", false));
+        s.apply(error(b, "noise.bin: not a checkpoint"));
         assert_eq!(s.card, before);
         assert_eq!(s.error.as_deref(), Some("noise.bin: not a checkpoint"));
         assert!(s.pending.is_none());
@@ -269,36 +204,23 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_known_format_shows_detection_with_note() {
-        let mut s = PageState::default();
-        let id = s.begin(&["old.pt".into()]);
-        s.apply(detected(id, "old.pt", "torch-legacy"));
-        s.apply(error(
-            id,
-            "old.pt: legacy files are not supported yet",
-            true,
-        ));
-        let c = s.card.as_ref().unwrap();
-        assert_eq!(c.format, "torch-legacy");
-        assert!(matches!(&c.details, Details::NotAvailable(m) if m.contains("not supported yet")));
-        assert!(s.error.is_none());
-    }
-
-    #[test]
-    fn unknown_format_is_an_error_even_if_flagged_unsupported() {
+    fn an_error_for_a_detected_format_is_an_error() {
         let mut s = PageState::default();
         let id = s.begin(&["x".into()]);
-        s.apply(detected(id, "x", "unknown"));
-        s.apply(error(id, "x: nope", true));
+        s.apply(detected(id, "x", "torch-tar"));
+        s.apply(error(id, "x: a legacy tar archive: not read"));
         assert!(s.card.is_none());
-        assert_eq!(s.error.as_deref(), Some("x: nope"));
+        assert_eq!(
+            s.error.as_deref(),
+            Some("x: a legacy tar archive: not read")
+        );
     }
 
     #[test]
     fn unreadable_file_error_without_detection() {
         let mut s = PageState::default();
         let id = s.begin(&["gone.pth".into()]);
-        s.apply(error(id, "gone.pth: first bytes: NotReadableError", true));
+        s.apply(error(id, "gone.pth: first bytes: NotReadableError"));
         assert!(s.card.is_none());
         assert!(s.error.as_deref().unwrap().contains("NotReadableError"));
     }
@@ -312,7 +234,7 @@ mod tests {
         assert_eq!(s.pending.as_ref().unwrap().label, "fast.pth (+1 more)");
         s.apply(detected(old, "slow.pth", "torch-zip"));
         s.apply(summary(old));
-        s.apply(error(old, "slow.pth: late", false));
+        s.apply(error(old, "slow.pth: late"));
         assert!(s.card.is_none() && s.error.is_none());
         assert_eq!(s.pending.as_ref().unwrap().id, new);
         assert!(s.pending.as_ref().unwrap().detected.is_none());
@@ -336,31 +258,12 @@ mod tests {
     fn undecodable_message_error_ends_pending() {
         let mut s = PageState::default();
         s.begin(&["a".into()]);
-        s.apply(Response::Error(ErrorReply {
-            id: None,
-            error: "worker: bad request".into(),
-            unsupported: false,
-        }));
+        s.apply(Response::Error(ErrorReply::new(
+            None,
+            ErrorKind::Request,
+            "worker: bad request",
+        )));
         assert!(s.pending.is_none());
         assert_eq!(s.error.as_deref(), Some("worker: bad request"));
-    }
-
-    #[test]
-    fn number_formatting() {
-        assert_eq!(group_digits(0), "0");
-        assert_eq!(group_digits(999), "999");
-        assert_eq!(group_digits(1000), "1,000");
-        assert_eq!(group_digits(1234567), "1,234,567");
-        assert_eq!(group_digits(u64::MAX), "18,446,744,073,709,551,615");
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(1023), "1023 B");
-        assert_eq!(human_bytes(1024), "1.00 KiB");
-        assert_eq!(human_bytes(1536), "1.50 KiB");
-        assert_eq!(human_bytes(10 * 1024 * 1024 + 1), "10.0 MiB");
-        assert_eq!(human_bytes(3_435_973_837), "3.20 GiB");
-        assert_eq!(human_count(950), "950");
-        assert_eq!(human_count(12_345), "12.3 K");
-        assert_eq!(human_count(999_999), "1.00 M");
-        assert_eq!(human_count(7_241_732_096), "7.24 B");
     }
 }

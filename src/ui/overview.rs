@@ -9,7 +9,7 @@
 
 use super::charts::{draw_overview, Frame, Point};
 use super::context::Checkpoint;
-use super::model::{group_digits, human_bytes};
+use crate::display::{group_digits, human_bytes, short_float};
 use crate::worker::protocol::StatsRow;
 use leptos::prelude::*;
 use web_sys::MouseEvent;
@@ -178,9 +178,7 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
                         format!(
                             "{} = {}{bad}",
                             st.label(),
-                            st.of(r)
-                                .map(crate::worker::session::g)
-                                .unwrap_or_else(|| "—".into())
+                            st.of(r).map(short_float).unwrap_or_else(|| "—".into())
                         )
                     })
                     .unwrap_or_else(|| "not computed yet".into())

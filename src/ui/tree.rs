@@ -402,7 +402,7 @@ mod tests {
     fn entry(path: &[&str], numel: u64) -> Entry {
         Entry {
             path: path.iter().map(|s| s.to_string()).collect(),
-            dtype: "float32".into(),
+            dtype: crate::format::DType::F32,
             shape: vec![numel],
             strides: vec![1],
             storage_offset: 0,

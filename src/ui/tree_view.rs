@@ -10,8 +10,8 @@
 //! scrolls its row into view.
 
 use super::context::{Checkpoint, OpenedFile};
-use super::model::{group_digits, human_bytes, human_count};
 use super::tree::{Filter, NodeId, NodeKind, Order, Row};
+use crate::display::{group_digits, human_bytes, human_count};
 use leptos::prelude::*;
 use std::collections::HashSet;
 use wasm_bindgen::JsCast;

@@ -1,4 +1,4 @@
-//! The worker's editor (issues 7 and 8): an undoable [`Journal`] over the opened checkpoint, the
+//! The worker's editor: an undoable [`Journal`] over the opened checkpoint, the
 //! operations the page asks for, previews, the list of values an export would drop, and the
 //! second file (B) used by compare and transplant. Pure Rust over [`Source`]s: tested natively.
 //!
@@ -14,11 +14,9 @@
 
 use super::protocol::{DiffReply, JournalReply, OpSpec, PreviewReply, RequestId};
 use super::session::NamedSource;
-use crate::edit::ops::parse_regex;
-use crate::edit::{transplant, ENode, ETree, Journal, Op, Refused};
-use crate::export::pickler::pickle_tree;
-use crate::export::plan::OutFormat;
-use crate::format::{self, Checkpoint, DType, FormatError, Source, TensorKind};
+use crate::edit::{ETree, Journal, Op, Refused, SpecContext};
+use crate::export::plan::{planned_drops, OutFormat};
+use crate::format::{self, Checkpoint, DType, FormatError, Source};
 
 /// Largest number of rows a preview lists (the total is given separately).
 pub const PREVIEW_ROWS: usize = 200;
@@ -38,14 +36,6 @@ pub struct Editor {
 
 fn refused(e: impl std::fmt::Display) -> Refused {
     Refused(e.to_string())
-}
-
-/// `^path$` of a selected key or subtree (its `/`-joined path), as a pattern.
-fn path_pattern(path: &[String]) -> Result<regex::Regex, Refused> {
-    if path.is_empty() {
-        return Err(Refused("no path was given".into()));
-    }
-    parse_regex(&format!("^{}(/|$)", regex::escape(&path.join("/"))))
 }
 
 impl Editor {
@@ -84,102 +74,24 @@ impl Editor {
         Ok(self.others.len())
     }
 
-    /// Turn a page operation into an [`Op`] (`a`: the opened checkpoint).
+    /// Turn a page operation into an [`Op`] (`a`: the opened checkpoint) through the one
+    /// validator, [`Op::from_spec`].
     pub fn decode(&self, a: &Checkpoint, spec: &OpSpec) -> Result<Op, Refused> {
-        Ok(match spec {
-            OpSpec::StripPrefix { prefix } => Op::StripPrefix(prefix.clone()),
-            OpSpec::AddPrefix { prefix } => Op::AddPrefix(prefix.clone()),
-            OpSpec::Rename { from, to } => Op::Rename {
-                from: from.clone(),
-                to: to.clone(),
+        let current = self
+            .journal
+            .as_ref()
+            .ok_or_else(|| Refused("no file is open".into()))?
+            .current();
+        let mut ckpts: Vec<&Checkpoint> = vec![a];
+        ckpts.extend(self.others.iter().map(|o| &o.checkpoint));
+        Op::from_spec(
+            spec,
+            &SpecContext {
+                ckpts: &ckpts,
+                current,
+                b: (!self.others.is_empty()).then_some(self.others.len()),
             },
-            OpSpec::Replace {
-                pattern,
-                replacement,
-            } => Op::replace(pattern, replacement)?,
-            OpSpec::Delete { pattern } => {
-                if pattern.is_empty() {
-                    return Err(Refused("delete: the pattern is empty".into()));
-                }
-                Op::Delete(parse_regex(pattern)?)
-            }
-            OpSpec::DeletePath { path } => Op::Delete(path_pattern(path)?),
-            OpSpec::Keep { pattern } => {
-                if pattern.is_empty() {
-                    return Err(Refused("keep: the pattern is empty".into()));
-                }
-                Op::Keep(parse_regex(pattern)?)
-            }
-            OpSpec::KeepPath { path } => Op::Keep(path_pattern(path)?),
-            OpSpec::Extract { path } => {
-                let segs: Vec<String> = path
-                    .split('/')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect();
-                if segs.is_empty() {
-                    return Err(Refused("extract: the path is empty".into()));
-                }
-                Op::Extract(segs)
-            }
-            OpSpec::Cast { dtype, pattern } => {
-                let d = DType::from_name(dtype)
-                    .filter(|d| matches!(d, DType::F32 | DType::F16 | DType::BF16))
-                    .ok_or_else(|| {
-                        Refused(format!(
-                            "cast: {dtype:?} is not one of float32, float16, bfloat16"
-                        ))
-                    })?;
-                let pattern = match pattern.as_deref() {
-                    None | Some("") => None,
-                    Some(p) => Some(parse_regex(p)?),
-                };
-                Op::Cast { dtype: d, pattern }
-            }
-            OpSpec::SetMetadata { key, value } => {
-                if key.is_empty() {
-                    return Err(Refused("metadata: the key is empty".into()));
-                }
-                Op::SetMetadata {
-                    key: key.clone(),
-                    value: value.clone(),
-                }
-            }
-            OpSpec::Transplant {
-                pattern,
-                replacement,
-            } => {
-                let input = self.others.len();
-                let Some(b) = self.others.last() else {
-                    return Err(Refused("transplant: open a file B first".into()));
-                };
-                if pattern.is_empty() {
-                    return Err(Refused("transplant: the pattern is empty".into()));
-                }
-                let re = parse_regex(pattern)?;
-                let repl = replacement.as_deref().filter(|r| !r.is_empty());
-                let tensors = transplant::select(&b.checkpoint, input, &re, repl);
-                if tensors.is_empty() {
-                    return Err(Refused(format!(
-                        "transplant: no tensor of B matches /{pattern}/"
-                    )));
-                }
-                let mut ckpts: Vec<&Checkpoint> = vec![a];
-                ckpts.extend(self.others.iter().map(|o| &o.checkpoint));
-                let current = self
-                    .journal
-                    .as_ref()
-                    .ok_or_else(|| Refused("no file is open".into()))?
-                    .current();
-                transplant::check_shapes(current, &ckpts, &tensors)?;
-                Op::Transplant {
-                    input,
-                    pattern: re,
-                    prefix: repl.unwrap_or_default().to_string(),
-                    tensors,
-                }
-            }
-        })
+        )
     }
 
     fn state(&self, id: RequestId, a: &Checkpoint, error: Option<String>) -> JournalReply {
@@ -358,44 +270,6 @@ impl Editor {
                 ..DiffReply::default()
             },
         }
-    }
-}
-
-/// Values an export in `format` would not write, with the reason — shown before download.
-pub fn planned_drops(tree: &ETree, ckpts: &[&Checkpoint], format: OutFormat) -> Vec<String> {
-    match format {
-        OutFormat::Torch => pickle_tree(tree, ckpts).dropped,
-        OutFormat::Safetensors => {
-            let mut out = vec![];
-            for (p, t) in tree.tensors() {
-                let info = &ckpts[t.input].tensors[t.index];
-                let dtype = t.cast.unwrap_or(info.dtype);
-                let name = p.join(".");
-                if dtype.safetensors_name().is_none() || !matches!(info.kind, TensorKind::Dense) {
-                    out.push(format!(
-                        "{name}: safetensors cannot hold this {dtype} tensor"
-                    ));
-                } else if info.storage.is_none() {
-                    out.push(format!("{name}: meta tensor has no data"));
-                }
-            }
-            let values = count_values(&tree.root);
-            if values > 0 {
-                out.push(format!(
-                    "{values} non-tensor values (safetensors holds tensors only)"
-                ));
-            }
-            out
-        }
-    }
-}
-
-fn count_values(n: &ENode) -> usize {
-    match n {
-        ENode::Tensor(_) => 0,
-        ENode::Leaf(_) => 1,
-        ENode::Dict { items, .. } => items.iter().map(|(_, v)| count_values(v)).sum(),
-        ENode::List(v) | ENode::Tuple(v) => v.iter().map(count_values).sum(),
     }
 }
 

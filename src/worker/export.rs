@@ -14,7 +14,8 @@
 
 use super::edit::{output_bytes, Editor};
 use super::protocol::{
-    BlobHandle, ErrorReply, ExportReply, JournalReply, JsFile, OpenedB, Progress, Request, Response,
+    BlobHandle, ErrorKind, ErrorReply, ExportReply, JournalReply, JsFile, OpenedB, Progress,
+    Request, Response,
 };
 use super::session::{NamedSource, Session};
 use crate::export::plan::{export, OutFormat, Part};
@@ -86,11 +87,7 @@ impl Ticker {
 /// Handle an edit / export / compare request.
 pub fn handle(session: &Session, req: Request<JsFile>, reply: &mut dyn FnMut(Response)) {
     let Some(opened) = session.opened() else {
-        reply(Response::Error(ErrorReply {
-            id: Some(req.id()),
-            error: "no checkpoint is open".into(),
-            unsupported: false,
-        }));
+        reply(Response::Error(ErrorReply::no_file(req.id())));
         return;
     };
     let a = &opened.checkpoint;
@@ -196,13 +193,13 @@ pub fn handle(session: &Session, req: Request<JsFile>, reply: &mut dyn FnMut(Res
                 .first()
                 .map(|f| f.name.clone())
                 .unwrap_or_default();
-            match run_export(id, &format, &name, opened, reply) {
+            match run_export(id, format, &name, opened, reply) {
                 Ok(r) => reply(Response::Exported(r)),
-                Err(e) => reply(Response::Error(ErrorReply {
-                    id: Some(id),
-                    error: e,
-                    unsupported: false,
-                })),
+                Err(e) => reply(Response::Error(ErrorReply::new(
+                    Some(id),
+                    ErrorKind::File,
+                    e,
+                ))),
             }
         }
     }
@@ -210,13 +207,11 @@ pub fn handle(session: &Session, req: Request<JsFile>, reply: &mut dyn FnMut(Res
 
 fn run_export(
     id: u32,
-    format: &str,
+    fmt: OutFormat,
     input_name: &str,
     opened: &super::session::Opened,
     reply: &mut dyn FnMut(Response),
 ) -> Result<ExportReply, String> {
-    let fmt = OutFormat::parse(format)
-        .ok_or_else(|| format!("export: unknown format {format:?} (torch or safetensors)"))?;
     // torch → torch keeps the extension (`.edited.pth`); a change of container renames
     let from_st = opened.checkpoint.format.name().starts_with("safetensors");
     let same = (fmt == OutFormat::Safetensors) == from_st;

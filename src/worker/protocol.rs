@@ -14,7 +14,9 @@
 //! The file handle type is a parameter, so the wire shape is testable natively (`String`) while
 //! the worker uses a `File` wrapper.
 
-use crate::format::{Checkpoint, FormatError, Tier};
+pub use crate::export::OutFormat;
+use crate::format::{Checkpoint, DType, FormatError};
+pub use crate::format::{Tier, Verdict};
 use serde::{Deserialize, Serialize};
 
 /// A browser `File` carried through serde untouched (structured clone: no bytes copied).
@@ -64,7 +66,7 @@ pub enum Request<F> {
     Cancel {
         id: RequestId,
     },
-    // --- edit & compare (issues 7, 8)
+    // --- edit & compare
     /// Apply an operation to the open file's journal; answered by [`Response::Journal`].
     Edit {
         id: RequestId,
@@ -90,7 +92,7 @@ pub enum Request<F> {
     /// [`Response::Error`].
     Export {
         id: RequestId,
-        format: String,
+        format: OutFormat,
     },
     /// Open a second file B for compare / transplant; answered by [`Response::OpenedB`].
     OpenB {
@@ -161,7 +163,7 @@ pub enum Response {
         id: RequestId,
         cancelled: bool,
     },
-    // --- edit & compare (issues 7, 8)
+    // --- edit & compare
     Journal(JournalReply),
     Preview(PreviewReply),
     ExportProgress(Progress),
@@ -218,15 +220,15 @@ pub struct Summary {
     pub tensors: u64,
     /// Total number of tensor elements.
     pub params: u64,
-    /// `safe`, `unknown` or `dangerous` ([`crate::format::SafetyReport::verdict`]).
-    pub verdict: String,
+    /// [`crate::format::SafetyReport::verdict`].
+    pub verdict: Verdict,
     /// Every global the pickle references.
     pub globals: Vec<GlobalInfo>,
     /// Non-fatal observations from the reader.
     pub notes: Vec<String>,
-    /// `(dtype name, parameters)` in dtype order.
+    /// `(dtype, parameters)` in dtype order.
     #[serde(default)]
-    pub params_by_dtype: Vec<(String, u64)>,
+    pub params_by_dtype: Vec<(DType, u64)>,
     /// Sum of the tensors' bytes (views counted at their own size).
     #[serde(default)]
     pub bytes: u64,
@@ -250,7 +252,7 @@ pub struct Summary {
 pub struct Entry {
     /// Path from the root (as in `inspect --json`).
     pub path: Vec<String>,
-    pub dtype: String,
+    pub dtype: DType,
     pub shape: Vec<u64>,
     pub strides: Vec<u64>,
     pub storage_offset: u64,
@@ -340,8 +342,7 @@ impl StatsRow {
 pub struct GlobalInfo {
     pub module: String,
     pub name: String,
-    /// `allowed`, `unknown` or `dangerous`.
-    pub tier: String,
+    pub tier: Tier,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub why: String,
 }
@@ -353,34 +354,42 @@ pub struct ErrorReply {
     pub id: Option<RequestId>,
     /// `file: place: message`.
     pub error: String,
-    /// True when the file was recognised but its reader is not available yet: the page shows
-    /// the detection result with a soft note instead of an error.
+    /// What went wrong, for the page to act on (it never reads `error` to decide).
     #[serde(default)]
-    pub unsupported: bool,
+    pub kind: ErrorKind,
+}
+
+/// The closed set of failures a request can meet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// A file could not be read, or an operation on it failed (the message says where).
+    #[default]
+    File,
+    /// The request needs an open checkpoint and none is open.
+    NoFile,
+    /// The message could not be decoded, or names something that does not exist.
+    Request,
 }
 
 impl ErrorReply {
-    /// An error answer for request `id` from a reader error.
-    pub fn from_format(id: RequestId, e: &FormatError) -> Self {
+    /// An error answer of `kind` for request `id`.
+    pub fn new(id: Option<RequestId>, kind: ErrorKind, error: impl Into<String>) -> Self {
         ErrorReply {
-            id: Some(id),
-            error: e.to_string(),
-            unsupported: is_unsupported(e),
+            id,
+            error: error.into(),
+            kind,
         }
     }
-}
 
-/// True for the "not supported yet" errors `format::open` gives for formats whose reader does
-/// not exist yet (as opposed to a file that is broken or not a checkpoint).
-pub fn is_unsupported(e: &FormatError) -> bool {
-    e.message.ends_with("not supported yet")
-}
+    /// An error answer for request `id` from a reader error.
+    pub fn from_format(id: RequestId, e: &FormatError) -> Self {
+        Self::new(Some(id), ErrorKind::File, e.to_string())
+    }
 
-fn tier_name(t: Tier) -> &'static str {
-    match t {
-        Tier::Allowed => "allowed",
-        Tier::Unknown => "unknown",
-        Tier::Dangerous => "dangerous",
+    /// "no checkpoint is open" for request `id`.
+    pub fn no_file(id: RequestId) -> Self {
+        Self::new(Some(id), ErrorKind::NoFile, "no checkpoint is open")
     }
 }
 
@@ -391,7 +400,7 @@ impl Summary {
             id,
             tensors: ckpt.tensors.len() as u64,
             params: ckpt.total_params(),
-            verdict: ckpt.safety.verdict().to_string(),
+            verdict: ckpt.safety.verdict(),
             globals: ckpt
                 .safety
                 .globals
@@ -399,18 +408,14 @@ impl Summary {
                 .map(|g| GlobalInfo {
                     module: g.module.clone(),
                     name: g.name.clone(),
-                    tier: tier_name(g.tier).to_string(),
+                    tier: g.tier,
                     why: g.why.clone(),
                 })
                 .collect(),
             notes: ckpt.notes.clone(),
             metadata: ckpt.metadata.clone(),
             calls: ckpt.safety.calls.clone(),
-            params_by_dtype: ckpt
-                .params_by_dtype()
-                .into_iter()
-                .map(|(d, n)| (d.name().to_string(), n))
-                .collect(),
+            params_by_dtype: ckpt.params_by_dtype().into_iter().collect(),
             bytes: ckpt
                 .tensors
                 .iter()
@@ -420,7 +425,7 @@ impl Summary {
                 .iter()
                 .map(|t| Entry {
                     path: t.path.clone(),
-                    dtype: t.dtype.name().to_string(),
+                    dtype: t.dtype,
                     shape: t.shape.clone(),
                     strides: t.strides.clone(),
                     storage_offset: t.storage_offset,
@@ -434,67 +439,10 @@ impl Summary {
     }
 }
 
-// --- edit & compare (issues 7, 8)
+// --- edit & compare
 
-/// An edit operation as the page sends it (externally tagged: `{"strip_prefix": {"prefix": "module."}}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OpSpec {
-    StripPrefix {
-        prefix: String,
-    },
-    AddPrefix {
-        prefix: String,
-    },
-    /// One key (its own key or `/`-joined path) to a new key.
-    Rename {
-        from: String,
-        to: String,
-    },
-    /// Regex replace on keys (`$1` or `\1` for groups).
-    Replace {
-        pattern: String,
-        replacement: String,
-    },
-    Delete {
-        pattern: String,
-    },
-    /// Delete a selected key or subtree (path segments).
-    DeletePath {
-        path: Vec<String>,
-    },
-    Keep {
-        pattern: String,
-    },
-    /// Keep only a selected key or subtree.
-    KeepPath {
-        path: Vec<String>,
-    },
-    /// The container at this `/`-joined path becomes the root.
-    Extract {
-        path: String,
-    },
-    /// Cast floating-point tensors (all, or those matching `pattern`) to `float32`, `float16`
-    /// or `bfloat16`.
-    Cast {
-        dtype: String,
-        #[serde(default)]
-        pattern: Option<String>,
-    },
-    /// Set (`Some`) or remove (`None`) a safetensors `__metadata__` entry.
-    SetMetadata {
-        key: String,
-        #[serde(default)]
-        value: Option<String>,
-    },
-    /// Copy B's tensors whose key or path matches `pattern` into A, the match replaced by
-    /// `replacement` (a prefix mapping such as `^backbone\.` → `encoder.`).
-    Transplant {
-        pattern: String,
-        #[serde(default)]
-        replacement: Option<String>,
-    },
-}
+/// An edit operation as the page sends it: the one spec in [`crate::edit::spec`].
+pub use crate::edit::spec::OpSpec;
 
 /// The journal after a request (`error`: why the request was refused; nothing changed then).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -689,15 +637,15 @@ mod tests {
             json!({"detected": {"id": 3, "name": "m.pth", "size": 1234, "format": "torch-zip",
                                 "format_description": "zip", "files": 1}})
         );
-        let e = Response::Error(ErrorReply {
-            id: Some(4),
-            error: "x.bin: byte 0: bad".into(),
-            unsupported: false,
-        });
+        let e = Response::Error(ErrorReply::new(
+            Some(4),
+            ErrorKind::File,
+            "x.bin: byte 0: bad",
+        ));
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(
             v,
-            json!({"error": {"id": 4, "error": "x.bin: byte 0: bad", "unsupported": false}})
+            json!({"error": {"id": 4, "error": "x.bin: byte 0: bad", "kind": "file"}})
         );
         for r in [Response::Ready, d, e] {
             let back: Response = serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
@@ -706,19 +654,21 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_is_told_apart_from_broken() {
-        let soft =
-            FormatError::new("PyTorch zip checkpoint files are not supported yet").in_file("m.pth");
-        let r = ErrorReply::from_format(1, &soft);
-        assert!(r.unsupported);
-        assert_eq!(
-            r.error,
-            "m.pth: PyTorch zip checkpoint files are not supported yet"
+    fn error_kinds_are_a_closed_set() {
+        let r = ErrorReply::from_format(
+            2,
+            &FormatError::at("data.pkl", "byte 12: truncated").in_file("m.pth"),
         );
-        let hard = FormatError::at("data.pkl", "byte 12: truncated").in_file("m.pth");
-        let r = ErrorReply::from_format(2, &hard);
-        assert!(!r.unsupported);
+        assert_eq!(r.kind, ErrorKind::File);
         assert_eq!(r.error, "m.pth: data.pkl: byte 12: truncated");
+        assert_eq!(ErrorReply::no_file(3).kind, ErrorKind::NoFile);
+        assert_eq!(
+            serde_json::to_value(ErrorKind::NoFile).unwrap(),
+            json!("no_file")
+        );
+        // an old page's error without a kind still decodes
+        let old: ErrorReply = serde_json::from_value(json!({"id": 1, "error": "x"})).unwrap();
+        assert_eq!(old.kind, ErrorKind::File);
     }
 
     fn tensor(path: &str, shape: Vec<u64>) -> TensorInfo {
@@ -787,7 +737,7 @@ mod tests {
         assert_eq!(s.params, 6 + 3 + 1);
         assert_eq!(s.verdict, "dangerous");
         assert_eq!(s.globals.len(), 2);
-        assert_eq!(s.globals[1].tier, "dangerous");
+        assert_eq!(s.globals[1].tier, Tier::Dangerous);
         assert_eq!(s.globals[1].why, "runs a shell command");
         assert_eq!(s.notes, vec!["assumed little-endian".to_string()]);
     }

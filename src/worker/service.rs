@@ -9,7 +9,7 @@
 //! every [`super::session::INNER_PROGRESS_BYTES`].
 
 use super::blob;
-use super::protocol::{ErrorReply, JsFile, Request, Response};
+use super::protocol::{ErrorKind, ErrorReply, JsFile, Request, Response};
 use super::session::{NamedSource, Session};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
@@ -56,11 +56,11 @@ fn schedule() {
 /// Encode a response as the JS value posted to the page.
 pub fn encode(r: &Response) -> JsValue {
     serde_wasm_bindgen::to_value(r).unwrap_or_else(|e| {
-        serde_wasm_bindgen::to_value(&Response::Error(ErrorReply {
-            id: r.id(),
-            error: format!("internal: cannot encode an answer: {e}"),
-            unsupported: false,
-        }))
+        serde_wasm_bindgen::to_value(&Response::Error(ErrorReply::new(
+            r.id(),
+            ErrorKind::Request,
+            format!("internal: cannot encode an answer: {e}"),
+        )))
         .expect("an error reply always encodes")
     })
 }
@@ -70,11 +70,11 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
     let req: Request<JsFile> = match serde_wasm_bindgen::from_value(data) {
         Ok(r) => r,
         Err(e) => {
-            reply(Response::Error(ErrorReply {
-                id: None,
-                error: format!("worker: bad request: {e}"),
-                unsupported: false,
-            }));
+            reply(Response::Error(ErrorReply::new(
+                None,
+                ErrorKind::Request,
+                format!("worker: bad request: {e}"),
+            )));
             return;
         }
     };
@@ -91,11 +91,11 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
                         source: Box::new(src),
                     }),
                     Err(e) => {
-                        reply(Response::Error(ErrorReply {
-                            id: Some(id),
-                            error: format!("{name}: {}", e.0),
-                            unsupported: false,
-                        }));
+                        reply(Response::Error(ErrorReply::new(
+                            Some(id),
+                            ErrorKind::File,
+                            format!("{name}: {}", e.0),
+                        )));
                         return;
                     }
                 }

@@ -9,10 +9,12 @@
 //! previous ones when a new file is opened.
 
 use super::protocol::{
-    Detected, ErrorReply, HeatmapReply, RequestId, Response, StatsReply, StatsRow, Summary,
-    ValuesReply,
+    Detected, ErrorKind, ErrorReply, HeatmapReply, RequestId, Response, StatsReply, StatsRow,
+    Summary, ValuesReply,
 };
+use crate::display::value_texts;
 use crate::format::{self, Checkpoint, FormatError, Source};
+use crate::stats::heatmap::HeatmapFold;
 use crate::stats::{checkpoint_stats, Completion, StatsCache, StatsOptions};
 
 /// One file of a request: its name and its bytes.
@@ -82,12 +84,9 @@ pub fn base_name(name: &str) -> &str {
     name.rsplit(['/', '\\']).next().unwrap_or(name)
 }
 
+/// A request that cannot be served as asked (no such tensor, not 2-D, …).
 fn err(id: RequestId, message: impl Into<String>) -> Response {
-    Response::Error(ErrorReply {
-        id: Some(id),
-        error: message.into(),
-        unsupported: false,
-    })
+    Response::Error(ErrorReply::new(Some(id), ErrorKind::Request, message))
 }
 
 impl Session {
@@ -131,11 +130,7 @@ impl Session {
             return self.open_sharded(id, files, i, reply);
         }
         let Some(first) = files.first() else {
-            reply(Response::Error(ErrorReply {
-                id: Some(id),
-                error: "no file was given".into(),
-                unsupported: false,
-            }));
+            reply(err(id, "no file was given"));
             return;
         };
         let name = first.name.clone();
@@ -230,7 +225,7 @@ impl Session {
         let o = self
             .opened
             .as_ref()
-            .ok_or_else(|| Box::new(err(id, "no checkpoint is open")))?;
+            .ok_or_else(|| Box::new(Response::Error(ErrorReply::no_file(id))))?;
         let i = tensor as usize;
         if i >= o.checkpoint.tensors.len() {
             return Err(Box::new(err(id, format!("no tensor #{tensor}"))));
@@ -333,53 +328,26 @@ impl Session {
             return reply(err(id, "a heatmap needs a non-empty 2-D tensor"));
         }
         let (nr, nc) = (t.shape[0], t.shape[1]);
-        let rows = (h.max(1) as u64).min(nr);
-        let cols = (w.max(1) as u64).min(nc);
-        let mut sum = vec![0f64; (rows * cols) as usize];
-        let mut cnt = vec![0u64; (rows * cols) as usize];
-        let dec = crate::stats::decode::Decoder::new(t.dtype);
-        let mut at = 0u64; // element index
-        let mut vals: Vec<f64> = vec![];
-        let mut im: Vec<f64> = vec![];
+        let mut fold = HeatmapFold::new(t.dtype, (nr, nc), (h as u64, w as u64));
         let r = format::data::read_tensor(
             &o.checkpoint,
             &o.sources(),
             i,
             format::data::DEFAULT_CHUNK,
             &mut |b| {
-                vals.clear();
-                decode_real(&dec, b, &mut vals, &mut im);
-                for &v in &vals {
-                    let (r, c) = (at / nc, at % nc);
-                    at += 1;
-                    if v.is_finite() {
-                        let cell = ((r * rows / nr) * cols + c * cols / nc) as usize;
-                        sum[cell] += v.abs();
-                        cnt[cell] += 1;
-                    }
-                }
+                fold.push(b);
                 Ok(())
             },
         );
         if let Err(e) = r {
             return reply(Response::Error(ErrorReply::from_format(id, &e)));
         }
-        let cells = sum
-            .iter()
-            .zip(&cnt)
-            .map(|(&s, &n)| {
-                if n == 0 {
-                    f32::NAN
-                } else {
-                    (s / n as f64) as f32
-                }
-            })
-            .collect();
+        let (rows, cols, cells) = fold.finish();
         reply(Response::Heatmap(HeatmapReply {
             id,
             tensor,
-            rows: rows as u32,
-            cols: cols as u32,
+            rows,
+            cols,
             cells,
         }))
     }
@@ -387,7 +355,7 @@ impl Session {
     /// Start `all_stats {id, bins}`; advance it with [`Session::all_stats_step`].
     pub fn all_stats_begin(&mut self, id: RequestId, bins: u32, reply: &mut dyn FnMut(Response)) {
         let Some(o) = self.opened.as_ref() else {
-            return reply(err(id, "no checkpoint is open"));
+            return reply(Response::Error(ErrorReply::no_file(id)));
         };
         let bins = (bins as usize).clamp(1, crate::stats::MAX_BINS);
         let opts = self.stats_options(bins);
@@ -515,102 +483,6 @@ impl Session {
     }
 }
 
-/// Display texts of little-endian elements of `dtype`.
-pub fn value_texts(dtype: format::DType, bytes: &[u8]) -> Vec<String> {
-    use crate::format::DKind as Kind;
-    let dec = crate::stats::decode::Decoder::new(dtype);
-    let mut out = vec![];
-    match dtype.kind() {
-        Kind::Complex => {
-            let (mut re, mut im) = (vec![], vec![]);
-            dec.decode_complex(bytes, &mut re, &mut im);
-            for (r, i) in re.iter().zip(&im) {
-                out.push(format!("{}{}j", g(*r), signed(g(*i))));
-            }
-        }
-        Kind::Bool => {
-            let mut v = vec![];
-            decode_real(&dec, bytes, &mut v, &mut vec![]);
-            out.extend(
-                v.iter()
-                    .map(|&x| if x != 0.0 { "True" } else { "False" }.to_string()),
-            );
-        }
-        Kind::Float => {
-            let mut v = vec![];
-            decode_real(&dec, bytes, &mut v, &mut vec![]);
-            out.extend(v.iter().map(|&x| g(x)));
-        }
-        _ => {
-            let mut v = vec![];
-            decode_real(&dec, bytes, &mut v, &mut vec![]);
-            out.extend(v.iter().map(|&x| format!("{x}")));
-        }
-    }
-    out
-}
-
-/// Append the values of `bytes` as f64 (complex: magnitudes; `scratch` is reused).
-pub fn decode_real(
-    dec: &crate::stats::decode::Decoder,
-    bytes: &[u8],
-    out: &mut Vec<f64>,
-    scratch: &mut Vec<f64>,
-) {
-    use crate::stats::decode::Lane;
-    match dec.lane() {
-        Lane::F32 => {
-            let mut v = vec![];
-            dec.decode_f32(bytes, &mut v);
-            out.extend(v.iter().map(|&x| x as f64));
-        }
-        Lane::F64 => dec.decode_f64(bytes, out),
-        Lane::Complex => {
-            let start = out.len();
-            scratch.clear();
-            dec.decode_complex(bytes, out, scratch);
-            for (v, m) in out[start..].iter_mut().zip(scratch.iter()) {
-                *v = crate::stats::decode::magnitude(*v, *m);
-            }
-        }
-    }
-}
-
-fn signed(s: String) -> String {
-    if s.starts_with('-') {
-        s
-    } else {
-        format!("+{s}")
-    }
-}
-
-/// A float in at most 6 significant digits (`0.123457`, `1.5e-07`, `nan`).
-pub fn g(x: f64) -> String {
-    if x.is_nan() {
-        return "nan".into();
-    }
-    if x.is_infinite() {
-        return (if x > 0.0 { "inf" } else { "-inf" }).into();
-    }
-    if x == 0.0 {
-        return (if x.is_sign_negative() { "-0" } else { "0" }).into();
-    }
-    let e = x.abs().log10().floor() as i32;
-    if !(-4..6).contains(&e) {
-        let s = format!("{x:.5e}");
-        let (m, ex) = s.split_once('e').unwrap_or((&s, "0"));
-        let m = m.trim_end_matches('0').trim_end_matches('.');
-        return format!("{m}e{ex}");
-    }
-    let digits = (5 - e).max(0) as usize;
-    let s = format!("{x:.digits$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -659,7 +531,7 @@ mod tests {
             panic!("{out:?}")
         };
         assert_eq!(e.id, Some(5));
-        assert!(!e.unsupported);
+        assert_eq!(e.kind, ErrorKind::File);
         assert!(e.error.starts_with("random.pth: "), "{}", e.error);
         assert!(s.opened().is_none());
     }
@@ -719,18 +591,20 @@ mod tests {
         }]);
         assert_eq!(
             out,
-            vec![Response::Error(ErrorReply {
-                id: Some(5),
-                error: "gone.pth: first bytes: NotReadableError: the file changed on disk".into(),
-                unsupported: false,
-            })]
+            vec![Response::Error(ErrorReply::new(
+                Some(5),
+                ErrorKind::File,
+                "gone.pth: first bytes: NotReadableError: the file changed on disk"
+            ))]
         );
     }
 
     #[test]
     fn empty_request_is_an_error() {
         let (_, out) = run(vec![]);
-        assert!(matches!(&out[..], [Response::Error(e)] if e.id == Some(5) && !e.unsupported));
+        assert!(
+            matches!(&out[..], [Response::Error(e)] if e.id == Some(5) && e.kind == ErrorKind::Request)
+        );
     }
 
     /// A safetensors file of `(name, shape, f32 values)`.
@@ -765,7 +639,7 @@ mod tests {
         };
         assert_eq!(sum.entries.len(), 2);
         assert_eq!(sum.bytes, 36);
-        assert_eq!(sum.params_by_dtype, vec![("float32".to_string(), 9)]);
+        assert_eq!(sum.params_by_dtype, vec![(format::DType::F32, 9)]);
         s
     }
 
@@ -922,11 +796,7 @@ mod tests {
     }
 
     #[test]
-    fn value_texts_are_short() {
-        assert_eq!(g(0.1234567), "0.123457");
-        assert_eq!(g(1.5e-7), "1.5e-7");
-        assert_eq!(g(-3.0), "-3");
-        assert_eq!(g(123456789.0), "1.23457e8");
+    fn base_names() {
         assert_eq!(
             base_name("x/y/model-00001.safetensors"),
             "model-00001.safetensors"
@@ -940,6 +810,6 @@ mod tests {
             panic!("{out:?}")
         };
         assert_eq!((d.size, d.format.as_str()), (0, "unknown"));
-        assert!(matches!(&out[1], Response::Error(e) if !e.unsupported));
+        assert!(matches!(&out[1], Response::Error(e) if e.kind == ErrorKind::File));
     }
 }

@@ -9,6 +9,7 @@
 //! cut at [`MAX_TEXT`] characters; at most [`MAX_VALUES`] values are returned.
 
 use super::protocol::ValueEntry;
+use crate::display::python_float;
 use crate::format::Node;
 
 /// Longest display text (characters).
@@ -47,7 +48,7 @@ fn scalar(n: &Node) -> Option<(String, &'static str)> {
         Node::Bool { value } => ((if *value { "True" } else { "False" }).into(), "bool"),
         Node::Int { value } => (value.to_string(), "int"),
         Node::BigInt { value } => (value.clone(), "int"),
-        Node::Float { value } => (format_float(*value), "float"),
+        Node::Float { value } => (python_float(*value), "float"),
         Node::Complex { re, im } => (format!("({re}{im:+}j)"), "complex"),
         Node::Str { value } => (crate::format::pickle::pyrepr::str_repr(value), "str"),
         Node::Bytes { data } => (format!("b'…' ({} bytes)", data.len()), "bytes"),
@@ -67,19 +68,6 @@ fn scalar(n: &Node) -> Option<(String, &'static str)> {
         Node::Elided { reason } => (format!("… ({reason})"), "elided"),
         _ => return None,
     })
-}
-
-/// Python-like float text (`0.001`, `1e-08`, `nan`, `inf`).
-pub fn format_float(v: f64) -> String {
-    if v.is_nan() {
-        "nan".into()
-    } else if v.is_infinite() {
-        (if v > 0.0 { "inf" } else { "-inf" }).into()
-    } else if v == v.trunc() && v.abs() < 1e16 {
-        format!("{v:.1}")
-    } else {
-        format!("{v}")
-    }
 }
 
 impl Walk {
@@ -273,10 +261,10 @@ mod tests {
         let v = collect(&root);
         assert_eq!(v[0].text.chars().count(), MAX_TEXT);
         assert!(v[0].text.ends_with('…'));
-        assert_eq!(format_float(1.0), "1.0");
-        assert_eq!(format_float(1e-8), "0.00000001");
-        assert_eq!(format_float(f64::NAN), "nan");
-        assert_eq!(format_float(f64::NEG_INFINITY), "-inf");
+        assert_eq!(python_float(1.0), "1.0");
+        assert_eq!(python_float(1e-8), "0.00000001");
+        assert_eq!(python_float(f64::NAN), "nan");
+        assert_eq!(python_float(f64::NEG_INFINITY), "-inf");
     }
 
     #[test]

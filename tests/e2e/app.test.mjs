@@ -89,14 +89,10 @@ async function expectSummary(page, fx) {
   assert.ok((await text(size)).includes(`${grouped(fx.size)} bytes`), await text(size));
   assert.equal(await text(card.locator('[data-testid="file-format"]')), fx.format);
   await testid(page, 'progress').waitFor({ state: 'detached', timeout: T });
-  // Either the index (compared with what torch wrote) or, while the format's reader is not
-  // merged, the soft note. Never both, never neither.
+  // The index, compared with what torch wrote.
   const counts = card.locator('[data-testid="tensor-count"]');
-  const note = card.locator('[data-testid="details-note"]');
-  const hasCounts = (await counts.count()) === 1;
-  const hasNote = (await note.count()) === 1;
-  assert.ok(hasCounts !== hasNote, `summary shows counts=${hasCounts} note=${hasNote}`);
-  if (hasCounts && fx.inspect) {
+  assert.equal(await counts.count(), 1, 'the summary shows the tensor count');
+  if (fx.inspect) {
     const expected = JSON.parse(fs.readFileSync(path.join(GEN, fx.inspect), 'utf8'));
     assert.equal(await text(counts), grouped(expected.entries.length));
     const params = expected.entries.reduce((s, e) => s + e.shape.reduce((a, b) => a * b, 1), 0);

@@ -1,4 +1,4 @@
-// End-to-end test of issue 8 in headless Chromium: open A, pick B in the Compare panel, diff
+// End-to-end test of the Compare panel in headless Chromium: open A, pick B in the Compare panel, diff
 // them through a prefix map, compare the lists and numbers with the torch-computed expectations
 // of the fixture script (tests/fixtures/gen/diff/*.diff.json), filter by status, see the chart,
 // transplant selected keys from B into A, download, and verify the result with real torch.

@@ -1,4 +1,4 @@
-// End-to-end test of issue 7 in headless Chromium: edit a torch fixture in the page (strip a
+// End-to-end test of the Edit panel in headless Chromium: edit a torch fixture in the page (strip a
 // prefix, delete a key, cast to float16; undo / redo; a refused collision), download it as
 // .pth and as .safetensors, and verify the downloaded files with real torch / safetensors:
 // they load with weights_only=True (safe_open), hold the expected keys, and their values equal

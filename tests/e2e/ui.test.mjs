@@ -1,4 +1,4 @@
-// End-to-end tests of the app's panels (issue 6): layer tree, summary header, inspector with
+// End-to-end tests of the app's panels: layer tree, summary header, inspector with
 // statistics and histogram, layer overview, keyboard, hostile and broken files, the sample, and
 // a ≥ 2 GiB checkpoint opened through the file input (timed; the number goes to BENCHMARKS.md).
 //

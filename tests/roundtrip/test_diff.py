@@ -1,4 +1,4 @@
-"""`weightscope diff` and `weightscope edit --transplant` (issue 8) against torch-made expectations.
+"""`weightscope diff` and `weightscope edit --transplant` against torch-made expectations.
 
 Run (from the repository root, after `cargo build` and make_fixtures.py):
 

@@ -1,4 +1,4 @@
-"""Round-trip suite for `weightscope edit` (issue 7): every export is checked with real torch.
+"""Round-trip suite for `weightscope edit`: every export is checked with real torch.
 
 Run (from the repository root, after `cargo build` and make_fixtures.py):
 
@@ -19,7 +19,7 @@ argparse.Namespace; protocol_1/4/5 use opcodes it rejects). Hostile files are ne
 torch: their expected tensors are the sha256 values in their `.inspect.json` (made by torch from
 the benign objects). Every written output is loaded with `torch.load(out, weights_only=True)`.
 
-Contract under test (issue 7): `weightscope edit IN... -o OUT [ops...]`, ops applied in order:
+Contract under test: `weightscope edit IN... -o OUT [ops...]`, ops applied in order:
 `--strip-prefix P`, `--add-prefix P`, `--rename OLD=NEW`, `--replace REGEX=REPL`, `--delete REGEX`,
 `--keep REGEX`, `--extract PATH`, `--cast DTYPE[:REGEX]`, `--set-metadata KEY=VALUE`. The writer
 follows OUT's extension (`.pth .pt .bin .ckpt` torch zip, `.safetensors`) or `--format`. A refused

@@ -2,7 +2,7 @@
 //! values (tensors, storages, OrderedDicts, sets, bytes, sizes, devices); every other callable
 //! yields an inert [`Value::Object`] recording its module, name and arguments. Nothing is executed.
 //!
-//! Contract: tensor rebuild calls (pytorch-formats.md §2.3) are validated (sizes and strides are
+//! Contract: tensor rebuild calls (docs/formats.md §3) are validated (sizes and strides are
 //! non-negative ints, storages resolved through the [`StorageResolver`]) and produce
 //! [`Value::Tensor`]; bounds against the storage are checked when bytes are read.
 

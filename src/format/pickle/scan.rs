@@ -44,8 +44,8 @@ pub struct StreamScan {
 }
 
 impl StreamScan {
-    /// `safe`, `unknown` or `dangerous`, as [`SafetyReport::verdict`].
-    pub fn verdict(&self) -> &'static str {
+    /// The verdict, as [`SafetyReport::verdict`].
+    pub fn verdict(&self) -> crate::format::Verdict {
         self.safety.verdict()
     }
 }
@@ -189,7 +189,7 @@ pub fn would_call(r: &SafetyReport) -> String {
             .collect::<Vec<_>>()
     };
     match r.verdict() {
-        "dangerous" => {
+        crate::format::Verdict::Dangerous => {
             let mut parts = names(Tier::Dangerous);
             parts.extend(r.findings.iter().cloned());
             let calls = if r.calls.is_empty() {
@@ -202,10 +202,10 @@ pub fn would_call(r: &SafetyReport) -> String {
                 parts.join(", ")
             )
         }
-        "unknown" => format!(
+        crate::format::Verdict::Unknown => format!(
             "torch.load would import globals that are not on the allow-list (not dangerous): {}",
             names(Tier::Unknown).join(", ")
         ),
-        _ => "it names no global outside torch's allow-list".to_string(),
+        crate::format::Verdict::Safe => "it names no global outside torch's allow-list".to_string(),
     }
 }

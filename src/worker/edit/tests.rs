@@ -106,7 +106,8 @@ fn op_specs_decode_from_the_page_wire_shape() {
     assert!(r.is_match("fc.bias") && !r.is_match("module.fc.bias") && !r.is_match("fcxbias"));
     // refusals
     for (v, msg) in [
-        (json!({"cast": {"dtype": "int8"}}), "not one of"),
+        (json!({"cast": {"dtype": "int8"}}), "not a cast target"),
+        (json!({"cast": {"dtype": "float64"}}), "not a cast target"),
         (json!({"delete": {"pattern": "("}}), "bad pattern"),
         (json!({"delete": {"pattern": ""}}), "empty"),
         (json!({"extract": {"path": "/"}}), "empty"),

@@ -1,10 +1,12 @@
-//! The link between the page's worker client and the edit / compare panels (issues 7, 8).
+//! The page's one message hub between the worker client and everything that talks to the worker
+//! (the app's statistics run, the Inspector, the Edit and Compare tabs).
 //!
 //! Contract: the app calls [`connect`] once with a function that posts a message to the worker,
-//! and [`dispatch`] with every answer the worker sends. Panels [`listen`] for answers (and
-//! [`unlisten`] when unmounted) and [`send`] requests with ids from [`next_id`], which never
-//! collide with the page's own `open` ids (they start at 2^24). Without [`connect`], [`send`]
-//! fails with a message instead of losing the request silently.
+//! and [`dispatch`] once with every answer the worker sends. Everyone else [`listen`]s for
+//! answers (and [`unlisten`]s when unmounted) and [`send`]s requests with ids from [`next_id`] —
+//! the one id counter of the page, so an answer is routed to the one request it belongs to. Ids
+//! start above 2^24, clear of the page's own `open` ids. Without [`connect`], [`send`] fails with
+//! a message instead of losing the request silently.
 
 use crate::worker::protocol::{JsFile, Request, RequestId, Response};
 use std::cell::RefCell;
