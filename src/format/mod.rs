@@ -9,8 +9,10 @@ pub mod data;
 pub mod detect;
 pub mod dtype;
 pub mod error;
+pub mod inflate;
 pub mod pickle;
 pub mod source;
+pub mod tar;
 pub mod torch;
 pub mod zip;
 
@@ -59,9 +61,7 @@ pub fn open(src: &dyn Source, name: &str) -> Result<Checkpoint> {
         )),
         Format::TorchZip | Format::TorchScript => torch::open_zip(src, name),
         Format::TorchLegacy => torch::open_legacy(src, name),
-        Format::TorchTar => Err(FormatError::new(
-            "a legacy PyTorch 0.1.x tar archive: recognised, but weightscope does not read this format (re-save it with a current torch)",
-        )),
+        Format::TorchTar => tar::open_tar(src, name),
     };
     r.map_err(|e| e.in_file(name))
 }
