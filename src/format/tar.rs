@@ -534,3 +534,97 @@ pub fn open_tar(src: &dyn Source, name: &str) -> Result<Checkpoint> {
         notes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::data::read_tensor_vec;
+    use crate::format::source::MemSource;
+
+    fn member(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut h = vec![0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        h[100..108].copy_from_slice(b"0000644\0");
+        h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+        h[156] = b'0';
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|&b| b as u32).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        let mut out = h;
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+        out
+    }
+
+    /// `{"w": <3 floats>, "v": <2 floats of a view at offset 1>}` in the 0.1.x layout.
+    fn tiny_tar() -> Vec<u8> {
+        let mut storages = b"\x80\x02K\x01.".to_vec();
+        storages.extend_from_slice(b"\x80\x02K\x07X\x03\x00\x00\x00cpuctorch\nFloatStorage\n\x87.");
+        storages.extend_from_slice(&3i64.to_le_bytes());
+        for v in [1.5f32, -2.0, 4.25] {
+            storages.extend_from_slice(&v.to_le_bytes());
+        }
+        storages.extend_from_slice(b"\x80\x02]((K\x08K\x07K\x01K\x02te.");
+        let mut tensors = b"\x80\x02K\x02.".to_vec();
+        for (key, sk) in [(9u8, 7u8), (10, 8)] {
+            tensors.extend_from_slice(&[0x80, 2, b'K', key, b'K', sk]);
+            tensors.extend_from_slice(b"ctorch\nFloatTensor\n\x87.");
+            tensors.extend_from_slice(&1i32.to_le_bytes());
+            tensors.extend_from_slice(&[0; 4]);
+            let n = if key == 9 { 3i64 } else { 2 };
+            for v in [n, 1, 0] {
+                tensors.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        let pickle = b"\x80\x02}(X\x01\x00\x00\x00wX\x01\x00\x00\x009QX\x01\x00\x00\x00vX\x02\x00\x00\x0010Qu.";
+        let mut tar = member("sys_info", b"\x80\x02}.");
+        tar.extend(member("pickle", pickle));
+        tar.extend(member("tensors", &tensors));
+        tar.extend(member("storages", &storages));
+        tar.extend([0u8; 1024]);
+        tar
+    }
+
+    #[test]
+    fn reads_tensors_and_views_lazily() {
+        let src = MemSource(tiny_tar());
+        assert_eq!(
+            crate::format::detect_source(&src).unwrap(),
+            Format::TorchTar
+        );
+        let c = crate::format::open(&src, "tiny.pth").unwrap();
+        assert_eq!(c.format, Format::TorchTar);
+        assert_eq!(c.tensors.len(), 2);
+        assert_eq!(c.tensors[0].path, vec!["w".to_string()]);
+        let srcs: [&dyn Source; 1] = [&src];
+        let w = read_tensor_vec(&c, &srcs, 0).unwrap();
+        let v = read_tensor_vec(&c, &srcs, 1).unwrap();
+        let f = |b: &[u8]| -> Vec<f32> {
+            b.chunks(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect()
+        };
+        assert_eq!(f(&w), vec![1.5, -2.0, 4.25]);
+        assert_eq!(f(&v), vec![-2.0, 4.25]);
+        let names: Vec<_> = c.safety.globals.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["FloatStorage", "FloatTensor"]);
+    }
+
+    #[test]
+    fn damaged_tars_fail_with_a_message() {
+        let good = tiny_tar();
+        // every cut inside a header or a member's data (the last member's data starts at 3584)
+        for cut in (0..3584 + 60).step_by(37) {
+            let src = MemSource(good[..cut].to_vec());
+            assert!(open_tar(&src, "t").is_err(), "cut at {cut}");
+        }
+        let mut bad = good.clone();
+        bad[600] ^= 1; // inside the sys_info data: fine, it is not read
+        assert!(open_tar(&MemSource(bad), "t").is_ok());
+        let mut bad = good;
+        bad[0] ^= 1; // the first header's checksum no longer matches
+        let e = open_tar(&MemSource(bad), "t").unwrap_err().to_string();
+        assert!(e.contains("checksum"), "{e}");
+    }
+}
