@@ -272,11 +272,7 @@ impl StorageInfo {
             deflated: self.deflated.is_some(),
             crc32: self.crc32,
         };
-        Ok(super::inflate::RecordBytes::new(
-            src,
-            span,
-            self.record.clone(),
-        ))
+        Ok(super::inflate::RecordBytes::new(src, span))
     }
 }
 

@@ -75,7 +75,6 @@ pub struct RecordSpan {
 pub struct RecordBytes<'a> {
     src: &'a dyn Source,
     span: RecordSpan,
-    name: String,
     cursor: RefCell<Option<Cursor>>,
 }
 
@@ -106,18 +105,18 @@ impl Cursor {
 }
 
 impl<'a> RecordBytes<'a> {
-    /// A view of the record `span` of `src`; `name` names it in errors.
-    pub fn new(src: &'a dyn Source, span: RecordSpan, name: impl Into<String>) -> Self {
+    /// A view of the record `span` of `src` (errors do not name it: callers add the record).
+    pub fn new(src: &'a dyn Source, span: RecordSpan) -> Self {
         RecordBytes {
             src,
             span,
-            name: name.into(),
             cursor: RefCell::new(None),
         }
     }
 
+    /// An error about this record (callers add the record's name, as they do for I/O errors).
     fn fail(&self, msg: impl std::fmt::Display) -> SourceError {
-        SourceError(format!("{}: {msg}", self.name))
+        SourceError(msg.to_string())
     }
 
     /// Fetch the next compressed piece once the previous one is consumed.
@@ -277,7 +276,7 @@ pub fn inflate_small(
         ));
     }
     check_claim(name, span.stored_len, span.size, 0)?;
-    let r = RecordBytes::new(src, span, name);
+    let r = RecordBytes::new(src, span);
     let mut out = Vec::new();
     let mut done = 0u64;
     while done < span.size {
@@ -285,7 +284,7 @@ pub fn inflate_small(
         let at = out.len();
         out.resize(at + n, 0);
         r.read_at(done, &mut out[at..])
-            .map_err(|e| FormatError::new(e.0))?;
+            .map_err(|e| FormatError::at(name, e.0))?;
         done += n as u64;
     }
     if span.size == 0 && span.deflated {
@@ -324,7 +323,7 @@ mod tests {
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 31 % 253) as u8).collect();
         let comp = compress_to_vec(&data, 6);
         let f = file(&comp);
-        let r = RecordBytes::new(&f, span_of(&comp, &data), "r");
+        let r = RecordBytes::new(&f, span_of(&comp, &data));
         let mut b = vec![0u8; 1000];
         for off in [0u64, 5000, 2_999_000, 10, 1_500_000] {
             r.read_at(off, &mut b).unwrap();
