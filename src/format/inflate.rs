@@ -30,7 +30,7 @@ pub const RATIO_SLACK: u64 = 64 << 10;
 /// The deflated records of one archive inflate to at most this many bytes in total (64 GiB).
 pub const MAX_INFLATED_TOTAL: u64 = 64 << 30;
 /// Compressed bytes read from the source at a time.
-pub const IN_CHUNK: usize = 256 << 10;
+pub const IN_CHUNK: usize = 1 << 20;
 
 /// Refuse a deflated record whose directory claim is impossible or past the limits
 /// (`total_before`: bytes claimed by the archive's other deflated records so far).
