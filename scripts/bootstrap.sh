@@ -9,7 +9,9 @@
 #   - Debian chromium + chromium-driver
 #   - a Python venv with torch, torchvision, transformers, safetensors, numpy, pytest in
 #     $WEIGHTSCOPE_CACHE (default ~/.cache/weightscope), outside the checkout
-# Set WEIGHTSCOPE_SKIP_PY=1 to skip the Python venv (serve command does not need it).
+#   - maturin (builds the CLI's Python wheel) in its own small venv, $WEIGHTSCOPE_CACHE/build-venv
+# Set WEIGHTSCOPE_SKIP_PY=1 to skip both Python venvs (serve command does not need them), or
+# WEIGHTSCOPE_SKIP_TORCH=1 to skip only the torch venv (the wheel command needs just maturin).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS="$ROOT/.tools"
@@ -20,6 +22,7 @@ TRUNK_VERSION=0.21.14
 BINARYEN_VERSION=132.0.0
 PLAYWRIGHT_VERSION=1.65.1
 TORCH_VERSION=2.15.0
+MATURIN_VERSION=1.16.0
 WB_VERSION=$(sed -n 's/^wasm-bindgen *= *"=\([0-9.]*\)".*/\1/p' "$ROOT/Cargo.toml" | head -n1)
 [ -n "$WB_VERSION" ] || { echo "bootstrap: no exact wasm-bindgen pin in Cargo.toml" >&2; exit 1; }
 
@@ -65,7 +68,7 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
 fi
 
 # --- Python venv with real torch --------------------------------------------------------
-if [ "${WEIGHTSCOPE_SKIP_PY:-0}" != "1" ]; then
+if [ "${WEIGHTSCOPE_SKIP_PY:-0}" != "1" ] && [ "${WEIGHTSCOPE_SKIP_TORCH:-0}" != "1" ]; then
   PY="$CACHE/venv/bin/python"
   want="$TORCH_VERSION"
   have=$("$PY" -c 'import torch, torchvision, transformers, safetensors, numpy, pytest; print(torch.__version__.split("+")[0])' 2>/dev/null || true)
@@ -75,6 +78,16 @@ if [ "${WEIGHTSCOPE_SKIP_PY:-0}" != "1" ]; then
     [ -x "$PY" ] || python3 -m venv "$CACHE/venv"
     "$PY" -m pip install -q --upgrade pip >&2
     "$PY" -m pip install -q "torch==$want" torchvision transformers safetensors numpy pytest >&2
+  fi
+fi
+# --- maturin (the CLI's Python wheel) in its own venv --------------------------------------
+if [ "${WEIGHTSCOPE_SKIP_PY:-0}" != "1" ]; then
+  BV="$CACHE/build-venv"
+  if [ "$("$BV/bin/maturin" --version 2>/dev/null | awk '{print $2}')" != "$MATURIN_VERSION" ]; then
+    log "installing maturin $MATURIN_VERSION into $BV"
+    mkdir -p "$CACHE"
+    [ -x "$BV/bin/python" ] || python3 -m venv "$BV"
+    "$BV/bin/python" -m pip install -q "maturin==$MATURIN_VERSION" >&2
   fi
 fi
 log "ok"

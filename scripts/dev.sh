@@ -8,6 +8,9 @@
 #                          in headless Chromium, trunk release build, end-to-end browser tests.
 #                          Exits non-zero on the first failure; prints each runner's closing
 #                          line and the gzip size of the shipped wasm/JS.
+#   scripts/dev.sh dist    build the page into dist/: a static folder with relative links, to
+#                          host anywhere (also under a sub-path); see README "Hosting the page"
+#   scripts/dev.sh wheel   build the CLI's Python wheel (release) into $CARGO_TARGET_DIR/wheels
 #
 # Build outputs go to CARGO_TARGET_DIR (default ~/.cache/weightscope/target, shared by every
 # clone so a fresh checkout does not recompile the world).
@@ -24,7 +27,7 @@ export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-180}"
 PY="$CACHE/venv/bin/python"
 LOGS="$ROOT/tests/artifacts/logs"
 
-usage() { echo "usage: scripts/dev.sh serve|test" >&2; exit 1; }
+usage() { echo "usage: scripts/dev.sh serve|test|dist|wheel" >&2; exit 1; }
 
 SUMMARY=()
 T0=$SECONDS
@@ -68,6 +71,15 @@ case "${1:-}" in
     trunk build --release
     exec node "$ROOT/scripts/static-server.mjs" "$ROOT/dist" "${PORT:-8080}"
     ;;
+  dist)
+    WEIGHTSCOPE_SKIP_PY=1 "$ROOT/scripts/bootstrap.sh"
+    trunk build --release
+    echo "dist/ is ready: copy it to any static host, at its root or under a sub-path (README: Hosting the page)"
+    ;;
+  wheel)
+    WEIGHTSCOPE_SKIP_TORCH=1 "$ROOT/scripts/bootstrap.sh"
+    "$ROOT/scripts/wheel.sh" build
+    ;;
   test)
     mkdir -p "$LOGS"
     step "bootstrap" "$ROOT/scripts/bootstrap.sh"
@@ -80,6 +92,7 @@ case "${1:-}" in
     step "cargo test (native)" cargo test
     step "round trip (pytest, real torch)" env WEIGHTSCOPE_BIN="$CARGO_TARGET_DIR/debug/weightscope" "$PY" -m pytest -q -p no:cacheprovider tests/roundtrip
     step "merge bench (smoke)" env WEIGHTSCOPE_BIN="$CARGO_TARGET_DIR/debug/weightscope" "$PY" bench/merge_bench.py --smoke
+    step "wheel (maturin, fresh venv, installed CLI)" "$ROOT/scripts/wheel.sh" check
     step "cargo test (wasm32, headless Chromium)" cargo test --target wasm32-unknown-unknown --test web
     step "trunk build --release" trunk build --release
     step "gzip sizes" gzip_sizes

@@ -5,7 +5,8 @@
 //! expected exit status; broken files must fail with exit 2 and a message naming the problem.
 //!
 //! The fixture directory is `WEIGHTSCOPE_FIXTURES` or `tests/fixtures/gen`; a missing manifest is a
-//! failure, not a skip (the test command generates it first).
+//! failure, not a skip (the test command generates it first). `WEIGHTSCOPE_BIN` replaces the
+//! cargo-built command (the wheel check runs these tests against the pip-installed one).
 #![cfg(not(target_arch = "wasm32"))]
 
 use serde_json::Value;
@@ -16,6 +17,14 @@ fn fixtures_dir() -> PathBuf {
     std::env::var_os("WEIGHTSCOPE_FIXTURES")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gen"))
+}
+
+/// The CLI under test: `WEIGHTSCOPE_BIN` (e.g. the command a `pip install`ed wheel put on
+/// PATH), else the one cargo just built.
+fn bin() -> PathBuf {
+    std::env::var_os("WEIGHTSCOPE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_weightscope")))
 }
 
 fn manifest() -> (PathBuf, Vec<Value>) {
@@ -42,7 +51,7 @@ fn manifest() -> (PathBuf, Vec<Value>) {
 }
 
 fn inspect(path: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_weightscope"))
+    let out = Command::new(bin())
         .args(["inspect", "--json", "--hash"])
         .arg(path)
         .output()
@@ -198,7 +207,7 @@ fn detect_names_formats_from_bytes() {
         if f["expect"] == "error" || fmt.ends_with("-sharded") || fmt == "torchscript" {
             continue;
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_weightscope"))
+        let out = Command::new(bin())
             .arg("detect")
             .arg(dir.join(file))
             .output()
@@ -212,20 +221,11 @@ fn detect_names_formats_from_bytes() {
 
 #[test]
 fn usage_errors_exit_1() {
-    let out = Command::new(env!("CARGO_BIN_EXE_weightscope"))
-        .args(["inspect"])
-        .output()
-        .unwrap();
+    let out = Command::new(bin()).args(["inspect"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let out = Command::new(env!("CARGO_BIN_EXE_weightscope"))
-        .args(["frobnicate"])
-        .output()
-        .unwrap();
+    let out = Command::new(bin()).args(["frobnicate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let out = Command::new(env!("CARGO_BIN_EXE_weightscope"))
-        .args(["--help"])
-        .output()
-        .unwrap();
+    let out = Command::new(bin()).args(["--help"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("inspect"));
 }

@@ -33,7 +33,7 @@ pub const EXIT_USAGE: i32 = 1;
     name = "weightscope",
     version,
     about = "Inspect, analyse and edit PyTorch / safetensors checkpoints without executing pickle code",
-    long_about = "weightscope reads .pth/.pt/.bin/.ckpt (torch zip and legacy formats) and .safetensors files \
+    long_about = "weightscope reads .pth/.pt/.bin/.ckpt (torch zip, stored or deflated; legacy pickle stream; 0.1.x tar) and .safetensors files \
                   with a safe, allow-list pickle reader: nothing in the file is ever executed. Tensor bytes are read \
                   only when needed.\n\nExit status: 0 ok, 1 usage, 2 unreadable file, 3 dangerous pickle globals found."
 )]

@@ -318,6 +318,7 @@ pub fn plan(
             crc32: None,
             big_endian: false,
             zip_header: None,
+            deflated: None,
         });
         let mut strides = vec![1u64; t.shape.len()];
         for d in (0..t.shape.len().saturating_sub(1)).rev() {

@@ -153,7 +153,7 @@ fn copy_range(inputs: &Inputs, t: &TensorRef) -> Result<Option<CopyRange>> {
         return Ok(None);
     };
     let s = &c.storages[si];
-    if s.big_endian && info.dtype.swap_unit() > 1 {
+    if (s.big_endian && info.dtype.swap_unit() > 1) || s.deflated.is_some() {
         return Ok(None);
     }
     let esz = info.dtype.size() as u64;
@@ -229,7 +229,22 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
         let name = format!("{prefix}/data/{}", st.key);
         let offset = out.pos;
         out.bytes(local_header(&name, offset, st.nbytes))?;
-        let crc = match &st.content {
+        // a deflated input record is written stored: streamed (inflated) like a swapped one
+        let inflate_copy;
+        let content = match &st.content {
+            StorageContent::Copy { input, storage }
+                if inputs.ckpts[*input].storages[*storage].deflated.is_some() =>
+            {
+                inflate_copy = StorageContent::Swapped {
+                    input: *input,
+                    storage: *storage,
+                    unit: 1,
+                };
+                &inflate_copy
+            }
+            c => c,
+        };
+        let crc = match content {
             StorageContent::Copy { input, storage } => {
                 let s = &inputs.ckpts[*input].storages[*storage];
                 let base = s.data_offset(inputs.sources[*input][s.file])?;

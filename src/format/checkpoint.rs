@@ -244,6 +244,10 @@ pub struct StorageInfo {
     /// reads the header (one small read) when the bytes are needed. `offset` is unset meanwhile.
     #[serde(skip)]
     pub zip_header: Option<u64>,
+    /// A deflated zip record: its compressed length in the file (`nbytes` is the inflated
+    /// length). Read through [`StorageInfo::bytes`], which inflates as it streams.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deflated: Option<u64>,
 }
 
 impl StorageInfo {
@@ -251,9 +255,25 @@ impl StorageInfo {
     pub fn data_offset(&self, src: &dyn super::Source) -> Result<u64, super::FormatError> {
         match self.zip_header {
             None => Ok(self.offset),
-            Some(h) => super::zip::local_data_offset(src, h, self.nbytes)
+            Some(h) => super::zip::local_data_offset(src, h, self.deflated.unwrap_or(self.nbytes))
                 .map_err(|e| e.within(self.record.clone())),
         }
+    }
+
+    /// The storage's (uncompressed) bytes as a source of `nbytes` bytes: a window of the file,
+    /// or a deflated record inflated as it is read (CRC-32 checked at its end).
+    pub fn bytes<'a>(
+        &self,
+        src: &'a dyn super::Source,
+    ) -> Result<super::inflate::RecordBytes<'a>, super::FormatError> {
+        let span = super::inflate::RecordSpan {
+            start: self.data_offset(src)?,
+            stored_len: self.deflated.unwrap_or(self.nbytes),
+            size: self.nbytes,
+            deflated: self.deflated.is_some(),
+            crc32: self.crc32,
+        };
+        Ok(super::inflate::RecordBytes::new(src, span))
     }
 }
 

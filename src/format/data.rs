@@ -4,7 +4,9 @@
 //! bytes — exactly what `t.contiguous()` holds — in chunks of at most `chunk` bytes (always a
 //! whole number of elements), reading only the storage bytes the tensor covers. Views with
 //! offsets, arbitrary and zero strides are gathered; big-endian storages are swapped. When a
-//! tensor covers its whole zip record, the record's CRC-32 is checked as it streams.
+//! tensor covers its whole zip record, the record's CRC-32 is checked as it streams. Deflated
+//! records are inflated as they stream ([`super::inflate`]); a strided view of one is gathered
+//! from a window of at most 64 MiB.
 
 use super::checkpoint::{Checkpoint, StorageInfo, TensorInfo};
 use super::error::{FormatError, Result};
@@ -62,7 +64,7 @@ pub fn read_storage(
     swap: usize,
     f: &mut dyn FnMut(&mut Vec<u8>) -> Result<()>,
 ) -> Result<()> {
-    let base = s.data_offset(src)?;
+    let bytes = s.bytes(src)?;
     let unit = unit.max(1) as u64;
     let chunk = (DEFAULT_CHUNK as u64 / unit).max(1) * unit;
     let mut buf = Vec::with_capacity(chunk.min(s.nbytes) as usize);
@@ -70,7 +72,8 @@ pub fn read_storage(
     while done < s.nbytes {
         let n = (s.nbytes - done).min(chunk) as usize;
         buf.resize(n, 0);
-        src.read_at(base + done, &mut buf)
+        bytes
+            .read_at(done, &mut buf)
             .map_err(|e| FormatError::at(&s.record, e.0))?;
         swap_in_place(&mut buf, swap);
         f(&mut buf)?;
@@ -103,6 +106,15 @@ fn check_crc(s: &StorageInfo, got: u32, want: u32) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// A strided view over more than [`GATHER_WINDOW`] bytes of a deflated record would need the
+/// stream restarted for every row; it is refused instead.
+fn wide_deflated_view(s: &StorageInfo, span: u64) -> FormatError {
+    FormatError::at(
+        &s.record,
+        format!("a strided view spanning {span} bytes of a deflated record (more than {GATHER_WINDOW}) is not read: re-save the file with torch.save, which stores records uncompressed"),
+    )
 }
 
 fn swap_in_place(buf: &mut [u8], unit: usize) {
@@ -147,14 +159,16 @@ fn read_tensor_from(
         ));
     }
     let unit = if s.big_endian { t.dtype.swap_unit() } else { 1 };
-    let base = s.data_offset(src)?;
+    let bytes = s.bytes(src)?;
+    let src: &dyn Source = &bytes;
     let chunk = ((chunk as u64 / esz).max(1) * esz) as usize;
 
     if t.is_contiguous() {
-        let start = base + t.storage_offset * esz;
+        let start = t.storage_offset * esz;
         let total = numel * esz;
         let whole_record = t.storage_offset == 0 && total == s.nbytes;
-        let mut crc = if whole_record && s.crc32.is_some() {
+        // (a deflated record checks its own CRC-32 when inflated to its end)
+        let mut crc = if whole_record && s.crc32.is_some() && s.deflated.is_none() {
             Some(crc32fast::Hasher::new())
         } else {
             None
@@ -191,7 +205,7 @@ fn read_tensor_from(
     if window <= GATHER_WINDOW {
         let first = t.storage_offset;
         let mut win = vec![0u8; window as usize];
-        src.read_at(base + first * esz, &mut win)
+        src.read_at(first * esz, &mut win)
             .map_err(|e| FormatError::at(&s.record, e.0))?;
         for _ in 0..rows {
             let mut off = 0u64;
@@ -210,6 +224,9 @@ fn read_tensor_from(
             advance(&mut idx, &t.shape[..nd - 1]);
         }
     } else {
+        if s.deflated.is_some() {
+            return Err(wide_deflated_view(s, window));
+        }
         // One row at a time; a row spanning more than the gather window (a huge stride) is read
         // element by element, so memory stays bounded (and `as usize` exact on wasm32).
         let row_span = ((row_len - 1) * row_stride + 1) * esz;
@@ -228,12 +245,12 @@ fn read_tensor_from(
                 off += i * t.strides[d];
             }
             if !per_element {
-                src.read_at(base + off * esz, &mut rowbuf)
+                src.read_at(off * esz, &mut rowbuf)
                     .map_err(|e| FormatError::at(&s.record, e.0))?;
             }
             for j in 0..row_len {
                 let e = if per_element {
-                    src.read_at(base + (off + j * row_stride) * esz, &mut rowbuf)
+                    src.read_at((off + j * row_stride) * esz, &mut rowbuf)
                         .map_err(|e| FormatError::at(&s.record, e.0))?;
                     0
                 } else {
@@ -295,7 +312,7 @@ pub fn read_tensor_range(
         .ok_or_else(|| FormatError::at(&s.record, "file of this storage is not open"))?;
     let esz = t.dtype.size() as u64;
     let unit = if s.big_endian { t.dtype.swap_unit() } else { 1 };
-    let base = s.data_offset(src).map_err(|e| e.within(place.clone()))?;
+    let bytes = s.bytes(src).map_err(|e| e.within(place.clone()))?;
     // bounds of the whole view, as read_tensor checks them
     let mut last = t.storage_offset;
     for (&n, &st) in t.shape.iter().zip(&t.strides) {
@@ -311,11 +328,8 @@ pub fn read_tensor_range(
     }
     let mut out;
     if t.is_contiguous() {
-        out = src
-            .read_vec(
-                base + (t.storage_offset + first) * esz,
-                (count * esz) as usize,
-            )
+        out = bytes
+            .read_vec((t.storage_offset + first) * esz, (count * esz) as usize)
             .map_err(|e| FormatError::at(&s.record, e.0))?;
     } else {
         out = Vec::with_capacity((count * esz) as usize);
@@ -327,11 +341,27 @@ pub fn read_tensor_range(
             idx[d] = rem % t.shape[d];
             rem /= t.shape[d];
         }
+        // A deflated record cannot seek backwards cheaply: its view's window is inflated once.
+        let window;
+        let (from, origin): (&dyn Source, u64) = if s.deflated.is_some() {
+            let span = (last - t.storage_offset + 1) * esz;
+            if span > GATHER_WINDOW {
+                return Err(wide_deflated_view(s, span));
+            }
+            window = super::source::MemSource(
+                bytes
+                    .read_vec(t.storage_offset * esz, span as usize)
+                    .map_err(|e| FormatError::at(&s.record, e.0))?,
+            );
+            (&window, t.storage_offset * esz)
+        } else {
+            (&bytes, 0)
+        };
         let mut el = vec![0u8; esz as usize];
         for _ in 0..count {
             let off =
                 t.storage_offset + idx.iter().zip(&t.strides).map(|(i, s)| i * s).sum::<u64>();
-            src.read_at(base + off * esz, &mut el)
+            from.read_at(off * esz - origin, &mut el)
                 .map_err(|e| FormatError::at(&s.record, e.0))?;
             out.extend_from_slice(&el);
             for d in (0..nd).rev() {
@@ -385,6 +415,7 @@ mod wide_row_tests {
                 crc32: None,
                 big_endian: false,
                 zip_header: None,
+                deflated: None,
             }],
             safety: SafetyReport::default(),
             metadata: vec![],

@@ -11,8 +11,10 @@ pub mod detect;
 pub mod dtype;
 pub mod element;
 pub mod error;
+pub mod inflate;
 pub mod pickle;
 pub mod source;
+pub mod tar;
 pub mod torch;
 pub mod zip;
 
@@ -70,9 +72,9 @@ pub fn open(src: &dyn Source, name: &str) -> Result<Checkpoint> {
                 .map(|s| pickle::scan::not_a_checkpoint(&s))
                 .unwrap_or_else(|| "not a PyTorch or safetensors checkpoint: a pickle stream".into()),
         )),
-        Format::TorchTar => Err(FormatError::new(
-            "a legacy PyTorch 0.1.x tar archive: recognised, but weightscope does not read this format (re-save it with a current torch)",
-        )),
+        Format::TorchTar => {
+            tar::open_tar(src, name).and_then(|c| bounds::check(&c).map(|()| c))
+        }
     };
     r.map_err(|e| e.in_file(name))
 }

@@ -668,6 +668,7 @@ pub fn build_checkpoint(header: Header, data_start: u64, name: &str) -> Checkpoi
             crc32: None,
             big_endian: false,
             zip_header: None,
+            deflated: None,
         });
         tensors.push(TensorInfo {
             path: vec![t.name.clone()],

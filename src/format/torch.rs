@@ -10,9 +10,10 @@ use super::checkpoint::{Checkpoint, StorageInfo};
 use super::detect::{Format, LEGACY_MAGIC};
 use super::dtype::DType;
 use super::error::{FormatError, Result};
+use super::inflate::{check_claim, DEFLATED};
 use super::pickle::{tree, Limits, PickleError, StoragePid, StorageResolver, Unpickler, Value};
 use super::source::Source;
-use super::zip::{ZipDirectory, ZipEntry};
+use super::zip::{check_method, ZipDirectory, ZipEntry};
 use std::collections::HashMap;
 
 /// Largest `data.pkl` we load (the pickle, not the tensors).
@@ -37,6 +38,8 @@ struct ZipResolver<'a> {
     big_endian: bool,
     storages: Vec<StorageInfo>,
     by_key: HashMap<String, usize>,
+    /// Inflated bytes claimed by the deflated storage records so far (zip-bomb limit).
+    inflated: u64,
 }
 
 impl StorageResolver for ZipResolver<'_> {
@@ -63,11 +66,12 @@ impl StorageResolver for ZipResolver<'_> {
             .dir
             .get(&record)
             .ok_or_else(|| format!("record {record} is missing from the archive"))?;
-        if e.method != 0 {
-            return Err(format!(
-                "record {record} is compressed (method {}); only stored records can be read",
-                e.method
-            ));
+        check_method(e).map_err(|x| x.to_string())?;
+        let deflated = (e.method == DEFLATED).then_some(e.compressed_size);
+        if deflated.is_some() {
+            check_claim(&record, e.compressed_size, e.size, self.inflated)
+                .map_err(|x| x.to_string())?;
+            self.inflated += e.size;
         }
         if e.size != nbytes {
             return Err(format!(
@@ -83,6 +87,7 @@ impl StorageResolver for ZipResolver<'_> {
         } else {
             Some(e.crc32)
         };
+
         self.storages.push(StorageInfo {
             key: pid.key.clone(),
             record,
@@ -93,6 +98,7 @@ impl StorageResolver for ZipResolver<'_> {
             crc32,
             big_endian: self.big_endian,
             zip_header: Some(e.header_offset),
+            deflated,
         });
         self.by_key.insert(pid.key.clone(), self.storages.len() - 1);
         Ok(self.storages.len() - 1)
@@ -201,6 +207,7 @@ pub fn open_zip(src: &dyn Source, name: &str) -> Result<Checkpoint> {
         big_endian,
         storages: Vec::new(),
         by_key: HashMap::new(),
+        inflated: 0,
     };
     let mut u = Unpickler::new(&mut resolver, limits_for(pkl.len()));
     let (root, end) = u.load(&pkl, 0).map_err(|e| pickle_err(&pkl_name, e))?;
@@ -216,6 +223,13 @@ pub fn open_zip(src: &dyn Source, name: &str) -> Result<Checkpoint> {
     let safety = std::mem::take(&mut u.safety);
     notes.append(&mut u.notes);
     drop(u);
+    let deflated = dir.entries.iter().filter(|e| e.method == DEFLATED).count();
+    if deflated > 0 {
+        notes.push(format!(
+            "compressed input: {deflated} of {} zip records are deflated (inflated as they are read; exports write them stored, as torch.save does)",
+            dir.entries.len()
+        ));
+    }
     Ok(Checkpoint {
         format,
         root: root_node,
@@ -268,6 +282,7 @@ impl StorageResolver for LegacyResolver {
                     crc32: None,
                     big_endian: false,
                     zip_header: None,
+                    deflated: None,
                 });
                 self.numel.push(root_numel);
                 self.by_key
@@ -295,6 +310,7 @@ impl StorageResolver for LegacyResolver {
                     crc32: None,
                     big_endian: false,
                     zip_header: None,
+                    deflated: None,
                 });
                 self.numel.push(n);
                 let i = self.storages.len() - 1;

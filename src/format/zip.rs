@@ -14,6 +14,7 @@
 //! we read it directly and keep full control of the I/O.
 
 use super::error::{FormatError, Result};
+use super::inflate::{inflate_small, RecordSpan, DEFLATED};
 use super::source::Source;
 use std::collections::HashMap;
 
@@ -193,14 +194,10 @@ impl ZipDirectory {
             .map_err(|x| x.within(e.name.clone()))
     }
 
-    /// Read a whole small stored record into memory (pickles, `version`, `byteorder`).
+    /// Read a whole small record into memory (pickles, `version`, `byteorder`), stored or
+    /// deflated, CRC-32 checked.
     pub fn read_small(src: &dyn Source, e: &ZipEntry, limit: u64) -> Result<Vec<u8>> {
-        if e.method != 0 {
-            return Err(FormatError::at(
-                e.name.clone(),
-                format!("record is compressed (method {}); torch writes stored records and weightscope reads only those", e.method),
-            ));
-        }
+        check_method(e)?;
         if e.size > limit {
             return Err(FormatError::at(
                 e.name.clone(),
@@ -211,6 +208,16 @@ impl ZipDirectory {
             ));
         }
         let off = Self::data_offset(src, e)?;
+        if e.method == DEFLATED {
+            let span = RecordSpan {
+                start: off,
+                stored_len: e.compressed_size,
+                size: e.size,
+                deflated: true,
+                crc32: (e.crc32 != 0 || e.size == 0).then_some(e.crc32),
+            };
+            return inflate_small(src, span, &e.name, limit);
+        }
         let data = src.read_vec(off, e.size as usize)?;
         if e.crc32 != 0 || e.size == 0 {
             let got = crc32fast::hash(&data);
@@ -249,6 +256,18 @@ fn unambiguous_names(entries: &[ZipEntry]) -> Result<HashMap<String, usize>> {
         folded.insert(e.name.to_ascii_lowercase(), i);
     }
     Ok(by_name)
+}
+
+/// Only stored (0) and deflated (8) records can be read — the two methods torch's own zip
+/// reader accepts.
+pub fn check_method(e: &ZipEntry) -> Result<()> {
+    match e.method {
+        0 | DEFLATED => Ok(()),
+        m => Err(FormatError::at(
+            e.name.clone(),
+            format!("record is compressed with zip method {m}; torch and weightscope read only stored (0) and deflated (8) records"),
+        )),
+    }
 }
 
 /// Where the data of the record whose local header is at `header` begins (one 30-byte read);

@@ -261,6 +261,7 @@ pub(crate) mod tests {
             crc32: None,
             big_endian: false,
             zip_header: None,
+            deflated: None,
         };
         let ckpt = Checkpoint {
             format: Format::TorchZip,

@@ -725,6 +725,7 @@ mod tests {
                 crc32: None,
                 big_endian: false,
                 zip_header: None,
+                deflated: None,
             }],
             safety,
             metadata: vec![],

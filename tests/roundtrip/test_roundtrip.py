@@ -104,7 +104,7 @@ from wsenv import BIN, FIX, manifest
 
 MANIFEST = manifest()["fixtures"]
 BY_FILE = {f["file"]: f for f in MANIFEST}
-READABLE = ("torch-zip", "torch-legacy", "torchscript", "safetensors", "safetensors-sharded",
+READABLE = ("torch-zip", "torch-legacy", "torch-tar", "torchscript", "safetensors", "safetensors-sharded",
             "torch-sharded")
 OK_FIXTURES = [f["file"] for f in MANIFEST if f["expect"] == "ok" and f["format"] in READABLE]
 HOSTILE = [f["file"] for f in MANIFEST if f["expect"] == "dangerous"]

@@ -28,6 +28,11 @@ pub struct StoragePid {
 /// Maps storage persistent ids to storage indices (zip records, legacy raw blocks).
 pub trait StorageResolver {
     fn storage(&mut self, pid: &StoragePid) -> Result<usize, String>;
+    /// A bare string persistent id: the 0.1.x tar format names each tensor and storage by a
+    /// decimal key. `None`: not a key this reader knows (the id is kept inert).
+    fn by_key(&mut self, _key: &str) -> Option<Value> {
+        None
+    }
 }
 
 fn int_of(u: &Unpickler, id: Id, what: &str) -> Result<i64, String> {
@@ -116,6 +121,10 @@ pub fn persistent_load(u: &mut Unpickler, pid: Id) -> Result<Value, String> {
             let dtype = spid.dtype;
             let index = u.resolver().storage(&spid)?;
             return Ok(Value::Storage { index, dtype });
+        }
+        let key = text.clone();
+        if let Some(v) = u.resolver().by_key(&key) {
+            return Ok(v);
         }
     }
     let items = match u.get(pid) {
