@@ -13,6 +13,8 @@
 //!   `data-testid` hooks for the end-to-end tests.
 //! - `tree_view`, `inspector`, `overview`, `charts` (wasm32): the panels and canvas drawing.
 //! - `edit_panel`, `compare_panel` (wasm32): the Edit and Compare tabs.
+//! - `stats_pool` (wasm32): whole-file statistics on a pool of workers, cancelled by
+//!   terminating them.
 
 pub mod compare_model;
 pub mod model;
@@ -34,6 +36,8 @@ pub mod edit_panel;
 pub mod inspector;
 #[cfg(target_arch = "wasm32")]
 pub mod overview;
+#[cfg(target_arch = "wasm32")]
+pub mod stats_pool;
 #[cfg(target_arch = "wasm32")]
 pub mod tree_view;
 #[cfg(target_arch = "wasm32")]
