@@ -81,6 +81,7 @@ case "${1:-}" in
     step "trunk build --release" trunk build --release
     step "gzip sizes" gzip_sizes
     step "e2e (node --test, playwright-core)" node --test --test-reporter=spec tests/e2e/
+    step "benchmarks (smoke)" bench/smoke.sh
     finish "ALL PASSED"
     ;;
   *) usage ;;
