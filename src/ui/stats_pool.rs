@@ -57,11 +57,12 @@ pub fn pool_size(bytes: u64) -> usize {
 /// Split tensors (file order) into `n` contiguous ranges of about equal bytes.
 pub fn split(entries: &[Entry], n: usize) -> Vec<Vec<u32>> {
     let total: u64 = entries.iter().map(|e| e.bytes).sum();
-    let per = total / n.max(1) as u64 + 1;
+    let per = total.div_ceil(n.max(1) as u64);
     let mut parts = vec![Vec::new()];
     let mut acc = 0u64;
     for (i, e) in entries.iter().enumerate() {
-        if acc >= per && parts.len() < n {
+        // a new part when this tensor would overfill the current one
+        if acc > 0 && acc.saturating_add(e.bytes) > per && parts.len() < n {
             parts.push(Vec::new());
             acc = 0;
         }
@@ -74,7 +75,8 @@ pub fn split(entries: &[Entry], n: usize) -> Vec<Vec<u32>> {
 
 impl StatsPool {
     /// Start run `id` over the checkpoint that `open` request `open_id` produced from `files`;
-    /// every answer goes to `sink`. A run in progress is cancelled first.
+    /// every answer goes to `sink`. A run in progress is cancelled first; idle workers are reused
+    /// (they keep the checkpoint open).
     pub fn run(
         &self,
         id: RequestId,
@@ -84,7 +86,9 @@ impl StatsPool {
         bins: u32,
         sink: impl Fn(Response) + 'static,
     ) {
-        self.cancel();
+        if self.running().is_some() {
+            self.cancel();
+        }
         let parts = split(entries, pool_size(entries.iter().map(|e| e.bytes).sum()));
         let sink: Sink = Rc::new(sink);
         {

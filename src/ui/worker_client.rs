@@ -205,11 +205,13 @@ impl WorkerClient {
                 (i.on_failure.clone(), i.ready, i.opening.take())
             };
             f(crash_message(&message, opening.map(|o| o.2), was_ready));
+            // the owner may have stopped this client in `on_failure` (a statistics pool does)
+            let stopped = inner.borrow().worker.is_none();
             let client = WorkerClient { inner };
             client.stop();
             // A worker that had worked crashed: start a fresh one for the next file. One that
             // never started is retried by the next `send`, not in a loop.
-            if was_ready {
+            if was_ready && !stopped {
                 client.start();
             }
         });

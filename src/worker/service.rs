@@ -10,7 +10,7 @@
 
 use super::blob;
 use super::perf::mark;
-use super::protocol::{ErrorReply, JsFile, Request, Response};
+use super::protocol::{ErrorReply, JsFile, Request, Response, Summary};
 use super::session::{NamedSource, Session};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
@@ -60,13 +60,20 @@ fn schedule() {
     let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 0);
 }
 
+/// `{"summary": …}`, the wire shape of [`Response::Summary`], for the one answer sent as JSON
+/// (a struct of its own, so neither side carries JSON code for every other answer).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SummaryJson<S> {
+    summary: S,
+}
+
 /// Encode a response as the JS value posted to the page. The index (`summary`: tens of
 /// thousands of entries) goes as one JSON string — one string to clone instead of a JS object
 /// per field, several times faster both sides —, every other answer as a plain object (they may
 /// carry JS handles). [`decode`] reads both.
 pub fn encode(r: &Response) -> JsValue {
-    if let Response::Summary(_) = r {
-        if let Ok(s) = serde_json::to_string(r) {
+    if let Response::Summary(summary) = r {
+        if let Ok(s) = serde_json::to_string(&SummaryJson { summary }) {
             return JsValue::from_str(&s);
         }
     }
@@ -109,7 +116,9 @@ fn sources(id: u32, files: Vec<JsFile>) -> Result<Sources, Response> {
 /// Decode what [`encode`] made (on the page).
 pub fn decode(v: JsValue) -> Result<Response, String> {
     match v.as_string() {
-        Some(s) if s.starts_with('{') => serde_json::from_str(&s).map_err(|e| e.to_string()),
+        Some(s) if s.starts_with('{') => serde_json::from_str::<SummaryJson<Summary>>(&s)
+            .map(|w| Response::Summary(w.summary))
+            .map_err(|e| e.to_string()),
         _ => serde_wasm_bindgen::from_value(v).map_err(|e| e.to_string()),
     }
 }
