@@ -12,6 +12,8 @@
 // The output is verified with torch (mmap, weights_only=True): keys are `model.` + the input's,
 // and sampled tensors are equal. Run after `trunk build --release`:
 //   node bench/browser_export_bench.mjs [SIZE_GIB] [rename|cast]
+//   node bench/browser_export_bench.mjs --smoke [rename|cast]   (8 MiB input, same code path and
+//   checks; the test command runs it so the bench cannot rot)
 // `cast` casts every tensor to float16 instead (all data streamed through the worker in chunks;
 // the output is verified against torch's own .to(torch.float16) on sampled tensors).
 import fs from 'node:fs';
@@ -28,10 +30,12 @@ const TOOLS = process.env.WEIGHTSCOPE_TOOLS ?? path.join(ROOT, '.tools');
 const { chromium } = require(path.join(TOOLS, 'node_modules', 'playwright-core'));
 const DIST = process.env.WEIGHTSCOPE_DIST ?? path.join(ROOT, 'dist');
 const PY = process.env.WEIGHTSCOPE_PY ?? path.join(os.homedir(), '.cache', 'weightscope', 'venv', 'bin', 'python');
-const GIB = Number(process.argv[2] ?? 4);
-const MODE = process.argv[3] ?? 'rename';
+const SMOKE = process.argv.includes('--smoke');
+const ARGS = process.argv.slice(2).filter((a) => a !== '--smoke');
+const GIB = SMOKE ? 1 / 128 : Number(ARGS[0] ?? 4);
+const MODE = (SMOKE ? ARGS[0] : ARGS[1]) ?? 'rename';
 const ARTIFACTS = path.join(ROOT, 'tests', 'artifacts');
-const BIG = path.join(ARTIFACTS, `big-export-${GIB}g.pth`);
+const BIG = path.join(ARTIFACTS, SMOKE ? 'big-export-smoke.pth' : `big-export-${GIB}g.pth`);
 
 const MAKE = String.raw`
 import sys, torch
@@ -82,6 +86,7 @@ try {
   await page.locator('[data-testid="drop-zone"][data-worker="ready"]').waitFor({ timeout: 30_000 });
   let t = performance.now();
   await page.locator('[data-testid="file-input"]').setInputFiles(BIG);
+  await page.getByRole('tab', { name: 'Edit' }).click(); // the panel lives in the Edit tab
   await page.locator('[data-testid="edit-panel"][data-ready="true"]').waitFor({ timeout: 300_000 });
   const openMs = performance.now() - t;
   if (MODE === 'cast') {

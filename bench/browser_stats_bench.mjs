@@ -10,19 +10,22 @@
 // progress values the page showed (polled every 50 ms) — several values while one tensor is
 // being read show the in-tensor progress. Checks the float32 row's mean against torch's.
 // Run after `trunk build --release`:   node bench/browser_stats_bench.mjs [RUNS]
+// `--smoke`: 8 MiB of each dtype, one run, same code path and checks (the test command runs it).
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { serve } from '../scripts/static-server.mjs';
 import { chromium, DIST, ARTIFACTS, PY, CHROMIUM, CHROMIUM_ARGS, testid, openPage } from '../tests/e2e/harness.mjs';
 
-const RUNS = Number(process.argv[2] ?? 3);
-const FILE = path.join(ARTIFACTS, 'stats-512m.pth');
+const SMOKE = process.argv.includes('--smoke');
+const RUNS = SMOKE ? 1 : Number(process.argv[2] ?? 3);
+const FILE = path.join(ARTIFACTS, SMOKE ? 'stats-smoke.pth' : 'stats-512m.pth');
+const SHIFT = SMOKE ? 1 : 6; // values: 1 Mi << SHIFT float32, twice as many bfloat16
 const MAKE = String.raw`
 import sys, json, torch
 g = torch.Generator().manual_seed(0)
-a = torch.randn(64 << 20, generator=g) * 0.02 + 0.001
-b = (torch.randn(128 << 20, generator=g) * 0.02).to(torch.bfloat16)
+a = torch.randn((1 << 20) << int(sys.argv[2]), generator=g) * 0.02 + 0.001
+b = (torch.randn((2 << 20) << int(sys.argv[2]), generator=g) * 0.02).to(torch.bfloat16)
 torch.save({"f32": a, "bf16": b}, sys.argv[1])
 print(json.dumps({"f32_mean": a.double().mean().item(), "bf16_mean": b.double().mean().item()}))
 `;
@@ -30,10 +33,10 @@ print(json.dumps({"f32_mean": a.double().mean().item(), "bf16_mean": b.double().
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 const meanFile = FILE + '.json';
 if (!fs.existsSync(FILE) || !fs.existsSync(meanFile)) {
-  fs.writeFileSync(meanFile, execFileSync(PY, ['-c', MAKE, FILE], { encoding: 'utf8' }));
+  fs.writeFileSync(meanFile, execFileSync(PY, ['-c', MAKE, FILE, String(SHIFT)], { encoding: 'utf8' }));
 }
 const expected = JSON.parse(fs.readFileSync(meanFile, 'utf8'));
-const tensorBytes = (256 << 20) * 2;
+const tensorBytes = ((4 << 20) << SHIFT) * 2;
 
 const server = await serve(DIST, 0);
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
@@ -60,6 +63,10 @@ try {
     await page.locator('[role="treeitem"]', { hasText: 'f32' }).first().click();
     await testid(page, 'stats').waitFor({ timeout: 60_000 });
     const statsText = await testid(page, 'stats').textContent();
+    const mean = Number(await page.locator('[data-testid="stats"] [data-stat="mean"]').getAttribute('data-value'));
+    if (!(Math.abs(mean - expected.f32_mean) <= 1e-6 * Math.abs(expected.f32_mean) + 1e-9)) {
+      throw new Error(`float32 mean ${mean}, torch says ${expected.f32_mean}`);
+    }
     const progress = [...seen].sort((x, y) => x - y);
     console.log(`run ${run}: both tensors in ${ms} ms = ${(tensorBytes / 1e6 / (ms / 1e3)).toFixed(0)} MB/s of tensor bytes ` +
       `(float32 read twice, bfloat16 once); progress values seen: ${progress.length} (${progress.slice(0, 12).join(', ')}${progress.length > 12 ? ', …' : ''})`);

@@ -1,7 +1,8 @@
 // static-server.mjs — serve a built dist/ directory on 127.0.0.1 only.
 //
 // Contract: GET/HEAD of files inside DIR (`/` → index.html) with correct MIME types
-// (application/wasm for streaming compilation) and `Cache-Control: no-store`; anything else is
+// (application/wasm for streaming compilation), `Cache-Control: no-store` and the security
+// headers of scripts/headers.mjs (CSP, nosniff, no referrer) on every response; anything else is
 // 404/405. Never follows paths outside DIR. Used by `scripts/dev.sh serve` and the end-to-end
 // tests (which import `serve`).
 //
@@ -10,6 +11,7 @@ import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { SECURITY_HEADERS } from './headers.mjs';
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
@@ -27,6 +29,7 @@ const TYPES = {
 export function serve(dir, port = 0, host = '127.0.0.1') {
   const root = fs.realpathSync(dir);
   const server = http.createServer((req, res) => {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405).end();
       return;
@@ -50,7 +53,6 @@ export function serve(dir, port = 0, host = '127.0.0.1') {
         'Content-Type': TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
         'Content-Length': st.size,
         'Cache-Control': 'no-store',
-        'X-Content-Type-Options': 'nosniff',
       });
       if (req.method === 'HEAD') res.end();
       else fs.createReadStream(file).pipe(res);

@@ -236,6 +236,31 @@ fn answers_encode_to_plain_objects() {
     // and the page decodes what the worker encodes
     let back: Response = serde_wasm_bindgen::from_value(v).unwrap();
     assert_eq!(back, out[0]);
+    // the index crosses as one JSON string, and decodes back unchanged
+    let summary = Response::Summary(weightscope::worker::protocol::Summary {
+        id: 4,
+        tensors: 1,
+        params: 6,
+        verdict: weightscope::format::Verdict::Safe,
+        entries: vec![weightscope::worker::protocol::Entry {
+            path: vec!["w".into()],
+            dtype: weightscope::format::DType::F32,
+            shape: vec![2, 3],
+            strides: vec![3, 1],
+            storage_offset: 0,
+            numel: 6,
+            bytes: 24,
+            storage: Some(0),
+        }],
+        ..Default::default()
+    });
+    let v = service::encode(&summary);
+    assert!(v.as_string().is_some_and(|s| s.starts_with('{')));
+    assert_eq!(service::decode(v), Ok(summary));
+    assert_eq!(
+        service::decode(service::encode(&Response::Ready)),
+        Ok(Response::Ready)
+    );
 }
 
 // --- edit & export

@@ -18,6 +18,7 @@ use super::edit_panel::EditPanel;
 use super::inspector::{Busy, Inspector};
 use super::model::{Details, FileCard, PageState};
 use super::overview::{LayerStats, Overview, AUTO_LIMIT};
+use super::stats_pool::{StatsPool, MIN_PART_BYTES};
 use super::tree::{Filter, NodeKind};
 use super::tree_view::TreePanel;
 use super::worker_client::WorkerClient;
@@ -87,12 +88,31 @@ pub fn App() -> impl IntoView {
     )));
     provide_context(super::charts::watch_theme());
 
-    // layer statistics of the opened file
+    // layer statistics of the opened file: big files on a pool of workers, small ones on the
+    // reader (which has the file open already)
+    let pool = StoredValue::new_local(StatsPool::default());
+    let sent = StoredValue::new_local(Vec::<(u32, Vec<File>)>::new());
     let start_all = Callback::new(move |_: ()| {
         let id = ck.new_id();
         running.set(Some(id));
         cancelled.set(false);
-        ck.send(&Request::AllStats { id, bins: 64 });
+        let f = ck.opened.get_untracked();
+        let on_pool = f.as_ref().and_then(|f| {
+            let bytes: u64 = f.entries.iter().map(|e| e.bytes).sum();
+            let files =
+                sent.with_value(|v| v.iter().find(|(i, _)| *i == f.id).map(|x| x.1.clone()));
+            files
+                .filter(|_| bytes >= MIN_PART_BYTES)
+                .map(|files| (f.clone(), files))
+        });
+        match on_pool {
+            Some((f, files)) => pool.with_value(|p| {
+                p.run(id, f.id, &files, &f.entries, 64, move |r| {
+                    crate::ui::hub::dispatch(&r)
+                })
+            }),
+            None => ck.send(&Request::AllStats { id, bins: 64 }),
+        }
         busy.set(Some(Busy {
             id,
             label: "Layer statistics".into(),
@@ -153,6 +173,7 @@ pub fn App() -> impl IntoView {
     Effect::new(move |_| {
         let Some(f) = ck.opened.get() else { return };
         rows.set(vec![None; f.entries.len()]);
+        pool.with_value(|p| p.cancel());
         if let Some(id) = running.get_untracked() {
             running.set(None);
             busy.update(|b| {
@@ -170,7 +191,14 @@ pub fn App() -> impl IntoView {
         let Some(b) = busy.get_untracked() else {
             return;
         };
-        if running.get_untracked() == Some(b.id) {
+        if pool.with_value(|p| p.running()) == Some(b.id) {
+            // terminate the pool's workers: stops inside a tensor too
+            pool.with_value(|p| p.cancel());
+            crate::ui::hub::dispatch(&Response::AllStatsDone {
+                id: b.id,
+                cancelled: true,
+            });
+        } else if running.get_untracked() == Some(b.id) {
             ck.send(&Request::Cancel { id: b.id });
         }
         // a single tensor's statistics cannot be interrupted: its answer is dropped
@@ -181,9 +209,16 @@ pub fn App() -> impl IntoView {
         if files.is_empty() {
             return;
         }
+        crate::worker::perf::mark("p:open");
         let names: Vec<String> = files.iter().map(|f| f.name()).collect();
         let mut id = 0;
         state.update(|s| id = s.begin(&names));
+        // the files of the last opens, for the statistics pool's workers
+        sent.update_value(|v| {
+            v.push((id, files.clone()));
+            let n = v.len();
+            v.drain(..n.saturating_sub(2));
+        });
         let req = Request::Open {
             id,
             files: files.into_iter().map(JsFile).collect(),
@@ -380,12 +415,15 @@ fn on_answer(state: RwSignal<PageState>, ck: Checkpoint, r: Response) {
                 let values = std::mem::take(&mut s.values);
                 ck.selected.set(None);
                 ck.selected_value.set(None);
-                ck.opened
-                    .set(Some(Arc::new(OpenedFile::new(s.id, name, entries, values))));
+                let f = OpenedFile::new(s.id, name, entries, values);
+                crate::worker::perf::mark("p:tree-built");
+                ck.opened.set(Some(Arc::new(f)));
+                crate::worker::perf::mark("p:opened-set");
             }
             let r = Response::Summary(s);
             crate::ui::hub::dispatch(&r);
             state.update(|st| st.apply(r));
+            crate::worker::perf::mark("p:state-applied");
         }
         r @ (Response::Ready | Response::Detected(_) | Response::Error(_)) => {
             crate::ui::hub::dispatch(&r);

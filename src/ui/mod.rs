@@ -14,6 +14,8 @@
 //! - `tree_view`, `inspector`, `overview`, `charts` (wasm32): the panels and canvas drawing.
 //! - `hub` (wasm32): the one message hub: every request id and every answer's listeners.
 //! - `edit_panel`, `compare_panel` (wasm32): the Edit and Compare tabs.
+//! - `stats_pool` (wasm32): whole-file statistics on a pool of workers, cancelled by
+//!   terminating them.
 
 pub mod compare_model;
 pub mod model;
@@ -35,6 +37,8 @@ pub mod hub;
 pub mod inspector;
 #[cfg(target_arch = "wasm32")]
 pub mod overview;
+#[cfg(target_arch = "wasm32")]
+pub mod stats_pool;
 #[cfg(target_arch = "wasm32")]
 pub mod tree_view;
 #[cfg(target_arch = "wasm32")]

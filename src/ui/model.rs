@@ -104,6 +104,8 @@ impl PageState {
     pub fn worker_failed(&mut self, message: &str) {
         self.worker_ready = false;
         let what = match self.pending.take() {
+            // the client's message names the file already
+            Some(p) if message.starts_with(&format!("{}: ", p.label)) => message.to_string(),
             Some(p) => format!("{}: the reader stopped: {message}", p.label),
             None => format!("the reader stopped: {message}"),
         };
@@ -252,6 +254,11 @@ mod tests {
             s.error.as_deref(),
             Some("big.pth: the reader stopped: RuntimeError: unreachable")
         );
+        // the worker client's own message already names the file: kept as it is
+        s.begin(&["evil.pth".into()]);
+        let msg = "evil.pth: the reader failed on this file and was restarted (RuntimeError: unreachable)";
+        s.worker_failed(msg);
+        assert_eq!(s.error.as_deref(), Some(msg));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! Contract: the statistics come from an `all_stats` run ([`LayerStats`]), started by the page
 //! after a file opens (automatically up to [`AUTO_LIMIT`] bytes, else by the button here).
 //! Hook: `overview` is the canvas; `data-points` = number of tensors shown, `data-x0` /
-//! `data-x1` = the plotting area's pixel span (canvas pixels), for tests.
+//! `data-x1` = the plotting area's pixel span (canvas pixels), `data-computed` = tensors whose
+//! statistics are in, `data-running` = `true` while a run is going, for tests and benchmarks.
 
 use super::charts::{draw_overview, Frame, Point};
 use super::context::Checkpoint;
@@ -210,7 +211,7 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
         } else if d < total {
             view! {
                 <span class="muted">{format!("{} of {} tensors computed{}", group_digits(d as u64), group_digits(total as u64), if ls.cancelled.get() { " (cancelled)" } else { "" })}</span>
-                <button class="mini" on:click=move |_| ls.start.run(())>{format!("Compute all ({})", human_bytes(bytes))}</button>
+                <button class="mini" data-testid="compute-all" on:click=move |_| ls.start.run(())>{format!("Compute all ({})", human_bytes(bytes))}</button>
             }.into_any()
         } else {
             view! {
@@ -238,6 +239,8 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
         <canvas
             class="overview-chart"
             data-testid="overview"
+            data-computed=move || done.get().to_string()
+            data-running=move || ls.running.get().is_some().to_string()
             height="160"
             width="900"
             node_ref=canvas_ref

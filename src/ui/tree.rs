@@ -103,10 +103,16 @@ impl Filter {
         match self {
             Filter::Regex(r) => r.find(s).map(|m| (m.start(), m.end())),
             Filter::Substring(q) => {
-                // lowercase byte-by-byte keeps offsets valid for ASCII; others fall back
+                // ASCII case folding in place (no copy per key: this runs for every key on
+                // every keystroke); other text falls back to an exact search
                 if s.is_ascii() {
-                    s.to_ascii_lowercase()
-                        .find(q.as_str())
+                    let q = q.as_bytes();
+                    if q.is_empty() || q.len() > s.len() {
+                        return (q.is_empty()).then_some((0, 0));
+                    }
+                    s.as_bytes()
+                        .windows(q.len())
+                        .position(|w| w.eq_ignore_ascii_case(q))
                         .map(|a| (a, a + q.len()))
                 } else {
                     s.find(q.as_str()).map(|a| (a, a + q.len()))

@@ -2,13 +2,20 @@
 //! bin).
 //!
 //! Contract: requests sent before the worker posted `"ready"` are queued and sent after it.
-//! Every decoded answer goes to `on_response`. If the worker fails (load error, a panic in its
-//! wasm), `on_failure` is told, the worker is terminated and a fresh one is started, so the page
-//! keeps working.
+//! Every decoded answer goes to `on_response`. If the worker fails (load error, a trap in its
+//! wasm), `on_failure` is told — naming the file being opened when an `open` was in flight —,
+//! the worker is terminated and a fresh one is started, so the page keeps working. The fresh
+//! worker gets the checkpoint that was open back: the client keeps the last `open` that
+//! succeeded and the edit requests sent since (`edit`, `undo`, `redo`, `open_b`) and replays
+//! them to the new worker before anything else; the answers to replayed requests are dropped
+//! (the page already has them). So a file that crashes the reader leaves the previous
+//! checkpoint, its journal and its compare file open.
 
 use crate::worker::blob::js_error_text;
-use crate::worker::protocol::Response;
+use crate::worker::perf::mark;
+use crate::worker::protocol::{RequestId, Response};
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
@@ -25,6 +32,36 @@ struct Inner {
     queue: Vec<JsValue>,
     on_response: OnResponse,
     on_failure: OnFailure,
+    /// The `open` in flight: its id, message and first file's name.
+    opening: Option<(RequestId, JsValue, String)>,
+    /// The last `open` that succeeded, then the edit requests sent since: replayed to a fresh
+    /// worker after a crash.
+    replay: Vec<JsValue>,
+    /// Ids of replayed requests whose answers are dropped.
+    replayed: HashSet<RequestId>,
+}
+
+/// The tag and `id` of a request message (`{"open": {"id": 7, ...}}`).
+fn tag_and_id(msg: &JsValue) -> Option<(String, RequestId)> {
+    let keys = js_sys::Object::keys(msg.dyn_ref::<js_sys::Object>()?);
+    let tag = keys.get(0).as_string()?;
+    let body = js_sys::Reflect::get(msg, &JsValue::from_str(&tag)).ok()?;
+    let id = js_sys::Reflect::get(&body, &JsValue::from_str("id"))
+        .ok()?
+        .as_f64()?;
+    Some((tag, id as RequestId))
+}
+
+/// The name of the first file of an `open` message.
+fn first_file_name(msg: &JsValue) -> String {
+    js_sys::Reflect::get(msg, &JsValue::from_str("open"))
+        .and_then(|o| js_sys::Reflect::get(&o, &JsValue::from_str("files")))
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Array>().ok())
+        .map(|a| a.get(0))
+        .and_then(|f| f.dyn_into::<web_sys::File>().ok())
+        .map(|f| f.name())
+        .unwrap_or_else(|| "the file".into())
 }
 
 /// A running worker with a queue for the time before its handshake.
@@ -46,6 +83,9 @@ impl WorkerClient {
                 queue: Vec::new(),
                 on_response: Rc::new(on_response),
                 on_failure: Rc::new(on_failure),
+                opening: None,
+                replay: Vec::new(),
+                replayed: HashSet::new(),
             })),
         };
         client.start();
@@ -59,6 +99,19 @@ impl WorkerClient {
             self.start();
         }
         let mut inner = self.inner.borrow_mut();
+        match tag_and_id(&msg) {
+            Some((tag, id)) if tag == "open" => {
+                inner.opening = Some((id, msg.clone(), first_file_name(&msg)));
+            }
+            // edits of the open checkpoint, replayed after a crash
+            Some((tag, _))
+                if ["edit", "undo", "redo", "open_b"].contains(&tag.as_str())
+                    && !inner.replay.is_empty() =>
+            {
+                inner.replay.push(msg.clone());
+            }
+            _ => {}
+        }
         match (inner.worker.clone(), inner.ready) {
             (Some(w), true) => {
                 let f = inner.on_failure.clone();
@@ -85,23 +138,54 @@ impl WorkerClient {
         let weak = Rc::downgrade(&self.inner);
         let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
             let Some(inner) = weak.upgrade() else { return };
-            let resp = match serde_wasm_bindgen::from_value::<Response>(ev.data()) {
-                Ok(r) => r,
+            if ev.data().is_string() {
+                // only the index crosses as a string: time its decoding (the benchmark's marks)
+                mark("p:recv");
+            }
+            let resp = match crate::worker::service::decode(ev.data()) {
+                Ok(r) => {
+                    if matches!(r, Response::Summary(_)) {
+                        mark("p:decoded:summary");
+                    }
+                    r
+                }
                 Err(e) => {
                     let f = inner.borrow().on_failure.clone();
                     f(format!("undecodable answer from the reader: {e}"));
                     return;
                 }
             };
+            if let Some(id) = resp.id() {
+                let mut i = inner.borrow_mut();
+                if i.replayed.contains(&id) {
+                    // the answer to a replayed request: the page has it already
+                    return;
+                }
+                match (&resp, i.opening.as_ref()) {
+                    (Response::Summary(s), Some((o, msg, _))) if s.id == *o => {
+                        i.replay = vec![msg.clone()];
+                        i.opening = None;
+                    }
+                    (Response::Error(e), Some((o, _, _))) if e.id == Some(*o) => {
+                        i.opening = None;
+                    }
+                    _ => {}
+                }
+            }
             if resp == Response::Ready {
-                let (worker, queued) = {
+                let (worker, queued, replay) = {
                     let mut i = inner.borrow_mut();
                     i.ready = true;
-                    (i.worker.clone(), std::mem::take(&mut i.queue))
+                    let replay = i.replay.clone();
+                    i.replayed = replay
+                        .iter()
+                        .filter_map(|m| tag_and_id(m).map(|t| t.1))
+                        .collect();
+                    (i.worker.clone(), std::mem::take(&mut i.queue), replay)
                 };
                 if let Some(w) = worker {
-                    for m in queued {
-                        let _ = w.post_message(&m);
+                    for m in replay.iter().chain(&queued) {
+                        let _ = w.post_message(m);
                     }
                 }
             }
@@ -116,16 +200,18 @@ impl WorkerClient {
                 m if m.is_empty() => "the worker script failed to load".to_string(),
                 m => m,
             };
-            let (f, was_ready) = {
-                let i = inner.borrow();
-                (i.on_failure.clone(), i.ready)
+            let (f, was_ready, opening) = {
+                let mut i = inner.borrow_mut();
+                (i.on_failure.clone(), i.ready, i.opening.take())
             };
-            f(message);
+            f(crash_message(&message, opening.map(|o| o.2), was_ready));
+            // the owner may have stopped this client in `on_failure` (a statistics pool does)
+            let stopped = inner.borrow().worker.is_none();
             let client = WorkerClient { inner };
             client.stop();
             // A worker that had worked crashed: start a fresh one for the next file. One that
             // never started is retried by the next `send`, not in a loop.
-            if was_ready {
+            if was_ready && !stopped {
                 client.start();
             }
         });
@@ -155,5 +241,22 @@ impl WorkerClient {
     pub fn restart(&self) {
         self.stop();
         self.start();
+    }
+}
+
+/// What the page says when the worker died: which file it was reading, and that the reader was
+/// restarted with the previous checkpoint (a wasm trap — `RuntimeError: unreachable`, a stack
+/// overflow — says nothing useful to a user on its own).
+fn crash_message(js: &str, file: Option<String>, was_ready: bool) -> String {
+    if !was_ready {
+        return js.to_string();
+    }
+    let js = js.trim_start_matches("Uncaught ");
+    match file {
+        Some(f) => format!(
+            "{f}: the reader failed on this file and was restarted ({js}); the file may be \
+             damaged or crafted. Whatever was open before stays open."
+        ),
+        None => format!("the reader failed and was restarted ({js}); please try again"),
     }
 }

@@ -16,6 +16,16 @@ use web_sys::{Blob, FileReaderSync};
 pub const CACHE_BLOCK: usize = 64 * 1024;
 pub const CACHE_BLOCKS: usize = 16;
 
+thread_local! {
+    /// `FileReaderSync` reads and bytes read by every [`BlobSource`] of this worker.
+    static READS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// `(reads, bytes)` made through `FileReaderSync` by this worker so far (for the benchmark).
+pub fn read_counts() -> (u64, u64) {
+    READS.with(|r| r.get())
+}
+
 /// Random access to a `Blob`'s bytes.
 pub struct BlobSource {
     blob: Blob,
@@ -88,6 +98,10 @@ impl Source for BlobSource {
             .map_err(at)?;
         let bytes = self.reader.read_as_array_buffer(&part).map_err(at)?;
         self.reads.set(self.reads.get() + 1);
+        READS.with(|r| {
+            let (n, b) = r.get();
+            r.set((n + 1, b + buf.len() as u64))
+        });
         let arr = Uint8Array::new(&bytes);
         if arr.length() as usize != buf.len() {
             return Err(SourceError(format!(

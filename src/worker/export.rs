@@ -39,7 +39,8 @@ fn now() -> f64 {
     js_sys::Date::now()
 }
 
-fn wasm_memory() -> u64 {
+/// Bytes of this worker's wasm memory.
+pub(crate) fn wasm_memory() -> u64 {
     wasm_bindgen::memory()
         .dyn_into::<js_sys::WebAssembly::Memory>()
         .map(|m| {
@@ -112,6 +113,7 @@ pub fn handle(session: &Session, req: Request<JsFile>, reply: &mut dyn FnMut(Res
         | Request::Values { .. }
         | Request::Heatmap { .. }
         | Request::AllStats { .. }
+        | Request::StatsPart { .. }
         | Request::Cancel { .. } => unreachable!("handled by the service and the session"),
         Request::Edit { id, op } => {
             reply(Response::Journal(

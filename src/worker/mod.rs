@@ -3,6 +3,7 @@
 //! - [`protocol`]: the page ↔ worker messages (pure serde, tested natively).
 //! - [`session`]: request handling over any [`crate::format::Source`] (tested natively).
 //! - `blob` (wasm32): [`crate::format::Source`] over a browser `Blob` via `FileReaderSync`.
+//! - `perf` (wasm32): user-timing marks for the page benchmark.
 //! - `service` (wasm32): the worker's entry point: message loop and ready handshake.
 
 pub mod edit;
@@ -14,6 +15,8 @@ pub mod values;
 pub mod blob;
 #[cfg(target_arch = "wasm32")]
 pub mod export;
+#[cfg(target_arch = "wasm32")]
+pub mod perf;
 #[cfg(target_arch = "wasm32")]
 pub mod service;
 

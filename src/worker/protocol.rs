@@ -66,6 +66,17 @@ pub enum Request<F> {
     Cancel {
         id: RequestId,
     },
+    /// For a statistics pool worker: statistics of the tensors `tensors` (indices of the index
+    /// that `open` request `open_id` produced) of `files`. The worker opens `files` quietly
+    /// (no `detected` / `summary`) unless it already has `open_id` open, then answers like
+    /// `all_stats` (`progress`, `stats_rows`, `all_stats_done`) with `id`.
+    StatsPart {
+        id: RequestId,
+        open_id: RequestId,
+        files: Vec<F>,
+        bins: u32,
+        tensors: Vec<u32>,
+    },
     // --- edit & compare
     /// Apply an operation to the open file's journal; answered by [`Response::Journal`].
     Edit {
@@ -116,6 +127,7 @@ impl<F> Request<F> {
             | Request::Values { id, .. }
             | Request::Heatmap { id, .. }
             | Request::AllStats { id, .. }
+            | Request::StatsPart { id, .. }
             | Request::Cancel { id } => *id,
             Request::Edit { id, .. }
             | Request::Preview { id, .. }

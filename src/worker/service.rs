@@ -9,7 +9,8 @@
 //! every [`super::session::INNER_PROGRESS_BYTES`].
 
 use super::blob;
-use super::protocol::{ErrorKind, ErrorReply, JsFile, Request, Response};
+use super::perf::mark;
+use super::protocol::{ErrorKind, ErrorReply, JsFile, Request, Response, Summary};
 use super::session::{NamedSource, Session};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
@@ -31,6 +32,12 @@ fn post(r: &Response) {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     // posting only fails for uncloneable values, which `encode` never makes
     let _ = scope.post_message(&encode(r));
+    if let Response::AllStatsDone { .. } = r {
+        mark(&format!(
+            "w:mem:all-stats-done:{}",
+            super::export::wasm_memory()
+        ));
+    }
 }
 
 /// Run the next `all_stats` slice on a later turn of the event loop (once).
@@ -53,8 +60,23 @@ fn schedule() {
     let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 0);
 }
 
-/// Encode a response as the JS value posted to the page.
+/// `{"summary": …}`, the wire shape of [`Response::Summary`], for the one answer sent as JSON
+/// (a struct of its own, so neither side carries JSON code for every other answer).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SummaryJson<S> {
+    summary: S,
+}
+
+/// Encode a response as the JS value posted to the page. The index (`summary`: tens of
+/// thousands of entries) goes as one JSON string — one string to clone instead of a JS object
+/// per field, several times faster both sides —, every other answer as a plain object (they may
+/// carry JS handles). [`decode`] reads both.
 pub fn encode(r: &Response) -> JsValue {
+    if let Response::Summary(summary) = r {
+        if let Ok(s) = serde_json::to_string(&SummaryJson { summary }) {
+            return JsValue::from_str(&s);
+        }
+    }
     serde_wasm_bindgen::to_value(r).unwrap_or_else(|e| {
         serde_wasm_bindgen::to_value(&Response::Error(ErrorReply::new(
             r.id(),
@@ -63,6 +85,42 @@ pub fn encode(r: &Response) -> JsValue {
         )))
         .expect("an error reply always encodes")
     })
+}
+
+/// The files of a request as sources behind the block cache, and as blobs by name; an error
+/// answer for request `id` when one cannot be read.
+type Sources = (Vec<NamedSource>, Vec<(String, web_sys::Blob)>);
+fn sources(id: u32, files: Vec<JsFile>) -> Result<Sources, Response> {
+    let mut named = Vec::with_capacity(files.len());
+    let mut blobs = Vec::with_capacity(files.len());
+    for JsFile(file) in files {
+        let name = file.name();
+        blobs.push((name.clone(), web_sys::Blob::from(file.clone())));
+        match blob::cached(file.into()) {
+            Ok(src) => named.push(NamedSource {
+                name,
+                source: Box::new(src),
+            }),
+            Err(e) => {
+                return Err(Response::Error(ErrorReply::new(
+                    Some(id),
+                    ErrorKind::File,
+                    format!("{name}: {}", e.0),
+                )))
+            }
+        }
+    }
+    Ok((named, blobs))
+}
+
+/// Decode what [`encode`] made (on the page).
+pub fn decode(v: JsValue) -> Result<Response, String> {
+    match v.as_string() {
+        Some(s) if s.starts_with('{') => serde_json::from_str::<SummaryJson<Summary>>(&s)
+            .map(|w| Response::Summary(w.summary))
+            .map_err(|e| e.to_string()),
+        _ => serde_wasm_bindgen::from_value(v).map_err(|e| e.to_string()),
+    }
 }
 
 /// Handle one message from the page on `session`, answering through `reply`.
@@ -80,27 +138,18 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
     };
     match req {
         Request::Open { id, files } => {
-            let mut named = Vec::with_capacity(files.len());
-            let mut blobs = Vec::with_capacity(files.len());
-            for JsFile(file) in files {
-                let name = file.name();
-                blobs.push((name.clone(), web_sys::Blob::from(file.clone())));
-                match blob::cached(file.into()) {
-                    Ok(src) => named.push(NamedSource {
-                        name,
-                        source: Box::new(src),
-                    }),
-                    Err(e) => {
-                        reply(Response::Error(ErrorReply::new(
-                            Some(id),
-                            ErrorKind::File,
-                            format!("{name}: {}", e.0),
-                        )));
-                        return;
-                    }
-                }
-            }
+            let (named, blobs) = match sources(id, files) {
+                Ok(x) => x,
+                Err(e) => return reply(e),
+            };
+            let reads = blob::read_counts();
             session.open(id, named, reply);
+            let after = blob::read_counts();
+            mark(&format!(
+                "w:reads:{}:{}",
+                after.0 - reads.0,
+                after.1 - reads.1
+            ));
             // Only a file that opened becomes the editor's input (a failing one leaves the
             // previous checkpoint open). Export slices refer to `Checkpoint::files` by index:
             // hand the editor the blobs in that order (shards are not in drop order).
@@ -123,6 +172,30 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
         Request::Heatmap { id, tensor, w, h } => session.heatmap(id, tensor, (w, h), reply),
         Request::AllStats { id, bins } => session.all_stats_begin(id, bins, reply),
         Request::Cancel { id } => session.cancel(id, reply),
+        Request::StatsPart {
+            id,
+            open_id,
+            files,
+            bins,
+            tensors,
+        } => {
+            if session.opened().map(|o| o.id) != Some(open_id) {
+                let named = match sources(id, files) {
+                    Ok(x) => x.0,
+                    Err(e) => return reply(e),
+                };
+                // quietly: only a failure is an answer (with this request's id)
+                session.open(open_id, named, &mut |r| {
+                    if let Response::Error(mut e) = r {
+                        e.id = Some(id);
+                        reply(Response::Error(e));
+                    }
+                });
+            }
+            if session.opened().map(|o| o.id) == Some(open_id) {
+                session.all_stats_of(id, bins, Some(&tensors), reply);
+            }
+        }
         other => super::export::handle(session, other, reply),
     }
 }
@@ -133,9 +206,23 @@ pub fn start() {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     let post_scope = scope.clone();
     let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        mark("w:recv");
         let post = &mut |r: Response| {
+            let kind = match &r {
+                Response::Detected(_) => "detected",
+                Response::Summary(_) => "summary",
+                Response::AllStatsDone { .. } => "all-stats-done",
+                _ => "",
+            };
+            if !kind.is_empty() {
+                mark(&format!("w:encode:{kind}"));
+            }
             // posting only fails for uncloneable values, which `encode` never makes
             let _ = post_scope.post_message(&encode(&r));
+            if !kind.is_empty() {
+                mark(&format!("w:posted:{kind}"));
+                mark(&format!("w:mem:{kind}:{}", super::export::wasm_memory()));
+            }
         };
         let busy = SESSION.with(|s| {
             let mut s = s.borrow_mut();

@@ -15,7 +15,7 @@ use super::protocol::{
 use crate::display::value_texts;
 use crate::format::{self, Checkpoint, FormatError, Source};
 use crate::stats::heatmap::HeatmapFold;
-use crate::stats::{checkpoint_stats, Completion, StatsCache, StatsOptions};
+use crate::stats::{checkpoint_stats, StatsCache, StatsOptions};
 
 /// One file of a request: its name and its bytes.
 pub struct NamedSource {
@@ -59,13 +59,20 @@ pub const INNER_PROGRESS_BYTES: u64 = 32 << 20;
 /// and 16 MiB reads delivered about twice the throughput of 4 MiB ones (BENCHMARKS.md).
 pub const READ_CHUNK: usize = 16 << 20;
 
+/// An `all_stats` step hands the engine up to this many tensors at once, as long as they add up
+/// to less than [`BATCH_BYTES`] (a large tensor goes alone): one pass over the index per batch
+/// instead of per tensor, and small tensors that lie together are read together.
+pub const BATCH_TENSORS: usize = 4096;
+pub const BATCH_BYTES: u64 = 8 << 20;
+
 /// The worker's state between requests.
 pub struct Session {
     opened: Option<Opened>,
     job: Option<AllStatsJob>,
-    /// [`INNER_PROGRESS_BYTES`] and [`READ_CHUNK`] (smaller in tests).
+    /// [`INNER_PROGRESS_BYTES`], [`READ_CHUNK`] and [`BATCH_TENSORS`] (smaller in tests).
     inner_progress_bytes: u64,
     read_chunk: usize,
+    batch_tensors: usize,
 }
 
 impl Default for Session {
@@ -75,6 +82,7 @@ impl Default for Session {
             job: None,
             inner_progress_bytes: INNER_PROGRESS_BYTES,
             read_chunk: READ_CHUNK,
+            batch_tensors: BATCH_TENSORS,
         }
     }
 }
@@ -354,12 +362,29 @@ impl Session {
 
     /// Start `all_stats {id, bins}`; advance it with [`Session::all_stats_step`].
     pub fn all_stats_begin(&mut self, id: RequestId, bins: u32, reply: &mut dyn FnMut(Response)) {
+        self.all_stats_of(id, bins, None, reply)
+    }
+
+    /// Start an `all_stats` run over the tensors `only` (indices into the index, in the order
+    /// given; out-of-range ones are skipped), or over every tensor with `None`.
+    pub fn all_stats_of(
+        &mut self,
+        id: RequestId,
+        bins: u32,
+        only: Option<&[u32]>,
+        reply: &mut dyn FnMut(Response),
+    ) {
         let Some(o) = self.opened.as_ref() else {
             return reply(Response::Error(ErrorReply::no_file(id)));
         };
         let bins = (bins as usize).clamp(1, crate::stats::MAX_BINS);
         let opts = self.stats_options(bins);
-        let pending: std::collections::VecDeque<usize> = (0..o.checkpoint.tensors.len())
+        let n = o.checkpoint.tensors.len();
+        let all: Box<dyn Iterator<Item = usize>> = match only {
+            Some(list) => Box::new(list.iter().map(|&i| i as usize).filter(move |&i| i < n)),
+            None => Box::new(0..n),
+        };
+        let pending: std::collections::VecDeque<usize> = all
             .filter(|&i| o.checkpoint.tensors[i].storage.is_some())
             .collect();
         let total = pending
@@ -416,43 +441,63 @@ impl Session {
         let mut rows = vec![];
         let sources: Vec<&dyn Source> = o.files.iter().map(|f| &*f.source).collect();
         let mut failed = None;
-        while let Some(i) = job.pending.pop_front() {
-            if !o.cache.contains(i, job.bins) {
-                let (base, total) = (job.done, job.total);
-                let mut posted = 0u64;
-                let r = checkpoint_stats(
-                    &o.checkpoint,
-                    &sources,
-                    &opts,
-                    &|j| j == i,
-                    &mut |d, _| {
-                        if d >= posted + every {
-                            posted = d;
-                            reply(Response::Progress {
-                                id,
-                                done: (base + d).min(total),
-                                total,
-                            });
-                        }
-                        true
-                    },
-                    &mut o.cache,
-                );
-                job.done = job.done.saturating_add(
-                    o.checkpoint.tensors[i]
-                        .nbytes()
-                        .saturating_mul(crate::stats::passes_needed(&o.checkpoint, i, &opts)),
-                );
-                match r {
-                    Ok(Completion::Done | Completion::Cancelled) => {}
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
+        let mut chosen = vec![false; o.checkpoint.tensors.len()];
+        while !job.pending.is_empty() {
+            // a batch: tensors not computed yet, up to the limits (at least one)
+            let mut batch = vec![];
+            let mut bytes = 0u64;
+            while let Some(&i) = job.pending.front() {
+                let b = o.checkpoint.tensors[i].nbytes();
+                if !batch.is_empty()
+                    && (batch.len() >= self.batch_tensors || bytes.saturating_add(b) > BATCH_BYTES)
+                {
+                    break;
+                }
+                job.pending.pop_front();
+                bytes = bytes.saturating_add(b);
+                batch.push(i);
+            }
+            let mut planned = 0u64;
+            for &i in &batch {
+                chosen[i] = true;
+                if !o.cache.contains(i, job.bins) {
+                    planned = planned.saturating_add(
+                        o.checkpoint.tensors[i]
+                            .nbytes()
+                            .saturating_mul(crate::stats::passes_needed(&o.checkpoint, i, &opts)),
+                    );
                 }
             }
-            if let Some(s) = o.cache.get(i, job.bins) {
-                rows.push(StatsRow::of(i as u32, s));
+            let (base, total) = (job.done, job.total);
+            let mut posted = 0u64;
+            let r = checkpoint_stats(
+                &o.checkpoint,
+                &sources,
+                &opts,
+                &|j| chosen[j],
+                &mut |d, _| {
+                    if d >= posted + every {
+                        posted = d;
+                        reply(Response::Progress {
+                            id,
+                            done: (base + d).min(total),
+                            total,
+                        });
+                    }
+                    true
+                },
+                &mut o.cache,
+            );
+            job.done = job.done.saturating_add(planned);
+            for &i in &batch {
+                chosen[i] = false;
+                if let Some(s) = o.cache.get(i, job.bins) {
+                    rows.push(StatsRow::of(i as u32, s));
+                }
+            }
+            if let Err(e) = r {
+                failed = Some(e);
+                break;
             }
             if !more() {
                 break;
@@ -735,6 +780,7 @@ mod tests {
     #[test]
     fn all_stats_runs_in_steps_and_can_be_cancelled() {
         let mut s = opened_session();
+        s.batch_tensors = 1;
         let mut out = vec![];
         s.all_stats_begin(20, 64, &mut |r| out.push(r));
         assert_eq!(

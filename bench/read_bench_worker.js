@@ -1,0 +1,30 @@
+// A dedicated worker for bench/page_bench.mjs: reads a whole File three ways and posts the
+// throughput of each — FileReaderSync on 16 MiB slices (what the reader worker does today),
+// `await blob.slice().arrayBuffer()` on 16 MiB slices, and `blob.stream()` — touching one byte
+// per 4 KiB so the data really arrives. Served next to a copy of dist/ only by the benchmark.
+const CHUNK = 16 << 20;
+function touch(u8) {
+  let x = 0;
+  for (let i = 0; i < u8.length; i += 4096) x ^= u8[i];
+  return x;
+}
+self.onmessage = async (ev) => {
+  const file = ev.data;
+  const out = {};
+  let t = performance.now();
+  const r = new FileReaderSync();
+  for (let o = 0; o < file.size; o += CHUNK) touch(new Uint8Array(r.readAsArrayBuffer(file.slice(o, o + CHUNK))));
+  out.fileReaderSync = performance.now() - t;
+  t = performance.now();
+  for (let o = 0; o < file.size; o += CHUNK) touch(new Uint8Array(await file.slice(o, o + CHUNK).arrayBuffer()));
+  out.arrayBuffer = performance.now() - t;
+  t = performance.now();
+  const rd = file.stream().getReader();
+  for (;;) {
+    const { done, value } = await rd.read();
+    if (done) break;
+    touch(value);
+  }
+  out.stream = performance.now() - t;
+  self.postMessage(out);
+};
