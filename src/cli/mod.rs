@@ -4,12 +4,14 @@
 //! - `weightscope detect FILE...` — one line per file: `FILE<TAB>FORMAT<TAB>SIZE<TAB>description`.
 //! - `weightscope inspect FILE [--json] [--hash]` — the tree, or the JSON index
 //!   `{"format", "entries": [{"path","dtype","shape","sha256"?}], "safety": {"verdict","globals"}}`.
+//! - `weightscope trend CKPT... [--json | --csv] [--key REGEX]` — see [`trend`].
 //! - Exit status: 0 read; 3 a dangerous global is referenced (the report is still printed);
 //!   2 unreadable (one line on stderr naming file and place); 1 usage.
 
 pub mod edit;
 pub mod inspect;
 pub mod open;
+pub mod trend;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
@@ -76,6 +78,22 @@ pub enum Command {
         /// Align keys: A's A_PREFIX… is compared with B's B_PREFIX… (repeatable; first match wins).
         #[arg(long = "map", value_name = "A_PREFIX=B_PREFIX")]
         map: Vec<String>,
+    },
+    /// Statistics of every tensor across the checkpoints of one training run (ordered by their
+    /// step, else by name), with flags: jump, nonfinite, dead.
+    Trend {
+        /// Checkpoints: files, sharded `*.index.json`, or directories holding one checkpoint.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print JSON (`{"steps", "tensors", "flags"}`) instead of a summary.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print CSV, one row per tensor and step.
+        #[arg(long)]
+        csv: bool,
+        /// Only tensors whose key matches this regex.
+        #[arg(long, value_name = "REGEX")]
+        key: Option<String>,
     },
     /// Edit and write a checkpoint: operations apply in the order given; with none, it converts.
     #[command(
@@ -155,6 +173,12 @@ pub fn main() -> i32 {
             key,
         } => stats(&file, json, bins as usize, key.as_deref(), &mut out),
         Command::Diff { a, b, json, map } => diff(&a, &b, json, &map, &mut out),
+        Command::Trend {
+            files,
+            json,
+            csv,
+            key,
+        } => trend::run(&files, json, csv, key.as_deref(), &mut out),
         Command::Edit(_) => edit::run(matches.subcommand_matches("edit").expect("edit matches")),
     };
     if std::env::var_os("WEIGHTSCOPE_IO_STATS").is_some() {
@@ -165,6 +189,17 @@ pub fn main() -> i32 {
 }
 pub mod stats_cmd;
 
+/// The `--key REGEX` option compiled, or (after a one-line message) the usage exit status.
+fn key_regex(key: Option<&str>) -> Result<Option<regex::Regex>, i32> {
+    key.map(regex::Regex::new).transpose().map_err(|e| {
+        eprintln!(
+            "--key: bad pattern: {}",
+            e.to_string().lines().last().unwrap_or("")
+        );
+        EXIT_USAGE
+    })
+}
+
 /// `weightscope stats FILE [--json] [--bins N] [--key REGEX]`
 fn stats(
     file: &std::path::Path,
@@ -173,15 +208,9 @@ fn stats(
     key: Option<&str>,
     out: &mut dyn std::io::Write,
 ) -> i32 {
-    let re = match key.map(regex::Regex::new).transpose() {
+    let re = match key_regex(key) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!(
-                "--key: bad pattern: {}",
-                e.to_string().lines().last().unwrap_or("")
-            );
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let o = match open::open_path(file) {
         Ok(o) => o,
