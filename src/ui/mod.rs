@@ -12,10 +12,13 @@
 //!   tree | tabs (Inspector, Edit, Compare), overview, progress bar, error panels. Stable
 //!   `data-testid` hooks for the end-to-end tests.
 //! - `tree_view`, `inspector`, `overview`, `charts` (wasm32): the panels and canvas drawing.
+//! - [`run_model`] / `run_view` (wasm32): the Run tab: a training run's checkpoints, a layer ×
+//!   step heatmap, line charts, flags, CSV / JSON export.
 //! - `edit_panel`, `compare_panel` (wasm32): the Edit and Compare tabs.
 
 pub mod compare_model;
 pub mod model;
+pub mod run_model;
 pub mod tree;
 
 #[cfg(target_arch = "wasm32")]
@@ -34,6 +37,8 @@ pub mod edit_panel;
 pub mod inspector;
 #[cfg(target_arch = "wasm32")]
 pub mod overview;
+#[cfg(target_arch = "wasm32")]
+pub mod run_view;
 #[cfg(target_arch = "wasm32")]
 pub mod tree_view;
 #[cfg(target_arch = "wasm32")]

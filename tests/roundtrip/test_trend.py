@@ -274,8 +274,14 @@ def test_name_order_without_steps_and_sharded_index(tmp_path):
     r = run(["trend", "--json", str(d / "model.safetensors.index.json"), str(tmp_path / names[1])])
     assert r.returncode == 0, r.stderr
     j = json.loads(r.stdout)
-    assert [s["step"] for s in j["steps"]] == [None, None]
+    # the shards' metadata carry step 5, the .pth none: natural name order (epoch10 < sharded/)
+    assert j["steps"] == [{"file": str(tmp_path / names[1]), "step": None},
+                          {"file": str(d / "model.safetensors.index.json"), "step": 5}]
     assert [t["key"] for t in j["tensors"]] == ["w", "b"]
+    assert j["tensors"][1]["l2"] == [None, math.sqrt(2)]
+    # a directory holding the set is the same checkpoint
+    r2 = run(["trend", "--json", str(d), str(tmp_path / names[1])])
+    assert json.loads(r2.stdout)["tensors"] == j["tensors"]
 
 
 def test_unreadable_checkpoint_is_one_line_naming_the_file(tmp_path, training_run):
