@@ -168,6 +168,8 @@ def main():
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--dir", default=None, help="where to write the checkpoints (default: a temp dir)")
     ap.add_argument("--smoke", action="store_true", help="3 × 2 MB, every tensor checked against torch float64")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the checkpoints in --dir (and reuse them when they are already there)")
     a = ap.parse_args()
     if a.smoke:
         a.count, a.size_mb = 3, 2
@@ -175,11 +177,20 @@ def main():
     base = a.dir or tempfile.gettempdir()
     need = a.count * a.size_mb * MB * 1.05
     free = shutil.disk_usage(base).free
-    if free < need + 2e9:
+    cached = a.keep and os.path.exists(os.path.join(base, f"trend-bench-{a.count}x{a.size_mb}", "complete"))
+    if free < need + 2e9 and not cached:
         sys.exit(f"{base}: {free / 1e9:.1f} GB free, the run needs {need / 1e9:.1f} GB (+2 GB margin)")
-    d = tempfile.mkdtemp(prefix="trend-bench-", dir=base)
+    reuse = os.path.join(base, f"trend-bench-{a.count}x{a.size_mb}") if a.keep else None
+    d = reuse or tempfile.mkdtemp(prefix="trend-bench-", dir=base)
     try:
-        t_make, paths = timed(lambda: make_run(d, a.count, a.size_mb))
+        done = os.path.join(d, "complete")
+        if reuse and os.path.exists(done):
+            t_make = 0.0
+            paths = [os.path.join(d, f"run-{s}.{'pth' if s % 2 == 0 else 'safetensors'}") for s in range(a.count)]
+        else:
+            os.makedirs(d, exist_ok=True)
+            t_make, paths = timed(lambda: make_run(d, a.count, a.size_mb))
+            open(done, "w").close()
         total = sum(os.path.getsize(p) for p in paths)
         print(f"{a.count} checkpoints, {total / 1e9:.2f} GB written in {t_make:.1f} s ({d})", flush=True)
         best = {"cat": float("inf"), "weightscope": float("inf"), "torch": float("inf")}
@@ -212,7 +223,8 @@ def main():
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
               f"({torch.get_num_threads()} threads); files may be partly in the page cache")
     finally:
-        shutil.rmtree(d, ignore_errors=True)
+        if not reuse:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -131,14 +131,14 @@ impl Run {
             .pool
             .with_value(|p| p.iter().filter_map(|s| s.job.map(|j| j.1)).collect());
         let mut todo = jobs.into_iter().filter(|j| !busy.contains(j));
-        let ids: Vec<(usize, u32)> = self.pool.with_value(|p| {
+        let idle: Vec<usize> = self.pool.with_value(|p| {
             p.iter()
                 .enumerate()
                 .filter(|(_, s)| s.ready && s.job.is_none())
-                .map(|(k, _)| (k, 0))
+                .map(|(k, _)| k)
                 .collect()
         });
-        for (k, _) in ids {
+        for k in idle {
             let Some(job) = todo.next() else { break };
             let id = self.id();
             let req = TrendRequest::TrendStep {
@@ -146,13 +146,14 @@ impl Run {
                 cur: job.0,
                 prev: job.1,
             };
-            let r = self.pool.try_update_value(|p| {
+            // send outside the pool's borrow (a failing worker's handler stops the pool)
+            let client = self.pool.try_update_value(|p| {
                 let s = &mut p[k];
                 s.job = Some((id, job));
                 s.done = 0;
-                send(&s.client, &req)
+                s.client.clone()
             });
-            if let Some(Err(e)) = r {
+            if let Some(Err(e)) = client.map(|c| send(&c, &req)) {
                 self.error.set(Some(e));
             }
         }
