@@ -11,8 +11,9 @@ the previous one plus a little noise — alternately `.pth` (torch zip, `{"globa
 and `.safetensors` (`__metadata__` step) — written to a temporary directory on the same disk
 (needs COUNT × SIZE MB free; the script checks and refuses otherwise).
 
-What is timed (best of RUNS, default 1 for the full size), all reading the files from the disk
-(page cache included — nothing is evicted; see the note printed at the end):
+What is timed (best of RUNS, default 1; each side a child process under GNU time, with its CPU
+time and peak RSS), all reading the files from the disk (page cache included — nothing is evicted;
+see the note printed at the end):
 - anchor `cat`: reading every byte once (`cat FILES > /dev/null`), the disk's speed here;
 - weightscope: `weightscope trend --json FILES` (release build; `$WEIGHTSCOPE_RELEASE_BIN` or
   `$CARGO_TARGET_DIR/release/weightscope`), which streams every tensor once beside the previous
@@ -161,6 +162,19 @@ def timed(fn):
     return time.perf_counter() - t0, r
 
 
+def child(args, capture=False):
+    """Run a child under GNU time: (wall s, user + sys CPU s, peak RSS MiB, stdout). (The
+    rusage of a child forked from this big process would count this process's pages.)"""
+    t0 = time.perf_counter()
+    r = subprocess.run(["/usr/bin/time", "-f", "WS_TIME %U %S %M", *args], text=True,
+                       stdout=subprocess.PIPE if capture else subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        sys.exit(f"{args[0]} failed: {r.stderr}")
+    u, s_, kb = [l for l in r.stderr.splitlines() if l.startswith("WS_TIME ")][-1].split()[1:]
+    return wall, float(u) + float(s_), int(kb) / 1024, r.stdout if capture else ""
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=20)
@@ -170,7 +184,11 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="3 × 2 MB, every tensor checked against torch float64")
     ap.add_argument("--keep", action="store_true",
                     help="keep the checkpoints in --dir (and reuse them when they are already there)")
+    ap.add_argument("--torch-loop", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.torch_loop:
+        torch_loop(a.torch_loop)
+        return
     if a.smoke:
         a.count, a.size_mb = 3, 2
     binary = weightscope_bin()
@@ -193,33 +211,31 @@ def main():
             open(done, "w").close()
         total = sum(os.path.getsize(p) for p in paths)
         print(f"{a.count} checkpoints, {total / 1e9:.2f} GB written in {t_make:.1f} s ({d})", flush=True)
-        best = {"cat": float("inf"), "weightscope": float("inf"), "torch": float("inf")}
+        best = {k: (float("inf"), 0.0, 0.0) for k in ("cat", "weightscope", "torch")}
         got = None
         for _ in range(a.runs):
-            t, _ = timed(lambda: subprocess.run(["cat", *paths], stdout=subprocess.DEVNULL, check=True))
-            best["cat"] = min(best["cat"], t)
-            t, r = timed(lambda: subprocess.run([binary, "trend", "--json", *reversed(paths)],
-                                                capture_output=True, text=True))
-            if r.returncode != 0:
-                sys.exit(f"weightscope trend failed: {r.stderr}")
-            best["weightscope"] = min(best["weightscope"], t)
-            got = json.loads(r.stdout)
+            r = child(["cat", *paths])
+            best["cat"] = min(best["cat"], r[:3])
+            r = child([binary, "trend", "--json", *reversed(paths)], capture=True)
+            best["weightscope"] = min(best["weightscope"], r[:3])
+            got = json.loads(r[3])
             if not a.smoke:
-                t, _ = timed(lambda: torch_loop(paths))
-                best["torch"] = min(best["torch"], t)
+                r = child([sys.executable, __file__, "--torch-loop", *paths])
+                best["torch"] = min(best["torch"], r[:3])
         worst = check(got, paths, a.count if a.smoke else 2)
         print(f"checked against torch float64: worst relative error {worst:.2e} (limit 1e-6)")
         if a.smoke:
             t, loop = timed(lambda: torch_loop(paths))
             assert set(loop) == {x["key"] for x in got["tensors"]}
-            print(f"smoke ok: weightscope {best['weightscope']:.2f} s, torch loop {t:.2f} s")
+            print(f"smoke ok: weightscope {best['weightscope'][0]:.2f} s, torch loop {t:.2f} s")
             return
         gb = total / 1e9
-        print(f"\n{'':<28}{'time (s)':>10}{'GB/s':>8}{'× cat':>8}")
+        print(f"\n{'':<28}{'wall (s)':>10}{'GB/s':>8}{'× cat':>8}{'CPU (s)':>10}{'peak RSS MiB':>14}")
         for name, label in (("cat", "cat FILES > /dev/null"), ("weightscope", "weightscope trend --json"),
                             ("torch", "torch.load loop (float32)")):
-            print(f"{label:<28}{best[name]:>10.2f}{gb / best[name]:>8.2f}{best[name] / best['cat']:>8.2f}")
-        print(f"\nweightscope is {best['torch'] / best['weightscope']:.2f}× the torch loop's speed")
+            w, c, m = best[name]
+            print(f"{label:<28}{w:>10.2f}{gb / w:>8.2f}{w / best['cat'][0]:>8.2f}{c:>10.2f}{m:>14.0f}")
+        print(f"\nweightscope is {best['torch'][0] / best['weightscope'][0]:.2f}× the torch loop's speed (wall)")
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
               f"({torch.get_num_threads()} threads); files may be partly in the page cache")
     finally:
