@@ -20,7 +20,8 @@
 //!   (`null` for an empty tensor); `nonfinite` = NaN + ±inf count; `rel_change` =
 //!   ‖wₜ − wₜ₋₁‖₂ / ‖wₜ₋₁‖₂ over the values as float64 (complex as real/imaginary pairs, quantized
 //!   as integer codes), computed while wₜ streams by reading wₜ₋₁'s same elements chunk by chunk
-//!   (neither is held whole). `rel_change` is `null` at the first step, when the key is missing at
+//!   (neither is held whole; the sums run over fixed blocks of values, so the result does not
+//!   depend on the read size). `rel_change` is `null` at the first step, when the key is missing at
 //!   t or t−1, when the shapes differ or one is complex and the other not, when either tensor holds
 //!   a NaN or ±inf (or the sums overflow), and when ‖wₜ₋₁‖ = 0.
 //! - **Flags** ([`flags`]), on floating-point and complex tensors only (integer counters such as
@@ -47,7 +48,7 @@
 //! the previous checkpoint, that view (see [`super::diff`]).
 
 use super::diff::{decode, Elements};
-use super::engine::{tensor_stats_ext, StatsOptions};
+use super::engine::{tensor_stats_ext, StatsOptions, BLOCK};
 use super::patterns::Sum;
 use super::run::{dequant_of, read_logical};
 use crate::format::{Checkpoint, DKind, FormatError, Key, Node, Result, Source};
@@ -258,26 +259,75 @@ impl Opened<'_> {
     }
 }
 
-/// Σ(b − a)² and Σa² over f64 lanes of a chunk (plain sums in eight lanes; the chunk's totals
-/// are then added with compensation).
-fn sq_sums<T: Copy + Into<f64>>(prev: &[T], cur: &[T]) -> (f64, f64) {
-    const L: usize = 8;
-    let (mut d, mut p) = ([0f64; L], [0f64; L]);
-    let (pc, cc) = (prev.chunks_exact(L), cur.chunks_exact(L));
-    let (pr, cr) = (pc.remainder(), cc.remainder());
-    for (x, y) in pc.zip(cc) {
-        for k in 0..L {
-            let (a, b): (f64, f64) = (x[k].into(), y[k].into());
-            d[k] += (b - a) * (b - a);
-            p[k] += a * a;
+/// Σ(b − a)² and Σa² in eight f64 lanes chosen by the value's index (lane = index mod 8),
+/// folded into compensated totals at the end of every [`BLOCK`] values (counted from the
+/// tensor's start): the result does not depend on how the bytes were chunked, so the CLI and the
+/// worker (different read sizes) agree to the bit.
+#[derive(Default)]
+struct Lanes {
+    d: [f64; 8],
+    p: [f64; 8],
+    pos: u64,
+    d2: Sum,
+    p2: Sum,
+}
+
+impl Lanes {
+    fn add<T: Copy + Into<f64>>(&mut self, prev: &[T], cur: &[T]) {
+        let mut i = 0;
+        while i < prev.len() {
+            let in_block = (self.pos % BLOCK as u64) as usize;
+            let take = (BLOCK - in_block).min(prev.len() - i);
+            self.run(&prev[i..i + take], &cur[i..i + take]);
+            i += take;
+            if self.pos.is_multiple_of(BLOCK as u64) {
+                self.fold();
+            }
         }
     }
-    for (&x, &y) in pr.iter().zip(cr) {
-        let (a, b): (f64, f64) = (x.into(), y.into());
-        d[0] += (b - a) * (b - a);
-        p[0] += a * a;
+
+    #[inline(always)]
+    fn one(&mut self, a: f64, b: f64) {
+        let k = (self.pos % 8) as usize;
+        self.d[k] += (b - a) * (b - a);
+        self.p[k] += a * a;
+        self.pos += 1;
     }
-    (d.iter().sum(), p.iter().sum())
+
+    /// Values within one block.
+    fn run<T: Copy + Into<f64>>(&mut self, prev: &[T], cur: &[T]) {
+        let mut j = 0;
+        while j < prev.len() && !self.pos.is_multiple_of(8) {
+            self.one(prev[j].into(), cur[j].into());
+            j += 1;
+        }
+        let (pc, cc) = (prev[j..].chunks_exact(8), cur[j..].chunks_exact(8));
+        let tail = j + pc.len() * 8;
+        for (x, y) in pc.zip(cc) {
+            for k in 0..8 {
+                let (a, b): (f64, f64) = (x[k].into(), y[k].into());
+                self.d[k] += (b - a) * (b - a);
+                self.p[k] += a * a;
+            }
+        }
+        self.pos += (tail - j) as u64;
+        for k in tail..prev.len() {
+            self.one(prev[k].into(), cur[k].into());
+        }
+    }
+
+    fn fold(&mut self) {
+        self.d2.add(self.d.iter().sum());
+        self.p2.add(self.p.iter().sum());
+        self.d = [0.0; 8];
+        self.p = [0.0; 8];
+    }
+
+    /// (Σ(b − a)², Σa²).
+    fn finish(&mut self) -> (f64, f64) {
+        self.fold();
+        (self.d2.get(), self.p2.get())
+    }
 }
 
 /// Decode buffers: f32 prev / cur, f64 prev / cur, f32 scratch.
@@ -290,8 +340,7 @@ struct Change<'a> {
     dec_cur: super::decode::Decoder,
     cur_size: usize,
     first: u64,
-    d2: Sum,
-    p2: Sum,
+    lanes: Lanes,
     comparable: bool,
     bufs: Buffers,
 }
@@ -306,7 +355,7 @@ impl Change<'_> {
         }
         use super::decode::Lane;
         let (fp, fc, dp, dc, scratch) = &mut self.bufs;
-        let (d, p) = if self.dec_prev.lane() == Lane::F32 && self.dec_cur.lane() == Lane::F32 {
+        if self.dec_prev.lane() == Lane::F32 && self.dec_cur.lane() == Lane::F32 {
             fp.clear();
             fc.clear();
             self.dec_prev.decode_f32(&prev, fp);
@@ -315,7 +364,7 @@ impl Change<'_> {
                 self.comparable = false;
                 return Ok(());
             }
-            sq_sums(fp, fc)
+            self.lanes.add(fp, fc);
         } else {
             dp.clear();
             dc.clear();
@@ -325,15 +374,13 @@ impl Change<'_> {
                 self.comparable = false;
                 return Ok(());
             }
-            sq_sums(dp, dc)
-        };
-        self.d2.add(d);
-        self.p2.add(p);
+            self.lanes.add(dp, dc);
+        }
         Ok(())
     }
 
-    fn rel_change(&self) -> Option<f64> {
-        let (d2, p2) = (self.d2.get(), self.p2.get());
+    fn rel_change(&mut self) -> Option<f64> {
+        let (d2, p2) = self.lanes.finish();
         (self.comparable && d2.is_finite() && p2.is_finite() && p2 > 0.0)
             .then(|| d2.sqrt() / p2.sqrt())
     }
@@ -391,8 +438,7 @@ pub fn step_points(
                 dec_cur: super::decode::Decoder::new(t.dtype),
                 cur_size: t.dtype.size(),
                 first: 0,
-                d2: Sum::default(),
-                p2: Sum::default(),
+                lanes: Lanes::default(),
                 comparable: true,
                 bufs: Default::default(),
             }),
@@ -443,7 +489,7 @@ pub fn step_points(
             l2: (finite > 0).then_some(s.l2),
             zero_fraction: (s.count > 0).then(|| s.zeros as f64 / s.count as f64),
             nonfinite: s.nan + s.posinf + s.neginf,
-            rel_change: change.as_ref().and_then(Change::rel_change),
+            rel_change: change.as_mut().and_then(Change::rel_change),
             floating: matches!(t.dtype.kind(), DKind::Float | DKind::Complex),
         });
         out.keys.push(key);
@@ -806,6 +852,31 @@ mod tests {
         ];
         c.tensors[0].path = vec!["state_dict".into(), "w".into()];
         assert_eq!(model_tensors(&c), [("w".to_string(), 0)]);
+    }
+
+    #[test]
+    fn change_sums_do_not_depend_on_chunking() {
+        let a: Vec<f64> = (0..10_000)
+            .map(|i| ((i * 7919) % 1000) as f64 * 1e-3 + 1.0)
+            .collect();
+        let b: Vec<f64> = a
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x + (i % 13) as f64 * 1e-7)
+            .collect();
+        let sums = |chunk: usize| {
+            let mut l = Lanes::default();
+            for (x, y) in a.chunks(chunk).zip(b.chunks(chunk)) {
+                l.add(x, y);
+            }
+            l.finish()
+        };
+        let one = sums(10_000);
+        assert_eq!(sums(3), one);
+        assert_eq!(sums(4096), one);
+        assert_eq!(sums(777), one);
+        let want: f64 = a.iter().zip(&b).map(|(x, y)| (y - x) * (y - x)).sum();
+        assert!((one.0 - want).abs() <= 1e-12 * want);
     }
 
     #[test]
