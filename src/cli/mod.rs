@@ -6,6 +6,7 @@
 //!   `{"format", "entries": [{"path","dtype","shape","sha256"?}], "safety": {"verdict","globals"}}`.
 //! - `weightscope scan PATH... [--json]` — one line (or JSON record) per file with its verdict
 //!   ([`scan`]); exit 3 if any is dangerous, else 2 if any is unreadable, else 0.
+//! - `weightscope trend CKPT... [--json | --csv] [--key REGEX]` — see [`trend`].
 //! - Exit status: 0 read; 3 a dangerous global is referenced, or the file is a pickle stream
 //!   that torch.load would run dangerous calls from (the report is still printed);
 //!   2 unreadable (one line on stderr naming file and place); 1 usage.
@@ -17,6 +18,7 @@ pub mod merge;
 pub mod open;
 pub mod scan;
 pub mod stats_cmd;
+pub mod trend;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
@@ -93,6 +95,22 @@ pub enum Command {
         #[arg(long = "map", value_name = "A_PREFIX=B_PREFIX")]
         map: Vec<String>,
     },
+    /// Statistics of every tensor across the checkpoints of one training run (ordered by their
+    /// step, else by name), with flags: jump, nonfinite, dead.
+    Trend {
+        /// Checkpoints: files, sharded `*.index.json`, or directories holding one checkpoint.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print JSON (`{"steps", "tensors", "flags"}`) instead of a summary.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Print CSV, one row per tensor and step.
+        #[arg(long)]
+        csv: bool,
+        /// Only tensors whose key matches this regex.
+        #[arg(long, value_name = "REGEX")]
+        key: Option<String>,
+    },
     /// Edit and write a checkpoint: operations apply in the order given; with none, it converts.
     #[command(
         after_help = "Patterns are regular expressions searched in each entry's key and in its full path joined by '/'.\n\
@@ -141,6 +159,12 @@ pub fn main() -> i32 {
             matches.subcommand_matches("edit").expect("edit matches"),
         ),
         Command::Merge(a) => merge::run(&a),
+        Command::Trend {
+            files,
+            json,
+            csv,
+            key,
+        } => trend::run(&files, json, csv, key.as_deref(), &mut out),
     };
     if std::env::var_os("WEIGHTSCOPE_IO_STATS").is_some() {
         let (reads, bytes) = crate::format::source::file_io_totals();
@@ -153,4 +177,15 @@ pub fn main() -> i32 {
 /// (control characters cannot move the cursor or fake a line).
 pub fn esc(s: &str) -> String {
     crate::format::pickle::pyrepr::display_name(s).into_owned()
+}
+
+/// The `--key REGEX` option compiled, or (after a one-line message) the usage exit status.
+pub fn key_regex(key: Option<&str>) -> Result<Option<regex::Regex>, i32> {
+    key.map(regex::Regex::new).transpose().map_err(|e| {
+        eprintln!(
+            "--key: bad pattern: {}",
+            e.to_string().lines().last().unwrap_or("")
+        );
+        EXIT_USAGE
+    })
 }

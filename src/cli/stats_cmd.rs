@@ -217,15 +217,9 @@ pub fn main(
     key: Option<&str>,
     out: &mut dyn std::io::Write,
 ) -> i32 {
-    let re = match key.map(regex::Regex::new).transpose() {
+    let re = match super::key_regex(key) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!(
-                "--key: bad pattern: {}",
-                e.to_string().lines().last().unwrap_or("")
-            );
-            return super::EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let o = match super::open::open_path(file) {
         Ok(o) => o,

@@ -74,7 +74,8 @@ pub fn map_key(key: &str, maps: &[(String, String)]) -> String {
     key.to_string()
 }
 
-fn decode(dec: &Decoder, bytes: &[u8], out: &mut Vec<f64>, f32buf: &mut Vec<f32>) {
+/// Append `bytes`' values as f64 (complex as real/imaginary pairs), via `f32buf` for f32 lanes.
+pub(crate) fn decode(dec: &Decoder, bytes: &[u8], out: &mut Vec<f64>, f32buf: &mut Vec<f32>) {
     match dec.lane() {
         Lane::F64 => dec.decode_f64(bytes, out),
         Lane::F32 => {
@@ -94,7 +95,7 @@ fn decode(dec: &Decoder, bytes: &[u8], out: &mut Vec<f64>, f32buf: &mut Vec<f32>
 }
 
 /// Reads elements of one tensor by ranges (whole-view fallback for strided views).
-struct Elements<'a> {
+pub(crate) struct Elements<'a> {
     ckpt: &'a Checkpoint,
     src: &'a [&'a dyn Source],
     index: usize,
@@ -102,7 +103,11 @@ struct Elements<'a> {
 }
 
 impl<'a> Elements<'a> {
-    fn new(ckpt: &'a Checkpoint, src: &'a [&'a dyn Source], index: usize) -> Result<Self> {
+    pub(crate) fn new(
+        ckpt: &'a Checkpoint,
+        src: &'a [&'a dyn Source],
+        index: usize,
+    ) -> Result<Self> {
         let t = &ckpt.tensors[index];
         let whole = if !t.is_contiguous() && t.nbytes() <= WHOLE_VIEW_LIMIT {
             Some(read_tensor_vec(ckpt, src, index)?)
@@ -116,7 +121,7 @@ impl<'a> Elements<'a> {
             whole,
         })
     }
-    fn range(&self, first: u64, count: u64) -> Result<Vec<u8>> {
+    pub(crate) fn range(&self, first: u64, count: u64) -> Result<Vec<u8>> {
         let es = self.ckpt.tensors[self.index].dtype.size() as u64;
         match &self.whole {
             Some(w) => Ok(w[(first * es) as usize..((first + count) * es) as usize].to_vec()),

@@ -21,6 +21,9 @@
 //! (`hypot` in f64, as numpy's `abs`); `complex` adds count / min / max / mean / std / zeros /
 //! NaN / inf of the real and imaginary parts separately.
 //!
+//! With `moments_only` ([`StatsOptions`]) pass 1 keeps nothing and pass 2 never runs: one read,
+//! no histogram, no quantiles (the training-run trend needs only the moments).
+//!
 //! No threads: the same code runs in the wasm worker. Natively the hot loops are also compiled
 //! for AVX2 and chosen at run time (identical results).
 
@@ -53,6 +56,11 @@ pub struct StatsOptions {
     pub sketch_bins: usize,
     /// Bytes per read when streaming from a checkpoint.
     pub chunk: usize,
+    /// Moments only (count, min, max, mean, std, L2, abs-max, zeros, NaN/±inf): every tensor is
+    /// read once, nothing is buffered, and the histogram is empty and the quantiles absent except
+    /// for 8/16-bit dtypes (whose pattern counts give them for free).
+    #[serde(default)]
+    pub moments_only: bool,
 }
 
 impl Default for StatsOptions {
@@ -62,6 +70,7 @@ impl Default for StatsOptions {
             quantile_exact_limit: DEFAULT_EXACT_LIMIT,
             sketch_bins: DEFAULT_SKETCH_BINS,
             chunk: crate::format::data::DEFAULT_CHUNK,
+            moments_only: false,
         }
     }
 }
@@ -160,7 +169,8 @@ fn pattern_width(dec: &Decoder, numel: u64) -> Option<usize> {
 /// tensor without finite values skips the second pass).
 pub fn planned_passes(dtype: DType, numel: u64, opts: &StatsOptions) -> u64 {
     let dec = Decoder::new(dtype);
-    if pattern_width(&dec, numel).is_some()
+    if opts.moments_only
+        || pattern_width(&dec, numel).is_some()
         || numel.saturating_mul(dec.per_unit() as u64) <= opts.quantile_exact_limit
     {
         1
@@ -220,7 +230,7 @@ pub fn tensor_stats_ext(
     let dequant = dequant.filter(|_| dtype.kind() == crate::format::DKind::Quantized);
     let dec = Decoder::new(dtype);
     let values = numel.saturating_mul(dec.per_unit() as u64);
-    let collect = values <= opts.quantile_exact_limit;
+    let collect = !opts.moments_only && values <= opts.quantile_exact_limit;
     let mut d = Driver {
         unit: dec.unit(),
         native: matches!(
@@ -482,7 +492,7 @@ impl Driver<'_, '_> {
             bound: 0.0,
             passes: 1,
         };
-        if mom.n == 0 {
+        if mom.n == 0 || self.opts.moments_only {
             return Ok(Some(core));
         }
         let mut binner = Binner::new(mom.min, mom.max, self.opts.bins, self.opts.sketch_bins);
@@ -861,5 +871,30 @@ mod tests {
         assert_eq!(j["count"], 0);
         let back: TensorStats = serde_json::from_value(j).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn moments_only_reads_once_and_matches_the_full_moments() {
+        let vals: Vec<f32> = (0..20_000)
+            .map(|i| ((i * 37) % 101) as f32 - 50.0)
+            .collect();
+        let bytes: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let full = StatsOptions {
+            quantile_exact_limit: 0,
+            ..StatsOptions::default()
+        };
+        let lean = StatsOptions {
+            moments_only: true,
+            ..full.clone()
+        };
+        assert_eq!(planned_passes(DType::F32, 20_000, &lean), 1);
+        let a = run(DType::F32, 20_000, &bytes, 4096, &full);
+        let b = run(DType::F32, 20_000, &bytes, 4096, &lean);
+        assert_eq!((a.passes, b.passes), (2, 1));
+        assert_eq!(
+            (a.count, a.mean, a.std, a.l2, a.absmax, a.zeros, a.min, a.max),
+            (b.count, b.mean, b.std, b.l2, b.absmax, b.zeros, b.min, b.max)
+        );
+        assert!(b.histogram.counts.is_empty() && b.quantiles.is_none());
     }
 }

@@ -8,6 +8,7 @@
 //! - [`checkpoint_stats`]`(ckpt, sources, opts, select, progress, cache)`: every selected tensor of
 //!   an opened checkpoint, lazily, reporting `(bytes done, bytes total)`, cancellable, results kept
 //!   in a [`StatsCache`] keyed by (tensor index, bins) so nothing is computed twice.
+//! - [`trend`]: statistics of every tensor across the checkpoints of a training run, with flags.
 //! - [`TensorStats`] serialises with serde (`Option` → `null`).
 //!
 //! # What is computed
@@ -50,6 +51,7 @@ pub mod moments;
 pub mod patterns;
 pub mod quantile;
 pub mod run;
+pub mod trend;
 
 pub use engine::{
     planned_passes, tensor_stats, tensor_stats_ext, tensor_stats_with_progress, ComplexParts,

@@ -86,6 +86,48 @@ pub fn sign_flips(dtype: DType, kind: &TensorKind) -> Option<(usize, Vec<usize>)
     (!offsets.is_empty()).then_some((size, offsets))
 }
 
+/// Stream tensor `i`'s logical values (see [`sign_flips`]) as little-endian bytes in chunks of at
+/// most `chunk` bytes: [`read_tensor`] with the negation / conjugation bits applied.
+pub fn read_logical(
+    ckpt: &Checkpoint,
+    sources: &[&dyn Source],
+    i: usize,
+    chunk: usize,
+    sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let t = &ckpt.tensors[i];
+    let Some((size, offsets)) = sign_flips(t.dtype, &t.kind) else {
+        return read_tensor(ckpt, sources, i, chunk, sink);
+    };
+    let mut buf = Vec::new();
+    read_tensor(ckpt, sources, i, chunk, &mut |b| {
+        buf.clear();
+        buf.extend_from_slice(b);
+        for e in buf.chunks_exact_mut(size) {
+            for &o in &offsets {
+                e[o] ^= 0x80;
+            }
+        }
+        sink(&buf)
+    })
+}
+
+/// The per-tensor dequantization of a quantized tensor with a scale and zero point (None for
+/// every other tensor, per-channel ones included: those are summarised by their codes).
+pub fn dequant_of(kind: &TensorKind) -> Option<Dequant> {
+    match kind {
+        TensorKind::Quantized {
+            scale: Some(scale),
+            zero_point: Some(zero_point),
+            ..
+        } => Some(Dequant {
+            scale: *scale,
+            zero_point: *zero_point,
+        }),
+        _ => None,
+    }
+}
+
 /// How many times the engine will stream tensor `i` (1 or 2; 0 without data).
 pub fn passes_needed(ckpt: &Checkpoint, i: usize, opts: &StatsOptions) -> u64 {
     let t = &ckpt.tensors[i];
@@ -147,33 +189,11 @@ pub fn checkpoint_stats(
             None => (ckpt, i),
         };
         let numel = rck.tensors[ri].numel();
-        let flips = sign_flips(t.dtype, &t.kind);
-        let mut buf = Vec::new();
-        let mut replay = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| match &flips {
-            None => read_tensor(rck, sources, ri, opts.chunk, sink),
-            Some((size, offsets)) => read_tensor(rck, sources, ri, opts.chunk, &mut |b| {
-                buf.clear();
-                buf.extend_from_slice(b);
-                for e in buf.chunks_exact_mut(*size) {
-                    for &o in offsets {
-                        e[o] ^= 0x80;
-                    }
-                }
-                sink(&buf)
-            }),
+        let dequant = dequant_of(&t.kind);
+        let plain = sign_flips(t.dtype, &t.kind).is_none() && dequant.is_none();
+        let mut replay = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| {
+            read_logical(rck, sources, ri, opts.chunk, sink)
         };
-        let dequant = match &t.kind {
-            TensorKind::Quantized {
-                scale: Some(scale),
-                zero_point: Some(zero_point),
-                ..
-            } => Some(Dequant {
-                scale: *scale,
-                zero_point: *zero_point,
-            }),
-            _ => None,
-        };
-        let plain = flips.is_none() && dequant.is_none();
         let r = tensor_stats_ext(t.dtype, numel, opts, dequant, &mut replay, &mut |n| {
             done = done.saturating_add(n);
             progress(done, total)

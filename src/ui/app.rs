@@ -271,10 +271,18 @@ pub fn App() -> impl IntoView {
         }
     };
     let on_dragleave = move |_: DragEvent| drag_depth.update(|d| *d = (*d - 1).max(0));
+    // the Run view (a training run's checkpoints) takes the dropped files while it is shown
+    let run_mode = RwSignal::new(false);
+    let run_files = RwSignal::new_local(Vec::<File>::new());
     let on_drop = move |ev: DragEvent| {
         ev.prevent_default();
         drag_depth.set(0);
-        open(files_of(ev.data_transfer().and_then(|dt| dt.files())));
+        let files = files_of(ev.data_transfer().and_then(|dt| dt.files()));
+        if run_mode.get_untracked() {
+            run_files.set(files);
+        } else {
+            open(files);
+        }
     };
 
     let worker_state = Memo::new(move |_| {
@@ -317,8 +325,13 @@ pub fn App() -> impl IntoView {
                 </p>
                 <button class="button" data-testid="sample" on:click=sample>"Try a sample"</button>
                 <FilePicker open=open />
+                <button class="button" data-testid="run-mode" aria-pressed=move || run_mode.get().to_string()
+                    on:click=move |_| run_mode.update(|m| *m = !*m)>
+                    {move || if run_mode.get() { "Back to the file" } else { "Training run…" }}
+                </button>
             </header>
-            <main class="content">
+            <div class:hidden=move || !run_mode.get()><super::run_view::RunView files=run_files /></div>
+            <main class="content" class:hidden=run_mode>
                 {move || pending.get().map(|(label, format)| progress(label, format))}
                 {move || busy.get().filter(|b| b.shown).map(|b| work_progress(b, cancel))}
                 {move || error.get().map(error_panel)}

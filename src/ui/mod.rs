@@ -13,12 +13,15 @@
 //!   `data-testid` hooks for the end-to-end tests.
 //! - `tree_view`, `inspector`, `overview`, `charts` (wasm32): the panels and canvas drawing.
 //! - `hub` (wasm32): the one message hub: every request id and every answer's listeners.
+//! - [`run_model`] / `run_view` (wasm32): the Run tab: a training run's checkpoints, a layer ×
+//!   step heatmap, line charts, flags, CSV / JSON export.
 //! - `edit_panel`, `compare_panel` (wasm32): the Edit and Compare tabs.
 //! - `stats_pool` (wasm32): whole-file statistics on a pool of workers, cancelled by
 //!   terminating them.
 
 pub mod compare_model;
 pub mod model;
+pub mod run_model;
 pub mod tree;
 
 #[cfg(target_arch = "wasm32")]
@@ -37,6 +40,8 @@ pub mod hub;
 pub mod inspector;
 #[cfg(target_arch = "wasm32")]
 pub mod overview;
+#[cfg(target_arch = "wasm32")]
+pub mod run_view;
 #[cfg(target_arch = "wasm32")]
 pub mod stats_pool;
 #[cfg(target_arch = "wasm32")]

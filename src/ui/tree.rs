@@ -12,7 +12,6 @@
 
 use crate::worker::protocol::{Entry, ValueEntry};
 use regex::Regex;
-use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
 /// Node id (index into [`Tree::nodes`]); 0 is the hidden root.
@@ -122,37 +121,7 @@ impl Filter {
     }
 }
 
-/// Compare with digit runs as numbers: `a2 < a10`, `layers.9 < layers.10`.
-pub fn natural_cmp(a: &str, b: &str) -> Ordering {
-    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
-    loop {
-        match (x.first(), y.first()) {
-            (None, None) => return a.cmp(b),
-            (None, _) => return Ordering::Less,
-            (_, None) => return Ordering::Greater,
-            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
-                let n = x.iter().take_while(|c| c.is_ascii_digit()).count();
-                let m = y.iter().take_while(|c| c.is_ascii_digit()).count();
-                let (p, q) = (&x[..n], &y[..m]);
-                let strip = |s: &[u8]| -> usize { s.iter().take_while(|&&c| c == b'0').count() };
-                let (p2, q2) = (&p[strip(p)..], &q[strip(q)..]);
-                let o = p2.len().cmp(&q2.len()).then_with(|| p2.cmp(q2));
-                if o != Ordering::Equal {
-                    return o;
-                }
-                x = &x[n..];
-                y = &y[m..];
-            }
-            (Some(c), Some(d)) => {
-                if c != d {
-                    return c.cmp(d);
-                }
-                x = &x[1..];
-                y = &y[1..];
-            }
-        }
-    }
-}
+pub use crate::stats::trend::natural_cmp;
 
 /// Most folders above a leaf: deeper dotted keys keep the rest of their path in the leaf's
 /// label, so building is linear in the total key length times at most this, and every later
@@ -404,6 +373,7 @@ impl Tree {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cmp::Ordering;
 
     fn entry(path: &[&str], numel: u64) -> Entry {
         Entry {

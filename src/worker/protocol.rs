@@ -183,6 +183,8 @@ pub enum Response {
     OpenedB(OpenedB),
     DiffProgress(Progress),
     Diff(DiffReply),
+    /// The training-run view's answers ([`super::trend`]).
+    Trend(super::trend::TrendReply),
 }
 
 impl Response {
@@ -205,6 +207,7 @@ impl Response {
             Response::Exported(r) => Some(r.id),
             Response::OpenedB(r) => Some(r.id),
             Response::Diff(r) => Some(r.id),
+            Response::Trend(r) => Some(r.id()),
         }
     }
 }

@@ -125,6 +125,9 @@ pub fn decode(v: JsValue) -> Result<Response, String> {
 
 /// Handle one message from the page on `session`, answering through `reply`.
 pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Response)) {
+    if let Ok(t) = serde_wasm_bindgen::from_value(data.clone()) {
+        return super::trend::handle_js(t, reply); // the run view's requests
+    }
     let req: Request<JsFile> = match serde_wasm_bindgen::from_value(data) {
         Ok(r) => r,
         Err(e) => {
