@@ -139,6 +139,8 @@ fn judge(case: &Case, cmd: &str, r: &Run) -> Option<String> {
     };
     let ok_codes: &[i32] = match case.expect.as_str() {
         "error" => &[2],
+        // refused, and the pickle it holds would run a dangerous call under torch.load
+        "dangerous" => &[3],
         "ok" => &[0, 3],
         _ => &[0, 2, 3],
     };
@@ -147,6 +149,15 @@ fn judge(case: &Case, cmd: &str, r: &Run) -> Option<String> {
             "{what}: exit {code}, expected {ok_codes:?}; stderr: {}",
             r.stderr.trim()
         ));
+    }
+    if case.expect == "dangerous" {
+        let reason = case.contains.as_deref().unwrap_or("");
+        if !r.stderr.contains(reason) || !r.stderr.contains("os.system") {
+            return Some(format!(
+                "{what}: expected the refusal ({reason:?}) and os.system named; stderr: {}",
+                r.stderr.trim()
+            ));
+        }
     }
     if code == 2 {
         let line = r.stderr.trim_end_matches('\n');

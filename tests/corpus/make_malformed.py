@@ -14,6 +14,8 @@ exactly the one named. Each manifest entry says what the CLI must do with the fi
   "any":   exit 0, 2 or 3 (damage that may leave a readable file, e.g. a flipped bit inside
            tensor bytes, which `inspect` never reads) — still no crash, hang or memory blow-up.
   "ok":    both commands exit 0 (or 3 when `dangerous` is set).
+  "dangerous": both exit 3: the file is refused (`contains` says why) and a pickle it holds
+           would run `os.system` under torch.load, which the report names.
 
 Classes (the `class` field): truncation at every structural boundary of a torch zip, a legacy
 stream and a safetensors file; bit flips; bad CRC-32s; duplicate, case-colliding, overlapping and
@@ -332,9 +334,12 @@ def gen_zip_structure(c):
     # more than one candidate data.pkl (different prefixes)
     for i, other in enumerate(["other/data.pkl", "data.pkl", "archive/sub/data.pkl", "a/b/data.pkl"]):
         rs = recs + [dict(name=other, data=evil)]
-        c.add(f"zip/two_datapkl_{i}.pth", zip_bytes(rs), "ambiguous data.pkl", contains="data.pkl")
+        # refused as ambiguous, and every candidate is scanned: the evil one makes it dangerous
+        c.add(f"zip/two_datapkl_{i}.pth", zip_bytes(rs), "ambiguous data.pkl", expect="dangerous",
+              contains="more than one data.pkl")
         rs = [dict(name=other, data=evil)] + recs
-        c.add(f"zip/two_datapkl_first_{i}.pth", zip_bytes(rs), "ambiguous data.pkl", contains="data.pkl")
+        c.add(f"zip/two_datapkl_first_{i}.pth", zip_bytes(rs), "ambiguous data.pkl",
+              expect="dangerous", contains="more than one data.pkl")
     # overlapping entries: two central entries pointing at the same local header, under two names
     c.add("zip/overlap_same_header.pth",
           zip_bytes(recs, central=[(i, {}) for i in range(n)] + [(2, {"name": "archive/data/7"})]),

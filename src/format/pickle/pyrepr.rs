@@ -185,6 +185,19 @@ impl Out {
             self.s.push_str(t);
         }
     }
+    /// Characters (or bytes) of a string value worth rendering: one more than still fits, so a
+    /// longer value overflows and is cut with `…` — rendering is O(max), not O(value).
+    fn room(&self) -> usize {
+        self.max.saturating_sub(self.s.len()) + 1
+    }
+}
+
+/// The first `n` characters of `s`.
+fn prefix(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
 }
 
 /// `repr` of an arena value (depth [`MAX_DEPTH`], about `max` characters).
@@ -273,8 +286,8 @@ fn value_into(u: &Unpickler, id: Id, depth: usize, o: &mut Out) {
             float_repr(*re),
             float_repr(*im)
         )),
-        Value::Str(s) => o.push(&str_repr(s)),
-        Value::Bytes(b) => o.push(&bytes_repr(b)),
+        Value::Str(s) => o.push(&str_repr(prefix(s, o.room()))),
+        Value::Bytes(b) => o.push(&bytes_repr(&b[..b.len().min(o.room())])),
         Value::List(items) => seq_into(u, items, ("[", "]", false), depth, o),
         Value::Tuple(items) => seq_into(u, items, ("(", ")", true), depth, o),
         Value::Set { items, frozen } => {
