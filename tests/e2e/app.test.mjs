@@ -99,7 +99,6 @@ async function expectSummary(page, fx) {
     assert.equal(await card.locator('[data-testid="param-count"]').getAttribute('data-count'), String(params));
     assert.ok(await card.locator('[data-testid="safety"]').isVisible());
   }
-  if (hasNote) assert.ok((await text(note)).includes('not available yet'));
 }
 
 /** Build a DataTransfer holding `fx`'s bytes in the page and fire a real drag-and-drop. */
