@@ -76,22 +76,10 @@ pub fn repeated_quantiles(mut finite: Vec<f64>, m: u64) -> Option<Quantiles> {
     finite.sort_unstable_by(|a, b| a.total_cmp(b));
     let n = (finite.len() as u64).checked_mul(m)?;
     let at = |r: u64| finite[(r / m) as usize];
-    let v: Vec<f64> = LEVELS
-        .iter()
-        .map(|&q| {
-            let (lo, hi, g) = linear_ranks(n, q);
-            lerp(at(lo), at(hi), g)
-        })
-        .collect();
-    Some(Quantiles {
-        p1: v[0],
-        p5: v[1],
-        p25: v[2],
-        p50: v[3],
-        p75: v[4],
-        p95: v[5],
-        p99: v[6],
-    })
+    Some(Quantiles::from_array(LEVELS.map(|q| {
+        let (lo, hi, g) = linear_ranks(n, q);
+        lerp(at(lo), at(hi), g)
+    })))
 }
 
 /// The finite values of tensor `i` of `ck` (real dtypes only; None for complex).

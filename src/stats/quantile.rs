@@ -34,7 +34,8 @@ pub struct Quantiles {
 }
 
 impl Quantiles {
-    fn from_array(v: [f64; 7]) -> Quantiles {
+    /// Quantiles from their values at the seven [`LEVELS`], in order.
+    pub(crate) fn from_array(v: [f64; 7]) -> Quantiles {
         Quantiles {
             p1: v[0],
             p5: v[1],
