@@ -41,6 +41,27 @@ pub fn reduce(t: &TensorInfo) -> Option<(TensorInfo, u64)> {
     Some((r, m))
 }
 
+/// Tensor `i` of `ckpt` as a one-tensor checkpoint of its distinct elements (see [`reduce`]),
+/// with their multiplicity; None when no dimension repeats or the tensor has no data.
+pub fn reduced_checkpoint(ckpt: &Checkpoint, i: usize) -> Option<(Checkpoint, u64)> {
+    let (rt, m) = reduce(&ckpt.tensors[i])?;
+    let s = rt.storage?;
+    let one = Checkpoint {
+        format: ckpt.format,
+        root: crate::format::Node::None,
+        tensors: vec![TensorInfo {
+            storage: Some(0),
+            ..rt
+        }],
+        storages: vec![ckpt.storages.get(s)?.clone()],
+        safety: Default::default(),
+        metadata: vec![],
+        files: ckpt.files.clone(),
+        notes: vec![],
+    };
+    Some((one, m))
+}
+
 /// Statistics of the logical tensor from those of its reduced view (see the module doc).
 pub fn scale(s: &mut TensorStats, m: u64) {
     let mul = |c: &mut u64| *c = c.saturating_mul(m);

@@ -16,7 +16,7 @@
 
 use super::engine::{tensor_stats_ext, Dequant, StatsOptions, TensorStats};
 use crate::format::data::read_tensor;
-use crate::format::{Checkpoint, DType, Result, Source, TensorInfo, TensorKind};
+use crate::format::{Checkpoint, DType, Result, Source, TensorKind};
 use std::collections::HashMap;
 
 /// Statistics already computed, by (tensor index, bins). Belongs to one opened checkpoint.
@@ -167,23 +167,7 @@ pub fn checkpoint_stats(
         let t = &ckpt.tensors[i];
         let start = done;
         // An expanded view (zero strides) is summarised from its distinct elements.
-        let reduced = super::expanded::reduce(t).map(|(rt, m)| {
-            let s = rt.storage.expect("selected tensors have data");
-            let one = Checkpoint {
-                format: ckpt.format,
-                root: crate::format::Node::None,
-                tensors: vec![TensorInfo {
-                    storage: Some(0),
-                    ..rt
-                }],
-                storages: vec![ckpt.storages[s].clone()],
-                safety: Default::default(),
-                metadata: vec![],
-                files: ckpt.files.clone(),
-                notes: vec![],
-            };
-            (one, m)
-        });
+        let reduced = super::expanded::reduced_checkpoint(ckpt, i);
         let (rck, ri) = match &reduced {
             Some((one, _)) => (one, 0),
             None => (ckpt, i),

@@ -14,7 +14,7 @@ use super::protocol::{
 };
 use crate::display::value_texts;
 use crate::format::{self, Checkpoint, FormatError, Source};
-use crate::stats::heatmap::HeatmapFold;
+use crate::stats::heatmap::heatmap_of;
 use crate::stats::{checkpoint_stats, StatsCache, StatsOptions};
 
 /// One file of a request: its name and its bytes.
@@ -335,22 +335,17 @@ impl Session {
         if t.shape.len() != 2 || t.numel() == 0 {
             return reply(err(id, "a heatmap needs a non-empty 2-D tensor"));
         }
-        let (nr, nc) = (t.shape[0], t.shape[1]);
-        let mut fold = HeatmapFold::new(t.dtype, (nr, nc), (h as u64, w as u64));
-        let r = format::data::read_tensor(
+        let r = heatmap_of(
             &o.checkpoint,
             &o.sources(),
             i,
+            (h as u64, w as u64),
             format::data::DEFAULT_CHUNK,
-            &mut |b| {
-                fold.push(b);
-                Ok(())
-            },
         );
-        if let Err(e) = r {
-            return reply(Response::Error(ErrorReply::from_format(id, &e)));
-        }
-        let (rows, cols, cells) = fold.finish();
+        let (rows, cols, cells) = match r {
+            Ok(x) => x,
+            Err(e) => return reply(Response::Error(ErrorReply::from_format(id, &e))),
+        };
         reply(Response::Heatmap(HeatmapReply {
             id,
             tensor,
