@@ -308,18 +308,13 @@ pub fn plan(
         let numel = t.numel();
         let nbytes = numel * t.dtype.size() as u64;
         let k = merged.len();
-        storages.push(StorageInfo {
-            key: k.to_string(),
-            record: format!("merged/{name}"),
-            dtype: t.dtype,
+        storages.push(StorageInfo::plain(
+            k.to_string(),
+            format!("merged/{name}"),
+            t.dtype,
             nbytes,
-            file: 0,
             offset,
-            crc32: None,
-            big_endian: false,
-            zip_header: None,
-            deflated: None,
-        });
+        ));
         let mut strides = vec![1u64; t.shape.len()];
         for d in (0..t.shape.len().saturating_sub(1)).rev() {
             strides[d] = strides[d + 1] * t.shape[d + 1];

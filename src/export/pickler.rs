@@ -484,6 +484,18 @@ impl W<'_> {
         true
     }
 
+    /// Write the items of a list or tuple in order; a dropped item is written as `None` so
+    /// the positions of the others stay.
+    fn sequence(&mut self, items: &[ENode], path: &mut Vec<String>) {
+        for (i, v) in items.iter().enumerate() {
+            path.push(i.to_string());
+            if !self.enode(v, path) {
+                self.out.push(b'N');
+            }
+            path.pop();
+        }
+    }
+
     /// Write a node; false if nothing was written (dropped and reported).
     fn enode(&mut self, n: &ENode, path: &mut Vec<String>) -> bool {
         match n {
@@ -493,13 +505,7 @@ impl W<'_> {
                 self.out.push(b']');
                 if !items.is_empty() {
                     self.out.push(b'(');
-                    for (i, v) in items.iter().enumerate() {
-                        path.push(i.to_string());
-                        if !self.enode(v, path) {
-                            self.out.push(b'N');
-                        }
-                        path.pop();
-                    }
+                    self.sequence(items, path);
                     self.out.push(b'e');
                 }
                 true
@@ -508,13 +514,7 @@ impl W<'_> {
                 if items.len() > 3 {
                     self.out.push(b'(');
                 }
-                for (i, v) in items.iter().enumerate() {
-                    path.push(i.to_string());
-                    if !self.enode(v, path) {
-                        self.out.push(b'N');
-                    }
-                    path.pop();
-                }
+                self.sequence(items, path);
                 self.tuple(items.len());
                 true
             }

@@ -251,6 +251,29 @@ pub struct StorageInfo {
 }
 
 impl StorageInfo {
+    /// A storage of `nbytes` little-endian bytes at `offset` of file 0, read as they are (no
+    /// CRC to check, no zip header to read first, not deflated).
+    pub fn plain(
+        key: impl Into<String>,
+        record: impl Into<String>,
+        dtype: DType,
+        nbytes: u64,
+        offset: u64,
+    ) -> StorageInfo {
+        StorageInfo {
+            key: key.into(),
+            record: record.into(),
+            dtype,
+            nbytes,
+            file: 0,
+            offset,
+            crc32: None,
+            big_endian: false,
+            zip_header: None,
+            deflated: None,
+        }
+    }
+
     /// Absolute offset of the first data byte, reading the zip local header if needed.
     pub fn data_offset(&self, src: &dyn super::Source) -> Result<u64, super::FormatError> {
         match self.zip_header {

@@ -658,18 +658,13 @@ pub fn build_checkpoint(header: Header, data_start: u64, name: &str) -> Checkpoi
     let mut storages = Vec::with_capacity(header.tensors.len());
     let mut items = Vec::with_capacity(header.tensors.len());
     for (i, t) in header.tensors.into_iter().enumerate() {
-        storages.push(StorageInfo {
-            key: t.name.clone(),
-            record: tensor_place(&t.name),
-            dtype: t.dtype,
-            nbytes: t.end - t.begin,
-            file: 0,
-            offset: data_start + t.begin,
-            crc32: None,
-            big_endian: false,
-            zip_header: None,
-            deflated: None,
-        });
+        storages.push(StorageInfo::plain(
+            t.name.clone(),
+            tensor_place(&t.name),
+            t.dtype,
+            t.end - t.begin,
+            data_start + t.begin,
+        ));
         tensors.push(TensorInfo {
             path: vec![t.name.clone()],
             dtype: t.dtype,

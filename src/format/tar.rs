@@ -363,18 +363,13 @@ pub fn open_tar(src: &dyn Source, name: &str) -> Result<Checkpoint> {
             return Err(err(&place, format!("storage key {key} appears twice")));
         }
         by_key.insert(key.clone(), (storages.len(), dtype));
-        storages.push(StorageInfo {
-            key: key.clone(),
-            record: format!("storage {key} (byte {})", sm.start + data),
+        storages.push(StorageInfo::plain(
+            key.clone(),
+            format!("storage {key} (byte {})", sm.start + data),
             dtype,
             nbytes,
-            file: 0,
-            offset: sm.start + data,
-            crc32: None,
-            big_endian: false,
-            zip_header: None,
-            deflated: None,
-        });
+            sm.start + data,
+        ));
         pos = data + nbytes;
     }
     let (views, _) = load_at(&mut u, src, sm, pos, "storages: views")?;
@@ -406,18 +401,13 @@ pub fn open_tar(src: &dyn Source, name: &str) -> Result<Checkpoint> {
         }
         let offset = r.offset + start;
         by_key.insert(vk.clone(), (storages.len(), dtype));
-        storages.push(StorageInfo {
-            key: vk.clone(),
-            record: format!("storage view {vk} of {rk}"),
+        storages.push(StorageInfo::plain(
+            vk.clone(),
+            format!("storage view {vk} of {rk}"),
             dtype,
             nbytes,
-            file: 0,
             offset,
-            crc32: None,
-            big_endian: false,
-            zip_header: None,
-            deflated: None,
-        });
+        ));
     }
 
     // tensors

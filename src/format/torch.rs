@@ -272,18 +272,13 @@ impl StorageResolver for LegacyResolver {
             Some(&i) => i,
             None => {
                 let root_numel = if view.is_some() { 0 } else { pid.numel };
-                self.storages.push(StorageInfo {
-                    key: root_key.clone(),
-                    record: format!("storage {root_key}"),
+                self.storages.push(StorageInfo::plain(
+                    root_key.clone(),
+                    format!("storage {root_key}"),
                     dtype,
-                    nbytes: bytes_of(root_numel)?,
-                    file: 0,
-                    offset: 0,
-                    crc32: None,
-                    big_endian: false,
-                    zip_header: None,
-                    deflated: None,
-                });
+                    bytes_of(root_numel)?,
+                    0,
+                ));
                 self.numel.push(root_numel);
                 self.by_key
                     .insert(key_for(&root_key), self.storages.len() - 1);
@@ -300,18 +295,13 @@ impl StorageResolver for LegacyResolver {
                 Ok(root)
             }
             Some((off, n)) => {
-                self.storages.push(StorageInfo {
-                    key: pid.key.clone(),
-                    record: format!("storage view {} of {root_key}", pid.key),
+                self.storages.push(StorageInfo::plain(
+                    pid.key.clone(),
+                    format!("storage view {} of {root_key}", pid.key),
                     dtype,
-                    nbytes: bytes_of(n)?,
-                    file: 0,
-                    offset: 0,
-                    crc32: None,
-                    big_endian: false,
-                    zip_header: None,
-                    deflated: None,
-                });
+                    bytes_of(n)?,
+                    0,
+                ));
                 self.numel.push(n);
                 let i = self.storages.len() - 1;
                 self.views.push((i, root_key, off));

@@ -255,17 +255,8 @@ pub(crate) mod tests {
         for x in [0x3f80u16, 0x7fc0, 0xc000, 0x0000] {
             bytes.extend_from_slice(&x.to_le_bytes());
         }
-        let storage = |key: &str, dtype, nbytes, offset| StorageInfo {
-            key: key.into(),
-            record: format!("archive/data/{key}"),
-            dtype,
-            nbytes,
-            file: 0,
-            offset,
-            crc32: None,
-            big_endian: false,
-            zip_header: None,
-            deflated: None,
+        let storage = |key: &str, dtype, nbytes, offset| {
+            StorageInfo::plain(key, format!("archive/data/{key}"), dtype, nbytes, offset)
         };
         let ckpt = Checkpoint {
             format: Format::TorchZip,

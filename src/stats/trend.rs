@@ -671,18 +671,13 @@ mod tests {
         let mut storages = vec![];
         let mut items = vec![];
         for (i, (k, v)) in tensors.iter().enumerate() {
-            storages.push(StorageInfo {
-                key: i.to_string(),
-                record: format!("archive/data/{i}"),
-                dtype: DType::F32,
-                nbytes: 4 * v.len() as u64,
-                file: 0,
-                offset: bytes.len() as u64,
-                crc32: None,
-                big_endian: false,
-                zip_header: None,
-                deflated: None,
-            });
+            storages.push(StorageInfo::plain(
+                i.to_string(),
+                format!("archive/data/{i}"),
+                DType::F32,
+                4 * v.len() as u64,
+                bytes.len() as u64,
+            ));
             bytes.extend(v.iter().flat_map(|x| x.to_le_bytes()));
             infos.push(TensorInfo {
                 path: vec![k.to_string()],

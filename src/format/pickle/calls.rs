@@ -422,32 +422,14 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
             let shape = checked_shape(dims_of(u, a[1], "size")?)?;
             let strides = dims_of(u, a[2], "stride")?;
             let rg = a.get(3).is_some_and(|&i| bool_of(u, i));
-            Value::Tensor(Box::new(RawTensor {
-                storage: None,
-                dtype,
-                offset: 0,
-                shape,
-                strides,
-                requires_grad: rg,
-                parameter: false,
-                kind: TensorKind::Meta,
-            }))
+            meta_tensor(dtype, shape, strides, rg)
         }
         ("torch._utils", "_rebuild_wrapper_subclass") => {
             need(&a, 4, f)?;
             let dtype = dtype_of(u, a[1])?;
             let shape = checked_shape(dims_of(u, a[2], "size")?)?;
             let strides = dims_of(u, a[3], "stride")?;
-            Value::Tensor(Box::new(RawTensor {
-                storage: None,
-                dtype,
-                offset: 0,
-                shape,
-                strides,
-                requires_grad: false,
-                parameter: false,
-                kind: TensorKind::Meta,
-            }))
+            meta_tensor(dtype, shape, strides, false)
         }
         ("torch._utils", "_rebuild_device_tensor_from_cpu_tensor") => {
             need(&a, 1, f)?;
@@ -593,4 +575,18 @@ fn parse_pid_repr(text: &str) -> Option<StoragePid> {
         location: unq(parts[1]),
         view: None,
     })
+}
+
+/// A tensor without data (the `meta` device, or a subclass whose data is not in the file).
+fn meta_tensor(dtype: DType, shape: Vec<u64>, strides: Vec<u64>, requires_grad: bool) -> Value {
+    Value::Tensor(Box::new(RawTensor {
+        storage: None,
+        dtype,
+        offset: 0,
+        shape,
+        strides,
+        requires_grad,
+        parameter: false,
+        kind: TensorKind::Meta,
+    }))
 }
