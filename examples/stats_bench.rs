@@ -8,7 +8,7 @@
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
     use weightscope::format::{DType, FileSource, Source};
-    use weightscope::stats::{tensor_stats, StatsOptions};
+    use weightscope::stats::{no_progress, tensor_stats, StatsInput, StatsOptions};
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
@@ -52,7 +52,14 @@ fn main() {
             }
             Ok(())
         };
-        let s = tensor_stats(dtype, numel, &opts, &mut replay).expect("stats");
+        let s = tensor_stats(
+            StatsInput::new(dtype, numel),
+            &opts,
+            &mut replay,
+            &mut no_progress,
+        )
+        .expect("stats")
+        .expect("never cancelled");
         seconds.push(t0.elapsed().as_secs_f64());
         last = Some(s);
     }

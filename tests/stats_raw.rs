@@ -11,7 +11,7 @@ mod stats_common;
 use serde_json::Value;
 use std::path::PathBuf;
 use weightscope::format::DType;
-use weightscope::stats::{tensor_stats_ext, Dequant, StatsOptions};
+use weightscope::stats::{no_progress, tensor_stats, Dequant, StatsInput, StatsOptions};
 
 #[test]
 fn raw_tensors_match_torch() {
@@ -49,7 +49,12 @@ fn raw_tensors_match_torch() {
                 scale: d["scale"].as_f64().unwrap(),
                 zero_point: d["zero_point"].as_i64().unwrap(),
             });
-            let s = tensor_stats_ext(dtype, numel, &opts, dequant, &mut replay, &mut |_| true)
+            let el = StatsInput {
+                dtype,
+                numel,
+                dequant,
+            };
+            let s = tensor_stats(el, &opts, &mut replay, &mut no_progress)
                 .unwrap()
                 .unwrap();
             if s.dequantized != dequant.is_some() {

@@ -12,7 +12,7 @@ use js_sys::{Array, Uint8Array};
 use wasm_bindgen_test::*;
 use web_sys::Blob;
 use weightscope::format::{DType, Source};
-use weightscope::stats::{tensor_stats, StatsOptions};
+use weightscope::stats::{no_progress, tensor_stats, StatsInput, StatsOptions};
 use weightscope::worker::blob::BlobSource;
 
 wasm_bindgen_test_configure!(run_in_dedicated_worker);
@@ -65,12 +65,18 @@ fn run(name: &str, dtype: DType, bytes: Vec<u8>, reference_mean: f64) {
     let mut s = None;
     let (mem_cold, mem_ms, mem_median) = timed(5, &mut || {
         s = Some(
-            tensor_stats(dtype, numel, &opts, &mut |sink| {
-                for c in bytes.chunks(CHUNK) {
-                    sink(c)?;
-                }
-                Ok(())
-            })
+            tensor_stats(
+                StatsInput::new(dtype, numel),
+                &opts,
+                &mut |sink| {
+                    for c in bytes.chunks(CHUNK) {
+                        sink(c)?;
+                    }
+                    Ok(())
+                },
+                &mut no_progress,
+            )
+            .unwrap()
             .unwrap(),
         );
     });
@@ -92,7 +98,7 @@ fn run(name: &str, dtype: DType, bytes: Vec<u8>, reference_mean: f64) {
     let blob_chunk = 16 << 20;
     let mut buf = vec![0u8; blob_chunk];
     let t1 = now_ms();
-    let s2 = tensor_stats(dtype, numel, &opts, &mut |sink| {
+    let mut replay = |sink: &mut dyn FnMut(&[u8]) -> weightscope::format::Result<()>| {
         let mut off = 0u64;
         while off < len {
             let n = (len - off).min(blob_chunk as u64) as usize;
@@ -102,7 +108,14 @@ fn run(name: &str, dtype: DType, bytes: Vec<u8>, reference_mean: f64) {
             off += n as u64;
         }
         Ok(())
-    })
+    };
+    let s2 = tensor_stats(
+        StatsInput::new(dtype, numel),
+        &opts,
+        &mut replay,
+        &mut no_progress,
+    )
+    .unwrap()
     .unwrap();
     let blob_ms = now_ms() - t1;
     assert_eq!(s.mean, s2.mean);

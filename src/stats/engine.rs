@@ -35,7 +35,7 @@ use crate::format::element::{magnitude, Decoder, Lane};
 use crate::format::{DType, FormatError, Result};
 use serde::{Deserialize, Serialize};
 
-/// Elements decoded and reduced at a time.
+/// StatsInput decoded and reduced at a time.
 pub const BLOCK: usize = 4096;
 
 /// Default `quantile_exact_limit`: 16 Mi values.
@@ -165,41 +165,45 @@ fn pattern_width(dec: &Decoder, numel: u64) -> Option<usize> {
     }
 }
 
-/// How many times [`tensor_stats`] streams a tensor of `numel` elements of `dtype` (at most; a
-/// tensor without finite values skips the second pass).
-pub fn planned_passes(dtype: DType, numel: u64, opts: &StatsOptions) -> u64 {
-    let dec = Decoder::new(dtype);
-    if opts.moments_only
-        || pattern_width(&dec, numel).is_some()
-        || numel.saturating_mul(dec.per_unit() as u64) <= opts.quantile_exact_limit
-    {
-        1
-    } else {
-        2
+/// What one statistics pass reads: `numel` elements of `dtype`. With `dequant`, a quantized
+/// dtype's statistics are of the dequantized values `(code − zero_point) · scale` computed in
+/// f64 (as numpy would on `int_repr()`), otherwise of the integer codes; `dequant` is ignored
+/// for other dtypes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StatsInput {
+    pub dtype: DType,
+    pub numel: u64,
+    pub dequant: Option<Dequant>,
+}
+
+impl StatsInput {
+    /// `numel` elements of `dtype`, read as they are.
+    pub fn new(dtype: DType, numel: u64) -> StatsInput {
+        StatsInput {
+            dtype,
+            numel,
+            dequant: None,
+        }
+    }
+
+    /// How many times [`tensor_stats`] streams these elements (at most; a tensor without
+    /// finite values skips the second pass).
+    pub fn planned_passes(&self, opts: &StatsOptions) -> u64 {
+        let dec = Decoder::new(self.dtype);
+        if opts.moments_only
+            || pattern_width(&dec, self.numel).is_some()
+            || self.numel.saturating_mul(dec.per_unit() as u64) <= opts.quantile_exact_limit
+        {
+            1
+        } else {
+            2
+        }
     }
 }
 
-/// Statistics of a tensor of `numel` elements of `dtype` whose bytes `replay` streams.
-pub fn tensor_stats(
-    dtype: DType,
-    numel: u64,
-    opts: &StatsOptions,
-    replay: &mut Replay<'_>,
-) -> Result<TensorStats> {
-    tensor_stats_with_progress(dtype, numel, opts, replay, &mut |_| true)
-        .map(|s| s.expect("never cancelled"))
-}
-
-/// As [`tensor_stats`], calling `on_bytes(n)` after every chunk of `n` bytes consumed (in either
-/// pass); returning false cancels, and the result is `Ok(None)`.
-pub fn tensor_stats_with_progress(
-    dtype: DType,
-    numel: u64,
-    opts: &StatsOptions,
-    replay: &mut Replay<'_>,
-    on_bytes: &mut dyn FnMut(u64) -> bool,
-) -> Result<Option<TensorStats>> {
-    tensor_stats_ext(dtype, numel, opts, None, replay, on_bytes)
+/// A progress callback for [`tensor_stats`] that never cancels.
+pub fn no_progress(_bytes: u64) -> bool {
+    true
 }
 
 /// Per-tensor affine quantization parameters: value = (code − zero_point) · scale.
@@ -216,17 +220,21 @@ impl Dequant {
     }
 }
 
-/// As [`tensor_stats_with_progress`]; with `dequant`, a quantized dtype's statistics are of the
-/// dequantized values `(code − zero_point) · scale` computed in f64 (as numpy would on
-/// `int_repr()`), otherwise of the integer codes. `dequant` is ignored for other dtypes.
-pub fn tensor_stats_ext(
-    dtype: DType,
-    numel: u64,
+/// Statistics of `el`, whose bytes (row-major, little-endian, any chunking) `replay` streams
+/// into a sink; `replay` may be called twice ([`StatsInput::planned_passes`]). `on_bytes(n)` is
+/// called after every chunk of `n` bytes consumed (in either pass); returning false cancels,
+/// and the result is `Ok(None)` ([`no_progress`] never cancels).
+pub fn tensor_stats(
+    el: StatsInput,
     opts: &StatsOptions,
-    dequant: Option<Dequant>,
     replay: &mut Replay<'_>,
     on_bytes: &mut dyn FnMut(u64) -> bool,
 ) -> Result<Option<TensorStats>> {
+    let StatsInput {
+        dtype,
+        numel,
+        dequant,
+    } = el;
     let dequant = dequant.filter(|_| dtype.kind() == crate::format::DKind::Quantized);
     let dec = Decoder::new(dtype);
     let values = numel.saturating_mul(dec.per_unit() as u64);
@@ -558,7 +566,14 @@ mod tests {
             }
             Ok(())
         };
-        tensor_stats(dtype, numel, opts, &mut replay).unwrap()
+        tensor_stats(
+            StatsInput::new(dtype, numel),
+            opts,
+            &mut replay,
+            &mut no_progress,
+        )
+        .unwrap()
+        .unwrap()
     }
 
     /// Reference statistics from first principles over f64 values (sort-based).
@@ -834,18 +849,28 @@ mod tests {
             Ok(())
         };
         let mut seen = 0u64;
-        let s = tensor_stats_with_progress(DType::F32, 10_000, &opts, &mut replay, &mut |n| {
-            seen += n;
-            true
-        })
+        let s = tensor_stats(
+            StatsInput::new(DType::F32, 10_000),
+            &opts,
+            &mut replay,
+            &mut |n| {
+                seen += n;
+                true
+            },
+        )
         .unwrap();
         assert!(s.is_some());
         assert_eq!(seen, 2 * bytes.len() as u64);
         let mut calls = 0;
-        let s = tensor_stats_with_progress(DType::F32, 10_000, &opts, &mut replay, &mut |_| {
-            calls += 1;
-            calls < 3
-        })
+        let s = tensor_stats(
+            StatsInput::new(DType::F32, 10_000),
+            &opts,
+            &mut replay,
+            &mut |_| {
+                calls += 1;
+                calls < 3
+            },
+        )
         .unwrap();
         assert!(s.is_none());
         assert_eq!(calls, 3);
@@ -856,10 +881,22 @@ mod tests {
         let mut failing = |_sink: &mut dyn FnMut(&[u8]) -> Result<()>| -> Result<()> {
             Err(FormatError::at("archive/data/0", "read failed"))
         };
-        let e = tensor_stats(DType::F32, 4, &StatsOptions::default(), &mut failing).unwrap_err();
+        let e = tensor_stats(
+            StatsInput::new(DType::F32, 4),
+            &StatsOptions::default(),
+            &mut failing,
+            &mut no_progress,
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), "archive/data/0: read failed");
         let mut stray = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| sink(&[0, 0, 0, 0, 1]);
-        let e = tensor_stats(DType::F32, 1, &StatsOptions::default(), &mut stray).unwrap_err();
+        let e = tensor_stats(
+            StatsInput::new(DType::F32, 1),
+            &StatsOptions::default(),
+            &mut stray,
+            &mut no_progress,
+        )
+        .unwrap_err();
         assert!(e.message.contains("stray"), "{e}");
     }
 
@@ -887,7 +924,7 @@ mod tests {
             moments_only: true,
             ..full.clone()
         };
-        assert_eq!(planned_passes(DType::F32, 20_000, &lean), 1);
+        assert_eq!(StatsInput::new(DType::F32, 20_000).planned_passes(&lean), 1);
         let a = run(DType::F32, 20_000, &bytes, 4096, &full);
         let b = run(DType::F32, 20_000, &bytes, 4096, &lean);
         assert_eq!((a.passes, b.passes), (2, 1));

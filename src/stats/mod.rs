@@ -2,9 +2,9 @@
 //! required: the same code runs natively and in the wasm worker on Blob chunks.
 //!
 //! # API
-//! - [`tensor_stats`]`(dtype, numel, &StatsOptions, replay)` → [`TensorStats`]: one tensor, whose
-//!   bytes (row-major little-endian, any chunking) `replay` streams into a sink; `replay` may be
-//!   called twice. [`tensor_stats_with_progress`] adds a per-chunk byte callback that can cancel.
+//! - [`tensor_stats`]`(StatsInput, &StatsOptions, replay, on_bytes)` → [`TensorStats`]: one tensor,
+//!   whose bytes (row-major little-endian, any chunking) `replay` streams into a sink; `replay`
+//!   may be called twice; `on_bytes` is told each chunk's size and can cancel.
 //! - [`checkpoint_stats`]`(ckpt, sources, opts, select, progress, cache)`: every selected tensor of
 //!   an opened checkpoint, lazily, reporting `(bytes done, bytes total)`, cancellable, results kept
 //!   in a [`StatsCache`] keyed by (tensor index, bins) so nothing is computed twice.
@@ -39,7 +39,7 @@
 //! Every dtype the readers produce ([`crate::format::element`]): float64/32/16, bfloat16, the float8 family
 //! (e4m3fn, e5m2, e4m3fnuz, e5m2fnuz, e8m0fnu, with their NaN/inf conventions), float4_e2m1fn_x2
 //! (both nibbles), complex (magnitude + real/imaginary summaries), signed and unsigned ints, bool
-//! (0/1), quantized (integer codes; dequantized `(q − zp)·scale` with [`tensor_stats_ext`] /
+//! (0/1), quantized (integer codes; dequantized `(q − zp)·scale` with [`StatsInput::dequant`] /
 //! per-tensor parameters in [`checkpoint_stats`]), bits* (unsigned codes).
 
 pub mod diff;
@@ -54,10 +54,9 @@ pub mod run;
 pub mod trend;
 
 pub use engine::{
-    planned_passes, tensor_stats, tensor_stats_ext, tensor_stats_with_progress, ComplexParts,
-    Dequant, PartStats, Replay, StatsOptions, TensorStats, BLOCK, DEFAULT_EXACT_LIMIT,
-    DEFAULT_SKETCH_BINS,
+    no_progress, tensor_stats, ComplexParts, Dequant, PartStats, Replay, StatsInput, StatsOptions,
+    TensorStats, BLOCK, DEFAULT_EXACT_LIMIT, DEFAULT_SKETCH_BINS,
 };
 pub use histogram::{Histogram, DEFAULT_BINS, MAX_BINS};
 pub use quantile::Quantiles;
-pub use run::{checkpoint_stats, passes_needed, Completion, StatsCache};
+pub use run::{checkpoint_stats, planned_passes, Completion, StatsCache};

@@ -14,7 +14,7 @@
 //! tensor with per-tensor scale and zero point is summarised dequantized, `(q − zp)·scale` (as
 //! the fixtures' torch/numpy reference does); per-channel ones by their integer codes.
 
-use super::engine::{tensor_stats_ext, Dequant, StatsOptions, TensorStats};
+use super::engine::{tensor_stats, Dequant, StatsInput, StatsOptions, TensorStats};
 use crate::format::data::read_tensor;
 use crate::format::{Checkpoint, DType, Result, Source, TensorKind};
 use std::collections::HashMap;
@@ -129,12 +129,12 @@ pub fn dequant_of(kind: &TensorKind) -> Option<Dequant> {
 }
 
 /// How many times the engine will stream tensor `i` (1 or 2; 0 without data).
-pub fn passes_needed(ckpt: &Checkpoint, i: usize, opts: &StatsOptions) -> u64 {
+pub fn planned_passes(ckpt: &Checkpoint, i: usize, opts: &StatsOptions) -> u64 {
     let t = &ckpt.tensors[i];
     if t.storage.is_none() {
         return 0;
     }
-    super::engine::planned_passes(t.dtype, t.numel(), opts)
+    StatsInput::new(t.dtype, t.numel()).planned_passes(opts)
 }
 
 /// Compute (into `cache`) the statistics of every tensor `i` with `select(i)`.
@@ -154,7 +154,7 @@ pub fn checkpoint_stats(
     let planned = |i: usize| {
         ckpt.tensors[i]
             .nbytes()
-            .saturating_mul(passes_needed(ckpt, i, opts))
+            .saturating_mul(planned_passes(ckpt, i, opts))
     };
     let total: u64 = pending
         .iter()
@@ -178,7 +178,12 @@ pub fn checkpoint_stats(
         let mut replay = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| {
             read_logical(rck, sources, ri, opts.chunk, sink)
         };
-        let r = tensor_stats_ext(t.dtype, numel, opts, dequant, &mut replay, &mut |n| {
+        let el = StatsInput {
+            dtype: t.dtype,
+            numel,
+            dequant,
+        };
+        let r = tensor_stats(el, opts, &mut replay, &mut |n| {
             done = done.saturating_add(n);
             progress(done, total)
         });
@@ -444,12 +449,12 @@ pub(crate) mod tests {
             quantile_exact_limit: 0,
             ..StatsOptions::default()
         };
-        assert_eq!(passes_needed(&ckpt, 0, &opts), 2);
-        assert_eq!(passes_needed(&ckpt, 2, &opts), 0);
-        use crate::stats::planned_passes;
-        assert_eq!(planned_passes(DType::BF16, 1 << 20, &opts), 1); // bit-pattern path
-        assert_eq!(planned_passes(DType::I8, 3, &opts), 1);
-        assert_eq!(planned_passes(DType::F32, 1 << 20, &opts), 2);
+        assert_eq!(planned_passes(&ckpt, 0, &opts), 2);
+        assert_eq!(planned_passes(&ckpt, 2, &opts), 0);
+        let passes = |d, n| StatsInput::new(d, n).planned_passes(&opts);
+        assert_eq!(passes(DType::BF16, 1 << 20), 1); // bit-pattern path
+        assert_eq!(passes(DType::I8, 3), 1);
+        assert_eq!(passes(DType::F32, 1 << 20), 2);
         let mut last = (0, 0);
         checkpoint_stats(
             &ckpt,

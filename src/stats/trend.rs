@@ -48,7 +48,7 @@
 //! the previous checkpoint, that view (see [`super::diff`]).
 
 use super::diff::{decode, Elements};
-use super::engine::{tensor_stats_ext, StatsOptions, BLOCK};
+use super::engine::{tensor_stats, StatsInput, StatsOptions, BLOCK};
 use super::patterns::Sum;
 use super::run::{dequant_of, read_logical};
 use crate::format::{Checkpoint, DKind, FormatError, Key, Node, Result, Source};
@@ -464,17 +464,15 @@ pub fn step_points(
                 sink(b)
             })
         };
-        let r = tensor_stats_ext(
-            t.dtype,
-            t.numel(),
-            &opts,
-            dequant_of(&t.kind),
-            &mut replay,
-            &mut |n| {
-                done += n + prev_size(n);
-                progress(done, total)
-            },
-        );
+        let el = StatsInput {
+            dtype: t.dtype,
+            numel: t.numel(),
+            dequant: dequant_of(&t.kind),
+        };
+        let r = tensor_stats(el, &opts, &mut replay, &mut |n| {
+            done += n + prev_size(n);
+            progress(done, total)
+        });
         if let Some(e) = prev_err {
             return Err(e.within(key));
         }

@@ -387,7 +387,7 @@ impl Session {
             .filter(|&&i| !o.cache.contains(i, bins))
             .map(|&i| {
                 o.checkpoint.tensors[i].nbytes()
-                    * crate::stats::passes_needed(&o.checkpoint, i, &opts)
+                    * crate::stats::planned_passes(&o.checkpoint, i, &opts)
             })
             .sum();
         self.job = Some(AllStatsJob {
@@ -459,7 +459,7 @@ impl Session {
                     planned = planned.saturating_add(
                         o.checkpoint.tensors[i]
                             .nbytes()
-                            .saturating_mul(crate::stats::passes_needed(&o.checkpoint, i, &opts)),
+                            .saturating_mul(crate::stats::planned_passes(&o.checkpoint, i, &opts)),
                     );
                 }
             }
