@@ -22,6 +22,8 @@
 pub mod compare_model;
 pub mod model;
 pub mod run_model;
+pub mod scale;
+pub mod table_model;
 pub mod tree;
 
 #[cfg(target_arch = "wasm32")]

@@ -114,7 +114,9 @@ pub fn handle(session: &Session, req: Request<JsFile>, reply: &mut dyn FnMut(Res
         | Request::Heatmap { .. }
         | Request::AllStats { .. }
         | Request::StatsPart { .. }
-        | Request::Cancel { .. } => unreachable!("handled by the service and the session"),
+        | Request::Cancel { .. }
+        | Request::Window { .. }
+        | Request::StatsReport { .. } => unreachable!("handled by the service and the session"),
         Request::Edit { id, op } => {
             reply(Response::Journal(
                 EDITOR.with(|e| e.borrow_mut().apply(id, a, &op)),
