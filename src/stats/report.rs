@@ -140,7 +140,9 @@ fn num(x: Option<f64>) -> String {
 pub fn csv(ckpt: &Checkpoint, cache: &StatsCache, bins: usize, selected: &[usize]) -> String {
     let mut out = CSV_COLUMNS.join(",") + "\n";
     for r in rows(ckpt, cache, bins, selected) {
-        let q = r.quantiles.map(|q| [q.p1, q.p5, q.p25, q.p50, q.p75, q.p95, q.p99]);
+        let q = r
+            .quantiles
+            .map(|q| [q.p1, q.p5, q.p25, q.p50, q.p75, q.p95, q.p99]);
         let shape = r
             .shape
             .iter()
@@ -187,7 +189,15 @@ mod tests {
             ..StatsOptions::default()
         };
         let mut cache = StatsCache::new();
-        checkpoint_stats(&ckpt, &[&src], &opts, &|_| true, &mut |_, _| true, &mut cache).unwrap();
+        checkpoint_stats(
+            &ckpt,
+            &[&src],
+            &opts,
+            &|_| true,
+            &mut |_, _| true,
+            &mut cache,
+        )
+        .unwrap();
         let all: Vec<usize> = (0..ckpt.tensors.len()).collect();
         let j: serde_json::Value = serde_json::from_str(&json(&ckpt, &cache, 8, &all)).unwrap();
         let text = csv(&ckpt, &cache, 8, &all);

@@ -27,7 +27,11 @@ pub fn ramp(t: f64) -> [u8; 3] {
     let (a, b) = (STOPS[k], STOPS[k + 1]);
     let u = (t - a.0) / (b.0 - a.0);
     let mix = |x: u8, y: u8| (x as f64 + (y as f64 - x as f64) * u).round() as u8;
-    [mix(a.1[0], b.1[0]), mix(a.1[1], b.1[1]), mix(a.1[2], b.1[2])]
+    [
+        mix(a.1[0], b.1[0]),
+        mix(a.1[1], b.1[1]),
+        mix(a.1[2], b.1[2]),
+    ]
 }
 
 /// `rgb(r,g,b)` of `t`.
@@ -158,7 +162,7 @@ mod tests {
             98765.4321,
             -1.5e-12,
             3.0e9,
-            0.07000000000000001,
+            0.07 + 1e-17,
         ] {
             assert!(axis_label(v, v.abs() * 3.0).len() <= 9, "{v}");
         }

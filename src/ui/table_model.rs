@@ -83,7 +83,13 @@ enum Key<'a> {
     Dims(&'a [u64]),
 }
 
-fn key<'a>(c: Column, i: usize, e: &'a Entry, name: &'a str, s: Option<&StatsRow>) -> Option<Key<'a>> {
+fn key<'a>(
+    c: Column,
+    i: usize,
+    e: &'a Entry,
+    name: &'a str,
+    s: Option<&StatsRow>,
+) -> Option<Key<'a>> {
     Some(match c {
         Column::Index => Key::Num(i as f64),
         Column::Name => Key::Text(name),
@@ -219,6 +225,9 @@ mod tests {
         let r = rows(&entries, &refs, &[], "", Column::Elements, true);
         assert_eq!(r.len(), 100_000);
         assert_eq!(entries[r[0] as usize].numel, 97);
-        assert_eq!(rows(&entries, &refs, &[], "layer.9999.", Column::Name, false), vec![9999]);
+        assert_eq!(
+            rows(&entries, &refs, &[], "layer.9999.", Column::Name, false),
+            vec![9999]
+        );
     }
 }

@@ -128,6 +128,14 @@ pub enum Request<F> {
         id: RequestId,
         bins: u32,
     },
+    /// A's tensor `key` beside B's (through `maps`): histograms on one range and of a − b;
+    /// answered by [`Response::Ab`].
+    Ab {
+        id: RequestId,
+        key: String,
+        maps: Vec<(String, String)>,
+        bins: u32,
+    },
 }
 
 impl<F> Request<F> {
@@ -149,7 +157,9 @@ impl<F> Request<F> {
             | Request::Export { id, .. }
             | Request::OpenB { id, .. }
             | Request::Diff { id, .. } => *id,
-            Request::Window { id, .. } | Request::StatsReport { id, .. } => *id,
+            Request::Window { id, .. }
+            | Request::StatsReport { id, .. }
+            | Request::Ab { id, .. } => *id,
         }
     }
 }
@@ -202,6 +212,8 @@ pub enum Response {
     Window(WindowReply),
     /// Answer to `stats_report`.
     StatsReport(StatsReportReply),
+    /// Answer to `ab`.
+    Ab(Box<AbReply>),
 }
 
 impl Response {
@@ -227,6 +239,7 @@ impl Response {
             Response::Trend(r) => Some(r.id()),
             Response::Window(r) => Some(r.id),
             Response::StatsReport(r) => Some(r.id),
+            Response::Ab(r) => Some(r.id),
         }
     }
 }
@@ -373,6 +386,23 @@ pub struct StatsReportReply {
     pub id: RequestId,
     pub json: String,
     pub csv: String,
+}
+
+/// Answer to `ab` ([`super::ab`]): A's and B's histograms share their edges; `diff` is the
+/// histogram of a − b (`None` when the shapes differ).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AbReply {
+    pub id: RequestId,
+    pub key: String,
+    pub b_key: String,
+    pub same_shape: bool,
+    pub a: crate::stats::Histogram,
+    pub b: crate::stats::Histogram,
+    pub diff: Option<crate::stats::Histogram>,
+    pub nonfinite_a: u64,
+    pub nonfinite_b: u64,
+    pub nonfinite_diff: u64,
+    pub error: Option<String>,
 }
 
 /// The summary of one tensor in an `all_stats` run.

@@ -199,14 +199,11 @@ mod tests {
         use crate::stats::run::tests::sample;
         let (ckpt, src) = sample();
         // tensor 0 of the sample is a/w, float32 [2, 3]
-        let i = ckpt
-            .tensors
-            .iter()
-            .position(|t| t.shape == [2, 3])
-            .unwrap();
+        let i = ckpt.tensors.iter().position(|t| t.shape == [2, 3]).unwrap();
         let all = read(&ckpt, &[&src], i, &Window::Flat { first: 0, count: 6 }).unwrap();
         // its transpose: rows are columns
-        let (texts, nums) = read(&ckpt, &[&src], i, &plane(1, 0, vec![0, 0], (0, 3), (0, 2))).unwrap();
+        let (texts, nums) =
+            read(&ckpt, &[&src], i, &plane(1, 0, vec![0, 0], (0, 3), (0, 2))).unwrap();
         let want: Vec<f64> = [0, 3, 1, 4, 2, 5].iter().map(|&k| all.1[k]).collect();
         assert_eq!(nums, want);
         assert_eq!(texts.len(), 6);
