@@ -180,7 +180,7 @@ pub fn HeatmapView() -> impl IntoView {
                 on:mousemove=on_move on:mouseleave=move |_| readout.set(None)></canvas>
             <ColourLegend lo="0" hi=Signal::derive(move || max.get().map(|m| axis_label(m as f64, m as f64)).unwrap_or_default())
                 caption="mean |x| per block" missing="no finite value" />
-            <div class="hover-line muted" data-testid="heatmap-readout"
+            <div class="heat-readout muted" data-testid="heatmap-readout"
                 data-value=move || readout.with(|r| r.as_ref().map(|r| format!("{:e}", r.1)))
                 data-span=move || readout.with(|r| r.as_ref().map(|r| format!("{},{},{},{}", r.2[0], r.2[1], r.2[2], r.2[3])))>
                 {move || readout.with(|r| r.as_ref().map(|r| r.0.clone())).unwrap_or_else(|| "hover a cell for its rows, columns and value".into())}

@@ -270,3 +270,30 @@ test('statistics say what they cover: complex parts, finite values only', { time
     await context.close();
   }
 });
+
+test('A/B view: both histograms on one axis and the difference histogram equal numpy', { timeout: 120_000 }, async () => {
+  const { context, page } = await openPage(S, PAGE);
+  try {
+    await openFile(page, 'power.pth');
+    await page.getByRole('tab', { name: 'Compare' }).click();
+    await testid(page, 'compare-input').setInputFiles(path.join(S.tmp, 'power_b.pth'));
+    await testid(page, 'compare-b').waitFor({ timeout: T });
+    await testid(page, 'compare-run').click();
+    await testid(page, 'compare-done').waitFor({ timeout: T });
+    await page.locator('[data-testid="diff-changed"] li[data-key="dec.small"] [data-testid="diff-open"]').click();
+    const hist = page.locator('[data-testid="ab-hist"][data-a]');
+    await hist.waitFor({ timeout: T });
+    assert.equal(await testid(page, 'ab-view').getAttribute('data-key'), 'dec.small');
+    assert.deepEqual(JSON.parse(await hist.getAttribute('data-a')), X.ab.a);
+    assert.deepEqual(JSON.parse(await hist.getAttribute('data-b')), X.ab.b);
+    close(Number(await hist.getAttribute('data-lo')), X.ab.lo, 'common range low');
+    close(Number(await hist.getAttribute('data-hi')), X.ab.hi, 'common range high');
+    const diff = page.locator('[data-testid="ab-diff"][data-counts]');
+    await diff.waitFor({ timeout: T });
+    assert.deepEqual(JSON.parse(await diff.getAttribute('data-counts')), X.ab.diff);
+    close(Number(await diff.getAttribute('data-lo')), X.ab.diff_lo, 'a − b low');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'power-ab.png'), fullPage: true });
+  } finally {
+    await context.close();
+  }
+});

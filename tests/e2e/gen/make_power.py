@@ -12,6 +12,7 @@ import json
 import math
 import sys
 
+import numpy as np
 import torch
 from safetensors.torch import save_file
 
@@ -38,6 +39,10 @@ sd = {
     "steps": torch.tensor(12, dtype=torch.int64),
 }
 torch.save(sd, f"{out}/power.pth")
+# B for the A/B view: dec.small moved by noise, the rest unchanged
+sd_b = dict(sd)
+sd_b["dec.small"] = small2d * 1.5 + 0.1 * torch.randn(24, 40)
+torch.save(sd_b, f"{out}/power_b.pth")
 
 
 def f(x):
@@ -72,6 +77,14 @@ expect = {
     # the overview's std on a log axis: tensors whose std is 0 go on the zero line
     "stds": {k: f(v.abs().double().std(unbiased=False) if v.is_complex()
                   else v[torch.isfinite(v)].double().std(unbiased=False)) for k, v in sd.items()},
+    # the A/B view of dec.small: numpy's histograms over the common range, and of a − b
+    "ab": (lambda a, b: {
+        "a": np.histogram(a, bins=64, range=(min(a.min(), b.min()), max(a.max(), b.max())))[0].tolist(),
+        "b": np.histogram(b, bins=64, range=(min(a.min(), b.min()), max(a.max(), b.max())))[0].tolist(),
+        "lo": float(min(a.min(), b.min())), "hi": float(max(a.max(), b.max())),
+        "diff": np.histogram(a - b, bins=64)[0].tolist(),
+        "diff_lo": float((a - b).min()), "diff_hi": float((a - b).max()),
+    })(small2d.double().numpy(), sd_b["dec.small"].double().numpy()),
     "means": {k: f(v.abs().double().mean() if v.is_complex() else v[torch.isfinite(v)].double().mean())
               for k, v in sd.items()},
 }
