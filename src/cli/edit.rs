@@ -134,6 +134,7 @@ fn parse_transplant(v: &str) -> Result<Transplant, String> {
         spec: OpSpec::Transplant {
             pattern,
             replacement,
+            maps: vec![],
         },
     })
 }

@@ -13,43 +13,7 @@
 
 use crate::display::short_float;
 use crate::format::{Checkpoint, FormatError, Source};
-use crate::stats::{
-    checkpoint_stats, Completion, ComplexParts, Histogram, Quantiles, StatsCache, StatsOptions,
-    TensorStats,
-};
-use serde::Serialize;
-
-#[derive(Serialize)]
-struct Row<'a> {
-    path: &'a [String],
-    dtype: &'static str,
-    shape: &'a [u64],
-    count: u64,
-    min: Option<f64>,
-    max: Option<f64>,
-    mean: Option<f64>,
-    std: Option<f64>,
-    l2: f64,
-    absmax: Option<f64>,
-    zeros: u64,
-    nan: u64,
-    inf: u64,
-    posinf: u64,
-    neginf: u64,
-    histogram: &'a Histogram,
-    quantiles: Option<Quantiles>,
-    quantiles_exact: bool,
-    quantile_error_bound: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    complex: Option<&'a ComplexParts>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    dequantized: bool,
-}
-
-#[derive(Serialize)]
-struct Out<'a> {
-    tensors: Vec<Row<'a>>,
-}
+use crate::stats::{checkpoint_stats, report, Completion, StatsCache, StatsOptions};
 
 fn io(e: std::io::Error) -> FormatError {
     FormatError::new(format!("cannot write output: {e}"))
@@ -80,43 +44,11 @@ pub fn run(
     debug_assert_eq!(done, Completion::Done);
     let selected: Vec<usize> = (0..ckpt.tensors.len()).filter(|&i| matches(i)).collect();
     if json {
-        let tensors = selected
-            .iter()
-            .filter_map(|&i| cache.get(i, bins).map(|s| row(ckpt, i, s)))
-            .collect();
-        serde_json::to_writer(&mut *out, &Out { tensors })
-            .map_err(|e| FormatError::new(format!("cannot write JSON: {e}")))?;
-        writeln!(out).map_err(io)?;
+        out.write_all(report::json(ckpt, &cache, bins, &selected).as_bytes())
+            .map_err(io)?;
         return Ok(());
     }
     table(ckpt, &selected, &cache, bins, out).map_err(io)
-}
-
-fn row<'a>(ckpt: &'a Checkpoint, i: usize, s: &'a TensorStats) -> Row<'a> {
-    let t = &ckpt.tensors[i];
-    Row {
-        path: &t.path,
-        dtype: t.dtype.name(),
-        shape: &t.shape,
-        count: s.count,
-        min: s.min,
-        max: s.max,
-        mean: s.mean,
-        std: s.std,
-        l2: s.l2,
-        absmax: s.absmax,
-        zeros: s.zeros,
-        nan: s.nan,
-        inf: s.posinf + s.neginf,
-        posinf: s.posinf,
-        neginf: s.neginf,
-        histogram: &s.histogram,
-        quantiles: s.quantiles,
-        quantiles_exact: s.quantiles_exact,
-        quantile_error_bound: s.quantile_error_bound,
-        complex: s.complex.as_ref(),
-        dequantized: s.dequantized,
-    }
 }
 
 /// A statistic as the page shows it (`-` when there is none).

@@ -115,21 +115,18 @@ impl Op {
                 value: Some(v),
             } => format!("metadata {key} = {v:?}"),
             Op::SetMetadata { key, value: None } => format!("remove metadata {key}"),
-            Op::Transplant {
-                input,
-                pattern,
-                prefix,
-                tensors,
-            } => format!(
-                "transplant {} tensors /{}/ from input {input}{}",
-                tensors.len(),
-                pattern.as_str(),
-                if prefix.is_empty() {
-                    String::new()
-                } else {
-                    format!(" under {prefix:?}")
-                }
-            ),
+            Op::Transplant { tensors, .. } => {
+                // plain words: the names the tensors get in A, never the pattern's `${1}`
+                let names: Vec<String> = tensors.iter().map(|(p, _)| p.join(".")).collect();
+                let shown = names.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+                let more = match names.len() {
+                    0..=3 => String::new(),
+                    n => format!(" and {} more", n - 3),
+                };
+                let n = tensors.len();
+                let s = if n == 1 { "" } else { "s" };
+                format!("transplant {n} tensor{s} from B as {shown}{more}")
+            }
         }
     }
 

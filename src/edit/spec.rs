@@ -73,6 +73,10 @@ pub enum OpSpec {
         pattern: String,
         #[serde(default)]
         replacement: Option<String>,
+        /// Without a replacement: `(A_PREFIX, B_PREFIX)` rules (as `diff --map`) that give each
+        /// B key its A name ([`transplant::map_back`]), so matching A tensors are replaced.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        maps: Vec<(String, String)>,
     },
 }
 
@@ -154,13 +158,21 @@ impl Op {
             OpSpec::Transplant {
                 pattern: p,
                 replacement,
+                maps,
             } => {
                 let Some(input) = cx.b else {
                     return Err(Refused("transplant: open a file B first".into()));
                 };
                 let re = pattern("transplant", p)?;
                 let repl = replacement.as_deref().filter(|r| !r.is_empty());
-                let tensors = transplant::select(cx.ckpts[input], input, &re, repl);
+                let mut tensors = transplant::select(cx.ckpts[input], input, &re, repl);
+                if repl.is_none() && !maps.is_empty() {
+                    for (p, _) in tensors.iter_mut() {
+                        if let Some(k) = p.last_mut() {
+                            *k = transplant::map_back(k, maps);
+                        }
+                    }
+                }
                 if tensors.is_empty() {
                     return Err(Refused(format!("transplant: no tensor of B matches /{p}/")));
                 }

@@ -38,6 +38,20 @@ pub fn select(
         .collect()
 }
 
+/// A's name of B key `key` through `(A_PREFIX, B_PREFIX)` rules: the first rule whose non-empty
+/// B prefix starts the key, else the first rule with an empty B prefix, the B prefix replaced
+/// by the A prefix; the key itself when no rule applies.
+pub fn map_back(key: &str, maps: &[(String, String)]) -> String {
+    let rule = maps
+        .iter()
+        .find(|(_, b)| !b.is_empty() && key.starts_with(b.as_str()))
+        .or_else(|| maps.iter().find(|(_, b)| b.is_empty()));
+    match rule {
+        Some((a, b)) => format!("{a}{}", &key[b.len()..]),
+        None => key.to_string(),
+    }
+}
+
 /// Refuse a transplant that would replace a tensor of a different shape or dtype.
 pub fn check_shapes(
     target: &ETree,

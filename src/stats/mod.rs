@@ -50,6 +50,7 @@ pub mod histogram;
 pub mod moments;
 pub mod patterns;
 pub mod quantile;
+pub mod report;
 pub mod run;
 pub mod trend;
 

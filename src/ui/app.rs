@@ -20,7 +20,6 @@ use super::model::{Details, FileCard, PageState};
 use super::overview::{LayerStats, Overview, AUTO_LIMIT};
 use super::stats_pool::{StatsPool, MIN_PART_BYTES};
 use super::tree::{Filter, NodeKind};
-use super::tree_view::TreePanel;
 use super::worker_client::WorkerClient;
 use crate::display::{group_digits, human_bytes, human_count};
 use crate::worker::protocol::{
@@ -342,7 +341,7 @@ pub fn App() -> impl IntoView {
                 <Show when=move || has_file.get()>
                     <div class="workspace">
                         <section class="pane tree-pane">
-                            <TreePanel search=search regex=regex />
+                            <super::table_view::TensorPane search=search regex=regex />
                         </section>
                         <section class="pane side-pane">
                             <div class="tabs" role="tablist">
@@ -587,7 +586,7 @@ fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
     let dtypes = s
         .params_by_dtype
         .iter()
-        .map(|(d, n)| format!("{d} {}", human_count(*n)))
+        .map(|(d, n)| format!("{d}\u{a0}{}", human_count(*n))) // a dtype and its count never split
         .collect::<Vec<_>>()
         .join(" · ");
     let dangerous = s.verdict == Verdict::Dangerous;

@@ -10,7 +10,7 @@ use crate::stats::Histogram;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
 use wasm_bindgen::JsCast;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
+use web_sys::HtmlCanvasElement;
 
 /// The plotting area of a drawn chart.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,17 +88,12 @@ fn palette() -> Palette {
     }
 }
 
-/// Short tick text.
-pub fn tick(v: f64) -> String {
-    crate::display::short_float(v)
-}
-
 /// A y-axis label: the value, or `1e<value>` on a log10 axis.
-fn count_tick(v: f64, log: bool) -> String {
+fn count_tick(v: f64, log: bool, span: f64) -> String {
     if log {
-        format!("1e{}", tick(v))
+        super::scale::log_label(v)
     } else {
-        tick(v)
+        super::scale::axis_label(v, span)
     }
 }
 
@@ -147,15 +142,9 @@ pub fn draw_histogram(canvas: &HtmlCanvasElement, h: &Histogram, log: bool) -> O
         .x_labels(6)
         .y_labels(4)
         .label_style(label)
-        .x_label_formatter(&|v| {
-            // a tick at zero computed as lo + k·step is rarely exactly 0
-            if v.abs() < (hi - lo) * 1e-9 {
-                "0".into()
-            } else {
-                tick(*v)
-            }
-        })
-        .y_label_formatter(&|v| count_tick(*v, log))
+        // a tick at zero computed as lo + k·step is rarely exactly 0: axis_label says 0
+        .x_label_formatter(&|v| super::scale::axis_label(*v, hi - lo))
+        .y_label_formatter(&|v| count_tick(*v, log, ymax))
         .draw()
         .ok()?;
     let bar = p.accent.filled();
@@ -196,17 +185,27 @@ pub struct Point {
     pub selected: bool,
 }
 
-/// Draw the overview: x = position in file order, y = the statistic.
+/// Draw the overview: x = position in file order, y = the statistic. On a log axis (`log_y`,
+/// log10 |y|) zeros have no place: they are drawn as hollow markers on a baseline under the
+/// plot, and the axis range comes from the non-zero values only. Sets the canvas's `data-ylo` /
+/// `data-yhi` (the axis range, log10 on a log axis) and `data-baseline` (points on the zero
+/// line).
 pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) -> Option<Frame> {
     let p = palette();
     let backend = CanvasBackend::with_canvas_object(canvas.clone())?;
     let root = backend.into_drawing_area();
     root.fill(&p.bg).ok()?;
-    let tr = |v: f64| if log_y { v.abs().max(1e-30).log10() } else { v };
+    let on_axis = |v: f64| v.is_finite() && (!log_y || v != 0.0);
+    let tr = |v: f64| if log_y { v.abs().log10() } else { v };
     let vals: Vec<f64> = points
         .iter()
-        .filter_map(|q| q.value.filter(|v| v.is_finite()).map(tr))
+        .filter_map(|q| q.value.filter(|&v| on_axis(v)).map(tr))
         .collect();
+    let zeros = if log_y {
+        points.iter().filter(|q| q.value == Some(0.0)).count()
+    } else {
+        0
+    };
     let (mut lo, mut hi) = vals
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
@@ -220,15 +219,22 @@ pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) 
         lo -= 0.5;
         hi += 0.5;
     }
+    let _ = canvas.set_attribute("data-ylo", &lo.to_string());
+    let _ = canvas.set_attribute("data-yhi", &hi.to_string());
+    let _ = canvas.set_attribute("data-baseline", &zeros.to_string());
     let pad = (hi - lo) * 0.06;
+    // the zero line sits under the plot, apart from the log axis
+    let base = lo - pad * 3.0;
+    let bottom = if zeros > 0 { base - pad } else { lo - pad };
     let n = points.len().max(1) as f64;
     let label = ("sans-serif", 11).into_font().color(&p.fg);
+    let span = hi - lo;
     let mut chart = ChartBuilder::on(&root)
         .margin(6)
         .margin_right(14)
         .x_label_area_size(20)
-        .y_label_area_size(54)
-        .build_cartesian_2d(-0.5f64..n - 0.5, (lo - pad)..(hi + pad))
+        .y_label_area_size(62)
+        .build_cartesian_2d(-0.5f64..n - 0.5, bottom..(hi + pad))
         .ok()?;
     chart
         .configure_mesh()
@@ -248,17 +254,50 @@ pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) 
                 format!("{}", v.round() as i64)
             }
         })
-        .y_label_formatter(&|v| count_tick(*v, log_y))
+        .y_label_formatter(&|v| {
+            if *v < lo - pad * 1.5 {
+                // below the axis: only the zero line's label
+                String::new()
+            } else if log_y {
+                super::scale::log_label(*v)
+            } else {
+                super::scale::axis_label(*v, span)
+            }
+        })
         .draw()
         .ok()?;
     let r = if points.len() > 2000 { 1 } else { 2 };
     chart
         .draw_series(points.iter().enumerate().filter_map(|(i, q)| {
-            let v = tr(q.value?);
-            v.is_finite()
-                .then(|| Circle::new((i as f64, v), r, p.accent.mix(0.85).filled()))
+            let v = q.value.filter(|&v| on_axis(v)).map(tr)?;
+            Some(Circle::new((i as f64, v), r, p.accent.mix(0.85).filled()))
         }))
         .ok()?;
+    if zeros > 0 {
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(-0.5, base), (n - 0.5, base)],
+                p.grid,
+            )))
+            .ok()?;
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, q)| q.value == Some(0.0))
+                    .map(|(i, _)| Circle::new((i as f64, base), r + 1, p.fg.stroke_width(1))),
+            )
+            .ok()?;
+        let (xr, _) = chart.plotting_area().get_pixel_range();
+        let (_, yb) = chart.backend_coord(&(0.0, base));
+        root.draw(&Text::new(
+            "0",
+            (xr.start - 14, yb - 6),
+            ("sans-serif", 11).into_font().color(&p.fg),
+        ))
+        .ok()?;
+    }
     chart
         .draw_series(
             points
@@ -269,7 +308,11 @@ pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) 
         )
         .ok()?;
     if let Some((i, q)) = points.iter().enumerate().find(|(_, q)| q.selected) {
-        let y = q.value.map(tr).filter(|v| v.is_finite()).unwrap_or(lo);
+        let y = match q.value {
+            Some(v) if on_axis(v) => tr(v),
+            Some(v) if v == 0.0 && log_y => base,
+            _ => lo,
+        };
         chart
             .draw_series(std::iter::once(Circle::new(
                 (i as f64, y),
@@ -290,58 +333,162 @@ pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) 
     })
 }
 
-/// Draw `rows`×`cols` cells (mean |x|) scaled to the largest, NaN cells hatched grey.
-pub fn draw_heatmap(canvas: &HtmlCanvasElement, rows: u32, cols: u32, cells: &[f32]) {
-    let Ok(Some(ctx)) = canvas.get_context("2d") else {
-        return;
-    };
-    let Ok(ctx) = ctx.dyn_into::<CanvasRenderingContext2d>() else {
-        return;
-    };
-    let (w, h) = (canvas.width() as f64, canvas.height() as f64);
-    ctx.clear_rect(0.0, 0.0, w, h);
-    if rows == 0 || cols == 0 {
-        return;
-    }
-    let max = cells
+/// Draw one bar per value (x = position, y = value from 0) in the theme's colours, `caption` on
+/// top; the y ticks are [`super::scale::axis_label`]s.
+pub fn draw_bars(canvas: &HtmlCanvasElement, vals: &[f64], caption: &str) -> Option<Frame> {
+    let p = palette();
+    let backend = CanvasBackend::with_canvas_object(canvas.clone())?;
+    let root = backend.into_drawing_area();
+    root.fill(&p.bg).ok()?;
+    let n = vals.len().max(1);
+    let top = vals
         .iter()
+        .copied()
         .filter(|v| v.is_finite())
-        .fold(0f32, |a, &b| a.max(b))
-        .max(f32::MIN_POSITIVE);
-    let (cw, ch) = (w / cols as f64, h / rows as f64);
-    for r in 0..rows {
-        for c in 0..cols {
-            let v = cells[(r * cols + c) as usize];
-            let color = if v.is_finite() {
-                ramp((v / max) as f64)
+        .fold(0.0f64, f64::max)
+        .max(1e-12)
+        * 1.05;
+    let label = ("sans-serif", 11).into_font().color(&p.fg);
+    let mut chart = ChartBuilder::on(&root)
+        .margin(8)
+        .margin_right(14)
+        .x_label_area_size(24)
+        .y_label_area_size(60)
+        .caption(caption, ("sans-serif", 13).into_font().color(&p.fg))
+        .build_cartesian_2d(0f64..n as f64, 0f64..top)
+        .ok()?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .max_light_lines(1)
+        .light_line_style(p.grid.mix(0.25))
+        .bold_line_style(p.grid)
+        .axis_style(p.grid)
+        .label_style(label)
+        .x_desc("tensor #")
+        .x_labels(n.clamp(1, 8))
+        .y_labels(4)
+        .x_label_formatter(&|v| {
+            if (v - v.round()).abs() > 1e-6 {
+                String::new()
             } else {
-                "#888".to_string()
-            };
-            ctx.set_fill_style_str(&color);
-            ctx.fill_rect(c as f64 * cw, r as f64 * ch, cw.ceil(), ch.ceil());
-        }
-    }
+                format!("{}", v.round() as i64)
+            }
+        })
+        .y_label_formatter(&|v| super::scale::axis_label(*v, top))
+        .draw()
+        .ok()?;
+    chart
+        .draw_series(
+            vals.iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_finite())
+                .map(|(i, v)| {
+                    Rectangle::new([(i as f64, 0.0), (i as f64 + 0.9, *v)], p.accent.filled())
+                }),
+        )
+        .ok()?;
+    let (xr, yr) = chart.plotting_area().get_pixel_range();
+    root.present().ok()?;
+    Some(Frame {
+        x0: xr.start,
+        x1: xr.end,
+        y0: yr.start,
+        y1: yr.end,
+        lo: 0.0,
+        hi: n as f64,
+    })
 }
 
-/// A dark-blue → teal → yellow ramp for t in [0, 1].
-fn ramp(t: f64) -> String {
-    let t = t.clamp(0.0, 1.0);
-    let stops = [
-        (0.0, (0x1b, 0x1f, 0x4b)),
-        (0.5, (0x1f, 0x9e, 0x89)),
-        (1.0, (0xfd, 0xe7, 0x25)),
-    ];
-    let (a, b) = if t < 0.5 {
-        (stops[0], stops[1])
+/// Draw A's and B's histograms (same edges) on one axis: A as filled bars, B as outlined bars
+/// over them, each in its own colour, with a legend.
+pub fn draw_ab(canvas: &HtmlCanvasElement, a: &Histogram, b: &Histogram) -> Option<Frame> {
+    let p = palette();
+    let backend = CanvasBackend::with_canvas_object(canvas.clone())?;
+    let root = backend.into_drawing_area();
+    root.fill(&p.bg).ok()?;
+    let edges = if a.edges.len() >= 2 {
+        &a.edges
     } else {
-        (stops[1], stops[2])
+        &b.edges
     };
-    let u = (t - a.0) / (b.0 - a.0);
-    let mix = |x: u8, y: u8| (x as f64 + (y as f64 - x as f64) * u).round() as u8;
-    format!(
-        "rgb({},{},{})",
-        mix(a.1 .0, b.1 .0),
-        mix(a.1 .1, b.1 .1),
-        mix(a.1 .2, b.1 .2)
-    )
+    if edges.len() < 2 {
+        root.titled(
+            "no finite values",
+            ("sans-serif", 13).into_font().color(&p.fg),
+        )
+        .ok()?;
+        return None;
+    }
+    let (lo, hi) = (edges[0], edges[edges.len() - 1]);
+    let ymax = a.max_count().max(b.max_count()).max(1) as f64 * 1.08;
+    let label = ("sans-serif", 11).into_font().color(&p.fg);
+    let mut chart = ChartBuilder::on(&root)
+        .margin(6)
+        .margin_right(14)
+        .x_label_area_size(20)
+        .y_label_area_size(52)
+        .build_cartesian_2d(lo..hi, 0f64..ymax)
+        .ok()?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .max_light_lines(1)
+        .light_line_style(p.grid.mix(0.25))
+        .bold_line_style(p.grid)
+        .axis_style(p.grid)
+        .x_labels(6)
+        .y_labels(4)
+        .label_style(label)
+        .x_label_formatter(&|v| super::scale::axis_label(*v, hi - lo))
+        .y_label_formatter(&|v| super::scale::axis_label(*v, ymax))
+        .draw()
+        .ok()?;
+    let b_colour = RGBColor(0xe0, 0x8a, 0x1e);
+    let bars = |h: &Histogram| -> Vec<(f64, f64, f64)> {
+        h.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(i, &c)| (h.edges[i], h.edges[i + 1], c as f64))
+            .collect()
+    };
+    chart
+        .draw_series(
+            bars(a).into_iter().map(|(x0, x1, c)| {
+                Rectangle::new([(x0, 0.0), (x1, c)], p.accent.mix(0.55).filled())
+            }),
+        )
+        .ok()?
+        .label("A")
+        .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 10, y + 4)], p.accent.filled()));
+    chart
+        .draw_series(
+            bars(b)
+                .into_iter()
+                .map(|(x0, x1, c)| Rectangle::new([(x0, 0.0), (x1, c)], b_colour.stroke_width(2))),
+        )
+        .ok()?
+        .label("B")
+        .legend(move |(x, y)| {
+            Rectangle::new([(x, y - 4), (x + 10, y + 4)], b_colour.stroke_width(2))
+        });
+    chart
+        .configure_series_labels()
+        .background_style(p.bg.mix(0.8))
+        .border_style(p.grid)
+        .label_font(("sans-serif", 11).into_font().color(&p.fg))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .ok()?;
+    let (xr, yr) = chart.plotting_area().get_pixel_range();
+    root.present().ok()?;
+    Some(Frame {
+        x0: xr.start,
+        x1: xr.end,
+        y0: yr.start,
+        y1: yr.end,
+        lo,
+        hi,
+    })
 }

@@ -1,10 +1,11 @@
-//! Pure helpers of the Compare panel (tested natively): prefix maps typed by the user, and the
-//! transplant operations that copy selected B keys into A under A's names.
+//! Pure helpers of the Compare panel (tested natively): prefix maps typed by the user, the
+//! transplant operation that copies selected B keys into A under A's names, which selected rows
+//! a transplant would refuse (and why), and a map to suggest when nothing matched.
 //!
 //! Contract: maps are `A_PREFIX=B_PREFIX` pairs separated by commas or new lines. A B key is
-//! mapped back through the first rule whose (non-empty) B prefix it starts with, else the first
-//! rule with an empty B prefix, else kept as is; one `transplant` operation is made per rule,
-//! its pattern anchored and escaped so it selects exactly the chosen keys.
+//! mapped back by the worker ([`crate::edit::transplant::map_back`]): the first rule whose
+//! (non-empty) B prefix it starts with, else the first rule with an empty B prefix, else kept as
+//! is; one `transplant` operation selects exactly the chosen keys (anchored, escaped pattern).
 
 use crate::worker::protocol::OpSpec;
 
@@ -21,37 +22,69 @@ pub fn parse_maps(text: &str) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
-fn rule_of(k: &str, maps: &[(String, String)]) -> Option<usize> {
-    maps.iter()
-        .position(|(_, b)| !b.is_empty() && k.starts_with(b.as_str()))
-        .or_else(|| maps.iter().position(|(_, b)| b.is_empty()))
+/// The one transplant operation that copies B keys `keys` into A, each under its A name
+/// (mapped back through `maps`, see [`crate::edit::transplant::map_back`]); the pattern is
+/// anchored and escaped so it selects exactly the chosen keys. `None` for no keys.
+pub fn transplant_op(keys: &[String], maps: &[(String, String)]) -> Option<OpSpec> {
+    if keys.is_empty() {
+        return None;
+    }
+    let alts: Vec<String> = keys.iter().map(|k| regex::escape(k)).collect();
+    Some(OpSpec::Transplant {
+        pattern: format!("^({})$", alts.join("|")),
+        replacement: None,
+        maps: maps.to_vec(),
+    })
 }
 
-/// The transplant operations that copy B keys `keys` into A under A's names (one per rule).
-pub fn transplant_ops(keys: &[String], maps: &[(String, String)]) -> Vec<OpSpec> {
-    let mut groups: Vec<(Option<usize>, Vec<String>)> = vec![];
+/// Split selected B keys into those a transplant can take and those it would refuse, with the
+/// reason: `mismatched` holds `(B key, A's dtype[shape], B's dtype[shape])` of the diff's rows
+/// whose shape or dtype differ (a transplant never replaces a tensor by one of another shape).
+pub fn split_selected(
+    keys: &[String],
+    mismatched: &[(String, String, String)],
+) -> (Vec<String>, Vec<String>) {
+    let mut ok = vec![];
+    let mut refused = vec![];
     for k in keys {
-        let rule = rule_of(k, maps);
-        let rest = match rule {
-            Some(i) => k[maps[i].1.len()..].to_string(),
-            None => k.clone(),
-        };
-        match groups.iter_mut().find(|(r, _)| *r == rule) {
-            Some((_, v)) => v.push(rest),
-            None => groups.push((rule, vec![rest])),
+        match mismatched.iter().find(|(b, _, _)| b == k) {
+            Some((_, a, b)) => refused.push(format!("{k}: A is {a}, B is {b}")),
+            None => ok.push(k.clone()),
         }
     }
-    groups
-        .into_iter()
-        .map(|(rule, rests)| {
-            let (a, b) = rule.map(|i| maps[i].clone()).unwrap_or_default();
-            let alts: Vec<String> = rests.iter().map(|r| regex::escape(r)).collect();
-            OpSpec::Transplant {
-                pattern: format!("^{}({})$", regex::escape(&b), alts.join("|")),
-                replacement: Some(format!("{}${{1}}", a.replace('$', "$$"))),
+    (ok, refused)
+}
+
+/// A prefix map that would align A's and B's names when a comparison matched nothing: the
+/// most common prefix one side's keys have on top of the other's (`=module.` when B's keys are
+/// A's with `module.` in front, `model.=` for the reverse), as text for the map field.
+pub fn suggest_map(only_a: &[String], only_b: &[String]) -> Option<String> {
+    use std::collections::{HashMap, HashSet};
+    let a: HashSet<&str> = only_a.iter().map(|s| s.as_str()).collect();
+    let b: HashSet<&str> = only_b.iter().map(|s| s.as_str()).collect();
+    let mut votes: HashMap<String, usize> = HashMap::new();
+    // a key's prefixes end at a '.': try each split point
+    let mut vote = |long: &HashSet<&str>, short: &HashSet<&str>, b_side: bool| {
+        for k in long {
+            for (i, _) in k.match_indices('.') {
+                let (pre, rest) = k.split_at(i + 1);
+                if short.contains(rest) {
+                    let m = if b_side {
+                        format!("={pre}")
+                    } else {
+                        format!("{pre}=")
+                    };
+                    *votes.entry(m).or_default() += 1;
+                }
             }
-        })
-        .collect()
+        }
+    };
+    vote(&b, &a, true);
+    vote(&a, &b, false);
+    votes
+        .into_iter()
+        .max_by(|x, y| x.1.cmp(&y.1).then_with(|| y.0.cmp(&x.0)))
+        .map(|(m, _)| m)
 }
 
 #[cfg(test)]
@@ -75,37 +108,52 @@ mod tests {
 
     #[test]
     fn selected_b_keys_map_back_to_a_names() {
+        use crate::edit::transplant::map_back;
         let maps = parse_maps("module.=, backbone.=encoder.").unwrap();
-        let keys = vec![
-            "encoder.0.weight".to_string(),
-            "fc.weight".to_string(),
-            "fc.bias".to_string(),
-        ];
-        let ops = transplant_ops(&keys, &maps);
-        assert_eq!(ops.len(), 2);
-        let re = |op: &OpSpec| match op {
-            OpSpec::Transplant {
-                pattern,
-                replacement,
-            } => (
-                regex::Regex::new(pattern).unwrap(),
-                replacement.clone().unwrap(),
-            ),
-            _ => panic!(),
+        assert_eq!(map_back("encoder.0.weight", &maps), "backbone.0.weight");
+        assert_eq!(map_back("fc.bias", &maps), "module.fc.bias");
+        assert_eq!(map_back("fc.bias", &[]), "fc.bias");
+        let keys = vec!["encoder.0.weight".to_string(), "fc.weight".to_string()];
+        let Some(OpSpec::Transplant {
+            pattern,
+            replacement,
+            maps: m,
+        }) = transplant_op(&keys, &maps)
+        else {
+            panic!()
         };
-        let (r, rep) = re(&ops[0]);
+        assert_eq!(replacement, None);
+        assert_eq!(m, maps);
+        let r = regex::Regex::new(&pattern).unwrap();
+        assert!(r.is_match("encoder.0.weight") && r.is_match("fc.weight"));
+        assert!(!r.is_match("encoder.0.weightx") && !r.is_match("xfc.weight"));
+        assert!(!r.is_match("fcXweight"));
+        assert!(transplant_op(&[], &maps).is_none());
+    }
+
+    #[test]
+    fn mismatched_rows_are_refused_with_the_reason() {
+        let mm = vec![(
+            "fc.weight".to_string(),
+            "float32[10, 4]".to_string(),
+            "float32[3, 4]".to_string(),
+        )];
+        let keys = vec!["fc.weight".to_string(), "fc.bias".to_string()];
+        let (ok, refused) = split_selected(&keys, &mm);
+        assert_eq!(ok, vec!["fc.bias".to_string()]);
         assert_eq!(
-            r.replace("encoder.0.weight", rep.as_str()),
-            "backbone.0.weight"
+            refused,
+            vec!["fc.weight: A is float32[10, 4], B is float32[3, 4]".to_string()]
         );
-        assert!(!r.is_match("encoder.0.weightx") && !r.is_match("xencoder.0.weight"));
-        let (r, rep) = re(&ops[1]);
-        assert_eq!(r.replace("fc.bias", rep.as_str()), "module.fc.bias");
-        assert!(r.is_match("fc.weight") && !r.is_match("fc.running_mean"));
-        // no maps: names kept
-        let ops = transplant_ops(&["a.b".to_string()], &[]);
-        let (r, rep) = re(&ops[0]);
-        assert_eq!(r.replace("a.b", rep.as_str()), "a.b");
-        assert!(!r.is_match("aXb"));
+    }
+
+    #[test]
+    fn a_comparison_without_matches_suggests_a_map() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let a = s(&["fc.weight", "fc.bias", "conv.weight"]);
+        let b = s(&["module.fc.weight", "module.fc.bias", "module.conv.weight"]);
+        assert_eq!(suggest_map(&a, &b).as_deref(), Some("=module."));
+        assert_eq!(suggest_map(&b, &a).as_deref(), Some("module.="));
+        assert_eq!(suggest_map(&s(&["x"]), &s(&["y"])), None);
     }
 }

@@ -4,22 +4,30 @@
 //! edit journal (undoable in the Edit panel, exported as usual).
 //!
 //! Contract: maps are typed as `A_PREFIX=B_PREFIX` pairs separated by commas or new lines
-//! (first matching rule wins, as in `weightscope diff --map`). Transplanting selected rows maps
-//! each B key back to A's name through the same rules and asks the worker for one
-//! `transplant` operation per rule (shape checks there; a refusal shows in `compare-error`).
+//! (first matching rule wins, as in `weightscope diff --map`). Transplanting selected rows (or
+//! a pattern without a replacement) maps each B key back to A's name through the same rules, so
+//! A's tensors are replaced, in one `transplant` operation; when the worker refuses the batch,
+//! each key is tried alone: what is valid is applied, what was refused is listed with the
+//! reason. Rows whose shape or dtype differ say that a transplant refuses them. Every
+//! message shows next to the action that caused it. A comparison that matched no names
+//! suggests a prefix map; clicking a row's name selects A's tensor (the Inspector shows it).
 //! Test hooks (`data-testid`): `compare-panel`, `compare-input`, `compare-b` (data-tensors),
 //! `compare-map`, `compare-run`, `compare-progress`, `diff-filter` (select: all / only_a /
 //! only_b / mismatched / changed), `diff-only-a`, `diff-only-b`, `diff-mismatched`,
 //! `diff-changed` (lists; rows carry `data-key` and a checkbox), `diff-identical`,
 //! `diff-chart` (canvas), `transplant-selected`, `transplant-pattern`,
-//! `transplant-replacement`, `transplant-apply`, `compare-error`, `compare-done`.
+//! `transplant-replacement`, `transplant-apply`, `compare-error` (opening B / comparing, next to
+//! Compare), `transplant-result` (`data-applied`, `data-refused`; refused keys as `li`),
+//! `transplant-error` (next to the pattern), `compare-suggest` (`data-map`, with the button
+//! `compare-suggest-use`), `compare-done`.
 
-use super::compare_model::{parse_maps, transplant_ops};
+use super::compare_model::{parse_maps, split_selected, suggest_map, transplant_op};
+use super::context::Checkpoint;
 use super::hub;
 use crate::worker::protocol::{DiffReply, JsFile, OpSpec, Request, Response};
 use leptos::html::Canvas;
 use leptos::prelude::*;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use web_sys::HtmlInputElement;
 
 /// B's name of A key `k` (first matching rule).
@@ -27,47 +35,35 @@ fn to_b(k: &str, maps: &[(String, String)]) -> String {
     crate::stats::diff::map_key(k, maps)
 }
 
-fn draw_chart(canvas: &web_sys::HtmlCanvasElement, d: &DiffReply) -> Result<(), String> {
-    use plotters::prelude::*;
-    use plotters_canvas::CanvasBackend;
-    let backend = CanvasBackend::with_canvas_object(canvas.clone()).ok_or("no 2d context")?;
-    let root = backend.into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let vals: Vec<f64> = d.changed.iter().map(|c| c.rel_l2.unwrap_or(0.0)).collect();
-    let n = vals.len().max(1);
-    let top = vals.iter().cloned().fold(0.0f64, f64::max).max(1e-12) * 1.05;
-    let mut chart = ChartBuilder::on(&root)
-        .margin(8)
-        .x_label_area_size(24)
-        .y_label_area_size(56)
-        .caption(
-            "relative L2 change per tensor (A's file order)",
-            ("sans-serif", 13),
-        )
-        .build_cartesian_2d(0usize..n, 0f64..top)
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_desc("tensor #")
-        .y_label_formatter(&|v| format!("{v:.2e}"))
-        .draw()
-        .map_err(|e| e.to_string())?;
-    chart
-        .draw_series(
-            vals.iter().enumerate().map(|(i, v)| {
-                Rectangle::new([(i, 0.0), (i + 1, *v)], RGBColor(59, 110, 200).filled())
-            }),
-        )
-        .map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())
+/// A selected-rows transplant in progress: the batch, then (after a refusal) one key at a time.
+#[derive(Default)]
+struct Batch {
+    /// Request id → the keys it carries.
+    pending: HashMap<u32, Vec<String>>,
+    applied: usize,
+    refused: Vec<String>,
+    maps: Vec<(String, String)>,
+}
+
+/// What the last selected-rows transplant did.
+#[derive(Clone, Default, PartialEq)]
+struct BatchResult {
+    applied: usize,
+    refused: Vec<String>,
+    done: bool,
 }
 
 /// The compare panel.
 #[component]
 pub fn ComparePanel() -> impl IntoView {
+    let ck = expect_context::<Checkpoint>();
+    let theme = use_context::<super::charts::Theme>();
     let b_name = RwSignal::new(None::<(String, u64)>);
     let error = RwSignal::new(None::<String>);
+    let pat_error = RwSignal::new(None::<String>);
+    let result = RwSignal::new(None::<BatchResult>);
+    let batch = StoredValue::new(Batch::default());
+    let pat_ids = StoredValue::new(HashSet::<u32>::new());
     let maps_text = RwSignal::new(String::new());
     let diff = RwSignal::new(None::<DiffReply>);
     let progress = RwSignal::new(None::<(u64, u64)>);
@@ -79,6 +75,8 @@ pub fn ComparePanel() -> impl IntoView {
     let ours = StoredValue::new(HashSet::<u32>::new());
     let diff_id = StoredValue::new(0u32);
     let chart = NodeRef::<Canvas>::new();
+    let ab_key = RwSignal::new(None::<String>);
+    let ab_maps = Signal::derive(move || parse_maps(&maps_text.get()).unwrap_or_default());
 
     let send = move |req: Request<JsFile>| {
         ours.update_value(|s| {
@@ -91,6 +89,7 @@ pub fn ComparePanel() -> impl IntoView {
 
     let handle = hub::listen(move |r| match r {
         Response::Summary(_) => {
+            ab_key.set(None);
             b_name.set(None);
             diff.set(None);
             selected.set(BTreeSet::new());
@@ -117,27 +116,70 @@ pub fn ComparePanel() -> impl IntoView {
                 }
             }
         }
-        Response::Journal(j) if ours.with_value(|s| s.contains(&j.id)) => match &j.error {
-            Some(e) => error.set(Some(e.clone())),
+        Response::Journal(j) if batch.with_value(|b| b.pending.contains_key(&j.id)) => {
+            let keys = batch
+                .try_update_value(|b| b.pending.remove(&j.id))
+                .flatten()
+                .unwrap_or_default();
+            match &j.error {
+                None => {
+                    transplanted.update(|n| *n += 1);
+                    batch.update_value(|b| b.applied += keys.len());
+                }
+                // the batch was refused: try each key alone
+                Some(_) if keys.len() > 1 => {
+                    let maps = batch.with_value(|b| b.maps.clone());
+                    for k in keys {
+                        if let Some(op) = transplant_op(std::slice::from_ref(&k), &maps) {
+                            let id = hub::next_id();
+                            batch.update_value(|b| {
+                                b.pending.insert(id, vec![k.clone()]);
+                            });
+                            send(Request::Edit { id, op });
+                        }
+                    }
+                }
+                Some(e) => {
+                    batch.update_value(|b| b.refused.push(format!("{}: {e}", keys.join(", "))))
+                }
+            }
+            batch.with_value(|b| {
+                result.set(Some(BatchResult {
+                    applied: b.applied,
+                    refused: b.refused.clone(),
+                    done: b.pending.is_empty(),
+                }))
+            });
+        }
+        Response::Journal(j) if pat_ids.with_value(|s| s.contains(&j.id)) => match &j.error {
+            Some(e) => pat_error.set(Some(e.clone())),
             None => {
-                error.set(None);
+                pat_error.set(None);
                 transplanted.update(|n| *n += 1);
             }
         },
         Response::Error(e) if e.id.is_some_and(|id| ours.with_value(|s| s.contains(&id))) => {
             progress.set(None);
-            error.set(Some(e.error.clone()));
+            if e.id
+                .is_some_and(|id| pat_ids.with_value(|s| s.contains(&id)))
+            {
+                pat_error.set(Some(e.error.clone()));
+            } else {
+                error.set(Some(e.error.clone()));
+            }
         }
         _ => {}
     });
     on_cleanup(move || hub::unlisten(handle));
 
     Effect::new(move |_| {
+        if let Some(t) = theme {
+            t.0.track();
+        }
         let d = diff.get();
         if let (Some(c), Some(d)) = (chart.get(), d) {
-            if let Err(e) = draw_chart(&c, &d) {
-                error.set(Some(format!("chart: {e}")));
-            }
+            let vals: Vec<f64> = d.changed.iter().map(|c| c.rel_l2.unwrap_or(0.0)).collect();
+            super::charts::draw_bars(&c, &vals, "relative L2 change per tensor (A's file order)");
         }
     });
 
@@ -152,7 +194,7 @@ pub fn ComparePanel() -> impl IntoView {
             });
         }
     };
-    let run = move |_| match parse_maps(&maps_text.get_untracked()) {
+    let run_diff = move || match parse_maps(&maps_text.get_untracked()) {
         Ok(maps) => {
             let id = hub::next_id();
             diff_id.set_value(id);
@@ -162,38 +204,101 @@ pub fn ComparePanel() -> impl IntoView {
         }
         Err(e) => error.set(Some(e)),
     };
+    let run = move |_| run_diff();
     let transplant_selected = move |_| {
         let maps = match parse_maps(&maps_text.get_untracked()) {
             Ok(m) => m,
-            Err(e) => return error.set(Some(e)),
+            Err(e) => {
+                return result.set(Some(BatchResult {
+                    refused: vec![e],
+                    done: true,
+                    ..BatchResult::default()
+                }))
+            }
         };
         let keys: Vec<String> = selected.get_untracked().into_iter().collect();
         if keys.is_empty() {
-            return error.set(Some("select rows to transplant first".into()));
+            return result.set(Some(BatchResult {
+                refused: vec!["select rows to transplant first".into()],
+                done: true,
+                ..BatchResult::default()
+            }));
         }
-        for op in transplant_ops(&keys, &maps) {
-            send(Request::Edit {
-                id: hub::next_id(),
-                op,
-            });
+        let mismatched: Vec<(String, String, String)> = diff.with_untracked(|d| {
+            d.iter()
+                .flat_map(|d| &d.mismatched)
+                .map(|m| (to_b(&m.key, &maps), m.a.clone(), m.b.clone()))
+                .collect()
+        });
+        let (ok, refused) = split_selected(&keys, &mismatched);
+        let mut b = Batch {
+            refused,
+            maps: maps.clone(),
+            ..Batch::default()
+        };
+        if let Some(op) = transplant_op(&ok, &maps) {
+            let id = hub::next_id();
+            b.pending.insert(id, ok);
+            batch.set_value(b);
+            send(Request::Edit { id, op });
+        } else {
+            batch.set_value(b);
         }
+        batch.with_value(|b| {
+            result.set(Some(BatchResult {
+                applied: 0,
+                refused: b.refused.clone(),
+                done: b.pending.is_empty(),
+            }))
+        });
     };
     let transplant_pattern = move |_| {
+        let replacement = Some(t_repl.get_untracked()).filter(|r| !r.is_empty());
+        let maps = match parse_maps(&maps_text.get_untracked()) {
+            Ok(m) => m,
+            Err(e) => return pat_error.set(Some(e)),
+        };
+        let id = hub::next_id();
+        pat_ids.update_value(|s| {
+            s.insert(id);
+        });
+        pat_error.set(None);
         send(Request::Edit {
-            id: hub::next_id(),
+            id,
             op: OpSpec::Transplant {
                 pattern: t_pat.get_untracked(),
-                replacement: Some(t_repl.get_untracked()).filter(|r| !r.is_empty()),
+                // without a replacement, B's names are mapped back to A's through the map
+                maps: if replacement.is_none() { maps } else { vec![] },
+                replacement,
             },
         })
     };
+    // A's tensor of a diff key, selected for the Inspector
+    let open_key = move |key: &str| {
+        let i = ck.opened.with_untracked(|f| {
+            f.as_ref()?
+                .entries
+                .iter()
+                .position(|e| e.path.join(".") == key || e.path.join("/") == key)
+        });
+        if let Some(i) = i {
+            ck.selected.set(Some(i as u32));
+        }
+        ab_key.set(Some(key.to_string()));
+    };
 
     // a row: its B key is what a transplant selects
-    let row = move |label: String, b_key: Option<String>, extra: String| {
+    // `why_not`: why a transplant of this row would be refused (said on the row; a batch
+    // holding it applies the others and lists it as refused)
+    let row = move |label: String,
+                    b_key: Option<String>,
+                    extra: String,
+                    in_a: bool,
+                    why_not: Option<String>| {
         let checkbox = b_key.map(|k| {
             let k2 = k.clone();
             view! {
-                <input type="checkbox" class="diff-pick"
+                <input type="checkbox" class="diff-pick" title=why_not.clone().unwrap_or_default()
                     prop:checked=move || selected.with(|s| s.contains(&k))
                     on:change=move |ev| {
                         let on = event_target_checked(&ev);
@@ -204,11 +309,23 @@ pub fn ComparePanel() -> impl IntoView {
             }
         });
         let key = label.clone();
+        let disabled_row = why_not.is_some();
+        let name = if in_a {
+            let k = label.clone();
+            view! {
+                <button class="link diff-open" data-testid="diff-open" title="Inspect A's tensor"
+                    on:click=move |_| open_key(&k)><code>{label}</code></button>
+            }
+            .into_any()
+        } else {
+            view! { <code>{label}</code> }.into_any()
+        };
         view! {
-            <li data-key=key>
+            <li data-key=key class:not-transplantable=disabled_row>
                 {checkbox}
-                <code>{label}</code>
+                {name}
                 <span class="muted">{extra}</span>
+                {why_not.map(|w| view! { <span class="why-not">{w}</span> })}
             </li>
         }
     };
@@ -221,7 +338,13 @@ pub fn ComparePanel() -> impl IntoView {
         <section class="card compare-panel" data-testid="compare-panel">
             <header class="card-head">
                 <h2>"Compare"</h2>
-                <span class="muted">"A is the open file; B is the file you pick here"</span>
+                <span class="muted">
+                    "A: " <strong>{move || ck.opened.with(|f| f.as_ref().map(|f| f.name.clone()))}</strong>
+                    {move || match b_name.get() {
+                        Some((n, _)) => view! { " · B: " <strong data-testid="compare-b-name">{n}</strong> }.into_any(),
+                        None => view! { " · B: the file you pick here" }.into_any(),
+                    }}
+                </span>
             </header>
             <div class="edit-row">
                 <span class="edit-label">"File B"</span>
@@ -234,7 +357,8 @@ pub fn ComparePanel() -> impl IntoView {
             </div>
             <div class="edit-row">
                 <span class="edit-label">"Prefix map"</span>
-                <input type="text" class="edit-input" data-testid="compare-map" placeholder="module.=, backbone.=encoder."
+                <input type="text" class="edit-input" data-testid="compare-map" placeholder="=module.   (B's names have module. in front)"
+                    title="A_PREFIX=B_PREFIX, comma-separated: =module. when B's keys start with module. and A's do not; module.= for the reverse"
                     prop:value=move || maps_text.get()
                     on:input=move |ev| maps_text.set(event_target_value(&ev)) />
                 <button class="button small" data-testid="compare-run"
@@ -248,15 +372,37 @@ pub fn ComparePanel() -> impl IntoView {
                 })}
             </div>
             {move || error.get().map(|e| view! {
-                <div class="panel error" data-testid="compare-error" role="alert"><p>{e}</p></div>
+                <div class="panel error small" data-testid="compare-error" role="alert"><p>{e}</p></div>
             })}
+            <p class="muted small map-hint">"A_PREFIX=B_PREFIX: " <code>"=module."</code> " when B's names have " <code>"module."</code> " in front and A's do not, " <code>"module.="</code> " for the reverse."</p>
             {move || diff.get().map(|d| {
                 let maps = parse_maps(&maps_text.get_untracked()).unwrap_or_default();
                 let DiffReply { only_a, only_b, mismatched, changed, identical, .. } = d;
                 let (n_only_a, n_only_b, n_mismatched, n_changed) =
                     (only_a.len(), only_b.len(), mismatched.len(), changed.len());
+                let matched = identical as usize + n_mismatched + n_changed;
+                let suggestion = (matched == 0).then(|| suggest_map(&only_a, &only_b));
                 view! {
                     <div class="diff" data-testid="compare-done">
+                        {suggestion.map(|s| match s {
+                            Some(m) => {
+                                let (m2, m3) = (m.clone(), m.clone());
+                                view! {
+                                    <div class="panel note-panel small" data-testid="compare-suggest" data-map=m3>
+                                        "No tensor name is in both files. Try the prefix map " <code>{m}</code> " — "
+                                        <button class="mini" data-testid="compare-suggest-use" on:click=move |_| {
+                                            maps_text.set(m2.clone());
+                                            run_diff();
+                                        }>"use it and compare"</button>
+                                    </div>
+                                }.into_any()
+                            }
+                            None => view! {
+                                <div class="panel note-panel small" data-testid="compare-suggest" data-map="">
+                                    "No tensor name is in both files. A prefix map (A_PREFIX=B_PREFIX) aligns names that differ by a prefix."
+                                </div>
+                            }.into_any(),
+                        })}
                         <div class="edit-row">
                             <span class="edit-label">"Show"</span>
                             <select data-testid="diff-filter" prop:value=move || filter.get()
@@ -273,19 +419,22 @@ pub fn ComparePanel() -> impl IntoView {
                         </div>
                         <canvas node_ref=chart data-testid="diff-chart" width="640" height="220"
                             data-bars=changed.len().to_string()></canvas>
+                        <p class="muted small">"Click a name to inspect A's tensor and see A and B side by side."</p>
+                        <super::ab_view::AbView key=ab_key maps=ab_maps />
                         <h3 class:hidden=move || !shown("only_a")>{format!("Only in A ({})", n_only_a)}</h3>
                         <ul data-testid="diff-only-a" class:hidden=move || !shown("only_a")>
-                            {only_a.into_iter().map(|k| row(k, None, String::new())).collect_view()}
+                            {only_a.into_iter().map(|k| row(k, None, String::new(), true, None)).collect_view()}
                         </ul>
                         <h3 class:hidden=move || !shown("only_b")>{format!("Only in B ({})", n_only_b)}</h3>
                         <ul data-testid="diff-only-b" class:hidden=move || !shown("only_b")>
-                            {only_b.into_iter().map(|k| row(k.clone(), Some(k), String::new())).collect_view()}
+                            {only_b.into_iter().map(|k| row(k.clone(), Some(k), String::new(), false, None)).collect_view()}
                         </ul>
                         <h3 class:hidden=move || !shown("mismatched")>{format!("Shape or dtype differs ({})", n_mismatched)}</h3>
                         <ul data-testid="diff-mismatched" class:hidden=move || !shown("mismatched")>
                             {mismatched.into_iter().map(|m| {
                                 let b = to_b(&m.key, &maps);
-                                row(m.key, Some(b), format!(" A {} · B {}", m.a, m.b))
+                                let why = "a transplant refuses it: B's tensor has another shape or dtype than A's".to_string();
+                                row(m.key, Some(b), format!(" A {} · B {}", m.a, m.b), true, Some(why))
                             }).collect_view()}
                         </ul>
                         <h3 class:hidden=move || !shown("changed")>{format!("Values differ ({})", n_changed)}</h3>
@@ -294,7 +443,7 @@ pub fn ComparePanel() -> impl IntoView {
                                 let f = |v: Option<f64>| v.map(|x| format!("{x:.3e}")).unwrap_or_else(|| "–".into());
                                 let extra = format!(" max|Δ| {} · rel L2 {} · cos {}", f(c.max_abs), f(c.rel_l2), f(c.cosine));
                                 let b = to_b(&c.key, &maps);
-                                row(c.key, Some(b), extra)
+                                row(c.key, Some(b), extra, true, None)
                             }).collect_view()}
                         </ul>
                         <div class="edit-row">
@@ -302,6 +451,21 @@ pub fn ComparePanel() -> impl IntoView {
                                 on:click=transplant_selected>
                                 {move || format!("Transplant {} selected from B into A", selected.with(|s| s.len()))}
                             </button>
+                            {move || result.get().map(|r| {
+                                let n = r.refused.len();
+                                view! {
+                                    <div class="transplant-result" data-testid="transplant-result" role="status"
+                                        data-applied=r.applied.to_string() data-refused=n.to_string() data-done=r.done.to_string()>
+                                        {if r.done {
+                                            format!("Applied {} tensor{} (see Edit){}", r.applied, if r.applied == 1 { "" } else { "s" },
+                                                if n > 0 { format!("; refused {n}:") } else { String::new() })
+                                        } else { "Transplanting…".to_string() }}
+                                        {(n > 0).then(|| view! {
+                                            <ul class="refused">{r.refused.into_iter().map(|x| view! { <li>{x}</li> }).collect_view()}</ul>
+                                        })}
+                                    </div>
+                                }
+                            })}
                         </div>
                     </div>
                 }
@@ -316,7 +480,11 @@ pub fn ComparePanel() -> impl IntoView {
                     on:input=move |ev| t_repl.set(event_target_value(&ev)) />
                 <button class="button small" data-testid="transplant-apply"
                     disabled=move || b_name.get().is_none()
+                    title="Without a replacement, B's names are mapped to A's through the prefix map above"
                     on:click=transplant_pattern>"Transplant"</button>
+                {move || pat_error.get().map(|e| view! {
+                    <div class="panel error small" data-testid="transplant-error" role="alert"><p>{e}</p></div>
+                })}
                 <span class="muted" data-testid="transplant-count" data-count=move || transplanted.get().to_string()>
                     {move || match transplanted.get() { 0 => String::new(), n => format!("{n} transplant(s) in A's journal — see Edit") }}
                 </span>

@@ -1,19 +1,19 @@
 //! The tensor inspector: metadata of the selected tensor, its statistics, a histogram (linear /
-//! log, bin count, hover shows a bin's range and count), the first values and, for 2-D tensors,
-//! a downsampled heatmap of mean |x|.
+//! log, bin count, hover shows a bin's range and count), the value viewer
+//! ([`super::value_viewer`]) and, for 2-D tensors, the heatmap ([`super::heatmap_view`]).
 //!
-//! Contract: selecting a tensor sends `stats`, `values` (and `heatmap` for 2-D) requests with
+//! Contract: selecting a tensor sends a `stats` request with
 //! fresh ids; answers to older ids are ignored. Hooks: `inspector` (the panel), `stats` (each
 //! number is a `dd` with `data-stat` = name and `data-value` = the full-precision number),
 //! `histogram` (the canvas; `data-drawn` = the tensor index once drawn). Statistics taking over
 //! 200 ms show the shared progress bar.
 
-use super::charts::{draw_heatmap, draw_histogram, Frame};
+use super::charts::{draw_histogram, Frame};
 use super::context::Checkpoint;
 use super::tree_view::{copy_text, shape_text};
 use crate::display::{group_digits, human_bytes, short_float};
 use crate::stats::TensorStats;
-use crate::worker::protocol::{HeatmapReply, Request, RequestId, Response, ValuesReply};
+use crate::worker::protocol::{Request, RequestId, Response};
 use leptos::prelude::*;
 use web_sys::MouseEvent;
 
@@ -36,17 +36,14 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
     let bins = RwSignal::new(64u32);
     let log = RwSignal::new(false);
     let stats = RwSignal::new(None::<(u32, TensorStats)>);
-    let values = RwSignal::new(None::<ValuesReply>);
-    let heat = RwSignal::new(None::<HeatmapReply>);
     let error = RwSignal::new(None::<String>);
-    let ids = StoredValue::new([0 as RequestId; 3]);
+    let ids = StoredValue::new([0 as RequestId; 1]);
     let frame = StoredValue::new(None::<Frame>);
     let hover = RwSignal::new(None::<String>);
     let hist_ref = NodeRef::<leptos::html::Canvas>::new();
-    let heat_ref = NodeRef::<leptos::html::Canvas>::new();
 
     ck.listen(move |r| {
-        let [s, v, h] = ids.get_value();
+        let [s] = ids.get_value();
         match r {
             Response::Stats(x) if x.id == s => {
                 stats.set(Some((x.tensor, x.stats.clone())));
@@ -56,34 +53,26 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
                     }
                 });
             }
-            Response::Values(x) if x.id == v => values.set(Some(x.clone())),
-            Response::Heatmap(x) if x.id == h => heat.set(Some(x.clone())),
             Response::Progress { id, done, total } if *id == s => busy.update(|b| {
                 if let Some(b) = b.as_mut().filter(|b| b.id == s) {
                     b.done = *done;
                     b.total = *total;
                 }
             }),
-            Response::Error(e) if e.id.is_some_and(|i| i == s || i == v || i == h) => {
-                if e.id == Some(s) {
-                    busy.set(None);
-                }
-                if e.id != Some(h) {
-                    error.set(Some(e.error.clone()));
-                }
+            Response::Error(e) if e.id == Some(s) => {
+                busy.set(None);
+                error.set(Some(e.error.clone()));
             }
             _ => {}
         }
     });
 
     // new selection or bin count: ask the worker
-    Effect::new(move |prev: Option<Option<u32>>| {
+    Effect::new(move |_| {
         let t = ck.selected.get();
         let b = bins.get();
         let Some(t) = t else {
             stats.set(None);
-            values.set(None);
-            heat.set(None);
             return None;
         };
         let Some(f) = ck.opened.get_untracked() else {
@@ -91,7 +80,6 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
         };
         let e = &f.entries[t as usize];
         error.set(None);
-        let new_tensor = prev.flatten() != Some(t);
         let sid = ck.new_id();
         ids.update_value(|i| i[0] = sid);
         ck.send(&Request::Stats {
@@ -120,33 +108,6 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
             },
             std::time::Duration::from_millis(200),
         );
-        if new_tensor {
-            values.set(None);
-            heat.set(None);
-            let vid = ck.new_id();
-            ids.update_value(|i| i[1] = vid);
-            ck.send(&Request::Values {
-                id: vid,
-                tensor: t,
-                n: 48,
-            });
-            if e.shape.len() == 2 && e.numel > 0 {
-                let (r, c) = (e.shape[0], e.shape[1]);
-                let (w, h) = if c >= r {
-                    (96, ((96 * r).div_ceil(c)).max(1) as u32)
-                } else {
-                    (((96 * c).div_ceil(r)).max(1) as u32, 96)
-                };
-                let hid = ck.new_id();
-                ids.update_value(|i| i[2] = hid);
-                ck.send(&Request::Heatmap {
-                    id: hid,
-                    tensor: t,
-                    w: w.min(c as u32),
-                    h: h.min(r as u32),
-                });
-            }
-        }
         Some(t)
     });
 
@@ -167,23 +128,6 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
             }
         });
     });
-    Effect::new(move |_| {
-        let Some(canvas) = heat_ref.get() else { return };
-        heat.with(|h| {
-            if let Some(h) = h {
-                let (w, hh) = (256u32, (256 * h.rows / h.cols.max(1)).clamp(16, 256));
-                let w = if h.rows > h.cols {
-                    (256 * h.cols / h.rows).max(16)
-                } else {
-                    w
-                };
-                canvas.set_width(w);
-                canvas.set_height(hh);
-                draw_heatmap(&canvas, h.rows, h.cols, &h.cells);
-            }
-        });
-    });
-
     let on_hover = move |ev: MouseEvent| {
         let (Some(canvas), Some(fr)) = (hist_ref.get_untracked(), frame.get_value()) else {
             return;
@@ -313,7 +257,7 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
                     class="histogram"
                     data-testid="histogram"
                     width="560"
-                    height="170"
+                    height="150"
                     node_ref=hist_ref
                     on:mousemove=on_hover
                     on:mouseleave=move |_| hover.set(None)
@@ -321,25 +265,8 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
                 <div class="hover-line muted">{move || hover.get().unwrap_or_else(|| "hover a bar for its range and count".into())}</div>
                 {stats_view}
             </div>
-            {move || values.get().filter(|v| Some(v.tensor) == ck.selected.get()).map(|v| {
-                let more = v.total > v.values.len() as u64;
-                view! {
-                    <div class="insp-section">
-                        <div class="section-title">{format!("First {} of {} values", v.values.len(), group_digits(v.total))}</div>
-                        <div class="values" data-testid="values">
-                            {v.values.into_iter().map(|x| view! { <span>{x}</span> }).collect_view()}
-                            {more.then(|| view! { <span class="muted">"…"</span> })}
-                        </div>
-                    </div>
-                }
-            })}
-            <div class="insp-section" class:hidden=move || heat.with(|h| h.as_ref().is_none_or(|h| Some(h.tensor) != ck.selected.get()))>
-                <div class="section-title">
-                    "Heatmap (mean |x| per block)"
-                    <span class="muted">{move || heat.with(|h| h.as_ref().map(|h| format!("  {}×{} blocks", h.rows, h.cols)))}</span>
-                </div>
-                <canvas class="heatmap" data-testid="heatmap" width="256" height="256" node_ref=heat_ref></canvas>
-            </div>
+            <super::value_viewer::ValueViewer />
+            <super::heatmap_view::HeatmapView />
         </div>
     }
 }
@@ -390,6 +317,7 @@ fn stats_grid(s: &TensorStats) -> impl IntoView {
         {(!s.quantiles_exact && s.quantiles.is_some()).then(|| view! {
             <p class="muted small">{format!("quantiles from a sketch, within ±{}", short_float(s.quantile_error_bound))}</p>
         })}
+        {super::stats_notes::notes(s)}
         {s.dequantized.then(|| view! { <p class="muted small">"quantized: statistics of the dequantized values"</p> })}
     }
 }

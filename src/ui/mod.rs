@@ -16,24 +16,37 @@
 //! - [`run_model`] / `run_view` (wasm32): the Run tab: a training run's checkpoints, a layer ×
 //!   step heatmap, line charts, flags, CSV / JSON export.
 //! - `edit_panel`, `compare_panel` (wasm32): the Edit and Compare tabs.
+//! - [`table_model`] / `table_view` (wasm32): the tensor table beside the tree (Tree / Table).
+//! - `value_viewer`, `heatmap_view`, `stats_notes`, `stats_export` (wasm32): the Inspector's
+//!   value pages and 2-D planes, its heatmap with a colour scale, what its statistics cover, and
+//!   the whole file's statistics as CSV / JSON.
+//! - [`scale`] / `colour_scale` (wasm32): colour ramp, legend and axis labels of every chart.
 //! - `stats_pool` (wasm32): whole-file statistics on a pool of workers, cancelled by
 //!   terminating them.
 
 pub mod compare_model;
 pub mod model;
 pub mod run_model;
+pub mod scale;
+pub mod table_model;
 pub mod tree;
 
+#[cfg(target_arch = "wasm32")]
+pub mod ab_view;
 #[cfg(target_arch = "wasm32")]
 pub mod app;
 #[cfg(target_arch = "wasm32")]
 pub mod charts;
+#[cfg(target_arch = "wasm32")]
+pub mod colour_scale;
 #[cfg(target_arch = "wasm32")]
 pub mod compare_panel;
 #[cfg(target_arch = "wasm32")]
 pub mod context;
 #[cfg(target_arch = "wasm32")]
 pub mod edit_panel;
+#[cfg(target_arch = "wasm32")]
+pub mod heatmap_view;
 #[cfg(target_arch = "wasm32")]
 pub mod hub;
 #[cfg(target_arch = "wasm32")]
@@ -43,9 +56,17 @@ pub mod overview;
 #[cfg(target_arch = "wasm32")]
 pub mod run_view;
 #[cfg(target_arch = "wasm32")]
+pub mod stats_export;
+#[cfg(target_arch = "wasm32")]
+pub mod stats_notes;
+#[cfg(target_arch = "wasm32")]
 pub mod stats_pool;
 #[cfg(target_arch = "wasm32")]
+pub mod table_view;
+#[cfg(target_arch = "wasm32")]
 pub mod tree_view;
+#[cfg(target_arch = "wasm32")]
+pub mod value_viewer;
 #[cfg(target_arch = "wasm32")]
 pub mod worker_client;
 

@@ -6,7 +6,10 @@
 //! after a file opens (automatically up to [`AUTO_LIMIT`] bytes, else by the button here).
 //! Hook: `overview` is the canvas; `data-points` = number of tensors shown, `data-x0` /
 //! `data-x1` = the plotting area's pixel span (canvas pixels), `data-computed` = tensors whose
-//! statistics are in, `data-running` = `true` while a run is going, for tests and benchmarks.
+//! statistics are in, `data-running` = `true` while a run is going, for tests and benchmarks;
+//! `data-ylo` / `data-yhi` / `data-baseline` (see [`super::charts::draw_overview`]: on the log
+//! axis zeros sit on their own line). `overview-collapse` folds the chart away (the pane keeps
+//! its header line); `overview-zero-note` says how many points are on the zero line.
 
 use super::charts::{draw_overview, Frame, Point};
 use super::context::Checkpoint;
@@ -87,6 +90,8 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
     let ls = expect_context::<LayerStats>();
     let stat = RwSignal::new(Stat::Std);
     let log_y = RwSignal::new(false);
+    let collapsed = RwSignal::new(false);
+    let on_zero_line = RwSignal::new(0usize);
     let frame = StoredValue::new(None::<Frame>);
     let canvas_ref = NodeRef::<leptos::html::Canvas>::new();
     let shown = Memo::new(move |_| {
@@ -130,6 +135,11 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
             canvas.set_width(w);
         }
         let fr = draw_overview(&canvas, &pts, lg);
+        on_zero_line.set(if lg {
+            pts.iter().filter(|p| p.value == Some(0.0)).count()
+        } else {
+            0
+        });
         frame.set_value(fr);
         let _ = canvas.set_attribute("data-points", &pts.len().to_string());
         if let Some(fr) = fr {
@@ -222,7 +232,11 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
     };
 
     view! {
-        <div class="overview-head">
+        <div class="overview-head" class:overview-collapsed=collapsed>
+            <button class="mini" data-testid="overview-collapse" aria-expanded=move || (!collapsed.get()).to_string()
+                title="Show or hide the chart" on:click=move |_| collapsed.update(|c| *c = !*c)>
+                {move || if collapsed.get() { "▸" } else { "▾" }}
+            </button>
             <strong>"Layer statistics"</strong>
             <select aria-label="Statistic" on:change=move |ev| {
                 let v = event_target_value(&ev);
@@ -233,11 +247,15 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
             <label class="toggle"><input type="checkbox" prop:checked=move || log_y.get()
                 on:change=move |ev| log_y.set(event_target_checked(&ev)) />"log |y|"</label>
             <span class="muted">{move || subset.with(|s| s.as_ref().map(|s| format!("search matches: {}", group_digits(s.len() as u64))))}</span>
+            {move || (on_zero_line.get() > 0).then(|| view! {
+                <span class="muted small" data-testid="overview-zero-note">{format!("{} at 0: on the bottom line", group_digits(on_zero_line.get() as u64))}</span>
+            })}
             <span class="spacer"></span>
             {status}
         </div>
         <canvas
             class="overview-chart"
+            class:hidden=collapsed
             data-testid="overview"
             data-computed=move || done.get().to_string()
             data-running=move || ls.running.get().is_some().to_string()
@@ -248,7 +266,7 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
             on:mousemove=on_move
             on:mouseleave=move |_| hover.set(None)
         ></canvas>
-        <div class="hover-line muted overview-hover">
+        <div class="hover-line muted overview-hover" class:hidden=collapsed>
             {move || hover.get().unwrap_or_else(|| "hover a point for its tensor; click to inspect it".into())}
         </div>
     }

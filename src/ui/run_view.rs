@@ -288,24 +288,13 @@ fn fmt(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.4e}")).unwrap_or_else(|| "–".into())
 }
 
-/// A colour from a 0..=1 heat value (blue → yellow → red), grey for missing values.
+/// A colour from a 0..=1 heat value (the page's one ramp, see [`super::scale::ramp`]), grey
+/// for missing values.
 fn colour(h: Option<f64>) -> String {
     match h {
-        None => "var(--muted, #9993)".into(),
-        Some(h) => {
-            let hue = 240.0 - 240.0 * h.clamp(0.0, 1.0);
-            format!("hsl({hue:.0}, 75%, 55%)")
-        }
+        None => "#888".into(),
+        Some(h) => super::scale::ramp_css(h),
     }
-}
-
-fn download(text: &str, name: &str, mime: &str) -> Result<(), String> {
-    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
-    let opts = web_sys::BlobPropertyBag::new();
-    opts.set_type(mime);
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts)
-        .map_err(|e| crate::worker::blob::js_error_text(&e))?;
-    super::edit_panel::save_blob(&blob.into(), name)
 }
 
 /// The chart of the selected layers: one polyline per layer over the steps.
@@ -351,11 +340,30 @@ fn line_chart(report: &TrendReport, keys: &[String], metric: Metric) -> impl Int
             }
         })
         .collect_view();
+    // one label per step (every k-th when they would crowd): the step found in the file, else
+    // the position
+    let every = report.steps.len().div_ceil(12).max(1);
+    let labels = report
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(t, _)| t % every == 0 || *t + 1 == report.steps.len())
+        .map(|(t, s)| {
+            let text = s.step.map(|v| v.to_string()).unwrap_or_else(|| format!("#{t}"));
+            view! {
+                <line x1=x(t) y1=H - PAD x2=x(t) y2=H - PAD + 3.0 stroke="currentColor" stroke-width="0.5" />
+                <text class="run-step-label" data-step=t x=x(t) y=H - PAD + 13.0 font-size="9" text-anchor="middle" fill="currentColor">{text}</text>
+            }
+        })
+        .collect_view();
+    let span = hi - lo;
     view! {
-        <svg data-testid="run-chart" class="run-chart" viewBox=format!("0 0 {W} {H}") width="100%">
-            <text x="2" y="12" font-size="10">{format!("{hi:.3e}")}</text>
-            <text x="2" y=format!("{}", H - PAD) font-size="10">{format!("{lo:.3e}")}</text>
+        <svg data-testid="run-chart" class="run-chart" viewBox=format!("0 0 {W} {}", H + 8.0) width="100%">
+            <text x="2" y="12" font-size="10" fill="currentColor">{super::scale::axis_label(hi, span)}</text>
+            <text x="2" y=format!("{}", H - PAD) font-size="10" fill="currentColor">{super::scale::axis_label(lo, span)}</text>
             <line x1=PAD y1=H - PAD x2=W - PAD y2=H - PAD stroke="currentColor" stroke-width="0.5" />
+            {labels}
+            <text x=W / 2.0 y=H + 6.0 font-size="9" text-anchor="middle" fill="currentColor">"step"</text>
             {lines}
         </svg>
     }
@@ -434,11 +442,11 @@ pub fn RunView(
             return;
         };
         let res = if csv {
-            download(&to_csv(&r), "trend.csv", "text/csv")
+            super::stats_export::download(&to_csv(&r), "trend.csv", "text/csv")
         } else {
             let text = serde_json::to_string(&r).map(|s| s + "\n");
             text.map_err(|e| e.to_string())
-                .and_then(|t| download(&t, "trend.json", "application/json"))
+                .and_then(|t| super::stats_export::download(&t, "trend.json", "application/json"))
         };
         if let Err(e) = res {
             run.error.set(Some(format!("export failed: {e}")));
@@ -523,6 +531,9 @@ pub fn RunView(
                     {header}
                     {rows}
                 </div>
+                <super::colour_scale::ColourLegend lo="row min" hi="row max"
+                    caption=format!("{}: each layer's row scaled from its own smallest to its largest value", metric.name())
+                    missing="no value at this step" />
             }
             .into_any()
         })

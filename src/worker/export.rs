@@ -114,7 +114,9 @@ pub fn handle(session: &Session, req: Request<JsFile>, reply: &mut dyn FnMut(Res
         | Request::Heatmap { .. }
         | Request::AllStats { .. }
         | Request::StatsPart { .. }
-        | Request::Cancel { .. } => unreachable!("handled by the service and the session"),
+        | Request::Cancel { .. }
+        | Request::Window { .. }
+        | Request::StatsReport { .. } => unreachable!("handled by the service and the session"),
         Request::Edit { id, op } => {
             reply(Response::Journal(
                 EDITOR.with(|e| e.borrow_mut().apply(id, a, &op)),
@@ -188,6 +190,36 @@ pub fn handle(session: &Session, req: Request<JsFile>, reply: &mut dyn FnMut(Res
                 })
             });
             reply(Response::Diff(r));
+        }
+        Request::Ab {
+            id,
+            key,
+            maps,
+            bins,
+        } => {
+            let a_src: Vec<&dyn Source> = opened.files.iter().map(|f| &*f.source).collect();
+            let r = EDITOR.with(|e| {
+                let e = e.borrow();
+                match e.others().last() {
+                    Some(b) => {
+                        let b_src: Vec<&dyn Source> = b.files.iter().map(|f| &*f.source).collect();
+                        super::ab::ab_view(
+                            id,
+                            (a, &a_src),
+                            (&b.checkpoint, &b_src),
+                            &key,
+                            &maps,
+                            bins,
+                        )
+                    }
+                    None => crate::worker::protocol::AbReply {
+                        id,
+                        error: Some("open a file B first".into()),
+                        ..Default::default()
+                    },
+                }
+            });
+            reply(Response::Ab(Box::new(r)));
         }
         Request::Export { id, format } => {
             let name = opened

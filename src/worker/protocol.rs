@@ -116,6 +116,26 @@ pub enum Request<F> {
         id: RequestId,
         maps: Vec<(String, String)>,
     },
+    /// Values of a window of a tensor (the value viewer); answered by [`Response::Window`].
+    Window {
+        id: RequestId,
+        tensor: u32,
+        window: Window,
+    },
+    /// Statistics of every tensor with `bins` histogram bins, as `weightscope stats --json`
+    /// prints them and as CSV; answered by `progress` then [`Response::StatsReport`].
+    StatsReport {
+        id: RequestId,
+        bins: u32,
+    },
+    /// A's tensor `key` beside B's (through `maps`): histograms on one range and of a − b;
+    /// answered by [`Response::Ab`].
+    Ab {
+        id: RequestId,
+        key: String,
+        maps: Vec<(String, String)>,
+        bins: u32,
+    },
 }
 
 impl<F> Request<F> {
@@ -137,6 +157,9 @@ impl<F> Request<F> {
             | Request::Export { id, .. }
             | Request::OpenB { id, .. }
             | Request::Diff { id, .. } => *id,
+            Request::Window { id, .. }
+            | Request::StatsReport { id, .. }
+            | Request::Ab { id, .. } => *id,
         }
     }
 }
@@ -185,6 +208,12 @@ pub enum Response {
     Diff(DiffReply),
     /// The training-run view's answers ([`super::trend`]).
     Trend(super::trend::TrendReply),
+    /// Answer to `window`.
+    Window(WindowReply),
+    /// Answer to `stats_report`.
+    StatsReport(StatsReportReply),
+    /// Answer to `ab`.
+    Ab(Box<AbReply>),
 }
 
 impl Response {
@@ -208,6 +237,9 @@ impl Response {
             Response::OpenedB(r) => Some(r.id),
             Response::Diff(r) => Some(r.id),
             Response::Trend(r) => Some(r.id()),
+            Response::Window(r) => Some(r.id),
+            Response::StatsReport(r) => Some(r.id),
+            Response::Ab(r) => Some(r.id),
         }
     }
 }
@@ -316,6 +348,61 @@ pub struct HeatmapReply {
     pub rows: u32,
     pub cols: u32,
     pub cells: Vec<f32>,
+}
+
+/// Which values of a tensor the value viewer asks for ([`super::window`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Window {
+    /// `count` elements from element `first`, in row-major order.
+    Flat { first: u64, count: u32 },
+    /// Rows `row0..row0 + rows` × columns `col0..col0 + cols` of the plane spanned by axes
+    /// `row_axis` and `col_axis`, the other axes at `index` (one entry per axis; the plane's two
+    /// are ignored). Cells row by row.
+    Plane {
+        row_axis: u32,
+        col_axis: u32,
+        index: Vec<u64>,
+        row0: u64,
+        rows: u32,
+        col0: u64,
+        cols: u32,
+    },
+}
+
+/// Answer to `window`: display texts and numbers (real parts of complex values), in the
+/// window's order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowReply {
+    pub id: RequestId,
+    pub tensor: u32,
+    pub values: Vec<String>,
+    pub numbers: Vec<f64>,
+}
+
+/// Answer to `stats_report`: the same report as JSON and as CSV ([`crate::stats::report`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsReportReply {
+    pub id: RequestId,
+    pub json: String,
+    pub csv: String,
+}
+
+/// Answer to `ab` ([`super::ab`]): A's and B's histograms share their edges; `diff` is the
+/// histogram of a − b (`None` when the shapes differ).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AbReply {
+    pub id: RequestId,
+    pub key: String,
+    pub b_key: String,
+    pub same_shape: bool,
+    pub a: crate::stats::Histogram,
+    pub b: crate::stats::Histogram,
+    pub diff: Option<crate::stats::Histogram>,
+    pub nonfinite_a: u64,
+    pub nonfinite_b: u64,
+    pub nonfinite_diff: u64,
+    pub error: Option<String>,
 }
 
 /// The summary of one tensor in an `all_stats` run.

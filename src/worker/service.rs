@@ -199,6 +199,8 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
                 session.all_stats_of(id, bins, Some(&tensors), reply);
             }
         }
+        Request::Window { id, tensor, window } => session.window(id, tensor, &window, reply),
+        Request::StatsReport { id, bins } => session.stats_report(id, bins, reply),
         other => super::export::handle(session, other, reply),
     }
 }

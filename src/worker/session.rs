@@ -355,6 +355,60 @@ impl Session {
         }))
     }
 
+    /// Handle `window {id, tensor, window}` ([`super::window`]).
+    pub fn window(
+        &self,
+        id: RequestId,
+        tensor: u32,
+        w: &super::protocol::Window,
+        reply: &mut dyn FnMut(Response),
+    ) {
+        let (o, i) = match self.tensor(id, tensor) {
+            Ok(x) => x,
+            Err(r) => return reply(*r),
+        };
+        match super::window::read(&o.checkpoint, &o.sources(), i, w) {
+            Ok(r) => reply(Response::Window(super::window::reply(id, tensor, r))),
+            Err(e) => reply(Response::Error(ErrorReply::from_format(id, &e))),
+        }
+    }
+
+    /// Handle `stats_report {id, bins}`: statistics of every tensor with data (kept in the
+    /// cache), with `progress`, then the JSON and CSV report ([`crate::stats::report`]).
+    pub fn stats_report(&mut self, id: RequestId, bins: u32, reply: &mut dyn FnMut(Response)) {
+        let bins = (bins as usize).clamp(1, crate::stats::MAX_BINS);
+        let opts = self.stats_options(bins);
+        let Some(o) = self.opened.as_mut() else {
+            return reply(Response::Error(ErrorReply::no_file(id)));
+        };
+        let sources: Vec<&dyn Source> = o.files.iter().map(|f| &*f.source).collect();
+        let mut last = 0u64;
+        let r = checkpoint_stats(
+            &o.checkpoint,
+            &sources,
+            &opts,
+            &|_| true,
+            &mut |done, total| {
+                if done == total || done >= last + (64 << 20) {
+                    last = done;
+                    reply(Response::Progress { id, done, total });
+                }
+                true
+            },
+            &mut o.cache,
+        );
+        if let Err(e) = r {
+            return reply(Response::Error(ErrorReply::from_format(id, &e)));
+        }
+        let all: Vec<usize> = (0..o.checkpoint.tensors.len()).collect();
+        let report = super::protocol::StatsReportReply {
+            id,
+            json: crate::stats::report::json(&o.checkpoint, &o.cache, bins, &all),
+            csv: crate::stats::report::csv(&o.checkpoint, &o.cache, bins, &all),
+        };
+        reply(Response::StatsReport(report))
+    }
+
     /// Start `all_stats {id, bins}`; advance it with [`Session::all_stats_step`].
     pub fn all_stats_begin(&mut self, id: RequestId, bins: u32, reply: &mut dyn FnMut(Response)) {
         self.all_stats_of(id, bins, None, reply)

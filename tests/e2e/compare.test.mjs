@@ -90,7 +90,8 @@ print("\n".join(torch.load(sys.argv[1], weights_only=True).keys()))`, fixture('d
     const painted = await chart.evaluate((c) => {
       const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
       let blue = 0;
-      for (let i = 0; i < d.length; i += 4) if (d[i] === 59 && d[i + 1] === 110 && d[i + 2] === 200) blue++;
+      // the light theme's accent (charts.rs palette)
+      for (let i = 0; i < d.length; i += 4) if (d[i] === 59 && d[i + 1] === 91 && d[i + 2] === 219) blue++;
       return blue;
     });
     assert.ok(painted > 100, `the chart drew ${painted} bar pixels`);
@@ -127,8 +128,8 @@ test('transplant selected keys from B into A through a prefix map, undo, downloa
     await testid(page, 'transplant-pattern').fill(String.raw`^fc\.weight$`);
     await testid(page, 'transplant-replacement').fill('module.conv1.weight');
     await testid(page, 'transplant-apply').click();
-    await testid(page, 'compare-error').waitFor({ timeout: T });
-    assert.match(await testid(page, 'compare-error').textContent(), /shape mismatch/);
+    await testid(page, 'transplant-error').waitFor({ timeout: T });
+    assert.match(await testid(page, 'transplant-error').textContent(), /shape mismatch/);
     assert.equal(await page.locator('[data-testid="journal"] li[data-state="applied"]').count(), 1);
 
     // undo and redo the transplant in the Edit panel
