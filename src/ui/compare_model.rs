@@ -45,9 +45,9 @@ pub fn transplant_ops(keys: &[String], maps: &[(String, String)]) -> Vec<OpSpec>
         .into_iter()
         .map(|(rule, rests)| {
             let (a, b) = rule.map(|i| maps[i].clone()).unwrap_or_default();
-            let alts: Vec<String> = rests.iter().map(|r| regex::escape(r)).collect();
+            let alts: Vec<String> = rests.iter().map(|r| regex_lite::escape(r)).collect();
             OpSpec::Transplant {
-                pattern: format!("^{}({})$", regex::escape(&b), alts.join("|")),
+                pattern: format!("^{}({})$", regex_lite::escape(&b), alts.join("|")),
                 replacement: Some(format!("{}${{1}}", a.replace('$', "$$"))),
             }
         })
@@ -88,7 +88,7 @@ mod tests {
                 pattern,
                 replacement,
             } => (
-                regex::Regex::new(pattern).unwrap(),
+                regex_lite::Regex::new(pattern).unwrap(),
                 replacement.clone().unwrap(),
             ),
             _ => panic!(),
