@@ -8,6 +8,7 @@ The torch side is run twice: plain `torch.load` (what most scripts do) and `mmap
 
 Run with the torch venv python, after `cargo build --release`:
     ~/.cache/weightscope/venv/bin/python bench/export_bench.py [--repeat N]
+    ... bench/export_bench.py --smoke   # 8 tensors, 8 MiB, one run: the same code and checks (CI)
 Env: WEIGHTSCOPE_BIN (default $CARGO_TARGET_DIR/release/weightscope or target/release/weightscope),
 BENCH_DIR (default: a new temporary directory; needs ~12 GiB free).
 
@@ -83,7 +84,11 @@ def verify(out, keys, src_sd):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--smoke", action="store_true", help="8 tensors, 8 MiB, one run each (CI)")
     args = ap.parse_args()
+    global N_TENSORS, TOTAL
+    if args.smoke:
+        args.repeat, N_TENSORS, TOTAL = 1, 8, 8 << 20
     if not os.access(BIN, os.X_OK):
         sys.exit(f"build the CLI first: cargo build --release ({BIN} missing)")
     if not os.access(TIME, os.X_OK):
@@ -104,6 +109,8 @@ def main():
         sides = [("weightscope edit --add-prefix (release)", ours_cmd, ours_out),
                  ("torch.load + rename + torch.save", [py, "-c", TORCH_SIDE, src, torch_out, "0"], torch_out),
                  ("torch.load(mmap=True) + rename + torch.save", [py, "-c", TORCH_SIDE, src, torch_out, "1"], torch_out)]
+        if args.smoke:
+            del sides[1]  # one torch process is enough to check the path (each imports torch)
         for name, cmd, out in sides:
             times, rss = [], []
             for _ in range(args.repeat):

@@ -5,8 +5,9 @@ Times `weightscope inspect --json` (bytes read counted by the CLI itself) agains
 `torch.load(path, mmap=True, weights_only=True)` on the same file, side by side.
 Run with the torch venv python:  ~/.cache/weightscope/venv/bin/python bench/inspect_bench.py
 Targets: the CLI reads under 1 MB of the file and is at least 10x faster.
+`--smoke`: 8 tensors, 8 MiB, one timing of each: the same code path, for CI.
 """
-import json, os, subprocess, sys, time, statistics, tempfile
+import argparse, json, os, subprocess, sys, time, statistics, tempfile
 
 import torch
 
@@ -24,9 +25,12 @@ def make(path):
     torch.save(sd, path)
 
 
+RUNS = None  # --smoke: one timing of everything
+
+
 def timeit(fn, n=5):
     ts = []
-    for _ in range(n):
+    for _ in range(RUNS or n):
         t = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t)
@@ -34,6 +38,12 @@ def timeit(fn, n=5):
 
 
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--smoke", action="store_true", help="8 tensors, 8 MiB, one run each (CI)")
+    args = ap.parse_args()
+    global N_TENSORS, TOTAL, RUNS
+    if args.smoke:
+        N_TENSORS, TOTAL, RUNS = 8, 8 << 20, 1
     if not os.path.exists(BIN):
         sys.exit(f"build the CLI first: cargo build --release --bin weightscope --example open_bench ({BIN} missing)")
     d = os.environ.get("BENCH_DIR") or tempfile.mkdtemp(prefix="ws-bench-")
@@ -76,7 +86,7 @@ def main():
     ex = os.path.join(os.path.dirname(BIN), "examples", "open_bench")
     inproc = None
     if os.path.exists(ex):
-        r = subprocess.run([ex, path, "9"], capture_output=True, text=True, check=True)
+        r = subprocess.run([ex, path, str(RUNS or 9)], capture_output=True, text=True, check=True)
         inproc = json.loads(r.stdout.strip().splitlines()[-1])
     print(f"weightscope inspect --json (whole process): {t_ours*1000:8.1f} ms   ({io})")
     print(f"weightscope inspect, readable tree (whole process): {t_tree*1000:8.1f} ms")

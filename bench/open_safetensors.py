@@ -3,6 +3,7 @@
 
 Run with the torch venv python (it has `safetensors`):
     ~/.cache/weightscope/venv/bin/python bench/open_safetensors.py [--tensors 8192] [--repeat 7] [--dir /tmp]
+    ... bench/open_safetensors.py --smoke   # 64 tensors, 64 MiB, one run, debug build (CI)
 
 Writes a synthetic 4 GiB file (F16 tensors of equal size; the header is real, the data is a sparse
 hole of zeros, which is valid data) in a few milliseconds with truncate, then times in-process:
@@ -44,14 +45,20 @@ def main():
     ap.add_argument("--size-gib", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--dir", default="/tmp")
+    ap.add_argument("--smoke", action="store_true", help="64 tensors, 64 MiB, one run, debug build (CI)")
     a = ap.parse_args()
+    total = a.size_gib << 30
+    profile = ["--release"]
+    if a.smoke:
+        a.tensors, a.repeat, total, profile = 64, 1, 64 << 20, []
 
-    subprocess.run(["cargo", "build", "--release", "--example", "open_bench"], cwd=ROOT, check=True)
-    exe = os.path.join(ROOT, "target", "release", "examples", "open_bench")
+    subprocess.run(["cargo", "build", *profile, "--example", "open_bench"], cwd=ROOT, check=True)
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    exe = os.path.join(target, "release" if profile else "debug", "examples", "open_bench")
 
     path = os.path.join(a.dir, f"weightscope-bench-{os.getpid()}.safetensors")
     try:
-        n, count = write_file(path, a.tensors, a.size_gib << 30)
+        n, count = write_file(path, a.tensors, total)
         size = os.path.getsize(path)
         print(f"file: {path}  {size} bytes ({size / 2**30:.2f} GiB), {count} tensors, header {n} bytes")
 

@@ -93,12 +93,17 @@ def main():
     ap.add_argument("--dir", help="where to write the arrays (default: a temporary directory)")
     ap.add_argument("--json", help="also write the results to this JSON file")
     ap.add_argument("--f16-numel", type=int, default=100_000_000, help="float16 values for the precision row (0: skip)")
+    ap.add_argument("--smoke", action="store_true",
+                    help="1 MiB arrays, 100,000 float16 values, one run, debug build: the same code and checks (CI)")
     args = ap.parse_args()
+    profile = ["--release"]
+    if args.smoke:
+        args.mib, args.runs, args.f16_numel, profile = 1, 1, 100_000, []
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    subprocess.run(["cargo", "build", "--release", "--example", "stats_bench"], cwd=root, check=True)
+    subprocess.run(["cargo", "build", *profile, "--example", "stats_bench"], cwd=root, check=True)
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(root, "target")
-    exe = os.path.join(target, "release", "examples", "stats_bench")
+    exe = os.path.join(target, "release" if profile else "debug", "examples", "stats_bench")
 
     try:
         from threadpoolctl import threadpool_info

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: the statistics engine as wasm in a dedicated worker in headless Chromium,
 # on 256 MiB of float32 and bfloat16, from wasm memory and streamed from a Blob. Release build.
+#   bench/wasm_stats.sh           the full run (results in BENCHMARKS.md)
+#   bench/wasm_stats.sh --smoke   1 MiB inputs, debug build: the same code and checks, for CI
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -8,4 +10,15 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weightscope/target}"
 export PATH="$HOME/.cargo/bin:$PATH"
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 export WASM_BINDGEN_TEST_TIMEOUT=900
-cargo test --release --target wasm32-unknown-unknown --test wasm_stats_bench -- --nocapture 2>&1 | grep -E "wasm-stats|test result|panicked|error"
+PROFILE=(--release)
+if [ "${1:-}" = "--smoke" ]; then
+  export WS_BENCH_SMOKE=1
+  PROFILE=()
+fi
+out=$(cargo test "${PROFILE[@]}" --target wasm32-unknown-unknown --test wasm_stats_bench -- --nocapture 2>&1) || {
+  echo "$out" | tail -40
+  exit 1
+}
+echo "$out" | grep -E "wasm-stats|test result|panicked|error"
+# every benchmark printed its line (a bench that stops printing fails too)
+[ "$(echo "$out" | grep -c 'wasm-stats ')" -ge 4 ] || { echo "wasm_stats: missing result lines" >&2; exit 1; }

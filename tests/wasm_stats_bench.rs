@@ -5,7 +5,8 @@
 //! file; and float32's two phases (moments; histogram + sketch) alone. Prints MB/s; checks the
 //! results against a plain f64 reference so a broken build cannot report a fast wrong answer.
 //!
-//! Run: `bench/wasm_stats.sh` (release build; results in BENCHMARKS.md).
+//! Run: `bench/wasm_stats.sh` (release build; results in BENCHMARKS.md). `bench/wasm_stats.sh
+//! --smoke` builds it with `WS_BENCH_SMOKE` set: 1 MiB instead of 256 MiB, same code and checks.
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Array, Uint8Array};
@@ -17,7 +18,11 @@ use weightscope::worker::blob::BlobSource;
 
 wasm_bindgen_test_configure!(run_in_dedicated_worker);
 
-const BYTES: usize = 256 << 20;
+const BYTES: usize = if option_env!("WS_BENCH_SMOKE").is_some() {
+    1 << 20
+} else {
+    256 << 20
+};
 const CHUNK: usize = 4 << 20;
 
 fn now_ms() -> f64 {

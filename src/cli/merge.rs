@@ -115,7 +115,7 @@ fn run_inner(a: &MergeArgs) -> Result<(), (i32, String)> {
     let keys = a
         .keys
         .as_deref()
-        .map(regex::Regex::new)
+        .map(regex_lite::Regex::new)
         .transpose()
         .map_err(|e| {
             usage(format!(

@@ -180,8 +180,8 @@ pub fn esc(s: &str) -> String {
 }
 
 /// The `--key REGEX` option compiled, or (after a one-line message) the usage exit status.
-pub fn key_regex(key: Option<&str>) -> Result<Option<regex::Regex>, i32> {
-    key.map(regex::Regex::new).transpose().map_err(|e| {
+pub fn key_regex(key: Option<&str>) -> Result<Option<regex_lite::Regex>, i32> {
+    key.map(regex_lite::Regex::new).transpose().map_err(|e| {
         eprintln!(
             "--key: bad pattern: {}",
             e.to_string().lines().last().unwrap_or("")

@@ -25,7 +25,7 @@ pub fn run(
     sources: &[&dyn Source],
     json: bool,
     bins: usize,
-    key: Option<&regex::Regex>,
+    key: Option<&regex_lite::Regex>,
     out: &mut dyn std::io::Write,
 ) -> Result<(), FormatError> {
     if bins == 0 || bins > crate::stats::MAX_BINS {
@@ -204,7 +204,7 @@ mod tests {
     #[test]
     fn key_filter_and_table() {
         let (ckpt, src) = sample();
-        let re = regex::Regex::new("^a/").unwrap();
+        let re = regex_lite::Regex::new("^a/").unwrap();
         let mut out = Vec::new();
         run(&ckpt, &[&src], false, 64, Some(&re), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();

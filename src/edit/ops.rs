@@ -9,7 +9,7 @@
 
 use super::tree::{ENode, ETree, TensorRef};
 use crate::format::{DType, Key, Node};
-use regex::Regex;
+use regex_lite::Regex;
 
 /// One edit.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use super::ops::{parse_regex, Op, Refused};
 use super::transplant;
 use super::tree::ETree;
 use crate::format::{Checkpoint, DType};
-use regex::Regex;
+use regex_lite::Regex;
 use serde::{Deserialize, Serialize};
 
 /// The dtypes a cast may target (floating-point tensors only are cast).
@@ -103,7 +103,7 @@ fn path_pattern(op: &str, path: &[String]) -> Result<Regex, Refused> {
     if path.is_empty() {
         return Err(Refused(format!("{op}: no path was given")));
     }
-    parse_regex(&format!("^{}(/|$)", regex::escape(&path.join("/"))))
+    parse_regex(&format!("^{}(/|$)", regex_lite::escape(&path.join("/"))))
 }
 
 impl Op {

@@ -9,7 +9,7 @@
 use super::ops::Refused;
 use super::tree::{ENode, ETree, TensorRef};
 use crate::format::{Checkpoint, DictKind, Key};
-use regex::Regex;
+use regex_lite::Regex;
 
 /// Tensors of `src` (input number `input`) whose key or `/`-joined path matches `pattern`,
 /// each with its new key: the key itself, or with the pattern's match replaced by `replacement`

@@ -29,7 +29,7 @@ pub fn transplant_op(keys: &[String], maps: &[(String, String)]) -> Option<OpSpe
     if keys.is_empty() {
         return None;
     }
-    let alts: Vec<String> = keys.iter().map(|k| regex::escape(k)).collect();
+    let alts: Vec<String> = keys.iter().map(|k| regex_lite::escape(k)).collect();
     Some(OpSpec::Transplant {
         pattern: format!("^({})$", alts.join("|")),
         replacement: None,
@@ -124,7 +124,7 @@ mod tests {
         };
         assert_eq!(replacement, None);
         assert_eq!(m, maps);
-        let r = regex::Regex::new(&pattern).unwrap();
+        let r = regex_lite::Regex::new(&pattern).unwrap();
         assert!(r.is_match("encoder.0.weight") && r.is_match("fc.weight"));
         assert!(!r.is_match("encoder.0.weightx") && !r.is_match("xfc.weight"));
         assert!(!r.is_match("fcXweight"));

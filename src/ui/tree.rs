@@ -11,7 +11,7 @@
 //! lies in the leaf's full path) for a virtualized list.
 
 use crate::worker::protocol::{Entry, ValueEntry};
-use regex::Regex;
+use regex_lite::Regex;
 use std::collections::{HashMap, HashSet};
 
 /// Node id (index into [`Tree::nodes`]); 0 is the hidden root.
@@ -72,8 +72,8 @@ pub struct Row {
     pub mark: Option<(usize, usize)>,
 }
 
-/// Match ranges within labels, by node.
-type Marks = HashMap<NodeId, (usize, usize)>;
+/// Match ranges within labels, indexed by node (a vector: filled for every key per keystroke).
+type Marks = [Option<(usize, usize)>];
 
 /// A search: case-insensitive substring, or a regex.
 #[derive(Debug, Clone)]
@@ -147,7 +147,9 @@ impl Tree {
             }],
             tensor_node: Vec::with_capacity(entries.len()),
         };
-        let mut folders: HashMap<(NodeId, String), NodeId> = HashMap::new();
+        // (parent, part follows an element boundary, part) → folder; the parts borrow from the
+        // entries' paths, so finding a folder allocates nothing
+        let mut folders: HashMap<(NodeId, bool, &str), NodeId> = HashMap::new();
         // leaves in file order: values go before the tensor they precede
         let mut leaves: Vec<(u64, NodeKind, &[String])> =
             Vec::with_capacity(entries.len() + values.len());
@@ -171,15 +173,19 @@ impl Tree {
             let mut label = String::new();
             let mut folders_made = 0usize;
             'elems: for (ei, elem) in path.iter().enumerate() {
-                let parts: Vec<&str> = elem.split('.').collect();
-                for (pi, part) in parts.iter().enumerate() {
-                    if ei == last && pi == parts.len() - 1 {
+                let mut rest_of_elem: &str = elem;
+                for pi in 0.. {
+                    let (part, more) = match rest_of_elem.split_once('.') {
+                        Some((part, more)) => (part, Some(more)),
+                        None => (rest_of_elem, None),
+                    };
+                    if ei == last && more.is_none() {
                         label = part.to_string();
                         break;
                     }
                     if folders_made == MAX_FOLDER_DEPTH {
                         // the rest of the path is the leaf's label (bounded depth and work)
-                        label = parts[pi..].join(".");
+                        label = rest_of_elem.to_string();
                         for rest in &path[ei + 1..] {
                             label.push('/');
                             label.push_str(rest);
@@ -192,10 +198,7 @@ impl Tree {
                     }
                     folder_path.push_str(part);
                     // the folder key distinguishes an element boundary from a dot
-                    let key = (
-                        parent,
-                        format!("{}{}", if pi == 0 { "/" } else { "." }, part),
-                    );
+                    let key = (parent, pi == 0, part);
                     parent = match folders.get(&key) {
                         Some(&id) => id,
                         None => {
@@ -205,6 +208,10 @@ impl Tree {
                             id
                         }
                     };
+                    match more {
+                        Some(m) => rest_of_elem = m,
+                        None => break,
+                    }
                 }
             }
             if path.is_empty() {
@@ -305,7 +312,7 @@ impl Tree {
             None => self.walk(0, order, &mut out, &|n| expanded.contains(&n), None),
             Some(f) => {
                 let mut keep = vec![false; self.nodes.len()];
-                let mut marks: HashMap<NodeId, (usize, usize)> = HashMap::new();
+                let mut marks: Vec<Option<(usize, usize)>> = vec![None; self.nodes.len()];
                 for (i, n) in self.nodes.iter().enumerate().skip(1) {
                     if n.kind == NodeKind::Folder {
                         continue;
@@ -315,7 +322,7 @@ impl Tree {
                         let start = n.path.len() - n.label.len();
                         let (a2, b2) = (a.max(start), b.min(n.path.len()));
                         if a2 < b2 {
-                            marks.insert(i as NodeId, (a2 - start, b2 - start));
+                            marks[i] = Some((a2 - start, b2 - start));
                         }
                         let mut at = Some(i as NodeId);
                         while let Some(x) = at {
@@ -361,7 +368,7 @@ impl Tree {
                 depth: node.depth,
                 has_children,
                 expanded,
-                mark: filter.and_then(|(_, m)| m.get(&c).copied()),
+                mark: filter.and_then(|(_, m)| m[c as usize]),
             });
             if expanded {
                 self.walk(c, order, out, open, filter);
