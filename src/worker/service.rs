@@ -155,19 +155,23 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
             ));
             // Only a file that opened becomes the editor's input (a failing one leaves the
             // previous checkpoint open). Export slices refer to `Checkpoint::files` by index:
-            // hand the editor the blobs in that order (shards are not in drop order).
-            if let Some(o) = session.opened().filter(|o| o.id == id) {
-                let ordered: Vec<web_sys::Blob> = o
-                    .files
-                    .iter()
-                    .filter_map(|f| {
-                        blobs
+            // keep the blobs in that order (shards are not in drop order).
+            if session.opened().is_some_and(|o| o.id == id) {
+                let ordered: Vec<web_sys::Blob> = session
+                    .opened()
+                    .map(|o| {
+                        o.files
                             .iter()
-                            .find(|(n, _)| *n == f.name)
-                            .map(|(_, b)| b.clone())
+                            .filter_map(|f| {
+                                blobs
+                                    .iter()
+                                    .find(|(n, _)| *n == f.name)
+                                    .map(|(_, b)| b.clone())
+                            })
+                            .collect()
                     })
-                    .collect();
-                super::export::after_open(session, ordered);
+                    .unwrap_or_default();
+                session.blobs = vec![ordered];
             }
         }
         Request::Stats { id, tensor, bins } => session.stats(id, tensor, bins, reply),
@@ -175,6 +179,9 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
         Request::Heatmap { id, tensor, w, h } => session.heatmap(id, tensor, (w, h), reply),
         Request::AllStats { id, bins } => session.all_stats_begin(id, bins, reply),
         Request::Cancel { id } => session.cancel(id, reply),
+        Request::StatsOf { id, source, bins } => session.stats_of(id, source, bins, reply),
+        Request::ValuesOf { id, source, n } => session.values_of(id, source, n, reply),
+        Request::HeatmapOf { id, source, w, h } => session.heatmap_of(id, source, (w, h), reply),
         Request::StatsPart {
             id,
             open_id,
