@@ -13,7 +13,9 @@ use super::context::Checkpoint;
 use super::tree_view::{copy_text, shape_text};
 use crate::display::{group_digits, human_bytes, short_float};
 use crate::stats::TensorStats;
-use crate::worker::protocol::{HeatmapReply, Request, RequestId, Response, ValuesReply};
+use crate::worker::protocol::{
+    HeatmapReply, Request, RequestId, Response, TensorSource, ValuesReply,
+};
 use leptos::prelude::*;
 use web_sys::MouseEvent;
 
@@ -36,8 +38,10 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
     let bins = RwSignal::new(64u32);
     let log = RwSignal::new(false);
     let stats = RwSignal::new(None::<(u32, TensorStats)>);
-    let values = RwSignal::new(None::<ValuesReply>);
-    let heat = RwSignal::new(None::<HeatmapReply>);
+    let values = RwSignal::new(None::<(u32, ValuesReply)>);
+    let heat = RwSignal::new(None::<(u32, HeatmapReply)>);
+    // the shown entry the requests in flight are for (answers carry the source's index)
+    let asked = StoredValue::new(0u32);
     let error = RwSignal::new(None::<String>);
     let ids = StoredValue::new([0 as RequestId; 3]);
     let frame = StoredValue::new(None::<Frame>);
@@ -49,15 +53,15 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
         let [s, v, h] = ids.get_value();
         match r {
             Response::Stats(x) if x.id == s => {
-                stats.set(Some((x.tensor, x.stats.clone())));
+                stats.set(Some((asked.get_value(), x.stats.clone())));
                 busy.update(|b| {
                     if b.as_ref().is_some_and(|b| b.id == s) {
                         *b = None;
                     }
                 });
             }
-            Response::Values(x) if x.id == v => values.set(Some(x.clone())),
-            Response::Heatmap(x) if x.id == h => heat.set(Some(x.clone())),
+            Response::Values(x) if x.id == v => values.set(Some((asked.get_value(), x.clone()))),
+            Response::Heatmap(x) if x.id == h => heat.set(Some((asked.get_value(), x.clone()))),
             Response::Progress { id, done, total } if *id == s => busy.update(|b| {
                 if let Some(b) = b.as_mut().filter(|b| b.id == s) {
                     b.done = *done;
@@ -77,7 +81,8 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
     });
 
     // new selection or bin count: ask the worker
-    Effect::new(move |prev: Option<Option<u32>>| {
+    // (a new view of the file re-reads the selected entry's source: an edit may change it)
+    Effect::new(move |prev: Option<Option<TensorSource>>| {
         let t = ck.selected.get();
         let b = bins.get();
         let Some(t) = t else {
@@ -86,17 +91,21 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
             heat.set(None);
             return None;
         };
-        let Some(f) = ck.opened.get_untracked() else {
-            return Some(t);
-        };
-        let e = &f.entries[t as usize];
+        let f = ck.opened.get()?;
+        let e = f.entries.get(t as usize)?;
+        let source = f
+            .sources
+            .get(t as usize)
+            .copied()
+            .unwrap_or(TensorSource::of(t));
         error.set(None);
-        let new_tensor = prev.flatten() != Some(t);
+        let new_tensor = prev.flatten() != Some(source);
+        asked.set_value(t);
         let sid = ck.new_id();
         ids.update_value(|i| i[0] = sid);
-        ck.send(&Request::Stats {
+        ck.send(&Request::StatsOf {
             id: sid,
-            tensor: t,
+            source,
             bins: b,
         });
         let label = format!(
@@ -125,9 +134,9 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
             heat.set(None);
             let vid = ck.new_id();
             ids.update_value(|i| i[1] = vid);
-            ck.send(&Request::Values {
+            ck.send(&Request::ValuesOf {
                 id: vid,
-                tensor: t,
+                source,
                 n: 48,
             });
             if e.shape.len() == 2 && e.numel > 0 {
@@ -139,15 +148,15 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
                 };
                 let hid = ck.new_id();
                 ids.update_value(|i| i[2] = hid);
-                ck.send(&Request::Heatmap {
+                ck.send(&Request::HeatmapOf {
                     id: hid,
-                    tensor: t,
+                    source,
                     w: w.min(c as u32),
                     h: h.min(r as u32),
                 });
             }
         }
-        Some(t)
+        Some(source)
     });
 
     // draw the histogram when its data or the scale changes
@@ -170,7 +179,7 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
     Effect::new(move |_| {
         let Some(canvas) = heat_ref.get() else { return };
         heat.with(|h| {
-            if let Some(h) = h {
+            if let Some((_, h)) = h {
                 let (w, hh) = (256u32, (256 * h.rows / h.cols.max(1)).clamp(16, 256));
                 let w = if h.rows > h.cols {
                     (256 * h.cols / h.rows).max(16)
@@ -230,13 +239,32 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
             })
             .collect();
         let copy_path = path.clone();
+        let mark = f.marks.get(t as usize).cloned().unwrap_or_default();
+        let from_b = f
+            .sources
+            .get(t as usize)
+            .filter(|s| s.input > 0)
+            .map(|s| s.tensor);
+        let change = mark.is_change().then(|| {
+            view! {
+                <ul class="insp-changes" data-testid="inspector-changes">
+                    {mark.renamed_from.clone().map(|o| view! { <li>"renamed from "<code>{o}</code></li> })}
+                    {mark.cast_from.map(|d| view! {
+                        <li data-testid="inspector-cast">{format!("stored as {d}; cast to {} on download — the statistics and values below are of the {} values, as downloaded", e.dtype.name(), e.dtype.name())}</li>
+                    })}
+                    {from_b.map(|i| view! { <li data-testid="inspector-from-b">{format!("transplanted from file B (its tensor #{i}); the statistics below are of B's bytes")}</li> })}
+                    {mark.removed.then(|| view! { <li>"not in the download (removed by the journal); shown as read"</li> })}
+                </ul>
+            }
+        });
         Some(view! {
             <div class="insp-head">
                 <code class="insp-path" data-testid="inspector-path">{path}</code>
                 <button class="mini" title="Copy the key path" on:click=move |_| copy_text(&copy_path)>"Copy"</button>
             </div>
+            {change}
             <dl class="kv">
-                <dt>"dtype"</dt><dd>{e.dtype.name()}</dd>
+                <dt>"dtype"</dt><dd data-testid="inspector-dtype">{e.dtype.name()}</dd>
                 <dt>"shape"</dt><dd>{shape_text(&e.shape)}</dd>
                 <dt>"strides"</dt><dd>{shape_text(&e.strides)}{(e.storage_offset > 0).then(|| format!("  offset {}", e.storage_offset))}</dd>
                 <dt>"elements"</dt><dd>{group_digits(e.numel)}</dd>
@@ -321,7 +349,7 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
                 <div class="hover-line muted">{move || hover.get().unwrap_or_else(|| "hover a bar for its range and count".into())}</div>
                 {stats_view}
             </div>
-            {move || values.get().filter(|v| Some(v.tensor) == ck.selected.get()).map(|v| {
+            {move || values.get().filter(|v| Some(v.0) == ck.selected.get()).map(|(_, v)| {
                 let more = v.total > v.values.len() as u64;
                 view! {
                     <div class="insp-section">
@@ -333,10 +361,10 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
                     </div>
                 }
             })}
-            <div class="insp-section" class:hidden=move || heat.with(|h| h.as_ref().is_none_or(|h| Some(h.tensor) != ck.selected.get()))>
+            <div class="insp-section" class:hidden=move || heat.with(|h| h.as_ref().is_none_or(|h| Some(h.0) != ck.selected.get()))>
                 <div class="section-title">
                     "Heatmap (mean |x| per block)"
-                    <span class="muted">{move || heat.with(|h| h.as_ref().map(|h| format!("  {}×{} blocks", h.rows, h.cols)))}</span>
+                    <span class="muted">{move || heat.with(|h| h.as_ref().map(|(_, h)| format!("  {}×{} blocks", h.rows, h.cols)))}</span>
                 </div>
                 <canvas class="heatmap" data-testid="heatmap" width="256" height="256" node_ref=heat_ref></canvas>
             </div>

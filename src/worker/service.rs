@@ -90,7 +90,7 @@ pub fn encode(r: &Response) -> JsValue {
 /// The files of a request as sources behind the block cache, and as blobs by name; an error
 /// answer for request `id` when one cannot be read.
 type Sources = (Vec<NamedSource>, Vec<(String, web_sys::Blob)>);
-fn sources(id: u32, files: Vec<JsFile>) -> Result<Sources, Response> {
+fn sources(id: u32, files: Vec<JsFile>) -> Result<Sources, Box<Response>> {
     let mut named = Vec::with_capacity(files.len());
     let mut blobs = Vec::with_capacity(files.len());
     for JsFile(file) in files {
@@ -102,11 +102,11 @@ fn sources(id: u32, files: Vec<JsFile>) -> Result<Sources, Response> {
                 source: Box::new(src),
             }),
             Err(e) => {
-                return Err(Response::Error(ErrorReply::new(
+                return Err(Box::new(Response::Error(ErrorReply::new(
                     Some(id),
                     ErrorKind::File,
                     format!("{name}: {}", e.0),
-                )))
+                ))))
             }
         }
     }
@@ -143,7 +143,7 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
         Request::Open { id, files } => {
             let (named, blobs) = match sources(id, files) {
                 Ok(x) => x,
-                Err(e) => return reply(e),
+                Err(e) => return reply(*e),
             };
             let reads = blob::read_counts();
             session.open(id, named, reply);
@@ -192,7 +192,7 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
             if session.opened().map(|o| o.id) != Some(open_id) {
                 let named = match sources(id, files) {
                     Ok(x) => x.0,
-                    Err(e) => return reply(e),
+                    Err(e) => return reply(*e),
                 };
                 // quietly: only a failure is an answer (with this request's id)
                 session.open(open_id, named, &mut |r| {
