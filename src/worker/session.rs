@@ -293,6 +293,39 @@ impl Session {
             format_description: fmt.describe().to_string(),
             files: files.len() as u32,
         }));
+        if src.len() == 0 {
+            let e = FormatError::new("empty file (0 bytes): not a checkpoint").in_file(&name);
+            reply(Response::Error(ErrorReply::from_format(id, &e)));
+            return;
+        }
+        if matches!(
+            fmt,
+            format::Format::SafetensorsSharded | format::Format::TorchSharded
+        ) {
+            // an index alone: say which files to add, in the user's words
+            let e = match format::sharded::read_index(src, &name) {
+                Ok(ix) => {
+                    let n = ix.shards.len();
+                    let list: Vec<&str> = ix.shards.iter().take(6).map(|s| s.as_str()).collect();
+                    let more = if n > 6 {
+                        format!(", … ({} more)", n - 6)
+                    } else {
+                        String::new()
+                    };
+                    FormatError::new(format!(
+                        "this is the index of a sharded checkpoint: its tensors are in {n} other file{}. \
+                         Open or drop the index together with {}: {}{more}",
+                        if n == 1 { "" } else { "s" },
+                        if n == 1 { "that file" } else { "those files" },
+                        list.join(", ")
+                    ))
+                    .in_file(&name)
+                }
+                Err(e) => e,
+            };
+            reply(Response::Error(ErrorReply::from_format(id, &e)));
+            return;
+        }
         match format::open(src, &name) {
             Ok(checkpoint) => {
                 reply(Response::Summary(Summary::of(id, &checkpoint)));
@@ -1060,13 +1093,31 @@ mod tests {
     }
 
     #[test]
+    fn an_index_alone_names_the_shards_to_add() {
+        let ix = br#"{"metadata": {"total_size": 8}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}"#;
+        let (_, out) = run(vec![named("model.safetensors.index.json", ix.to_vec())]);
+        let Response::Error(e) = &out[1] else {
+            panic!("{out:?}")
+        };
+        assert!(
+            e.error.starts_with("model.safetensors.index.json: this is the index of a sharded checkpoint: its tensors are in 2 other files. Open or drop the index together with those files: model-00001-of-00002.safetensors, model-00002-of-00002.safetensors"),
+            "{}",
+            e.error
+        );
+        assert!(!e.error.contains("format::"), "{}", e.error);
+    }
+
+    #[test]
     fn empty_file_is_unknown() {
         let (_, out) = run(vec![named("empty.pth", vec![])]);
         let Response::Detected(d) = &out[0] else {
             panic!("{out:?}")
         };
         assert_eq!((d.size, d.format.as_str()), (0, "unknown"));
-        assert!(matches!(&out[1], Response::Error(e) if e.kind == ErrorKind::File));
+        assert!(
+            matches!(&out[1], Response::Error(e) if e.kind == ErrorKind::File && e.error == "empty.pth: empty file (0 bytes): not a checkpoint"),
+            "{out:?}"
+        );
     }
 }
 

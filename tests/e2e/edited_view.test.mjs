@@ -267,3 +267,83 @@ print(json.dumps({"params": sum(n for n, _ in seen.values()), "optimizer": sum(n
     await context.close();
   }
 });
+
+test('small ones: arrow keys inspect, folders highlighted by a search, folder rename, empty file', { timeout: 90_000 }, async () => {
+  const { context, page, log } = await openPage(S, PAGE);
+  try {
+    await open(page, fixture('dataparallel.pth'));
+    // arrow keys move the cursor and inspect the tensor under it
+    await testid(page, 'tree').focus();
+    for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowDown');
+    const cursor = await page.locator('[data-testid="tree-row"].cursor').getAttribute('data-path');
+    assert.ok(cursor, 'the cursor is on a tensor');
+    await page.locator('[data-testid="inspector-path"]', { hasText: cursor }).waitFor({ timeout: T });
+    // a substring search highlights the matching folder's name
+    await testid(page, 'search').fill('modul');
+    await page.locator('[data-testid="tree-row"].folder mark', { hasText: 'modul' }).first().waitFor({ timeout: T });
+    await testid(page, 'search').fill('');
+    // rename a folder: every key under it
+    await page.getByRole('tab', { name: 'Edit' }).click();
+    await testid(page, 'op-rename-from').fill('module.1');
+    await testid(page, 'op-rename-to').fill('module.bn');
+    await testid(page, 'op-rename-apply').click();
+    await waitChanges(page, 1);
+    for (const k of ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']) {
+      await row(page, `module.bn.${k}`).waitFor({ state: 'attached', timeout: T });
+    }
+    assert.equal(await row(page, 'module.1.weight').count(), 0);
+    // an empty file says so (the open file stays)
+    const empty = path.join(S.tmp, 'empty.pth');
+    (await import('node:fs')).writeFileSync(empty, Buffer.alloc(0));
+    page.once('dialog', (d) => d.accept());
+    await testid(page, 'file-input').setInputFiles(empty);
+    await testid(page, 'error').waitFor({ timeout: T });
+    assert.match(await testid(page, 'error').textContent(), /empty\.pth: empty file/);
+    assert.equal(await testid(page, 'file-name').textContent(), 'dataparallel.pth');
+    assert.deepEqual(log.problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a sharded set: the header shows the set, the download is named after the model, the index alone says what to add', { timeout: 90_000 }, async () => {
+  const fs = await import('node:fs');
+  const dir = fixture('sharded_st_2');
+  const files = fs.readdirSync(dir).filter((f) => !f.endsWith('.inspect.json')).map((f) => path.join(dir, f));
+  const total = files.reduce((s, f) => s + fs.statSync(f).size, 0);
+  const { context, page, log } = await openPage(S, PAGE);
+  try {
+    await testid(page, 'file-input').setInputFiles(files);
+    await page.waitForFunction(() => document.querySelector('[data-testid="file-name"]')?.textContent === 'model.safetensors.index.json', null, { timeout: T });
+    assert.match(await testid(page, 'file-size').textContent(), /^2 shards · /);
+    assert.equal(Number(await testid(page, 'file-size').getAttribute('data-bytes')), total);
+    assert.equal(await testid(page, 'details-note').count(), 0, 'no "only the first is read" note');
+    await testid(page, 'download-format').selectOption('safetensors');
+    const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), testid(page, 'download').click()]);
+    assert.equal(dl.suggestedFilename(), 'model.edited.safetensors');
+    const out = path.join(S.tmp, 'sharded-out.safetensors');
+    await dl.saveAs(out);
+    const check = python(String.raw`
+import sys, json, torch
+from safetensors.torch import load_file
+idx = json.load(open(sys.argv[1] + "/model.safetensors.index.json"))
+want = {}
+for shard in sorted(set(idx["weight_map"].values())):
+    want.update(load_file(sys.argv[1] + "/" + shard))
+got = load_file(sys.argv[2])
+assert sorted(got) == sorted(want), (sorted(got), sorted(want))
+assert all(torch.equal(got[k], want[k]) for k in want)
+print("ok", len(got))`, dir, out);
+    assert.match(check, /^ok \d+/);
+    // the index alone: which files to add, in the user's words
+    page.once('dialog', (d) => d.accept());
+    await testid(page, 'file-input').setInputFiles(path.join(dir, 'model.safetensors.index.json'));
+    await testid(page, 'error').waitFor({ timeout: T });
+    const msg = await testid(page, 'error').textContent();
+    assert.match(msg, /index of a sharded checkpoint: its tensors are in 2 other files\. Open or drop the index together with those files: model-00001-of-00002\.safetensors, model-00002-of-00002\.safetensors/);
+    assert.doesNotMatch(msg, /format::|open_sharded/);
+    assert.deepEqual(log.problems, []);
+  } finally {
+    await context.close();
+  }
+});
