@@ -293,7 +293,7 @@ impl Session {
             format_description: fmt.describe().to_string(),
             files: files.len() as u32,
         }));
-        if src.len() == 0 {
+        if src.is_empty() {
             let e = FormatError::new("empty file (0 bytes): not a checkpoint").in_file(&name);
             reply(Response::Error(ErrorReply::from_format(id, &e)));
             return;
