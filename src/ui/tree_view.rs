@@ -352,32 +352,16 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
                     ".*"
                 </label>
             </div>
-            <div class="tree-controls">
-                <select
-                    aria-label="Order"
-                    on:change=move |ev| {
-                        order.set(if event_target_value(&ev) == "file" { Order::File } else { Order::Natural })
-                    }
-                >
-                    <option value="natural">"Natural order"</option>
-                    <option value="file">"File order"</option>
-                </select>
-                <span class="muted">"Expand"</span>
-                <button class="mini" on:click=move |_| expand_to(0) title="Collapse all">"0"</button>
-                <button class="mini" on:click=move |_| expand_to(1)>"1"</button>
-                <button class="mini" on:click=move |_| expand_to(2)>"2"</button>
-                <button class="mini" on:click=move |_| expand_to(3)>"3"</button>
-                <button class="mini" on:click=move |_| expand_to(u32::MAX) title="Expand all">"all"</button>
-                <span class="spacer"></span>
-                <span class="muted match-count">
-                    {move || match (rows.with(|r| r.1.clone()), matches.get()) {
-                        (Some(e), _) => format!("invalid regex: {}", e.lines().last().unwrap_or("")),
-                        (None, Some(1)) => "1 match".to_string(),
-                        (None, Some(m)) => format!("{} matches", group_digits(m as u64)),
-                        (None, None) => String::new(),
-                    }}
-                </span>
-            </div>
+            <TreeControls
+                order=order
+                expand_to=Callback::new(expand_to)
+                note=Signal::derive(move || match (rows.with(|r| r.1.clone()), matches.get()) {
+                    (Some(e), _) => format!("invalid regex: {}", e.lines().last().unwrap_or("")),
+                    (None, Some(1)) => "1 match".to_string(),
+                    (None, Some(m)) => format!("{} matches", group_digits(m as u64)),
+                    (None, None) => String::new(),
+                })
+            />
         </div>
         <div
             class="tree"
@@ -393,6 +377,36 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
             <div class="tree-inner" style:height=total_h>
                 {visible}
             </div>
+        </div>
+    }
+}
+
+/// The tree's order and expand-depth controls, and the search's match count (`note`).
+#[component]
+fn TreeControls(
+    order: RwSignal<Order>,
+    expand_to: Callback<u32>,
+    note: Signal<String>,
+) -> impl IntoView {
+    view! {
+        <div class="tree-controls">
+            <select
+                aria-label="Order"
+                on:change=move |ev| {
+                    order.set(if event_target_value(&ev) == "file" { Order::File } else { Order::Natural })
+                }
+            >
+                <option value="natural">"Natural order"</option>
+                <option value="file">"File order"</option>
+            </select>
+            <span class="muted">"Expand"</span>
+            <button class="mini" on:click=move |_| expand_to.run(0) title="Collapse all">"0"</button>
+            <button class="mini" on:click=move |_| expand_to.run(1)>"1"</button>
+            <button class="mini" on:click=move |_| expand_to.run(2)>"2"</button>
+            <button class="mini" on:click=move |_| expand_to.run(3)>"3"</button>
+            <button class="mini" on:click=move |_| expand_to.run(u32::MAX) title="Expand all">"all"</button>
+            <span class="spacer"></span>
+            <span class="muted match-count">{move || note.get()}</span>
         </div>
     }
 }
