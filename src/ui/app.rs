@@ -822,7 +822,7 @@ fn summary_facts(s: Summary, facts: Facts, edited: bool, drops: usize) -> impl I
             </div>
             <div class="wide-ish">
                 <dt>"Parameters"</dt>
-                <dd data-testid="param-count" data-count=facts.params.to_string()
+                <dd data-testid="param-count" data-count=facts.params.to_string() data-numel=facts.numel.to_string()
                     data-model=model.to_string() data-optimizer=facts.optimizer.to_string()>
                     {human_count(facts.params)}
                     <span class="muted">{format!(" ({}){params_note}", group_digits(facts.params))}</span>

@@ -140,6 +140,8 @@ pub struct Facts {
     pub by_dtype: Vec<(DType, u64)>,
     /// Entries that share their bytes with an entry counted before them.
     pub tied: u64,
+    /// Elements of every entry, each view counted (what the index lists).
+    pub numel: u64,
 }
 
 impl Facts {
@@ -164,6 +166,7 @@ impl Facts {
                 continue;
             }
             f.tensors += 1;
+            f.numel = f.numel.saturating_add(e.numel);
             let here = (e.numel, e.bytes, e.dtype, is_optimizer_state(&e.path));
             match e.storage {
                 None => add(&mut f, here.0, here.1, here.2, here.3),
@@ -260,6 +263,7 @@ mod tests {
         assert_eq!(f.optimizer, 6);
         assert_eq!(f.bytes, 56);
         assert_eq!(f.tied, 1);
+        assert_eq!(f.numel, 20);
         assert_eq!(f.by_dtype, vec![(DType::F32, 14)]);
         // another view of the same storage: the storage counts once, by its largest view
         let mut view = entry(&["model", "half"], 3, 0);
