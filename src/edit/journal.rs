@@ -194,6 +194,39 @@ mod tests {
     }
 
     #[test]
+    fn rename_of_a_folder_renames_the_keys_under_it() {
+        let mut j = Journal::new(sd(&[
+            "encoder.layers.0.w",
+            "encoder.layers.1.w",
+            "encoder.norm.w",
+            "encoder_x.w",
+        ]));
+        j.apply(Op::Rename {
+            from: "encoder.layers".into(),
+            to: "enc.blocks".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            keys(j.current()),
+            [
+                "enc.blocks.0.w",
+                "enc.blocks.1.w",
+                "encoder.norm.w",
+                "encoder_x.w"
+            ]
+        );
+        // a name that would clash with a kept key is refused
+        let mut j = Journal::new(sd(&["a.w", "b.w"]));
+        let e = j
+            .apply(Op::Rename {
+                from: "a".into(),
+                to: "b".into(),
+            })
+            .unwrap_err();
+        assert!(e.0.contains("\"b.w\" already exists"), "{e}");
+    }
+
+    #[test]
     fn regex_replace_keep_delete_extract_cast() {
         let mut j = Journal::new(sd(&["layers.0.w", "layers.1.w", "head.w"]));
         j.apply(Op::replace(r"^layers\.(\d+)\.", r"blocks.\1.").unwrap())

@@ -383,6 +383,41 @@ fn rename_one(
                 items[i].0 = Key::Str(to.to_string());
                 return Ok(true);
             }
+            // a folder: a dotted prefix of keys here (`encoder` of `encoder.layers.0.w`, or its
+            // full path) renames every key under it
+            let here = if path.is_empty() {
+                String::new()
+            } else {
+                format!("{}/", path.join("/"))
+            };
+            let rel = from.strip_prefix(here.as_str()).unwrap_or(from);
+            let folder = format!("{rel}.");
+            let renamed: Vec<Option<String>> = items
+                .iter()
+                .map(|(k, _)| match k {
+                    Key::Str(s) => s
+                        .strip_prefix(folder.as_str())
+                        .map(|rest| format!("{to}.{rest}")),
+                    _ => None,
+                })
+                .collect();
+            if !rel.is_empty() && renamed.iter().any(Option::is_some) {
+                let kept: std::collections::HashSet<String> = items
+                    .iter()
+                    .zip(&renamed)
+                    .filter(|(_, r)| r.is_none())
+                    .map(|((k, _), _)| k.segment())
+                    .collect();
+                if let Some(clash) = renamed.iter().flatten().find(|n| kept.contains(*n)) {
+                    return Err(Refused(format!("rename: {clash:?} already exists")));
+                }
+                for ((k, _), r) in items.iter_mut().zip(renamed) {
+                    if let Some(n) = r {
+                        *k = Key::Str(n);
+                    }
+                }
+                return Ok(true);
+            }
             for (k, v) in items.iter_mut() {
                 path.push(k.segment());
                 let done = rename_one(v, path, from, to)?;

@@ -12,10 +12,13 @@
 //! `file-name`, `file-size`, `file-format`), `tensor-count`, `param-count`, `safety`,
 //! `details-note`, `tree`, `tree-row`, `search`, `inspector`, `stats`, `histogram`, `overview`.
 
+use super::action_bar::{ActionBar, EditBar};
 use super::compare_panel::ComparePanel;
 use super::context::{Checkpoint, OpenedFile};
 use super::edit_panel::EditPanel;
+use super::edited::{Facts, ShownIndex};
 use super::inspector::{Busy, Inspector};
+use super::model::{journal_status, StatusKind};
 use super::model::{Details, FileCard, PageState};
 use super::overview::{LayerStats, Overview, AUTO_LIMIT};
 use super::stats_pool::{StatsPool, MIN_PART_BYTES};
@@ -23,7 +26,7 @@ use super::tree::{Filter, NodeKind};
 use super::worker_client::WorkerClient;
 use crate::display::{group_digits, human_bytes, human_count};
 use crate::worker::protocol::{
-    ErrorKind, ErrorReply, JsFile, Request, Response, Summary, Tier, Verdict,
+    ErrorKind, ErrorReply, JsFile, Request, Response, StatsRow, Summary, Tier, Verdict,
 };
 use leptos::prelude::*;
 use std::sync::Arc;
@@ -55,6 +58,8 @@ pub fn App() -> impl IntoView {
     let state = RwSignal::new(PageState::default());
     let hub = StoredValue::new(None::<Checkpoint>);
     let busy = RwSignal::new(None::<Busy>);
+    // layer statistics by the opened file's tensor index, and as the shown entries see them
+    let a_rows = RwSignal::new(Vec::<Option<StatsRow>>::new());
     let rows = RwSignal::new(Vec::new());
     let running = RwSignal::new(None::<u32>);
     let cancelled = RwSignal::new(false);
@@ -74,6 +79,59 @@ pub fn App() -> impl IntoView {
     let ck = Checkpoint::new();
     hub.set_value(Some(ck));
     provide_context(ck);
+    let bar = EditBar::new();
+    provide_context(bar);
+    // the journal: one copy for the page, and what the last action did
+    ck.listen(move |r| {
+        if let Response::Journal(j) = r {
+            if j.file.is_empty() {
+                return; // "no checkpoint is open"
+            }
+            let status = ck
+                .journal
+                .with_untracked(|prev| journal_status(prev.as_deref(), j));
+            if let Some(s) = status {
+                bar.error.set(
+                    (s.0 == StatusKind::Refused)
+                        .then(|| j.error.clone())
+                        .flatten(),
+                );
+                bar.status.set(Some(s));
+            }
+            ck.journal.set(Some(Arc::new(j.clone())));
+        }
+    });
+    // what every panel shows: the journal's view (as downloaded) or the file as read
+    Effect::new(move |_| {
+        let Some(o) = ck.original.get() else { return };
+        let show_original = ck.show_original.get();
+        let show_removed = ck.show_removed.get();
+        let shown = ck.journal.with(|j| match j {
+            Some(j) if !show_original && !j.ops.is_empty() => Arc::new(OpenedFile::shown(
+                o.id,
+                o.name.clone(),
+                ShownIndex::edited(&o.entries, j, show_removed),
+            )),
+            _ => o.clone(),
+        });
+        let prev = ck.opened.get_untracked();
+        if prev.as_ref().is_some_and(|p| Arc::ptr_eq(p, &shown)) {
+            return;
+        }
+        // the selection stays on the same bytes
+        let source = ck.selected.get_untracked().and_then(|t| {
+            prev.as_ref()
+                .filter(|p| p.id == o.id)?
+                .sources
+                .get(t as usize)
+                .copied()
+        });
+        let selected = source.and_then(|s| shown.find_source(s));
+        ck.opened.set(Some(shown));
+        if ck.selected.get_untracked() != selected {
+            ck.selected.set(selected);
+        }
+    });
     // the Edit tab's "delete / keep selected" act on the tensor selected in the tree
     provide_context(crate::ui::edit_panel::Selection(Signal::derive(
         move || {
@@ -90,12 +148,14 @@ pub fn App() -> impl IntoView {
     // layer statistics of the opened file: big files on a pool of workers, small ones on the
     // reader (which has the file open already)
     let pool = StoredValue::new_local(StatsPool::default());
+    // (open id, files, total bytes) of the last opens: a sharded set's size in the header
+    let file_sets = RwSignal::new(Vec::<(u32, usize, u64)>::new());
     let sent = StoredValue::new_local(Vec::<(u32, Vec<File>)>::new());
     let start_all = Callback::new(move |_: ()| {
         let id = ck.new_id();
         running.set(Some(id));
         cancelled.set(false);
-        let f = ck.opened.get_untracked();
+        let f = ck.original.get_untracked();
         let on_pool = f.as_ref().and_then(|f| {
             let bytes: u64 = f.entries.iter().map(|e| e.bytes).sum();
             let files =
@@ -138,7 +198,7 @@ pub fn App() -> impl IntoView {
     };
     provide_context(ls);
     ck.listen(move |r| match r {
-        Response::StatsRows { id, rows: got } if running.get_untracked() == Some(*id) => rows
+        Response::StatsRows { id, rows: got } if running.get_untracked() == Some(*id) => a_rows
             .update(|v| {
                 for r in got {
                     if let Some(slot) = v.get_mut(r.tensor as usize) {
@@ -168,10 +228,27 @@ pub fn App() -> impl IntoView {
         }
         _ => {}
     });
+    Effect::new(move |_| {
+        let shown = ck.opened.with(|f| {
+            f.as_ref().map(|f| {
+                a_rows.with(|a| {
+                    f.sources
+                        .iter()
+                        .map(|s| {
+                            (s.input == 0)
+                                .then(|| a.get(s.tensor as usize).cloned().flatten())
+                                .flatten()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+        });
+        rows.set(shown.unwrap_or_default());
+    });
     // a new file: fresh slots, and its statistics when it is small enough
     Effect::new(move |_| {
-        let Some(f) = ck.opened.get() else { return };
-        rows.set(vec![None; f.entries.len()]);
+        let Some(f) = ck.original.get() else { return };
+        a_rows.set(vec![None; f.entries.len()]);
         pool.with_value(|p| p.cancel());
         if let Some(id) = running.get_untracked() {
             running.set(None);
@@ -205,14 +282,20 @@ pub fn App() -> impl IntoView {
     };
 
     let open = move |files: Vec<File>| {
-        if files.is_empty() {
+        if files.is_empty() || !discard_changes(ck) {
             return;
         }
         crate::worker::perf::mark("p:open");
         let names: Vec<String> = files.iter().map(|f| f.name()).collect();
+        let total: u64 = files.iter().map(|f| f.size() as u64).sum();
         let mut id = 0;
         state.update(|s| id = s.begin(&names));
         // the files of the last opens, for the statistics pool's workers
+        file_sets.update(|v| {
+            v.push((id, names.len(), total));
+            let n = v.len();
+            v.drain(..n.saturating_sub(2));
+        });
         sent.update_value(|v| {
             v.push((id, files.clone()));
             let n = v.len();
@@ -335,7 +418,12 @@ pub fn App() -> impl IntoView {
                 {move || busy.get().filter(|b| b.shown).map(|b| work_progress(b, cancel))}
                 {move || error.get().map(error_panel)}
                 {move || match card.get() {
-                    Some(c) => summary_card(c).into_any(),
+                    Some(c) => {
+                        let set = match &c.details {
+                            Details::Summary(s) => file_sets.with(|v| v.iter().find(|x| x.0 == s.id).map(|x| (x.1, x.2))),
+                        };
+                        view! { <SummaryCard card=c set=set /> }.into_any()
+                    }
                     None => empty_hint().into_any(),
                 }}
                 <Show when=move || has_file.get()>
@@ -364,6 +452,7 @@ pub fn App() -> impl IntoView {
                             <Overview subset=subset />
                         </section>
                     </div>
+                    <ActionBar />
                 </Show>
             </main>
             <div class="drop-overlay" aria-hidden="true">
@@ -427,9 +516,16 @@ fn on_answer(state: RwSignal<PageState>, ck: Checkpoint, r: Response) {
                 let values = std::mem::take(&mut s.values);
                 ck.selected.set(None);
                 ck.selected_value.set(None);
-                let f = OpenedFile::new(s.id, name, entries, values);
+                let f = Arc::new(OpenedFile::new(s.id, name, entries, values));
                 crate::worker::perf::mark("p:tree-built");
-                ck.opened.set(Some(Arc::new(f)));
+                // a fresh journal comes with the file: show it as read until it is edited
+                ck.journal.set(None);
+                ck.show_original.set(false);
+                ck.original.set(Some(f.clone()));
+                ck.opened.set(Some(f));
+                let _ = crate::ui::hub::send(&Request::JournalList {
+                    id: crate::ui::hub::next_id(),
+                });
                 crate::worker::perf::mark("p:opened-set");
             }
             let r = Response::Summary(s);
@@ -529,7 +625,32 @@ fn empty_hint() -> impl IntoView {
     }
 }
 
-fn summary_card(card: FileCard) -> impl IntoView {
+/// True when opening another file may go on: the journal is empty, or the user agreed to
+/// discard its changes.
+fn discard_changes(ck: Checkpoint) -> bool {
+    let n = ck.changes();
+    if n == 0 {
+        return true;
+    }
+    let name = ck
+        .original
+        .with_untracked(|f| f.as_ref().map(|f| f.name.clone()))
+        .unwrap_or_default();
+    let msg = format!(
+        "{name} has {n} edit{} in its journal. Opening another file discards them \
+         (Download first to keep the edited checkpoint). Open the other file?",
+        if n == 1 { "" } else { "s" }
+    );
+    web_sys::window()
+        .and_then(|w| w.confirm_with_message(&msg).ok())
+        .unwrap_or(false)
+}
+
+/// The summary header: the file, and the numbers of what is shown — the checkpoint as it will
+/// be downloaded after edits (with a switch to the file as read), or as read.
+#[component]
+fn SummaryCard(card: FileCard, set: Option<(usize, u64)>) -> impl IntoView {
+    let ck = expect_context::<Checkpoint>();
     let FileCard {
         name,
         size,
@@ -538,38 +659,77 @@ fn summary_card(card: FileCard) -> impl IntoView {
         files,
         details,
     } = card;
-    let details = match details {
-        Details::Summary(s) => {
-            // the calls the pickle would make, arguments in Python's repr (os.system('…'))
-            let calls = s.calls.clone();
-            summary_facts(s, calls).into_any()
-        }
+    let Details::Summary(s) = details;
+    let sharded = format.ends_with("-sharded");
+    let shown_size = match set {
+        Some((_, total)) if sharded => total,
+        _ => size,
     };
-    let more = (files > 1).then(|| {
+    let size_text = if sharded {
+        format!(
+            "{} shards · {}",
+            files.saturating_sub(1),
+            human_bytes(shown_size)
+        )
+    } else {
+        human_bytes(shown_size)
+    };
+    // several files without an index: the first one is read
+    let more = (files > 1 && !sharded).then(|| {
         view! {
-            <p class="note">
-                {format!("{} files were given; only the first is read for now.", files)}
+            <p class="note" data-testid="details-note">
+                {format!("{files} files were given; only the first is read (drop a sharded checkpoint's *.index.json with its shards to read them as one).")}
             </p>
         }
     });
+    let changes = Memo::new(move |_| ck.changes());
+    let edited_view = Memo::new(move |_| ck.opened.with(|f| f.as_ref().is_some_and(|f| f.edited)));
+    let facts = Memo::new(move |_| {
+        ck.opened
+            .with(|f| f.as_ref().map(|f| Facts::of(&f.entries, &f.marks)))
+            .unwrap_or_default()
+    });
+    let removed = Memo::new(move |_| ck.opened.with(|f| f.as_ref().map_or(0, |f| f.removed)));
+    let drops = Memo::new(move |_| {
+        ck.journal
+            .with(|j| j.as_ref().map_or(0, |j| j.drops_torch.len()))
+    });
     view! {
-        <article class="card" data-testid="file-summary">
+        <article class="card" data-testid="file-summary"
+            data-view=move || if edited_view.get() { "edited" } else { "original" }>
             <header class="card-head">
                 <h2 class="file-name" data-testid="file-name" title=name.clone()>{name.clone()}</h2>
                 <span class="badge format" data-testid="file-format" title=format_description.clone()>{format}</span>
-                <span class="file-size" data-testid="file-size" data-bytes=size.to_string()>
-                    {human_bytes(size)}
-                    <span class="muted">{format!(" ({} bytes)", group_digits(size))}</span>
+                <span class="file-size" data-testid="file-size" data-bytes=shown_size.to_string()>
+                    {size_text}
+                    <span class="muted">{format!(" ({} bytes)", group_digits(shown_size))}</span>
                 </span>
                 <span class="muted format-desc">{format_description}</span>
+                <span class="spacer"></span>
+                <Show when=move || { changes.get() > 0 }>
+                    <div class="view-switch" role="group" aria-label="Which checkpoint is shown">
+                        <button class="chip" data-testid="view-edited" aria-pressed=move || (!ck.show_original.get()).to_string()
+                            on:click=move |_| ck.show_original.set(false)>
+                            {move || format!("As downloaded ({} change{})", changes.get(), if changes.get() == 1 { "" } else { "s" })}
+                        </button>
+                        <button class="chip" data-testid="view-original" aria-pressed=move || ck.show_original.get().to_string()
+                            on:click=move |_| ck.show_original.set(true)>"Original"</button>
+                        <label class="toggle" title="List the tensors the download leaves out, struck through">
+                            <input type="checkbox" data-testid="show-removed" prop:checked=move || ck.show_removed.get()
+                                on:change=move |ev| ck.show_removed.set(event_target_checked(&ev)) />
+                            {move || format!("show removed ({})", removed.get())}
+                        </label>
+                    </div>
+                </Show>
             </header>
-            {details}
+            {move || summary_facts(s.clone(), facts.get(), edited_view.get(), drops.get())}
             {more}
         </article>
     }
 }
 
-fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
+fn summary_facts(s: Summary, facts: Facts, edited: bool, drops: usize) -> impl IntoView {
+    let calls = s.calls.clone();
     let globals = s.globals.len();
     let flagged = s.globals.iter().filter(|g| g.tier != Tier::Allowed).count();
     let detail = match s.verdict {
@@ -583,8 +743,8 @@ fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
             .collect::<Vec<_>>()
             .join(", "),
     };
-    let dtypes = s
-        .params_by_dtype
+    let dtypes = facts
+        .by_dtype
         .iter()
         .map(|(d, n)| format!("{d}\u{a0}{}", human_count(*n))) // a dtype and its count never split
         .collect::<Vec<_>>()
@@ -638,26 +798,42 @@ fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
             </details>
         }
     });
+    let model = facts.params.saturating_sub(facts.optimizer);
+    let params_note = match (facts.optimizer, facts.tied) {
+        (0, 0) => String::new(),
+        (0, t) => format!(" · {} tied, counted once", group_digits(t)),
+        (o, t) => format!(
+            " · model {} · optimizer state {}{}",
+            human_count(model),
+            human_count(o),
+            if t > 0 {
+                format!(" · {} tied, counted once", group_digits(t))
+            } else {
+                String::new()
+            }
+        ),
+    };
     view! {
         <dl class="facts">
             <div>
                 <dt>"Tensors"</dt>
-                <dd data-testid="tensor-count">{group_digits(s.tensors)}</dd>
+                <dd data-testid="tensor-count">{group_digits(facts.tensors)}</dd>
             </div>
-            <div>
+            <div class="wide-ish">
                 <dt>"Parameters"</dt>
-                <dd data-testid="param-count" data-count=s.params.to_string()>
-                    {human_count(s.params)}
-                    <span class="muted">{format!(" ({})", group_digits(s.params))}</span>
+                <dd data-testid="param-count" data-count=facts.params.to_string() data-numel=facts.numel.to_string()
+                    data-model=model.to_string() data-optimizer=facts.optimizer.to_string()>
+                    {human_count(facts.params)}
+                    <span class="muted">{format!(" ({}){params_note}", group_digits(facts.params))}</span>
                 </dd>
             </div>
             <div>
                 <dt>"Tensor bytes"</dt>
-                <dd>{human_bytes(s.bytes)}</dd>
+                <dd data-testid="tensor-bytes" data-bytes=facts.bytes.to_string()>{human_bytes(facts.bytes)}</dd>
             </div>
             <div>
                 <dt>"By dtype"</dt>
-                <dd class="dtypes">{dtypes}</dd>
+                <dd class="dtypes" data-testid="dtypes">{dtypes}</dd>
             </div>
             <div class="wide">
                 <dt>"Safety"</dt>
@@ -667,18 +843,30 @@ fn summary_facts(s: Summary, calls: Vec<String>) -> impl IntoView {
                     <span class="globals">{detail}</span>
                 </dd>
             </div>
+            {edited.then(|| view! {
+                <div class="wide">
+                    <dt>"Download"</dt>
+                    <dd data-testid="safety-output" data-verdict="safe"
+                        title="the written file names only tensor-rebuild globals: it loads with torch.load(weights_only=True)">
+                        <span class="verdict safe">"safe"</span>
+                        {if drops > 0 { format!(" — {drops} value(s) left out") } else { " — weights_only=True".to_string() }}
+                    </dd>
+                </div>
+            })}
         </dl>
         {globals_list}
         {(!s.metadata.is_empty())
             .then(|| {
                 view! {
-                    <dl class="metadata" data-testid="metadata">
-                        <dt>"Metadata"</dt>
-                        {s.metadata
-                            .into_iter()
-                            .map(|(k, v)| view! { <dd><code>{k}</code>" = "<code>{v}</code></dd> })
-                            .collect_view()}
-                    </dl>
+                    <details class="metadata-block" data-testid="metadata">
+                        <summary>{format!("safetensors metadata ({} entries)", s.metadata.len())}</summary>
+                        <dl class="kv metadata">
+                            {s.metadata
+                                .into_iter()
+                                .map(|(k, v)| view! { <dt><code>{k}</code></dt><dd><code>{v}</code></dd> })
+                                .collect_view()}
+                        </dl>
+                    </details>
                 }
             })}
         {(!s.notes.is_empty())

@@ -6,15 +6,22 @@
 //! (index into the entries); a panel sends a request with [`Checkpoint::send`] using an id from
 //! [`Checkpoint::new_id`] and receives every answer through [`Checkpoint::listen`] (it filters by
 //! its own ids) — all three through the page's one [`super::hub`]. Opening a new file replaces `opened` and
-//! clears `selected`.
+//! clears `selected`. `opened` is what every panel shows: after an edit, the journal's view
+//! (the checkpoint as it will be downloaded, rebuilt from the worker's edited index), or the
+//! file as read when `show_original` is set; `selected` indexes its entries, and an entry's
+//! `sources` say which bytes the Inspector reads.
 
+use super::edited::{Mark, ShownIndex};
 use super::tree::Tree;
-use crate::worker::protocol::{Entry, JsFile, Request, RequestId, Response, ValueEntry};
+use crate::worker::protocol::{
+    Entry, JournalReply, JsFile, Request, RequestId, Response, TensorSource, ValueEntry,
+};
 use leptos::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The page's view of the checkpoint open in the worker.
+/// The page's view of the checkpoint open in the worker: as read, or as it will be downloaded
+/// (see [`super::edited`]).
 #[derive(Debug, Default)]
 pub struct OpenedFile {
     /// The `open` request that produced it.
@@ -22,6 +29,13 @@ pub struct OpenedFile {
     pub name: String,
     pub entries: Vec<Entry>,
     pub values: Vec<ValueEntry>,
+    /// Per entry: where its bytes come from (an index of the opened file as read, a B tensor,
+    /// a cast) and what the journal changed.
+    pub sources: Vec<TensorSource>,
+    pub marks: Vec<Mark>,
+    /// True when this is the journal's view; `removed`: tensors the download leaves out.
+    pub edited: bool,
+    pub removed: usize,
     pub tree: Tree,
     /// Tensors by storage (those sharing bytes).
     pub by_storage: HashMap<u32, Vec<u32>>,
@@ -29,6 +43,19 @@ pub struct OpenedFile {
 
 impl OpenedFile {
     pub fn new(id: RequestId, name: String, entries: Vec<Entry>, values: Vec<ValueEntry>) -> Self {
+        Self::shown(id, name, ShownIndex::original(entries, values))
+    }
+
+    /// The file `id` as `shown`.
+    pub fn shown(id: RequestId, name: String, shown: ShownIndex) -> Self {
+        let ShownIndex {
+            entries,
+            values,
+            sources,
+            marks,
+            edited,
+            removed,
+        } = shown;
         let tree = Tree::build(&entries, &values);
         let mut by_storage: HashMap<u32, Vec<u32>> = HashMap::new();
         for (i, e) in entries.iter().enumerate() {
@@ -41,9 +68,21 @@ impl OpenedFile {
             name,
             entries,
             values,
+            sources,
+            marks,
+            edited,
+            removed,
             tree,
             by_storage,
         }
+    }
+
+    /// The entry of this view that reads the bytes `source` reads (the cast aside).
+    pub fn find_source(&self, source: TensorSource) -> Option<u32> {
+        self.sources
+            .iter()
+            .position(|s| s.input == source.input && s.tensor == source.tensor)
+            .map(|i| i as u32)
     }
 
     /// The other tensors sharing tensor `t`'s storage.
@@ -59,7 +98,14 @@ impl OpenedFile {
 /// The shared handle (cheap to copy).
 #[derive(Clone, Copy)]
 pub struct Checkpoint {
+    /// The file as shown: the journal's view (as it will be downloaded) unless
+    /// `show_original` is set or nothing was changed; `original`: as read.
     pub opened: RwSignal<Option<Arc<OpenedFile>>>,
+    pub original: RwSignal<Option<Arc<OpenedFile>>>,
+    /// The journal's last answer (operations, redo list, the edited index).
+    pub journal: RwSignal<Option<Arc<JournalReply>>>,
+    pub show_original: RwSignal<bool>,
+    pub show_removed: RwSignal<bool>,
     pub selected: RwSignal<Option<u32>>,
     /// The selected non-tensor value (index into `opened.values`), shown when no tensor is.
     pub selected_value: RwSignal<Option<u32>>,
@@ -75,6 +121,10 @@ impl Checkpoint {
     pub fn new() -> Self {
         Checkpoint {
             opened: RwSignal::new(None),
+            original: RwSignal::new(None),
+            journal: RwSignal::new(None),
+            show_original: RwSignal::new(false),
+            show_removed: RwSignal::new(false),
             selected: RwSignal::new(None),
             selected_value: RwSignal::new(None),
         }
@@ -90,6 +140,11 @@ impl Checkpoint {
         if let Err(e) = super::hub::send(req) {
             web_sys::console::error_1(&e.into());
         }
+    }
+
+    /// Operations in the journal (0 before any edit).
+    pub fn changes(&self) -> usize {
+        self.journal.with(|j| j.as_ref().map_or(0, |j| j.ops.len()))
     }
 
     /// Receive every worker answer from now on.

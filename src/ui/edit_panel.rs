@@ -1,175 +1,55 @@
 //! The Edit panel: operation forms with a live preview, the journal with Undo / Redo,
 //! what an export would drop, and Download.
 //!
-//! Contract: the panel talks to the worker only through [`super::edit_link`]; every operation
+//! Contract: the panel talks to the worker only through [`super::hub`]; every operation
 //! is previewed as it is typed (old → new names, or the refusal — a collision, a bad pattern —
-//! before anything is applied); a refused operation shows its message in `edit-error` and the
-//! journal stays as it was. Download asks the worker for a Blob (file slices + new bytes), then
-//! clicks an `<a download>` with an object URL from the main thread and revokes it later.
-//! A selection (a key or subtree path) is read from a [`Selection`] context when one is given.
+//! before anything is applied); a refused operation shows its message in `edit-error` (until
+//! the next action or keystroke) and the journal stays as it was. Undo / Redo / Download live
+//! in the [`super::action_bar`], always in view. The strip-prefix field starts empty; the
+//! prefixes the shown keys carry are offered as buttons (`prefix-suggestion`). A selection (a
+//! key or subtree path) is read from a [`Selection`] context when one is given.
 //! Test hooks (`data-testid`): `edit-panel`, `op-strip-prefix` + `op-strip-prefix-apply`,
-//! `op-add-prefix` + `op-add-prefix-apply`, `op-rename-from` / `op-rename-to` +
-//! `op-rename-apply`, `op-replace-pattern` / `op-replace-with` + `op-replace-apply`,
-//! `op-delete` + `op-delete-apply`, `op-keep` + `op-keep-apply`, `op-extract` +
-//! `op-extract-apply`, `op-cast` (select) / `op-cast-pattern` + `op-cast-apply`, `op-meta-key` /
-//! `op-meta-value` + `op-meta-set` / `op-meta-remove`, `edit-preview`, `edit-error`,
-//! `journal` (items with `data-state` `applied` / `undone`), `undo`, `redo`, `edit-drops`,
-//! `download-format`, `download`, `edit-progress`, `export-report` (data attributes with the
-//! numbers).
+//! `prefix-suggestion`, `op-add-prefix` + `op-add-prefix-apply`, `op-rename-from` /
+//! `op-rename-to` + `op-rename-apply`, `op-replace-pattern` / `op-replace-with` +
+//! `op-replace-apply`, `op-delete` + `op-delete-apply`, `op-keep` + `op-keep-apply`,
+//! `op-extract` + `op-extract-apply`, `op-cast` (select) / `op-cast-pattern` + `op-cast-apply`,
+//! `op-meta-key` / `op-meta-value` + `op-meta-set` / `op-meta-remove`, `edit-preview`,
+//! `edit-error`, `journal` (items with `data-state` `applied` / `undone`), `edit-drops`.
 
 use super::hub;
-use crate::worker::protocol::{
-    ErrorKind, JournalReply, OpSpec, OutFormat, PreviewReply, Request, Response,
-};
+use crate::worker::protocol::{OpSpec, OutFormat, PreviewReply, Request, Response};
 use leptos::prelude::*;
-use std::collections::HashSet;
-use wasm_bindgen::prelude::*;
+
+/// Kept here for the panels that download through it (it moved to the action bar).
+pub use super::action_bar::save_blob;
 
 /// The selected key or subtree (path segments), provided by the tree view when it exists.
 #[derive(Clone, Copy)]
 pub struct Selection(pub Signal<Option<Vec<String>>>);
 
-/// What the last export produced (the Blob itself went to the download).
-#[derive(Debug, Clone, PartialEq)]
-struct Exported {
-    name: String,
-    size: u64,
-    tensors: u64,
-    dropped: Vec<String>,
-    aliases: Vec<(String, String)>,
-    overflow: Vec<(String, u64)>,
-    copied: u64,
-    new: u64,
-    millis: f64,
-    mem_before: u64,
-    mem_after: u64,
-}
-
-/// Hand `blob` to the browser as a download called `name` (from the main thread).
-pub fn save_blob(blob: &JsValue, name: &str) -> Result<(), String> {
-    let err = |e: JsValue| crate::worker::blob::js_error_text(&e);
-    let blob: web_sys::Blob = blob
-        .clone()
-        .dyn_into()
-        .map_err(|_| "the export is not a Blob")?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(err)?;
-    let window = web_sys::window().ok_or("no window")?;
-    let doc = window.document().ok_or("no document")?;
-    let a: web_sys::HtmlAnchorElement = doc
-        .create_element("a")
-        .map_err(err)?
-        .dyn_into()
-        .map_err(|_| "cannot make a link")?;
-    a.set_href(&url);
-    a.set_download(name);
-    a.set_attribute("hidden", "").map_err(err)?;
-    let body = doc.body().ok_or("no body")?;
-    body.append_child(&a).map_err(err)?;
-    a.click();
-    a.remove();
-    // the download has taken its reference by then; give the URL back later
-    let revoke = Closure::once_into_js(move || {
-        let _ = web_sys::Url::revoke_object_url(&url);
-    });
-    window
-        .set_timeout_with_callback_and_timeout_and_arguments_0(revoke.unchecked_ref(), 120_000)
-        .map_err(err)?;
-    Ok(())
-}
-
-fn pct(done: u64, total: u64) -> String {
-    if total == 0 {
-        "…".into()
-    } else {
-        format!("{:.0}%", 100.0 * done as f64 / total as f64)
-    }
-}
-
 /// The edit panel.
 #[component]
 pub fn EditPanel() -> impl IntoView {
-    let journal = RwSignal::new(None::<JournalReply>);
-    let error = RwSignal::new(None::<String>);
+    let ck = expect_context::<super::context::Checkpoint>();
+    let bar = expect_context::<super::action_bar::EditBar>();
+    let error = bar.error;
     let preview = RwSignal::new(None::<PreviewReply>);
     let preview_id = StoredValue::new(0u32);
-    let export_id = StoredValue::new(0u32);
-    let ours = StoredValue::new(HashSet::<u32>::new());
-    let progress = RwSignal::new(None::<(u64, u64)>);
-    let busy = RwSignal::new(false);
-    let exported = RwSignal::new(None::<Exported>);
-    let format = RwSignal::new(OutFormat::Torch);
     let selection = use_context::<Selection>();
 
     let send = move |req: Request<crate::worker::protocol::JsFile>| {
-        ours.update_value(|s| {
-            s.insert(req.id());
-        });
         if let Err(e) = hub::send(&req) {
             error.set(Some(e));
         }
     };
-    let refresh = move || send(Request::JournalList { id: hub::next_id() });
 
     let handle = hub::listen(move |r| match r {
-        Response::Summary(_) => {
-            // another file was opened: its journal is fresh
-            preview.set(None);
-            error.set(None);
-            exported.set(None);
-            refresh();
-        }
-        Response::Journal(j) => {
-            let mine = ours.with_value(|s| s.contains(&j.id));
-            if j.ops.is_empty() && j.redo.is_empty() && j.file.is_empty() {
-                // "no checkpoint is open": nothing to show yet
-                journal.set(None);
-                return;
-            }
-            if mine {
-                error.set(j.error.clone());
-                if j.error.is_none() {
-                    preview.set(None);
-                }
-            }
-            journal.set(Some(j.clone()));
-        }
+        Response::Summary(_) => preview.set(None),
+        Response::Journal(j) if j.applied => preview.set(None),
         Response::Preview(p) if preview_id.get_value() == p.id => preview.set(Some(p.clone())),
-        Response::ExportProgress(p) if export_id.get_value() == p.id => {
-            progress.set(Some((p.done, p.total)))
-        }
-        Response::Exported(e) if export_id.get_value() == e.id => {
-            busy.set(false);
-            progress.set(None);
-            if let Err(msg) = save_blob(&e.blob.0, &e.name) {
-                error.set(Some(format!("download failed: {msg}")));
-            }
-            exported.set(Some(Exported {
-                name: e.name.clone(),
-                size: e.size,
-                tensors: e.tensors,
-                dropped: e.dropped.clone(),
-                aliases: e.aliases.clone(),
-                overflow: e.overflow.clone(),
-                copied: e.copied_bytes,
-                new: e.new_bytes,
-                millis: e.millis,
-                mem_before: e.wasm_memory_before,
-                mem_after: e.wasm_memory_after,
-            }));
-        }
-        Response::Error(e) if e.id.is_some_and(|id| ours.with_value(|s| s.contains(&id))) => {
-            if e.id == Some(export_id.get_value()) {
-                busy.set(false);
-                progress.set(None);
-            }
-            if e.kind != ErrorKind::NoFile {
-                error.set(Some(e.error.clone()));
-            }
-        }
         _ => {}
     });
     on_cleanup(move || hub::unlisten(handle));
-    refresh();
 
     let apply = move |op: OpSpec| {
         send(Request::Edit {
@@ -177,20 +57,24 @@ pub fn EditPanel() -> impl IntoView {
             op,
         })
     };
-    let preview_op = move |op: Option<OpSpec>| match op {
-        None => {
-            preview_id.set_value(0);
-            preview.set(None);
-        }
-        Some(op) => {
-            let id = hub::next_id();
-            preview_id.set_value(id);
-            send(Request::Preview { id, op });
+    let preview_op = move |op: Option<OpSpec>| {
+        // a keystroke retires the last refusal
+        error.set(None);
+        match op {
+            None => {
+                preview_id.set_value(0);
+                preview.set(None);
+            }
+            Some(op) => {
+                let id = hub::next_id();
+                preview_id.set_value(id);
+                send(Request::Preview { id, op });
+            }
         }
     };
 
     // form fields
-    let strip = RwSignal::new("module.".to_string());
+    let strip = RwSignal::new(String::new());
     let add = RwSignal::new(String::new());
     let ren_from = RwSignal::new(String::new());
     let ren_to = RwSignal::new(String::new());
@@ -271,10 +155,10 @@ pub fn EditPanel() -> impl IntoView {
         };
     use std::rc::Rc;
 
-    let has_file = Memo::new(move |_| journal.with(|j| j.is_some()));
+    let has_file = Memo::new(move |_| ck.journal.with(|j| j.is_some()));
     let drops = Memo::new(move |_| {
-        let f = format.get();
-        journal.with(|j| {
+        let f = bar.format.get();
+        ck.journal.with(|j| {
             j.as_ref()
                 .map(|j| {
                     if f == OutFormat::Safetensors {
@@ -286,18 +170,18 @@ pub fn EditPanel() -> impl IntoView {
                 .unwrap_or_default()
         })
     });
-
-    let download = move |_| {
-        let id = hub::next_id();
-        export_id.set_value(id);
-        busy.set(true);
-        exported.set(None);
-        error.set(None);
-        progress.set(Some((0, 0)));
-        send(Request::Export {
-            id,
-            format: format.get_untracked(),
-        });
+    // the prefixes the shown keys carry, for the strip field
+    let suggestions = Memo::new(move |_| {
+        ck.opened
+            .with(|f| {
+                f.as_ref()
+                    .map(|f| super::edited::prefix_suggestions(&f.entries))
+            })
+            .unwrap_or_default()
+    });
+    let suggest = move |p: String| {
+        strip.set(p.clone());
+        preview_op(Some(OpSpec::StripPrefix { prefix: p }));
     };
 
     let selection_buttons = selection.map(|Selection(sel)| {
@@ -338,15 +222,16 @@ pub fn EditPanel() -> impl IntoView {
             <header class="card-head">
                 <h2>"Edit"</h2>
                 <span class="muted">
-                    {move || journal.with(|j| j.as_ref().map(|j| format!("{} · {} tensors", j.file, j.tensors)).unwrap_or_else(|| "open a checkpoint to edit it".into()))}
+                    {move || ck.journal.with(|j| j.as_ref().map(|j| format!("{} · {} tensors", j.file, j.tensors)).unwrap_or_else(|| "open a checkpoint to edit it".into()))}
                 </span>
             </header>
             <div class="edit-ops">
                 <div class="edit-row">
                     <span class="edit-label">"Strip prefix"</span>
-                    {field(strip, "op-strip-prefix", "module.", Rc::new(op_strip))}
+                    {field(strip, "op-strip-prefix", "a prefix of the keys", Rc::new(op_strip))}
                     {button("op-strip-prefix-apply", "Strip", Rc::new(op_strip))}
                 </div>
+                <PrefixSuggestions suggestions=suggestions pick=Callback::new(suggest) />
                 <div class="edit-row">
                     <span class="edit-label">"Add prefix"</span>
                     {field(add, "op-add-prefix", "model.", Rc::new(op_add))}
@@ -425,67 +310,8 @@ pub fn EditPanel() -> impl IntoView {
                 </div>
             })}
             {move || preview.get().map(preview_view)}
-            <div class="edit-journal">
-                <div class="edit-row">
-                    <h3>"Journal"</h3>
-                    <button class="button small" data-testid="undo"
-                        disabled=move || journal.with(|j| j.as_ref().is_none_or(|j| j.ops.is_empty()))
-                        on:click=move |_| send(Request::Undo { id: hub::next_id() })>
-                        "Undo"
-                    </button>
-                    <button class="button small" data-testid="redo"
-                        disabled=move || journal.with(|j| j.as_ref().is_none_or(|j| j.redo.is_empty()))
-                        on:click=move |_| send(Request::Redo { id: hub::next_id() })>
-                        "Redo"
-                    </button>
-                </div>
-                <ol class="journal" data-testid="journal">
-                    {move || journal.with(|j| {
-                        let Some(j) = j else { return vec![] };
-                        let applied = j.ops.iter().map(|o| view! { <li data-state="applied">{o.clone()}</li> }.into_any());
-                        let undone = j.redo.iter().rev().map(|o| view! { <li data-state="undone" class="muted undone">{o.clone()}</li> }.into_any());
-                        applied.chain(undone).collect::<Vec<_>>()
-                    })}
-                </ol>
-            </div>
-            <div class="edit-download">
-                {move || {
-                    let d = drops.get();
-                    (!d.is_empty()).then(|| view! {
-                        <div class="note" data-testid="edit-drops">
-                            <strong>{format!("Will not be written ({}):", d.len())}</strong>
-                            <ul>{d.into_iter().map(|x| view! { <li>{x}</li> }).collect_view()}</ul>
-                        </div>
-                    })
-                }}
-                <div class="edit-row">
-                    <select data-testid="download-format"
-                        prop:value=move || match format.get() {
-                            OutFormat::Torch => "torch",
-                            OutFormat::Safetensors => "safetensors",
-                        }
-                        on:change=move |ev| {
-                            if let Some(f) = OutFormat::parse(&event_target_value(&ev)) {
-                                format.set(f);
-                            }
-                        }>
-                        <option value="torch">"PyTorch (.pth, loads with weights_only=True)"</option>
-                        <option value="safetensors">".safetensors"</option>
-                    </select>
-                    <button class="button primary" data-testid="download"
-                        disabled=move || busy.get() || !has_file.get()
-                        on:click=download>
-                        "Download"
-                    </button>
-                    {move || progress.get().map(|(d, t)| view! {
-                        <span class="progress" data-testid="edit-progress" role="status">
-                            <span class="spinner" aria-hidden="true"></span>
-                            {format!("Writing… {}", pct(d, t))}
-                        </span>
-                    })}
-                </div>
-                {move || exported.get().map(report_view)}
-            </div>
+            <JournalList />
+            <DropsNote drops=drops />
         </section>
     }
 }
@@ -514,29 +340,59 @@ fn preview_view(p: PreviewReply) -> impl IntoView {
     }
 }
 
-fn report_view(e: Exported) -> impl IntoView {
+/// Buttons for the key prefixes the file carries (none when it carries none).
+#[component]
+fn PrefixSuggestions(suggestions: Memo<Vec<String>>, pick: Callback<String>) -> impl IntoView {
+    move || {
+        let s = suggestions.get();
+        (!s.is_empty()).then(|| {
+            view! {
+                <div class="edit-row suggestions">
+                    <span class="edit-label muted">"In this file"</span>
+                    {s.into_iter().map(|p| {
+                        let q = p.clone();
+                        view! {
+                            <button class="chip" data-testid="prefix-suggestion" title="Fill the strip field"
+                                on:click=move |_| pick.run(q.clone())><code>{p}</code></button>
+                        }
+                    }).collect_view()}
+                </div>
+            }
+        })
+    }
+}
+
+/// The journal: applied operations, then the undone ones Redo would re-apply.
+#[component]
+fn JournalList() -> impl IntoView {
+    let ck = expect_context::<super::context::Checkpoint>();
     view! {
-        <div class="note export-report" data-testid="export-report"
-            data-name=e.name.clone() data-size=e.size.to_string()
-            data-copied=e.copied.to_string() data-new=e.new.to_string()
-            data-millis=format!("{:.1}", e.millis)
-            data-wasm-before=e.mem_before.to_string() data-wasm-after=e.mem_after.to_string()>
-            <p>
-                <strong>{e.name.clone()}</strong>
-                {format!(
-                    " — {} tensors, {} bytes ({} copied from the input file, {} new), {:.0} ms",
-                    e.tensors, e.size, e.copied, e.new, e.millis
-                )}
-            </p>
-            {(!e.dropped.is_empty()).then(|| view! {
-                <p>"Dropped: " {e.dropped.join("; ")}</p>
-            })}
-            {(!e.aliases.is_empty()).then(|| view! {
-                <p>"Written once (aliases): " {e.aliases.iter().map(|(a, b)| format!("{a} = {b}")).collect::<Vec<_>>().join("; ")}</p>
-            })}
-            {(!e.overflow.is_empty()).then(|| view! {
-                <p>"Overflow in the cast (values became ±inf): " {e.overflow.iter().map(|(k, n)| format!("{k}: {n}")).collect::<Vec<_>>().join("; ")}</p>
-            })}
+        <div class="edit-journal">
+            <h3>"Journal"<span class="muted">" — Undo / Redo in the bar below (Ctrl+Z, Ctrl+Shift+Z)"</span></h3>
+            <ol class="journal" data-testid="journal">
+                {move || ck.journal.with(|j| {
+                    let Some(j) = j else { return vec![] };
+                    let applied = j.ops.iter().map(|o| view! { <li data-state="applied">{o.clone()}</li> }.into_any());
+                    let undone = j.redo.iter().rev().map(|o| view! { <li data-state="undone" class="muted undone">{o.clone()}</li> }.into_any());
+                    applied.chain(undone).collect::<Vec<_>>()
+                })}
+            </ol>
         </div>
+    }
+}
+
+/// What the chosen download format would leave out, and why.
+#[component]
+fn DropsNote(drops: Memo<Vec<String>>) -> impl IntoView {
+    move || {
+        let d = drops.get();
+        (!d.is_empty()).then(|| {
+            view! {
+                <div class="note" data-testid="edit-drops">
+                    <strong>{format!("Will not be written ({}):", d.len())}</strong>
+                    <ul>{d.into_iter().map(|x| view! { <li>{x}</li> }).collect_view()}</ul>
+                </div>
+            }
+        })
     }
 }

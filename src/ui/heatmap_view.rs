@@ -13,7 +13,7 @@ use super::colour_scale::ColourLegend;
 use super::context::Checkpoint;
 use super::scale::{axis_label, block_span, ramp};
 use crate::display::{group_digits, short_float};
-use crate::worker::protocol::{HeatmapReply, Request, RequestId, Response};
+use crate::worker::protocol::{HeatmapReply, Request, RequestId, Response, TensorSource};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, MouseEvent};
@@ -45,10 +45,17 @@ pub fn HeatmapView() -> impl IntoView {
         heat.set(None);
         readout.set(None);
         let Some(t) = t else { return };
-        let Some((nr, nc)) = ck.opened.with_untracked(|f| {
-            let e = f.as_ref()?.entries.get(t as usize)?;
+        let Some((nr, nc, source)) = ck.opened.with_untracked(|f| {
+            let f = f.as_ref()?;
+            let e = f.entries.get(t as usize)?;
+            // the bytes this entry of the shown (edited) checkpoint reads
+            let source = f
+                .sources
+                .get(t as usize)
+                .copied()
+                .unwrap_or(TensorSource::of(t));
             (e.shape.len() == 2 && e.numel > 0 && e.storage.is_some())
-                .then(|| (e.shape[0], e.shape[1]))
+                .then(|| (e.shape[0], e.shape[1], source))
         }) else {
             return;
         };
@@ -63,9 +70,9 @@ pub fn HeatmapView() -> impl IntoView {
         let h = nr.min(MAX_ROWS).min((height / 2).max(1));
         let id = ck.new_id();
         asked.set_value((id, (nr, nc)));
-        ck.send(&Request::Heatmap {
+        ck.send(&Request::HeatmapOf {
             id,
-            tensor: t,
+            source,
             w: w as u32,
             h: h as u32,
         });

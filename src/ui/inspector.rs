@@ -13,7 +13,7 @@ use super::context::Checkpoint;
 use super::tree_view::{copy_text, shape_text};
 use crate::display::{group_digits, human_bytes, short_float};
 use crate::stats::TensorStats;
-use crate::worker::protocol::{Request, RequestId, Response};
+use crate::worker::protocol::{Request, RequestId, Response, TensorSource};
 use leptos::prelude::*;
 use web_sys::MouseEvent;
 
@@ -36,6 +36,8 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
     let bins = RwSignal::new(64u32);
     let log = RwSignal::new(false);
     let stats = RwSignal::new(None::<(u32, TensorStats)>);
+    // the shown entry the requests in flight are for (answers carry the source's index)
+    let asked = StoredValue::new(0u32);
     let error = RwSignal::new(None::<String>);
     let ids = StoredValue::new([0 as RequestId; 1]);
     let frame = StoredValue::new(None::<Frame>);
@@ -46,7 +48,7 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
         let [s] = ids.get_value();
         match r {
             Response::Stats(x) if x.id == s => {
-                stats.set(Some((x.tensor, x.stats.clone())));
+                stats.set(Some((asked.get_value(), x.stats.clone())));
                 busy.update(|b| {
                     if b.as_ref().is_some_and(|b| b.id == s) {
                         *b = None;
@@ -68,23 +70,28 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
     });
 
     // new selection or bin count: ask the worker
-    Effect::new(move |_| {
+    // (a new view of the file re-reads the selected entry's source: an edit may change it)
+    Effect::new(move |_prev: Option<Option<TensorSource>>| {
         let t = ck.selected.get();
         let b = bins.get();
         let Some(t) = t else {
             stats.set(None);
             return None;
         };
-        let Some(f) = ck.opened.get_untracked() else {
-            return Some(t);
-        };
-        let e = &f.entries[t as usize];
+        let f = ck.opened.get()?;
+        let e = f.entries.get(t as usize)?;
+        let source = f
+            .sources
+            .get(t as usize)
+            .copied()
+            .unwrap_or(TensorSource::of(t));
         error.set(None);
+        asked.set_value(t);
         let sid = ck.new_id();
         ids.update_value(|i| i[0] = sid);
-        ck.send(&Request::Stats {
+        ck.send(&Request::StatsOf {
             id: sid,
-            tensor: t,
+            source,
             bins: b,
         });
         let label = format!(
@@ -108,7 +115,7 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
             },
             std::time::Duration::from_millis(200),
         );
-        Some(t)
+        Some(source)
     });
 
     // draw the histogram when its data or the scale changes
@@ -174,13 +181,32 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
             })
             .collect();
         let copy_path = path.clone();
+        let mark = f.marks.get(t as usize).cloned().unwrap_or_default();
+        let from_b = f
+            .sources
+            .get(t as usize)
+            .filter(|s| s.input > 0)
+            .map(|s| s.tensor);
+        let change = mark.is_change().then(|| {
+            view! {
+                <ul class="insp-changes" data-testid="inspector-changes">
+                    {mark.renamed_from.clone().map(|o| view! { <li>"renamed from "<code>{o}</code></li> })}
+                    {mark.cast_from.map(|d| view! {
+                        <li data-testid="inspector-cast">{format!("stored as {d}; cast to {} on download — the statistics and values below are of the {} values, as downloaded", e.dtype.name(), e.dtype.name())}</li>
+                    })}
+                    {from_b.map(|i| view! { <li data-testid="inspector-from-b">{format!("transplanted from file B (its tensor #{i}); the statistics below are of B's bytes")}</li> })}
+                    {mark.removed.then(|| view! { <li>"not in the download (removed by the journal); shown as read"</li> })}
+                </ul>
+            }
+        });
         Some(view! {
             <div class="insp-head">
                 <code class="insp-path" data-testid="inspector-path">{path}</code>
                 <button class="mini" title="Copy the key path" on:click=move |_| copy_text(&copy_path)>"Copy"</button>
             </div>
+            {change}
             <dl class="kv">
-                <dt>"dtype"</dt><dd>{e.dtype.name()}</dd>
+                <dt>"dtype"</dt><dd data-testid="inspector-dtype">{e.dtype.name()}</dd>
                 <dt>"shape"</dt><dd>{shape_text(&e.shape)}</dd>
                 <dt>"strides"</dt><dd>{shape_text(&e.strides)}{(e.storage_offset > 0).then(|| format!("  offset {}", e.storage_offset))}</dd>
                 <dt>"elements"</dt><dd>{group_digits(e.numel)}</dd>

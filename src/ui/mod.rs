@@ -2,6 +2,8 @@
 //!
 //! - [`model`]: the page state and how worker answers change it (tested natively).
 //! - [`tree`]: the layer tree's model: folders, counts, natural order, search (tested natively).
+//! - [`edited`]: the shown index: the checkpoint as it will be downloaded (or as read), its marks
+//!   and header numbers (tested natively).
 //! - `worker_client` (wasm32): spawns the reader worker, queues until its handshake, restarts it
 //!   after a crash.
 //! - `context` (wasm32): **the opened checkpoint shared with every panel**: `App` provides a
@@ -21,10 +23,13 @@
 //!   value pages and 2-D planes, its heatmap with a colour scale, what its statistics cover, and
 //!   the whole file's statistics as CSV / JSON.
 //! - [`scale`] / `colour_scale` (wasm32): colour ramp, legend and axis labels of every chart.
+//! - `action_bar` (wasm32): Undo / Redo / "N changes" / Download and the status line, always
+//!   in view.
 //! - `stats_pool` (wasm32): whole-file statistics on a pool of workers, cancelled by
 //!   terminating them.
 
 pub mod compare_model;
+pub mod edited;
 pub mod model;
 pub mod run_model;
 pub mod scale;
@@ -33,6 +38,8 @@ pub mod tree;
 
 #[cfg(target_arch = "wasm32")]
 pub mod ab_view;
+#[cfg(target_arch = "wasm32")]
+pub mod action_bar;
 #[cfg(target_arch = "wasm32")]
 pub mod app;
 #[cfg(target_arch = "wasm32")]

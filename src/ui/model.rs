@@ -274,3 +274,87 @@ mod tests {
         assert_eq!(s.error.as_deref(), Some("worker: bad request"));
     }
 }
+
+/// What the status line says after an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusKind {
+    /// An operation, undo or redo took effect; a download was written.
+    Done,
+    /// The worker refused it (nothing changed); the text says why.
+    Refused,
+}
+
+impl StatusKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            StatusKind::Done => "done",
+            StatusKind::Refused => "refused",
+        }
+    }
+}
+
+/// The status line for a journal answer, from the journal before it (`prev`): what was
+/// applied, undone or redone, or the refusal; `None` for a plain listing.
+pub fn journal_status(
+    prev: Option<&crate::worker::protocol::JournalReply>,
+    j: &crate::worker::protocol::JournalReply,
+) -> Option<(StatusKind, String)> {
+    if let Some(e) = &j.error {
+        return Some((StatusKind::Refused, format!("Not applied: {e}")));
+    }
+    if !j.applied {
+        return None;
+    }
+    let (ops, redo) = prev.map_or((0, 0), |p| (p.ops.len(), p.redo.len()));
+    let text = if j.ops.len() < ops {
+        format!("Undone: {}", j.redo.first().cloned().unwrap_or_default())
+    } else if j.redo.len() < redo && j.ops.len() == ops + 1 {
+        format!("Redone: {}", j.ops.last().cloned().unwrap_or_default())
+    } else {
+        format!("Applied: {}", j.ops.last().cloned().unwrap_or_default())
+    };
+    Some((StatusKind::Done, text))
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+    use crate::worker::protocol::JournalReply;
+
+    fn j(ops: &[&str], redo: &[&str], applied: bool, error: Option<&str>) -> JournalReply {
+        JournalReply {
+            ops: ops.iter().map(|s| s.to_string()).collect(),
+            redo: redo.iter().map(|s| s.to_string()).collect(),
+            applied,
+            error: error.map(String::from),
+            ..JournalReply::default()
+        }
+    }
+
+    #[test]
+    fn the_status_line_says_what_happened() {
+        let a = j(&["strip"], &[], true, None);
+        assert_eq!(
+            journal_status(None, &a),
+            Some((StatusKind::Done, "Applied: strip".into()))
+        );
+        let b = j(&["strip", "cast"], &[], true, None);
+        assert_eq!(journal_status(Some(&a), &b).unwrap().1, "Applied: cast");
+        let undone = j(&["strip"], &["cast"], true, None);
+        assert_eq!(journal_status(Some(&b), &undone).unwrap().1, "Undone: cast");
+        assert_eq!(journal_status(Some(&undone), &b).unwrap().1, "Redone: cast");
+        let refused = j(&["strip"], &["cast"], false, Some("x: it changes nothing"));
+        assert_eq!(
+            journal_status(Some(&undone), &refused),
+            Some((
+                StatusKind::Refused,
+                "Not applied: x: it changes nothing".into()
+            ))
+        );
+        // a listing says nothing
+        assert_eq!(
+            journal_status(Some(&b), &j(&["strip", "cast"], &[], false, None)),
+            None
+        );
+    }
+}

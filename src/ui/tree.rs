@@ -330,7 +330,19 @@ impl Tree {
                                 break;
                             }
                             keep[x as usize] = true;
-                            at = self.nodes[x as usize].parent;
+                            // a folder whose own name matches is highlighted too (each
+                            // folder is searched once: the walk stops at kept ones)
+                            let node = &self.nodes[x as usize];
+                            if x != 0 && x != i as NodeId {
+                                if let Some((a, b)) = f.find(&node.path) {
+                                    let start = node.path.len() - node.label.len();
+                                    let (a2, b2) = (a.max(start), b.min(node.path.len()));
+                                    if a2 < b2 {
+                                        marks[x as usize] = Some((a2 - start, b2 - start));
+                                    }
+                                }
+                            }
+                            at = node.parent;
                         }
                     }
                 }
@@ -534,7 +546,14 @@ mod tests {
             vec!["state_dict", "  layers", "    2", "      w"]
         );
         assert_eq!(rows[3].mark, Some((0, 1)));
+        // the folder `2` matches "2.W" only with its leaf: not marked
         assert!(rows.iter().take(3).all(|r| r.expanded && r.mark.is_none()));
+        // a folder whose own name matches is marked
+        let f = Filter::parse("LAYERS", false).unwrap().unwrap();
+        let rows = t.rows(&HashSet::new(), Order::Natural, Some(&f));
+        assert_eq!(labels(&t, &rows)[1], "  layers");
+        assert_eq!(rows[1].mark, Some((0, 6)));
+        assert_eq!(rows[0].mark, None);
         let f = Filter::parse(r"layers\.\d+\.w$", true).unwrap().unwrap();
         let rows = t.rows(&HashSet::new(), Order::Natural, Some(&f));
         assert_eq!(rows.len(), 6);

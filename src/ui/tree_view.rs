@@ -10,6 +10,7 @@
 //! scrolls its row into view.
 
 use super::context::{Checkpoint, OpenedFile};
+use super::edited::Mark;
 use super::tree::{Filter, NodeId, NodeKind, Order, Row};
 use crate::display::{group_digits, human_bytes, human_count};
 use leptos::prelude::*;
@@ -40,9 +41,34 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
     let list_ref = NodeRef::<leptos::html::Div>::new();
     let search_ref = NodeRef::<leptos::html::Input>::new();
 
-    // a new file: expand small trees fully, big ones to depth 2
+    // a new file: expand small trees fully, big ones to depth 2; a new view of the same file
+    // (an edit, the original): keep the folders that were open, by path
+    let last = StoredValue::new(None::<std::sync::Arc<OpenedFile>>);
     Effect::new(move |_| {
         if let Some(f) = ck.opened.get() {
+            let before = last.get_value();
+            last.set_value(Some(f.clone()));
+            if let Some(b) = before.filter(|b| b.id == f.id) {
+                let open: HashSet<&str> = expanded
+                    .with_untracked(|e| {
+                        e.iter()
+                            .filter_map(|&n| b.tree.nodes.get(n as usize))
+                            .map(|n| n.path.as_str())
+                            .collect::<Vec<_>>()
+                    })
+                    .into_iter()
+                    .collect();
+                let small = f.tree.nodes.len() <= 400;
+                let keep: HashSet<NodeId> = (1..f.tree.nodes.len() as NodeId)
+                    .filter(|&i| {
+                        let n = &f.tree.nodes[i as usize];
+                        n.kind == NodeKind::Folder
+                            && (open.contains(n.path.as_str()) || (small && n.depth < 64))
+                    })
+                    .collect();
+                expanded.set(keep);
+                return;
+            }
             let depth = if f.tree.nodes.len() <= 400 { 64 } else { 2 };
             expanded.set(f.tree.folders_above(depth));
             cursor.set(0);
@@ -198,6 +224,19 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
         if let Some(j) = to {
             cursor.set(j);
             scroll_to(j);
+            // moving onto a tensor inspects it (folders only take the cursor)
+            let tensor = ck.opened.with_untracked(|f| {
+                let f = f.as_ref()?;
+                let node = rows.with_untracked(|(r, _)| r.get(j).map(|r| r.node))?;
+                match f.tree.nodes[node as usize].kind {
+                    NodeKind::Tensor(t) => Some(t),
+                    _ => None,
+                }
+            });
+            if let Some(t) = tensor {
+                ck.selected_value.set(None);
+                ck.selected.set(Some(t));
+            }
         }
     };
 
@@ -313,32 +352,16 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
                     ".*"
                 </label>
             </div>
-            <div class="tree-controls">
-                <select
-                    aria-label="Order"
-                    on:change=move |ev| {
-                        order.set(if event_target_value(&ev) == "file" { Order::File } else { Order::Natural })
-                    }
-                >
-                    <option value="natural">"Natural order"</option>
-                    <option value="file">"File order"</option>
-                </select>
-                <span class="muted">"Expand"</span>
-                <button class="mini" on:click=move |_| expand_to(0) title="Collapse all">"0"</button>
-                <button class="mini" on:click=move |_| expand_to(1)>"1"</button>
-                <button class="mini" on:click=move |_| expand_to(2)>"2"</button>
-                <button class="mini" on:click=move |_| expand_to(3)>"3"</button>
-                <button class="mini" on:click=move |_| expand_to(u32::MAX) title="Expand all">"all"</button>
-                <span class="spacer"></span>
-                <span class="muted match-count">
-                    {move || match (rows.with(|r| r.1.clone()), matches.get()) {
-                        (Some(e), _) => format!("invalid regex: {}", e.lines().last().unwrap_or("")),
-                        (None, Some(1)) => "1 match".to_string(),
-                        (None, Some(m)) => format!("{} matches", group_digits(m as u64)),
-                        (None, None) => String::new(),
-                    }}
-                </span>
-            </div>
+            <TreeControls
+                order=order
+                expand_to=Callback::new(expand_to)
+                note=Signal::derive(move || match (rows.with(|r| r.1.clone()), matches.get()) {
+                    (Some(e), _) => format!("invalid regex: {}", e.lines().last().unwrap_or("")),
+                    (None, Some(1)) => "1 match".to_string(),
+                    (None, Some(m)) => format!("{} matches", group_digits(m as u64)),
+                    (None, None) => String::new(),
+                })
+            />
         </div>
         <div
             class="tree"
@@ -354,6 +377,36 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
             <div class="tree-inner" style:height=total_h>
                 {visible}
             </div>
+        </div>
+    }
+}
+
+/// The tree's order and expand-depth controls, and the search's match count (`note`).
+#[component]
+fn TreeControls(
+    order: RwSignal<Order>,
+    expand_to: Callback<u32>,
+    note: Signal<String>,
+) -> impl IntoView {
+    view! {
+        <div class="tree-controls">
+            <select
+                aria-label="Order"
+                on:change=move |ev| {
+                    order.set(if event_target_value(&ev) == "file" { Order::File } else { Order::Natural })
+                }
+            >
+                <option value="natural">"Natural order"</option>
+                <option value="file">"File order"</option>
+            </select>
+            <span class="muted">"Expand"</span>
+            <button class="mini" on:click=move |_| expand_to.run(0) title="Collapse all">"0"</button>
+            <button class="mini" on:click=move |_| expand_to.run(1)>"1"</button>
+            <button class="mini" on:click=move |_| expand_to.run(2)>"2"</button>
+            <button class="mini" on:click=move |_| expand_to.run(3)>"3"</button>
+            <button class="mini" on:click=move |_| expand_to.run(u32::MAX) title="Expand all">"all"</button>
+            <span class="spacer"></span>
+            <span class="muted match-count">{move || note.get()}</span>
         </div>
     }
 }
@@ -408,6 +461,25 @@ fn tree_row(
             false,
         ),
     };
+    let mark = match n.kind {
+        NodeKind::Tensor(t) => f.marks.get(t as usize).cloned().unwrap_or_default(),
+        _ => Mark::default(),
+    };
+    let title = match &mark.renamed_from {
+        Some(old) => format!("{}\nrenamed from {old}", n.path),
+        None if mark.removed => format!("{}\nnot in the download (removed)", n.path),
+        None => n.path.clone(),
+    };
+    let change = mark.is_change().then(|| {
+        view! {
+            <span class="changes">
+                {mark.renamed_from.clone().map(|o| view! { <span class="was" data-testid="renamed-from">{format!("← {o}")}</span> })}
+                {mark.cast_from.map(|d| view! { <span class="badge change cast" data-testid="badge-cast" title=format!("cast from {d} on download")>{format!("{d}→")}</span> })}
+                {mark.added.then(|| view! { <span class="badge change added" data-testid="badge-added" title="transplanted from file B">"from B"</span> })}
+                {mark.removed.then(|| view! { <span class="badge change removed" data-testid="badge-removed">"removed"</span> })}
+            </span>
+        }
+    });
     let twisty = if row.has_children {
         if row.expanded {
             "▾"
@@ -430,11 +502,17 @@ fn tree_row(
             aria-selected=is_sel.to_string()
             style:top=format!("{}px", i as f64 * ROW_H)
             style:padding-left=format!("{}px", 6 + row.depth * 14)
-            title=n.path.clone()
+            class:removed=mark.removed
+            class:changed=mark.is_change()
+            data-change=mark.is_change().then(|| {
+                if mark.removed { "removed" } else if mark.added { "added" } else if mark.cast_from.is_some() && mark.renamed_from.is_none() { "cast" } else { "renamed" }
+            })
+            title=title
             on:click=move |_| activate(i)
         >
             <span class="twisty" aria-hidden="true">{twisty}</span>
             {label}
+            {change}
             <span class="meta">{meta}</span>
         </div>
     }

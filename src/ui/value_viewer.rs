@@ -12,7 +12,7 @@
 
 use super::context::Checkpoint;
 use crate::display::group_digits;
-use crate::worker::protocol::{Request, RequestId, Response, Window, WindowReply};
+use crate::worker::protocol::{Request, RequestId, Response, TensorSource, Window, WindowReply};
 use leptos::prelude::*;
 
 /// Values per page of a 0-D / 1-D tensor.
@@ -106,8 +106,15 @@ pub fn ValueViewer() -> impl IntoView {
         let t = ck.selected.get();
         let p = t.and_then(|t| {
             ck.opened.with_untracked(|f| {
-                let e = f.as_ref()?.entries.get(t as usize)?;
-                Some(Place::new(t, e.shape.clone()))
+                let f = f.as_ref()?;
+                let e = f.entries.get(t as usize)?;
+                // the opened file's tensor this shown entry reads (not one transplanted from B)
+                let source = f
+                    .sources
+                    .get(t as usize)
+                    .copied()
+                    .unwrap_or(TensorSource::of(t));
+                (source.input == 0).then(|| Place::new(source.tensor, e.shape.clone()))
             })
         });
         got.set(None);

@@ -12,7 +12,9 @@
 //! - B files are inputs `1..`: each `open_b` appends one (a transplant keeps referring to the
 //!   B it was taken from); compare and transplant use the latest.
 
-use super::protocol::{DiffReply, JournalReply, OpSpec, PreviewReply, RequestId};
+use super::protocol::{
+    DiffReply, EditedEntry, Entry, JournalReply, OpSpec, PreviewReply, RequestId, TensorSource,
+};
 use super::session::NamedSource;
 use crate::edit::{ETree, Journal, Op, Refused, SpecContext};
 use crate::export::plan::{planned_drops, OutFormat};
@@ -21,10 +23,11 @@ use crate::format::{self, Checkpoint, DType, FormatError, Source};
 /// Largest number of rows a preview lists (the total is given separately).
 pub const PREVIEW_ROWS: usize = 200;
 
-/// A B file: its sources and index.
+/// A B file: its sources, index and the statistics computed of its tensors so far.
 pub struct Other {
     pub files: Vec<NamedSource>,
     pub checkpoint: Checkpoint,
+    pub cache: crate::stats::StatsCache,
 }
 
 /// The journal and the B files of the current session.
@@ -64,12 +67,18 @@ impl Editor {
         &self.others
     }
 
+    /// B file `input` (1..), to read its tensors.
+    pub fn other_mut(&mut self, input: usize) -> Option<&mut Other> {
+        self.others.get_mut(input.checked_sub(1)?)
+    }
+
     /// Open a B file for compare / transplant; returns its input number.
     pub fn open_b(&mut self, file: NamedSource) -> Result<usize, FormatError> {
         let ckpt = format::open(&*file.source, &file.name)?;
         self.others.push(Other {
             files: vec![file],
             checkpoint: ckpt,
+            cache: crate::stats::StatsCache::new(),
         });
         Ok(self.others.len())
     }
@@ -120,6 +129,10 @@ impl Editor {
             drops_torch: planned_drops(tree, &ckpts, OutFormat::Torch),
             drops_safetensors: planned_drops(tree, &ckpts, OutFormat::Safetensors),
             error,
+            entries: edited_index(tree, &ckpts),
+            values: super::values::collect_edited(&tree.root),
+            metadata: tree.metadata.clone(),
+            applied: false,
         }
     }
 
@@ -132,23 +145,41 @@ impl Editor {
     pub fn apply(&mut self, id: RequestId, a: &Checkpoint, spec: &OpSpec) -> JournalReply {
         let res = self.decode(a, spec).and_then(|op| {
             let desc = op.describe();
-            self.journal
+            let j = self
+                .journal
                 .as_mut()
-                .ok_or_else(|| Refused("no file is open".into()))?
-                .apply(op)
+                .ok_or_else(|| Refused("no file is open".into()))?;
+            // an operation that changes nothing is refused, not journaled
+            let next = j
+                .preview(&op)
+                .map_err(|e| refused(format!("{desc}: refused: {e}")))?;
+            if next == *j.current() {
+                return Err(refused(format!("{desc}: not applied: it changes nothing")));
+            }
+            j.apply(op)
                 .map_err(|e| refused(format!("{desc}: refused: {e}")))
         });
-        self.state(id, a, res.err().map(|e| e.0))
+        let applied = res.is_ok();
+        JournalReply {
+            applied,
+            ..self.state(id, a, res.err().map(|e| e.0))
+        }
     }
 
     pub fn undo(&mut self, id: RequestId, a: &Checkpoint) -> JournalReply {
         let ok = self.journal.as_mut().is_some_and(Journal::undo);
-        self.state(id, a, (!ok).then(|| "nothing to undo".to_string()))
+        JournalReply {
+            applied: ok,
+            ..self.state(id, a, (!ok).then(|| "nothing to undo".to_string()))
+        }
     }
 
     pub fn redo(&mut self, id: RequestId, a: &Checkpoint) -> JournalReply {
         let ok = self.journal.as_mut().is_some_and(Journal::redo);
-        self.state(id, a, (!ok).then(|| "nothing to redo".to_string()))
+        JournalReply {
+            applied: ok,
+            ..self.state(id, a, (!ok).then(|| "nothing to redo".to_string()))
+        }
     }
 
     /// What `spec` would do, without doing it.
@@ -269,6 +300,76 @@ impl Editor {
                 error: Some(e.to_string()),
                 ..DiffReply::default()
             },
+        }
+    }
+}
+
+/// The edited index of `tree` (`ckpts[i]`: input `i`): every tensor in the tree's order with
+/// the path it will be written under, its dtype and bytes after a cast, its source, and the
+/// journal's change (old path, stored dtype).
+pub fn edited_index(tree: &ETree, ckpts: &[&Checkpoint]) -> Vec<EditedEntry> {
+    tree.tensors()
+        .into_iter()
+        .filter_map(|(path, t)| {
+            let info = ckpts.get(t.input)?.tensors.get(t.index)?;
+            let mut entry = Entry::of(info);
+            let cast_from = t.cast.filter(|d| *d != info.dtype).map(|_| info.dtype);
+            if let Some(d) = t.cast {
+                entry.dtype = d;
+                entry.bytes = info.numel().saturating_mul(d.size() as u64);
+            }
+            let renamed_from = (path != info.path).then(|| info.path.clone());
+            entry.path = path;
+            Some(EditedEntry {
+                entry,
+                source: TensorSource {
+                    input: t.input as u32,
+                    tensor: t.index as u32,
+                    cast: cast_from.and(t.cast),
+                },
+                renamed_from,
+                cast_from,
+            })
+        })
+        .collect()
+}
+
+/// Milliseconds of wall time (the browser's clock in wasm, where `Instant` panics).
+fn now_ms() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    return js_sys::Date::now();
+    #[cfg(not(target_arch = "wasm32"))]
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}
+
+/// Throttled progress: nothing for 200 ms, then at most every 100 ms.
+pub struct Ticker {
+    start: f64,
+    last: f64,
+}
+
+impl Default for Ticker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Ticker {
+    pub fn new() -> Self {
+        let t = now_ms();
+        Ticker { start: t, last: t }
+    }
+    /// True when a progress message is due now.
+    pub fn due(&mut self) -> bool {
+        let t = now_ms();
+        if t - self.start >= 200.0 && t - self.last >= 100.0 {
+            self.last = t;
+            true
+        } else {
+            false
         }
     }
 }

@@ -136,6 +136,63 @@ pub enum Request<F> {
         maps: Vec<(String, String)>,
         bins: u32,
     },
+    /// As `stats`, for an entry of the edited index: the bytes of `source` (a B tensor for a
+    /// transplant; the values after the journal's cast for a cast one).
+    StatsOf {
+        id: RequestId,
+        source: TensorSource,
+        bins: u32,
+    },
+    /// As `values`, for an entry of the edited index.
+    ValuesOf {
+        id: RequestId,
+        source: TensorSource,
+        n: u32,
+    },
+    /// As `heatmap`, for an entry of the edited index.
+    HeatmapOf {
+        id: RequestId,
+        source: TensorSource,
+        w: u32,
+        h: u32,
+    },
+}
+
+/// Where an entry of the edited index takes its bytes from: tensor `tensor` of input `input`
+/// (0: the opened file, its index into [`Summary::entries`]; 1..: the B files opened for compare
+/// and transplant), cast to `cast` on download when the journal casts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TensorSource {
+    pub input: u32,
+    pub tensor: u32,
+    #[serde(default)]
+    pub cast: Option<DType>,
+}
+
+impl TensorSource {
+    /// Tensor `tensor` of the opened file, as stored.
+    pub fn of(tensor: u32) -> TensorSource {
+        TensorSource {
+            input: 0,
+            tensor,
+            cast: None,
+        }
+    }
+}
+
+/// One tensor of the edited index (the checkpoint as the journal would write it): `entry` as it
+/// will be written (new path, dtype and bytes after a cast), where its bytes come from, and
+/// what the journal changed (the old path of a renamed entry, the stored dtype of a cast one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EditedEntry {
+    pub entry: Entry,
+    pub source: TensorSource,
+    /// The path in its input, when the journal renamed it.
+    #[serde(default)]
+    pub renamed_from: Option<Vec<String>>,
+    /// The stored dtype, when the journal casts it.
+    #[serde(default)]
+    pub cast_from: Option<DType>,
 }
 
 impl<F> Request<F> {
@@ -160,6 +217,9 @@ impl<F> Request<F> {
             Request::Window { id, .. }
             | Request::StatsReport { id, .. }
             | Request::Ab { id, .. } => *id,
+            Request::StatsOf { id, .. }
+            | Request::ValuesOf { id, .. }
+            | Request::HeatmapOf { id, .. } => *id,
         }
     }
 }
@@ -307,6 +367,22 @@ pub struct Entry {
     pub bytes: u64,
     /// Index of its storage (tensors with the same one share bytes); `None` for meta tensors.
     pub storage: Option<u32>,
+}
+
+impl Entry {
+    /// The page's form of one tensor of an index.
+    pub fn of(t: &crate::format::TensorInfo) -> Entry {
+        Entry {
+            path: t.path.clone(),
+            dtype: t.dtype,
+            shape: t.shape.clone(),
+            strides: t.strides.clone(),
+            storage_offset: t.storage_offset,
+            numel: t.numel(),
+            bytes: t.nbytes(),
+            storage: t.storage.map(|s| s as u32),
+        }
+    }
 }
 
 /// A non-tensor value of the object tree, shown as text.
@@ -522,20 +598,7 @@ impl Summary {
                 .tensors
                 .iter()
                 .fold(0u64, |a, t| a.saturating_add(t.nbytes())),
-            entries: ckpt
-                .tensors
-                .iter()
-                .map(|t| Entry {
-                    path: t.path.clone(),
-                    dtype: t.dtype,
-                    shape: t.shape.clone(),
-                    strides: t.strides.clone(),
-                    storage_offset: t.storage_offset,
-                    numel: t.numel(),
-                    bytes: t.nbytes(),
-                    storage: t.storage.map(|s| s as u32),
-                })
-                .collect(),
+            entries: ckpt.tensors.iter().map(Entry::of).collect(),
             values: super::values::collect(&ckpt.root),
         }
     }
@@ -563,6 +626,17 @@ pub struct JournalReply {
     pub drops_torch: Vec<String>,
     pub drops_safetensors: Vec<String>,
     pub error: Option<String>,
+    /// The edited index: every tensor of the edited tree in its order (empty when no file is
+    /// open), its non-tensor values and its safetensors metadata.
+    #[serde(default)]
+    pub entries: Vec<EditedEntry>,
+    #[serde(default)]
+    pub values: Vec<ValueEntry>,
+    #[serde(default)]
+    pub metadata: Vec<(String, String)>,
+    /// True when the request was an operation that was applied (not a refusal, not a list).
+    #[serde(default)]
+    pub applied: bool,
 }
 
 /// What an operation would do (`error`: the refusal, e.g. the collisions).

@@ -90,7 +90,7 @@ pub fn encode(r: &Response) -> JsValue {
 /// The files of a request as sources behind the block cache, and as blobs by name; an error
 /// answer for request `id` when one cannot be read.
 type Sources = (Vec<NamedSource>, Vec<(String, web_sys::Blob)>);
-fn sources(id: u32, files: Vec<JsFile>) -> Result<Sources, Response> {
+fn sources(id: u32, files: Vec<JsFile>) -> Result<Sources, Box<Response>> {
     let mut named = Vec::with_capacity(files.len());
     let mut blobs = Vec::with_capacity(files.len());
     for JsFile(file) in files {
@@ -102,11 +102,11 @@ fn sources(id: u32, files: Vec<JsFile>) -> Result<Sources, Response> {
                 source: Box::new(src),
             }),
             Err(e) => {
-                return Err(Response::Error(ErrorReply::new(
+                return Err(Box::new(Response::Error(ErrorReply::new(
                     Some(id),
                     ErrorKind::File,
                     format!("{name}: {}", e.0),
-                )))
+                ))))
             }
         }
     }
@@ -143,7 +143,7 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
         Request::Open { id, files } => {
             let (named, blobs) = match sources(id, files) {
                 Ok(x) => x,
-                Err(e) => return reply(e),
+                Err(e) => return reply(*e),
             };
             let reads = blob::read_counts();
             session.open(id, named, reply);
@@ -155,19 +155,23 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
             ));
             // Only a file that opened becomes the editor's input (a failing one leaves the
             // previous checkpoint open). Export slices refer to `Checkpoint::files` by index:
-            // hand the editor the blobs in that order (shards are not in drop order).
-            if let Some(o) = session.opened().filter(|o| o.id == id) {
-                let ordered: Vec<web_sys::Blob> = o
-                    .files
-                    .iter()
-                    .filter_map(|f| {
-                        blobs
+            // keep the blobs in that order (shards are not in drop order).
+            if session.opened().is_some_and(|o| o.id == id) {
+                let ordered: Vec<web_sys::Blob> = session
+                    .opened()
+                    .map(|o| {
+                        o.files
                             .iter()
-                            .find(|(n, _)| *n == f.name)
-                            .map(|(_, b)| b.clone())
+                            .filter_map(|f| {
+                                blobs
+                                    .iter()
+                                    .find(|(n, _)| *n == f.name)
+                                    .map(|(_, b)| b.clone())
+                            })
+                            .collect()
                     })
-                    .collect();
-                super::export::after_open(session, ordered);
+                    .unwrap_or_default();
+                session.blobs = vec![ordered];
             }
         }
         Request::Stats { id, tensor, bins } => session.stats(id, tensor, bins, reply),
@@ -175,6 +179,9 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
         Request::Heatmap { id, tensor, w, h } => session.heatmap(id, tensor, (w, h), reply),
         Request::AllStats { id, bins } => session.all_stats_begin(id, bins, reply),
         Request::Cancel { id } => session.cancel(id, reply),
+        Request::StatsOf { id, source, bins } => session.stats_of(id, source, bins, reply),
+        Request::ValuesOf { id, source, n } => session.values_of(id, source, n, reply),
+        Request::HeatmapOf { id, source, w, h } => session.heatmap_of(id, source, (w, h), reply),
         Request::StatsPart {
             id,
             open_id,
@@ -185,7 +192,7 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
             if session.opened().map(|o| o.id) != Some(open_id) {
                 let named = match sources(id, files) {
                     Ok(x) => x.0,
-                    Err(e) => return reply(e),
+                    Err(e) => return reply(*e),
                 };
                 // quietly: only a failure is an answer (with this request's id)
                 session.open(open_id, named, &mut |r| {

@@ -8,13 +8,14 @@
 //! checkpoint and its sources for later requests (tensor statistics, export) and drops the
 //! previous ones when a new file is opened.
 
+use super::edit::Editor;
 use super::protocol::{
-    Detected, ErrorKind, ErrorReply, HeatmapReply, RequestId, Response, StatsReply, StatsRow,
-    Summary, ValuesReply,
+    Detected, ErrorKind, ErrorReply, HeatmapReply, Request, RequestId, Response, StatsReply,
+    StatsRow, Summary, TensorSource, ValuesReply,
 };
 use crate::display::value_texts;
 use crate::format::{self, Checkpoint, FormatError, Source};
-use crate::stats::heatmap::heatmap_of;
+use crate::stats::heatmap::{heatmap_of, HeatmapFold};
 use crate::stats::{checkpoint_stats, StatsCache, StatsOptions};
 
 /// One file of a request: its name and its bytes.
@@ -27,6 +28,8 @@ pub struct NamedSource {
 pub struct Opened {
     /// The request that opened it.
     pub id: RequestId,
+    /// The name it was opened as: the file's, or a sharded checkpoint's index file.
+    pub name: String,
     /// One source per [`Checkpoint::files`] entry, same order.
     pub files: Vec<NamedSource>,
     pub checkpoint: Checkpoint,
@@ -35,7 +38,7 @@ pub struct Opened {
 }
 
 impl Opened {
-    fn sources(&self) -> Vec<&dyn Source> {
+    pub fn sources(&self) -> Vec<&dyn Source> {
         self.files.iter().map(|f| &*f.source).collect()
     }
 }
@@ -65,9 +68,17 @@ pub const READ_CHUNK: usize = 16 << 20;
 pub const BATCH_TENSORS: usize = 4096;
 pub const BATCH_BYTES: u64 = 8 << 20;
 
-/// The worker's state between requests.
+/// The worker's state between requests: the opened checkpoint, its edit journal and B files,
+/// the running statistics job — all of it here, in one place.
 pub struct Session {
     opened: Option<Opened>,
+    /// The journal over the opened checkpoint and the B files (compare, transplant); reset by
+    /// every successful `open`.
+    editor: Editor,
+    /// The browser `Blob`s of input 0 (the opened checkpoint's files, in
+    /// [`Checkpoint::files`] order) and of each B file: exports slice them.
+    #[cfg(target_arch = "wasm32")]
+    pub blobs: Vec<Vec<web_sys::Blob>>,
     job: Option<AllStatsJob>,
     /// [`INNER_PROGRESS_BYTES`], [`READ_CHUNK`] and [`BATCH_TENSORS`] (smaller in tests).
     inner_progress_bytes: u64,
@@ -79,6 +90,9 @@ impl Default for Session {
     fn default() -> Self {
         Session {
             opened: None,
+            editor: Editor::new(),
+            #[cfg(target_arch = "wasm32")]
+            blobs: Vec::new(),
             job: None,
             inner_progress_bytes: INNER_PROGRESS_BYTES,
             read_chunk: READ_CHUNK,
@@ -95,6 +109,58 @@ pub fn base_name(name: &str) -> &str {
 /// A request that cannot be served as asked (no such tensor, not 2-D, …).
 fn err(id: RequestId, message: impl Into<String>) -> Response {
     Response::Error(ErrorReply::new(Some(id), ErrorKind::Request, message))
+}
+
+/// Tensor `tensor` of `ckpt`, if it exists and has bytes.
+fn readable(ckpt: &Checkpoint, id: RequestId, tensor: u32) -> Result<usize, Box<Response>> {
+    let i = tensor as usize;
+    let Some(t) = ckpt.tensors.get(i) else {
+        return Err(Box::new(err(id, format!("no tensor #{tensor}"))));
+    };
+    if t.storage.is_none() {
+        return Err(Box::new(err(
+            id,
+            format!("{}: tensor has no data (meta tensor)", t.path_string()),
+        )));
+    }
+    Ok(i)
+}
+
+/// The answer when input `input` is not open.
+fn missing_input(id: RequestId, input: u32, no_file: bool) -> Response {
+    if no_file {
+        Response::Error(ErrorReply::no_file(id))
+    } else {
+        err(id, format!("no file B #{input} is open"))
+    }
+}
+
+/// Stream tensor `i`'s elements to `sink`, cast to `to` on the way when that is a float cast
+/// of its dtype (else as stored); chunks hold whole elements.
+fn stream_cast(
+    ckpt: &Checkpoint,
+    sources: &[&dyn Source],
+    i: usize,
+    chunk: usize,
+    to: format::DType,
+    sink: &mut dyn FnMut(&[u8]) -> format::Result<()>,
+) -> format::Result<()> {
+    let from = ckpt.tensors[i].dtype;
+    let Some(mut caster) = crate::format::element::Caster::new(from, to).filter(|_| from != to)
+    else {
+        return format::data::read_tensor(ckpt, sources, i, chunk, sink);
+    };
+    let es = from.size();
+    let mut carry: Vec<u8> = vec![];
+    let mut out = vec![];
+    format::data::read_tensor(ckpt, sources, i, chunk, &mut |b| {
+        out.clear();
+        carry.extend_from_slice(b);
+        let whole = carry.len() / es * es;
+        caster.convert(&carry[..whole], &mut out);
+        carry.drain(..whole);
+        sink(&out)
+    })
 }
 
 impl Session {
@@ -114,6 +180,74 @@ impl Session {
     /// The checkpoint opened by the last successful `open`, if any.
     pub fn opened(&self) -> Option<&Opened> {
         self.opened.as_ref()
+    }
+
+    /// The edit journal and the B files.
+    pub fn editor(&self) -> &Editor {
+        &self.editor
+    }
+
+    /// The opened checkpoint and the editor, for requests that change the editor.
+    pub fn editing(&mut self) -> (Option<&Opened>, &mut Editor) {
+        (self.opened.as_ref(), &mut self.editor)
+    }
+
+    /// A checkpoint was read: it replaces the open one, with a fresh journal and no B files.
+    fn set_opened(&mut self, o: Opened) {
+        self.editor.reset(&o.checkpoint);
+        #[cfg(target_arch = "wasm32")]
+        self.blobs.clear();
+        self.opened = Some(o);
+    }
+
+    /// Handle the journal's requests (`edit`, `preview`, `undo`, `redo`, `journal_list`) and
+    /// `diff`; every other request is left to the caller (false).
+    pub fn edit_request<F>(&mut self, req: &Request<F>, reply: &mut dyn FnMut(Response)) -> bool {
+        let Some(o) = self.opened.as_ref() else {
+            if matches!(
+                req,
+                Request::Edit { .. }
+                    | Request::Preview { .. }
+                    | Request::Undo { .. }
+                    | Request::Redo { .. }
+                    | Request::JournalList { .. }
+                    | Request::Diff { .. }
+            ) {
+                reply(Response::Error(ErrorReply::no_file(req.id())));
+                return true;
+            }
+            return false;
+        };
+        let a = &o.checkpoint;
+        let file = o.name.clone();
+        let journal = |j: super::protocol::JournalReply| {
+            Response::Journal(super::protocol::JournalReply { file, ..j })
+        };
+        let e = &mut self.editor;
+        match req {
+            Request::Edit { id, op } => reply(journal(e.apply(*id, a, op))),
+            Request::Preview { id, op } => reply(Response::Preview(e.preview(*id, a, op))),
+            Request::Undo { id } => reply(journal(e.undo(*id, a))),
+            Request::Redo { id } => reply(journal(e.redo(*id, a))),
+            Request::JournalList { id } => reply(journal(e.list(*id, a))),
+            Request::Diff { id, maps } => {
+                let id = *id;
+                let mut ticker = super::edit::Ticker::new();
+                let r = e.diff(id, a, &o.sources(), maps, &mut |done, total| {
+                    if ticker.due() {
+                        reply(Response::DiffProgress(super::protocol::Progress {
+                            id,
+                            done,
+                            total,
+                        }));
+                    }
+                    true
+                });
+                reply(Response::Diff(r));
+            }
+            _ => return false,
+        }
+        true
     }
 
     /// Handle `open {id, files}`.
@@ -159,12 +293,46 @@ impl Session {
             format_description: fmt.describe().to_string(),
             files: files.len() as u32,
         }));
+        if src.is_empty() {
+            let e = FormatError::new("empty file (0 bytes): not a checkpoint").in_file(&name);
+            reply(Response::Error(ErrorReply::from_format(id, &e)));
+            return;
+        }
+        if matches!(
+            fmt,
+            format::Format::SafetensorsSharded | format::Format::TorchSharded
+        ) {
+            // an index alone: say which files to add, in the user's words
+            let e = match format::sharded::read_index(src, &name) {
+                Ok(ix) => {
+                    let n = ix.shards.len();
+                    let list: Vec<&str> = ix.shards.iter().take(6).map(|s| s.as_str()).collect();
+                    let more = if n > 6 {
+                        format!(", … ({} more)", n - 6)
+                    } else {
+                        String::new()
+                    };
+                    FormatError::new(format!(
+                        "this is the index of a sharded checkpoint: its tensors are in {n} other file{}. \
+                         Open or drop the index together with {}: {}{more}",
+                        if n == 1 { "" } else { "s" },
+                        if n == 1 { "that file" } else { "those files" },
+                        list.join(", ")
+                    ))
+                    .in_file(&name)
+                }
+                Err(e) => e,
+            };
+            reply(Response::Error(ErrorReply::from_format(id, &e)));
+            return;
+        }
         match format::open(src, &name) {
             Ok(checkpoint) => {
                 reply(Response::Summary(Summary::of(id, &checkpoint)));
                 files.truncate(1);
-                self.opened = Some(Opened {
+                self.set_opened(Opened {
                     id,
+                    name,
                     files,
                     checkpoint,
                     cache: StatsCache::new(),
@@ -218,8 +386,9 @@ impl Session {
                     .zip(names)
                     .map(|(source, name)| NamedSource { name, source })
                     .collect();
-                self.opened = Some(Opened {
+                self.set_opened(Opened {
                     id,
+                    name,
                     files,
                     checkpoint,
                     cache: StatsCache::new(),
@@ -229,25 +398,24 @@ impl Session {
         }
     }
 
-    fn tensor(&self, id: RequestId, tensor: u32) -> Result<(&Opened, usize), Box<Response>> {
-        let o = self
-            .opened
-            .as_ref()
-            .ok_or_else(|| Box::new(Response::Error(ErrorReply::no_file(id))))?;
-        let i = tensor as usize;
-        if i >= o.checkpoint.tensors.len() {
-            return Err(Box::new(err(id, format!("no tensor #{tensor}"))));
-        }
-        if o.checkpoint.tensors[i].storage.is_none() {
-            return Err(Box::new(err(
-                id,
-                format!(
-                    "{}: tensor has no data (meta tensor)",
-                    o.checkpoint.tensors[i].path_string()
-                ),
-            )));
-        }
-        Ok((o, i))
+    /// The index, sources and statistics cache of input `input` (0: the opened checkpoint,
+    /// 1..: the B files).
+    fn input_mut(
+        &mut self,
+        input: u32,
+    ) -> Option<(&Checkpoint, Vec<&dyn Source>, &mut StatsCache)> {
+        let (checkpoint, files, cache) = if input == 0 {
+            let o = self.opened.as_mut()?;
+            (&o.checkpoint, &o.files, &mut o.cache)
+        } else {
+            let b = self.editor.other_mut(input as usize)?;
+            (&b.checkpoint, &b.files, &mut b.cache)
+        };
+        Some((
+            checkpoint,
+            files.iter().map(|f| &*f.source).collect(),
+            cache,
+        ))
     }
 
     /// Handle `stats {id, tensor, bins}` (cached per tensor and bin count).
@@ -258,18 +426,54 @@ impl Session {
         bins: u32,
         reply: &mut dyn FnMut(Response),
     ) {
-        if let Err(r) = self.tensor(id, tensor) {
-            return reply(*r);
-        }
+        self.stats_of(id, TensorSource::of(tensor), bins, reply)
+    }
+
+    /// Handle `stats_of {id, source, bins}`: statistics of a tensor of any input; of the values
+    /// after the cast when `source.cast` is set (computed as they stream, not cached).
+    pub fn stats_of(
+        &mut self,
+        id: RequestId,
+        source: TensorSource,
+        bins: u32,
+        reply: &mut dyn FnMut(Response),
+    ) {
         let bins = (bins as usize).clamp(1, crate::stats::MAX_BINS);
         let opts = self.stats_options(bins);
-        let o = self.opened.as_mut().expect("checked");
-        let i = tensor as usize;
-        if !o.cache.contains(i, bins) {
-            let sources: Vec<&dyn Source> = o.files.iter().map(|f| &*f.source).collect();
+        let chunk = self.read_chunk;
+        let no_file = self.opened.is_none();
+        let Some((ckpt, sources, cache)) = self.input_mut(source.input) else {
+            return reply(missing_input(id, source.input, no_file));
+        };
+        let i = match readable(ckpt, id, source.tensor) {
+            Ok(i) => i,
+            Err(r) => return reply(*r),
+        };
+        let tensor = source.tensor;
+        if let Some(to) = source.cast.filter(|&d| d != ckpt.tensors[i].dtype) {
+            let t = &ckpt.tensors[i];
+            let from = t.dtype;
+            if crate::format::element::Caster::new(from, to).is_none() {
+                return reply(err(id, format!("cannot cast {from} to {to}")));
+            }
+            let mut replay = |sink: &mut dyn FnMut(&[u8]) -> format::Result<()>| {
+                stream_cast(ckpt, &sources, i, chunk, to, sink)
+            };
+            let el = crate::stats::StatsInput::new(to, t.numel());
+            let r =
+                crate::stats::tensor_stats(el, &opts, &mut replay, &mut crate::stats::no_progress);
+            return match r {
+                Ok(Some(stats)) => {
+                    reply(Response::Stats(Box::new(StatsReply { id, tensor, stats })))
+                }
+                Ok(None) => reply(err(id, "cancelled")),
+                Err(e) => reply(Response::Error(ErrorReply::from_format(id, &e))),
+            };
+        }
+        if !cache.contains(i, bins) {
             let mut last = 0u64;
             let r = checkpoint_stats(
-                &o.checkpoint,
+                ckpt,
                 &sources,
                 &opts,
                 &|j| j == i,
@@ -281,13 +485,13 @@ impl Session {
                     }
                     true
                 },
-                &mut o.cache,
+                cache,
             );
             if let Err(e) = r {
                 return reply(Response::Error(ErrorReply::from_format(id, &e)));
             }
         }
-        match o.cache.get(i, bins) {
+        match cache.get(i, bins) {
             Some(s) => reply(Response::Stats(Box::new(StatsReply {
                 id,
                 tensor,
@@ -298,22 +502,47 @@ impl Session {
     }
 
     /// Handle `values {id, tensor, n}`: the first `n` (≤ 4096) elements as text.
-    pub fn values(&self, id: RequestId, tensor: u32, n: u32, reply: &mut dyn FnMut(Response)) {
-        let (o, i) = match self.tensor(id, tensor) {
-            Ok(x) => x,
+    pub fn values(&mut self, id: RequestId, tensor: u32, n: u32, reply: &mut dyn FnMut(Response)) {
+        self.values_of(id, TensorSource::of(tensor), n, reply)
+    }
+
+    /// Handle `values_of {id, source, n}` (after the cast when `source.cast` is set).
+    pub fn values_of(
+        &mut self,
+        id: RequestId,
+        source: TensorSource,
+        n: u32,
+        reply: &mut dyn FnMut(Response),
+    ) {
+        let no_file = self.opened.is_none();
+        let Some((ckpt, sources, _)) = self.input_mut(source.input) else {
+            return reply(missing_input(id, source.input, no_file));
+        };
+        let i = match readable(ckpt, id, source.tensor) {
+            Ok(i) => i,
             Err(r) => return reply(*r),
         };
-        let t = &o.checkpoint.tensors[i];
+        let t = &ckpt.tensors[i];
         let count = (n.min(4096) as u64).min(t.numel());
-        let bytes = match format::data::read_tensor_range(&o.checkpoint, &o.sources(), i, 0, count)
-        {
+        let bytes = match format::data::read_tensor_range(ckpt, &sources, i, 0, count) {
             Ok(b) => b,
             Err(e) => return reply(Response::Error(ErrorReply::from_format(id, &e))),
         };
+        let (dtype, bytes) = match source
+            .cast
+            .and_then(|to| crate::format::element::Caster::new(t.dtype, to))
+        {
+            Some(mut c) => {
+                let mut out = vec![];
+                c.convert(&bytes, &mut out);
+                (c.to, out)
+            }
+            None => (t.dtype, bytes),
+        };
         reply(Response::Values(ValuesReply {
             id,
-            tensor,
-            values: value_texts(t.dtype, &bytes),
+            tensor: source.tensor,
+            values: value_texts(dtype, &bytes),
             total: t.numel(),
         }))
     }
@@ -321,34 +550,71 @@ impl Session {
     /// Handle `heatmap {id, tensor, w, h}` for a 2-D tensor: the rows are streamed in chunks
     /// and folded into at most `h`×`w` blocks of mean |x|.
     pub fn heatmap(
-        &self,
+        &mut self,
         id: RequestId,
         tensor: u32,
         (w, h): (u32, u32),
         reply: &mut dyn FnMut(Response),
     ) {
-        let (o, i) = match self.tensor(id, tensor) {
-            Ok(x) => x,
+        self.heatmap_of(id, TensorSource::of(tensor), (w, h), reply)
+    }
+
+    /// Handle `heatmap_of {id, source, w, h}` (after the cast when `source.cast` is set).
+    pub fn heatmap_of(
+        &mut self,
+        id: RequestId,
+        source: TensorSource,
+        (w, h): (u32, u32),
+        reply: &mut dyn FnMut(Response),
+    ) {
+        let no_file = self.opened.is_none();
+        let Some((ckpt, sources, _)) = self.input_mut(source.input) else {
+            return reply(missing_input(id, source.input, no_file));
+        };
+        let i = match readable(ckpt, id, source.tensor) {
+            Ok(i) => i,
             Err(r) => return reply(*r),
         };
-        let t = &o.checkpoint.tensors[i];
+        let t = &ckpt.tensors[i];
         if t.shape.len() != 2 || t.numel() == 0 {
             return reply(err(id, "a heatmap needs a non-empty 2-D tensor"));
         }
-        let r = heatmap_of(
-            &o.checkpoint,
-            &o.sources(),
-            i,
-            (h as u64, w as u64),
-            format::data::DEFAULT_CHUNK,
-        );
+        let to = source
+            .cast
+            .filter(|&to| crate::format::element::Caster::new(t.dtype, to).is_some())
+            .unwrap_or(t.dtype);
+        let r = if to == t.dtype {
+            // as stored: an expanded view costs its distinct elements
+            heatmap_of(
+                ckpt,
+                &sources,
+                i,
+                (h as u64, w as u64),
+                format::data::DEFAULT_CHUNK,
+            )
+        } else {
+            let (nr, nc) = (t.shape[0], t.shape[1]);
+            let mut fold = HeatmapFold::new(to, (nr, nc), (h as u64, w as u64));
+            stream_cast(
+                ckpt,
+                &sources,
+                i,
+                format::data::DEFAULT_CHUNK,
+                to,
+                &mut |b| {
+                    fold.push(b);
+                    Ok(())
+                },
+            )
+            .map(|()| fold.finish())
+        };
         let (rows, cols, cells) = match r {
             Ok(x) => x,
             Err(e) => return reply(Response::Error(ErrorReply::from_format(id, &e))),
         };
         reply(Response::Heatmap(HeatmapReply {
             id,
-            tensor,
+            tensor: source.tensor,
             rows,
             cols,
             cells,
@@ -357,17 +623,21 @@ impl Session {
 
     /// Handle `window {id, tensor, window}` ([`super::window`]).
     pub fn window(
-        &self,
+        &mut self,
         id: RequestId,
         tensor: u32,
         w: &super::protocol::Window,
         reply: &mut dyn FnMut(Response),
     ) {
-        let (o, i) = match self.tensor(id, tensor) {
-            Ok(x) => x,
+        let no_file = self.opened.is_none();
+        let Some((ckpt, sources, _)) = self.input_mut(0) else {
+            return reply(missing_input(id, 0, no_file));
+        };
+        let i = match readable(ckpt, id, tensor) {
+            Ok(i) => i,
             Err(r) => return reply(*r),
         };
-        match super::window::read(&o.checkpoint, &o.sources(), i, w) {
+        match super::window::read(ckpt, &sources, i, w) {
             Ok(r) => reply(Response::Window(super::window::reply(id, tensor, r))),
             Err(e) => reply(Response::Error(ErrorReply::from_format(id, &e))),
         }
@@ -899,12 +1169,202 @@ mod tests {
     }
 
     #[test]
+    fn an_index_alone_names_the_shards_to_add() {
+        let ix = br#"{"metadata": {"total_size": 8}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}"#;
+        let (_, out) = run(vec![named("model.safetensors.index.json", ix.to_vec())]);
+        let Response::Error(e) = &out[1] else {
+            panic!("{out:?}")
+        };
+        assert!(
+            e.error.starts_with("model.safetensors.index.json: this is the index of a sharded checkpoint: its tensors are in 2 other files. Open or drop the index together with those files: model-00001-of-00002.safetensors, model-00002-of-00002.safetensors"),
+            "{}",
+            e.error
+        );
+        assert!(!e.error.contains("format::"), "{}", e.error);
+    }
+
+    #[test]
     fn empty_file_is_unknown() {
         let (_, out) = run(vec![named("empty.pth", vec![])]);
         let Response::Detected(d) = &out[0] else {
             panic!("{out:?}")
         };
         assert_eq!((d.size, d.format.as_str()), (0, "unknown"));
-        assert!(matches!(&out[1], Response::Error(e) if e.kind == ErrorKind::File));
+        assert!(
+            matches!(&out[1], Response::Error(e) if e.kind == ErrorKind::File && e.error == "empty.pth: empty file (0 bytes): not a checkpoint"),
+            "{out:?}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod edit_tests {
+    //! The session owns the journal: edits answer with the edited index, and tensors of the
+    //! edited checkpoint (transplanted from B, cast) are read from the right bytes.
+    use super::*;
+    use crate::format::{DType, MemSource};
+    use crate::worker::protocol::{JournalReply, OpSpec};
+
+    fn st(tensors: &[(&str, &[f32])]) -> Vec<u8> {
+        let mut header = serde_json::Map::new();
+        let mut data = vec![];
+        for (name, vals) in tensors {
+            let a = data.len();
+            for v in *vals {
+                data.extend_from_slice(&v.to_le_bytes());
+            }
+            header.insert(
+                name.to_string(),
+                serde_json::json!({"dtype": "F32", "shape": [vals.len()], "data_offsets": [a, data.len()]}),
+            );
+        }
+        let h = serde_json::Value::Object(header).to_string();
+        let mut out = (h.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(&data);
+        out
+    }
+
+    fn named(name: &str, bytes: Vec<u8>) -> NamedSource {
+        NamedSource {
+            name: name.into(),
+            source: Box::new(MemSource(bytes)),
+        }
+    }
+
+    fn journal(s: &mut Session, req: Request<String>) -> JournalReply {
+        let mut out = vec![];
+        assert!(s.edit_request(&req, &mut |r| out.push(r)));
+        match out.pop() {
+            Some(Response::Journal(j)) => j,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn stats_mean(s: &mut Session, source: TensorSource) -> (f64, u64) {
+        let mut out = vec![];
+        s.stats_of(1, source, 8, &mut |r| out.push(r));
+        match out.pop() {
+            Some(Response::Stats(x)) => (x.stats.mean.unwrap(), x.stats.count),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn edits_answer_with_the_edited_index_and_read_the_right_bytes() {
+        let mut s = Session::new();
+        s.open(
+            1,
+            vec![named(
+                "a.safetensors",
+                st(&[("module.w", &[1.0, 2.0, 3.0]), ("module.b", &[0.1])]),
+            )],
+            &mut |_| {},
+        );
+        let j = journal(&mut s, Request::JournalList { id: 2 });
+        assert_eq!(j.file, "a.safetensors");
+        assert_eq!(j.entries.len(), 2);
+        assert!(j.entries.iter().all(|e| e.renamed_from.is_none()));
+        // strip the prefix: new names, old names kept, same sources
+        let j = journal(
+            &mut s,
+            Request::Edit {
+                id: 3,
+                op: OpSpec::StripPrefix {
+                    prefix: "module.".into(),
+                },
+            },
+        );
+        assert!(j.applied && j.error.is_none());
+        let w = j.entries.iter().find(|e| e.entry.path == ["w"]).unwrap();
+        assert_eq!(
+            w.renamed_from.as_deref(),
+            Some(&["module.w".to_string()][..])
+        );
+        assert_eq!(w.source.input, 0);
+        // a no-op edit is refused and not journaled
+        let j = journal(
+            &mut s,
+            Request::Edit {
+                id: 4,
+                op: OpSpec::StripPrefix {
+                    prefix: "module.".into(),
+                },
+            },
+        );
+        assert!(!j.applied);
+        assert!(
+            j.error.as_deref().unwrap().contains("changes nothing"),
+            "{j:?}"
+        );
+        assert_eq!(j.ops.len(), 1);
+        // cast: the entry is float16 and its statistics are of the cast values
+        let j = journal(
+            &mut s,
+            Request::Edit {
+                id: 5,
+                op: OpSpec::Cast {
+                    dtype: DType::F16,
+                    pattern: Some("^b$".into()),
+                },
+            },
+        );
+        let b = j.entries.iter().find(|e| e.entry.path == ["b"]).unwrap();
+        assert_eq!((b.entry.dtype, b.cast_from), (DType::F16, Some(DType::F32)));
+        assert_eq!(b.entry.bytes, 2);
+        assert_eq!(b.source.cast, Some(DType::F16));
+        let (stored, _) = stats_mean(&mut s, TensorSource::of(b.source.tensor));
+        let (cast, _) = stats_mean(&mut s, b.source);
+        assert_eq!(stored, 0.1f32 as f64);
+        // torch: torch.tensor([0.1]).half().float().item() == 0.0999755859375
+        assert_eq!(cast, 0.0999755859375);
+        // a B file: its tensors are input 1, read from B's bytes
+        s.editing()
+            .1
+            .open_b(named("b.safetensors", st(&[("w", &[10.0, 20.0])])))
+            .unwrap();
+        let (mean, count) = stats_mean(
+            &mut s,
+            TensorSource {
+                input: 1,
+                tensor: 0,
+                cast: None,
+            },
+        );
+        assert_eq!((mean, count), (15.0, 2));
+        let mut out = vec![];
+        s.values_of(
+            7,
+            TensorSource {
+                input: 1,
+                tensor: 0,
+                cast: None,
+            },
+            4,
+            &mut |r| out.push(r),
+        );
+        assert!(matches!(&out[0], Response::Values(v) if v.values == ["10", "20"]));
+        out.clear();
+        s.stats_of(
+            8,
+            TensorSource {
+                input: 2,
+                tensor: 0,
+                cast: None,
+            },
+            8,
+            &mut |r| out.push(r),
+        );
+        assert!(matches!(&out[0], Response::Error(e) if e.id == Some(8)));
+        // opening another file starts a fresh journal and forgets B
+        s.open(
+            9,
+            vec![named("c.safetensors", st(&[("x", &[1.0])]))],
+            &mut |_| {},
+        );
+        let j = journal(&mut s, Request::JournalList { id: 10 });
+        assert!(j.ops.is_empty());
+        assert_eq!(j.entries[0].entry.path, ["x"]);
+        assert!(s.editor().others().is_empty());
     }
 }

@@ -10,6 +10,7 @@
 
 use super::protocol::ValueEntry;
 use crate::display::python_float;
+use crate::edit::ENode;
 use crate::format::Node;
 
 /// Longest display text (characters).
@@ -25,6 +26,18 @@ pub fn collect(root: &Node) -> Vec<ValueEntry> {
         path: vec![],
     };
     w.node(root);
+    w.out
+}
+
+/// The non-tensor leaves of an edited tree, in tree order (as [`collect`] for the checkpoint the
+/// journal would write; a list of edited nodes holding only scalars is one value, as there).
+pub fn collect_edited(root: &ENode) -> Vec<ValueEntry> {
+    let mut w = Walk {
+        out: vec![],
+        tensors: 0,
+        path: vec![],
+    };
+    w.enode(root);
     w.out
 }
 
@@ -109,6 +122,44 @@ impl Walk {
             self.path.push(i.to_string());
             self.node(n);
             self.path.pop();
+        }
+    }
+
+    fn enode(&mut self, n: &ENode) {
+        match n {
+            ENode::Leaf(v) => self.node(v),
+            ENode::Tensor(_) => self.tensors += 1,
+            ENode::Dict { items, .. } => {
+                if items.is_empty() {
+                    self.push("{}".into(), "dict");
+                }
+                for (k, v) in items {
+                    self.path.push(k.segment());
+                    self.enode(v);
+                    self.path.pop();
+                }
+            }
+            ENode::List(items) | ENode::Tuple(items) => {
+                let leaves: Option<Vec<Node>> = items
+                    .iter()
+                    .map(|i| match i {
+                        ENode::Leaf(v) if scalar(v).is_some() => Some(v.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let tuple = matches!(n, ENode::Tuple(_));
+                match leaves {
+                    Some(l) if tuple => self.seq(&l, "(", ")", "tuple"),
+                    Some(l) => self.seq(&l, "[", "]", "list"),
+                    None => {
+                        for (i, v) in items.iter().enumerate() {
+                            self.path.push(i.to_string());
+                            self.enode(v);
+                            self.path.pop();
+                        }
+                    }
+                }
+            }
         }
     }
 

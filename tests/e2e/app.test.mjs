@@ -96,7 +96,7 @@ async function expectSummary(page, fx) {
     const expected = JSON.parse(fs.readFileSync(path.join(GEN, fx.inspect), 'utf8'));
     assert.equal(await text(counts), grouped(expected.entries.length));
     const params = expected.entries.reduce((s, e) => s + e.shape.reduce((a, b) => a * b, 1), 0);
-    assert.equal(await card.locator('[data-testid="param-count"]').getAttribute('data-count'), String(params));
+    assert.equal(await card.locator('[data-testid="param-count"]').getAttribute('data-numel'), String(params));
     assert.ok(await card.locator('[data-testid="safety"]').isVisible());
   }
 }

@@ -39,7 +39,7 @@ async function openAndCheck(name, format, key) {
     assert.equal(await text(card.locator('[data-testid="file-format"]')), format);
     assert.equal(await text(testid(page, 'tensor-count')), grouped(expected.entries.length));
     const params = expected.entries.reduce((s, e) => s + e.shape.reduce((a, b) => a * b, 1), 0);
-    assert.equal(await testid(page, 'param-count').getAttribute('data-count'), String(params));
+    assert.equal(await testid(page, 'param-count').getAttribute('data-numel'), String(params));
     assert.equal(await testid(page, 'error').count(), 0);
 
     await testid(page, 'search').fill(key);

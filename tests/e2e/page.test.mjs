@@ -176,6 +176,8 @@ test('a reader crash on one file names the file; the previous checkpoint and its
         return handle.call(self, ev);
       };
     });
+    // the journal has an edit: the page asks before opening another file (yes)
+    page.once('dialog', (d) => d.accept());
     await testid(page, 'file-input').setInputFiles(trap);
     await testid(page, 'error').waitFor({ timeout: T });
     const msg = await testid(page, 'error').textContent();

@@ -78,7 +78,7 @@ test('a picked file: counts from torch, every entry reachable in the tree, overv
     await waitOpened(page, name);
     assert.equal(await text(testid(page, 'tensor-count')), grouped(expected.entries.length));
     const params = expected.entries.reduce((s, e) => s + e.shape.reduce((a, b) => a * b, 1), 0);
-    assert.equal(await testid(page, 'param-count').getAttribute('data-count'), String(params));
+    assert.equal(await testid(page, 'param-count').getAttribute('data-numel'), String(params));
     assert.ok((await text(testid(page, 'safety'))).includes(expected.safety?.verdict ?? 'safe'));
 
     // rows are virtualized: far fewer rows than entries in the DOM, yet each entry is reachable
