@@ -16,6 +16,7 @@
 //! - [`run_model`] / `run_view` (wasm32): the Run tab: a training run's checkpoints, a layer ×
 //!   step heatmap, line charts, flags, CSV / JSON export.
 //! - `edit_panel`, `compare_panel` (wasm32): the Edit and Compare tabs.
+//! - `merge_panel` (wasm32): the Merge tab (its own worker; Cancel terminates it).
 //! - `stats_pool` (wasm32): whole-file statistics on a pool of workers, cancelled by
 //!   terminating them.
 
@@ -38,6 +39,8 @@ pub mod edit_panel;
 pub mod hub;
 #[cfg(target_arch = "wasm32")]
 pub mod inspector;
+#[cfg(target_arch = "wasm32")]
+pub mod merge_panel;
 #[cfg(target_arch = "wasm32")]
 pub mod overview;
 #[cfg(target_arch = "wasm32")]

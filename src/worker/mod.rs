@@ -3,11 +3,13 @@
 //! - [`protocol`]: the page ↔ worker messages (pure serde, tested natively).
 //! - [`session`]: request handling over any [`crate::format::Source`] (tested natively).
 //! - [`trend`]: the training-run view's requests (open a run, compute one step; tested natively).
+//! - [`merge`]: the Merge tab's requests (open the inputs, preview, export; tested natively).
 //! - `blob` (wasm32): [`crate::format::Source`] over a browser `Blob` via `FileReaderSync`.
 //! - `perf` (wasm32): user-timing marks for the page benchmark.
 //! - `service` (wasm32): the worker's entry point: message loop and ready handshake.
 
 pub mod edit;
+pub mod merge;
 pub mod protocol;
 pub mod session;
 pub mod trend;

@@ -185,6 +185,8 @@ pub enum Response {
     Diff(DiffReply),
     /// The training-run view's answers ([`super::trend`]).
     Trend(super::trend::TrendReply),
+    /// The Merge tab's answers ([`super::merge`]).
+    Merge(super::merge::MergeReply),
 }
 
 impl Response {
@@ -208,6 +210,7 @@ impl Response {
             Response::OpenedB(r) => Some(r.id),
             Response::Diff(r) => Some(r.id),
             Response::Trend(r) => Some(r.id()),
+            Response::Merge(r) => Some(r.id()),
         }
     }
 }
