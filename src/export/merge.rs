@@ -465,6 +465,8 @@ struct Scratch {
     acc: Vec<f64>,
     f32s: Vec<f32>,
     out: Vec<u8>,
+    /// One input's stored bytes of the current chunk (reused: no allocation per chunk).
+    raw: Vec<u8>,
 }
 
 impl<'a> MergeSource<'a> {
@@ -572,6 +574,49 @@ impl<'a> MergeSource<'a> {
         Ok(Some(out))
     }
 
+    /// Elements `first..first+count` of tensor `j` of input `i` as little-endian bytes, in
+    /// `raw[..len]` (returned). A contiguous tensor of a stored record is read straight into the
+    /// reused buffer; anything else (views, deflated records, big-endian files) goes through
+    /// [`read_tensor_range`].
+    fn raw(
+        &self,
+        i: usize,
+        j: usize,
+        first: u64,
+        count: u64,
+        raw: &mut Vec<u8>,
+    ) -> Result<usize, FormatError> {
+        let c = self.ckpts[i];
+        let t = &c.tensors[j];
+        let esz = t.dtype.size() as u64;
+        let direct = t.storage.map(|s| &c.storages[s]).filter(|s| {
+            t.is_contiguous()
+                && s.deflated.is_none()
+                && !(s.big_endian && t.dtype.swap_unit() > 1)
+                && first.checked_add(count).is_some_and(|e| e <= t.numel())
+                && t.storage_offset
+                    .checked_add(t.numel())
+                    .and_then(|e| e.checked_mul(esz))
+                    .is_some_and(|e| e <= s.nbytes)
+        });
+        let n = (count * esz) as usize;
+        match direct.and_then(|s| self.sources[i].get(s.file).map(|src| (s, *src))) {
+            Some((s, src)) => {
+                if raw.len() < n {
+                    raw.resize(n, 0);
+                }
+                s.bytes(src)
+                    .and_then(|b| {
+                        b.read_at((t.storage_offset + first) * esz, &mut raw[..n])
+                            .map_err(|e| FormatError::at(&s.record, e.0))
+                    })
+                    .map_err(|e| e.within(t.path_string()))?;
+            }
+            None => *raw = read_tensor_range(c, &self.sources[i], j, first, count)?,
+        }
+        Ok(n)
+    }
+
     /// Decode elements `first..first+count` of merged tensor `k` of every input into `vals`.
     fn load(
         &self,
@@ -580,15 +625,16 @@ impl<'a> MergeSource<'a> {
         count: u64,
         vals: &mut [Vec<f64>],
         f32s: &mut Vec<f32>,
+        raw: &mut Vec<u8>,
     ) -> Result<(), FormatError> {
         let m = &self.plan.merged[k];
         for (i, &j) in m.index.iter().enumerate() {
-            let bytes = read_tensor_range(self.ckpts[i], &self.sources[i], j, first, count)?;
+            let n = self.raw(i, j, first, count, raw)?;
             let d = &self.decoders[k][i];
             if matches!(d.lane(), Lane::Complex) {
                 return Err(FormatError::at(&m.name, "complex tensors are not merged"));
             }
-            decode_f64(d, &bytes, &mut vals[i], f32s);
+            decode_f64(d, &raw[..n], &mut vals[i], f32s);
         }
         Ok(())
     }
@@ -597,11 +643,11 @@ impl<'a> MergeSource<'a> {
     fn walk(&self, k: usize, f: ChunkFn) -> Result<(), FormatError> {
         let m = &self.plan.merged[k];
         let mut vals = vec![Vec::new(); m.index.len()];
-        let mut f32s = vec![];
+        let (mut f32s, mut raw) = (vec![], vec![]);
         let mut first = 0;
         while first < m.numel {
             let n = (m.numel - first).min(PASS_CHUNK);
-            self.load(k, first, n, &mut vals, &mut f32s)?;
+            self.load(k, first, n, &mut vals, &mut f32s, &mut raw)?;
             f(&vals)?;
             first += n;
         }
@@ -668,9 +714,34 @@ impl<'a> MergeSource<'a> {
         s: &mut Scratch,
     ) -> Result<(), FormatError> {
         let c = self.coeffs(k)?;
-        let n_in = self.plan.merged[k].index.len();
+        let m = &self.plan.merged[k];
+        let n_in = m.index.len();
+        if let Method::Linear { weights } = &self.method {
+            if self
+                .ckpts
+                .iter()
+                .zip(&m.index)
+                .all(|(c, &j)| c.tensors[j].dtype == DType::F32)
+            {
+                // float32 inputs: summed straight from their bytes (same order and rounding as
+                // the general path below, without decoding into per-input vectors)
+                s.acc.clear();
+                for (i, (&j, w)) in m.index.iter().zip(weights).enumerate() {
+                    let n = self.raw(i, j, first, count, &mut s.raw)?;
+                    let xs = s.raw[..n]
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64);
+                    if i == 0 {
+                        s.acc.extend(xs.map(|x| w * x));
+                    } else {
+                        s.acc.iter_mut().zip(xs).for_each(|(a, x)| *a += w * x);
+                    }
+                }
+                return Ok(());
+            }
+        }
         s.vals.resize(n_in, Vec::new());
-        self.load(k, first, count, &mut s.vals, &mut s.f32s)?;
+        self.load(k, first, count, &mut s.vals, &mut s.f32s, &mut s.raw)?;
         let v = &s.vals;
         let acc = &mut s.acc;
         acc.clear();
