@@ -15,7 +15,7 @@
 //! `merge-weight-N`, `merge-alpha`, `merge-t`, `merge-density`, `merge-keys`, `merge-preview`,
 //! `merge-chart` (canvas, `data-points`), `merge-summary` (`data-merged`, `data-copied`),
 //! `merge-format`, `merge-shard-size`, `merge-run`, `merge-progress`, `merge-cancel`,
-//! `merge-cancelled`, `merge-error`, `merge-done` (`data-files`), `merge-file` (links).
+//! `merge-cancelled`, `merge-error`, `merge-done` (`data-files`, `data-wasm-memory`: the worker's wasm memory after the export), `merge-file` (links).
 
 use super::charts::{draw_overview, Frame, Point};
 use super::worker_client::WorkerClient;
@@ -376,10 +376,24 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
         hover.set(text);
     };
 
+    // FIRST is whatever is open: a new file makes the inputs stale (reopened with the others)
+    let ck = use_context::<super::context::Checkpoint>();
+    let opened_id = move || ck.and_then(|c| c.opened.with(|f| f.as_ref().map(|f| f.id)));
+    Effect::new(move |prev: Option<Option<u32>>| {
+        let id = opened_id();
+        if prev.is_some_and(|p| p != id) {
+            inputs.set(vec![]);
+            preview.set(None);
+            error.set(None);
+            if id.is_some() && others.with_untracked(|o| !o.is_empty()) {
+                start(Action::Open);
+            }
+        }
+        id
+    });
     let first_name = move || {
-        inputs
-            .with(|i| i.first().map(|f| f.name.clone()))
-            .or_else(|| first.run(()).and_then(|f| f.first().map(|f| f.name())))
+        ck.and_then(|c| c.opened.with(|f| f.as_ref().map(|f| f.name.clone())))
+            .or_else(|| inputs.with(|i| i.first().map(|f| f.name.clone())))
     };
     let is_busy = move || busy.get().is_some();
     let params = move || {
@@ -554,7 +568,8 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
             {move || done.get().map(|d| {
                 let n = d.files.len();
                 view! {
-                    <div class="note" data-testid="merge-done" data-files=n.to_string()>
+                    <div class="note" data-testid="merge-done" data-files=n.to_string()
+                        data-wasm-memory=d.wasm_memory.to_string()>
                         <p>{format!(
                             "{} tensors merged, {} copied from FIRST, {} in {:.1} s (worker memory {})",
                             d.merged, d.copied,

@@ -3,7 +3,7 @@
 // as .pth and as safetensors shards; real torch computes the expected merge from the inputs and
 // checks the downloads bit for bit. Also: a refusal (different shapes) is shown next to the
 // buttons and nothing is downloaded; Cancel stops a long merge (nothing downloaded) and the next
-// merge works.
+// merge works; merging two 256 MiB inputs leaves the worker's wasm memory at most 64 MiB.
 //
 // The inputs are made here by torch (GEN below); the expected values are torch's float64
 // computation of the formula rounded with `.to(FIRST's dtype)` (VERIFY), never our output.
@@ -84,6 +84,12 @@ for k, f in a.items():
 rel = {k: ((((w[0] / s) * f.double() + (w[1] / s) * b[k].double()).to(f.dtype).double() - f.double()).norm() / f.double().norm()).item() for k, f in a.items() if f.dtype in FLOATS}
 print("ok", len(got), json.dumps(rel))
 `;
+
+/** The page's worker count once it is `want` (or after 5 s). */
+async function workersAfter(page, want) {
+  for (let i = 0; i < 50 && page.workers().length !== want; i++) await page.waitForTimeout(100);
+  return page.workers().length;
+}
 
 async function openFirst(page, file) {
   await testid(page, 'file-input').setInputFiles(file);
@@ -179,7 +185,7 @@ test('merge in the page: preview, download .pth and safetensors shards; torch ve
   }
 });
 
-test('Cancel stops a long merge, nothing is downloaded, and the next merge works', { timeout: 300_000 }, async () => {
+test('Cancel stops a long merge, nothing is downloaded, the next merge works, wasm memory stays bounded', { timeout: 300_000 }, async () => {
   assert.match(python(GEN, S.tmp, 'big'), /^ok/);
   const { context, page, log } = await openPage(S, PAGE);
   try {
@@ -191,8 +197,10 @@ test('Cancel stops a long merge, nothing is downloaded, and the next merge works
     // wait until the merge has made progress, then cancel it
     await page.waitForFunction(() => /Merging… [1-9]\d?%/.test(document.querySelector('[data-testid="merge-progress"]')?.textContent ?? ''), null, { timeout: 60_000 });
     await page.screenshot({ path: path.join(ARTIFACTS, 'merge-progress.png'), fullPage: true });
+    const during = page.workers().length;
     await testid(page, 'merge-cancel').click();
     await testid(page, 'merge-cancelled').waitFor({ timeout: T });
+    assert.equal(await workersAfter(page, during - 1), during - 1, 'the merge worker is terminated');
     assert.equal(await testid(page, 'merge-progress').count(), 0);
     await page.waitForTimeout(1500);
     assert.equal(downloads, 0);
@@ -204,6 +212,17 @@ test('Cancel stops a long merge, nothing is downloaded, and the next merge works
     await testid(page, 'merge-summary').waitFor({ timeout: 60_000 });
     assert.equal(await testid(page, 'merge-summary').getAttribute('data-merged'), '1');
     assert.equal(await testid(page, 'merge-summary').getAttribute('data-copied'), '63');
+
+    // the whole merge of the two 256 MiB inputs: the worker's wasm memory stays a few chunks
+    await testid(page, 'merge-keys').fill('');
+    const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 120_000 }), testid(page, 'merge-run').click()]);
+    const out = path.join(S.tmp, 'big.pth');
+    await dl.saveAs(out);
+    await testid(page, 'merge-done').waitFor({ timeout: T });
+    const mem = Number(await testid(page, 'merge-done').getAttribute('data-wasm-memory'));
+    assert.ok(mem > 0 && mem <= 64 << 20, `worker wasm memory ${mem} bytes after merging 2 × 256 MiB`);
+    assert.ok(fs.statSync(out).size > 256 << 20);
+    fs.rmSync(out);
     assert.deepEqual(log.problems, []);
   } finally {
     await context.close();
