@@ -63,8 +63,9 @@ gzip_sizes() {
     printf '%-40s %10d %10d\n' "${f#dist/}" "$raw" "$n"
   done
   printf '%-40s %10s %10d\n' "total (wasm + js)" "" "$total"
-  # a ceiling against growth (1,639 KiB on 2026-11-30; the goal is 700 KiB: see BENCHMARKS.md)
-  local limit=$((${GZIP_LIMIT_KIB:-1700} * 1024))
+  # a ceiling against growth (1,639 KiB on 2026-11-30; 1,759 KiB with the Merge tab; the goal is
+  # 700 KiB: see BENCHMARKS.md)
+  local limit=$((${GZIP_LIMIT_KIB:-1800} * 1024))
   if [ "$total" -gt "$limit" ]; then
     echo "shipped wasm + js: $total bytes gzip -9, above the limit of $limit" >&2
     return 1
