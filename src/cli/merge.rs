@@ -4,10 +4,9 @@
 //! shapes, bad parameters) exit 2 and write nothing.
 
 use super::open::{open_path, Opened};
-use crate::export::merge::{plan, MergeSource, Method};
+use crate::export::merge::{key_filter, plan, MergeSource, Method};
 use crate::export::plan::{write_file, OutFormat};
 use crate::export::shards::{parse_size, write_sharded};
-use crate::export::writer::Inputs;
 use crate::format::{Checkpoint, Source};
 use std::path::PathBuf;
 
@@ -112,17 +111,7 @@ fn run_inner(a: &MergeArgs) -> Result<(), (i32, String)> {
     let usage = |m: String| (super::EXIT_USAGE, m);
     let refuse = |m: String| (super::EXIT_UNREADABLE, m);
     let method = method(a).map_err(usage)?;
-    let keys = a
-        .keys
-        .as_deref()
-        .map(regex_lite::Regex::new)
-        .transpose()
-        .map_err(|e| {
-            usage(format!(
-                "--keys: bad pattern: {}",
-                e.to_string().lines().last().unwrap_or("")
-            ))
-        })?;
+    let selected = key_filter(a.keys.as_deref()).map_err(usage)?;
     let shard = a
         .shard_size
         .as_deref()
@@ -145,13 +134,9 @@ fn run_inner(a: &MergeArgs) -> Result<(), (i32, String)> {
         .collect::<Result<_, _>>()?;
     let ckpts: Vec<&Checkpoint> = opened.iter().map(|o| &o.ckpt).collect();
     let files: Vec<String> = a.inputs.iter().map(|p| p.display().to_string()).collect();
-    let selected = |name: &str| {
-        keys.as_ref()
-            .is_none_or(|re| re.is_match(name) || re.is_match(&name.replace('.', "/")))
-    };
     let p = plan(&ckpts, &files, &method, &selected).map_err(refuse)?;
     let sources: Vec<Vec<&dyn Source>> = opened.iter().map(|o| o.source_refs()).collect();
-    let msrc = MergeSource::new(&p, method, ckpts.clone(), sources.clone());
+    let msrc = MergeSource::new(&p, method, ckpts, sources);
     let total = msrc.total();
     let mut last = 0u64;
     let verbose = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -167,14 +152,7 @@ fn run_inner(a: &MergeArgs) -> Result<(), (i32, String)> {
             }
         }
     }));
-    let mut all_ckpts = ckpts;
-    all_ckpts.push(&p.ckpt);
-    let mut all_sources = sources;
-    all_sources.push(vec![&msrc as &dyn Source]);
-    let inputs = Inputs {
-        ckpts: all_ckpts,
-        sources: all_sources,
-    };
+    let inputs = msrc.inputs();
     match shard {
         Some(max) => {
             let r = write_sharded(&p.tree, &inputs, format, &a.output, max)

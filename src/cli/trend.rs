@@ -4,8 +4,8 @@
 //! Contract: each argument is one checkpoint — a file, a sharded set's `*.index.json`, or a
 //! directory holding exactly one `*.index.json` (else exactly one checkpoint file: `.pth`, `.pt`,
 //! `.bin`, `.ckpt`, `.safetensors`). Checkpoints are ordered by their step (else by name, see
-//! [`crate::stats::trend::order`]) and read one after the other, each tensor streamed once beside
-//! the previous checkpoint's. `--json` prints
+//! [`crate::stats::trend::order`]), each tensor streamed once beside the previous checkpoint's; contiguous ranges of steps run on up to four threads (one per core).
+//! `--json` prints
 //! `{"steps": [{"file", "step"}], "tensors": [{"key", "std", "mean", "abs_max", "l2",
 //! "zero_fraction", "nonfinite", "rel_change"}], "flags": [{"key", "step_index", "kind"}]}`;
 //! `--csv` the same table one row per tensor and step ([`crate::stats::trend::to_csv`]); otherwise
@@ -13,8 +13,8 @@
 //! read (one line naming file and place), 1 on bad usage.
 
 use super::open::{open_path, Opened};
-use crate::format::{FormatError, Source};
-use crate::stats::trend::{self, StepInfo, TrendReport};
+use crate::format::FormatError;
+use crate::stats::trend::{self, StepInfo, StepPoints, TrendReport};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -66,10 +66,51 @@ fn resolve(path: &Path) -> Result<PathBuf, FormatError> {
     }
 }
 
+/// Most threads computing steps at once.
+const MAX_THREADS: usize = 4;
+
+/// Steps `a..b` of the ordered `files` (step `k` after step `k − 1`), each file opened once.
+fn steps_range(
+    files: &[PathBuf],
+    a: usize,
+    b: usize,
+    select: &dyn Fn(&str) -> bool,
+) -> Result<Vec<StepPoints>, FormatError> {
+    let mut prev: Option<Opened> = match a.checked_sub(1) {
+        Some(k) => Some(open_path(&files[k])?),
+        None => None,
+    };
+    let mut out = Vec::with_capacity(b - a);
+    for f in &files[a..b] {
+        let cur = open_path(f)?;
+        let cs = cur.source_refs();
+        let ps = prev.as_ref().map(|p| p.source_refs()).unwrap_or_default();
+        let p = trend::step_points(
+            trend::Opened {
+                ckpt: &cur.ckpt,
+                sources: &cs,
+            },
+            prev.as_ref().map(|p| trend::Opened {
+                ckpt: &p.ckpt,
+                sources: &ps,
+            }),
+            select,
+            crate::format::data::DEFAULT_CHUNK,
+            &mut |_, _| true,
+        )?
+        .expect("never cancelled");
+        out.push(p);
+        drop(cs);
+        drop(ps);
+        prev = Some(cur);
+    }
+    Ok(out)
+}
+
 /// Open, order and read every checkpoint; the report.
 pub fn compute(
     paths: &[PathBuf],
-    select: &dyn Fn(&str) -> bool,
+    select: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<TrendReport, FormatError> {
     let mut opened: Vec<(String, Opened)> = Vec::new();
     for p in paths {
@@ -81,29 +122,48 @@ pub fn compute(
         .map(|(n, o)| (n.clone(), trend::step_of(&o.ckpt)))
         .collect();
     let ord = trend::order(&items);
-    let refs: Vec<Vec<&dyn Source>> = opened.iter().map(|(_, o)| o.source_refs()).collect();
-    let mut steps = Vec::new();
+    let files: Vec<PathBuf> = ord
+        .iter()
+        .map(|&i| resolve(&paths[i]))
+        .collect::<Result<_, _>>()?;
+    drop(opened);
+    // Steps are independent given (cur, prev): contiguous ranges of steps on up to `threads`
+    // threads, each opening its own files (sources are not shared between threads), so one
+    // thread's reads overlap another's computation.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_THREADS)
+        .min(files.len().max(1));
+    let per = files.len().div_ceil(threads);
+    let ranges: Vec<(usize, usize)> = (0..threads)
+        .map(|t| (t * per, ((t + 1) * per).min(files.len())))
+        .filter(|(a, b)| a < b)
+        .collect();
+    let files = &files;
+    let parts: Vec<Result<Vec<StepPoints>, FormatError>> = std::thread::scope(|sc| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .map(|&(a, b)| sc.spawn(move || steps_range(files, a, b, select)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(FormatError::new("a trend thread panicked")))
+            })
+            .collect()
+    });
     let mut points = Vec::new();
-    for (k, &i) in ord.iter().enumerate() {
-        let at = |j: usize| trend::Opened {
-            ckpt: &opened[j].1.ckpt,
-            sources: &refs[j],
-        };
-        let prev = k.checked_sub(1).map(|k| at(ord[k]));
-        let p = trend::step_points(
-            at(i),
-            prev,
-            select,
-            crate::format::data::DEFAULT_CHUNK,
-            &mut |_, _| true,
-        )?
-        .expect("never cancelled");
-        points.push(p);
-        steps.push(StepInfo {
+    for p in parts {
+        points.extend(p?);
+    }
+    let steps: Vec<StepInfo> = ord
+        .iter()
+        .map(|&i| StepInfo {
             file: items[i].0.clone(),
             step: items[i].1,
-        });
-    }
+        })
+        .collect();
     Ok(trend::assemble(steps, &points))
 }
 

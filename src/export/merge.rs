@@ -43,8 +43,9 @@ use crate::format::{FormatError, TensorKind};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-/// A merge method and its parameters.
-#[derive(Debug, Clone, PartialEq)]
+/// A merge method and its parameters (on the page ↔ worker wire: `{"linear": {"weights": …}}`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Method {
     /// Weights, one per input (normalised to sum 1 when merging).
     Linear {
@@ -181,6 +182,25 @@ fn list(v: &[String]) -> String {
         s.push_str(&format!(" and {} more", v.len() - NAMED));
     }
     s
+}
+
+/// The `--keys` rule: a tensor takes part when its name (path joined by `.`) or its path joined
+/// by `/` matches `keys`; no pattern (or an empty one) selects every tensor.
+pub fn key_filter(keys: Option<&str>) -> Result<impl Fn(&str) -> bool, String> {
+    let re = keys
+        .filter(|k| !k.is_empty())
+        .map(regex_lite::Regex::new)
+        .transpose()
+        .map_err(|e| {
+            format!(
+                "--keys: bad pattern: {}",
+                e.to_string().lines().last().unwrap_or("")
+            )
+        })?;
+    Ok(move |name: &str| {
+        re.as_ref()
+            .is_none_or(|re| re.is_match(name) || re.is_match(&name.replace('.', "/")))
+    })
 }
 
 /// Match the inputs by name and build the plan. `files[i]` names input `i` in messages;
@@ -440,6 +460,8 @@ struct Scratch {
     acc: Vec<f64>,
     f32s: Vec<f32>,
     out: Vec<u8>,
+    /// One input's stored bytes of the current chunk (reused: no allocation per chunk).
+    raw: Vec<u8>,
 }
 
 impl<'a> MergeSource<'a> {
@@ -483,6 +505,15 @@ impl<'a> MergeSource<'a> {
         *self.progress.borrow_mut() = Some(f);
     }
 
+    /// The writers' inputs: the real inputs, then this source as input `virtual_input`.
+    pub fn inputs<'s>(&'s self) -> super::writer::Inputs<'s> {
+        let mut ckpts = self.ckpts.clone();
+        ckpts.push(&self.plan.ckpt);
+        let mut sources = self.sources.clone();
+        sources.push(vec![self as &dyn Source]);
+        super::writer::Inputs { ckpts, sources }
+    }
+
     /// Total bytes of the merged tensors.
     pub fn total(&self) -> u64 {
         self.plan
@@ -490,6 +521,95 @@ impl<'a> MergeSource<'a> {
             .last()
             .map(|m| m.offset + m.numel * m.dtype.size() as u64)
             .unwrap_or(0)
+    }
+
+    /// How far each merged tensor moves away from FIRST: `‖merged − first‖ / ‖first‖` over the
+    /// values as written (rounded to FIRST's dtype), float64 sums; `None` when FIRST's norm is
+    /// zero. Streams each tensor in chunks (merged values through [`Source::read_at`], FIRST's
+    /// beside them). `progress(done, total)` gets merged bytes and returns false to stop
+    /// (`Ok(None)`).
+    pub fn rel_changes(
+        &self,
+        progress: &mut dyn FnMut(u64, u64) -> bool,
+    ) -> Result<Option<Vec<Option<f64>>>, FormatError> {
+        let total = self.total();
+        let mut out = Vec::with_capacity(self.plan.merged.len());
+        let (mut got, mut base, mut buf) = (vec![], vec![], vec![]);
+        let mut f32s = vec![];
+        let mut done = 0u64;
+        if !progress(0, total) {
+            return Ok(None);
+        }
+        for m in &self.plan.merged {
+            let es = m.dtype.size() as u64;
+            let out_dec = Decoder::new(m.dtype);
+            let first_dec = Decoder::new(self.ckpts[0].tensors[m.index[0]].dtype);
+            let (mut dd, mut ff) = (0f64, 0f64);
+            let mut e = 0;
+            while e < m.numel {
+                let n = (m.numel - e).min(PASS_CHUNK);
+                buf.resize((n * es) as usize, 0);
+                self.read_at(m.offset + e * es, &mut buf)
+                    .map_err(|x| FormatError::at(&m.name, x.0))?;
+                decode_f64(&out_dec, &buf, &mut got, &mut f32s);
+                let fb = read_tensor_range(self.ckpts[0], &self.sources[0], m.index[0], e, n)?;
+                decode_f64(&first_dec, &fb, &mut base, &mut f32s);
+                for (&g, &b) in got.iter().zip(&base) {
+                    dd += (g - b) * (g - b);
+                    ff += b * b;
+                }
+                e += n;
+                done += n * es;
+                if !progress(done, total) {
+                    return Ok(None);
+                }
+            }
+            out.push((ff > 0.0).then(|| dd.sqrt() / ff.sqrt()));
+        }
+        Ok(Some(out))
+    }
+
+    /// Elements `first..first+count` of tensor `j` of input `i` as little-endian bytes, in
+    /// `raw[..len]` (returned). A contiguous tensor of a stored record is read straight into the
+    /// reused buffer; anything else (views, deflated records, big-endian files) goes through
+    /// [`read_tensor_range`].
+    fn raw(
+        &self,
+        i: usize,
+        j: usize,
+        first: u64,
+        count: u64,
+        raw: &mut Vec<u8>,
+    ) -> Result<usize, FormatError> {
+        let c = self.ckpts[i];
+        let t = &c.tensors[j];
+        let esz = t.dtype.size() as u64;
+        let direct = t.storage.map(|s| &c.storages[s]).filter(|s| {
+            t.is_contiguous()
+                && s.deflated.is_none()
+                && !(s.big_endian && t.dtype.swap_unit() > 1)
+                && first.checked_add(count).is_some_and(|e| e <= t.numel())
+                && t.storage_offset
+                    .checked_add(t.numel())
+                    .and_then(|e| e.checked_mul(esz))
+                    .is_some_and(|e| e <= s.nbytes)
+        });
+        let n = (count * esz) as usize;
+        match direct.and_then(|s| self.sources[i].get(s.file).map(|src| (s, *src))) {
+            Some((s, src)) => {
+                if raw.len() < n {
+                    raw.resize(n, 0);
+                }
+                s.bytes(src)
+                    .and_then(|b| {
+                        b.read_at((t.storage_offset + first) * esz, &mut raw[..n])
+                            .map_err(|e| FormatError::at(&s.record, e.0))
+                    })
+                    .map_err(|e| e.within(t.path_string()))?;
+            }
+            None => *raw = read_tensor_range(c, &self.sources[i], j, first, count)?,
+        }
+        Ok(n)
     }
 
     /// Decode elements `first..first+count` of merged tensor `k` of every input into `vals`.
@@ -500,24 +620,16 @@ impl<'a> MergeSource<'a> {
         count: u64,
         vals: &mut [Vec<f64>],
         f32s: &mut Vec<f32>,
+        raw: &mut Vec<u8>,
     ) -> Result<(), FormatError> {
         let m = &self.plan.merged[k];
         for (i, &j) in m.index.iter().enumerate() {
-            let bytes = read_tensor_range(self.ckpts[i], &self.sources[i], j, first, count)?;
+            let n = self.raw(i, j, first, count, raw)?;
             let d = &self.decoders[k][i];
-            let v = &mut vals[i];
-            v.clear();
-            match d.lane() {
-                Lane::F32 => {
-                    f32s.clear();
-                    d.decode_f32(&bytes, f32s);
-                    v.extend(f32s.iter().map(|&x| x as f64));
-                }
-                Lane::F64 => d.decode_f64(&bytes, v),
-                Lane::Complex => {
-                    return Err(FormatError::at(&m.name, "complex tensors are not merged"))
-                }
+            if matches!(d.lane(), Lane::Complex) {
+                return Err(FormatError::at(&m.name, "complex tensors are not merged"));
             }
+            decode_f64(d, &raw[..n], &mut vals[i], f32s);
         }
         Ok(())
     }
@@ -526,11 +638,11 @@ impl<'a> MergeSource<'a> {
     fn walk(&self, k: usize, f: ChunkFn) -> Result<(), FormatError> {
         let m = &self.plan.merged[k];
         let mut vals = vec![Vec::new(); m.index.len()];
-        let mut f32s = vec![];
+        let (mut f32s, mut raw) = (vec![], vec![]);
         let mut first = 0;
         while first < m.numel {
             let n = (m.numel - first).min(PASS_CHUNK);
-            self.load(k, first, n, &mut vals, &mut f32s)?;
+            self.load(k, first, n, &mut vals, &mut f32s, &mut raw)?;
             f(&vals)?;
             first += n;
         }
@@ -597,9 +709,34 @@ impl<'a> MergeSource<'a> {
         s: &mut Scratch,
     ) -> Result<(), FormatError> {
         let c = self.coeffs(k)?;
-        let n_in = self.plan.merged[k].index.len();
+        let m = &self.plan.merged[k];
+        let n_in = m.index.len();
+        if let Method::Linear { weights } = &self.method {
+            if self
+                .ckpts
+                .iter()
+                .zip(&m.index)
+                .all(|(c, &j)| c.tensors[j].dtype == DType::F32)
+            {
+                // float32 inputs: summed straight from their bytes (same order and rounding as
+                // the general path below, without decoding into per-input vectors)
+                s.acc.clear();
+                for (i, (&j, w)) in m.index.iter().zip(weights).enumerate() {
+                    let n = self.raw(i, j, first, count, &mut s.raw)?;
+                    let xs = s.raw[..n]
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64);
+                    if i == 0 {
+                        s.acc.extend(xs.map(|x| w * x));
+                    } else {
+                        s.acc.iter_mut().zip(xs).for_each(|(a, x)| *a += w * x);
+                    }
+                }
+                return Ok(());
+            }
+        }
         s.vals.resize(n_in, Vec::new());
-        self.load(k, first, count, &mut s.vals, &mut s.f32s)?;
+        self.load(k, first, count, &mut s.vals, &mut s.f32s, &mut s.raw)?;
         let v = &s.vals;
         let acc = &mut s.acc;
         acc.clear();
@@ -650,6 +787,19 @@ impl<'a> MergeSource<'a> {
             _ => unreachable!("coefficients match the method"),
         }
         Ok(())
+    }
+}
+
+/// Decode floating-point `bytes` into float64 `out` (through float32 for the narrow types).
+fn decode_f64(d: &Decoder, bytes: &[u8], out: &mut Vec<f64>, f32s: &mut Vec<f32>) {
+    out.clear();
+    match d.lane() {
+        Lane::F32 => {
+            f32s.clear();
+            d.decode_f32(bytes, f32s);
+            out.extend(f32s.iter().map(|&x| x as f64));
+        }
+        _ => d.decode_f64(bytes, out),
     }
 }
 

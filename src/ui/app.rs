@@ -50,6 +50,7 @@ enum Tab {
     Inspector,
     Edit,
     Compare,
+    Merge,
 }
 
 /// The whole page.
@@ -317,6 +318,11 @@ pub fn App() -> impl IntoView {
         }
     };
     let sample = move |_| fetch_sample(open, state);
+    // the Merge tab's FIRST: the files of the open checkpoint
+    let first_files = Callback::new(move |_: ()| {
+        let id = ck.opened.with_untracked(|f| f.as_ref().map(|f| f.id))?;
+        sent.with_value(|v| v.iter().find(|(i, _)| *i == id).map(|x| x.1.clone()))
+    });
 
     let search = RwSignal::new(String::new());
     let regex = RwSignal::new(false);
@@ -433,7 +439,7 @@ pub fn App() -> impl IntoView {
                         </section>
                         <section class="pane side-pane">
                             <div class="tabs" role="tablist">
-                                {[(Tab::Inspector, "Inspector"), (Tab::Edit, "Edit"), (Tab::Compare, "Compare")]
+                                {[(Tab::Inspector, "Inspector"), (Tab::Edit, "Edit"), (Tab::Compare, "Compare"), (Tab::Merge, "Merge")]
                                     .into_iter()
                                     .map(|(t, label)| view! {
                                         <button role="tab" class="tab" class:active=move || tab.get() == t
@@ -446,6 +452,7 @@ pub fn App() -> impl IntoView {
                                 <div class:hidden=move || tab.get() != Tab::Inspector><Inspector busy=busy /></div>
                                 <div class:hidden=move || tab.get() != Tab::Edit><EditPanel /></div>
                                 <div class:hidden=move || tab.get() != Tab::Compare><ComparePanel /></div>
+                                <div class:hidden=move || tab.get() != Tab::Merge><super::merge_panel::MergePanel first=first_files /></div>
                             </div>
                         </section>
                         <section class="pane overview-pane">

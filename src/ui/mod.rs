@@ -25,6 +25,7 @@
 //! - [`scale`] / `colour_scale` (wasm32): colour ramp, legend and axis labels of every chart.
 //! - `action_bar` (wasm32): Undo / Redo / "N changes" / Download and the status line, always
 //!   in view.
+//! - `merge_panel` (wasm32): the Merge tab (its own worker; Cancel terminates it).
 //! - `stats_pool` (wasm32): whole-file statistics on a pool of workers, cancelled by
 //!   terminating them.
 
@@ -58,6 +59,8 @@ pub mod heatmap_view;
 pub mod hub;
 #[cfg(target_arch = "wasm32")]
 pub mod inspector;
+#[cfg(target_arch = "wasm32")]
+pub mod merge_panel;
 #[cfg(target_arch = "wasm32")]
 pub mod overview;
 #[cfg(target_arch = "wasm32")]

@@ -5,12 +5,14 @@
 //! - [`trend`]: the training-run view's requests (open a run, compute one step; tested natively).
 //! - [`ab`]: the A/B view of one tensor (histograms of A, B and a − b; tested natively).
 //! - [`window`]: the value viewer's windows of a tensor (pure index math, tested natively).
+//! - [`merge`]: the Merge tab's requests (open the inputs, preview, export; tested natively).
 //! - `blob` (wasm32): [`crate::format::Source`] over a browser `Blob` via `FileReaderSync`.
 //! - `perf` (wasm32): user-timing marks for the page benchmark.
 //! - `service` (wasm32): the worker's entry point: message loop and ready handshake.
 
 pub mod ab;
 pub mod edit;
+pub mod merge;
 pub mod protocol;
 pub mod session;
 pub mod trend;

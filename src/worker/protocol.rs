@@ -274,6 +274,8 @@ pub enum Response {
     StatsReport(StatsReportReply),
     /// Answer to `ab`.
     Ab(Box<AbReply>),
+    /// The Merge tab's answers ([`super::merge`]).
+    Merge(super::merge::MergeReply),
 }
 
 impl Response {
@@ -300,6 +302,7 @@ impl Response {
             Response::Window(r) => Some(r.id),
             Response::StatsReport(r) => Some(r.id),
             Response::Ab(r) => Some(r.id),
+            Response::Merge(r) => Some(r.id()),
         }
     }
 }

@@ -128,6 +128,9 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
     if let Ok(t) = serde_wasm_bindgen::from_value(data.clone()) {
         return super::trend::handle_js(t, reply); // the run view's requests
     }
+    if let Ok(m) = serde_wasm_bindgen::from_value(data.clone()) {
+        return super::merge::handle_js(m, reply); // the Merge tab's requests
+    }
     let req: Request<JsFile> = match serde_wasm_bindgen::from_value(data) {
         Ok(r) => r,
         Err(e) => {

@@ -99,12 +99,46 @@ pub struct TrendSession {
     files: Vec<RunFile>,
 }
 
-fn open_one(f: NamedSource) -> Result<RunFile, FormatError> {
-    let ckpt = format::open(&*f.source, &f.name)?;
-    Ok(RunFile {
-        ckpt,
-        sources: vec![f.source],
-    })
+/// A checkpoint opened from dropped files: its name (the file, or the `*.index.json` of a
+/// sharded set), the index, and one source per [`Checkpoint::files`] entry.
+pub type Group = (String, Checkpoint, Vec<Box<dyn Source>>);
+
+/// Open dropped files as checkpoints: every `*.index.json` takes the shards it names (by base
+/// name) and opens as one checkpoint; every other file opens alone. Returns the checkpoints in
+/// the order met (indexes first) and one line per file that did not open.
+pub fn open_groups(files: Vec<NamedSource>) -> (Vec<Group>, Vec<String>) {
+    let mut pool: Vec<Option<NamedSource>> = files.into_iter().map(Some).collect();
+    let mut opened: Vec<Group> = vec![];
+    let mut errors = vec![];
+    // shards named by an index belong to it
+    for i in 0..pool.len() {
+        let is_index = pool[i]
+            .as_ref()
+            .is_some_and(|f| f.name.ends_with(".index.json"));
+        if !is_index {
+            continue;
+        }
+        let index = pool[i].take().expect("present");
+        let mut opener = |shard: &str| -> format::Result<Box<dyn Source>> {
+            let want = base_name(shard);
+            pool.iter_mut()
+                .find(|f| f.as_ref().is_some_and(|f| base_name(&f.name) == want))
+                .and_then(Option::take)
+                .map(|f| f.source)
+                .ok_or_else(|| FormatError::new(format!("{want} was not among the files")))
+        };
+        match format::open_sharded(&*index.source, &index.name, &mut opener) {
+            Ok((ckpt, sources)) => opened.push((index.name, ckpt, sources)),
+            Err(e) => errors.push(e.in_file(&index.name).to_string()),
+        }
+    }
+    for f in pool.into_iter().flatten() {
+        match format::open(&*f.source, &f.name) {
+            Ok(ckpt) => opened.push((f.name, ckpt, vec![f.source])),
+            Err(e) => errors.push(e.in_file(&f.name).to_string()),
+        }
+    }
+    (opened, errors)
 }
 
 impl TrendSession {
@@ -119,38 +153,11 @@ impl TrendSession {
         files: Vec<NamedSource>,
         reply: &mut dyn FnMut(Response),
     ) {
-        let mut pool: Vec<Option<NamedSource>> = files.into_iter().map(Some).collect();
-        let mut opened: Vec<(String, RunFile)> = vec![];
-        let mut errors = vec![];
-        // shards named by an index belong to it
-        for i in 0..pool.len() {
-            let is_index = pool[i]
-                .as_ref()
-                .is_some_and(|f| f.name.ends_with(".index.json"));
-            if !is_index {
-                continue;
-            }
-            let index = pool[i].take().expect("present");
-            let mut opener = |shard: &str| -> format::Result<Box<dyn Source>> {
-                let want = base_name(shard);
-                pool.iter_mut()
-                    .find(|f| f.as_ref().is_some_and(|f| base_name(&f.name) == want))
-                    .and_then(Option::take)
-                    .map(|f| f.source)
-                    .ok_or_else(|| FormatError::new(format!("{want} was not among the files")))
-            };
-            match format::open_sharded(&*index.source, &index.name, &mut opener) {
-                Ok((ckpt, sources)) => opened.push((index.name, RunFile { ckpt, sources })),
-                Err(e) => errors.push(e.in_file(&index.name).to_string()),
-            }
-        }
-        for f in pool.into_iter().flatten() {
-            let name = f.name.clone();
-            match open_one(f) {
-                Ok(r) => opened.push((name, r)),
-                Err(e) => errors.push(e.in_file(&name).to_string()),
-            }
-        }
+        let (groups, errors) = open_groups(files);
+        let opened: Vec<(String, RunFile)> = groups
+            .into_iter()
+            .map(|(name, ckpt, sources)| (name, RunFile { ckpt, sources }))
+            .collect();
         let items: Vec<(String, Option<i64>)> = opened
             .iter()
             .map(|(n, r)| (n.clone(), trend::step_of(&r.ckpt)))

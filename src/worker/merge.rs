@@ -1,0 +1,800 @@
+//! The Merge tab's worker side: open FIRST and the other inputs (index only), preview how far
+//! each merged tensor moves away from FIRST, and export the merge as one file or as shards —
+//! with the CLI's merge code ([`crate::export::merge`]), over any [`Source`] (tested natively;
+//! the worker feeds it browser `File`s).
+//!
+//! Contract:
+//! - Requests are [`MergeRequest`]s (their own tags, `merge_open` / `merge_preview` /
+//!   `merge_export`, decoded before the main protocol's); answers are [`Response::Merge`]
+//!   carrying a [`MergeReply`] with the request's id.
+//! - The page runs merges on a worker of their own and cancels one by terminating it (work
+//!   inside a tensor stops too); it sends `merge_open` before every preview or export, so a
+//!   fresh worker has the inputs (opening reads indexes only).
+//! - `merge_open {first, others}`: FIRST's files open as one checkpoint (a sharded set: its
+//!   `*.index.json` and shards); among `others`, every `*.index.json` takes the shards it names
+//!   and every other file opens alone ([`super::trend::open_groups`]). Answered by `opened`.
+//! - `merge_preview {spec}` and `merge_export {spec, format, shard_size}`: a bad `--keys`
+//!   pattern, bad parameters, different key sets or shapes are answered by `refused` (the
+//!   plan's message; nothing is computed or written). Otherwise `progress` (bytes) at most every
+//!   [`PROGRESS_BYTES`], then `preview` (one relative change per merged tensor, FIRST's order)
+//!   or the output files. An export streams [`Part`]s per output file; the wasm side makes each
+//!   file a `Blob` of `File.slice`s (FIRST's untouched tensors) and new bytes folded every
+//!   [`FOLD_BYTES`], so wasm memory holds a few chunks per input, never a tensor.
+
+use super::protocol::{BlobHandle, RequestId, Response};
+use super::session::NamedSource;
+use crate::export::merge::{key_filter, plan, MergePlan, MergeSource, Method};
+use crate::export::plan::{export, OutFormat, Part};
+use crate::export::shards::{index_json, plan_shards, shard_names, shard_tree};
+use crate::export::writer::Inputs;
+use crate::format::{Checkpoint, FormatError, Source};
+use serde::{Deserialize, Serialize};
+
+/// At most one `progress` answer per this many bytes.
+pub const PROGRESS_BYTES: u64 = 16 << 20;
+/// Merged bytes computed per piece when a writer copies a merged tensor whole.
+const MERGED_PIECE: u64 = 4 << 20;
+/// New bytes gathered before they are folded into one Blob.
+pub const FOLD_BYTES: usize = 16 << 20;
+
+/// What to merge: the method with its parameters and the `--keys` pattern.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergeSpec {
+    pub method: Method,
+    /// Merge only tensors whose name matches (as `merge --keys`); empty or none: all.
+    pub keys: Option<String>,
+}
+
+/// A page → worker message of the Merge tab. `F` is the file handle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeRequest<F> {
+    MergeOpen {
+        id: RequestId,
+        first: Vec<F>,
+        others: Vec<F>,
+    },
+    MergePreview {
+        id: RequestId,
+        spec: MergeSpec,
+    },
+    MergeExport {
+        id: RequestId,
+        spec: MergeSpec,
+        format: OutFormat,
+        /// Shards of at most this many bytes (and an index), or one file.
+        shard_size: Option<u64>,
+    },
+}
+
+/// One input as opened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergeInput {
+    pub name: String,
+    pub tensors: u64,
+    pub bytes: u64,
+}
+
+/// One merged tensor's move away from FIRST: `‖merged − first‖ / ‖first‖` (`None`: FIRST is 0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub name: String,
+    pub rel_change: Option<f64>,
+}
+
+/// One output file of an export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergeFile {
+    pub name: String,
+    pub size: u64,
+    pub blob: BlobHandle,
+}
+
+/// A worker → page answer of the Merge tab.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeReply {
+    Opened {
+        id: RequestId,
+        /// FIRST, then the others that opened.
+        inputs: Vec<MergeInput>,
+        errors: Vec<String>,
+    },
+    Progress {
+        id: RequestId,
+        done: u64,
+        total: u64,
+    },
+    /// The merge was refused before anything was computed (the plan's message).
+    Refused {
+        id: RequestId,
+        error: String,
+    },
+    Preview {
+        id: RequestId,
+        merged: u64,
+        copied: u64,
+        changes: Vec<Change>,
+    },
+    Exported {
+        id: RequestId,
+        files: Vec<MergeFile>,
+        merged: u64,
+        copied: u64,
+        /// (tensor, finite values that became ±inf in FIRST's dtype).
+        overflow: Vec<(String, u64)>,
+        dropped: Vec<String>,
+        millis: f64,
+        wasm_memory: u64,
+    },
+    Error {
+        id: RequestId,
+        error: String,
+    },
+}
+
+impl MergeReply {
+    pub fn id(&self) -> RequestId {
+        match self {
+            MergeReply::Opened { id, .. }
+            | MergeReply::Progress { id, .. }
+            | MergeReply::Refused { id, .. }
+            | MergeReply::Preview { id, .. }
+            | MergeReply::Exported { id, .. }
+            | MergeReply::Error { id, .. } => *id,
+        }
+    }
+}
+
+/// One opened input: name, index, one source per [`Checkpoint::files`] entry.
+pub struct Input {
+    pub name: String,
+    pub ckpt: Checkpoint,
+    pub sources: Vec<Box<dyn Source>>,
+}
+
+/// The inputs of the merge (FIRST first).
+#[derive(Default)]
+pub struct MergeSession {
+    pub inputs: Vec<Input>,
+}
+
+/// The output files an export produced: names, and the writers' report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Written {
+    pub names: Vec<String>,
+    pub merged: u64,
+    pub copied: u64,
+    pub overflow: Vec<(String, u64)>,
+    pub dropped: Vec<String>,
+}
+
+/// Why an export wrote nothing usable.
+#[derive(Debug)]
+pub enum ExportError {
+    /// Refused before anything was written (the plan's message).
+    Refused(String),
+    /// Failed while writing.
+    Failed(FormatError),
+}
+
+/// `resnet.pth` → `resnet.merged.pth` / `resnet.merged.safetensors`.
+pub fn merged_name(first: &str, format: OutFormat) -> String {
+    let base = super::session::base_name(first);
+    let base = base.strip_suffix(".index.json").unwrap_or(base);
+    let stem = match base.rfind('.') {
+        Some(i) if i > 0 => &base[..i],
+        _ => base,
+    };
+    match format {
+        OutFormat::Safetensors => format!("{stem}.merged.safetensors"),
+        OutFormat::Torch => format!("{stem}.merged.pth"),
+    }
+}
+
+fn input_of(name: String, ckpt: Checkpoint, sources: Vec<Box<dyn Source>>) -> Input {
+    Input {
+        name,
+        ckpt,
+        sources,
+    }
+}
+
+impl MergeSession {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Open FIRST and the others (see the module doc), answering `opened`.
+    pub fn open(
+        &mut self,
+        id: RequestId,
+        first: Vec<NamedSource>,
+        others: Vec<NamedSource>,
+    ) -> MergeReply {
+        self.inputs.clear();
+        let (mut firsts, mut errors) = super::trend::open_groups(first);
+        if firsts.len() > 1 {
+            errors.push("the open file is more than one checkpoint".into());
+        }
+        let (more, more_errors) = super::trend::open_groups(others);
+        errors.extend(more_errors);
+        if firsts.len() == 1 {
+            let (n, c, s) = firsts.remove(0);
+            self.inputs.push(input_of(n, c, s));
+            self.inputs
+                .extend(more.into_iter().map(|(n, c, s)| input_of(n, c, s)));
+        }
+        MergeReply::Opened {
+            id,
+            inputs: self
+                .inputs
+                .iter()
+                .map(|i| MergeInput {
+                    name: i.name.clone(),
+                    tensors: i.ckpt.tensors.len() as u64,
+                    bytes: i.ckpt.tensors.iter().map(|t| t.nbytes()).sum(),
+                })
+                .collect(),
+            errors,
+        }
+    }
+
+    fn plan(&self, spec: &MergeSpec) -> Result<MergePlan, String> {
+        if self.inputs.len() < 2 {
+            return Err("add at least one checkpoint to merge with the open file".into());
+        }
+        let selected = key_filter(spec.keys.as_deref())?;
+        let ckpts: Vec<&Checkpoint> = self.inputs.iter().map(|i| &i.ckpt).collect();
+        let files: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
+        plan(&ckpts, &files, &spec.method, &selected)
+    }
+
+    fn with_source<T>(
+        &self,
+        p: &MergePlan,
+        spec: &MergeSpec,
+        f: impl FnOnce(&MergeSource, &Inputs) -> T,
+    ) -> T {
+        let ckpts: Vec<&Checkpoint> = self.inputs.iter().map(|i| &i.ckpt).collect();
+        let sources: Vec<Vec<&dyn Source>> = self
+            .inputs
+            .iter()
+            .map(|i| i.sources.iter().map(|s| &**s).collect())
+            .collect();
+        let msrc = MergeSource::new(p, spec.method.clone(), ckpts, sources);
+        f(&msrc, &msrc.inputs())
+    }
+
+    /// Relative change of every merged tensor, answering `progress`es then `preview` (or
+    /// `refused` / `error`).
+    pub fn preview(&self, id: RequestId, spec: &MergeSpec, reply: &mut dyn FnMut(Response)) {
+        let p = match self.plan(spec) {
+            Ok(p) => p,
+            Err(error) => return reply(Response::Merge(MergeReply::Refused { id, error })),
+        };
+        let mut last = 0u64;
+        let r = self.with_source(&p, spec, |msrc, _| {
+            msrc.rel_changes(&mut |done, total| {
+                if done == 0 || done >= last + PROGRESS_BYTES || done == total {
+                    last = done;
+                    reply(Response::Merge(MergeReply::Progress { id, done, total }));
+                }
+                true
+            })
+        });
+        reply(Response::Merge(match r {
+            Ok(Some(v)) => MergeReply::Preview {
+                id,
+                merged: p.merged.len() as u64,
+                copied: p.copied as u64,
+                changes: p
+                    .merged
+                    .iter()
+                    .zip(v)
+                    .map(|(m, rel_change)| Change {
+                        name: m.name.clone(),
+                        rel_change,
+                    })
+                    .collect(),
+            },
+            Ok(None) => MergeReply::Error {
+                id,
+                error: "cancelled".into(),
+            },
+            Err(e) => MergeReply::Error {
+                id,
+                error: e.to_string(),
+            },
+        }));
+    }
+
+    /// Write the merge as one file or as shards: `sink(file, part)` gets every part of output
+    /// file `file` (files in order; a sharded output ends with its index) and `progress(done,
+    /// total)` the bytes so far.
+    pub fn export(
+        &self,
+        spec: &MergeSpec,
+        format: OutFormat,
+        shard_size: Option<u64>,
+        progress: &mut dyn FnMut(u64, u64),
+        sink: &mut dyn FnMut(usize, Part) -> Result<(), FormatError>,
+    ) -> Result<Written, ExportError> {
+        let p = self.plan(spec).map_err(ExportError::Refused)?;
+        let first_name = &self.inputs[0].name;
+        self.with_source(&p, spec, |msrc, inputs| {
+            let total = super::edit::output_bytes(&p.tree, &inputs.ckpts);
+            let mut done = 0u64;
+            let mut part = |file: usize, part: Part| match part {
+                // the merged tensors are computed, not in a file: their bytes are new bytes
+                Part::Slice {
+                    input, offset, len, ..
+                } if input == p.virtual_input => {
+                    let mut at = offset;
+                    while at < offset + len {
+                        let mut buf = vec![0u8; (offset + len - at).min(MERGED_PIECE) as usize];
+                        msrc.read_at(at, &mut buf)
+                            .map_err(|e| FormatError::new(e.0))?;
+                        at += buf.len() as u64;
+                        done += buf.len() as u64;
+                        progress(done.min(total), total);
+                        sink(file, Part::Bytes(buf))?;
+                    }
+                    Ok(())
+                }
+                part => {
+                    done += match &part {
+                        Part::Slice { len, .. } => *len,
+                        Part::Bytes(b) => b.len() as u64,
+                    };
+                    progress(done.min(total), total);
+                    sink(file, part)
+                }
+            };
+            let mut w = Written {
+                merged: p.merged.len() as u64,
+                copied: p.copied as u64,
+                ..Default::default()
+            };
+            match shard_size {
+                None => {
+                    let name = merged_name(first_name, format);
+                    let r = export(&p.tree, inputs, format, &name, &mut |x| part(0, x))
+                        .map_err(ExportError::Failed)?;
+                    w.names.push(name);
+                    w.overflow = r.overflow;
+                    w.dropped = r.dropped;
+                }
+                Some(max) => {
+                    let sp = plan_shards(&p.tree, inputs, format, max);
+                    let (names, index) = shard_names(format, sp.shards.len());
+                    for (k, (shard, name)) in sp.shards.iter().zip(&names).enumerate() {
+                        let r = export(
+                            &shard_tree(&p.tree, shard),
+                            inputs,
+                            format,
+                            name,
+                            &mut |x| part(k, x),
+                        )
+                        .map_err(ExportError::Failed)?;
+                        w.overflow.extend(r.overflow);
+                    }
+                    w.names = names.clone();
+                    if let Some(ix) = index {
+                        sink(
+                            names.len(),
+                            Part::Bytes(index_json(&sp, &names).into_bytes()),
+                        )
+                        .map_err(ExportError::Failed)?;
+                        w.names.push(ix);
+                    }
+                    w.dropped = sp.dropped;
+                }
+            }
+            Ok(w)
+        })
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod js {
+    //! The browser side: `File`s in, `Blob`s out.
+    use super::*;
+    use crate::worker::protocol::JsFile;
+    use js_sys::{Array, Uint8Array};
+    use std::cell::RefCell;
+    use wasm_bindgen::JsValue;
+    use web_sys::Blob;
+
+    thread_local! {
+        static SESSION: RefCell<MergeSession> = RefCell::new(MergeSession::new());
+        /// Per input, its blobs in [`Checkpoint::files`] order (for `Part::Slice`).
+        static BLOBS: RefCell<Vec<Vec<Blob>>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// A `Blob` built from parts: slices of input files and new bytes, folded into an
+    /// intermediate Blob every [`FOLD_BYTES`] so the JS heap holds little.
+    struct BlobParts {
+        parts: Array,
+        unfolded: usize,
+    }
+
+    impl BlobParts {
+        fn new() -> Self {
+            BlobParts {
+                parts: Array::new(),
+                unfolded: 0,
+            }
+        }
+        fn push(&mut self, p: Part, blobs: &[Vec<Blob>]) -> Result<(), JsValue> {
+            match p {
+                Part::Slice {
+                    input,
+                    file,
+                    offset,
+                    len,
+                    ..
+                } => {
+                    let b = blobs
+                        .get(input)
+                        .and_then(|f| f.get(file))
+                        .ok_or_else(|| JsValue::from_str("an input file is gone"))?;
+                    let s = b.slice_with_f64_and_f64(offset as f64, (offset + len) as f64)?;
+                    self.parts.push(&s);
+                }
+                Part::Bytes(b) => {
+                    self.parts.push(&Uint8Array::from(&b[..]));
+                    self.unfolded += b.len();
+                    if self.unfolded >= FOLD_BYTES {
+                        let folded = Blob::new_with_u8_array_sequence(&self.parts)?;
+                        self.parts = Array::of1(&folded);
+                        self.unfolded = 0;
+                    }
+                }
+            }
+            Ok(())
+        }
+        fn finish(self) -> Result<Blob, JsValue> {
+            Blob::new_with_u8_array_sequence(&self.parts)
+        }
+    }
+
+    type Named = (Vec<NamedSource>, Vec<(String, Blob)>);
+
+    fn named(files: Vec<JsFile>) -> Result<Named, String> {
+        let mut named = vec![];
+        let mut blobs = vec![];
+        for JsFile(file) in files {
+            let name = file.name();
+            blobs.push((name.clone(), Blob::from(file.clone())));
+            let src =
+                crate::worker::blob::cached(file.into()).map_err(|e| format!("{name}: {}", e.0))?;
+            named.push(NamedSource {
+                name,
+                source: Box::new(src),
+            });
+        }
+        Ok((named, blobs))
+    }
+
+    /// Handle a Merge-tab request in the worker.
+    pub fn handle_js(req: MergeRequest<JsFile>, reply: &mut dyn FnMut(Response)) {
+        SESSION.with(|s| {
+            let mut s = s.borrow_mut();
+            match req {
+                MergeRequest::MergeOpen { id, first, others } => {
+                    let opened = named(first).and_then(|a| named(others).map(|b| (a, b)));
+                    let ((first, mut blobs), (others, more)) = match opened {
+                        Ok(x) => x,
+                        Err(error) => {
+                            return reply(Response::Merge(MergeReply::Error { id, error }))
+                        }
+                    };
+                    blobs.extend(more);
+                    let r = s.open(id, first, others);
+                    // each input's blobs in the order of its checkpoint's files
+                    let base = crate::worker::session::base_name;
+                    let ordered = s
+                        .inputs
+                        .iter()
+                        .map(|i| {
+                            i.ckpt
+                                .files
+                                .iter()
+                                .filter_map(|f| {
+                                    blobs
+                                        .iter()
+                                        .find(|(n, _)| base(n) == base(f))
+                                        .map(|(_, b)| b.clone())
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    BLOBS.with(|b| *b.borrow_mut() = ordered);
+                    reply(Response::Merge(r));
+                }
+                MergeRequest::MergePreview { id, spec } => s.preview(id, &spec, reply),
+                MergeRequest::MergeExport {
+                    id,
+                    spec,
+                    format,
+                    shard_size,
+                } => {
+                    let start = js_sys::Date::now();
+                    let mut last = 0u64;
+                    let mut progress = |done: u64, total: u64| {
+                        if done >= last + PROGRESS_BYTES || done == total {
+                            last = done;
+                            reply(Response::Merge(MergeReply::Progress { id, done, total }));
+                        }
+                    };
+                    let mut files: Vec<BlobParts> = vec![];
+                    let r = BLOBS.with(|blobs| {
+                        let blobs = blobs.borrow();
+                        s.export(&spec, format, shard_size, &mut progress, &mut |k, p| {
+                            while files.len() <= k {
+                                files.push(BlobParts::new());
+                            }
+                            files[k].push(p, &blobs).map_err(|e| {
+                                FormatError::new(crate::worker::blob::js_error_text(&e))
+                            })
+                        })
+                    });
+                    let answer = match r {
+                        Err(ExportError::Refused(error)) => MergeReply::Refused { id, error },
+                        Err(ExportError::Failed(e)) => MergeReply::Error {
+                            id,
+                            error: e.to_string(),
+                        },
+                        Ok(w) => {
+                            let mut out = vec![];
+                            for (name, parts) in w.names.iter().zip(files) {
+                                match parts.finish() {
+                                    Ok(b) => out.push(MergeFile {
+                                        name: name.clone(),
+                                        size: b.size() as u64,
+                                        blob: BlobHandle(b.into()),
+                                    }),
+                                    Err(e) => {
+                                        return reply(Response::Merge(MergeReply::Error {
+                                            id,
+                                            error: crate::worker::blob::js_error_text(&e),
+                                        }))
+                                    }
+                                }
+                            }
+                            MergeReply::Exported {
+                                id,
+                                files: out,
+                                merged: w.merged,
+                                copied: w.copied,
+                                overflow: w.overflow,
+                                dropped: w.dropped,
+                                millis: js_sys::Date::now() - start,
+                                wasm_memory: crate::worker::export::wasm_memory(),
+                            }
+                        }
+                    };
+                    reply(Response::Merge(answer));
+                }
+            }
+        })
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+pub use js::handle_js;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::MemSource;
+
+    /// A safetensors file of F32 tensors (name, values).
+    fn st(tensors: &[(&str, &[f32])]) -> Vec<u8> {
+        let mut h = String::from("{");
+        let mut off = 0;
+        for (i, (n, v)) in tensors.iter().enumerate() {
+            if i > 0 {
+                h.push(',');
+            }
+            h.push_str(&format!(
+                r#""{n}":{{"dtype":"F32","shape":[{}],"data_offsets":[{off},{}]}}"#,
+                v.len(),
+                off + 4 * v.len()
+            ));
+            off += 4 * v.len();
+        }
+        h.push('}');
+        let mut out = (h.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(h.as_bytes());
+        for (_, v) in tensors {
+            out.extend(v.iter().flat_map(|x| x.to_le_bytes()));
+        }
+        out
+    }
+
+    fn named(name: &str, bytes: &[u8]) -> NamedSource {
+        NamedSource {
+            name: name.into(),
+            source: Box::new(MemSource(bytes.to_vec())),
+        }
+    }
+
+    fn linear(w: &[f64], keys: Option<&str>) -> MergeSpec {
+        MergeSpec {
+            method: Method::Linear {
+                weights: w.to_vec(),
+            },
+            keys: keys.map(Into::into),
+        }
+    }
+
+    /// Materialise an export's parts: slices are read from `files[input]`.
+    fn collect(
+        s: &MergeSession,
+        spec: &MergeSpec,
+        format: OutFormat,
+        shard: Option<u64>,
+        files: &[&[u8]],
+    ) -> Result<(Written, Vec<Vec<u8>>), ExportError> {
+        let mut out: Vec<Vec<u8>> = vec![];
+        let w = s.export(spec, format, shard, &mut |_, _| {}, &mut |k, p| {
+            out.resize(out.len().max(k + 1), vec![]);
+            match p {
+                Part::Bytes(b) => out[k].extend(b),
+                Part::Slice {
+                    input, offset, len, ..
+                } => out[k].extend(&files[input][offset as usize..(offset + len) as usize]),
+            }
+            Ok(())
+        })?;
+        Ok((w, out))
+    }
+
+    #[test]
+    fn previews_and_exports_a_linear_merge() {
+        let a = st(&[("w", &[1.0, 2.0, 2.0]), ("b", &[0.0, 0.0])]);
+        let b = st(&[("b", &[1.0, 1.0]), ("w", &[3.0, 2.0, 6.0])]);
+        let mut s = MergeSession::new();
+        let r = s.open(
+            1,
+            vec![named("a.safetensors", &a)],
+            vec![named("b.safetensors", &b), named("x.pth", &[1, 2])],
+        );
+        let MergeReply::Opened { inputs, errors, .. } = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(inputs.len(), 2);
+        assert_eq!(
+            (inputs[0].name.as_str(), inputs[0].tensors, inputs[0].bytes),
+            ("a.safetensors", 2, 20)
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("x.pth: "), "{errors:?}");
+
+        // w moves by ‖(b − a)/2‖ / ‖a‖ = ‖(1, 0, 2)‖ / 3; FIRST's b is all zero: no ratio
+        let mut out = vec![];
+        s.preview(2, &linear(&[1.0, 1.0], None), &mut |r| out.push(r));
+        let Some(Response::Merge(MergeReply::Preview {
+            changes, merged, ..
+        })) = out.last()
+        else {
+            panic!("{out:?}")
+        };
+        assert_eq!(*merged, 2);
+        assert_eq!(changes[0].name, "w");
+        assert!((changes[0].rel_change.unwrap() - 5f64.sqrt() / 3.0).abs() < 1e-12);
+        assert_eq!(changes[1].rel_change, None);
+        assert!(matches!(
+            out[0],
+            Response::Merge(MergeReply::Progress {
+                done: 0,
+                total: 20,
+                ..
+            })
+        ));
+
+        // one file: a's order, values (a + b) / 2
+        let (w, files) = collect(
+            &s,
+            &linear(&[1.0, 1.0], None),
+            OutFormat::Safetensors,
+            None,
+            &[&a, &b],
+        )
+        .unwrap();
+        assert_eq!(w.names, ["a.merged.safetensors"]);
+        let got = crate::format::open(&MemSource(files[0].clone()), "out").unwrap();
+        let src = MemSource(files[0].clone());
+        let vals = crate::format::data::read_tensor_range(&got, &[&src], 0, 0, 3).unwrap();
+        let v: Vec<f32> = vals
+            .chunks(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(v, [2.0, 2.0, 4.0]);
+
+        // --keys: only b merged, w is a's bytes
+        let mut out = vec![];
+        s.preview(3, &linear(&[1.0, 1.0], Some("^b$")), &mut |r| out.push(r));
+        let Some(Response::Merge(MergeReply::Preview { merged, copied, .. })) = out.last() else {
+            panic!("{out:?}")
+        };
+        assert_eq!((*merged, *copied), (1, 1));
+    }
+
+    #[test]
+    fn refusals_write_nothing_and_shards_get_an_index() {
+        let a = st(&[("w", &[1.0, 2.0]), ("v", &[1.0; 4])]);
+        let b = st(&[("w", &[1.0, 2.0, 3.0]), ("v", &[1.0; 4])]);
+        let mut s = MergeSession::new();
+        s.open(
+            1,
+            vec![named("a.safetensors", &a)],
+            vec![named("b.safetensors", &b)],
+        );
+        let mut out = vec![];
+        s.preview(2, &linear(&[1.0, 1.0], None), &mut |r| out.push(r));
+        let [Response::Merge(MergeReply::Refused { error, .. })] = &out[..] else {
+            panic!("{out:?}")
+        };
+        assert!(
+            error.contains("differ in shape") && error.contains('w'),
+            "{error}"
+        );
+        let e = collect(
+            &s,
+            &linear(&[1.0, 1.0], None),
+            OutFormat::Torch,
+            None,
+            &[&a, &b],
+        );
+        assert!(
+            matches!(e, Err(ExportError::Refused(ref m)) if m.starts_with("refused (nothing written)")),
+            "{e:?}"
+        );
+        let e = collect(
+            &s,
+            &linear(&[1.0, 1.0], Some("(")),
+            OutFormat::Torch,
+            None,
+            &[&a, &b],
+        );
+        assert!(
+            matches!(e, Err(ExportError::Refused(ref m)) if m.starts_with("--keys: bad pattern")),
+            "{e:?}"
+        );
+        let e = collect(
+            &s,
+            &linear(&[1.0], Some("^v$")),
+            OutFormat::Torch,
+            None,
+            &[&a, &b],
+        );
+        assert!(
+            matches!(e, Err(ExportError::Refused(ref m)) if m.contains("1 weights for 2 inputs")),
+            "{e:?}"
+        );
+
+        // only v merged, shards of 16 bytes: v alone, w alone, and the index
+        let (w, files) = collect(
+            &s,
+            &linear(&[1.0, 3.0], Some("^v$")),
+            OutFormat::Safetensors,
+            Some(16),
+            &[&a, &b],
+        )
+        .unwrap();
+        assert_eq!(
+            w.names,
+            [
+                "model-00001-of-00002.safetensors",
+                "model-00002-of-00002.safetensors",
+                "model.safetensors.index.json"
+            ]
+        );
+        assert_eq!(files.len(), 3);
+        let ix = String::from_utf8(files[2].clone()).unwrap();
+        assert!(ix.contains("\"total_size\": 24"), "{ix}");
+    }
+}
