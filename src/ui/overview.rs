@@ -129,10 +129,15 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
                     .collect()
             })
         });
-        // size the canvas to its box (no layout jump: the box has a fixed height)
+        // size the canvas to its box (no layout jump: the box has a fixed size)
         let w = canvas.client_width().max(300) as u32;
         if canvas.width() != w {
             canvas.set_width(w);
+        }
+        // and its height (the CSS height depends on the window: text is never stretched)
+        let h = canvas.client_height().max(60) as u32;
+        if canvas.height() != h {
+            canvas.set_height(h);
         }
         let fr = draw_overview(&canvas, &pts, lg);
         on_zero_line.set(if lg {
