@@ -209,13 +209,13 @@ impl TrendSession {
             .flatten()
             .map(|p| p.sources.iter().map(|s| &**s).collect())
             .unwrap_or_default();
-        let prev_opened = p.flatten().map(|p| trend::Opened {
+        let prev_opened = p.flatten().map(|p| trend::CheckpointRef {
             ckpt: &p.ckpt,
             sources: &ps,
         });
         let mut last = 0u64;
         let r = trend::step_points(
-            trend::Opened {
+            trend::CheckpointRef {
                 ckpt: &c.ckpt,
                 sources: &cs,
             },
