@@ -27,6 +27,63 @@ use web_sys::Blob;
 /// New bytes gathered before they are folded into one Blob.
 pub const FOLD_BYTES: usize = 16 << 20;
 
+/// A `Blob` built from an export's parts: a [`Part::Slice`] becomes `blob.slice(offset,
+/// offset + len)` of the input file it names (no bytes read), a [`Part::Bytes`] a `Uint8Array`
+/// copied out of wasm memory at once; new bytes are folded into an intermediate `Blob` every
+/// [`FOLD_BYTES`] so the JS heap holds little. Used by the export and by the merge.
+pub(crate) struct BlobParts {
+    parts: Array,
+    unfolded: usize,
+}
+
+impl BlobParts {
+    pub(crate) fn new() -> Self {
+        BlobParts {
+            parts: Array::new(),
+            unfolded: 0,
+        }
+    }
+
+    /// Appends `p`, whose slices name `blobs[input][file]`; returns the bytes it adds.
+    pub(crate) fn push(&mut self, p: Part, blobs: &[Vec<Blob>]) -> Result<u64, FormatError> {
+        let js = |e: JsValue| FormatError::new(super::blob::js_error_text(&e));
+        match p {
+            Part::Slice {
+                input,
+                file,
+                offset,
+                len,
+                ..
+            } => {
+                let b = blobs
+                    .get(input)
+                    .and_then(|f| f.get(file))
+                    .ok_or_else(|| FormatError::new("an input file is gone"))?;
+                let s = b
+                    .slice_with_f64_and_f64(offset as f64, (offset + len) as f64)
+                    .map_err(js)?;
+                self.parts.push(&s);
+                Ok(len)
+            }
+            Part::Bytes(b) => {
+                self.parts.push(&Uint8Array::from(&b[..]));
+                self.unfolded += b.len();
+                if self.unfolded >= FOLD_BYTES {
+                    let folded = Blob::new_with_u8_array_sequence(&self.parts).map_err(js)?;
+                    self.parts = Array::of1(&folded);
+                    self.unfolded = 0;
+                }
+                Ok(b.len() as u64)
+            }
+        }
+    }
+
+    /// The `Blob` of every part pushed.
+    pub(crate) fn finish(self) -> Result<Blob, JsValue> {
+        Blob::new_with_u8_array_sequence(&self.parts)
+    }
+}
+
 fn now() -> f64 {
     js_sys::Date::now()
 }
@@ -173,43 +230,13 @@ fn run_export(
         );
         let inputs = Inputs { ckpts, sources };
         let total = output_bytes(journal.current(), &inputs.ckpts);
-        let mut parts = Array::new();
-        let mut unfolded = 0usize;
+        let mut parts = BlobParts::new();
         let mut done = 0u64;
         let mut ticker = Ticker::new();
-        let js = |e: JsValue| FormatError::new(super::blob::js_error_text(&e));
         let report = {
             let blobs = &session.blobs;
             export(journal.current(), &inputs, fmt, &out_name, &mut |p| {
-                match p {
-                    Part::Slice {
-                        input,
-                        file,
-                        offset,
-                        len,
-                        ..
-                    } => {
-                        let b = blobs
-                            .get(input)
-                            .and_then(|f| f.get(file))
-                            .ok_or_else(|| FormatError::new("export: an input file is gone"))?;
-                        let s = b
-                            .slice_with_f64_and_f64(offset as f64, (offset + len) as f64)
-                            .map_err(js)?;
-                        parts.push(&s);
-                        done += len;
-                    }
-                    Part::Bytes(b) => {
-                        parts.push(&Uint8Array::from(&b[..]));
-                        unfolded += b.len();
-                        done += b.len() as u64;
-                        if unfolded >= FOLD_BYTES {
-                            let folded = Blob::new_with_u8_array_sequence(&parts).map_err(js)?;
-                            parts = Array::of1(&folded);
-                            unfolded = 0;
-                        }
-                    }
-                }
+                done += parts.push(p, blobs)?;
                 if ticker.due() {
                     reply(Response::ExportProgress(Progress {
                         id,
@@ -221,7 +248,8 @@ fn run_export(
             })
         };
         let report = report.map_err(|e| format!("{out_name}: {e}"))?;
-        let blob = Blob::new_with_u8_array_sequence(&parts)
+        let blob = parts
+            .finish()
             .map_err(|e| format!("{out_name}: {}", super::blob::js_error_text(&e)))?;
         Ok(ExportReply {
             id,

@@ -25,7 +25,7 @@ pub struct NamedSource {
 }
 
 /// The checkpoint currently open in the worker.
-pub struct Opened {
+pub struct OpenCheckpoint {
     /// The request that opened it.
     pub id: RequestId,
     /// The name it was opened as: the file's, or a sharded checkpoint's index file.
@@ -37,7 +37,7 @@ pub struct Opened {
     pub cache: StatsCache,
 }
 
-impl Opened {
+impl OpenCheckpoint {
     pub fn sources(&self) -> Vec<&dyn Source> {
         self.files.iter().map(|f| &*f.source).collect()
     }
@@ -71,7 +71,7 @@ pub const BATCH_BYTES: u64 = 8 << 20;
 /// The worker's state between requests: the opened checkpoint, its edit journal and B files,
 /// the running statistics job — all of it here, in one place.
 pub struct Session {
-    opened: Option<Opened>,
+    opened: Option<OpenCheckpoint>,
     /// The journal over the opened checkpoint and the B files (compare, transplant); reset by
     /// every successful `open`.
     editor: Editor,
@@ -178,7 +178,7 @@ impl Session {
     }
 
     /// The checkpoint opened by the last successful `open`, if any.
-    pub fn opened(&self) -> Option<&Opened> {
+    pub fn opened(&self) -> Option<&OpenCheckpoint> {
         self.opened.as_ref()
     }
 
@@ -188,12 +188,12 @@ impl Session {
     }
 
     /// The opened checkpoint and the editor, for requests that change the editor.
-    pub fn editing(&mut self) -> (Option<&Opened>, &mut Editor) {
+    pub fn editing(&mut self) -> (Option<&OpenCheckpoint>, &mut Editor) {
         (self.opened.as_ref(), &mut self.editor)
     }
 
     /// A checkpoint was read: it replaces the open one, with a fresh journal and no B files.
-    fn set_opened(&mut self, o: Opened) {
+    fn set_opened(&mut self, o: OpenCheckpoint) {
         self.editor.reset(&o.checkpoint);
         #[cfg(target_arch = "wasm32")]
         self.blobs.clear();
@@ -330,7 +330,7 @@ impl Session {
             Ok(checkpoint) => {
                 reply(Response::Summary(Summary::of(id, &checkpoint)));
                 files.truncate(1);
-                self.set_opened(Opened {
+                self.set_opened(OpenCheckpoint {
                     id,
                     name,
                     files,
@@ -386,7 +386,7 @@ impl Session {
                     .zip(names)
                     .map(|(source, name)| NamedSource { name, source })
                     .collect();
-                self.set_opened(Opened {
+                self.set_opened(OpenCheckpoint {
                     id,
                     name,
                     files,
@@ -418,6 +418,24 @@ impl Session {
         ))
     }
 
+    /// Tensor `tensor` of input `input` when it has data to read: the input's checkpoint,
+    /// sources and statistics cache, and the tensor's index; else the answer to send (no file
+    /// open, no such file B, no such tensor, a meta tensor).
+    #[allow(clippy::type_complexity)]
+    fn readable_tensor(
+        &mut self,
+        id: RequestId,
+        input: u32,
+        tensor: u32,
+    ) -> Result<(&Checkpoint, Vec<&dyn Source>, &mut StatsCache, usize), Box<Response>> {
+        let no_file = self.opened.is_none();
+        let Some((ckpt, sources, cache)) = self.input_mut(input) else {
+            return Err(Box::new(missing_input(id, input, no_file)));
+        };
+        let i = readable(ckpt, id, tensor)?;
+        Ok((ckpt, sources, cache, i))
+    }
+
     /// Handle `stats {id, tensor, bins}` (cached per tensor and bin count).
     pub fn stats(
         &mut self,
@@ -441,12 +459,9 @@ impl Session {
         let bins = (bins as usize).clamp(1, crate::stats::MAX_BINS);
         let opts = self.stats_options(bins);
         let chunk = self.read_chunk;
-        let no_file = self.opened.is_none();
-        let Some((ckpt, sources, cache)) = self.input_mut(source.input) else {
-            return reply(missing_input(id, source.input, no_file));
-        };
-        let i = match readable(ckpt, id, source.tensor) {
-            Ok(i) => i,
+        let (ckpt, sources, cache, i) = match self.readable_tensor(id, source.input, source.tensor)
+        {
+            Ok(x) => x,
             Err(r) => return reply(*r),
         };
         let tensor = source.tensor;
@@ -514,12 +529,8 @@ impl Session {
         n: u32,
         reply: &mut dyn FnMut(Response),
     ) {
-        let no_file = self.opened.is_none();
-        let Some((ckpt, sources, _)) = self.input_mut(source.input) else {
-            return reply(missing_input(id, source.input, no_file));
-        };
-        let i = match readable(ckpt, id, source.tensor) {
-            Ok(i) => i,
+        let (ckpt, sources, _, i) = match self.readable_tensor(id, source.input, source.tensor) {
+            Ok(x) => x,
             Err(r) => return reply(*r),
         };
         let t = &ckpt.tensors[i];
@@ -567,12 +578,8 @@ impl Session {
         (w, h): (u32, u32),
         reply: &mut dyn FnMut(Response),
     ) {
-        let no_file = self.opened.is_none();
-        let Some((ckpt, sources, _)) = self.input_mut(source.input) else {
-            return reply(missing_input(id, source.input, no_file));
-        };
-        let i = match readable(ckpt, id, source.tensor) {
-            Ok(i) => i,
+        let (ckpt, sources, _, i) = match self.readable_tensor(id, source.input, source.tensor) {
+            Ok(x) => x,
             Err(r) => return reply(*r),
         };
         let t = &ckpt.tensors[i];
@@ -629,12 +636,8 @@ impl Session {
         w: &super::protocol::Window,
         reply: &mut dyn FnMut(Response),
     ) {
-        let no_file = self.opened.is_none();
-        let Some((ckpt, sources, _)) = self.input_mut(0) else {
-            return reply(missing_input(id, 0, no_file));
-        };
-        let i = match readable(ckpt, id, tensor) {
-            Ok(i) => i,
+        let (ckpt, sources, _, i) = match self.readable_tensor(id, 0, tensor) {
+            Ok(x) => x,
             Err(r) => return reply(*r),
         };
         match super::window::read(ckpt, &sources, i, w) {
@@ -1027,8 +1030,11 @@ mod tests {
             panic!("{out:?}")
         };
         assert_eq!((st.id, st.tensor), (8, w));
-        assert_eq!(st.stats.count, 6);
-        assert_eq!((st.stats.min, st.stats.max), (Some(-2.0), Some(6.0)));
+        assert_eq!(st.stats.summary.count, 6);
+        assert_eq!(
+            (st.stats.summary.min, st.stats.summary.max),
+            (Some(-2.0), Some(6.0))
+        );
         assert_eq!(st.stats.histogram.counts.len(), 4);
         out.clear();
         s.values(9, w, 4, &mut |r| out.push(r));
@@ -1119,7 +1125,7 @@ mod tests {
         let Response::StatsRows { rows, .. } = &out[0] else {
             panic!("{out:?}")
         };
-        assert_eq!(rows[0].nan, 1);
+        assert_eq!(rows[0].summary.nan, 1);
         assert_eq!(
             out.last(),
             Some(&Response::AllStatsDone {
@@ -1245,7 +1251,7 @@ mod edit_tests {
         let mut out = vec![];
         s.stats_of(1, source, 8, &mut |r| out.push(r));
         match out.pop() {
-            Some(Response::Stats(x)) => (x.stats.mean.unwrap(), x.stats.count),
+            Some(Response::Stats(x)) => (x.stats.summary.mean.unwrap(), x.stats.summary.count),
             other => panic!("{other:?}"),
         }
     }
