@@ -159,8 +159,8 @@ fn check_shard_name(f: &str) -> std::result::Result<(), String> {
 /// Gives the source of a shard file named as in the index (relative to the index's folder).
 pub type ShardOpener<'a> = dyn FnMut(&str) -> Result<Box<dyn Source>> + 'a;
 
-/// An opened checkpoint and one source per [`Checkpoint::files`] entry, same order.
-pub type Opened = (Checkpoint, Vec<Box<dyn Source>>);
+/// A checkpoint and one source per [`Checkpoint::files`] entry, same order.
+pub type WithSources = (Checkpoint, Vec<Box<dyn Source>>);
 
 /// Open a sharded checkpoint from its index. `shard(name)` returns the source of a shard file
 /// named as in the index's `weight_map` (relative to the index). Returns the merged checkpoint
@@ -169,7 +169,7 @@ pub fn open_sharded(
     index: &dyn Source,
     index_name: &str,
     shard: &mut ShardOpener<'_>,
-) -> Result<Opened> {
+) -> Result<WithSources> {
     let idx = read_index(index, index_name)?;
     let mut sources: Vec<Box<dyn Source>> = Vec::with_capacity(idx.shards.len());
     let mut parts = Vec::with_capacity(idx.shards.len());
@@ -421,7 +421,7 @@ fn remap(
 /// Open a checkpoint from a native path: a single file (any format [`super::open`] reads), or a
 /// sharded-checkpoint index whose shards are found beside it. Errors name the path as given.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn open_path(path: &std::path::Path) -> Result<Opened> {
+pub fn open_path(path: &std::path::Path) -> Result<WithSources> {
     use super::source::FileSource;
     let name = path.to_string_lossy().into_owned();
     let src = FileSource::open(path).map_err(|e| FormatError::new(e.0).in_file(&name))?;
@@ -484,7 +484,7 @@ mod tests {
         )
     }
 
-    fn open_with(idx: &MemSource, files: &BTreeMap<&str, Vec<u8>>) -> Result<Opened> {
+    fn open_with(idx: &MemSource, files: &BTreeMap<&str, Vec<u8>>) -> Result<WithSources> {
         open_sharded(idx, "model.safetensors.index.json", &mut |name| {
             files
                 .get(name)
