@@ -326,10 +326,24 @@ impl Session {
             reply(Response::Error(ErrorReply::from_format(id, &e)));
             return;
         }
-        match format::open(src, &name) {
-            Ok(checkpoint) => {
+        let opened = format::open(src, &name).map(|checkpoint| {
+            files.truncate(1);
+            (checkpoint, files)
+        });
+        self.answer_open(id, name, opened, reply);
+    }
+
+    /// Answer an `open`: the summary, and the checkpoint kept as the open one; or the error.
+    fn answer_open(
+        &mut self,
+        id: RequestId,
+        name: String,
+        opened: format::Result<(Checkpoint, Vec<NamedSource>)>,
+        reply: &mut dyn FnMut(Response),
+    ) {
+        match opened {
+            Ok((checkpoint, files)) => {
                 reply(Response::Summary(Summary::of(id, &checkpoint)));
-                files.truncate(1);
                 self.set_opened(OpenCheckpoint {
                     id,
                     name,
@@ -378,24 +392,17 @@ impl Session {
             names.push(f.name);
             Ok(f.source)
         };
-        match format::open_sharded(&*index.source, &name, &mut opener) {
-            Ok((checkpoint, sources)) => {
-                reply(Response::Summary(Summary::of(id, &checkpoint)));
+        let opened = format::open_sharded(&*index.source, &name, &mut opener).map(
+            |(checkpoint, sources)| {
                 let files = sources
                     .into_iter()
                     .zip(names)
                     .map(|(source, name)| NamedSource { name, source })
                     .collect();
-                self.set_opened(OpenCheckpoint {
-                    id,
-                    name,
-                    files,
-                    checkpoint,
-                    cache: StatsCache::new(),
-                });
-            }
-            Err(e) => reply(Response::Error(ErrorReply::from_format(id, &e))),
-        }
+                (checkpoint, files)
+            },
+        );
+        self.answer_open(id, name, opened, reply);
     }
 
     /// The index, sources and statistics cache of input `input` (0: the opened checkpoint,
