@@ -14,7 +14,8 @@
 
 use super::edit::{output_bytes, Ticker};
 use super::protocol::{
-    BlobHandle, ErrorKind, ErrorReply, ExportReply, JsFile, OpenedB, Progress, Request, Response,
+    BlobHandle, ErrorKind, ErrorReply, ExportReply, JsFile, OpenedB, Progress, Request, RequestId,
+    Response,
 };
 use super::session::{NamedSource, Session};
 use crate::export::plan::{export, OutFormat, Part};
@@ -100,6 +101,79 @@ pub(crate) fn wasm_memory() -> u64 {
         .unwrap_or(0)
 }
 
+/// Open file B for compare / transplant (`open_b`); the answer names it or says why not.
+fn open_b(session: &mut Session, id: RequestId, file: JsFile) -> OpenedB {
+    let JsFile(file) = file;
+    let name = file.name();
+    let blob: Blob = file.clone().into();
+    let res = super::blob::cached(file.into())
+        .map_err(|e| format!("{name}: {}", e.0))
+        .and_then(|src| {
+            session
+                .editing()
+                .1
+                .open_b(NamedSource {
+                    name: name.clone(),
+                    source: Box::new(src),
+                })
+                .map_err(|e| e.to_string())
+        });
+    match res {
+        Ok(_) => {
+            session.blobs.push(vec![blob]);
+            let tensors = session
+                .editor()
+                .others()
+                .last()
+                .map(|o| o.checkpoint.tensors.len() as u64)
+                .unwrap_or(0);
+            OpenedB {
+                id,
+                name,
+                tensors,
+                error: None,
+            }
+        }
+        Err(error) => OpenedB {
+            id,
+            name,
+            tensors: 0,
+            error: Some(error),
+        },
+    }
+}
+
+/// The A/B view of tensor `key` (`ab`): A's and B's histograms and their difference's; `None`
+/// when no file is open.
+fn ab(
+    session: &Session,
+    id: RequestId,
+    key: &str,
+    maps: &[(String, String)],
+    bins: u32,
+) -> Option<crate::worker::protocol::AbReply> {
+    let opened = session.opened()?;
+    let a_src: Vec<&dyn Source> = opened.files.iter().map(|f| &*f.source).collect();
+    Some(match session.editor().others().last() {
+        Some(b) => {
+            let b_src: Vec<&dyn Source> = b.files.iter().map(|f| &*f.source).collect();
+            super::ab::ab_view(
+                id,
+                (&opened.checkpoint, &a_src),
+                (&b.checkpoint, &b_src),
+                key,
+                maps,
+                bins,
+            )
+        }
+        None => crate::worker::protocol::AbReply {
+            id,
+            error: Some("open a file B first".into()),
+            ..Default::default()
+        },
+    })
+}
+
 /// Handle an edit / export / compare request (the journal's own requests and `diff` go to
 /// [`Session::edit_request`]).
 pub fn handle(session: &mut Session, req: Request<JsFile>, reply: &mut dyn FnMut(Response)) {
@@ -111,77 +185,16 @@ pub fn handle(session: &mut Session, req: Request<JsFile>, reply: &mut dyn FnMut
         return;
     }
     match req {
-        Request::OpenB { id, file } => {
-            let JsFile(file) = file;
-            let name = file.name();
-            let blob: Blob = file.clone().into();
-            let res = super::blob::cached(file.into())
-                .map_err(|e| format!("{name}: {}", e.0))
-                .and_then(|src| {
-                    session
-                        .editing()
-                        .1
-                        .open_b(NamedSource {
-                            name: name.clone(),
-                            source: Box::new(src),
-                        })
-                        .map_err(|e| e.to_string())
-                });
-            let reply_b = match res {
-                Ok(_) => {
-                    session.blobs.push(vec![blob]);
-                    let tensors = session
-                        .editor()
-                        .others()
-                        .last()
-                        .map(|o| o.checkpoint.tensors.len() as u64)
-                        .unwrap_or(0);
-                    OpenedB {
-                        id,
-                        name,
-                        tensors,
-                        error: None,
-                    }
-                }
-                Err(error) => OpenedB {
-                    id,
-                    name,
-                    tensors: 0,
-                    error: Some(error),
-                },
-            };
-            reply(Response::OpenedB(reply_b));
-        }
+        Request::OpenB { id, file } => reply(Response::OpenedB(open_b(session, id, file))),
         Request::Ab {
             id,
             key,
             maps,
             bins,
-        } => {
-            let Some(opened) = session.opened() else {
-                return reply(Response::Error(ErrorReply::no_file(id)));
-            };
-            let a_src: Vec<&dyn Source> = opened.files.iter().map(|f| &*f.source).collect();
-            let r = match session.editor().others().last() {
-                Some(b) => {
-                    let b_src: Vec<&dyn Source> = b.files.iter().map(|f| &*f.source).collect();
-                    super::ab::ab_view(
-                        id,
-                        (&opened.checkpoint, &a_src),
-                        (&b.checkpoint, &b_src),
-                        &key,
-                        &maps,
-                        bins,
-                    )
-                }
-                None => crate::worker::protocol::AbReply {
-                    id,
-                    error: Some("open a file B first".into()),
-                    ..Default::default()
-                },
-            };
-            reply(Response::Ab(Box::new(r)));
-        }
+        } => match ab(session, id, &key, &maps, bins) {
+            Some(r) => reply(Response::Ab(Box::new(r))),
+            None => reply(Response::Error(ErrorReply::no_file(id))),
+        },
         Request::Export { id, format } => match run_export(id, format, session, reply) {
             Ok(r) => reply(Response::Exported(r)),
             Err(e) => reply(Response::Error(ErrorReply::new(
