@@ -562,13 +562,6 @@ mod tests {
         out
     }
 
-    fn named(name: &str, bytes: &[u8]) -> NamedSource {
-        NamedSource {
-            name: name.into(),
-            source: Box::new(MemSource(bytes.to_vec())),
-        }
-    }
-
     fn linear(w: &[f64], keys: Option<&str>) -> MergeSpec {
         MergeSpec {
             method: Method::Linear {
@@ -607,8 +600,11 @@ mod tests {
         let mut s = MergeSession::new();
         let r = s.open(
             1,
-            vec![named("a.safetensors", &a)],
-            vec![named("b.safetensors", &b), named("x.pth", &[1, 2])],
+            vec![NamedSource::in_memory("a.safetensors", &a)],
+            vec![
+                NamedSource::in_memory("b.safetensors", &b),
+                NamedSource::in_memory("x.pth", [1, 2]),
+            ],
         );
         let MergeReply::Opened { inputs, errors, .. } = r else {
             panic!("{r:?}")
@@ -678,8 +674,8 @@ mod tests {
         let mut s = MergeSession::new();
         s.open(
             1,
-            vec![named("a.safetensors", &a)],
-            vec![named("b.safetensors", &b)],
+            vec![NamedSource::in_memory("a.safetensors", &a)],
+            vec![NamedSource::in_memory("b.safetensors", &b)],
         );
         let mut out = vec![];
         s.preview(2, &linear(&[1.0, 1.0], None), &mut |r| out.push(r));

@@ -24,6 +24,17 @@ pub struct NamedSource {
     pub source: Box<dyn Source>,
 }
 
+impl NamedSource {
+    /// `bytes` held in memory under `name` (the tests' files).
+    #[cfg(test)]
+    pub(crate) fn in_memory(name: &str, bytes: impl AsRef<[u8]>) -> NamedSource {
+        NamedSource {
+            name: name.into(),
+            source: Box::new(crate::format::MemSource(bytes.as_ref().to_vec())),
+        }
+    }
+}
+
 /// The checkpoint currently open in the worker.
 pub struct OpenCheckpoint {
     /// The request that opened it.
@@ -860,7 +871,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{MemSource, SourceError};
+    use crate::format::SourceError;
 
     struct Broken;
     impl Source for Broken {
@@ -881,19 +892,12 @@ mod tests {
         (s, out)
     }
 
-    fn named(name: &str, bytes: Vec<u8>) -> NamedSource {
-        NamedSource {
-            name: name.into(),
-            source: Box::new(MemSource(bytes)),
-        }
-    }
-
     #[test]
     fn unknown_bytes_are_detected_then_refused() {
         // named .pth on purpose: the extension must not matter
-        let (s, out) = run(vec![named(
+        let (s, out) = run(vec![NamedSource::in_memory(
             "random.pth",
-            b"\x13\x37 not a checkpoint at all".to_vec(),
+            b"\x13\x37 not a checkpoint at all",
         )]);
         assert_eq!(out.len(), 2, "{out:?}");
         let Response::Detected(d) = &out[0] else {
@@ -915,7 +919,7 @@ mod tests {
         // pickle.dumps of an object whose __reduce__ is (os.system, ("a') + b('c",)), protocol 4
         let mut p = b"\x80\x04\x8c\x05posix\x8c\x06system\x93\x8c\x0aa') + b('c".to_vec();
         p.extend_from_slice(b"\x85R.");
-        let (s, out) = run(vec![named("evil.pkl", p)]);
+        let (s, out) = run(vec![NamedSource::in_memory("evil.pkl", p)]);
         let Response::Detected(d) = &out[0] else {
             panic!("{out:?}")
         };
@@ -942,7 +946,7 @@ mod tests {
     fn detection_ignores_the_name() {
         let mut st = 2u64.to_le_bytes().to_vec();
         st.extend_from_slice(b"{}");
-        let (_, out) = run(vec![named("weights.txt", st)]);
+        let (_, out) = run(vec![NamedSource::in_memory("weights.txt", st)]);
         let Response::Detected(d) = &out[0] else {
             panic!("{out:?}")
         };
@@ -1007,7 +1011,7 @@ mod tests {
             ("a.w", vec![2, 3], vec![1.0, -2.0, 3.0, 4.0, 0.0, 6.0]),
             ("a.b", vec![3], vec![0.5, f32::NAN, 1.5]),
         ]);
-        let (s, out) = run(vec![named("m.safetensors", st)]);
+        let (s, out) = run(vec![NamedSource::in_memory("m.safetensors", st)]);
         let Response::Summary(sum) = &out[1] else {
             panic!("{out:?}")
         };
@@ -1077,7 +1081,7 @@ mod tests {
         let n = 3 << 20;
         let vals: Vec<f32> = (0..n).map(|i| (i % 1000) as f32).collect();
         let st = safetensors(&[("big", vec![n as u64], vals)]);
-        let (mut s, _) = run(vec![named("big.safetensors", st)]);
+        let (mut s, _) = run(vec![NamedSource::in_memory("big.safetensors", st)]);
         s.inner_progress_bytes = 4 << 20;
         s.read_chunk = 4 << 20;
         let mut out = vec![];
@@ -1158,9 +1162,11 @@ mod tests {
         // a new open ends a running run first (the page stops waiting for it)
         s.all_stats_begin(22, 8, &mut |_| {});
         out.clear();
-        s.open(23, vec![named("x.pth", b"nope".to_vec())], &mut |r| {
-            out.push(r)
-        });
+        s.open(
+            23,
+            vec![NamedSource::in_memory("x.pth", b"nope")],
+            &mut |r| out.push(r),
+        );
         assert_eq!(
             out[0],
             Response::AllStatsDone {
@@ -1184,7 +1190,10 @@ mod tests {
     #[test]
     fn an_index_alone_names_the_shards_to_add() {
         let ix = br#"{"metadata": {"total_size": 8}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}"#;
-        let (_, out) = run(vec![named("model.safetensors.index.json", ix.to_vec())]);
+        let (_, out) = run(vec![NamedSource::in_memory(
+            "model.safetensors.index.json",
+            ix,
+        )]);
         let Response::Error(e) = &out[1] else {
             panic!("{out:?}")
         };
@@ -1198,7 +1207,7 @@ mod tests {
 
     #[test]
     fn empty_file_is_unknown() {
-        let (_, out) = run(vec![named("empty.pth", vec![])]);
+        let (_, out) = run(vec![NamedSource::in_memory("empty.pth", vec![])]);
         let Response::Detected(d) = &out[0] else {
             panic!("{out:?}")
         };
@@ -1215,7 +1224,7 @@ mod edit_tests {
     //! The session owns the journal: edits answer with the edited index, and tensors of the
     //! edited checkpoint (transplanted from B, cast) are read from the right bytes.
     use super::*;
-    use crate::format::{DType, MemSource};
+    use crate::format::DType;
     use crate::worker::protocol::{JournalReply, OpSpec};
 
     fn st(tensors: &[(&str, &[f32])]) -> Vec<u8> {
@@ -1236,13 +1245,6 @@ mod edit_tests {
         out.extend_from_slice(h.as_bytes());
         out.extend_from_slice(&data);
         out
-    }
-
-    fn named(name: &str, bytes: Vec<u8>) -> NamedSource {
-        NamedSource {
-            name: name.into(),
-            source: Box::new(MemSource(bytes)),
-        }
     }
 
     fn journal(s: &mut Session, req: Request<String>) -> JournalReply {
@@ -1268,7 +1270,7 @@ mod edit_tests {
         let mut s = Session::new();
         s.open(
             1,
-            vec![named(
+            vec![NamedSource::in_memory(
                 "a.safetensors",
                 st(&[("module.w", &[1.0, 2.0, 3.0]), ("module.b", &[0.1])]),
             )],
@@ -1334,7 +1336,10 @@ mod edit_tests {
         // a B file: its tensors are input 1, read from B's bytes
         s.editing()
             .1
-            .open_b(named("b.safetensors", st(&[("w", &[10.0, 20.0])])))
+            .open_b(NamedSource::in_memory(
+                "b.safetensors",
+                st(&[("w", &[10.0, 20.0])]),
+            ))
             .unwrap();
         let (mean, count) = stats_mean(
             &mut s,
@@ -1372,7 +1377,10 @@ mod edit_tests {
         // opening another file starts a fresh journal and forgets B
         s.open(
             9,
-            vec![named("c.safetensors", st(&[("x", &[1.0])]))],
+            vec![NamedSource::in_memory(
+                "c.safetensors",
+                st(&[("x", &[1.0])]),
+            )],
             &mut |_| {},
         );
         let j = journal(&mut s, Request::JournalList { id: 10 });
