@@ -87,9 +87,9 @@ fn run(name: &str, dtype: DType, bytes: Vec<u8>, reference_mean: f64) {
     });
     let s = s.unwrap();
     assert!(
-        (s.mean.unwrap() - reference_mean).abs() <= 1e-6 * reference_mean.abs().max(1e-3),
+        (s.summary.mean.unwrap() - reference_mean).abs() <= 1e-6 * reference_mean.abs().max(1e-3),
         "{name}: mean {:?} vs {reference_mean}",
-        s.mean
+        s.summary.mean
     );
 
     let parts = Array::new();
@@ -123,7 +123,7 @@ fn run(name: &str, dtype: DType, bytes: Vec<u8>, reference_mean: f64) {
     .unwrap()
     .unwrap();
     let blob_ms = now_ms() - t1;
-    assert_eq!(s.mean, s2.mean);
+    assert_eq!(s.summary.mean, s2.summary.mean);
     let mb = numel as f64 * dtype.size() as f64 / 1e6;
     console_log!(
         "wasm-stats {name}: {mb:.0} MB, {} pass(es), {} quantiles: from wasm memory best {mem_ms:.0} ms = {:.0} MB/s (median of 5 {mem_median:.0} ms = {:.0} MB/s; first, cold run {mem_cold:.0} ms = {:.0} MB/s); from a Blob via FileReaderSync (16 MiB reads) {blob_ms:.0} ms = {:.0} MB/s",

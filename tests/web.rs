@@ -482,7 +482,11 @@ fn tensor_requests_read_the_file_through_the_blob() {
         panic!("{out:?}")
     };
     assert_eq!(
-        (st.stats.min, st.stats.max, st.stats.count),
+        (
+            st.stats.summary.min,
+            st.stats.summary.max,
+            st.stats.summary.count
+        ),
         (Some(-2.0), Some(6.0), 6)
     );
     // the encoded answer decodes on the page side unchanged (NaN-free here)
@@ -541,13 +545,13 @@ fn tensor_requests_read_the_file_through_the_blob() {
 
 // --- the page's message hub
 
-/// The Inspector (through the context's `Checkpoint`) and the Edit / Compare tabs (through the
+/// The Inspector (through the context's `PageCheckpoint`) and the Edit / Compare tabs (through the
 /// hub) draw request ids from one counter, so an answer reaches only the request it belongs to.
 /// (Each once had its own counter starting at 2^24 + 1: an Inspector error reached the Edit tab.)
 #[wasm_bindgen_test]
 fn inspector_and_edit_tab_request_ids_never_collide() {
-    use weightscope::ui::{context::Checkpoint, hub};
-    let ck = Checkpoint::new();
+    use weightscope::ui::{context::PageCheckpoint, hub};
+    let ck = PageCheckpoint::new();
     let mut seen = std::collections::HashSet::new();
     for _ in 0..4 {
         let (inspector, edit) = (ck.new_id(), hub::next_id());

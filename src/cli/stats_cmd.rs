@@ -79,21 +79,24 @@ fn table(
         );
         let r = match cache.get(i, bins) {
             Some(s) => {
-                let zp = if s.count == 0 {
+                let zp = if s.summary.count == 0 {
                     "-".to_string()
                 } else {
-                    format!("{:.2}", 100.0 * s.zeros as f64 / s.count as f64)
+                    format!(
+                        "{:.2}",
+                        100.0 * s.summary.zeros as f64 / s.summary.count as f64
+                    )
                 };
                 [
                     super::esc(&t.path_string()),
                     t.dtype.name().to_string(),
                     shape,
-                    num(s.min),
-                    num(s.max),
-                    num(s.mean),
-                    num(s.std),
+                    num(s.summary.min),
+                    num(s.summary.max),
+                    num(s.summary.mean),
+                    num(s.summary.std),
                     zp,
-                    format!("{}/{}", s.nan, s.posinf + s.neginf),
+                    format!("{}/{}", s.summary.nan, s.summary.posinf + s.summary.neginf),
                 ]
             }
             None => [

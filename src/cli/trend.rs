@@ -86,11 +86,11 @@ fn steps_range(
         let cs = cur.source_refs();
         let ps = prev.as_ref().map(|p| p.source_refs()).unwrap_or_default();
         let p = trend::step_points(
-            trend::Opened {
+            trend::CheckpointRef {
                 ckpt: &cur.ckpt,
                 sources: &cs,
             },
-            prev.as_ref().map(|p| trend::Opened {
+            prev.as_ref().map(|p| trend::CheckpointRef {
                 ckpt: &p.ckpt,
                 sources: &ps,
             }),

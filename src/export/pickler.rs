@@ -346,34 +346,15 @@ impl W<'_> {
         self.tensor_info(t, info, path)
     }
 
-    /// Write the tensor `info` (of input `t.input`, cast as `t.cast`).
+    /// Write the tensor `info` (of input `t.input`, cast as `t.cast`): a `_rebuild_tensor_v2`
+    /// (typed storage), `_rebuild_tensor_v3` (untyped) or `_rebuild_qtensor` call, wrapped in
+    /// `_rebuild_parameter` for a parameter; a meta tensor as `_rebuild_meta_tensor_no_storage`.
     fn tensor_info(&mut self, t: &TensorRef, info: TensorInfo, path: &[String]) -> bool {
-        if let TensorKind::Quantized {
-            scheme,
-            scale,
-            zero_point,
-            per_channel,
-        } = &info.kind
-        {
-            let per_tensor_ok =
-                scheme == "per_tensor_affine" && scale.is_some() && zero_point.is_some();
-            if !(per_tensor_ok || per_channel.is_some()) || t.cast.is_some() {
-                self.dropped.push(format!(
-                    "{}: quantized tensor ({scheme}) cannot be rewritten",
-                    path_text(path)
-                ));
-                return false;
-            }
+        if !self.rewritable(t, &info, path) {
+            return false;
         }
         if info.storage.is_none() {
-            // meta tensor: shape and dtype only
-            self.global("torch._utils", "_rebuild_meta_tensor_no_storage");
-            self.out.push(b'(');
-            self.global("torch", info.dtype.name());
-            self.dims(&info.shape);
-            self.dims(&info.strides);
-            self.out.push(if info.requires_grad { 0x88 } else { 0x89 });
-            self.out.extend([b't', b'R']);
+            self.meta_tensor(&info);
             return true;
         }
         if info.parameter {
@@ -381,21 +362,12 @@ impl W<'_> {
         }
         let (key, typed, numel, keep_layout) = self.storage_for(t, &info);
         let dtype = t.cast.unwrap_or(info.dtype);
-        let (offset, shape, strides) = if !keep_layout {
-            let mut st = vec![0u64; info.shape.len()];
-            let mut acc = 1u64;
-            for i in (0..info.shape.len()).rev() {
-                st[i] = acc;
-                acc *= info.shape[i].max(1);
-            }
-            (0, info.shape.clone(), st)
+        let (offset, strides) = if keep_layout {
+            (info.storage_offset, info.strides.clone())
         } else {
-            (
-                info.storage_offset,
-                info.shape.clone(),
-                info.strides.clone(),
-            )
+            (0, contiguous_strides(&info.shape))
         };
+        let shape = &info.shape;
         let quant = matches!(info.kind, TensorKind::Quantized { .. });
         if quant {
             self.global("torch._utils", "_rebuild_qtensor");
@@ -417,42 +389,10 @@ impl W<'_> {
         self.int(numel as i64);
         self.out.extend([b't', b'Q']);
         self.int(offset as i64);
-        self.dims(&shape);
+        self.dims(shape);
         self.dims(&strides);
-        if let TensorKind::Quantized {
-            scale,
-            zero_point,
-            per_channel,
-            ..
-        } = &info.kind
-        {
-            match (per_channel, scale, zero_point) {
-                (Some(pc), _, _) => {
-                    let nested = TensorRef {
-                        input: t.input,
-                        index: usize::MAX,
-                        cast: None,
-                        dtype: pc.scales.dtype,
-                    };
-                    self.out.push(b'(');
-                    self.global("torch", "per_channel_affine");
-                    let ok = self.tensor_info(&nested, pc.scales.clone(), path)
-                        && self.tensor_info(&nested, pc.zero_points.clone(), path);
-                    if !ok {
-                        return false;
-                    }
-                    self.int(pc.axis);
-                    self.out.push(b't');
-                }
-                (None, Some(s), Some(z)) => {
-                    self.global("torch", "per_tensor_affine");
-                    self.out.push(b'G');
-                    self.out.extend(s.to_be_bytes());
-                    self.int(*z);
-                    self.tuple(3);
-                }
-                _ => unreachable!("checked above"),
-            }
+        if quant && !self.quantizer(t, &info, path) {
+            return false;
         }
         let inner_rg = info.requires_grad && !info.parameter;
         self.out.push(if inner_rg { 0x88 } else { 0x89 });
@@ -462,17 +402,7 @@ impl W<'_> {
         }
         if let TensorKind::ConjNeg { conj, neg } = info.kind {
             if t.cast.is_none() {
-                self.out.push(b'}');
-                self.out.push(b'(');
-                if conj {
-                    self.str("conj");
-                    self.out.push(0x88);
-                }
-                if neg {
-                    self.str("neg");
-                    self.out.push(0x88);
-                }
-                self.out.push(b'u');
+                self.conj_neg_flags(conj, neg);
             }
         }
         self.out.extend([b't', b'R']);
@@ -482,6 +412,98 @@ impl W<'_> {
             self.out.extend([0x87, b'R']);
         }
         true
+    }
+
+    /// False (and the tensor reported as dropped) for a quantized tensor this writer cannot
+    /// rebuild: a scheme other than per-tensor / per-channel affine, or a cast one.
+    fn rewritable(&mut self, t: &TensorRef, info: &TensorInfo, path: &[String]) -> bool {
+        if let TensorKind::Quantized {
+            scheme,
+            scale,
+            zero_point,
+            per_channel,
+        } = &info.kind
+        {
+            let per_tensor_ok =
+                scheme == "per_tensor_affine" && scale.is_some() && zero_point.is_some();
+            if !(per_tensor_ok || per_channel.is_some()) || t.cast.is_some() {
+                self.dropped.push(format!(
+                    "{}: quantized tensor ({scheme}) cannot be rewritten",
+                    path_text(path)
+                ));
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A meta tensor: shape and dtype only.
+    fn meta_tensor(&mut self, info: &TensorInfo) {
+        self.global("torch._utils", "_rebuild_meta_tensor_no_storage");
+        self.out.push(b'(');
+        self.global("torch", info.dtype.name());
+        self.dims(&info.shape);
+        self.dims(&info.strides);
+        self.out.push(if info.requires_grad { 0x88 } else { 0x89 });
+        self.out.extend([b't', b'R']);
+    }
+
+    /// The quantizer argument of `_rebuild_qtensor`: `(per_channel_affine, scales,
+    /// zero_points, axis)` or `(per_tensor_affine, scale, zero_point)`; false when a nested
+    /// tensor cannot be written.
+    fn quantizer(&mut self, t: &TensorRef, info: &TensorInfo, path: &[String]) -> bool {
+        let TensorKind::Quantized {
+            scale,
+            zero_point,
+            per_channel,
+            ..
+        } = &info.kind
+        else {
+            return true;
+        };
+        match (per_channel, scale, zero_point) {
+            (Some(pc), _, _) => {
+                let nested = TensorRef {
+                    input: t.input,
+                    index: usize::MAX,
+                    cast: None,
+                    dtype: pc.scales.dtype,
+                };
+                self.out.push(b'(');
+                self.global("torch", "per_channel_affine");
+                let ok = self.tensor_info(&nested, pc.scales.clone(), path)
+                    && self.tensor_info(&nested, pc.zero_points.clone(), path);
+                if !ok {
+                    return false;
+                }
+                self.int(pc.axis);
+                self.out.push(b't');
+            }
+            (None, Some(s), Some(z)) => {
+                self.global("torch", "per_tensor_affine");
+                self.out.push(b'G');
+                self.out.extend(s.to_be_bytes());
+                self.int(*z);
+                self.tuple(3);
+            }
+            _ => unreachable!("checked by rewritable"),
+        }
+        true
+    }
+
+    /// The `{'conj': True, 'neg': True}` tensor flags (those set).
+    fn conj_neg_flags(&mut self, conj: bool, neg: bool) {
+        self.out.push(b'}');
+        self.out.push(b'(');
+        if conj {
+            self.str("conj");
+            self.out.push(0x88);
+        }
+        if neg {
+            self.str("neg");
+            self.out.push(0x88);
+        }
+        self.out.push(b'u');
     }
 
     /// Write the items of a list or tuple in order; a dropped item is written as `None` so
@@ -700,4 +722,16 @@ impl W<'_> {
         }
         true
     }
+}
+
+/// Row-major strides (in elements) of a contiguous tensor of `shape` (a 0 dimension counts as 1,
+/// as torch's `contiguous()` strides do).
+fn contiguous_strides(shape: &[u64]) -> Vec<u64> {
+    let mut st = vec![0u64; shape.len()];
+    let mut acc = 1u64;
+    for i in (0..shape.len()).rev() {
+        st[i] = acc;
+        acc *= shape[i].max(1);
+    }
+    st
 }

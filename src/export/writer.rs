@@ -184,7 +184,9 @@ pub fn archive_prefix(out_name: &str) -> String {
     }
 }
 
-/// Write `tree` as a torch zip checkpoint.
+/// Write `tree` as a torch zip checkpoint: `data.pkl`, `byteorder`, one stored record per
+/// storage (copied, swapped, inflated, cast or streamed — [`storage_record`]), `version`, and
+/// the central directory.
 pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> Result<Report> {
     let mut report = Report::default();
     let pickled = pickle_tree(tree, &inputs.ckpts);
@@ -196,144 +198,15 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
         report: &mut report,
     };
     let mut cd: Vec<ZipRecord> = vec![];
-
-    let small =
-        |out: &mut Out, cd: &mut Vec<ZipRecord>, name: String, data: Vec<u8>| -> Result<()> {
-            let offset = out.pos;
-            out.bytes(local_header(&name, offset, data.len() as u64))?;
-            let e = ZipRecord {
-                name,
-                offset,
-                size: data.len() as u64,
-                crc: crc32fast::hash(&data),
-            };
-            out.bytes(data)?;
-            out.bytes(descriptor(&e))?;
-            cd.push(e);
-            Ok(())
-        };
-    small(
-        &mut out,
-        &mut cd,
-        format!("{prefix}/data.pkl"),
-        pickled.bytes.clone(),
-    )?;
-    small(
-        &mut out,
-        &mut cd,
-        format!("{prefix}/byteorder"),
-        b"little".to_vec(),
-    )?;
-
+    let pkl = pickled.bytes.clone();
+    small_record(&mut out, &mut cd, format!("{prefix}/data.pkl"), pkl)?;
+    let order = b"little".to_vec();
+    small_record(&mut out, &mut cd, format!("{prefix}/byteorder"), order)?;
     for st in &pickled.storages {
         let name = format!("{prefix}/data/{}", st.key);
         let offset = out.pos;
         out.bytes(local_header(&name, offset, st.nbytes))?;
-        // a deflated input record is written stored: streamed (inflated) like a swapped one
-        let inflate_copy;
-        let content = match &st.content {
-            StorageContent::Copy { input, storage }
-                if inputs.ckpts[*input].storages[*storage].deflated.is_some() =>
-            {
-                inflate_copy = StorageContent::Swapped {
-                    input: *input,
-                    storage: *storage,
-                    unit: 1,
-                };
-                &inflate_copy
-            }
-            c => c,
-        };
-        let crc = match content {
-            StorageContent::Copy { input, storage } => {
-                let s = &inputs.ckpts[*input].storages[*storage];
-                let base = s.data_offset(inputs.sources[*input][s.file])?;
-                out.slice(*input, s.file, base, s.nbytes, s.crc32)?;
-                match s.crc32 {
-                    Some(c) => c,
-                    // no CRC on record (safetensors / legacy input): hash the bytes
-                    None => crate::format::data::storage_crc32(s, inputs.sources[*input][s.file])?,
-                }
-            }
-            StorageContent::Swapped {
-                input,
-                storage,
-                unit,
-            } => {
-                let s = &inputs.ckpts[*input].storages[*storage];
-                let mut h = crc32fast::Hasher::new();
-                crate::format::data::read_storage(
-                    s,
-                    inputs.sources[*input][s.file],
-                    *unit,
-                    *unit,
-                    &mut |b| {
-                        h.update(b);
-                        out.bytes(std::mem::take(b))
-                    },
-                )?;
-                h.finalize()
-            }
-            StorageContent::CastStorage {
-                input,
-                storage,
-                from,
-                to,
-            } => {
-                let s = &inputs.ckpts[*input].storages[*storage];
-                let mut caster = Caster::new(*from, *to).ok_or_else(|| {
-                    FormatError::at(&s.record, format!("cannot cast {from} to {to}"))
-                })?;
-                let swap = if s.big_endian { from.swap_unit() } else { 1 };
-                let mut h = crc32fast::Hasher::new();
-                crate::format::data::read_storage(
-                    s,
-                    inputs.sources[*input][s.file],
-                    from.size(),
-                    swap,
-                    &mut |b| {
-                        let mut conv = Vec::with_capacity(caster.out_len(b.len() as u64) as usize);
-                        caster.convert(b, &mut conv);
-                        h.update(&conv);
-                        out.bytes(conv)
-                    },
-                )?;
-                if caster.overflow > 0 {
-                    let names: Vec<String> = tree
-                        .tensors()
-                        .into_iter()
-                        .filter(|(_, t)| {
-                            t.input == *input
-                                && inputs.ckpts[*input].tensors[t.index].storage == Some(*storage)
-                        })
-                        .map(|(p, _)| p.join("/"))
-                        .collect();
-                    out.report
-                        .overflow
-                        .push((names.join(", "), caster.overflow));
-                }
-                h.finalize()
-            }
-            StorageContent::Tensor { input, index, cast } => {
-                let t = TensorRef {
-                    input: *input,
-                    index: *index,
-                    cast: *cast,
-                    dtype: inputs.ckpts[*input].tensors[*index].dtype,
-                };
-                let mut h = crc32fast::Hasher::new();
-                let overflow = stream_tensor(inputs, &t, &mut |b| {
-                    h.update(&b);
-                    out.bytes(b)
-                })?;
-                if overflow > 0 {
-                    out.report
-                        .overflow
-                        .push((inputs.ckpts[*input].tensors[*index].path_string(), overflow));
-                }
-                h.finalize()
-            }
-        };
+        let crc = storage_record(&mut out, tree, inputs, &stored(&st.content, inputs))?;
         let e = ZipRecord {
             name,
             offset,
@@ -349,7 +222,7 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
         out.bytes(descriptor(&e))?;
         cd.push(e);
     }
-    small(
+    small_record(
         &mut out,
         &mut cd,
         format!("{prefix}/version"),
@@ -358,6 +231,138 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
     let cd_offset = out.pos;
     out.bytes(central_directory(&cd, cd_offset))?;
     Ok(report)
+}
+
+/// One small stored zip record (`data.pkl`, `byteorder`, `version`) written whole.
+fn small_record(out: &mut Out, cd: &mut Vec<ZipRecord>, name: String, data: Vec<u8>) -> Result<()> {
+    let offset = out.pos;
+    out.bytes(local_header(&name, offset, data.len() as u64))?;
+    let e = ZipRecord {
+        name,
+        offset,
+        size: data.len() as u64,
+        crc: crc32fast::hash(&data),
+    };
+    out.bytes(data)?;
+    out.bytes(descriptor(&e))?;
+    cd.push(e);
+    Ok(())
+}
+
+/// What a storage's record is written from: a deflated input record is written stored, so it is
+/// streamed (inflated) like a swapped one instead of copied.
+fn stored(content: &StorageContent, inputs: &Inputs) -> StorageContent {
+    match content {
+        StorageContent::Copy { input, storage }
+            if inputs.ckpts[*input].storages[*storage].deflated.is_some() =>
+        {
+            StorageContent::Swapped {
+                input: *input,
+                storage: *storage,
+                unit: 1,
+            }
+        }
+        c => c.clone(),
+    }
+}
+
+/// Write one storage's bytes (after its local header); returns their CRC-32. Values that a cast
+/// turned into ±inf are reported in `out.report.overflow`.
+fn storage_record(
+    out: &mut Out,
+    tree: &ETree,
+    inputs: &Inputs,
+    content: &StorageContent,
+) -> Result<u32> {
+    Ok(match content {
+        StorageContent::Copy { input, storage } => {
+            let s = &inputs.ckpts[*input].storages[*storage];
+            let base = s.data_offset(inputs.sources[*input][s.file])?;
+            out.slice(*input, s.file, base, s.nbytes, s.crc32)?;
+            match s.crc32 {
+                Some(c) => c,
+                // no CRC on record (safetensors / legacy input): hash the bytes
+                None => crate::format::data::storage_crc32(s, inputs.sources[*input][s.file])?,
+            }
+        }
+        StorageContent::Swapped {
+            input,
+            storage,
+            unit,
+        } => {
+            let s = &inputs.ckpts[*input].storages[*storage];
+            let mut h = crc32fast::Hasher::new();
+            crate::format::data::read_storage(
+                s,
+                inputs.sources[*input][s.file],
+                *unit,
+                *unit,
+                &mut |b| {
+                    h.update(b);
+                    out.bytes(std::mem::take(b))
+                },
+            )?;
+            h.finalize()
+        }
+        StorageContent::CastStorage {
+            input,
+            storage,
+            from,
+            to,
+        } => {
+            let s = &inputs.ckpts[*input].storages[*storage];
+            let mut caster = Caster::new(*from, *to)
+                .ok_or_else(|| FormatError::at(&s.record, format!("cannot cast {from} to {to}")))?;
+            let swap = if s.big_endian { from.swap_unit() } else { 1 };
+            let mut h = crc32fast::Hasher::new();
+            crate::format::data::read_storage(
+                s,
+                inputs.sources[*input][s.file],
+                from.size(),
+                swap,
+                &mut |b| {
+                    let mut conv = Vec::with_capacity(caster.out_len(b.len() as u64) as usize);
+                    caster.convert(b, &mut conv);
+                    h.update(&conv);
+                    out.bytes(conv)
+                },
+            )?;
+            if caster.overflow > 0 {
+                let names: Vec<String> = tree
+                    .tensors()
+                    .into_iter()
+                    .filter(|(_, t)| {
+                        t.input == *input
+                            && inputs.ckpts[*input].tensors[t.index].storage == Some(*storage)
+                    })
+                    .map(|(p, _)| p.join("/"))
+                    .collect();
+                out.report
+                    .overflow
+                    .push((names.join(", "), caster.overflow));
+            }
+            h.finalize()
+        }
+        StorageContent::Tensor { input, index, cast } => {
+            let t = TensorRef {
+                input: *input,
+                index: *index,
+                cast: *cast,
+                dtype: inputs.ckpts[*input].tensors[*index].dtype,
+            };
+            let mut h = crc32fast::Hasher::new();
+            let overflow = stream_tensor(inputs, &t, &mut |b| {
+                h.update(&b);
+                out.bytes(b)
+            })?;
+            if overflow > 0 {
+                out.report
+                    .overflow
+                    .push((inputs.ckpts[*input].tensors[*index].path_string(), overflow));
+            }
+            h.finalize()
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

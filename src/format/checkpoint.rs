@@ -450,6 +450,29 @@ impl SafetyReport {
 }
 
 impl Checkpoint {
+    /// A single-file checkpoint whose tree came from a pickle (torch zip, legacy, tar): its
+    /// `files` is `[name]`, it has no metadata.
+    pub(crate) fn from_pickle(
+        format: Format,
+        name: &str,
+        root: Node,
+        tensors: Vec<TensorInfo>,
+        storages: Vec<StorageInfo>,
+        safety: SafetyReport,
+        notes: Vec<String>,
+    ) -> Checkpoint {
+        Checkpoint {
+            format,
+            root,
+            tensors,
+            storages,
+            safety,
+            metadata: Vec::new(),
+            files: vec![name.to_string()],
+            notes,
+        }
+    }
+
     /// Total number of tensor elements.
     pub fn total_params(&self) -> u64 {
         // saturating: expanded views can each claim up to 2^60 elements

@@ -37,7 +37,7 @@ pub mod sharded;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use sharded::open_path;
-pub use sharded::{open_sharded, Opened, ShardOpener};
+pub use sharded::{open_sharded, ShardOpener, WithSources};
 
 /// Detect the format of a source from its first bytes.
 pub fn detect_source(src: &dyn Source) -> std::result::Result<Format, SourceError> {

@@ -26,7 +26,7 @@ use super::detect::Format;
 use super::error::{FormatError, Result};
 use super::json::{self, Json};
 use super::source::Source;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Largest index file accepted: 25 MiB. The index of a 671B-parameter model with ~90k tensors is
 /// under 10 MB; a larger "index" is almost certainly not one, and parsing it would cost memory
@@ -159,8 +159,8 @@ fn check_shard_name(f: &str) -> std::result::Result<(), String> {
 /// Gives the source of a shard file named as in the index (relative to the index's folder).
 pub type ShardOpener<'a> = dyn FnMut(&str) -> Result<Box<dyn Source>> + 'a;
 
-/// An opened checkpoint and one source per [`Checkpoint::files`] entry, same order.
-pub type Opened = (Checkpoint, Vec<Box<dyn Source>>);
+/// A checkpoint and one source per [`Checkpoint::files`] entry, same order.
+pub type WithSources = (Checkpoint, Vec<Box<dyn Source>>);
 
 /// Open a sharded checkpoint from its index. `shard(name)` returns the source of a shard file
 /// named as in the index's `weight_map` (relative to the index). Returns the merged checkpoint
@@ -169,7 +169,7 @@ pub fn open_sharded(
     index: &dyn Source,
     index_name: &str,
     shard: &mut ShardOpener<'_>,
-) -> Result<Opened> {
+) -> Result<WithSources> {
     let idx = read_index(index, index_name)?;
     let mut sources: Vec<Box<dyn Source>> = Vec::with_capacity(idx.shards.len());
     let mut parts = Vec::with_capacity(idx.shards.len());
@@ -247,54 +247,16 @@ fn merge(idx: &ShardIndex, parts: Vec<Checkpoint>, index_name: &str) -> Result<C
     for (si, part) in parts.into_iter().enumerate() {
         let file = &idx.shards[si];
         let mut part = part;
-        let shard_items = match &mut part.root {
-            Node::Dict { items, .. } => std::mem::take(items),
-            _ => {
-                return Err(FormatError::new(
-                    "a shard must hold a dict of tensors (a state dict) at its root",
-                )
-                .in_file(file))
-            }
-        };
-        // every tensor the index puts in this shard must be there
-        let present: HashMap<String, ()> =
-            shard_items.iter().map(|(k, _)| (k.segment(), ())).collect();
-        for &t in &listed[si] {
-            if !present.contains_key(t) {
-                return Err(FormatError::at(
-                    format!("tensor '{t}'"),
-                    format!(
-                        "the index lists this tensor in shard '{file}', but that shard does not contain it"
-                    ),
-                )
-                .in_file(index_name));
-            }
-        }
+        let shard_items = state_dict_items(&mut part, file)?;
+        check_listed(&listed[si], &shard_items, file, index_name)?;
         let mut tmap: HashMap<usize, usize> = HashMap::new();
         let mut smap: HashMap<usize, usize> = HashMap::new();
         for (key, node) in shard_items {
             let name = key.segment();
-            match owner.get(name.as_str()) {
-                Some(&o) if o == si => {}
-                Some(&o) => {
-                    out.notes.push(format!(
-                        "tensor '{name}' is also in shard '{file}', but the index assigns it to '{}'; that copy is used",
-                        idx.shards[o]
-                    ));
-                    continue;
-                }
-                None => {
-                    if let Some(&prev) = taken.get(&name) {
-                        out.notes.push(format!(
-                            "tensor '{name}' is in shard '{file}' and in shard '{}' but not in the index; the first is used",
-                            idx.shards[prev]
-                        ));
-                        continue;
-                    }
-                    out.notes.push(format!(
-                        "tensor '{name}' is in shard '{file}' but not in the index"
-                    ));
-                }
+            let (keep, note) = claim(idx, &owner, &taken, &name, si);
+            out.notes.extend(note);
+            if !keep {
+                continue;
             }
             taken.insert(name, si);
             let node = remap(
@@ -311,22 +273,116 @@ fn merge(idx: &ShardIndex, parts: Vec<Checkpoint>, index_name: &str) -> Result<C
         for g in part.safety.globals {
             out.safety.add(g);
         }
-        for (k, v) in part.metadata {
-            match out.metadata.iter().position(|(o, _)| *o == k) {
-                None => {
-                    out.metadata.push((k, v));
-                    meta_from.push(si);
-                }
-                Some(p) if out.metadata[p].1 != v => out.notes.push(format!(
-                    "__metadata__ '{k}' differs between shards: '{}' in '{}' (kept), '{v}' in '{file}'",
-                    out.metadata[p].1, idx.shards[meta_from[p]]
-                )),
-                Some(_) => {}
-            }
-        }
+        merge_metadata(&mut out, &mut meta_from, part.metadata, idx, si);
         out.notes
             .extend(part.notes.into_iter().map(|n| format!("{file}: {n}")));
     }
+    index_notes(idx, &mut out);
+    out.root = Node::Dict {
+        kind: DictKind::Dict,
+        items,
+        attrs: Vec::new(),
+        state_dict: true,
+    };
+    Ok(out)
+}
+
+/// The items of a shard's root dict (taken out of it); a shard must hold a state dict.
+fn state_dict_items(part: &mut Checkpoint, file: &str) -> Result<Vec<(Key, Node)>> {
+    match &mut part.root {
+        Node::Dict { items, .. } => Ok(std::mem::take(items)),
+        _ => Err(FormatError::new(
+            "a shard must hold a dict of tensors (a state dict) at its root",
+        )
+        .in_file(file)),
+    }
+}
+
+/// Every tensor the index puts in shard `file` (`listed`) must be among its `items`.
+fn check_listed(
+    listed: &[&str],
+    items: &[(Key, Node)],
+    file: &str,
+    index_name: &str,
+) -> Result<()> {
+    let present: HashSet<String> = items.iter().map(|(k, _)| k.segment()).collect();
+    match listed.iter().find(|t| !present.contains(**t)) {
+        None => Ok(()),
+        Some(t) => Err(FormatError::at(
+            format!("tensor '{t}'"),
+            format!(
+                "the index lists this tensor in shard '{file}', but that shard does not contain it"
+            ),
+        )
+        .in_file(index_name)),
+    }
+}
+
+/// Whether shard `si`'s tensor `name` goes into the merged checkpoint — the copy in the shard
+/// the index assigns it to; a tensor the index does not list, from the first shard that has it
+/// (`taken`: name → shard that supplied it) — and the note to make about it.
+fn claim(
+    idx: &ShardIndex,
+    owner: &HashMap<&str, usize>,
+    taken: &HashMap<String, usize>,
+    name: &str,
+    si: usize,
+) -> (bool, Option<String>) {
+    let file = &idx.shards[si];
+    match owner.get(name) {
+        Some(&o) if o == si => (true, None),
+        Some(&o) => (
+            false,
+            Some(format!(
+                "tensor '{name}' is also in shard '{file}', but the index assigns it to '{}'; that copy is used",
+                idx.shards[o]
+            )),
+        ),
+        None => match taken.get(name) {
+            Some(&prev) => (
+                false,
+                Some(format!(
+                    "tensor '{name}' is in shard '{file}' and in shard '{}' but not in the index; the first is used",
+                    idx.shards[prev]
+                )),
+            ),
+            None => (
+                true,
+                Some(format!(
+                    "tensor '{name}' is in shard '{file}' but not in the index"
+                )),
+            ),
+        },
+    }
+}
+
+/// Add shard `si`'s `__metadata__` to `out`'s: the first value of a key is kept, a different
+/// later one noted (`meta_from[i]`: the shard that gave `out.metadata[i]`).
+fn merge_metadata(
+    out: &mut Checkpoint,
+    meta_from: &mut Vec<usize>,
+    metadata: Vec<(String, String)>,
+    idx: &ShardIndex,
+    si: usize,
+) {
+    let file = &idx.shards[si];
+    for (k, v) in metadata {
+        match out.metadata.iter().position(|(o, _)| *o == k) {
+            None => {
+                out.metadata.push((k, v));
+                meta_from.push(si);
+            }
+            Some(p) if out.metadata[p].1 != v => out.notes.push(format!(
+                "__metadata__ '{k}' differs between shards: '{}' in '{}' (kept), '{v}' in '{file}'",
+                out.metadata[p].1, idx.shards[meta_from[p]]
+            )),
+            Some(_) => {}
+        }
+    }
+}
+
+/// The index's own metadata as notes, and whether its `total_size` matches the shards' bytes.
+fn index_notes(idx: &ShardIndex, out: &mut Checkpoint) {
     for (k, v) in &idx.metadata {
         out.notes.push(format!("index metadata {k} = {v}"));
     }
@@ -338,13 +394,6 @@ fn merge(idx: &ShardIndex, parts: Vec<Checkpoint>, index_name: &str) -> Result<C
             ));
         }
     }
-    out.root = Node::Dict {
-        kind: DictKind::Dict,
-        items,
-        attrs: Vec::new(),
-        state_dict: true,
-    };
-    Ok(out)
 }
 
 /// Copy a shard's node into the merged checkpoint, renumbering tensors and storages (shared
@@ -421,7 +470,7 @@ fn remap(
 /// Open a checkpoint from a native path: a single file (any format [`super::open`] reads), or a
 /// sharded-checkpoint index whose shards are found beside it. Errors name the path as given.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn open_path(path: &std::path::Path) -> Result<Opened> {
+pub fn open_path(path: &std::path::Path) -> Result<WithSources> {
     use super::source::FileSource;
     let name = path.to_string_lossy().into_owned();
     let src = FileSource::open(path).map_err(|e| FormatError::new(e.0).in_file(&name))?;
@@ -484,7 +533,7 @@ mod tests {
         )
     }
 
-    fn open_with(idx: &MemSource, files: &BTreeMap<&str, Vec<u8>>) -> Result<Opened> {
+    fn open_with(idx: &MemSource, files: &BTreeMap<&str, Vec<u8>>) -> Result<WithSources> {
         open_sharded(idx, "model.safetensors.index.json", &mut |name| {
             files
                 .get(name)

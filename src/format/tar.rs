@@ -514,16 +514,15 @@ pub fn open_tar(src: &dyn Source, name: &str) -> Result<Checkpoint> {
         tree::build(&u, root, &[], &mut list).map_err(|m| FormatError::at("pickle", m))?;
     safety.merge(std::mem::take(&mut u.safety));
     notes.append(&mut u.notes);
-    Ok(Checkpoint {
-        format: Format::TorchTar,
-        root: root_node,
-        tensors: list,
+    Ok(Checkpoint::from_pickle(
+        Format::TorchTar,
+        name,
+        root_node,
+        list,
         storages,
         safety,
-        metadata: Vec::new(),
-        files: vec![name.to_string()],
         notes,
-    })
+    ))
 }
 
 #[cfg(test)]

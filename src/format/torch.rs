@@ -230,16 +230,15 @@ pub fn open_zip(src: &dyn Source, name: &str) -> Result<Checkpoint> {
             dir.entries.len()
         ));
     }
-    Ok(Checkpoint {
+    Ok(Checkpoint::from_pickle(
         format,
-        root: root_node,
+        name,
+        root_node,
         tensors,
-        storages: resolver.storages,
+        resolver.storages,
         safety,
-        metadata: Vec::new(),
-        files: vec![name.to_string()],
         notes,
-    })
+    ))
 }
 
 struct LegacyResolver {
@@ -468,14 +467,13 @@ fn legacy_from(
         };
         v.offset = roff + start;
     }
-    Ok(Checkpoint {
-        format: Format::TorchLegacy,
-        root: root_node,
+    Ok(Checkpoint::from_pickle(
+        Format::TorchLegacy,
+        name,
+        root_node,
         tensors,
-        storages: resolver.storages,
+        resolver.storages,
         safety,
-        metadata: Vec::new(),
-        files: vec![name.to_string()],
         notes,
-    })
+    ))
 }

@@ -75,13 +75,16 @@ impl Default for StatsOptions {
     }
 }
 
-/// Summary of one real component (the real or imaginary parts of a complex tensor).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PartStats {
+/// The summary every statistics row shares — a tensor's, a complex tensor's real or imaginary
+/// part's, a row of the page's table: `count` is every value; min/max/mean/std are of the finite
+/// values (None when there are none); `zeros`, `nan`, `posinf`, `neginf` count values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ValueSummary {
     pub count: u64,
     pub min: Option<f64>,
     pub max: Option<f64>,
     pub mean: Option<f64>,
+    /// Population standard deviation (ddof = 0).
     pub std: Option<f64>,
     pub zeros: u64,
     pub nan: u64,
@@ -89,9 +92,10 @@ pub struct PartStats {
     pub neginf: u64,
 }
 
-impl PartStats {
-    fn from(m: &Moments) -> PartStats {
-        PartStats {
+impl ValueSummary {
+    /// The summary of the values `m` has seen.
+    pub fn of(m: &Moments) -> ValueSummary {
+        ValueSummary {
             count: m.count,
             min: m.min(),
             max: m.max(),
@@ -103,32 +107,51 @@ impl PartStats {
             neginf: m.neginf,
         }
     }
+
+    /// Number of ±inf values.
+    pub fn inf(&self) -> u64 {
+        self.posinf + self.neginf
+    }
+
+    /// Number of NaN and ±inf values.
+    pub fn nonfinite(&self) -> u64 {
+        self.nan + self.inf()
+    }
+
+    /// Number of finite values.
+    pub fn finite(&self) -> u64 {
+        self.count - self.nonfinite()
+    }
+
+    /// Every count times `m` (saturating): the summary of `m` copies of the values.
+    pub fn scale_counts(&mut self, m: u64) {
+        for c in [
+            &mut self.count,
+            &mut self.zeros,
+            &mut self.nan,
+            &mut self.posinf,
+            &mut self.neginf,
+        ] {
+            *c = c.saturating_mul(m);
+        }
+    }
 }
 
 /// Real and imaginary summaries of a complex tensor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComplexParts {
-    pub real: PartStats,
-    pub imag: PartStats,
+    pub real: ValueSummary,
+    pub imag: ValueSummary,
 }
 
 /// Statistics of one tensor. min/max/mean/std/l2/absmax, the histogram and the quantiles are of
 /// the finite values (None / empty when there are none); `count` is every value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TensorStats {
-    pub count: u64,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-    pub mean: Option<f64>,
-    /// Population standard deviation (ddof = 0).
-    pub std: Option<f64>,
+    pub summary: ValueSummary,
     /// sqrt(Σ x²) over the finite values (0 when there are none).
     pub l2: f64,
     pub absmax: Option<f64>,
-    pub zeros: u64,
-    pub nan: u64,
-    pub posinf: u64,
-    pub neginf: u64,
     pub histogram: Histogram,
     pub quantiles: Option<Quantiles>,
     /// Quantiles are numpy's exactly (else sketched).
@@ -142,13 +165,6 @@ pub struct TensorStats {
     /// Quantized tensor summarised by its dequantized values (else: integer codes).
     #[serde(default)]
     pub dequantized: bool,
-}
-
-impl TensorStats {
-    /// Number of finite values.
-    pub fn finite(&self) -> u64 {
-        self.count - self.nan - self.posinf - self.neginf
-    }
 }
 
 /// Streams a tensor's bytes into a sink; callable more than once.
@@ -299,8 +315,8 @@ pub fn tensor_stats(
                 }
             })?;
             let parts = ComplexParts {
-                real: PartStats::from(&mre),
-                imag: PartStats::from(&mim),
+                real: ValueSummary::of(&mre),
+                imag: ValueSummary::of(&mim),
             };
             Ok(out.map(|c| c.finish(Some(parts))))
         }
@@ -321,17 +337,9 @@ impl Core {
     fn finish(self, complex: Option<ComplexParts>) -> TensorStats {
         let m = &self.mom;
         TensorStats {
-            count: m.count,
-            min: m.min(),
-            max: m.max(),
-            mean: m.mean(),
-            std: m.std(),
+            summary: ValueSummary::of(m),
             l2: m.l2(),
             absmax: m.absmax(),
-            zeros: m.zeros,
-            nan: m.nan,
-            posinf: m.posinf,
-            neginf: m.neginf,
             histogram: self.histogram,
             quantiles: self.quantiles,
             quantiles_exact: self.exact,
@@ -599,24 +607,38 @@ mod tests {
             let f = &self.finite;
             let n = f.len() as f64;
             assert_eq!(
-                (s.nan, s.posinf, s.neginf),
+                (s.summary.nan, s.summary.posinf, s.summary.neginf),
                 (self.nan, self.posinf, self.neginf)
             );
-            assert_eq!(s.finite(), f.len() as u64);
-            assert_eq!(s.zeros, f.iter().filter(|&&x| x == 0.0).count() as u64);
+            assert_eq!(s.summary.finite(), f.len() as u64);
+            assert_eq!(
+                s.summary.zeros,
+                f.iter().filter(|&&x| x == 0.0).count() as u64
+            );
             if f.is_empty() {
-                assert_eq!((s.min, s.max, s.mean, s.std), (None, None, None, None));
+                assert_eq!(
+                    (s.summary.min, s.summary.max, s.summary.mean, s.summary.std),
+                    (None, None, None, None)
+                );
                 assert!(s.histogram.counts.is_empty() && s.quantiles.is_none());
                 return;
             }
-            assert_eq!(s.min, Some(f[0]));
-            assert_eq!(s.max, Some(f[f.len() - 1]));
+            assert_eq!(s.summary.min, Some(f[0]));
+            assert_eq!(s.summary.max, Some(f[f.len() - 1]));
             let mean = f.iter().sum::<f64>() / n;
             let std = (f.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n).sqrt();
             let l2 = f.iter().map(|x| x * x).sum::<f64>().sqrt();
             let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-12);
-            assert!(close(s.mean.unwrap(), mean), "{:?} {mean}", s.mean);
-            assert!(close(s.std.unwrap(), std), "{:?} {std}", s.std);
+            assert!(
+                close(s.summary.mean.unwrap(), mean),
+                "{:?} {mean}",
+                s.summary.mean
+            );
+            assert!(
+                close(s.summary.std.unwrap(), std),
+                "{:?} {std}",
+                s.summary.std
+            );
             assert!(close(s.l2, l2));
             assert_eq!(s.absmax, Some(f[0].abs().max(f[f.len() - 1].abs())));
             // Histogram: by the numpy edges' definition.
@@ -670,7 +692,7 @@ mod tests {
         let opts = StatsOptions::default();
         let one = run(DType::F32, v.len() as u64, &bytes, 1 << 16, &opts);
         assert_eq!(one.passes, 1);
-        assert_eq!(one.count, 50_000);
+        assert_eq!(one.summary.count, 50_000);
         reference.check(&one, true);
         let two_opts = StatsOptions {
             quantile_exact_limit: 0,
@@ -681,8 +703,11 @@ mod tests {
         assert_eq!(two.passes, 2);
         reference.check(&two, false);
         assert_eq!(one.histogram, two.histogram);
-        assert_eq!((one.min, one.max, one.zeros), (two.min, two.max, two.zeros));
-        assert_eq!(one.mean, two.mean); // same blocks → same bits
+        assert_eq!(
+            (one.summary.min, one.summary.max, one.summary.zeros),
+            (two.summary.min, two.summary.max, two.summary.zeros)
+        );
+        assert_eq!(one.summary.mean, two.summary.mean); // same blocks → same bits
     }
 
     #[test]
@@ -698,7 +723,7 @@ mod tests {
         assert_eq!(s.histogram.edges[0], 2.0);
         assert_eq!(s.histogram.edges[10], 3.0);
         assert_eq!(s.histogram.counts[5], 1);
-        assert_eq!(s.std, Some(0.0));
+        assert_eq!(s.summary.std, Some(0.0));
         assert_eq!(s.quantiles.unwrap().p50, 2.5);
     }
 
@@ -745,14 +770,20 @@ mod tests {
             let t = crate::format::element::f8_table(dt).unwrap();
             let vals: Vec<f64> = t.iter().map(|&x| x as f64).collect();
             let s = run(dt, 256, &bytes, 17, &StatsOptions::default());
-            assert_eq!(s.count, 256);
+            assert_eq!(s.summary.count, 256);
             Reference::new(&vals).check(&s, true);
         }
         let s = run(DType::F8E5M2, 256, &bytes, 256, &StatsOptions::default());
-        assert_eq!((s.nan, s.posinf, s.neginf), (6, 1, 1));
-        assert_eq!(s.max, Some(57344.0));
+        assert_eq!(
+            (s.summary.nan, s.summary.posinf, s.summary.neginf),
+            (6, 1, 1)
+        );
+        assert_eq!(s.summary.max, Some(57344.0));
         let s = run(DType::F8E4M3FN, 256, &bytes, 256, &StatsOptions::default());
-        assert_eq!((s.nan, s.posinf, s.max), (2, 0, Some(448.0)));
+        assert_eq!(
+            (s.summary.nan, s.summary.posinf, s.summary.max),
+            (2, 0, Some(448.0))
+        );
     }
 
     #[test]
@@ -769,7 +800,12 @@ mod tests {
             &StatsOptions::default(),
         );
         assert_eq!(
-            (s.count, s.zeros, s.mean, s.max),
+            (
+                s.summary.count,
+                s.summary.zeros,
+                s.summary.mean,
+                s.summary.max
+            ),
             (5, 2, Some(0.6), Some(1.0))
         );
         let s = run(
@@ -779,9 +815,9 @@ mod tests {
             1,
             &StatsOptions::default(),
         );
-        assert_eq!(s.count, 4);
-        assert_eq!((s.min, s.max), (Some(-6.0), Some(6.0)));
-        assert_eq!(s.mean, Some(0.125)); // (0.5 + 6 − 6 + 0) / 4
+        assert_eq!(s.summary.count, 4);
+        assert_eq!((s.summary.min, s.summary.max), (Some(-6.0), Some(6.0)));
+        assert_eq!(s.summary.mean, Some(0.125)); // (0.5 + 6 − 6 + 0) / 4
         let s = run(
             DType::QUInt2x4,
             1,
@@ -789,7 +825,7 @@ mod tests {
             1,
             &StatsOptions::default(),
         );
-        assert_eq!((s.count, s.mean), (4, Some(1.5)));
+        assert_eq!((s.summary.count, s.summary.mean), (4, Some(1.5)));
     }
 
     #[test]
@@ -812,8 +848,8 @@ mod tests {
     #[test]
     fn empty_all_nan_and_constant() {
         let s = run(DType::F32, 0, &[], 4, &StatsOptions::default());
-        assert_eq!(s.count, 0);
-        assert_eq!(s.min, None);
+        assert_eq!(s.summary.count, 0);
+        assert_eq!(s.summary.min, None);
         assert!(s.histogram.edges.is_empty());
         let nan: Vec<u8> = [f32::NAN, f32::INFINITY]
             .iter()
@@ -824,8 +860,11 @@ mod tests {
             ..StatsOptions::default()
         };
         let s = run(DType::F32, 2, &nan, 4, &opts);
-        assert_eq!((s.count, s.nan, s.posinf, s.passes), (2, 1, 1, 1));
-        assert_eq!(s.mean, None);
+        assert_eq!(
+            (s.summary.count, s.summary.nan, s.summary.posinf, s.passes),
+            (2, 1, 1, 1)
+        );
+        assert_eq!(s.summary.mean, None);
         let c: Vec<u8> = [1.5f32; 10].iter().flat_map(|x| x.to_le_bytes()).collect();
         let s = run(DType::F32, 10, &c, 4, &opts);
         assert_eq!(s.histogram.counts[32], 10);
@@ -904,8 +943,8 @@ mod tests {
     fn serialises_to_json_with_nulls() {
         let s = run(DType::F32, 0, &[], 4, &StatsOptions::default());
         let j = serde_json::to_value(&s).unwrap();
-        assert!(j["min"].is_null());
-        assert_eq!(j["count"], 0);
+        assert!(j["summary"]["min"].is_null());
+        assert_eq!(j["summary"]["count"], 0);
         let back: TensorStats = serde_json::from_value(j).unwrap();
         assert_eq!(back, s);
     }
@@ -929,8 +968,26 @@ mod tests {
         let b = run(DType::F32, 20_000, &bytes, 4096, &lean);
         assert_eq!((a.passes, b.passes), (2, 1));
         assert_eq!(
-            (a.count, a.mean, a.std, a.l2, a.absmax, a.zeros, a.min, a.max),
-            (b.count, b.mean, b.std, b.l2, b.absmax, b.zeros, b.min, b.max)
+            (
+                a.summary.count,
+                a.summary.mean,
+                a.summary.std,
+                a.l2,
+                a.absmax,
+                a.summary.zeros,
+                a.summary.min,
+                a.summary.max
+            ),
+            (
+                b.summary.count,
+                b.summary.mean,
+                b.summary.std,
+                b.l2,
+                b.absmax,
+                b.summary.zeros,
+                b.summary.min,
+                b.summary.max
+            )
         );
         assert!(b.histogram.counts.is_empty() && b.quantiles.is_none());
     }

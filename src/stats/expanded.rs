@@ -64,26 +64,19 @@ pub fn reduced_checkpoint(ckpt: &Checkpoint, i: usize) -> Option<(Checkpoint, u6
 
 /// Statistics of the logical tensor from those of its reduced view (see the module doc).
 pub fn scale(s: &mut TensorStats, m: u64) {
-    let mul = |c: &mut u64| *c = c.saturating_mul(m);
-    mul(&mut s.count);
-    mul(&mut s.zeros);
-    mul(&mut s.nan);
-    mul(&mut s.posinf);
-    mul(&mut s.neginf);
-    s.histogram.counts.iter_mut().for_each(mul);
+    s.summary.scale_counts(m);
+    s.histogram
+        .counts
+        .iter_mut()
+        .for_each(|c| *c = c.saturating_mul(m));
     s.l2 *= (m as f64).sqrt();
     if let Some(c) = s.complex.as_mut() {
-        for p in [&mut c.real, &mut c.imag] {
-            mul(&mut p.count);
-            mul(&mut p.zeros);
-            mul(&mut p.nan);
-            mul(&mut p.posinf);
-            mul(&mut p.neginf);
-        }
+        c.real.scale_counts(m);
+        c.imag.scale_counts(m);
     }
     if s.quantiles.is_some() && m > 1 {
         s.quantiles_exact = false;
-        if let (Some(lo), Some(hi)) = (s.min, s.max) {
+        if let (Some(lo), Some(hi)) = (s.summary.min, s.summary.max) {
             s.quantile_error_bound = s.quantile_error_bound.max(hi - lo);
         }
     }

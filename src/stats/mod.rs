@@ -55,8 +55,8 @@ pub mod run;
 pub mod trend;
 
 pub use engine::{
-    no_progress, tensor_stats, ComplexParts, Dequant, PartStats, Replay, StatsInput, StatsOptions,
-    TensorStats, BLOCK, DEFAULT_EXACT_LIMIT, DEFAULT_SKETCH_BINS,
+    no_progress, tensor_stats, ComplexParts, Dequant, Replay, StatsInput, StatsOptions,
+    TensorStats, ValueSummary, BLOCK, DEFAULT_EXACT_LIMIT, DEFAULT_SKETCH_BINS,
 };
 pub use histogram::{Histogram, DEFAULT_BINS, MAX_BINS};
 pub use quantile::Quantiles;

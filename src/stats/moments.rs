@@ -33,34 +33,42 @@ pub trait Val: Copy + PartialOrd + Default + Send + Sync + 'static {
     fn as_f32s(xs: &[Self]) -> Option<&[f32]>;
 }
 
+/// The items of [`Val`] that `f32` and `f64` spell alike; `$key` is the signed integer of the
+/// float's width (the key flips the magnitude bits of negatives so integer order is float order).
+macro_rules! float_val {
+    ($t:ty, $key:ty) => {
+        const INF: Self = <$t>::INFINITY;
+        const NEG_INF: Self = <$t>::NEG_INFINITY;
+        const ZERO: Self = 0.0;
+        type Key = $key;
+        const KEY_MAX: $key = <$key>::MAX;
+        const KEY_MIN: $key = <$key>::MIN;
+        #[inline(always)]
+        fn key(self) -> $key {
+            let b = self.to_bits() as $key;
+            b ^ ((b >> (<$key>::BITS - 1)) & <$key>::MAX)
+        }
+        #[inline(always)]
+        fn from_key(k: $key) -> $t {
+            <$t>::from_bits((k ^ ((k >> (<$key>::BITS - 1)) & <$key>::MAX)) as _)
+        }
+        #[inline(always)]
+        fn f64(self) -> f64 {
+            f64::from(self)
+        }
+        #[inline(always)]
+        fn is_finite_val(self) -> bool {
+            self.is_finite()
+        }
+        #[inline(always)]
+        fn is_nan_val(self) -> bool {
+            self.is_nan()
+        }
+    };
+}
+
 impl Val for f32 {
-    const INF: Self = f32::INFINITY;
-    const NEG_INF: Self = f32::NEG_INFINITY;
-    const ZERO: Self = 0.0;
-    type Key = i32;
-    const KEY_MAX: i32 = i32::MAX;
-    const KEY_MIN: i32 = i32::MIN;
-    #[inline(always)]
-    fn key(self) -> i32 {
-        let b = self.to_bits() as i32;
-        b ^ ((b >> 31) & 0x7fff_ffff)
-    }
-    #[inline(always)]
-    fn from_key(k: i32) -> f32 {
-        f32::from_bits((k ^ ((k >> 31) & 0x7fff_ffff)) as u32)
-    }
-    #[inline(always)]
-    fn f64(self) -> f64 {
-        self as f64
-    }
-    #[inline(always)]
-    fn is_finite_val(self) -> bool {
-        self.is_finite()
-    }
-    #[inline(always)]
-    fn is_nan_val(self) -> bool {
-        self.is_nan()
-    }
+    float_val!(f32, i32);
     #[inline(always)]
     fn as_f32s(xs: &[f32]) -> Option<&[f32]> {
         Some(xs)
@@ -68,33 +76,7 @@ impl Val for f32 {
 }
 
 impl Val for f64 {
-    const INF: Self = f64::INFINITY;
-    const NEG_INF: Self = f64::NEG_INFINITY;
-    const ZERO: Self = 0.0;
-    type Key = i64;
-    const KEY_MAX: i64 = i64::MAX;
-    const KEY_MIN: i64 = i64::MIN;
-    #[inline(always)]
-    fn key(self) -> i64 {
-        let b = self.to_bits() as i64;
-        b ^ ((b >> 63) & 0x7fff_ffff_ffff_ffff)
-    }
-    #[inline(always)]
-    fn from_key(k: i64) -> f64 {
-        f64::from_bits((k ^ ((k >> 63) & 0x7fff_ffff_ffff_ffff)) as u64)
-    }
-    #[inline(always)]
-    fn f64(self) -> f64 {
-        self
-    }
-    #[inline(always)]
-    fn is_finite_val(self) -> bool {
-        self.is_finite()
-    }
-    #[inline(always)]
-    fn is_nan_val(self) -> bool {
-        self.is_nan()
-    }
+    float_val!(f64, i64);
     #[inline(always)]
     fn as_f32s(_: &[f64]) -> Option<&[f32]> {
         None

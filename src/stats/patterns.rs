@@ -10,7 +10,7 @@
 //! distinct values). Used for float16, bfloat16, int16, uint16, bits16 and every 1-byte dtype
 //! (float8 family, float4 pairs, int8, uint8, bool, quantized codes, bits8…): one read, bound 0.
 
-use super::engine::TensorStats;
+use super::engine::{TensorStats, ValueSummary};
 use super::histogram::{BinPlan, Histogram};
 use super::quantile::{lerp, linear_ranks, Quantiles, LEVELS};
 use crate::format::element::Decoder;
@@ -151,17 +151,16 @@ pub fn stats_from_patterns(
         }
     }
     let mut s = TensorStats {
-        count,
-        min: None,
-        max: None,
-        mean: None,
-        std: None,
+        summary: ValueSummary {
+            count,
+            zeros,
+            nan,
+            posinf,
+            neginf,
+            ..ValueSummary::default()
+        },
         l2: 0.0,
         absmax: None,
-        zeros,
-        nan,
-        posinf,
-        neginf,
         histogram: Histogram::default(),
         quantiles: None,
         quantiles_exact: true,
@@ -188,10 +187,10 @@ pub fn stats_from_patterns(
         m2.add(d * d * c as f64);
     }
     let (min, max) = (vals[0].0, vals[vals.len() - 1].0);
-    s.min = Some(min);
-    s.max = Some(max);
-    s.mean = Some(mean);
-    s.std = Some((m2.get() / nf).max(0.0).sqrt());
+    s.summary.min = Some(min);
+    s.summary.max = Some(max);
+    s.summary.mean = Some(mean);
+    s.summary.std = Some((m2.get() / nf).max(0.0).sqrt());
     s.l2 = sq.get().sqrt();
     s.absmax = Some(min.abs().max(max.abs()));
     let plan = BinPlan::new(min, max, bins);
@@ -255,9 +254,12 @@ mod tests {
             .collect();
         c.add(&data);
         let s = stats_from_patterns(&Decoder::new(DType::I8), &c.finish(), 4, None);
-        assert_eq!(s.count, 8);
-        assert_eq!((s.min, s.max, s.zeros), (Some(-3.0), Some(127.0), 2));
-        assert_eq!(s.mean, Some(132.0 / 8.0));
+        assert_eq!(s.summary.count, 8);
+        assert_eq!(
+            (s.summary.min, s.summary.max, s.summary.zeros),
+            (Some(-3.0), Some(127.0), 2)
+        );
+        assert_eq!(s.summary.mean, Some(132.0 / 8.0));
         let q = s.quantiles.unwrap();
         // numpy.quantile([-3,-3,0,0,1,5,5,127], .5) = 0.5
         assert_eq!(q.p50, 0.5);
@@ -270,7 +272,12 @@ mod tests {
         c.add(&[0x21, 0x21]);
         let s = stats_from_patterns(&Decoder::new(DType::QUInt4x2), &c.finish(), 64, None);
         assert_eq!(
-            (s.count, s.mean, s.min, s.max),
+            (
+                s.summary.count,
+                s.summary.mean,
+                s.summary.min,
+                s.summary.max
+            ),
             (4, Some(1.5), Some(1.0), Some(2.0))
         );
     }

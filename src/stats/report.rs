@@ -9,7 +9,7 @@
 //! quoted when needed, the shape as `2x3`, quantiles as columns `p1` … `p99`, empty cells for
 //! `null`. Tensors without data (meta) have no statistics and are left out of both.
 
-use super::{ComplexParts, Histogram, Quantiles, StatsCache, TensorStats};
+use super::{ComplexParts, Histogram, Quantiles, StatsCache, TensorStats, ValueSummary};
 use crate::format::Checkpoint;
 use serde::Serialize;
 
@@ -19,18 +19,11 @@ pub struct Row<'a> {
     pub path: &'a [String],
     pub dtype: &'static str,
     pub shape: &'a [u64],
-    pub count: u64,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-    pub mean: Option<f64>,
-    pub std: Option<f64>,
+    #[serde(flatten)]
+    pub summary: &'a ValueSummary,
     pub l2: f64,
     pub absmax: Option<f64>,
-    pub zeros: u64,
-    pub nan: u64,
     pub inf: u64,
-    pub posinf: u64,
-    pub neginf: u64,
     pub histogram: &'a Histogram,
     pub quantiles: Option<Quantiles>,
     pub quantiles_exact: bool,
@@ -53,18 +46,10 @@ pub fn row<'a>(ckpt: &'a Checkpoint, i: usize, s: &'a TensorStats) -> Row<'a> {
         path: &t.path,
         dtype: t.dtype.name(),
         shape: &t.shape,
-        count: s.count,
-        min: s.min,
-        max: s.max,
-        mean: s.mean,
-        std: s.std,
+        summary: &s.summary,
         l2: s.l2,
         absmax: s.absmax,
-        zeros: s.zeros,
-        nan: s.nan,
-        inf: s.posinf + s.neginf,
-        posinf: s.posinf,
-        neginf: s.neginf,
+        inf: s.summary.inf(),
         histogram: &s.histogram,
         quantiles: s.quantiles,
         quantiles_exact: s.quantiles_exact,
@@ -153,18 +138,18 @@ pub fn csv(ckpt: &Checkpoint, cache: &StatsCache, bins: usize, selected: &[usize
             cell(&r.path.join("/")),
             r.dtype.to_string(),
             shape,
-            r.count.to_string(),
-            num(r.min),
-            num(r.max),
-            num(r.mean),
-            num(r.std),
+            r.summary.count.to_string(),
+            num(r.summary.min),
+            num(r.summary.max),
+            num(r.summary.mean),
+            num(r.summary.std),
             r.l2.to_string(),
             num(r.absmax),
-            r.zeros.to_string(),
-            r.nan.to_string(),
+            r.summary.zeros.to_string(),
+            r.summary.nan.to_string(),
             r.inf.to_string(),
-            r.posinf.to_string(),
-            r.neginf.to_string(),
+            r.summary.posinf.to_string(),
+            r.summary.neginf.to_string(),
         ];
         cells.extend((0..7).map(|k| num(q.map(|q| q[k]))));
         cells.push(r.quantiles_exact.to_string());

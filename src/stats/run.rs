@@ -309,13 +309,16 @@ pub(crate) mod tests {
         assert_eq!(reports.last(), Some(&(56, 56)));
         let w = cache.get(0, 64).unwrap();
         let wt = cache.get(1, 64).unwrap();
-        assert_eq!(w.mean, Some(13.0 / 6.0));
-        assert_eq!((w.min, w.max, w.zeros), (Some(-2.0), Some(6.0), 1));
+        assert_eq!(w.summary.mean, Some(13.0 / 6.0));
+        assert_eq!(
+            (w.summary.min, w.summary.max, w.summary.zeros),
+            (Some(-2.0), Some(6.0), 1)
+        );
         assert_eq!(w.histogram, wt.histogram);
         assert_eq!(w.quantiles, wt.quantiles);
         let b = cache.get(3, 64).unwrap();
         assert_eq!(
-            (b.count, b.nan, b.min, b.max),
+            (b.summary.count, b.summary.nan, b.summary.min, b.summary.max),
             (4, 1, Some(-2.0), Some(1.0))
         );
         // Second run: everything cached, nothing read.
@@ -415,7 +418,7 @@ pub(crate) mod tests {
         .unwrap();
         let s = cache.get(0, 64).unwrap();
         assert_eq!(
-            (s.min, s.max, s.mean),
+            (s.summary.min, s.summary.max, s.summary.mean),
             (Some(-6.0), Some(2.0), Some(-13.0 / 6.0))
         );
         assert_eq!(

@@ -243,12 +243,12 @@ pub fn model_tensors(ckpt: &Checkpoint) -> Vec<(String, usize)> {
 
 /// A checkpoint with its sources (`sources[i]` reads `ckpt.files[i]`).
 #[derive(Clone, Copy)]
-pub struct Opened<'a> {
+pub struct CheckpointRef<'a> {
     pub ckpt: &'a Checkpoint,
     pub sources: &'a [&'a dyn Source],
 }
 
-impl Opened<'_> {
+impl CheckpointRef<'_> {
     fn file_of(&self, i: usize) -> String {
         self.ckpt.tensors[i]
             .storage
@@ -390,8 +390,8 @@ impl Change<'_> {
 /// change from `prev` (the previous step's checkpoint). `progress(done, total)` gets bytes read;
 /// returning false cancels (`Ok(None)`). Errors name the file and tensor.
 pub fn step_points(
-    cur: Opened<'_>,
-    prev: Option<Opened<'_>>,
+    cur: CheckpointRef<'_>,
+    prev: Option<CheckpointRef<'_>>,
     select: &dyn Fn(&str) -> bool,
     chunk: usize,
     progress: &mut dyn FnMut(u64, u64) -> bool,
@@ -479,14 +479,14 @@ pub fn step_points(
         let Some(s) = r.map_err(|e| e.in_file(cur.file_of(i)))? else {
             return Ok(None);
         };
-        let finite = s.finite();
+        let v = &s.summary;
         out.points.push(Point {
-            std: s.std,
-            mean: s.mean,
+            std: v.std,
+            mean: v.mean,
             abs_max: s.absmax,
-            l2: (finite > 0).then_some(s.l2),
-            zero_fraction: (s.count > 0).then(|| s.zeros as f64 / s.count as f64),
-            nonfinite: s.nan + s.posinf + s.neginf,
+            l2: (v.finite() > 0).then_some(s.l2),
+            zero_fraction: (v.count > 0).then(|| v.zeros as f64 / v.count as f64),
+            nonfinite: v.nonfinite(),
             rel_change: change.as_mut().and_then(Change::rel_change),
             floating: matches!(t.dtype.kind(), DKind::Float | DKind::Complex),
         });
@@ -713,10 +713,10 @@ mod tests {
 
     fn run(steps: &[(Checkpoint, MemSource)]) -> TrendReport {
         let srcs: Vec<Vec<&dyn Source>> = steps.iter().map(|(_, s)| vec![s as _]).collect();
-        let opened: Vec<Opened> = steps
+        let opened: Vec<CheckpointRef> = steps
             .iter()
             .zip(&srcs)
-            .map(|((c, _), s)| Opened {
+            .map(|((c, _), s)| CheckpointRef {
                 ckpt: c,
                 sources: s,
             })

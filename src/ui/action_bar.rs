@@ -3,7 +3,7 @@
 //! what the last action did (applied, undone, redone, refused with the reason, downloaded).
 //!
 //! Contract: the bar talks to the worker through [`super::hub`]; the journal it shows is the
-//! page's one copy in [`Checkpoint::journal`] (the app keeps it and the [`EditBar`] status up
+//! page's one copy in [`PageCheckpoint::journal`] (the app keeps it and the [`EditBar`] status up
 //! to date from every journal answer). Ctrl+Z undoes and Ctrl+Shift+Z / Ctrl+Y redoes, except
 //! while the focus is in a text field. Download asks the worker for a Blob (file slices + new
 //! bytes), then clicks an `<a download>` with an object URL from the main thread and revokes it
@@ -11,7 +11,7 @@
 //! `download-format`, `download`, `edit-progress`, `status` (`data-kind` `done` / `refused`),
 //! `export-report` (data attributes with the numbers).
 
-use super::context::Checkpoint;
+use super::context::PageCheckpoint;
 use super::hub;
 use super::model::StatusKind;
 use crate::display::human_bytes;
@@ -123,7 +123,7 @@ fn redo() {
 /// The bar.
 #[component]
 pub fn ActionBar() -> impl IntoView {
-    let ck = expect_context::<Checkpoint>();
+    let ck = expect_context::<PageCheckpoint>();
     let bar = expect_context::<EditBar>();
     let export_id = StoredValue::new(0u32);
     let progress = RwSignal::new(None::<(u64, u64)>);

@@ -5,7 +5,7 @@
 //! Contract: a dropped or picked set of files is sent to the worker as one `open` request; the
 //! sample is the page's own `sample.pth`, fetched (same origin) and opened the same way. The
 //! open flow renders [`PageState`]; the opened index, the selection and the worker's answers are
-//! shared through [`Checkpoint`] (see [`super::context`]). After a file opens, its layer
+//! shared through [`PageCheckpoint`] (see [`super::context`]). After a file opens, its layer
 //! statistics are computed (files up to [`AUTO_LIMIT`] bytes) with progress and Cancel. Test
 //! hooks (`data-testid`, stable): `drop-zone` (its `data-worker` is `ready` once the reader
 //! answered the handshake), `file-input`, `sample`, `progress`, `error`, `file-summary` (with
@@ -14,7 +14,7 @@
 
 use super::action_bar::{ActionBar, EditBar};
 use super::compare_panel::ComparePanel;
-use super::context::{Checkpoint, OpenedFile};
+use super::context::{OpenedFile, PageCheckpoint};
 use super::edit_panel::EditPanel;
 use super::edited::{Facts, ShownIndex};
 use super::inspector::{Busy, Inspector};
@@ -57,7 +57,7 @@ enum Tab {
 #[component]
 pub fn App() -> impl IntoView {
     let state = RwSignal::new(PageState::default());
-    let hub = StoredValue::new(None::<Checkpoint>);
+    let hub = StoredValue::new(None::<PageCheckpoint>);
     let busy = RwSignal::new(None::<Busy>);
     // layer statistics by the opened file's tensor index, and as the shown entries see them
     let a_rows = RwSignal::new(Vec::<Option<StatsRow>>::new());
@@ -77,7 +77,7 @@ pub fn App() -> impl IntoView {
         },
     ));
     crate::ui::hub::connect(move |v| client.with_value(|c| c.send(v)));
-    let ck = Checkpoint::new();
+    let ck = PageCheckpoint::new();
     hub.set_value(Some(ck));
     provide_context(ck);
     let bar = EditBar::new();
@@ -505,9 +505,9 @@ fn progress(label: String, format: Option<String>) -> impl IntoView {
     }
 }
 
-/// Route one worker answer: the open flow to [`PageState`], the index to [`Checkpoint`], and
+/// Route one worker answer: the open flow to [`PageState`], the index to [`PageCheckpoint`], and
 /// every answer to the hub's listeners.
-fn on_answer(state: RwSignal<PageState>, ck: Checkpoint, r: Response) {
+fn on_answer(state: RwSignal<PageState>, ck: PageCheckpoint, r: Response) {
     match r {
         Response::Summary(mut s) => {
             let pending = state.with_untracked(|st| {
@@ -634,7 +634,7 @@ fn empty_hint() -> impl IntoView {
 
 /// True when opening another file may go on: the journal is empty, or the user agreed to
 /// discard its changes.
-fn discard_changes(ck: Checkpoint) -> bool {
+fn discard_changes(ck: PageCheckpoint) -> bool {
     let n = ck.changes();
     if n == 0 {
         return true;
@@ -657,7 +657,7 @@ fn discard_changes(ck: Checkpoint) -> bool {
 /// be downloaded after edits (with a switch to the file as read), or as read.
 #[component]
 fn SummaryCard(card: FileCard, set: Option<(usize, u64)>) -> impl IntoView {
-    let ck = expect_context::<Checkpoint>();
+    let ck = expect_context::<PageCheckpoint>();
     let FileCard {
         name,
         size,

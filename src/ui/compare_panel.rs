@@ -22,7 +22,7 @@
 //! `compare-suggest-use`), `compare-done`.
 
 use super::compare_model::{parse_maps, split_selected, suggest_map, transplant_op};
-use super::context::Checkpoint;
+use super::context::PageCheckpoint;
 use super::hub;
 use crate::worker::protocol::{DiffReply, JsFile, OpSpec, Request, Response};
 use leptos::html::Canvas;
@@ -56,7 +56,7 @@ struct BatchResult {
 /// The compare panel.
 #[component]
 pub fn ComparePanel() -> impl IntoView {
-    let ck = expect_context::<Checkpoint>();
+    let ck = expect_context::<PageCheckpoint>();
     let theme = use_context::<super::charts::Theme>();
     let b_name = RwSignal::new(None::<(String, u64)>);
     let error = RwSignal::new(None::<String>);

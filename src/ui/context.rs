@@ -1,10 +1,10 @@
 //! The opened checkpoint, shared with every panel through a Leptos context.
 //!
-//! Contract: `App` provides one [`Checkpoint`] (`use_context::<Checkpoint>()` from any panel,
+//! Contract: `App` provides one [`PageCheckpoint`] (`use_context::<PageCheckpoint>()` from any panel,
 //! e.g. the Edit and Compare tabs). It holds the opened file's index
 //! ([`OpenedFile`]: entries, values, tree; `None` before the first file), the selected tensor
-//! (index into the entries); a panel sends a request with [`Checkpoint::send`] using an id from
-//! [`Checkpoint::new_id`] and receives every answer through [`Checkpoint::listen`] (it filters by
+//! (index into the entries); a panel sends a request with [`PageCheckpoint::send`] using an id from
+//! [`PageCheckpoint::new_id`] and receives every answer through [`PageCheckpoint::listen`] (it filters by
 //! its own ids) — all three through the page's one [`super::hub`]. Opening a new file replaces `opened` and
 //! clears `selected`. `opened` is what every panel shows: after an edit, the journal's view
 //! (the checkpoint as it will be downloaded, rebuilt from the worker's edited index), or the
@@ -97,7 +97,7 @@ impl OpenedFile {
 
 /// The shared handle (cheap to copy).
 #[derive(Clone, Copy)]
-pub struct Checkpoint {
+pub struct PageCheckpoint {
     /// The file as shown: the journal's view (as it will be downloaded) unless
     /// `show_original` is set or nothing was changed; `original`: as read.
     pub opened: RwSignal<Option<Arc<OpenedFile>>>,
@@ -111,15 +111,15 @@ pub struct Checkpoint {
     pub selected_value: RwSignal<Option<u32>>,
 }
 
-impl Default for Checkpoint {
+impl Default for PageCheckpoint {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Checkpoint {
+impl PageCheckpoint {
     pub fn new() -> Self {
-        Checkpoint {
+        PageCheckpoint {
             opened: RwSignal::new(None),
             original: RwSignal::new(None),
             journal: RwSignal::new(None),

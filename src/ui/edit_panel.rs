@@ -30,7 +30,7 @@ pub struct Selection(pub Signal<Option<Vec<String>>>);
 /// The edit panel.
 #[component]
 pub fn EditPanel() -> impl IntoView {
-    let ck = expect_context::<super::context::Checkpoint>();
+    let ck = expect_context::<super::context::PageCheckpoint>();
     let bar = expect_context::<super::action_bar::EditBar>();
     let error = bar.error;
     let preview = RwSignal::new(None::<PreviewReply>);
@@ -365,7 +365,7 @@ fn PrefixSuggestions(suggestions: Memo<Vec<String>>, pick: Callback<String>) -> 
 /// The journal: applied operations, then the undone ones Redo would re-apply.
 #[component]
 fn JournalList() -> impl IntoView {
-    let ck = expect_context::<super::context::Checkpoint>();
+    let ck = expect_context::<super::context::PageCheckpoint>();
     view! {
         <div class="edit-journal">
             <h3>"Journal"<span class="muted">" — Undo / Redo in the bar below (Ctrl+Z, Ctrl+Shift+Z)"</span></h3>

@@ -10,7 +10,7 @@
 //! ends excluded), `heatmap-words` (the aggregation), `colour-legend`.
 
 use super::colour_scale::ColourLegend;
-use super::context::Checkpoint;
+use super::context::PageCheckpoint;
 use super::scale::{axis_label, block_span, ramp};
 use crate::display::{group_digits, short_float};
 use crate::worker::protocol::{HeatmapReply, Request, RequestId, Response, TensorSource};
@@ -25,7 +25,7 @@ pub const MAX_ROWS: u64 = 192;
 /// The heatmap section of the Inspector.
 #[component]
 pub fn HeatmapView() -> impl IntoView {
-    let ck = expect_context::<Checkpoint>();
+    let ck = expect_context::<PageCheckpoint>();
     let heat = RwSignal::new(None::<(HeatmapReply, (u64, u64))>);
     let asked = StoredValue::new((0 as RequestId, (0u64, 0u64)));
     let readout = RwSignal::new(None::<(String, f32, [u64; 4])>);

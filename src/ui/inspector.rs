@@ -9,7 +9,7 @@
 //! 200 ms show the shared progress bar.
 
 use super::charts::{draw_histogram, Frame};
-use super::context::Checkpoint;
+use super::context::PageCheckpoint;
 use super::tree_view::{copy_text, shape_text};
 use crate::display::{group_digits, human_bytes, short_float};
 use crate::stats::TensorStats;
@@ -31,7 +31,7 @@ pub struct Busy {
 /// The inspector panel. `busy` is the page's progress state for the statistics request.
 #[component]
 pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
-    let ck = expect_context::<Checkpoint>();
+    let ck = expect_context::<PageCheckpoint>();
     let theme = use_context::<super::charts::Theme>();
     let bins = RwSignal::new(64u32);
     let log = RwSignal::new(false);
@@ -299,10 +299,10 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
 
 fn stats_grid(s: &TensorStats) -> impl IntoView {
     let mut items: Vec<(&'static str, &'static str, Option<f64>)> = vec![
-        ("min", "min", s.min),
-        ("max", "max", s.max),
-        ("mean", "mean", s.mean),
-        ("std", "std", s.std),
+        ("min", "min", s.summary.min),
+        ("max", "max", s.summary.max),
+        ("mean", "mean", s.summary.mean),
+        ("std", "std", s.summary.std),
         ("absmax", "|x| max", s.absmax),
         ("l2", "L2 norm", Some(s.l2)),
     ];
@@ -316,13 +316,13 @@ fn stats_grid(s: &TensorStats) -> impl IntoView {
         ]);
     }
     let counts: Vec<(&'static str, &'static str, u64)> = vec![
-        ("count", "count", s.count),
-        ("zeros", "zeros", s.zeros),
-        ("nan", "NaN", s.nan),
-        ("posinf", "+inf", s.posinf),
-        ("neginf", "−inf", s.neginf),
+        ("count", "count", s.summary.count),
+        ("zeros", "zeros", s.summary.zeros),
+        ("nan", "NaN", s.summary.nan),
+        ("posinf", "+inf", s.summary.posinf),
+        ("neginf", "−inf", s.summary.neginf),
     ];
-    let bad = s.nan + s.posinf + s.neginf > 0;
+    let bad = s.summary.nonfinite() > 0;
     view! {
         <dl class="stats" class:has-bad=bad data-testid="stats">
             {items.into_iter().map(|(k, label, v)| view! {

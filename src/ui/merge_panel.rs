@@ -377,7 +377,7 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
     };
 
     // FIRST is whatever is open: a new file makes the inputs stale (reopened with the others)
-    let ck = use_context::<super::context::Checkpoint>();
+    let ck = use_context::<super::context::PageCheckpoint>();
     let opened_id = move || ck.and_then(|c| c.opened.with(|f| f.as_ref().map(|f| f.id)));
     Effect::new(move |prev: Option<Option<u32>>| {
         let id = opened_id();

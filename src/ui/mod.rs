@@ -7,7 +7,7 @@
 //! - `worker_client` (wasm32): spawns the reader worker, queues until its handshake, restarts it
 //!   after a crash.
 //! - `context` (wasm32): **the opened checkpoint shared with every panel**: `App` provides a
-//!   `context::Checkpoint` (`use_context::<Checkpoint>()`): `send`, `new_id`, `listen` for
+//!   `context::PageCheckpoint` (`use_context::<PageCheckpoint>()`): `send`, `new_id`, `listen` for
 //!   answers (all through `hub`), `opened` (the index: entries, values, tree) and
 //!   `selected` (the selected tensor's index). Panels for other tabs (Edit, Compare) use it.
 //! - `app` (wasm32): the page: header with "Try a sample" and the file picker, summary header,

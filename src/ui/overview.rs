@@ -12,7 +12,7 @@
 //! its header line); `overview-zero-note` says how many points are on the zero line.
 
 use super::charts::{draw_overview, Frame, Point};
-use super::context::Checkpoint;
+use super::context::PageCheckpoint;
 use crate::display::{group_digits, human_bytes, short_float};
 use crate::worker::protocol::StatsRow;
 use leptos::prelude::*;
@@ -60,11 +60,13 @@ impl Stat {
     /// The value of this statistic in a row.
     pub fn of(self, r: &StatsRow) -> Option<f64> {
         match self {
-            Stat::Std => r.std,
-            Stat::Mean => r.mean,
+            Stat::Std => r.summary.std,
+            Stat::Mean => r.summary.mean,
             Stat::AbsMax => r.absmax,
             Stat::L2 => Some(r.l2),
-            Stat::ZeroFrac => (r.count > 0).then(|| r.zeros as f64 / r.count as f64),
+            Stat::ZeroFrac => {
+                (r.summary.count > 0).then(|| r.summary.zeros as f64 / r.summary.count as f64)
+            }
         }
     }
 }
@@ -85,7 +87,7 @@ pub struct LayerStats {
 /// The overview panel. `subset`: the tensors to show (the search's matches), `None` = all.
 #[component]
 pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
-    let ck = expect_context::<Checkpoint>();
+    let ck = expect_context::<PageCheckpoint>();
     let theme = use_context::<super::charts::Theme>();
     let ls = expect_context::<LayerStats>();
     let stat = RwSignal::new(Stat::Std);
@@ -122,7 +124,7 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
                         let r = rows.get(t as usize).and_then(|r| r.as_ref());
                         Point {
                             value: r.and_then(|r| st.of(r)),
-                            flag: r.is_some_and(|r| r.nan + r.inf > 0),
+                            flag: r.is_some_and(|r| r.summary.nonfinite() > 0),
                             selected: sel == Some(t),
                         }
                     })
@@ -186,8 +188,8 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
                 r.get(t as usize)
                     .and_then(|r| r.as_ref())
                     .map(|r| {
-                        let bad = if r.nan + r.inf > 0 {
-                            format!("  ▲ {} NaN, {} inf", r.nan, r.inf)
+                        let bad = if r.summary.nonfinite() > 0 {
+                            format!("  ▲ {} NaN, {} inf", r.summary.nan, r.summary.inf())
                         } else {
                             String::new()
                         };
@@ -218,9 +220,12 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
                 })
                 .unwrap_or(0)
         });
-        let flagged = ls
-            .rows
-            .with(|r| r.iter().flatten().filter(|r| r.nan + r.inf > 0).count());
+        let flagged = ls.rows.with(|r| {
+            r.iter()
+                .flatten()
+                .filter(|r| r.summary.nonfinite() > 0)
+                .count()
+        });
         if ls.running.get().is_some() {
             view! { <span class="muted">{format!("computing… {} of {} tensors", group_digits(d as u64), group_digits(total as u64))}</span> }.into_any()
         } else if d < total {

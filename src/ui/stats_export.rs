@@ -6,7 +6,7 @@
 //! Contract: hooks `stats-export-csv` / `stats-export-json` (buttons), `stats-export-status`
 //! (progress or the error, next to the buttons).
 
-use super::context::Checkpoint;
+use super::context::PageCheckpoint;
 use crate::worker::protocol::{Request, RequestId, Response};
 use leptos::prelude::*;
 
@@ -34,7 +34,7 @@ fn stem(name: &str) -> &str {
 /// The two export buttons and their status.
 #[component]
 pub fn StatsExport() -> impl IntoView {
-    let ck = expect_context::<Checkpoint>();
+    let ck = expect_context::<PageCheckpoint>();
     // (request, csv?) in flight
     let pending = StoredValue::new(None::<(RequestId, bool)>);
     let status = RwSignal::new(None::<String>);

@@ -7,25 +7,26 @@
 //! count of finite values).
 
 use crate::display::{group_digits, short_float};
-use crate::stats::{PartStats, TensorStats};
+use crate::stats::{TensorStats, ValueSummary};
 use leptos::prelude::*;
 
 /// The notes under the statistics grid of `s`.
 pub fn notes(s: &TensorStats) -> impl IntoView {
-    let bad = s.nan + s.posinf + s.neginf;
-    let finite = s.count.saturating_sub(bad);
+    let v = &s.summary;
+    let bad = v.nonfinite();
+    let finite = v.count.saturating_sub(bad);
     let finite_note = (bad > 0).then(|| {
         view! {
             <p class="note small" data-testid="stats-finite-note" data-finite=finite.to_string()>
                 {format!(
                     "{} of {} values are NaN or ±inf: min, max, mean, std, L2, the quantiles and the histogram cover the {} finite values only.",
-                    group_digits(bad), group_digits(s.count), group_digits(finite)
+                    group_digits(bad), group_digits(v.count), group_digits(finite)
                 )}
             </p>
         }
     });
     let complex = s.complex.as_ref().map(|c| {
-        let row = |name: &'static str, label: &'static str, p: &PartStats| {
+        let row = |name: &'static str, label: &'static str, p: &ValueSummary| {
             let cell = |k: &'static str, v: Option<f64>| view! {
                 <td data-stat=k data-value=v.map(|v| format!("{v:e}")).unwrap_or_else(|| "null".into())>
                     {v.map(short_float).unwrap_or_else(|| "—".into())}

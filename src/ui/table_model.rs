@@ -97,11 +97,11 @@ fn key<'a>(
         Column::Shape => Key::Dims(&e.shape),
         Column::Elements => Key::Num(e.numel as f64),
         Column::Bytes => Key::Num(e.bytes as f64),
-        Column::Mean => Key::Num(s?.mean?),
-        Column::Std => Key::Num(s?.std?),
+        Column::Mean => Key::Num(s?.summary.mean?),
+        Column::Std => Key::Num(s?.summary.std?),
         Column::AbsMax => Key::Num(s?.absmax?),
-        Column::Zeros => Key::Num(s?.zeros as f64),
-        Column::Nan => Key::Num(s?.nan as f64),
+        Column::Zeros => Key::Num(s?.summary.zeros as f64),
+        Column::Nan => Key::Num(s?.summary.nan as f64),
     })
 }
 
@@ -154,6 +154,7 @@ pub fn rows(
 mod tests {
     use super::*;
     use crate::format::DType;
+    use crate::stats::ValueSummary;
 
     fn entry(shape: Vec<u64>, dtype: DType) -> Entry {
         let numel = shape.iter().product();
@@ -172,16 +173,13 @@ mod tests {
     fn stats(t: u32, mean: Option<f64>) -> StatsRow {
         StatsRow {
             tensor: t,
-            count: 1,
-            min: None,
-            max: None,
-            mean,
-            std: None,
+            summary: ValueSummary {
+                count: 1,
+                mean,
+                ..ValueSummary::default()
+            },
             l2: 0.0,
             absmax: None,
-            zeros: 0,
-            nan: 0,
-            inf: 0,
         }
     }
 

@@ -3,13 +3,13 @@
 //! filtered by a substring, virtualized (only the rows in view are in the DOM), beside the tree
 //! through a Tree / Table switch ([`TensorPane`]).
 //!
-//! Contract: clicking a row selects its tensor in the [`Checkpoint`] context (the Inspector
+//! Contract: clicking a row selects its tensor in the [`PageCheckpoint`] context (the Inspector
 //! shows it). Hooks: `view-tree` / `view-table` (the switch), `tensor-table` (the scroll box;
 //! `data-rows` = rows after the filter), `table-filter`, `table-sort` (header buttons,
 //! `data-col` = [`Column::key`], `aria-sort`), `table-row` (`data-tensor` = index, `data-path`,
 //! and per cell `data-col` with `data-value` = the full-precision number).
 
-use super::context::Checkpoint;
+use super::context::PageCheckpoint;
 use super::overview::LayerStats;
 use super::table_model::{rows, Column};
 use super::tree_view::{shape_text, TreePanel};
@@ -41,7 +41,7 @@ pub fn TensorPane(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoV
 /// The sortable, filterable, virtualized table of every tensor.
 #[component]
 pub fn TensorTable() -> impl IntoView {
-    let ck = expect_context::<Checkpoint>();
+    let ck = expect_context::<PageCheckpoint>();
     let ls = expect_context::<LayerStats>();
     let filter = RwSignal::new(String::new());
     let sort = RwSignal::new((Column::Index, false));
@@ -148,12 +148,12 @@ pub fn TensorTable() -> impl IntoView {
                                 num(c, v, text)
                             };
                             let (mean, std, absmax) = match &s {
-                                Some(s) => (s.mean, s.std, s.absmax),
+                                Some(s) => (s.summary.mean, s.summary.std, s.absmax),
                                 None => (None, None, None),
                             };
-                            let zeros = s.as_ref().map(|s| s.zeros as f64);
-                            let nan = s.as_ref().map(|s| s.nan as f64);
-                            let bad = s.as_ref().is_some_and(|s| s.nan + s.inf > 0);
+                            let zeros = s.as_ref().map(|s| s.summary.zeros as f64);
+                            let nan = s.as_ref().map(|s| s.summary.nan as f64);
+                            let bad = s.as_ref().is_some_and(|s| s.summary.nonfinite() > 0);
                             let count_cell = |c: Column, v: Option<f64>| {
                                 let text = v.map(|v| group_digits(v as u64)).unwrap_or_else(|| "—".into());
                                 num(c, v, text)

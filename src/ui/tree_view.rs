@@ -3,13 +3,13 @@
 //!
 //! Contract: every rendered row is `data-testid="tree-row"`; a leaf row has `data-path` = its
 //! path joined by `/` (as `inspect --json`). Clicking a tensor row (or Enter on it) selects it in
-//! the [`Checkpoint`] context; clicking a folder toggles it. Keys on the tree: ↑/↓ move, →
+//! the [`PageCheckpoint`] context; clicking a folder toggles it. Keys on the tree: ↑/↓ move, →
 //! expands / enters, ← collapses / goes to the parent, Home/End, Enter selects or toggles, `c`
 //! copies the key path. `/` anywhere focuses the search box, Esc in it clears the search and
 //! returns to the tree. A selection made elsewhere (the overview) expands its ancestors and
 //! scrolls its row into view.
 
-use super::context::{Checkpoint, OpenedFile};
+use super::context::{OpenedFile, PageCheckpoint};
 use super::edited::Mark;
 use super::tree::{Filter, NodeId, NodeKind, Order, Row};
 use crate::display::{group_digits, human_bytes, human_count};
@@ -32,7 +32,7 @@ pub fn copy_text(text: &str) {
 /// The tree panel. `search` / `regex` are shared with the overview (filtered subset).
 #[component]
 pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoView {
-    let ck = expect_context::<Checkpoint>();
+    let ck = expect_context::<PageCheckpoint>();
     let order = RwSignal::new(Order::Natural);
     let expanded = RwSignal::new(HashSet::<NodeId>::new());
     let cursor = RwSignal::new(0usize);

@@ -10,7 +10,7 @@
 //! shown range in words), `vv-cell` (`data-row` / `data-col` = the indices along the two axes,
 //! or `data-index` for a flat page; `data-value` = the number, full precision).
 
-use super::context::Checkpoint;
+use super::context::PageCheckpoint;
 use crate::display::group_digits;
 use crate::worker::protocol::{Request, RequestId, Response, TensorSource, Window, WindowReply};
 use leptos::prelude::*;
@@ -83,7 +83,7 @@ impl Place {
 /// The viewer of the selected tensor's values.
 #[component]
 pub fn ValueViewer() -> impl IntoView {
-    let ck = expect_context::<Checkpoint>();
+    let ck = expect_context::<PageCheckpoint>();
     let place = RwSignal::new(None::<Place>);
     let got = RwSignal::new(None::<(Place, WindowReply)>);
     let error = RwSignal::new(None::<String>);

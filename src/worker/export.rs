@@ -14,7 +14,8 @@
 
 use super::edit::{output_bytes, Ticker};
 use super::protocol::{
-    BlobHandle, ErrorKind, ErrorReply, ExportReply, JsFile, OpenedB, Progress, Request, Response,
+    BlobHandle, ErrorKind, ErrorReply, ExportReply, JsFile, OpenedB, Progress, Request, RequestId,
+    Response,
 };
 use super::session::{NamedSource, Session};
 use crate::export::plan::{export, OutFormat, Part};
@@ -26,6 +27,63 @@ use web_sys::Blob;
 
 /// New bytes gathered before they are folded into one Blob.
 pub const FOLD_BYTES: usize = 16 << 20;
+
+/// A `Blob` built from an export's parts: a [`Part::Slice`] becomes `blob.slice(offset,
+/// offset + len)` of the input file it names (no bytes read), a [`Part::Bytes`] a `Uint8Array`
+/// copied out of wasm memory at once; new bytes are folded into an intermediate `Blob` every
+/// [`FOLD_BYTES`] so the JS heap holds little. Used by the export and by the merge.
+pub(crate) struct BlobParts {
+    parts: Array,
+    unfolded: usize,
+}
+
+impl BlobParts {
+    pub(crate) fn new() -> Self {
+        BlobParts {
+            parts: Array::new(),
+            unfolded: 0,
+        }
+    }
+
+    /// Appends `p`, whose slices name `blobs[input][file]`; returns the bytes it adds.
+    pub(crate) fn push(&mut self, p: Part, blobs: &[Vec<Blob>]) -> Result<u64, FormatError> {
+        let js = |e: JsValue| FormatError::new(super::blob::js_error_text(&e));
+        match p {
+            Part::Slice {
+                input,
+                file,
+                offset,
+                len,
+                ..
+            } => {
+                let b = blobs
+                    .get(input)
+                    .and_then(|f| f.get(file))
+                    .ok_or_else(|| FormatError::new("an input file is gone"))?;
+                let s = b
+                    .slice_with_f64_and_f64(offset as f64, (offset + len) as f64)
+                    .map_err(js)?;
+                self.parts.push(&s);
+                Ok(len)
+            }
+            Part::Bytes(b) => {
+                self.parts.push(&Uint8Array::from(&b[..]));
+                self.unfolded += b.len();
+                if self.unfolded >= FOLD_BYTES {
+                    let folded = Blob::new_with_u8_array_sequence(&self.parts).map_err(js)?;
+                    self.parts = Array::of1(&folded);
+                    self.unfolded = 0;
+                }
+                Ok(b.len() as u64)
+            }
+        }
+    }
+
+    /// The `Blob` of every part pushed.
+    pub(crate) fn finish(self) -> Result<Blob, JsValue> {
+        Blob::new_with_u8_array_sequence(&self.parts)
+    }
+}
 
 fn now() -> f64 {
     js_sys::Date::now()
@@ -43,6 +101,79 @@ pub(crate) fn wasm_memory() -> u64 {
         .unwrap_or(0)
 }
 
+/// Open file B for compare / transplant (`open_b`); the answer names it or says why not.
+fn open_b(session: &mut Session, id: RequestId, file: JsFile) -> OpenedB {
+    let JsFile(file) = file;
+    let name = file.name();
+    let blob: Blob = file.clone().into();
+    let res = super::blob::cached(file.into())
+        .map_err(|e| format!("{name}: {}", e.0))
+        .and_then(|src| {
+            session
+                .editing()
+                .1
+                .open_b(NamedSource {
+                    name: name.clone(),
+                    source: Box::new(src),
+                })
+                .map_err(|e| e.to_string())
+        });
+    match res {
+        Ok(_) => {
+            session.blobs.push(vec![blob]);
+            let tensors = session
+                .editor()
+                .others()
+                .last()
+                .map(|o| o.checkpoint.tensors.len() as u64)
+                .unwrap_or(0);
+            OpenedB {
+                id,
+                name,
+                tensors,
+                error: None,
+            }
+        }
+        Err(error) => OpenedB {
+            id,
+            name,
+            tensors: 0,
+            error: Some(error),
+        },
+    }
+}
+
+/// The A/B view of tensor `key` (`ab`): A's and B's histograms and their difference's; `None`
+/// when no file is open.
+fn ab(
+    session: &Session,
+    id: RequestId,
+    key: &str,
+    maps: &[(String, String)],
+    bins: u32,
+) -> Option<crate::worker::protocol::AbReply> {
+    let opened = session.opened()?;
+    let a_src: Vec<&dyn Source> = opened.files.iter().map(|f| &*f.source).collect();
+    Some(match session.editor().others().last() {
+        Some(b) => {
+            let b_src: Vec<&dyn Source> = b.files.iter().map(|f| &*f.source).collect();
+            super::ab::ab_view(
+                id,
+                (&opened.checkpoint, &a_src),
+                (&b.checkpoint, &b_src),
+                key,
+                maps,
+                bins,
+            )
+        }
+        None => crate::worker::protocol::AbReply {
+            id,
+            error: Some("open a file B first".into()),
+            ..Default::default()
+        },
+    })
+}
+
 /// Handle an edit / export / compare request (the journal's own requests and `diff` go to
 /// [`Session::edit_request`]).
 pub fn handle(session: &mut Session, req: Request<JsFile>, reply: &mut dyn FnMut(Response)) {
@@ -54,77 +185,16 @@ pub fn handle(session: &mut Session, req: Request<JsFile>, reply: &mut dyn FnMut
         return;
     }
     match req {
-        Request::OpenB { id, file } => {
-            let JsFile(file) = file;
-            let name = file.name();
-            let blob: Blob = file.clone().into();
-            let res = super::blob::cached(file.into())
-                .map_err(|e| format!("{name}: {}", e.0))
-                .and_then(|src| {
-                    session
-                        .editing()
-                        .1
-                        .open_b(NamedSource {
-                            name: name.clone(),
-                            source: Box::new(src),
-                        })
-                        .map_err(|e| e.to_string())
-                });
-            let reply_b = match res {
-                Ok(_) => {
-                    session.blobs.push(vec![blob]);
-                    let tensors = session
-                        .editor()
-                        .others()
-                        .last()
-                        .map(|o| o.checkpoint.tensors.len() as u64)
-                        .unwrap_or(0);
-                    OpenedB {
-                        id,
-                        name,
-                        tensors,
-                        error: None,
-                    }
-                }
-                Err(error) => OpenedB {
-                    id,
-                    name,
-                    tensors: 0,
-                    error: Some(error),
-                },
-            };
-            reply(Response::OpenedB(reply_b));
-        }
+        Request::OpenB { id, file } => reply(Response::OpenedB(open_b(session, id, file))),
         Request::Ab {
             id,
             key,
             maps,
             bins,
-        } => {
-            let Some(opened) = session.opened() else {
-                return reply(Response::Error(ErrorReply::no_file(id)));
-            };
-            let a_src: Vec<&dyn Source> = opened.files.iter().map(|f| &*f.source).collect();
-            let r = match session.editor().others().last() {
-                Some(b) => {
-                    let b_src: Vec<&dyn Source> = b.files.iter().map(|f| &*f.source).collect();
-                    super::ab::ab_view(
-                        id,
-                        (&opened.checkpoint, &a_src),
-                        (&b.checkpoint, &b_src),
-                        &key,
-                        &maps,
-                        bins,
-                    )
-                }
-                None => crate::worker::protocol::AbReply {
-                    id,
-                    error: Some("open a file B first".into()),
-                    ..Default::default()
-                },
-            };
-            reply(Response::Ab(Box::new(r)));
-        }
+        } => match ab(session, id, &key, &maps, bins) {
+            Some(r) => reply(Response::Ab(Box::new(r))),
+            None => reply(Response::Error(ErrorReply::no_file(id))),
+        },
         Request::Export { id, format } => match run_export(id, format, session, reply) {
             Ok(r) => reply(Response::Exported(r)),
             Err(e) => reply(Response::Error(ErrorReply::new(
@@ -173,43 +243,13 @@ fn run_export(
         );
         let inputs = Inputs { ckpts, sources };
         let total = output_bytes(journal.current(), &inputs.ckpts);
-        let mut parts = Array::new();
-        let mut unfolded = 0usize;
+        let mut parts = BlobParts::new();
         let mut done = 0u64;
         let mut ticker = Ticker::new();
-        let js = |e: JsValue| FormatError::new(super::blob::js_error_text(&e));
         let report = {
             let blobs = &session.blobs;
             export(journal.current(), &inputs, fmt, &out_name, &mut |p| {
-                match p {
-                    Part::Slice {
-                        input,
-                        file,
-                        offset,
-                        len,
-                        ..
-                    } => {
-                        let b = blobs
-                            .get(input)
-                            .and_then(|f| f.get(file))
-                            .ok_or_else(|| FormatError::new("export: an input file is gone"))?;
-                        let s = b
-                            .slice_with_f64_and_f64(offset as f64, (offset + len) as f64)
-                            .map_err(js)?;
-                        parts.push(&s);
-                        done += len;
-                    }
-                    Part::Bytes(b) => {
-                        parts.push(&Uint8Array::from(&b[..]));
-                        unfolded += b.len();
-                        done += b.len() as u64;
-                        if unfolded >= FOLD_BYTES {
-                            let folded = Blob::new_with_u8_array_sequence(&parts).map_err(js)?;
-                            parts = Array::of1(&folded);
-                            unfolded = 0;
-                        }
-                    }
-                }
+                done += parts.push(p, blobs)?;
                 if ticker.due() {
                     reply(Response::ExportProgress(Progress {
                         id,
@@ -221,7 +261,8 @@ fn run_export(
             })
         };
         let report = report.map_err(|e| format!("{out_name}: {e}"))?;
-        let blob = Blob::new_with_u8_array_sequence(&parts)
+        let blob = parts
+            .finish()
             .map_err(|e| format!("{out_name}: {}", super::blob::js_error_text(&e)))?;
         Ok(ExportReply {
             id,

@@ -19,7 +19,7 @@
 //!   [`PROGRESS_BYTES`], then `preview` (one relative change per merged tensor, FIRST's order)
 //!   or the output files. An export streams [`Part`]s per output file; the wasm side makes each
 //!   file a `Blob` of `File.slice`s (FIRST's untouched tensors) and new bytes folded every
-//!   [`FOLD_BYTES`], so wasm memory holds a few chunks per input, never a tensor.
+//!   [`crate::worker::export::FOLD_BYTES`], so wasm memory holds a few chunks per input, never a tensor.
 
 use super::protocol::{BlobHandle, RequestId, Response};
 use super::session::NamedSource;
@@ -34,8 +34,6 @@ use serde::{Deserialize, Serialize};
 pub const PROGRESS_BYTES: u64 = 16 << 20;
 /// Merged bytes computed per piece when a writer copies a merged tensor whole.
 const MERGED_PIECE: u64 = 4 << 20;
-/// New bytes gathered before they are folded into one Blob.
-pub const FOLD_BYTES: usize = 16 << 20;
 
 /// What to merge: the method with its parameters and the `--keys` pattern.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -400,63 +398,15 @@ impl MergeSession {
 mod js {
     //! The browser side: `File`s in, `Blob`s out.
     use super::*;
+    use crate::worker::export::BlobParts;
     use crate::worker::protocol::JsFile;
-    use js_sys::{Array, Uint8Array};
     use std::cell::RefCell;
-    use wasm_bindgen::JsValue;
     use web_sys::Blob;
 
     thread_local! {
         static SESSION: RefCell<MergeSession> = RefCell::new(MergeSession::new());
         /// Per input, its blobs in [`Checkpoint::files`] order (for `Part::Slice`).
         static BLOBS: RefCell<Vec<Vec<Blob>>> = const { RefCell::new(Vec::new()) };
-    }
-
-    /// A `Blob` built from parts: slices of input files and new bytes, folded into an
-    /// intermediate Blob every [`FOLD_BYTES`] so the JS heap holds little.
-    struct BlobParts {
-        parts: Array,
-        unfolded: usize,
-    }
-
-    impl BlobParts {
-        fn new() -> Self {
-            BlobParts {
-                parts: Array::new(),
-                unfolded: 0,
-            }
-        }
-        fn push(&mut self, p: Part, blobs: &[Vec<Blob>]) -> Result<(), JsValue> {
-            match p {
-                Part::Slice {
-                    input,
-                    file,
-                    offset,
-                    len,
-                    ..
-                } => {
-                    let b = blobs
-                        .get(input)
-                        .and_then(|f| f.get(file))
-                        .ok_or_else(|| JsValue::from_str("an input file is gone"))?;
-                    let s = b.slice_with_f64_and_f64(offset as f64, (offset + len) as f64)?;
-                    self.parts.push(&s);
-                }
-                Part::Bytes(b) => {
-                    self.parts.push(&Uint8Array::from(&b[..]));
-                    self.unfolded += b.len();
-                    if self.unfolded >= FOLD_BYTES {
-                        let folded = Blob::new_with_u8_array_sequence(&self.parts)?;
-                        self.parts = Array::of1(&folded);
-                        self.unfolded = 0;
-                    }
-                }
-            }
-            Ok(())
-        }
-        fn finish(self) -> Result<Blob, JsValue> {
-            Blob::new_with_u8_array_sequence(&self.parts)
-        }
     }
 
     type Named = (Vec<NamedSource>, Vec<(String, Blob)>);
@@ -535,9 +485,7 @@ mod js {
                             while files.len() <= k {
                                 files.push(BlobParts::new());
                             }
-                            files[k].push(p, &blobs).map_err(|e| {
-                                FormatError::new(crate::worker::blob::js_error_text(&e))
-                            })
+                            files[k].push(p, &blobs).map(|_| ())
                         })
                     });
                     let answer = match r {
@@ -614,13 +562,6 @@ mod tests {
         out
     }
 
-    fn named(name: &str, bytes: &[u8]) -> NamedSource {
-        NamedSource {
-            name: name.into(),
-            source: Box::new(MemSource(bytes.to_vec())),
-        }
-    }
-
     fn linear(w: &[f64], keys: Option<&str>) -> MergeSpec {
         MergeSpec {
             method: Method::Linear {
@@ -659,8 +600,11 @@ mod tests {
         let mut s = MergeSession::new();
         let r = s.open(
             1,
-            vec![named("a.safetensors", &a)],
-            vec![named("b.safetensors", &b), named("x.pth", &[1, 2])],
+            vec![NamedSource::in_memory("a.safetensors", &a)],
+            vec![
+                NamedSource::in_memory("b.safetensors", &b),
+                NamedSource::in_memory("x.pth", [1, 2]),
+            ],
         );
         let MergeReply::Opened { inputs, errors, .. } = r else {
             panic!("{r:?}")
@@ -730,8 +674,8 @@ mod tests {
         let mut s = MergeSession::new();
         s.open(
             1,
-            vec![named("a.safetensors", &a)],
-            vec![named("b.safetensors", &b)],
+            vec![NamedSource::in_memory("a.safetensors", &a)],
+            vec![NamedSource::in_memory("b.safetensors", &b)],
         );
         let mut out = vec![];
         s.preview(2, &linear(&[1.0, 1.0], None), &mut |r| out.push(r));

@@ -488,32 +488,18 @@ pub struct AbReply {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatsRow {
     pub tensor: u32,
-    pub count: u64,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-    pub mean: Option<f64>,
-    pub std: Option<f64>,
+    pub summary: crate::stats::ValueSummary,
     pub l2: f64,
     pub absmax: Option<f64>,
-    pub zeros: u64,
-    pub nan: u64,
-    pub inf: u64,
 }
 
 impl StatsRow {
     pub fn of(tensor: u32, s: &crate::stats::TensorStats) -> StatsRow {
         StatsRow {
             tensor,
-            count: s.count,
-            min: s.min,
-            max: s.max,
-            mean: s.mean,
-            std: s.std,
+            summary: s.summary,
             l2: s.l2,
             absmax: s.absmax,
-            zeros: s.zeros,
-            nan: s.nan,
-            inf: s.posinf + s.neginf,
         }
     }
 }

@@ -24,8 +24,19 @@ pub struct NamedSource {
     pub source: Box<dyn Source>,
 }
 
+impl NamedSource {
+    /// `bytes` held in memory under `name` (the tests' files).
+    #[cfg(test)]
+    pub(crate) fn in_memory(name: &str, bytes: impl AsRef<[u8]>) -> NamedSource {
+        NamedSource {
+            name: name.into(),
+            source: Box::new(crate::format::MemSource(bytes.as_ref().to_vec())),
+        }
+    }
+}
+
 /// The checkpoint currently open in the worker.
-pub struct Opened {
+pub struct OpenCheckpoint {
     /// The request that opened it.
     pub id: RequestId,
     /// The name it was opened as: the file's, or a sharded checkpoint's index file.
@@ -37,7 +48,7 @@ pub struct Opened {
     pub cache: StatsCache,
 }
 
-impl Opened {
+impl OpenCheckpoint {
     pub fn sources(&self) -> Vec<&dyn Source> {
         self.files.iter().map(|f| &*f.source).collect()
     }
@@ -71,7 +82,7 @@ pub const BATCH_BYTES: u64 = 8 << 20;
 /// The worker's state between requests: the opened checkpoint, its edit journal and B files,
 /// the running statistics job — all of it here, in one place.
 pub struct Session {
-    opened: Option<Opened>,
+    opened: Option<OpenCheckpoint>,
     /// The journal over the opened checkpoint and the B files (compare, transplant); reset by
     /// every successful `open`.
     editor: Editor,
@@ -178,7 +189,7 @@ impl Session {
     }
 
     /// The checkpoint opened by the last successful `open`, if any.
-    pub fn opened(&self) -> Option<&Opened> {
+    pub fn opened(&self) -> Option<&OpenCheckpoint> {
         self.opened.as_ref()
     }
 
@@ -188,12 +199,12 @@ impl Session {
     }
 
     /// The opened checkpoint and the editor, for requests that change the editor.
-    pub fn editing(&mut self) -> (Option<&Opened>, &mut Editor) {
+    pub fn editing(&mut self) -> (Option<&OpenCheckpoint>, &mut Editor) {
         (self.opened.as_ref(), &mut self.editor)
     }
 
     /// A checkpoint was read: it replaces the open one, with a fresh journal and no B files.
-    fn set_opened(&mut self, o: Opened) {
+    fn set_opened(&mut self, o: OpenCheckpoint) {
         self.editor.reset(&o.checkpoint);
         #[cfg(target_arch = "wasm32")]
         self.blobs.clear();
@@ -326,11 +337,25 @@ impl Session {
             reply(Response::Error(ErrorReply::from_format(id, &e)));
             return;
         }
-        match format::open(src, &name) {
-            Ok(checkpoint) => {
+        let opened = format::open(src, &name).map(|checkpoint| {
+            files.truncate(1);
+            (checkpoint, files)
+        });
+        self.answer_open(id, name, opened, reply);
+    }
+
+    /// Answer an `open`: the summary, and the checkpoint kept as the open one; or the error.
+    fn answer_open(
+        &mut self,
+        id: RequestId,
+        name: String,
+        opened: format::Result<(Checkpoint, Vec<NamedSource>)>,
+        reply: &mut dyn FnMut(Response),
+    ) {
+        match opened {
+            Ok((checkpoint, files)) => {
                 reply(Response::Summary(Summary::of(id, &checkpoint)));
-                files.truncate(1);
-                self.set_opened(Opened {
+                self.set_opened(OpenCheckpoint {
                     id,
                     name,
                     files,
@@ -378,24 +403,17 @@ impl Session {
             names.push(f.name);
             Ok(f.source)
         };
-        match format::open_sharded(&*index.source, &name, &mut opener) {
-            Ok((checkpoint, sources)) => {
-                reply(Response::Summary(Summary::of(id, &checkpoint)));
+        let opened = format::open_sharded(&*index.source, &name, &mut opener).map(
+            |(checkpoint, sources)| {
                 let files = sources
                     .into_iter()
                     .zip(names)
                     .map(|(source, name)| NamedSource { name, source })
                     .collect();
-                self.set_opened(Opened {
-                    id,
-                    name,
-                    files,
-                    checkpoint,
-                    cache: StatsCache::new(),
-                });
-            }
-            Err(e) => reply(Response::Error(ErrorReply::from_format(id, &e))),
-        }
+                (checkpoint, files)
+            },
+        );
+        self.answer_open(id, name, opened, reply);
     }
 
     /// The index, sources and statistics cache of input `input` (0: the opened checkpoint,
@@ -416,6 +434,24 @@ impl Session {
             files.iter().map(|f| &*f.source).collect(),
             cache,
         ))
+    }
+
+    /// Tensor `tensor` of input `input` when it has data to read: the input's checkpoint,
+    /// sources and statistics cache, and the tensor's index; else the answer to send (no file
+    /// open, no such file B, no such tensor, a meta tensor).
+    #[allow(clippy::type_complexity)]
+    fn readable_tensor(
+        &mut self,
+        id: RequestId,
+        input: u32,
+        tensor: u32,
+    ) -> Result<(&Checkpoint, Vec<&dyn Source>, &mut StatsCache, usize), Box<Response>> {
+        let no_file = self.opened.is_none();
+        let Some((ckpt, sources, cache)) = self.input_mut(input) else {
+            return Err(Box::new(missing_input(id, input, no_file)));
+        };
+        let i = readable(ckpt, id, tensor)?;
+        Ok((ckpt, sources, cache, i))
     }
 
     /// Handle `stats {id, tensor, bins}` (cached per tensor and bin count).
@@ -441,12 +477,9 @@ impl Session {
         let bins = (bins as usize).clamp(1, crate::stats::MAX_BINS);
         let opts = self.stats_options(bins);
         let chunk = self.read_chunk;
-        let no_file = self.opened.is_none();
-        let Some((ckpt, sources, cache)) = self.input_mut(source.input) else {
-            return reply(missing_input(id, source.input, no_file));
-        };
-        let i = match readable(ckpt, id, source.tensor) {
-            Ok(i) => i,
+        let (ckpt, sources, cache, i) = match self.readable_tensor(id, source.input, source.tensor)
+        {
+            Ok(x) => x,
             Err(r) => return reply(*r),
         };
         let tensor = source.tensor;
@@ -514,12 +547,8 @@ impl Session {
         n: u32,
         reply: &mut dyn FnMut(Response),
     ) {
-        let no_file = self.opened.is_none();
-        let Some((ckpt, sources, _)) = self.input_mut(source.input) else {
-            return reply(missing_input(id, source.input, no_file));
-        };
-        let i = match readable(ckpt, id, source.tensor) {
-            Ok(i) => i,
+        let (ckpt, sources, _, i) = match self.readable_tensor(id, source.input, source.tensor) {
+            Ok(x) => x,
             Err(r) => return reply(*r),
         };
         let t = &ckpt.tensors[i];
@@ -567,12 +596,8 @@ impl Session {
         (w, h): (u32, u32),
         reply: &mut dyn FnMut(Response),
     ) {
-        let no_file = self.opened.is_none();
-        let Some((ckpt, sources, _)) = self.input_mut(source.input) else {
-            return reply(missing_input(id, source.input, no_file));
-        };
-        let i = match readable(ckpt, id, source.tensor) {
-            Ok(i) => i,
+        let (ckpt, sources, _, i) = match self.readable_tensor(id, source.input, source.tensor) {
+            Ok(x) => x,
             Err(r) => return reply(*r),
         };
         let t = &ckpt.tensors[i];
@@ -629,12 +654,8 @@ impl Session {
         w: &super::protocol::Window,
         reply: &mut dyn FnMut(Response),
     ) {
-        let no_file = self.opened.is_none();
-        let Some((ckpt, sources, _)) = self.input_mut(0) else {
-            return reply(missing_input(id, 0, no_file));
-        };
-        let i = match readable(ckpt, id, tensor) {
-            Ok(i) => i,
+        let (ckpt, sources, _, i) = match self.readable_tensor(id, 0, tensor) {
+            Ok(x) => x,
             Err(r) => return reply(*r),
         };
         match super::window::read(ckpt, &sources, i, w) {
@@ -850,7 +871,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{MemSource, SourceError};
+    use crate::format::SourceError;
 
     struct Broken;
     impl Source for Broken {
@@ -871,19 +892,12 @@ mod tests {
         (s, out)
     }
 
-    fn named(name: &str, bytes: Vec<u8>) -> NamedSource {
-        NamedSource {
-            name: name.into(),
-            source: Box::new(MemSource(bytes)),
-        }
-    }
-
     #[test]
     fn unknown_bytes_are_detected_then_refused() {
         // named .pth on purpose: the extension must not matter
-        let (s, out) = run(vec![named(
+        let (s, out) = run(vec![NamedSource::in_memory(
             "random.pth",
-            b"\x13\x37 not a checkpoint at all".to_vec(),
+            b"\x13\x37 not a checkpoint at all",
         )]);
         assert_eq!(out.len(), 2, "{out:?}");
         let Response::Detected(d) = &out[0] else {
@@ -905,7 +919,7 @@ mod tests {
         // pickle.dumps of an object whose __reduce__ is (os.system, ("a') + b('c",)), protocol 4
         let mut p = b"\x80\x04\x8c\x05posix\x8c\x06system\x93\x8c\x0aa') + b('c".to_vec();
         p.extend_from_slice(b"\x85R.");
-        let (s, out) = run(vec![named("evil.pkl", p)]);
+        let (s, out) = run(vec![NamedSource::in_memory("evil.pkl", p)]);
         let Response::Detected(d) = &out[0] else {
             panic!("{out:?}")
         };
@@ -932,7 +946,7 @@ mod tests {
     fn detection_ignores_the_name() {
         let mut st = 2u64.to_le_bytes().to_vec();
         st.extend_from_slice(b"{}");
-        let (_, out) = run(vec![named("weights.txt", st)]);
+        let (_, out) = run(vec![NamedSource::in_memory("weights.txt", st)]);
         let Response::Detected(d) = &out[0] else {
             panic!("{out:?}")
         };
@@ -997,7 +1011,7 @@ mod tests {
             ("a.w", vec![2, 3], vec![1.0, -2.0, 3.0, 4.0, 0.0, 6.0]),
             ("a.b", vec![3], vec![0.5, f32::NAN, 1.5]),
         ]);
-        let (s, out) = run(vec![named("m.safetensors", st)]);
+        let (s, out) = run(vec![NamedSource::in_memory("m.safetensors", st)]);
         let Response::Summary(sum) = &out[1] else {
             panic!("{out:?}")
         };
@@ -1027,8 +1041,11 @@ mod tests {
             panic!("{out:?}")
         };
         assert_eq!((st.id, st.tensor), (8, w));
-        assert_eq!(st.stats.count, 6);
-        assert_eq!((st.stats.min, st.stats.max), (Some(-2.0), Some(6.0)));
+        assert_eq!(st.stats.summary.count, 6);
+        assert_eq!(
+            (st.stats.summary.min, st.stats.summary.max),
+            (Some(-2.0), Some(6.0))
+        );
         assert_eq!(st.stats.histogram.counts.len(), 4);
         out.clear();
         s.values(9, w, 4, &mut |r| out.push(r));
@@ -1064,7 +1081,7 @@ mod tests {
         let n = 3 << 20;
         let vals: Vec<f32> = (0..n).map(|i| (i % 1000) as f32).collect();
         let st = safetensors(&[("big", vec![n as u64], vals)]);
-        let (mut s, _) = run(vec![named("big.safetensors", st)]);
+        let (mut s, _) = run(vec![NamedSource::in_memory("big.safetensors", st)]);
         s.inner_progress_bytes = 4 << 20;
         s.read_chunk = 4 << 20;
         let mut out = vec![];
@@ -1119,7 +1136,7 @@ mod tests {
         let Response::StatsRows { rows, .. } = &out[0] else {
             panic!("{out:?}")
         };
-        assert_eq!(rows[0].nan, 1);
+        assert_eq!(rows[0].summary.nan, 1);
         assert_eq!(
             out.last(),
             Some(&Response::AllStatsDone {
@@ -1145,9 +1162,11 @@ mod tests {
         // a new open ends a running run first (the page stops waiting for it)
         s.all_stats_begin(22, 8, &mut |_| {});
         out.clear();
-        s.open(23, vec![named("x.pth", b"nope".to_vec())], &mut |r| {
-            out.push(r)
-        });
+        s.open(
+            23,
+            vec![NamedSource::in_memory("x.pth", b"nope")],
+            &mut |r| out.push(r),
+        );
         assert_eq!(
             out[0],
             Response::AllStatsDone {
@@ -1171,7 +1190,10 @@ mod tests {
     #[test]
     fn an_index_alone_names_the_shards_to_add() {
         let ix = br#"{"metadata": {"total_size": 8}, "weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}"#;
-        let (_, out) = run(vec![named("model.safetensors.index.json", ix.to_vec())]);
+        let (_, out) = run(vec![NamedSource::in_memory(
+            "model.safetensors.index.json",
+            ix,
+        )]);
         let Response::Error(e) = &out[1] else {
             panic!("{out:?}")
         };
@@ -1185,7 +1207,7 @@ mod tests {
 
     #[test]
     fn empty_file_is_unknown() {
-        let (_, out) = run(vec![named("empty.pth", vec![])]);
+        let (_, out) = run(vec![NamedSource::in_memory("empty.pth", vec![])]);
         let Response::Detected(d) = &out[0] else {
             panic!("{out:?}")
         };
@@ -1202,7 +1224,7 @@ mod edit_tests {
     //! The session owns the journal: edits answer with the edited index, and tensors of the
     //! edited checkpoint (transplanted from B, cast) are read from the right bytes.
     use super::*;
-    use crate::format::{DType, MemSource};
+    use crate::format::DType;
     use crate::worker::protocol::{JournalReply, OpSpec};
 
     fn st(tensors: &[(&str, &[f32])]) -> Vec<u8> {
@@ -1225,13 +1247,6 @@ mod edit_tests {
         out
     }
 
-    fn named(name: &str, bytes: Vec<u8>) -> NamedSource {
-        NamedSource {
-            name: name.into(),
-            source: Box::new(MemSource(bytes)),
-        }
-    }
-
     fn journal(s: &mut Session, req: Request<String>) -> JournalReply {
         let mut out = vec![];
         assert!(s.edit_request(&req, &mut |r| out.push(r)));
@@ -1245,7 +1260,7 @@ mod edit_tests {
         let mut out = vec![];
         s.stats_of(1, source, 8, &mut |r| out.push(r));
         match out.pop() {
-            Some(Response::Stats(x)) => (x.stats.mean.unwrap(), x.stats.count),
+            Some(Response::Stats(x)) => (x.stats.summary.mean.unwrap(), x.stats.summary.count),
             other => panic!("{other:?}"),
         }
     }
@@ -1255,7 +1270,7 @@ mod edit_tests {
         let mut s = Session::new();
         s.open(
             1,
-            vec![named(
+            vec![NamedSource::in_memory(
                 "a.safetensors",
                 st(&[("module.w", &[1.0, 2.0, 3.0]), ("module.b", &[0.1])]),
             )],
@@ -1321,7 +1336,10 @@ mod edit_tests {
         // a B file: its tensors are input 1, read from B's bytes
         s.editing()
             .1
-            .open_b(named("b.safetensors", st(&[("w", &[10.0, 20.0])])))
+            .open_b(NamedSource::in_memory(
+                "b.safetensors",
+                st(&[("w", &[10.0, 20.0])]),
+            ))
             .unwrap();
         let (mean, count) = stats_mean(
             &mut s,
@@ -1359,7 +1377,10 @@ mod edit_tests {
         // opening another file starts a fresh journal and forgets B
         s.open(
             9,
-            vec![named("c.safetensors", st(&[("x", &[1.0])]))],
+            vec![NamedSource::in_memory(
+                "c.safetensors",
+                st(&[("x", &[1.0])]),
+            )],
             &mut |_| {},
         );
         let j = journal(&mut s, Request::JournalList { id: 10 });

@@ -209,13 +209,13 @@ impl TrendSession {
             .flatten()
             .map(|p| p.sources.iter().map(|s| &**s).collect())
             .unwrap_or_default();
-        let prev_opened = p.flatten().map(|p| trend::Opened {
+        let prev_opened = p.flatten().map(|p| trend::CheckpointRef {
             ckpt: &p.ckpt,
             sources: &ps,
         });
         let mut last = 0u64;
         let r = trend::step_points(
-            trend::Opened {
+            trend::CheckpointRef {
                 ckpt: &c.ckpt,
                 sources: &cs,
             },
@@ -289,7 +289,6 @@ pub fn handle_js(req: TrendRequest<super::protocol::JsFile>, reply: &mut dyn FnM
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::MemSource;
 
     /// A safetensors file of one F32 tensor `w`, with an optional `step` in its metadata.
     fn st(values: &[f32], step: Option<i64>) -> Vec<u8> {
@@ -307,13 +306,6 @@ mod tests {
         out
     }
 
-    fn named(name: &str, bytes: Vec<u8>) -> NamedSource {
-        NamedSource {
-            name: name.into(),
-            source: Box::new(MemSource(bytes)),
-        }
-    }
-
     #[test]
     fn opens_orders_and_computes_steps() {
         let mut s = TrendSession::new();
@@ -321,9 +313,9 @@ mod tests {
         s.open(
             1,
             vec![
-                named("b.safetensors", st(&[3.0, 4.0], Some(20))),
-                named("bad.pth", vec![1, 2, 3]),
-                named("a.safetensors", st(&[3.0, 4.0, 0.0][..2], Some(10))),
+                NamedSource::in_memory("b.safetensors", st(&[3.0, 4.0], Some(20))),
+                NamedSource::in_memory("bad.pth", vec![1, 2, 3]),
+                NamedSource::in_memory("a.safetensors", st(&[3.0, 4.0, 0.0][..2], Some(10))),
             ],
             &mut |r| out.push(r),
         );

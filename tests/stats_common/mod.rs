@@ -22,22 +22,30 @@ pub fn compare(what: &str, got: &TensorStats, e: &Value) -> Vec<String> {
     let mut bad = Vec::new();
     let mut fail = |m: String| bad.push(format!("{what}: {m}"));
     for (k, v) in [
-        ("count", got.count),
-        ("zeros", got.zeros),
-        ("nan", got.nan),
-        ("posinf", got.posinf),
-        ("neginf", got.neginf),
+        ("count", got.summary.count),
+        ("zeros", got.summary.zeros),
+        ("nan", got.summary.nan),
+        ("posinf", got.summary.posinf),
+        ("neginf", got.summary.neginf),
     ] {
         if e[k].as_u64() != Some(v) {
             fail(format!("{k}: got {v}, expected {}", e[k]));
         }
     }
-    for (k, v) in [("min", got.min), ("max", got.max), ("absmax", got.absmax)] {
+    for (k, v) in [
+        ("min", got.summary.min),
+        ("max", got.summary.max),
+        ("absmax", got.absmax),
+    ] {
         if opt(&e[k]) != v {
             fail(format!("{k}: got {v:?}, expected {}", e[k]));
         }
     }
-    for (k, v) in [("mean", got.mean), ("std", got.std), ("l2", Some(got.l2))] {
+    for (k, v) in [
+        ("mean", got.summary.mean),
+        ("std", got.summary.std),
+        ("l2", Some(got.l2)),
+    ] {
         match (v, opt(&e[k])) {
             (None, None) => {}
             (Some(a), Some(b)) if close(a, b) => {}

@@ -391,15 +391,22 @@ fn memo_and_stack_opcodes() {
     );
 }
 
-fn rebuild(key: &str, numel: u8, memo_base: u8) -> Vec<u8> {
-    let _ = memo_base;
-    let mut b = global("torch._utils", "_rebuild_tensor_v2");
+/// `torch._utils.<func>((` then the persistent id's `'storage', <module>.<class>, key, 'cpu'`
+/// (the numel and the rest are the caller's).
+fn rebuild_head(func: &str, (module, class): (&str, &str), key: &str) -> Vec<u8> {
+    let mut b = global("torch._utils", func);
     b.push(b'(');
     b.push(b'(');
     b.extend(binunicode("storage"));
-    b.extend(global("torch", "FloatStorage"));
+    b.extend(global(module, class));
     b.extend(binunicode(key));
     b.extend(binunicode("cpu"));
+    b
+}
+
+fn rebuild(key: &str, numel: u8, memo_base: u8) -> Vec<u8> {
+    let _ = memo_base;
+    let mut b = rebuild_head("_rebuild_tensor_v2", ("torch", "FloatStorage"), key);
     b.extend([
         b'K', numel, b't', b'Q', b'K', 0, b'K', numel, 0x85, b'K', 1, 0x85, 0x89,
     ]);
@@ -611,13 +618,11 @@ fn cycles_and_exponential_sharing_are_bounded() {
 #[test]
 fn tensor_rebuild_variants() {
     // _rebuild_tensor_v3 with UntypedStorage (numel in bytes) and a dtype argument
-    let mut b = global("torch._utils", "_rebuild_tensor_v3");
-    b.push(b'(');
-    b.push(b'(');
-    b.extend(binunicode("storage"));
-    b.extend(global("torch.storage", "UntypedStorage"));
-    b.extend(binunicode("0"));
-    b.extend(binunicode("cpu"));
+    let mut b = rebuild_head(
+        "_rebuild_tensor_v3",
+        ("torch.storage", "UntypedStorage"),
+        "0",
+    );
     b.extend([
         b'K', 6, b't', b'Q', b'K', 0, b'K', 3, 0x85, b'K', 1, 0x85, 0x89,
     ]);
@@ -658,13 +663,7 @@ fn tensor_rebuild_variants() {
         }
     );
     // a negative size is rejected
-    let mut n = global("torch._utils", "_rebuild_tensor_v2");
-    n.push(b'(');
-    n.push(b'(');
-    n.extend(binunicode("storage"));
-    n.extend(global("torch", "FloatStorage"));
-    n.extend(binunicode("0"));
-    n.extend(binunicode("cpu"));
+    let mut n = rebuild_head("_rebuild_tensor_v2", ("torch", "FloatStorage"), "0");
     n.extend([
         b'K', 2, b't', b'Q', b'K', 0, b'J', 0xff, 0xff, 0xff, 0xff, 0x85, b'K', 1, 0x85, 0x89,
         b'N', b't', b'R',

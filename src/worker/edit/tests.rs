@@ -38,13 +38,6 @@ fn open(name: &str, bytes: Vec<u8>) -> Checkpoint {
     format::open(&MemSource(bytes), name).unwrap()
 }
 
-fn named(name: &str, bytes: Vec<u8>) -> NamedSource {
-    NamedSource {
-        name: name.into(),
-        source: Box::new(MemSource(bytes)),
-    }
-}
-
 fn model_a() -> Checkpoint {
     open(
         "a.safetensors",
@@ -194,7 +187,11 @@ fn transplant_from_b_is_an_undoable_op_with_shape_checks() {
     let mut e = Editor::new();
     e.reset(&a);
     let b_bytes = st(&[("fc.weight", &[5.0, 6.0]), ("fc.bias", &[1.0, 2.0])]);
-    assert_eq!(e.open_b(named("b.safetensors", b_bytes)).unwrap(), 1);
+    assert_eq!(
+        e.open_b(NamedSource::in_memory("b.safetensors", b_bytes))
+            .unwrap(),
+        1
+    );
     // B's fc.weight lands in A as module.fc.weight (same shape): replaced
     let r = e.apply(
         1,
@@ -235,7 +232,8 @@ fn diff_lists_keys_through_prefix_maps() {
     let mut e = Editor::new();
     e.reset(&a);
     let b = st(&[("fc.weight", &[1.0, 2.0]), ("fc.bias", &[0.5, 1.0])]);
-    e.open_b(named("b.safetensors", b)).unwrap();
+    e.open_b(NamedSource::in_memory("b.safetensors", b))
+        .unwrap();
     let src = MemSource(a_bytes);
     let srcs: Vec<&dyn Source> = vec![&src];
     let maps = vec![("module.".to_string(), String::new())];
