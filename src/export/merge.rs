@@ -35,7 +35,7 @@
 
 use super::select::Selector;
 use crate::edit::tree::{ENode, ETree, TensorRef};
-use crate::format::data::read_tensor_range;
+use crate::format::data::TensorRanges;
 use crate::format::element::{f32_to_bf16, f32_to_f16};
 use crate::format::element::{Decoder, Lane};
 use crate::format::{Checkpoint, DType, Node, Source, SourceError, StorageInfo, TensorInfo};
@@ -448,21 +448,26 @@ pub struct MergeSource<'a> {
     decoders: Vec<Vec<Decoder>>,
     /// The constants of the last tensor read (tensors are read one after the other).
     current: RefCell<Option<(usize, Coeffs)>>,
-    scratch: RefCell<Scratch>,
+    scratch: RefCell<Scratch<'a>>,
     /// Called with the number of bytes produced so far (progress).
     progress: RefCell<Option<Progress<'a>>>,
     produced: RefCell<u64>,
 }
 
 #[derive(Default)]
-struct Scratch {
+struct Scratch<'a> {
     vals: Vec<Vec<f64>>,
     acc: Vec<f64>,
     f32s: Vec<f32>,
     out: Vec<u8>,
     /// One input's stored bytes of the current chunk (reused: no allocation per chunk).
     raw: Vec<u8>,
+    readers: Readers<'a>,
 }
+
+/// Per input, the reader of the tensor read last ([`TensorRanges`]): the next chunk of a
+/// deflated record continues its inflater instead of inflating from the record's start.
+type Readers<'a> = Vec<Option<(usize, TensorRanges<'a>)>>;
 
 impl<'a> MergeSource<'a> {
     pub fn new(
@@ -545,6 +550,8 @@ impl<'a> MergeSource<'a> {
             let out_dec = Decoder::new(m.dtype);
             let first_dec = Decoder::new(self.ckpts[0].tensors[m.index[0]].dtype);
             let (mut dd, mut ff) = (0f64, 0f64);
+            let first = TensorRanges::new(self.ckpts[0], &self.sources[0], m.index[0])?;
+            let mut fb = vec![];
             let mut e = 0;
             while e < m.numel {
                 let n = (m.numel - e).min(PASS_CHUNK);
@@ -552,7 +559,7 @@ impl<'a> MergeSource<'a> {
                 self.read_at(m.offset + e * es, &mut buf)
                     .map_err(|x| FormatError::at(&m.name, x.0))?;
                 decode_f64(&out_dec, &buf, &mut got, &mut f32s);
-                let fb = read_tensor_range(self.ckpts[0], &self.sources[0], m.index[0], e, n)?;
+                first.read_into(e, n, &mut fb)?;
                 decode_f64(&first_dec, &fb, &mut base, &mut f32s);
                 for (&g, &b) in got.iter().zip(&base) {
                     dd += (g - b) * (g - b);
@@ -572,7 +579,7 @@ impl<'a> MergeSource<'a> {
     /// Elements `first..first+count` of tensor `j` of input `i` as little-endian bytes, in
     /// `raw[..len]` (returned). A contiguous tensor of a stored record is read straight into the
     /// reused buffer; anything else (views, deflated records, big-endian files) goes through
-    /// [`read_tensor_range`].
+    /// [`TensorRanges`] (kept per input while the same tensor is read).
     fn raw(
         &self,
         i: usize,
@@ -580,6 +587,7 @@ impl<'a> MergeSource<'a> {
         first: u64,
         count: u64,
         raw: &mut Vec<u8>,
+        readers: &mut Readers<'a>,
     ) -> Result<usize, FormatError> {
         let c = self.ckpts[i];
         let t = &c.tensors[j];
@@ -607,7 +615,16 @@ impl<'a> MergeSource<'a> {
                     })
                     .map_err(|e| e.within(t.path_string()))?;
             }
-            None => *raw = read_tensor_range(c, &self.sources[i], j, first, count)?,
+            None => {
+                if readers.len() <= i {
+                    readers.resize_with(i + 1, || None);
+                }
+                if readers[i].as_ref().is_none_or(|(k, _)| *k != j) {
+                    readers[i] = Some((j, TensorRanges::new(c, &self.sources[i], j)?));
+                }
+                let (_, r) = readers[i].as_ref().expect("set above");
+                r.read_into(first, count, raw)?;
+            }
         }
         Ok(n)
     }
@@ -618,18 +635,16 @@ impl<'a> MergeSource<'a> {
         k: usize,
         first: u64,
         count: u64,
-        vals: &mut [Vec<f64>],
-        f32s: &mut Vec<f32>,
-        raw: &mut Vec<u8>,
+        s: &mut Scratch<'a>,
     ) -> Result<(), FormatError> {
         let m = &self.plan.merged[k];
         for (i, &j) in m.index.iter().enumerate() {
-            let n = self.raw(i, j, first, count, raw)?;
+            let n = self.raw(i, j, first, count, &mut s.raw, &mut s.readers)?;
             let d = &self.decoders[k][i];
             if matches!(d.lane(), Lane::Complex) {
                 return Err(FormatError::at(&m.name, "complex tensors are not merged"));
             }
-            decode_f64(d, &raw[..n], &mut vals[i], f32s);
+            decode_f64(d, &s.raw[..n], &mut s.vals[i], &mut s.f32s);
         }
         Ok(())
     }
@@ -637,13 +652,15 @@ impl<'a> MergeSource<'a> {
     /// Walk tensor `k` in chunks, handing every chunk's decoded values to `f`.
     fn walk(&self, k: usize, f: ChunkFn) -> Result<(), FormatError> {
         let m = &self.plan.merged[k];
-        let mut vals = vec![Vec::new(); m.index.len()];
-        let (mut f32s, mut raw) = (vec![], vec![]);
+        let mut s = Scratch {
+            vals: vec![Vec::new(); m.index.len()],
+            ..Scratch::default()
+        };
         let mut first = 0;
         while first < m.numel {
             let n = (m.numel - first).min(PASS_CHUNK);
-            self.load(k, first, n, &mut vals, &mut f32s, &mut raw)?;
-            f(&vals)?;
+            self.load(k, first, n, &mut s)?;
+            f(&s.vals)?;
             first += n;
         }
         Ok(())
@@ -706,7 +723,7 @@ impl<'a> MergeSource<'a> {
         k: usize,
         first: u64,
         count: u64,
-        s: &mut Scratch,
+        s: &mut Scratch<'a>,
     ) -> Result<(), FormatError> {
         let c = self.coeffs(k)?;
         let m = &self.plan.merged[k];
@@ -722,7 +739,7 @@ impl<'a> MergeSource<'a> {
                 // the general path below, without decoding into per-input vectors)
                 s.acc.clear();
                 for (i, (&j, w)) in m.index.iter().zip(weights).enumerate() {
-                    let n = self.raw(i, j, first, count, &mut s.raw)?;
+                    let n = self.raw(i, j, first, count, &mut s.raw, &mut s.readers)?;
                     let xs = s.raw[..n]
                         .chunks_exact(4)
                         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64);
@@ -736,7 +753,7 @@ impl<'a> MergeSource<'a> {
             }
         }
         s.vals.resize(n_in, Vec::new());
-        self.load(k, first, count, &mut s.vals, &mut s.f32s, &mut s.raw)?;
+        self.load(k, first, count, s)?;
         let v = &s.vals;
         let acc = &mut s.acc;
         acc.clear();
