@@ -23,7 +23,14 @@
 //!   (neither is held whole; the sums run over fixed blocks of values, so the result does not
 //!   depend on the read size). `rel_change` is `null` at the first step, when the key is missing at
 //!   t or t−1, when the shapes differ or one is complex and the other not, when either tensor holds
-//!   a NaN or ±inf (or the sums overflow), and when ‖wₜ₋₁‖ = 0.
+//!   a NaN or ±inf (or the sums overflow), and when ‖wₜ₋₁‖ = 0. Values are the logical ones
+//!   (negated / conjugated views with their sign bits applied, as in [`super::run`]).
+//! - **Expanded views** (zero strides, `w.expand(2**40, 3)`) cost their distinct elements: the
+//!   metrics come from those with their multiplicity ([`super::expanded::scale`]), and so does
+//!   `rel_change` when both steps repeat along the same dimensions. When they repeat along
+//!   different ones, both are read over the dimensions neither repeats; if that is more than
+//!   2^24 values and more than either step's distinct elements, `rel_change` is `null` (comparing
+//!   would cost more than reading both files).
 //! - **Flags** ([`flags`]), on floating-point and complex tensors only (integer counters such as
 //!   `num_batches_tracked` change by design):
 //!   - `jump` at step t: `rel_change[t] > 10 × median` of the tensor's non-null `rel_change` values
@@ -40,12 +47,17 @@
 //!   Flags are sorted by step index, then by the tensor's place in `tensors`, then by kind (jump,
 //!   nonfinite, dead).
 //! - **Work split.** [`step_points`] computes one step from its checkpoint and the previous one
-//!   (a parallel worker can take any step); [`assemble`] joins the steps into a [`TrendReport`]
-//!   (the CLI's `--json`) and computes the flags; [`to_csv`] writes the same table, one row per
-//!   tensor and step. Progress is in bytes read (both checkpoints); returning false cancels.
+//!   (a parallel worker can take any step; the previous checkpoint is read again);
+//!   [`run_points`] computes every step of a run reading each checkpoint once (tensor by tensor
+//!   across the steps, the previous step's values of the tensor kept from its read) — same
+//!   results; [`assemble`] joins the steps into a [`TrendReport`] (the CLI's `--json`) and
+//!   computes the flags; [`to_csv`] writes the same table, one row per tensor and step. Progress
+//!   is in bytes read; returning false cancels.
 //!
-//! Memory: one chunk of each of the two checkpoints at a time, plus, for a non-contiguous view of
-//! the previous checkpoint, that view (see [`super::diff`]).
+//! Memory: [`step_points`] holds one chunk of each of the two checkpoints at a time, plus, for a
+//! non-contiguous view of the previous checkpoint, that view (see [`super::diff`]);
+//! [`run_points`] also holds one tensor's previous values, up to [`HOLD_LIMIT`] bytes (a larger
+//! tensor's previous values are read again chunk by chunk).
 
 use super::diff::{decode, Elements};
 use super::engine::{tensor_stats, StatsInput, StatsOptions, BLOCK};
