@@ -26,6 +26,56 @@ pub fn read_tensor(
     chunk: usize,
     sink: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
+    read_chunks(ckpt, sources, index, chunk, Chunks::Lend(sink))
+}
+
+/// [`read_tensor`] handing each chunk over as a buffer obtained from `take(len)` (which may
+/// return a used buffer: its content is replaced): a contiguous tensor is read straight into
+/// those buffers, so a consumer that keeps the chunks (a writer's output parts) copies nothing.
+pub fn read_tensor_owned(
+    ckpt: &Checkpoint,
+    sources: &[&dyn Source],
+    index: usize,
+    chunk: usize,
+    take: &mut dyn FnMut(usize) -> Vec<u8>,
+    sink: &mut dyn FnMut(Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    read_chunks(ckpt, sources, index, chunk, Chunks::Give { take, sink })
+}
+
+/// Where [`read_tensor_from`] puts its chunks.
+enum Chunks<'s> {
+    /// Lent to the sink, from one reused buffer.
+    Lend(&'s mut dyn FnMut(&[u8]) -> Result<()>),
+    /// Read into a buffer from `take` and handed to the sink.
+    Give {
+        take: &'s mut dyn FnMut(usize) -> Vec<u8>,
+        sink: &'s mut dyn FnMut(Vec<u8>) -> Result<()>,
+    },
+}
+
+impl Chunks<'_> {
+    /// Pass on bytes gathered elsewhere.
+    fn emit(&mut self, b: &[u8]) -> Result<()> {
+        match self {
+            Chunks::Lend(f) => f(b),
+            Chunks::Give { take, sink } => {
+                let mut v = take(b.len());
+                v.clear();
+                v.extend_from_slice(b);
+                sink(v)
+            }
+        }
+    }
+}
+
+fn read_chunks(
+    ckpt: &Checkpoint,
+    sources: &[&dyn Source],
+    index: usize,
+    chunk: usize,
+    out: Chunks,
+) -> Result<()> {
     let t = &ckpt.tensors[index];
     let place = t.path_string();
     let s = match t.storage {
@@ -37,7 +87,7 @@ pub fn read_tensor(
     let src = *sources
         .get(s.file)
         .ok_or_else(|| FormatError::at(&s.record, "file of this storage is not open"))?;
-    read_tensor_from(t, s, src, chunk, sink).map_err(|e| e.within(place))
+    read_tensor_from(t, s, src, chunk, out).map_err(|e| e.within(place))
 }
 
 /// Read the whole tensor into memory (tests and small tensors only).
@@ -130,7 +180,7 @@ fn read_tensor_from(
     s: &StorageInfo,
     src: &dyn Source,
     chunk: usize,
-    sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+    mut out_chunks: Chunks,
 ) -> Result<()> {
     let esz = t.dtype.size() as u64;
     let numel = t.numel();
@@ -173,18 +223,29 @@ fn read_tensor_from(
         } else {
             None
         };
-        // min in u64 first: on wasm32 `total as usize` would wrap (a 4 GiB tensor → 0 bytes)
-        let mut buf = vec![0u8; (chunk as u64).min(total) as usize];
+        let mut lent = Vec::new();
         let mut done = 0u64;
         while done < total {
-            let n = (total - done).min(buf.len() as u64) as usize;
-            src.read_at(start + done, &mut buf[..n])
+            // min in u64 first: on wasm32 `total as usize` would wrap (a 4 GiB tensor → 0 bytes)
+            let n = (total - done).min(chunk as u64) as usize;
+            let mut buf = match &mut out_chunks {
+                Chunks::Give { take, .. } => take(n),
+                Chunks::Lend(_) => std::mem::take(&mut lent),
+            };
+            buf.resize(n, 0);
+            src.read_at(start + done, &mut buf)
                 .map_err(|e| FormatError::at(&s.record, e.0))?;
             if let Some(h) = crc.as_mut() {
-                h.update(&buf[..n]);
+                h.update(&buf);
             }
-            swap_in_place(&mut buf[..n], unit);
-            sink(&buf[..n])?;
+            swap_in_place(&mut buf, unit);
+            match &mut out_chunks {
+                Chunks::Give { sink, .. } => sink(buf)?,
+                Chunks::Lend(f) => {
+                    f(&buf)?;
+                    lent = buf;
+                }
+            }
             done += n as u64;
         }
         if let (Some(h), Some(want)) = (crc, s.crc32) {
@@ -217,7 +278,7 @@ fn read_tensor_from(
                 out.extend_from_slice(&win[e..e + esz_us]);
                 if out.len() >= chunk {
                     swap_in_place(&mut out, unit);
-                    sink(&out)?;
+                    out_chunks.emit(&out)?;
                     out.clear();
                 }
             }
@@ -259,7 +320,7 @@ fn read_tensor_from(
                 out.extend_from_slice(&rowbuf[e..e + esz_us]);
                 if out.len() >= chunk {
                     swap_in_place(&mut out, unit);
-                    sink(&out)?;
+                    out_chunks.emit(&out)?;
                     out.clear();
                 }
             }
@@ -268,7 +329,7 @@ fn read_tensor_from(
     }
     if !out.is_empty() {
         swap_in_place(&mut out, unit);
-        sink(&out)?;
+        out_chunks.emit(&out)?;
     }
     Ok(())
 }
@@ -527,6 +588,30 @@ mod range_tests {
             notes: vec![],
         };
         (ck, Counting(MemSource(comp), Cell::new(0)), data)
+    }
+
+    #[test]
+    fn owned_chunks_equal_lent_chunks_whatever_buffers_are_given() {
+        let (ck, src, data) = deflated(1 << 12);
+        for index in [0, 1] {
+            let want = read_tensor_vec(&ck, &[&src], index).unwrap();
+            assert_eq!(want.len(), data.len());
+            let mut got = Vec::new();
+            let mut sizes = Vec::new();
+            // used buffers of any length and content
+            let mut take = |n: usize| {
+                sizes.push(n);
+                vec![0xAB; (n * 7) % 5000]
+            };
+            read_tensor_owned(&ck, &[&src], index, 1000, &mut take, &mut |b| {
+                assert!(b.len() <= 1000 && b.len() % 4 == 0);
+                got.extend(b);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(got, want, "tensor {index}");
+            assert!(sizes.len() >= 16);
+        }
     }
 
     #[test]
