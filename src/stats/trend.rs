@@ -63,6 +63,7 @@ use super::diff::{decode, Elements};
 use super::engine::{tensor_stats, StatsInput, StatsOptions, BLOCK};
 use super::patterns::Sum;
 use super::run::{dequant_of, read_logical, sign_flips};
+use crate::format::data::read_tensor_owned;
 use crate::format::element::{Decoder, Lane};
 use crate::format::{Checkpoint, DKind, DType, FormatError, Key, Node, Result, Source, TensorInfo};
 use serde::{Deserialize, Serialize};
@@ -434,9 +435,19 @@ impl<'a> Change<'a> {
             }
         };
         self.first += n;
-        if !self.comparable {
+        if !self.comparable || prev.len() / self.prev_size != cur.len() / self.cur_size {
+            self.comparable = false;
             return Ok(());
         }
+        // a block of values at a time: the decoded copies stay in the first-level cache
+        let (ps, cs) = (BLOCK * self.prev_size, BLOCK * self.cur_size);
+        for (p, c) in prev.chunks(ps).zip(cur.chunks(cs)) {
+            self.add_block(p, c);
+        }
+        Ok(())
+    }
+
+    fn add_block(&mut self, prev: &[u8], cur: &[u8]) {
         let (fp, fc, dp, dc, scratch) = &mut self.bufs;
         if self.dec_prev.lane() == Lane::F32 && self.dec_cur.lane() == Lane::F32 {
             fp.clear();
@@ -445,7 +456,7 @@ impl<'a> Change<'a> {
             self.dec_cur.decode_f32(cur, fc);
             if fp.len() != fc.len() {
                 self.comparable = false;
-                return Ok(());
+                return;
             }
             self.lanes.add(fp, fc);
         } else {
@@ -455,11 +466,10 @@ impl<'a> Change<'a> {
             decode(&self.dec_cur, cur, dc, scratch);
             if dp.len() != dc.len() {
                 self.comparable = false;
-                return Ok(());
+                return;
             }
             self.lanes.add(dp, dc);
         }
-        Ok(())
     }
 
     fn rel_change(&mut self) -> Option<f64> {
@@ -610,16 +620,17 @@ struct Held {
 /// One tensor at one step: its statistics (from its distinct elements when it is an expanded
 /// view) and its relative change from `prev` (the same key at the previous step, when comparable),
 /// from `held` (the previous step's values) when given, else by reading `prev` again range by
-/// range. With `keep`, the values read are returned to be held for the next step.
+/// range. With `whole` (a buffer to reuse), the tensor's values are read whole into it first,
+/// then measured from memory, and the filled buffer is returned (the next step's `held`).
 /// `on_bytes(n)` after every chunk (bytes read from both steps); false cancels (`Ok(None)`).
 fn measure(
     cur: &Reading,
     prev: Option<&Reading>,
     held: Option<&Held>,
-    keep: bool,
+    whole: Option<Vec<u8>>,
     opts: &StatsOptions,
     on_bytes: &mut dyn FnMut(u64) -> bool,
-) -> Result<Option<(Point, Option<Held>)>> {
+) -> Result<Option<(Point, Option<Vec<u8>>)>> {
     let t = cur.info();
     let key = t.path_string();
     let mut across = false;
@@ -648,14 +659,19 @@ fn measure(
         None => None,
     };
     let prev_file = prev.map(|p| p.o.file_of(p.i)).unwrap_or_default();
-    let mut kept = keep.then(|| Vec::with_capacity(cur.nbytes() as usize));
     let (vc, vi) = cur.view();
+    let whole = match whole {
+        Some(buf) => Some(
+            read_whole(vc, cur.o.sources, vi, buf).map_err(|e| e.in_file(cur.o.file_of(cur.i)))?,
+        ),
+        None => None,
+    };
     let mut prev_err = None;
     let mut passes = 0;
     let mut replay = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| {
         passes += 1;
         let first = passes == 1;
-        read_logical(vc, cur.o.sources, vi, opts.chunk, &mut |b| {
+        let mut feed = |b: &[u8]| {
             if first {
                 if let Some(c) = change.as_mut() {
                     if let Err(e) = c.add(b) {
@@ -663,12 +679,16 @@ fn measure(
                         return Err(FormatError::new("previous checkpoint unreadable"));
                     }
                 }
-                if let Some(k) = kept.as_mut() {
-                    k.extend_from_slice(b);
-                }
             }
             sink(b)
-        })
+        };
+        match &whole {
+            Some(w) => {
+                let step = (opts.chunk / t.dtype.size()).max(1) * t.dtype.size();
+                w.chunks(step).try_for_each(&mut feed)
+            }
+            None => read_logical(vc, cur.o.sources, vi, opts.chunk, &mut feed),
+        }
     };
     let el = StatsInput {
         dtype: t.dtype,
@@ -707,11 +727,39 @@ fn measure(
         rel_change,
         floating: matches!(t.dtype.kind(), DKind::Float | DKind::Complex),
     };
-    let held = kept.map(|bytes| Held {
-        bytes,
-        repeats: cur.repeats.clone(),
-    });
-    Ok(Some((point, held)))
+    Ok(Some((point, whole)))
+}
+
+/// The logical values of tensor `i` of `ckpt` read whole into `buf` (reused; a tensor of
+/// stored contiguous bytes is read straight into it).
+fn read_whole(
+    ckpt: &Checkpoint,
+    sources: &[&dyn Source],
+    i: usize,
+    buf: Vec<u8>,
+) -> Result<Vec<u8>> {
+    let t = &ckpt.tensors[i];
+    let n = t.nbytes();
+    let mut spare = Some(buf);
+    let mut out: Vec<u8> = Vec::new();
+    let chunk = usize::try_from(n.max(1)).unwrap_or(usize::MAX);
+    read_tensor_owned(
+        ckpt,
+        sources,
+        i,
+        chunk,
+        &mut |_| spare.take().unwrap_or_default(),
+        &mut |v| {
+            if out.is_empty() {
+                out = v;
+            } else {
+                out.extend_from_slice(&v);
+            }
+            Ok(())
+        },
+    )?;
+    apply_flips(&sign_flips(t.dtype, &t.kind), &mut out);
+    Ok(out)
 }
 
 /// The tensor of `prev` that `cur`'s tensor `i` (key `key`) is compared with: same key, same
@@ -768,7 +816,7 @@ pub fn step_points(
     let mut out = StepPoints::default();
     for (key, c, p) in mine {
         let start = done;
-        let Some((point, _)) = measure(&c, p.as_ref(), None, false, &opts, &mut |n| {
+        let Some((point, _)) = measure(&c, p.as_ref(), None, None, &opts, &mut |n| {
             done += n;
             progress(done.min(total), total)
         })?
@@ -836,21 +884,26 @@ fn walk_run(
         return Ok(None);
     }
     let mut points: Vec<Vec<Option<Point>>> = lists.iter().map(|l| vec![None; l.len()]).collect();
+    // two buffers of whole tensors, taking turns: the previous step's values and the current's
+    let mut spare: Vec<u8> = Vec::new();
     for key in keys {
         let where_ = &at[key];
         let mut held: Option<Held> = None;
         let mut prev: Option<Reading> = None;
         for (k, o) in steps.iter().enumerate() {
             let Some(pos) = where_[k] else {
-                (held, prev) = (None, None);
+                if let Some(h) = held.take() {
+                    spare = h.bytes;
+                }
+                prev = None;
                 continue;
             };
             let i = lists[k][pos].1;
             let cur = Reading::new(*o, i);
             let pr = prev.filter(|p| partner(cur.info(), p.o.ckpt, Some(p.i)).is_some());
-            let keep = where_.get(k + 1).is_some_and(|n| n.is_some()) && cur.nbytes() <= hold;
-            let Some((point, next)) =
-                measure(&cur, pr.as_ref(), held.as_ref(), keep, &opts, &mut |n| {
+            let whole = (cur.nbytes() <= hold).then(|| std::mem::take(&mut spare));
+            let Some((point, filled)) =
+                measure(&cur, pr.as_ref(), held.as_ref(), whole, &opts, &mut |n| {
                     done += n;
                     progress(done.min(total), total)
                 })?
@@ -858,8 +911,17 @@ fn walk_run(
                 return Ok(None);
             };
             points[k][pos] = Some(point);
-            held = next;
+            if let Some(h) = held.take() {
+                spare = h.bytes;
+            }
+            held = filled.map(|bytes| Held {
+                bytes,
+                repeats: cur.repeats.clone(),
+            });
             prev = Some(cur);
+        }
+        if let Some(h) = held.take() {
+            spare = h.bytes;
         }
     }
     Ok(Some(
