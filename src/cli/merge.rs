@@ -136,75 +136,7 @@ fn run_inner(a: &MergeArgs) -> Result<(), (i32, String)> {
     let files: Vec<String> = a.inputs.iter().map(|p| p.display().to_string()).collect();
     let p = plan(&ckpts, &files, &method, &selected).map_err(refuse)?;
     let sources: Vec<Vec<&dyn Source>> = opened.iter().map(|o| o.source_refs()).collect();
-    let msrc = MergeSource::new(&p, method.clone(), ckpts, sources);
-    std::thread::scope(|sc| {
-        let helped = start_helper(sc, &a.inputs, &opened, &p, &method, &msrc);
-        let r = write(a, &p, &msrc, format, shard, &out_name, &files);
-        let _ = msrc.detach_helper();
-        drop(helped);
-        r
-    })
-}
-
-/// Merged bytes at least this large get a second thread computing every other piece.
-const HELP_FROM: u64 = 64 << 20;
-
-/// On a machine with two cores or more, a thread that opens the inputs again and computes every
-/// other piece of the merged bytes ([`MergeSource::help`]) while this one computes the others
-/// and writes; None when not worth it. The thread ends once `msrc` is detached from it.
-fn start_helper<'s, 'e>(
-    sc: &'s std::thread::Scope<'s, 'e>,
-    inputs: &'e [PathBuf],
-    opened: &[Opened],
-    p: &'e crate::export::merge::MergePlan,
-    method: &Method,
-    msrc: &MergeSource,
-) -> Option<std::thread::ScopedJoinHandle<'s, ()>> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cores < 2 || msrc.total() < HELP_FROM {
-        return None;
-    }
-    let pieces = msrc.pieces(crate::format::data::DEFAULT_CHUNK);
-    let (tx, rx) = std::sync::mpsc::sync_channel(2);
-    let (back_tx, back_rx) = std::sync::mpsc::sync_channel(4);
-    // the helper's own view of the inputs must be the one the plan was made from
-    let tensors: Vec<Vec<crate::format::TensorInfo>> =
-        opened.iter().map(|o| o.ckpt.tensors.clone()).collect();
-    let (method, theirs) = (method.clone(), pieces.clone());
-    let h = sc.spawn(move || {
-        let Ok(again) = inputs
-            .iter()
-            .map(|p| open_path(p))
-            .collect::<Result<Vec<_>, _>>()
-        else {
-            return;
-        };
-        if again
-            .iter()
-            .zip(&tensors)
-            .any(|(o, t)| &o.ckpt.tensors != t)
-        {
-            return;
-        }
-        let ckpts: Vec<&Checkpoint> = again.iter().map(|o| &o.ckpt).collect();
-        let sources: Vec<Vec<&dyn Source>> = again.iter().map(|o| o.source_refs()).collect();
-        MergeSource::new(p, method, ckpts, sources).help(&theirs, 2, 1, tx, back_rx);
-    });
-    msrc.attach_helper(pieces, 2, 1, rx, back_tx);
-    Some(h)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn write(
-    a: &MergeArgs,
-    p: &crate::export::merge::MergePlan,
-    msrc: &MergeSource,
-    format: OutFormat,
-    shard: Option<u64>,
-    out_name: &str,
-    files: &[String],
-) -> Result<(), (i32, String)> {
-    let refuse = |m: String| (super::EXIT_UNREADABLE, m);
+    let msrc = MergeSource::new(&p, method, ckpts, sources);
     let total = msrc.total();
     let mut last = 0u64;
     let verbose = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -462,8 +462,6 @@ pub struct MergeSource<'a> {
     /// Called with the number of bytes produced so far (progress).
     progress: RefCell<Option<Progress<'a>>>,
     produced: RefCell<u64>,
-    /// Pieces computed by another thread ([`MergeSource::attach_helper`]).
-    helper: RefCell<Option<Helper>>,
 }
 
 #[derive(Default)]
@@ -523,7 +521,6 @@ impl<'a> MergeSource<'a> {
             scratch: RefCell::new(Scratch::default()),
             progress: RefCell::new(None),
             produced: RefCell::new(0),
-            helper: RefCell::new(None),
         }
     }
 
@@ -928,12 +925,6 @@ impl Source for MergeSource<'_> {
             .checked_add(buf.len() as u64)
             .filter(|&e| e <= self.total())
             .ok_or_else(|| SourceError("read past the end of the merged tensors".into()))?;
-        if let Some(h) = self.helper.borrow_mut().as_mut() {
-            if h.take(offset, buf) {
-                self.count_produced(buf.len() as u64);
-                return Ok(());
-            }
-        }
         let merged = &self.plan.merged;
         let mut pos = offset;
         let mut scratch = self.scratch.borrow_mut();
@@ -967,208 +958,11 @@ impl Source for MergeSource<'_> {
             }
             pos += n as u64;
         }
-        self.count_produced(buf.len() as u64);
-        Ok(())
-    }
-}
-
-/// Pieces of the merged bytes computed by a second thread: `(offset, bytes)` in piece order.
-pub type Piece = (u64, Vec<u8>);
-
-/// The receiving side of [`MergeSource::help`] (see [`MergeSource::attach_helper`]).
-struct Helper {
-    /// Every piece a writer reads, in order (see [`MergeSource::pieces`]).
-    pieces: Vec<(u64, u64)>,
-    /// The helper computes pieces `from`, `from + every`, …
-    every: usize,
-    from: usize,
-    rx: std::sync::mpsc::Receiver<Piece>,
-    /// Buffers handed back to the helper for its next pieces.
-    back: std::sync::mpsc::SyncSender<Vec<u8>>,
-    /// A piece received ahead of the one asked for.
-    pending: Option<Piece>,
-    /// Pieces taken from the helper so far.
-    taken: usize,
-}
-
-impl Helper {
-    /// Fill `buf` with the helper's piece at `offset` when it computes that piece; false when
-    /// the piece is not the helper's (or the helper stopped): computed here then.
-    fn take(&mut self, offset: u64, buf: &mut [u8]) -> bool {
-        let Ok(idx) = self.pieces.binary_search_by_key(&offset, |p| p.0) else {
-            return false;
-        };
-        if self.pieces[idx].1 != buf.len() as u64
-            || idx < self.from
-            || !(idx - self.from).is_multiple_of(self.every)
-        {
-            return false;
-        }
-        loop {
-            let piece = match self.pending.take() {
-                Some(p) => p,
-                None => match self.rx.recv() {
-                    Ok(p) => p,
-                    Err(_) => return false,
-                },
-            };
-            match piece.0.cmp(&offset) {
-                std::cmp::Ordering::Less => {
-                    let _ = self.back.try_send(piece.1);
-                }
-                std::cmp::Ordering::Equal if piece.1.len() == buf.len() => {
-                    buf.copy_from_slice(&piece.1);
-                    let _ = self.back.try_send(piece.1);
-                    self.taken += 1;
-                    return true;
-                }
-                _ => {
-                    self.pending = Some(piece);
-                    return false;
-                }
-            }
-        }
-    }
-}
-
-impl MergeSource<'_> {
-    fn count_produced(&self, n: u64) {
         let mut done = self.produced.borrow_mut();
-        *done += n;
+        *done += buf.len() as u64;
         if let Some(f) = self.progress.borrow_mut().as_mut() {
             f(*done);
         }
-    }
-
-    /// The byte ranges a writer reads from this source, in order: each merged tensor in pieces
-    /// of `chunk` bytes rounded down to whole elements (as [`crate::format::data::read_tensor`]
-    /// streams a contiguous tensor).
-    pub fn pieces(&self, chunk: usize) -> Vec<(u64, u64)> {
-        let mut out = vec![];
-        for m in &self.plan.merged {
-            let es = m.dtype.size() as u64;
-            let step = (chunk as u64 / es).max(1) * es;
-            let total = m.numel * es;
-            let mut off = 0;
-            while off < total {
-                out.push((m.offset + off, step.min(total - off)));
-                off += step;
-            }
-        }
-        out
-    }
-
-    /// Compute pieces `from`, `from + every`, … of `pieces` (this source over its own opened
-    /// inputs, on another thread) and send them in order; stops when the receiver is gone or
-    /// at the first error (the receiving side then computes that piece itself and reports it).
-    pub fn help(
-        &self,
-        pieces: &[(u64, u64)],
-        every: usize,
-        from: usize,
-        tx: std::sync::mpsc::SyncSender<Piece>,
-        back: std::sync::mpsc::Receiver<Vec<u8>>,
-    ) {
-        for &(offset, len) in pieces.iter().skip(from).step_by(every.max(1)) {
-            let mut b = back.try_recv().unwrap_or_default();
-            b.resize(len as usize, 0);
-            if self.read_at(offset, &mut b).is_err() || tx.send((offset, b)).is_err() {
-                return;
-            }
-        }
-    }
-
-    /// Take pieces `from`, `from + every`, … of `pieces` from a helper running [`Self::help`]
-    /// (`rx`; used buffers go back through `back`) instead of computing them.
-    pub fn attach_helper(
-        &self,
-        pieces: Vec<(u64, u64)>,
-        every: usize,
-        from: usize,
-        rx: std::sync::mpsc::Receiver<Piece>,
-        back: std::sync::mpsc::SyncSender<Vec<u8>>,
-    ) {
-        *self.helper.borrow_mut() = Some(Helper {
-            pieces,
-            every: every.max(1),
-            from,
-            rx,
-            back,
-            pending: None,
-            taken: 0,
-        });
-    }
-
-    /// Stop taking pieces from the helper (its next send fails and it returns); how many pieces
-    /// it gave.
-    pub fn detach_helper(&self) -> usize {
-        self.helper.borrow_mut().take().map_or(0, |h| h.taken)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::format::MemSource;
-
-    /// A state dict of float32 tensors over one in-memory file, and the file's bytes.
-    fn ckpt(tensors: &[(&str, Vec<f32>)]) -> (Checkpoint, Vec<u8>) {
-        let t: Vec<(&str, &[f32])> = tensors.iter().map(|(k, v)| (*k, v.as_slice())).collect();
-        let (c, m) = crate::stats::trend::tests::ckpt(&t, &[]);
-        (c, m.0)
-    }
-
-    #[test]
-    fn pieces_from_a_helper_thread_equal_pieces_computed_here() {
-        let vals = |k: f32, n: usize| {
-            (0..n)
-                .map(|i| (i as f32 * 0.37 + k).sin())
-                .collect::<Vec<_>>()
-        };
-        let (a, ab) = ckpt(&[("w", vals(0.0, 300_000)), ("b", vals(1.0, 1000))]);
-        let (b, bb) = ckpt(&[("w", vals(2.0, 300_000)), ("b", vals(3.0, 1000))]);
-        let files = ["a".to_string(), "b".to_string()];
-        let method = Method::Linear {
-            weights: vec![1.0, 3.0],
-        };
-        let p = plan(&[&a, &b], &files, &method, &|_| true).unwrap();
-        let (sa, sb) = (MemSource(ab.clone()), MemSource(bb.clone()));
-        let alone = MergeSource::new(&p, method.clone(), vec![&a, &b], vec![vec![&sa], vec![&sb]]);
-        let pieces = alone.pieces(64 << 10);
-        assert!(pieces.len() > 10);
-        let want: Vec<Vec<u8>> = pieces
-            .iter()
-            .map(|&(o, l)| alone.read_vec(o, l as usize).unwrap())
-            .collect();
-        // read in order, then with the first pieces skipped and one read twice out of order
-        for order in [
-            (0..pieces.len()).collect::<Vec<_>>(),
-            [5, 3, 6, 7, 1].into_iter().chain(8..pieces.len()).collect(),
-        ] {
-            let main =
-                MergeSource::new(&p, method.clone(), vec![&a, &b], vec![vec![&sa], vec![&sb]]);
-            let (tx, rx) = std::sync::mpsc::sync_channel(2);
-            let (back_tx, back_rx) = std::sync::mpsc::sync_channel(4);
-            std::thread::scope(|sc| {
-                let (p, m, theirs) = (&p, method.clone(), pieces.clone());
-                let (ab, bb, a, b) = (&ab, &bb, &a, &b);
-                let h = sc.spawn(move || {
-                    let (sa, sb) = (MemSource(ab.clone()), MemSource(bb.clone()));
-                    MergeSource::new(p, m, vec![a, b], vec![vec![&sa], vec![&sb]])
-                        .help(&theirs, 2, 1, tx, back_rx);
-                });
-                main.attach_helper(pieces.clone(), 2, 1, rx, back_tx);
-                for &i in &order {
-                    let (o, l) = pieces[i];
-                    assert_eq!(main.read_vec(o, l as usize).unwrap(), want[i], "piece {i}");
-                }
-                let taken = main.detach_helper();
-                assert!(
-                    taken >= (pieces.len() - 8) / 2,
-                    "{taken} pieces from the helper"
-                );
-                h.join().unwrap();
-            });
-        }
+        Ok(())
     }
 }

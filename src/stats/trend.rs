@@ -1100,17 +1100,14 @@ pub fn to_csv(r: &TrendReport) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::format::{
         DType, DictKind, Format, MemSource, SafetyReport, StorageInfo, TensorInfo, TensorKind,
     };
 
     /// A plain state dict of f32 tensors `(key, values)` over one in-memory file.
-    pub(crate) fn ckpt(
-        tensors: &[(&str, &[f32])],
-        root_extra: &[(&str, Node)],
-    ) -> (Checkpoint, MemSource) {
+    fn ckpt(tensors: &[(&str, &[f32])], root_extra: &[(&str, Node)]) -> (Checkpoint, MemSource) {
         let mut bytes = Vec::new();
         let mut infos = vec![];
         let mut storages = vec![];
