@@ -11,8 +11,6 @@
 //! - [`shards`]: Hugging Face-style sharded outputs and their index.
 
 pub mod merge;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod outfile;
 pub mod pickler;
 pub mod plan;
 pub mod select;

@@ -94,6 +94,7 @@ pub fn write_file(
     format: OutFormat,
     path: &std::path::Path,
 ) -> Result<Report, FormatError> {
+    use std::io::Write;
     let name = path.display().to_string();
     let tmp = path.with_file_name(format!(
         ".{}.weightscope-tmp",
@@ -103,20 +104,23 @@ pub fn write_file(
     ));
     let io = |e: std::io::Error| FormatError::new(e.to_string()).in_file(&name);
     let file = std::fs::File::create(&tmp).map_err(io)?;
-    // written on a second thread while the next bytes are computed (export::outfile)
-    let mut w = super::outfile::OutFile::new(file);
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut buf = vec![0u8; 4 << 20];
     let res = export(tree, inputs, format, &name, &mut |p| match p {
-        Part::Bytes(b) => w.write_owned(b).map_err(io),
+        Part::Bytes(b) => {
+            let r = w.write_all(&b).map_err(io);
+            super::writer::recycle(b);
+            r
+        }
         Part::Slice { input, file, offset, len, crc32 } => {
             let src = inputs.sources[input][file];
             let mut h = crc32fast::Hasher::new();
             let mut done = 0u64;
             while done < len {
-                let n = (len - done).min(4 << 20) as usize;
-                let mut buf = super::writer::spare_buffer(n);
-                src.read_at(offset + done, &mut buf).map_err(|e| FormatError::new(e.0))?;
-                h.update(&buf);
-                w.write_owned(buf).map_err(io)?;
+                let n = (len - done).min(buf.len() as u64) as usize;
+                src.read_at(offset + done, &mut buf[..n]).map_err(|e| FormatError::new(e.0))?;
+                h.update(&buf[..n]);
+                w.write_all(&buf[..n]).map_err(io)?;
                 done += n as u64;
             }
             match crc32 {
@@ -130,7 +134,7 @@ pub fn write_file(
         }
     })
     .and_then(|r| {
-        w.finish().map_err(io)?;
+        w.flush().map_err(io)?;
         Ok(r)
     });
     match res {

@@ -167,7 +167,7 @@ pub fn recycle(b: Vec<u8>) {
 }
 
 /// A buffer of `len` bytes (content unspecified): a recycled one when there is one.
-pub(crate) fn spare_buffer(len: usize) -> Vec<u8> {
+fn spare_buffer(len: usize) -> Vec<u8> {
     let mut b = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default();
     b.resize(len, 0);
     b
