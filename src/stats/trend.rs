@@ -60,7 +60,7 @@
 //! tensor's previous values are read again chunk by chunk).
 
 use super::diff::{decode, Elements};
-use super::engine::{tensor_stats, StatsInput, StatsOptions, BLOCK};
+use super::engine::{as_values, tensor_stats, StatsInput, StatsOptions, BLOCK};
 use super::patterns::Sum;
 use super::run::{dequant_of, read_logical, sign_flips};
 use crate::format::data::read_tensor_owned;
@@ -387,6 +387,8 @@ struct Change<'a> {
     bufs: Buffers,
     /// Multiplicity of every compared value (expanded views compare their distinct elements).
     mult: u64,
+    /// Both sides float32, or both float64.
+    same_native: Option<DType>,
 }
 
 impl<'a> Change<'a> {
@@ -402,6 +404,8 @@ impl<'a> Change<'a> {
             comparable: true,
             bufs: Default::default(),
             mult,
+            same_native: (prev_dtype == cur_dtype && matches!(cur_dtype, DType::F32 | DType::F64))
+                .then_some(cur_dtype),
         }
     }
 
@@ -448,6 +452,22 @@ impl<'a> Change<'a> {
     }
 
     fn add_block(&mut self, prev: &[u8], cur: &[u8]) {
+        // float32 or float64 on both sides: summed from the bytes in place, without a copy
+        if self.same_native == Some(DType::F32) {
+            if let (Some(p), Some(c)) = (as_values::<f32>(prev), as_values::<f32>(cur)) {
+                if p.len() == c.len() {
+                    self.lanes.add(p, c);
+                    return;
+                }
+            }
+        } else if self.same_native == Some(DType::F64) {
+            if let (Some(p), Some(c)) = (as_values::<f64>(prev), as_values::<f64>(cur)) {
+                if p.len() == c.len() {
+                    self.lanes.add(p, c);
+                    return;
+                }
+            }
+        }
         let (fp, fc, dp, dc, scratch) = &mut self.bufs;
         if self.dec_prev.lane() == Lane::F32 && self.dec_cur.lane() == Lane::F32 {
             fp.clear();
