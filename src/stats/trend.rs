@@ -905,23 +905,29 @@ fn walk_run(
     }
     let mut points: Vec<Vec<Option<Point>>> = lists.iter().map(|l| vec![None; l.len()]).collect();
     // two buffers of whole tensors, taking turns: the previous step's values and the current's
-    let mut spare: Vec<u8> = Vec::new();
+    // (kept from key to key: no fresh pages to fault in)
+    let mut spares: Vec<Vec<u8>> = Vec::new();
+    let give_back = |spares: &mut Vec<Vec<u8>>, h: Option<Held>| {
+        if let Some(h) = h {
+            if spares.len() < 2 {
+                spares.push(h.bytes);
+            }
+        }
+    };
     for key in keys {
         let where_ = &at[key];
         let mut held: Option<Held> = None;
         let mut prev: Option<Reading> = None;
         for (k, o) in steps.iter().enumerate() {
             let Some(pos) = where_[k] else {
-                if let Some(h) = held.take() {
-                    spare = h.bytes;
-                }
+                give_back(&mut spares, held.take());
                 prev = None;
                 continue;
             };
             let i = lists[k][pos].1;
             let cur = Reading::new(*o, i);
             let pr = prev.filter(|p| partner(cur.info(), p.o.ckpt, Some(p.i)).is_some());
-            let whole = (cur.nbytes() <= hold).then(|| std::mem::take(&mut spare));
+            let whole = (cur.nbytes() <= hold).then(|| spares.pop().unwrap_or_default());
             let Some((point, filled)) =
                 measure(&cur, pr.as_ref(), held.as_ref(), whole, &opts, &mut |n| {
                     done += n;
@@ -931,18 +937,14 @@ fn walk_run(
                 return Ok(None);
             };
             points[k][pos] = Some(point);
-            if let Some(h) = held.take() {
-                spare = h.bytes;
-            }
+            give_back(&mut spares, held.take());
             held = filled.map(|bytes| Held {
                 bytes,
                 repeats: cur.repeats.clone(),
             });
             prev = Some(cur);
         }
-        if let Some(h) = held.take() {
-            spare = h.bytes;
-        }
+        give_back(&mut spares, held.take());
     }
     Ok(Some(
         lists
