@@ -4,7 +4,7 @@
 //! Contract: each argument is one checkpoint — a file, a sharded set's `*.index.json`, or a
 //! directory holding exactly one `*.index.json` (else exactly one checkpoint file: `.pth`, `.pt`,
 //! `.bin`, `.ckpt`, `.safetensors`). Checkpoints are ordered by their step (else by name, see
-//! [`crate::stats::trend::order`]), each tensor streamed once beside the previous checkpoint's; contiguous ranges of steps run on up to four threads (one per core).
+//! [`crate::stats::trend::order`]), each checkpoint read once (a tensor's previous values are kept from the previous step's read, [`crate::stats::trend::run_points`]); the keys are split between up to four threads (one per core).
 //! `--json` prints
 //! `{"steps": [{"file", "step"}], "tensors": [{"key", "std", "mean", "abs_max", "l2",
 //! "zero_fraction", "nonfinite", "rel_change"}], "flags": [{"key", "step_index", "kind"}]}`;
@@ -66,45 +66,29 @@ fn resolve(path: &Path) -> Result<PathBuf, FormatError> {
     }
 }
 
-/// Most threads computing steps at once.
+/// Most threads walking the run at once.
 const MAX_THREADS: usize = 4;
 
-/// Steps `a..b` of the ordered `files` (step `k` after step `k − 1`), each file opened once.
-fn steps_range(
-    files: &[PathBuf],
-    a: usize,
-    b: usize,
-    select: &dyn Fn(&str) -> bool,
-) -> Result<Vec<StepPoints>, FormatError> {
-    let mut prev: Option<Opened> = match a.checked_sub(1) {
-        Some(k) => Some(open_path(&files[k])?),
-        None => None,
-    };
-    let mut out = Vec::with_capacity(b - a);
-    for f in &files[a..b] {
-        let cur = open_path(f)?;
-        let cs = cur.source_refs();
-        let ps = prev.as_ref().map(|p| p.source_refs()).unwrap_or_default();
-        let p = trend::step_points(
-            trend::CheckpointRef {
-                ckpt: &cur.ckpt,
-                sources: &cs,
-            },
-            prev.as_ref().map(|p| trend::CheckpointRef {
-                ckpt: &p.ckpt,
-                sources: &ps,
-            }),
-            select,
-            crate::format::data::DEFAULT_CHUNK,
-            &mut |_, _| true,
-        )?
-        .expect("never cancelled");
-        out.push(p);
-        drop(cs);
-        drop(ps);
-        prev = Some(cur);
-    }
-    Ok(out)
+/// The run's points for the keys `mine` accepts, each checkpoint of `ckpts` (in step order)
+/// read once ([`trend::run_points`]).
+fn walk(ckpts: &[Opened], select: &dyn Fn(&str) -> bool) -> Result<Vec<StepPoints>, FormatError> {
+    let refs: Vec<Vec<&dyn crate::format::Source>> =
+        ckpts.iter().map(Opened::source_refs).collect();
+    let steps: Vec<trend::CheckpointRef> = ckpts
+        .iter()
+        .zip(&refs)
+        .map(|(o, r)| trend::CheckpointRef {
+            ckpt: &o.ckpt,
+            sources: r,
+        })
+        .collect();
+    Ok(trend::run_points(
+        &steps,
+        select,
+        crate::format::data::DEFAULT_CHUNK,
+        &mut |_, _| true,
+    )?
+    .expect("never cancelled"))
 }
 
 /// Open, order and read every checkpoint; the report.
@@ -126,37 +110,48 @@ pub fn compute(
         .iter()
         .map(|&i| resolve(&paths[i]))
         .collect::<Result<_, _>>()?;
-    drop(opened);
-    // Steps are independent given (cur, prev): contiguous ranges of steps on up to `threads`
-    // threads, each opening its own files (sources are not shared between threads), so one
-    // thread's reads overlap another's computation.
+    let mut slots: Vec<Option<Opened>> = opened.into_iter().map(|(_, o)| Some(o)).collect();
+    let ckpts: Vec<Opened> = ord
+        .iter()
+        .map(|&i| slots[i].take().expect("each index once"))
+        .collect();
+    // The keys are split between up to `threads` threads, balanced by bytes; each walks the
+    // whole run for its keys (every checkpoint read once in all), the extra threads on their
+    // own opened files (sources are not shared between threads), this thread on `ckpts`.
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .clamp(1, MAX_THREADS)
-        .min(files.len().max(1));
-    let per = files.len().div_ceil(threads);
-    let ranges: Vec<(usize, usize)> = (0..threads)
-        .map(|t| (t * per, ((t + 1) * per).min(files.len())))
-        .filter(|(a, b)| a < b)
-        .collect();
+        .clamp(1, MAX_THREADS);
+    let owner = &split_keys(&ckpts, select, threads);
+    let threads = owner.values().max().map_or(1, |&t| t + 1);
+    let owned = move |t: usize| move |k: &str| select(k) && owner.get(k) == Some(&t);
     let files = &files;
-    let parts: Vec<Result<Vec<StepPoints>, FormatError>> = std::thread::scope(|sc| {
-        let handles: Vec<_> = ranges
-            .iter()
-            .map(|&(a, b)| sc.spawn(move || steps_range(files, a, b, select)))
+    let (mine, others) = std::thread::scope(|sc| {
+        let handles: Vec<_> = (1..threads)
+            .map(|t| {
+                sc.spawn(move || -> Result<Vec<StepPoints>, FormatError> {
+                    let ck = files
+                        .iter()
+                        .map(|f| open_path(f))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    walk(&ck, &owned(t))
+                })
+            })
             .collect();
-        handles
+        let mine = walk(&ckpts, &owned(0));
+        let others: Vec<Result<Vec<StepPoints>, FormatError>> = handles
             .into_iter()
             .map(|h| {
                 h.join()
                     .unwrap_or_else(|_| Err(FormatError::new("a trend thread panicked")))
             })
-            .collect()
+            .collect();
+        (mine, others)
     });
-    let mut points = Vec::new();
-    for p in parts {
-        points.extend(p?);
+    let mut parts = vec![mine?];
+    for p in others {
+        parts.push(p?);
     }
+    let points = join_parts(&ckpts, select, parts);
     let steps: Vec<StepInfo> = ord
         .iter()
         .map(|&i| StepInfo {
@@ -165,6 +160,58 @@ pub fn compute(
         })
         .collect();
     Ok(trend::assemble(steps, &points))
+}
+
+/// Which thread reads each selected key: greedily the least loaded, largest keys first.
+fn split_keys(
+    ckpts: &[Opened],
+    select: &dyn Fn(&str) -> bool,
+    threads: usize,
+) -> std::collections::HashMap<String, usize> {
+    let mut bytes: std::collections::HashMap<String, u64> = Default::default();
+    for o in ckpts {
+        for (k, i) in trend::model_tensors(&o.ckpt) {
+            if select(&k) {
+                *bytes.entry(k).or_default() += o.ckpt.tensors[i].nbytes();
+            }
+        }
+    }
+    let mut keys: Vec<(String, u64)> = bytes.into_iter().collect();
+    keys.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut load = vec![0u64; threads];
+    keys.into_iter()
+        .map(|(k, b)| {
+            let t = (0..threads).min_by_key(|&t| load[t]).expect("threads > 0");
+            load[t] = load[t].saturating_add(b);
+            (k, t)
+        })
+        .collect()
+}
+
+/// The threads' points joined per step, in each checkpoint's own tensor order.
+fn join_parts(
+    ckpts: &[Opened],
+    select: &dyn Fn(&str) -> bool,
+    parts: Vec<Vec<StepPoints>>,
+) -> Vec<StepPoints> {
+    (0..ckpts.len())
+        .map(|k| {
+            let mut by_key: std::collections::HashMap<String, trend::Point> = parts
+                .iter()
+                .flat_map(|p| p[k].keys.iter().cloned().zip(p[k].points.iter().cloned()))
+                .collect();
+            let mut sp = StepPoints::default();
+            for (key, _) in trend::model_tensors(&ckpts[k].ckpt) {
+                if select(&key) {
+                    if let Some(p) = by_key.remove(&key) {
+                        sp.keys.push(key);
+                        sp.points.push(p);
+                    }
+                }
+            }
+            sp
+        })
+        .collect()
 }
 
 fn fmt(x: Option<f64>) -> String {

@@ -35,7 +35,7 @@
 
 use super::select::Selector;
 use crate::edit::tree::{ENode, ETree, TensorRef};
-use crate::format::data::read_tensor_range;
+use crate::format::data::TensorRanges;
 use crate::format::element::{f32_to_bf16, f32_to_f16};
 use crate::format::element::{Decoder, Lane};
 use crate::format::{Checkpoint, DType, Node, Source, SourceError, StorageInfo, TensorInfo};
@@ -433,6 +433,13 @@ enum Coeffs {
 /// Elements decoded per step of a first pass.
 const PASS_CHUNK: u64 = 1 << 19;
 
+/// Elements of each input read at a time by a linear merge of narrow inputs (256 KiB of
+/// float32: the pieces stay in the CPU's cache between the read and the sum).
+const LINEAR_PIECE: u64 = 1 << 16;
+
+/// Values summed at a time (the float64 accumulator stays in the first-level cache).
+const LINEAR_BLOCK: usize = 2048;
+
 /// A progress callback: bytes produced so far.
 pub type Progress<'a> = Box<dyn FnMut(u64) + 'a>;
 
@@ -446,23 +453,33 @@ pub struct MergeSource<'a> {
     ckpts: Vec<&'a Checkpoint>,
     sources: Vec<Vec<&'a dyn Source>>,
     decoders: Vec<Vec<Decoder>>,
+    /// Per merged tensor: a linear merge of inputs that all decode through float32 (float32,
+    /// float16, bfloat16), computed by [`MergeSource::linear_into`].
+    narrow_linear: Vec<bool>,
     /// The constants of the last tensor read (tensors are read one after the other).
     current: RefCell<Option<(usize, Coeffs)>>,
-    scratch: RefCell<Scratch>,
+    scratch: RefCell<Scratch<'a>>,
     /// Called with the number of bytes produced so far (progress).
     progress: RefCell<Option<Progress<'a>>>,
     produced: RefCell<u64>,
 }
 
 #[derive(Default)]
-struct Scratch {
+struct Scratch<'a> {
     vals: Vec<Vec<f64>>,
     acc: Vec<f64>,
     f32s: Vec<f32>,
     out: Vec<u8>,
     /// One input's stored bytes of the current chunk (reused: no allocation per chunk).
     raw: Vec<u8>,
+    /// Every input's stored bytes of the current piece ([`MergeSource::linear_into`]).
+    raws: Vec<Vec<u8>>,
+    readers: Readers<'a>,
 }
+
+/// Per input, the reader of the tensor read last ([`TensorRanges`]): the next chunk of a
+/// deflated record continues its inflater instead of inflating from the record's start.
+type Readers<'a> = Vec<Option<(usize, TensorRanges<'a>)>>;
 
 impl<'a> MergeSource<'a> {
     pub fn new(
@@ -476,7 +493,7 @@ impl<'a> MergeSource<'a> {
             let s: f64 = weights.iter().sum();
             weights.iter_mut().for_each(|w| *w /= s);
         }
-        let decoders = plan
+        let decoders: Vec<Vec<Decoder>> = plan
             .merged
             .iter()
             .map(|m| {
@@ -487,8 +504,15 @@ impl<'a> MergeSource<'a> {
                     .collect()
             })
             .collect();
+        let narrow_linear = decoders
+            .iter()
+            .map(|d: &Vec<Decoder>| {
+                matches!(method, Method::Linear { .. }) && d.iter().all(|d| d.lane() == Lane::F32)
+            })
+            .collect();
         MergeSource {
             plan,
+            narrow_linear,
             method,
             ckpts,
             sources,
@@ -545,6 +569,8 @@ impl<'a> MergeSource<'a> {
             let out_dec = Decoder::new(m.dtype);
             let first_dec = Decoder::new(self.ckpts[0].tensors[m.index[0]].dtype);
             let (mut dd, mut ff) = (0f64, 0f64);
+            let first = TensorRanges::new(self.ckpts[0], &self.sources[0], m.index[0])?;
+            let mut fb = vec![];
             let mut e = 0;
             while e < m.numel {
                 let n = (m.numel - e).min(PASS_CHUNK);
@@ -552,7 +578,7 @@ impl<'a> MergeSource<'a> {
                 self.read_at(m.offset + e * es, &mut buf)
                     .map_err(|x| FormatError::at(&m.name, x.0))?;
                 decode_f64(&out_dec, &buf, &mut got, &mut f32s);
-                let fb = read_tensor_range(self.ckpts[0], &self.sources[0], m.index[0], e, n)?;
+                first.read_into(e, n, &mut fb)?;
                 decode_f64(&first_dec, &fb, &mut base, &mut f32s);
                 for (&g, &b) in got.iter().zip(&base) {
                     dd += (g - b) * (g - b);
@@ -572,7 +598,7 @@ impl<'a> MergeSource<'a> {
     /// Elements `first..first+count` of tensor `j` of input `i` as little-endian bytes, in
     /// `raw[..len]` (returned). A contiguous tensor of a stored record is read straight into the
     /// reused buffer; anything else (views, deflated records, big-endian files) goes through
-    /// [`read_tensor_range`].
+    /// [`TensorRanges`] (kept per input while the same tensor is read).
     fn raw(
         &self,
         i: usize,
@@ -580,6 +606,7 @@ impl<'a> MergeSource<'a> {
         first: u64,
         count: u64,
         raw: &mut Vec<u8>,
+        readers: &mut Readers<'a>,
     ) -> Result<usize, FormatError> {
         let c = self.ckpts[i];
         let t = &c.tensors[j];
@@ -607,7 +634,16 @@ impl<'a> MergeSource<'a> {
                     })
                     .map_err(|e| e.within(t.path_string()))?;
             }
-            None => *raw = read_tensor_range(c, &self.sources[i], j, first, count)?,
+            None => {
+                if readers.len() <= i {
+                    readers.resize_with(i + 1, || None);
+                }
+                if readers[i].as_ref().is_none_or(|(k, _)| *k != j) {
+                    readers[i] = Some((j, TensorRanges::new(c, &self.sources[i], j)?));
+                }
+                let (_, r) = readers[i].as_ref().expect("set above");
+                r.read_into(first, count, raw)?;
+            }
         }
         Ok(n)
     }
@@ -618,18 +654,16 @@ impl<'a> MergeSource<'a> {
         k: usize,
         first: u64,
         count: u64,
-        vals: &mut [Vec<f64>],
-        f32s: &mut Vec<f32>,
-        raw: &mut Vec<u8>,
+        s: &mut Scratch<'a>,
     ) -> Result<(), FormatError> {
         let m = &self.plan.merged[k];
         for (i, &j) in m.index.iter().enumerate() {
-            let n = self.raw(i, j, first, count, raw)?;
+            let n = self.raw(i, j, first, count, &mut s.raw, &mut s.readers)?;
             let d = &self.decoders[k][i];
             if matches!(d.lane(), Lane::Complex) {
                 return Err(FormatError::at(&m.name, "complex tensors are not merged"));
             }
-            decode_f64(d, &raw[..n], &mut vals[i], f32s);
+            decode_f64(d, &s.raw[..n], &mut s.vals[i], &mut s.f32s);
         }
         Ok(())
     }
@@ -637,13 +671,15 @@ impl<'a> MergeSource<'a> {
     /// Walk tensor `k` in chunks, handing every chunk's decoded values to `f`.
     fn walk(&self, k: usize, f: ChunkFn) -> Result<(), FormatError> {
         let m = &self.plan.merged[k];
-        let mut vals = vec![Vec::new(); m.index.len()];
-        let (mut f32s, mut raw) = (vec![], vec![]);
+        let mut s = Scratch {
+            vals: vec![Vec::new(); m.index.len()],
+            ..Scratch::default()
+        };
         let mut first = 0;
         while first < m.numel {
             let n = (m.numel - first).min(PASS_CHUNK);
-            self.load(k, first, n, &mut vals, &mut f32s, &mut raw)?;
-            f(&vals)?;
+            self.load(k, first, n, &mut s)?;
+            f(&s.vals)?;
             first += n;
         }
         Ok(())
@@ -699,6 +735,62 @@ impl<'a> MergeSource<'a> {
         Ok(c)
     }
 
+    /// Elements `first..first+count` of merged tensor `k` (a `narrow_linear` one) straight into
+    /// `out` in FIRST's dtype: the same float64 sums in the same order as [`Self::compute`], one
+    /// rounding, but in cache-sized pieces (each input's stored bytes read [`LINEAR_PIECE`]
+    /// elements at a time, summed [`LINEAR_BLOCK`] values at a time) without float64 vectors of
+    /// the whole range.
+    fn linear_into(
+        &self,
+        k: usize,
+        first: u64,
+        count: u64,
+        s: &mut Scratch<'a>,
+        out: &mut [u8],
+    ) -> Result<(), FormatError> {
+        let Method::Linear { weights } = &self.method else {
+            unreachable!("narrow_linear is set for linear merges only")
+        };
+        let m = &self.plan.merged[k];
+        let decs = &self.decoders[k];
+        let es_out = m.dtype.size();
+        let n_in = m.index.len();
+        s.raws.resize_with(n_in, Vec::new);
+        let mut done = 0u64;
+        while done < count {
+            let piece = (count - done).min(LINEAR_PIECE);
+            for (i, &j) in m.index.iter().enumerate() {
+                let mut r = std::mem::take(&mut s.raws[i]);
+                let got = self.raw(i, j, first + done, piece, &mut r, &mut s.readers);
+                s.raws[i] = r;
+                got?;
+            }
+            let mut b = 0usize;
+            while b < piece as usize {
+                let nb = (piece as usize - b).min(LINEAR_BLOCK);
+                s.acc.clear();
+                for (i, w) in weights.iter().enumerate() {
+                    let esz = self.ckpts[i].tensors[m.index[i]].dtype.size();
+                    s.f32s.clear();
+                    decs[i].decode_f32(&s.raws[i][b * esz..(b + nb) * esz], &mut s.f32s);
+                    if i == 0 {
+                        s.acc.extend(s.f32s.iter().map(|&x| w * x as f64));
+                    } else {
+                        s.acc
+                            .iter_mut()
+                            .zip(&s.f32s)
+                            .for_each(|(a, &x)| *a += w * x as f64);
+                    }
+                }
+                let o = done as usize + b;
+                encode(m.dtype, &s.acc, &mut out[o * es_out..(o + nb) * es_out]);
+                b += nb;
+            }
+            done += piece;
+        }
+        Ok(())
+    }
+
     /// Compute elements `first..first+count` of merged tensor `k` (float64) into `s.acc`.
     #[allow(clippy::needless_range_loop)] // TIES walks element e of every input
     fn compute(
@@ -706,37 +798,13 @@ impl<'a> MergeSource<'a> {
         k: usize,
         first: u64,
         count: u64,
-        s: &mut Scratch,
+        s: &mut Scratch<'a>,
     ) -> Result<(), FormatError> {
         let c = self.coeffs(k)?;
         let m = &self.plan.merged[k];
         let n_in = m.index.len();
-        if let Method::Linear { weights } = &self.method {
-            if self
-                .ckpts
-                .iter()
-                .zip(&m.index)
-                .all(|(c, &j)| c.tensors[j].dtype == DType::F32)
-            {
-                // float32 inputs: summed straight from their bytes (same order and rounding as
-                // the general path below, without decoding into per-input vectors)
-                s.acc.clear();
-                for (i, (&j, w)) in m.index.iter().zip(weights).enumerate() {
-                    let n = self.raw(i, j, first, count, &mut s.raw)?;
-                    let xs = s.raw[..n]
-                        .chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64);
-                    if i == 0 {
-                        s.acc.extend(xs.map(|x| w * x));
-                    } else {
-                        s.acc.iter_mut().zip(xs).for_each(|(a, x)| *a += w * x);
-                    }
-                }
-                return Ok(());
-            }
-        }
         s.vals.resize(n_in, Vec::new());
-        self.load(k, first, count, &mut s.vals, &mut s.f32s, &mut s.raw)?;
+        self.load(k, first, count, s)?;
         let v = &s.vals;
         let acc = &mut s.acc;
         acc.clear();
@@ -869,11 +937,18 @@ impl Source for MergeSource<'_> {
             let stop = end.min(m.offset + m.numel * es) - m.offset;
             let e0 = rel / es;
             let e1 = stop.div_ceil(es);
-            self.compute(k, e0, e1 - e0, s)
-                .map_err(|e| SourceError(e.to_string()))?;
             let at = (pos - offset) as usize;
             let n = (stop - rel) as usize;
-            if rel.is_multiple_of(es) && stop.is_multiple_of(es) {
+            let aligned = rel.is_multiple_of(es) && stop.is_multiple_of(es);
+            if aligned && self.narrow_linear[k] {
+                self.linear_into(k, e0, e1 - e0, s, &mut buf[at..at + n])
+                    .map_err(|e| SourceError(e.to_string()))?;
+                pos += n as u64;
+                continue;
+            }
+            self.compute(k, e0, e1 - e0, s)
+                .map_err(|e| SourceError(e.to_string()))?;
+            if aligned {
                 encode(m.dtype, &s.acc, &mut buf[at..at + n]);
             } else {
                 s.out.resize(((e1 - e0) * es) as usize, 0);

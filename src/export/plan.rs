@@ -107,7 +107,11 @@ pub fn write_file(
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     let mut buf = vec![0u8; 4 << 20];
     let res = export(tree, inputs, format, &name, &mut |p| match p {
-        Part::Bytes(b) => w.write_all(&b).map_err(io),
+        Part::Bytes(b) => {
+            let r = w.write_all(&b).map_err(io);
+            super::writer::recycle(b);
+            r
+        }
         Part::Slice { input, file, offset, len, crc32 } => {
             let src = inputs.sources[input][file];
             let mut h = crc32fast::Hasher::new();

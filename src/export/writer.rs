@@ -16,7 +16,7 @@
 use super::pickler::{pickle_tree, StorageContent};
 use crate::edit::tree::{ETree, TensorRef};
 use crate::format::checkpoint::Checkpoint;
-use crate::format::data::{read_tensor, DEFAULT_CHUNK};
+use crate::format::data::{read_tensor, read_tensor_owned, DEFAULT_CHUNK};
 use crate::format::dtype::DType;
 use crate::format::element::Caster;
 use crate::format::error::{FormatError, Result};
@@ -119,21 +119,58 @@ fn stream_tensor(
         })?),
         _ => None,
     };
-    read_tensor(
-        c,
-        &inputs.sources[t.input],
-        t.index,
-        DEFAULT_CHUNK,
-        &mut |b| match caster.as_mut() {
-            Some(cs) => {
-                let mut out = Vec::with_capacity(cs.out_len(b.len() as u64) as usize);
+    match caster.as_mut() {
+        Some(cs) => read_tensor(
+            c,
+            &inputs.sources[t.input],
+            t.index,
+            DEFAULT_CHUNK,
+            &mut |b| {
+                let mut out = spare_buffer(0);
+                out.reserve(cs.out_len(b.len() as u64) as usize);
                 cs.convert(b, &mut out);
                 f(out)
-            }
-            None => f(b.to_vec()),
-        },
-    )?;
+            },
+        )?,
+        // read straight into the buffers handed on (no copy)
+        None => read_tensor_owned(
+            c,
+            &inputs.sources[t.input],
+            t.index,
+            DEFAULT_CHUNK,
+            &mut spare_buffer,
+            f,
+        )?,
+    }
     Ok(caster.map(|c| c.overflow).unwrap_or(0))
+}
+
+/// Chunk buffers given back by a consumer of [`Part::Bytes`] once written ([`recycle`]), for
+/// the next streamed chunks: a native export then reuses a few buffers instead of allocating
+/// (and faulting in) a new one per chunk.
+const SPARE_BUFFERS: usize = 4;
+/// Smaller buffers (headers, descriptors) are not kept.
+const SPARE_MIN: usize = 64 << 10;
+
+thread_local! {
+    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Hand a written [`Part::Bytes`] buffer back for reuse (at most a few are kept).
+pub fn recycle(b: Vec<u8>) {
+    SPARE.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < SPARE_BUFFERS && b.capacity() >= SPARE_MIN {
+            s.push(b);
+        }
+    });
+}
+
+/// A buffer of `len` bytes (content unspecified): a recycled one when there is one.
+fn spare_buffer(len: usize) -> Vec<u8> {
+    let mut b = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+    b.resize(len, 0);
+    b
 }
 
 /// Is tensor `t` stored as one little-endian contiguous byte range we can copy as is?

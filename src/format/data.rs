@@ -26,6 +26,56 @@ pub fn read_tensor(
     chunk: usize,
     sink: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
+    read_chunks(ckpt, sources, index, chunk, Chunks::Lend(sink))
+}
+
+/// [`read_tensor`] handing each chunk over as a buffer obtained from `take(len)` (which may
+/// return a used buffer: its content is replaced): a contiguous tensor is read straight into
+/// those buffers, so a consumer that keeps the chunks (a writer's output parts) copies nothing.
+pub fn read_tensor_owned(
+    ckpt: &Checkpoint,
+    sources: &[&dyn Source],
+    index: usize,
+    chunk: usize,
+    take: &mut dyn FnMut(usize) -> Vec<u8>,
+    sink: &mut dyn FnMut(Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    read_chunks(ckpt, sources, index, chunk, Chunks::Give { take, sink })
+}
+
+/// Where [`read_tensor_from`] puts its chunks.
+enum Chunks<'s> {
+    /// Lent to the sink, from one reused buffer.
+    Lend(&'s mut dyn FnMut(&[u8]) -> Result<()>),
+    /// Read into a buffer from `take` and handed to the sink.
+    Give {
+        take: &'s mut dyn FnMut(usize) -> Vec<u8>,
+        sink: &'s mut dyn FnMut(Vec<u8>) -> Result<()>,
+    },
+}
+
+impl Chunks<'_> {
+    /// Pass on bytes gathered elsewhere.
+    fn emit(&mut self, b: &[u8]) -> Result<()> {
+        match self {
+            Chunks::Lend(f) => f(b),
+            Chunks::Give { take, sink } => {
+                let mut v = take(b.len());
+                v.clear();
+                v.extend_from_slice(b);
+                sink(v)
+            }
+        }
+    }
+}
+
+fn read_chunks(
+    ckpt: &Checkpoint,
+    sources: &[&dyn Source],
+    index: usize,
+    chunk: usize,
+    out: Chunks,
+) -> Result<()> {
     let t = &ckpt.tensors[index];
     let place = t.path_string();
     let s = match t.storage {
@@ -37,7 +87,7 @@ pub fn read_tensor(
     let src = *sources
         .get(s.file)
         .ok_or_else(|| FormatError::at(&s.record, "file of this storage is not open"))?;
-    read_tensor_from(t, s, src, chunk, sink).map_err(|e| e.within(place))
+    read_tensor_from(t, s, src, chunk, out).map_err(|e| e.within(place))
 }
 
 /// Read the whole tensor into memory (tests and small tensors only).
@@ -130,7 +180,7 @@ fn read_tensor_from(
     s: &StorageInfo,
     src: &dyn Source,
     chunk: usize,
-    sink: &mut dyn FnMut(&[u8]) -> Result<()>,
+    mut out_chunks: Chunks,
 ) -> Result<()> {
     let esz = t.dtype.size() as u64;
     let numel = t.numel();
@@ -173,18 +223,29 @@ fn read_tensor_from(
         } else {
             None
         };
-        // min in u64 first: on wasm32 `total as usize` would wrap (a 4 GiB tensor → 0 bytes)
-        let mut buf = vec![0u8; (chunk as u64).min(total) as usize];
+        let mut lent = Vec::new();
         let mut done = 0u64;
         while done < total {
-            let n = (total - done).min(buf.len() as u64) as usize;
-            src.read_at(start + done, &mut buf[..n])
+            // min in u64 first: on wasm32 `total as usize` would wrap (a 4 GiB tensor → 0 bytes)
+            let n = (total - done).min(chunk as u64) as usize;
+            let mut buf = match &mut out_chunks {
+                Chunks::Give { take, .. } => take(n),
+                Chunks::Lend(_) => std::mem::take(&mut lent),
+            };
+            buf.resize(n, 0);
+            src.read_at(start + done, &mut buf)
                 .map_err(|e| FormatError::at(&s.record, e.0))?;
             if let Some(h) = crc.as_mut() {
-                h.update(&buf[..n]);
+                h.update(&buf);
             }
-            swap_in_place(&mut buf[..n], unit);
-            sink(&buf[..n])?;
+            swap_in_place(&mut buf, unit);
+            match &mut out_chunks {
+                Chunks::Give { sink, .. } => sink(buf)?,
+                Chunks::Lend(f) => {
+                    f(&buf)?;
+                    lent = buf;
+                }
+            }
             done += n as u64;
         }
         if let (Some(h), Some(want)) = (crc, s.crc32) {
@@ -217,7 +278,7 @@ fn read_tensor_from(
                 out.extend_from_slice(&win[e..e + esz_us]);
                 if out.len() >= chunk {
                     swap_in_place(&mut out, unit);
-                    sink(&out)?;
+                    out_chunks.emit(&out)?;
                     out.clear();
                 }
             }
@@ -259,7 +320,7 @@ fn read_tensor_from(
                 out.extend_from_slice(&rowbuf[e..e + esz_us]);
                 if out.len() >= chunk {
                     swap_in_place(&mut out, unit);
-                    sink(&out)?;
+                    out_chunks.emit(&out)?;
                     out.clear();
                 }
             }
@@ -268,7 +329,7 @@ fn read_tensor_from(
     }
     if !out.is_empty() {
         swap_in_place(&mut out, unit);
-        sink(&out)?;
+        out_chunks.emit(&out)?;
     }
     Ok(())
 }
@@ -286,7 +347,8 @@ fn advance(idx: &mut [u64], shape: &[u64]) {
 
 /// Read elements `first..first + count` of tensor `index` (row-major order) as contiguous
 /// little-endian bytes. Lets two tensors be walked in lockstep (diffs) without holding either
-/// whole in memory.
+/// whole in memory. Each call starts afresh: to read a tensor range after range, keep a
+/// [`TensorRanges`] (a deflated record then inflates once, not once per range).
 pub fn read_tensor_range(
     ckpt: &Checkpoint,
     sources: &[&dyn Source],
@@ -294,87 +356,136 @@ pub fn read_tensor_range(
     first: u64,
     count: u64,
 ) -> Result<Vec<u8>> {
-    let t = &ckpt.tensors[index];
-    let place = t.path_string();
-    let numel = t.numel();
-    if first.checked_add(count).is_none_or(|end| end > numel) {
-        return Err(FormatError::at(
-            place,
-            format!("element range {first}+{count} is outside {numel} elements"),
-        ));
-    }
-    let s = match t.storage {
-        Some(s) => &ckpt.storages[s],
-        None => return Err(FormatError::at(place, "tensor has no data (meta tensor)")),
-    };
-    let src = *sources
-        .get(s.file)
-        .ok_or_else(|| FormatError::at(&s.record, "file of this storage is not open"))?;
-    let esz = t.dtype.size() as u64;
-    let unit = if s.big_endian { t.dtype.swap_unit() } else { 1 };
-    let bytes = s.bytes(src).map_err(|e| e.within(place.clone()))?;
-    // bounds of the whole view, as read_tensor checks them
-    let mut last = t.storage_offset;
-    for (&n, &st) in t.shape.iter().zip(&t.strides) {
-        if n > 0 {
-            last = last.saturating_add((n - 1).saturating_mul(st));
-        }
-    }
-    if count > 0 && last >= s.nbytes / esz {
-        return Err(FormatError::at(
-            place,
-            format!("view reaches element {last} past the storage"),
-        ));
-    }
-    let mut out;
-    if t.is_contiguous() {
-        out = bytes
-            .read_vec((t.storage_offset + first) * esz, (count * esz) as usize)
-            .map_err(|e| FormatError::at(&s.record, e.0))?;
-    } else {
-        out = Vec::with_capacity((count * esz) as usize);
-        let nd = t.shape.len();
-        // multi-index of `first`
-        let mut idx = vec![0u64; nd];
-        let mut rem = first;
-        for d in (0..nd).rev() {
-            idx[d] = rem % t.shape[d];
-            rem /= t.shape[d];
-        }
-        // A deflated record cannot seek backwards cheaply: its view's window is inflated once.
-        let window;
-        let (from, origin): (&dyn Source, u64) = if s.deflated.is_some() {
-            let span = (last - t.storage_offset + 1) * esz;
-            if span > GATHER_WINDOW {
-                return Err(wide_deflated_view(s, span));
-            }
-            window = super::source::MemSource(
-                bytes
-                    .read_vec(t.storage_offset * esz, span as usize)
-                    .map_err(|e| FormatError::at(&s.record, e.0))?,
-            );
-            (&window, t.storage_offset * esz)
-        } else {
-            (&bytes, 0)
-        };
-        let mut el = vec![0u8; esz as usize];
-        for _ in 0..count {
-            let off =
-                t.storage_offset + idx.iter().zip(&t.strides).map(|(i, s)| i * s).sum::<u64>();
-            from.read_at(off * esz - origin, &mut el)
-                .map_err(|e| FormatError::at(&s.record, e.0))?;
-            out.extend_from_slice(&el);
-            for d in (0..nd).rev() {
-                idx[d] += 1;
-                if idx[d] < t.shape[d] {
-                    break;
-                }
-                idx[d] = 0;
-            }
-        }
-    }
-    swap_in_place(&mut out, unit);
+    let mut out = Vec::new();
+    TensorRanges::new(ckpt, sources, index)?.read_into(first, count, &mut out)?;
     Ok(out)
+}
+
+/// One tensor read range by range ([`read_tensor_range`] for each), keeping what makes the next
+/// forward read cheap: the record's inflater (a deflated record's ranges read front to back
+/// inflate it once in total — a fresh reader per range would inflate from the record's start
+/// every time, quadratic in the number of ranges) and, for a strided view of a deflated record,
+/// its inflated window.
+pub struct TensorRanges<'a> {
+    t: &'a TensorInfo,
+    s: &'a StorageInfo,
+    place: String,
+    bytes: super::inflate::RecordBytes<'a>,
+    /// The last storage element the view reaches.
+    last: u64,
+    window: std::cell::OnceCell<super::source::MemSource>,
+}
+
+impl<'a> TensorRanges<'a> {
+    pub fn new(ckpt: &'a Checkpoint, sources: &[&'a dyn Source], index: usize) -> Result<Self> {
+        let t = &ckpt.tensors[index];
+        let place = t.path_string();
+        let s = match t.storage {
+            Some(s) => &ckpt.storages[s],
+            None => return Err(FormatError::at(place, "tensor has no data (meta tensor)")),
+        };
+        let src = *sources
+            .get(s.file)
+            .ok_or_else(|| FormatError::at(&s.record, "file of this storage is not open"))?;
+        let bytes = s.bytes(src).map_err(|e| e.within(place.clone()))?;
+        // bounds of the whole view, as read_tensor checks them
+        let mut last = t.storage_offset;
+        for (&n, &st) in t.shape.iter().zip(&t.strides) {
+            if n > 0 {
+                last = last.saturating_add((n - 1).saturating_mul(st));
+            }
+        }
+        Ok(TensorRanges {
+            t,
+            s,
+            place,
+            bytes,
+            last,
+            window: std::cell::OnceCell::new(),
+        })
+    }
+
+    /// Elements `first..first + count` as little-endian bytes into `out` (replacing its content;
+    /// its allocation is reused).
+    pub fn read_into(&self, first: u64, count: u64, out: &mut Vec<u8>) -> Result<()> {
+        let (t, s) = (self.t, self.s);
+        let numel = t.numel();
+        if first.checked_add(count).is_none_or(|end| end > numel) {
+            return Err(FormatError::at(
+                &self.place,
+                format!("element range {first}+{count} is outside {numel} elements"),
+            ));
+        }
+        let esz = t.dtype.size() as u64;
+        if count > 0 && self.last >= s.nbytes / esz {
+            return Err(FormatError::at(
+                &self.place,
+                format!("view reaches element {} past the storage", self.last),
+            ));
+        }
+        let unit = if s.big_endian { t.dtype.swap_unit() } else { 1 };
+        out.clear();
+        if t.is_contiguous() {
+            out.resize((count * esz) as usize, 0);
+            self.bytes
+                .read_at((t.storage_offset + first) * esz, out)
+                .map_err(|e| FormatError::at(&s.record, e.0))?;
+        } else {
+            out.reserve((count * esz) as usize);
+            let nd = t.shape.len();
+            // multi-index of `first`
+            let mut idx = vec![0u64; nd];
+            let mut rem = first;
+            for d in (0..nd).rev() {
+                idx[d] = rem % t.shape[d];
+                rem /= t.shape[d];
+            }
+            // A deflated record cannot seek backwards cheaply: its view's window is inflated once.
+            let (from, origin): (&dyn Source, u64) = if s.deflated.is_some() {
+                let span = (self.last - t.storage_offset + 1) * esz;
+                if span > GATHER_WINDOW {
+                    return Err(wide_deflated_view(s, span));
+                }
+                if self.window.get().is_none() {
+                    let w = self
+                        .bytes
+                        .read_vec(t.storage_offset * esz, span as usize)
+                        .map_err(|e| FormatError::at(&s.record, e.0))?;
+                    let _ = self.window.set(super::source::MemSource(w));
+                }
+                (
+                    self.window.get().expect("set above"),
+                    t.storage_offset * esz,
+                )
+            } else {
+                (&self.bytes, 0)
+            };
+            let mut el = vec![0u8; esz as usize];
+            for _ in 0..count {
+                let off =
+                    t.storage_offset + idx.iter().zip(&t.strides).map(|(i, s)| i * s).sum::<u64>();
+                from.read_at(off * esz - origin, &mut el)
+                    .map_err(|e| FormatError::at(&s.record, e.0))?;
+                out.extend_from_slice(&el);
+                for d in (0..nd).rev() {
+                    idx[d] += 1;
+                    if idx[d] < t.shape[d] {
+                        break;
+                    }
+                    idx[d] = 0;
+                }
+            }
+        }
+        swap_in_place(out, unit);
+        Ok(())
+    }
+
+    /// [`TensorRanges::read_into`] into a new vector.
+    pub fn read(&self, first: u64, count: u64) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.read_into(first, count, &mut out)?;
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -414,5 +525,129 @@ mod wide_row_tests {
         let src = MemSource(bytes);
         let got = read_tensor_vec(&ck, &[&src], 0).unwrap();
         assert_eq!(got, vec![1, 3, 2, 4]);
+    }
+}
+
+/// A source that counts the bytes read from it (tests of what is read).
+#[cfg(test)]
+pub(crate) struct Counting(pub super::source::MemSource, pub std::cell::Cell<u64>);
+
+#[cfg(test)]
+impl Source for Counting {
+    fn len(&self) -> u64 {
+        self.0.len()
+    }
+    fn read_at(
+        &self,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> std::result::Result<(), super::source::SourceError> {
+        self.1.set(self.1.get() + buf.len() as u64);
+        self.0.read_at(offset, buf)
+    }
+}
+
+#[cfg(test)]
+mod range_tests {
+    use super::*;
+    use crate::format::{DType, Format, MemSource, Node, SafetyReport, TensorKind};
+    use std::cell::Cell;
+
+    /// f32 `w` of `n` values in a deflated record, plus its transpose `[2, n/2]` → `[n/2, 2]`.
+    fn deflated(n: usize) -> (Checkpoint, Counting, Vec<u8>) {
+        let data: Vec<u8> = (0..n as u32)
+            .flat_map(|i| ((i % 1000) as f32 * 0.5).to_le_bytes())
+            .collect();
+        let comp = miniz_oxide::deflate::compress_to_vec(&data, 1);
+        let mut s = StorageInfo::plain("0", "archive/data/0", DType::F32, data.len() as u64, 0);
+        s.deflated = Some(comp.len() as u64);
+        s.crc32 = Some(crc32fast::hash(&data));
+        let t = |path: &str, shape: Vec<u64>, strides: Vec<u64>| TensorInfo {
+            path: vec![path.into()],
+            dtype: DType::F32,
+            shape,
+            strides,
+            storage_offset: 0,
+            storage: Some(0),
+            requires_grad: false,
+            parameter: false,
+            kind: TensorKind::Dense,
+        };
+        let h = n as u64 / 2;
+        let ck = Checkpoint {
+            format: Format::TorchZip,
+            root: Node::None,
+            tensors: vec![
+                t("w", vec![n as u64], vec![1]),
+                t("wt", vec![h, 2], vec![1, h]),
+            ],
+            storages: vec![s],
+            safety: SafetyReport::default(),
+            metadata: vec![],
+            files: vec!["m.pth".into()],
+            notes: vec![],
+        };
+        (ck, Counting(MemSource(comp), Cell::new(0)), data)
+    }
+
+    #[test]
+    fn owned_chunks_equal_lent_chunks_whatever_buffers_are_given() {
+        let (ck, src, data) = deflated(1 << 12);
+        for index in [0, 1] {
+            let want = read_tensor_vec(&ck, &[&src], index).unwrap();
+            assert_eq!(want.len(), data.len());
+            let mut got = Vec::new();
+            let mut sizes = Vec::new();
+            // used buffers of any length and content
+            let mut take = |n: usize| {
+                sizes.push(n);
+                vec![0xAB; (n * 7) % 5000]
+            };
+            read_tensor_owned(&ck, &[&src], index, 1000, &mut take, &mut |b| {
+                assert!(b.len() <= 1000 && b.len() % 4 == 0);
+                got.extend(b);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(got, want, "tensor {index}");
+            assert!(sizes.len() >= 16);
+        }
+    }
+
+    #[test]
+    fn a_deflated_tensor_read_range_after_range_inflates_once() {
+        let n = 1 << 20; // 4 MiB of f32
+        let (ck, src, data) = deflated(n);
+        let comp = src.len();
+        let chunk = 1 << 14; // 64 ranges
+        let r = TensorRanges::new(&ck, &[&src], 0).unwrap();
+        let mut got = Vec::new();
+        let mut buf = Vec::new();
+        for first in (0..n as u64).step_by(chunk) {
+            r.read_into(first, chunk as u64, &mut buf).unwrap();
+            got.extend_from_slice(&buf);
+        }
+        assert_eq!(got, data);
+        // every compressed byte fetched once (a fresh inflater per range: ~32× as many)
+        assert_eq!(src.1.get(), comp, "compressed bytes fetched");
+        // the one-shot function starts afresh each time (the reason TensorRanges exists)
+        src.1.set(0);
+        let last = read_tensor_range(&ck, &[&src], 0, n as u64 - 4, 4).unwrap();
+        assert_eq!(last, data[data.len() - 16..]);
+        assert_eq!(src.1.get(), comp);
+        // a strided view of the deflated record: its window inflated once for all ranges
+        src.1.set(0);
+        let r = TensorRanges::new(&ck, &[&src], 1).unwrap();
+        let h = n / 2;
+        let mut got = Vec::new();
+        for first in (0..n as u64).step_by(chunk) {
+            got.extend(r.read(first, chunk as u64).unwrap());
+        }
+        let want: Vec<u8> = (0..h)
+            .flat_map(|i| [i, i + h])
+            .flat_map(|e| data[4 * e..4 * e + 4].to_vec())
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(src.1.get(), comp);
     }
 }

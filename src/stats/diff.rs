@@ -15,7 +15,7 @@
 //!   non-contiguous view of at most [`WHOLE_VIEW_LIMIT`] bytes.
 
 use super::patterns::Sum;
-use crate::format::data::{read_tensor_range, read_tensor_vec};
+use crate::format::data::{read_tensor_vec, TensorRanges};
 use crate::format::element::{Decoder, Lane};
 use crate::format::{Checkpoint, FormatError, Result, Source};
 use serde::Serialize;
@@ -97,8 +97,8 @@ pub(crate) fn decode(dec: &Decoder, bytes: &[u8], out: &mut Vec<f64>, f32buf: &m
 /// Reads elements of one tensor by ranges (whole-view fallback for strided views).
 pub(crate) struct Elements<'a> {
     ckpt: &'a Checkpoint,
-    src: &'a [&'a dyn Source],
     index: usize,
+    ranges: TensorRanges<'a>,
     whole: Option<Vec<u8>>,
 }
 
@@ -116,8 +116,8 @@ impl<'a> Elements<'a> {
         };
         Ok(Elements {
             ckpt,
-            src,
             index,
+            ranges: TensorRanges::new(ckpt, src, index)?,
             whole,
         })
     }
@@ -125,7 +125,7 @@ impl<'a> Elements<'a> {
         let es = self.ckpt.tensors[self.index].dtype.size() as u64;
         match &self.whole {
             Some(w) => Ok(w[(first * es) as usize..((first + count) * es) as usize].to_vec()),
-            None => read_tensor_range(self.ckpt, self.src, self.index, first, count),
+            None => self.ranges.read(first, count),
         }
     }
 }

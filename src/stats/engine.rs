@@ -366,7 +366,7 @@ struct Driver<'o, 'p> {
 }
 
 /// `bytes` as a slice of `T` (f32 or f64) when suitably aligned, on little-endian targets.
-fn as_values<T: Val>(bytes: &[u8]) -> Option<&[T]> {
+pub(crate) fn as_values<T: Val>(bytes: &[u8]) -> Option<&[T]> {
     if cfg!(target_endian = "big") || !bytes.len().is_multiple_of(std::mem::size_of::<T>()) {
         return None;
     }

@@ -23,7 +23,14 @@
 //!   (neither is held whole; the sums run over fixed blocks of values, so the result does not
 //!   depend on the read size). `rel_change` is `null` at the first step, when the key is missing at
 //!   t or t−1, when the shapes differ or one is complex and the other not, when either tensor holds
-//!   a NaN or ±inf (or the sums overflow), and when ‖wₜ₋₁‖ = 0.
+//!   a NaN or ±inf (or the sums overflow), and when ‖wₜ₋₁‖ = 0. Values are the logical ones
+//!   (negated / conjugated views with their sign bits applied, as in [`super::run`]).
+//! - **Expanded views** (zero strides, `w.expand(2**40, 3)`) cost their distinct elements: the
+//!   metrics come from those with their multiplicity ([`super::expanded::scale`]), and so does
+//!   `rel_change` when both steps repeat along the same dimensions. When they repeat along
+//!   different ones, both are read over the dimensions neither repeats; if that is more than
+//!   2^24 values and more than either step's distinct elements, `rel_change` is `null` (comparing
+//!   would cost more than reading both files).
 //! - **Flags** ([`flags`]), on floating-point and complex tensors only (integer counters such as
 //!   `num_batches_tracked` change by design):
 //!   - `jump` at step t: `rel_change[t] > 10 × median` of the tensor's non-null `rel_change` values
@@ -40,18 +47,25 @@
 //!   Flags are sorted by step index, then by the tensor's place in `tensors`, then by kind (jump,
 //!   nonfinite, dead).
 //! - **Work split.** [`step_points`] computes one step from its checkpoint and the previous one
-//!   (a parallel worker can take any step); [`assemble`] joins the steps into a [`TrendReport`]
-//!   (the CLI's `--json`) and computes the flags; [`to_csv`] writes the same table, one row per
-//!   tensor and step. Progress is in bytes read (both checkpoints); returning false cancels.
+//!   (a parallel worker can take any step; the previous checkpoint is read again);
+//!   [`run_points`] computes every step of a run reading each checkpoint once (tensor by tensor
+//!   across the steps, the previous step's values of the tensor kept from its read) — same
+//!   results; [`assemble`] joins the steps into a [`TrendReport`] (the CLI's `--json`) and
+//!   computes the flags; [`to_csv`] writes the same table, one row per tensor and step. Progress
+//!   is in bytes read; returning false cancels.
 //!
-//! Memory: one chunk of each of the two checkpoints at a time, plus, for a non-contiguous view of
-//! the previous checkpoint, that view (see [`super::diff`]).
+//! Memory: [`step_points`] holds one chunk of each of the two checkpoints at a time, plus, for a
+//! non-contiguous view of the previous checkpoint, that view (see [`super::diff`]);
+//! [`run_points`] also holds one tensor's previous values, up to [`HOLD_LIMIT`] bytes (a larger
+//! tensor's previous values are read again chunk by chunk).
 
 use super::diff::{decode, Elements};
-use super::engine::{tensor_stats, StatsInput, StatsOptions, BLOCK};
+use super::engine::{as_values, tensor_stats, StatsInput, StatsOptions, BLOCK};
 use super::patterns::Sum;
-use super::run::{dequant_of, read_logical};
-use crate::format::{Checkpoint, DKind, FormatError, Key, Node, Result, Source};
+use super::run::{dequant_of, read_logical, sign_flips};
+use crate::format::data::read_tensor_owned;
+use crate::format::element::{Decoder, Lane};
+use crate::format::{Checkpoint, DKind, DType, FormatError, Key, Node, Result, Source, TensorInfo};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -333,62 +347,463 @@ impl Lanes {
 /// Decode buffers: f32 prev / cur, f64 prev / cur, f32 scratch.
 type Buffers = (Vec<f32>, Vec<f32>, Vec<f64>, Vec<f64>, Vec<f32>);
 
+/// Most bytes of one tensor kept in memory as the previous step's values while the run is walked
+/// ([`run_points`]); a larger tensor's previous values are read again range by range.
+pub const HOLD_LIMIT: u64 = 128 << 20;
+
+/// Beyond this many values, two steps' expanded views repeated along different dimensions are
+/// not compared (see the module doc).
+const COMMON_VIEW_FLOOR: u64 = 1 << 24;
+
+/// Flip the sign bits a negated / conjugated view needs ([`sign_flips`]) in `bytes`.
+fn apply_flips(flips: &Option<(usize, Vec<usize>)>, bytes: &mut [u8]) {
+    if let Some((size, offsets)) = flips {
+        for e in bytes.chunks_exact_mut(*size) {
+            for &o in offsets {
+                e[o] ^= 0x80;
+            }
+        }
+    }
+}
+
+/// Where the previous step's values come from.
+enum Prev<'a> {
+    /// Read again range by range (logical values after the sign flips).
+    Ranges(Box<Elements<'a>>, Option<(usize, Vec<usize>)>),
+    /// Held in memory from the previous step's read (logical values).
+    Held(&'a [u8]),
+}
+
 /// ‖cur − prev‖² and ‖prev‖² accumulated chunk by chunk as `cur` streams.
 struct Change<'a> {
-    prev: Elements<'a>,
-    dec_prev: crate::format::element::Decoder,
-    dec_cur: crate::format::element::Decoder,
+    prev: Prev<'a>,
+    prev_size: usize,
+    dec_prev: Decoder,
+    dec_cur: Decoder,
     cur_size: usize,
     first: u64,
     lanes: Lanes,
     comparable: bool,
     bufs: Buffers,
+    /// Multiplicity of every compared value (expanded views compare their distinct elements).
+    mult: u64,
+    /// Both sides float32, or both float64.
+    same_native: Option<DType>,
 }
 
-impl Change<'_> {
+impl<'a> Change<'a> {
+    fn new(prev: Prev<'a>, prev_dtype: DType, cur_dtype: DType, mult: u64) -> Change<'a> {
+        Change {
+            prev,
+            prev_size: prev_dtype.size(),
+            dec_prev: Decoder::new(prev_dtype),
+            dec_cur: Decoder::new(cur_dtype),
+            cur_size: cur_dtype.size(),
+            first: 0,
+            lanes: Lanes::default(),
+            comparable: true,
+            bufs: Default::default(),
+            mult,
+            same_native: (prev_dtype == cur_dtype && matches!(cur_dtype, DType::F32 | DType::F64))
+                .then_some(cur_dtype),
+        }
+    }
+
+    /// Bytes of the previous step read to compare `cur_bytes` bytes of the current one.
+    fn prev_bytes_for(&self, cur_bytes: u64) -> u64 {
+        match self.prev {
+            Prev::Ranges(..) => cur_bytes / self.cur_size as u64 * self.prev_size as u64,
+            Prev::Held(_) => 0,
+        }
+    }
+
     fn add(&mut self, cur: &[u8]) -> Result<()> {
         let n = (cur.len() / self.cur_size) as u64;
-        let prev = self.prev.range(self.first, n)?;
+        let owned;
+        let prev: &[u8] = match &self.prev {
+            Prev::Ranges(e, flips) => {
+                let mut b = e.range(self.first, n)?;
+                apply_flips(flips, &mut b);
+                owned = b;
+                &owned
+            }
+            Prev::Held(h) => {
+                let ps = self.prev_size as u64;
+                match h.get((self.first * ps) as usize..((self.first + n) * ps) as usize) {
+                    Some(b) => b,
+                    None => {
+                        self.comparable = false;
+                        &[]
+                    }
+                }
+            }
+        };
         self.first += n;
-        if !self.comparable {
+        if !self.comparable || prev.len() / self.prev_size != cur.len() / self.cur_size {
+            self.comparable = false;
             return Ok(());
         }
-        use crate::format::element::Lane;
+        // a block of values at a time: the decoded copies stay in the first-level cache
+        let (ps, cs) = (BLOCK * self.prev_size, BLOCK * self.cur_size);
+        for (p, c) in prev.chunks(ps).zip(cur.chunks(cs)) {
+            self.add_block(p, c);
+        }
+        Ok(())
+    }
+
+    fn add_block(&mut self, prev: &[u8], cur: &[u8]) {
+        // float32 or float64 on both sides: summed from the bytes in place, without a copy
+        if self.same_native == Some(DType::F32) {
+            if let (Some(p), Some(c)) = (as_values::<f32>(prev), as_values::<f32>(cur)) {
+                if p.len() == c.len() {
+                    self.lanes.add(p, c);
+                    return;
+                }
+            }
+        } else if self.same_native == Some(DType::F64) {
+            if let (Some(p), Some(c)) = (as_values::<f64>(prev), as_values::<f64>(cur)) {
+                if p.len() == c.len() {
+                    self.lanes.add(p, c);
+                    return;
+                }
+            }
+        }
         let (fp, fc, dp, dc, scratch) = &mut self.bufs;
         if self.dec_prev.lane() == Lane::F32 && self.dec_cur.lane() == Lane::F32 {
             fp.clear();
             fc.clear();
-            self.dec_prev.decode_f32(&prev, fp);
+            self.dec_prev.decode_f32(prev, fp);
             self.dec_cur.decode_f32(cur, fc);
             if fp.len() != fc.len() {
                 self.comparable = false;
-                return Ok(());
+                return;
             }
             self.lanes.add(fp, fc);
         } else {
             dp.clear();
             dc.clear();
-            decode(&self.dec_prev, &prev, dp, scratch);
+            decode(&self.dec_prev, prev, dp, scratch);
             decode(&self.dec_cur, cur, dc, scratch);
             if dp.len() != dc.len() {
                 self.comparable = false;
-                return Ok(());
+                return;
             }
             self.lanes.add(dp, dc);
         }
-        Ok(())
     }
 
     fn rel_change(&mut self) -> Option<f64> {
         let (d2, p2) = self.lanes.finish();
+        let m = self.mult as f64;
+        let (d2, p2) = (d2 * m, p2 * m);
         (self.comparable && d2.is_finite() && p2.is_finite() && p2 > 0.0)
             .then(|| d2.sqrt() / p2.sqrt())
     }
 }
 
+/// The dimensions of `t` that repeat its elements (size > 1, stride 0: an expanded view's).
+fn repeated_dims(t: &TensorInfo) -> Vec<bool> {
+    t.shape
+        .iter()
+        .zip(&t.strides)
+        .map(|(&n, &s)| n > 1 && s == 0)
+        .collect()
+}
+
+/// Tensor `i` of `ckpt` without the dimensions `drop` marks (repeating ones): a one-tensor
+/// checkpoint of what remains, and how often each remaining element occurs in the whole view.
+/// None when nothing is dropped (or the tensor has no data).
+fn drop_dims(ckpt: &Checkpoint, i: usize, drop: &[bool]) -> Option<(Checkpoint, u64)> {
+    let t = &ckpt.tensors[i];
+    if !drop.iter().any(|&d| d) || t.shape.contains(&0) {
+        return None;
+    }
+    let mut r = t.clone();
+    let mut m = 1u64;
+    r.shape.clear();
+    r.strides.clear();
+    for ((&n, &s), &d) in t.shape.iter().zip(&t.strides).zip(drop) {
+        if d {
+            m = m.checked_mul(n)?;
+        } else {
+            r.shape.push(n);
+            r.strides.push(s);
+        }
+    }
+    let s = ckpt.storages.get(t.storage?)?.clone();
+    r.storage = Some(0);
+    let one = Checkpoint {
+        format: ckpt.format,
+        root: Node::None,
+        tensors: vec![r],
+        storages: vec![s],
+        safety: Default::default(),
+        metadata: vec![],
+        files: ckpt.files.clone(),
+        notes: vec![],
+    };
+    Some((one, m))
+}
+
+/// A tensor as read: itself, or its distinct elements when it is an expanded view.
+struct Reading<'a> {
+    o: CheckpointRef<'a>,
+    /// The original tensor.
+    i: usize,
+    reduced: Option<(Checkpoint, u64)>,
+    repeats: Vec<bool>,
+}
+
+impl<'a> Reading<'a> {
+    fn new(o: CheckpointRef<'a>, i: usize) -> Reading<'a> {
+        let repeats = repeated_dims(&o.ckpt.tensors[i]);
+        Reading {
+            o,
+            i,
+            reduced: drop_dims(o.ckpt, i, &repeats),
+            repeats,
+        }
+    }
+    /// The checkpoint and tensor index to read.
+    fn view(&self) -> (&Checkpoint, usize) {
+        match &self.reduced {
+            Some((one, _)) => (one, 0),
+            None => (self.o.ckpt, self.i),
+        }
+    }
+    fn mult(&self) -> u64 {
+        self.reduced.as_ref().map_or(1, |(_, m)| *m)
+    }
+    fn nbytes(&self) -> u64 {
+        let (c, i) = self.view();
+        c.tensors[i].nbytes()
+    }
+    fn info(&self) -> &TensorInfo {
+        &self.o.ckpt.tensors[self.i]
+    }
+}
+
+/// `‖cur − prev‖ / ‖prev‖` for two steps whose expanded views repeat along different dimensions:
+/// both read over the dimensions neither repeats (`None` past [`COMMON_VIEW_FLOOR`] values more
+/// than either step holds).
+fn change_across_layouts(cur: &Reading, prev: &Reading, chunk: usize) -> Result<Option<f64>> {
+    let common: Vec<bool> = cur
+        .repeats
+        .iter()
+        .zip(&prev.repeats)
+        .map(|(&a, &b)| a && b)
+        .collect();
+    let (cr, pr) = (
+        drop_dims(cur.o.ckpt, cur.i, &common),
+        drop_dims(prev.o.ckpt, prev.i, &common),
+    );
+    let m = cr.as_ref().map_or(1, |(_, m)| *m);
+    let (cc, ci) = cr.as_ref().map_or((cur.o.ckpt, cur.i), |(c, _)| (c, 0));
+    let (pc, pi) = pr.as_ref().map_or((prev.o.ckpt, prev.i), |(c, _)| (c, 0));
+    let numel = cc.tensors[ci].numel();
+    let own = |r: &Reading| {
+        let (c, i) = r.view();
+        c.tensors[i].numel()
+    };
+    if numel > own(cur).max(own(prev)).max(COMMON_VIEW_FLOOR) {
+        return Ok(None);
+    }
+    let (ct, pt) = (cur.info(), prev.info());
+    let cur_el = Elements::new(cc, cur.o.sources, ci)?;
+    let prev_el =
+        Elements::new(pc, prev.o.sources, pi).map_err(|e| e.in_file(prev.o.file_of(prev.i)))?;
+    let mut change = Change::new(
+        Prev::Ranges(Box::new(prev_el), sign_flips(pt.dtype, &pt.kind)),
+        pt.dtype,
+        ct.dtype,
+        m,
+    );
+    let cur_flips = sign_flips(ct.dtype, &ct.kind);
+    let step = (chunk as u64 / ct.dtype.size() as u64).max(1);
+    let mut first = 0;
+    while first < numel {
+        let n = (numel - first).min(step);
+        let mut b = cur_el.range(first, n)?;
+        apply_flips(&cur_flips, &mut b);
+        change.add(&b)?;
+        first += n;
+    }
+    Ok(change.rel_change())
+}
+
+/// The previous step's values of one tensor, kept from its read ([`run_points`]).
+struct Held {
+    bytes: Vec<u8>,
+    repeats: Vec<bool>,
+}
+
+/// One tensor at one step: its statistics (from its distinct elements when it is an expanded
+/// view) and its relative change from `prev` (the same key at the previous step, when comparable),
+/// from `held` (the previous step's values) when given, else by reading `prev` again range by
+/// range. With `whole` (a buffer to reuse), the tensor's values are read whole into it first,
+/// then measured from memory, and the filled buffer is returned (the next step's `held`).
+/// `on_bytes(n)` after every chunk (bytes read from both steps); false cancels (`Ok(None)`).
+fn measure(
+    cur: &Reading,
+    prev: Option<&Reading>,
+    held: Option<&Held>,
+    whole: Option<Vec<u8>>,
+    opts: &StatsOptions,
+    on_bytes: &mut dyn FnMut(u64) -> bool,
+) -> Result<Option<(Point, Option<Vec<u8>>)>> {
+    let t = cur.info();
+    let key = t.path_string();
+    let mut across = false;
+    let mut change = match prev {
+        Some(p) if p.repeats == cur.repeats => {
+            let pt = p.info();
+            let from = match held.filter(|h| h.repeats == cur.repeats) {
+                Some(h) => Prev::Held(&h.bytes),
+                None => {
+                    let (pc, pi) = p.view();
+                    Prev::Ranges(
+                        Box::new(
+                            Elements::new(pc, p.o.sources, pi)
+                                .map_err(|e| e.in_file(p.o.file_of(p.i)))?,
+                        ),
+                        sign_flips(pt.dtype, &pt.kind),
+                    )
+                }
+            };
+            Some(Change::new(from, pt.dtype, t.dtype, cur.mult()))
+        }
+        Some(_) => {
+            across = true;
+            None
+        }
+        None => None,
+    };
+    let prev_file = prev.map(|p| p.o.file_of(p.i)).unwrap_or_default();
+    let (vc, vi) = cur.view();
+    let whole = match whole {
+        Some(buf) => Some(
+            read_whole(vc, cur.o.sources, vi, buf).map_err(|e| e.in_file(cur.o.file_of(cur.i)))?,
+        ),
+        None => None,
+    };
+    let mut prev_err = None;
+    let mut passes = 0;
+    let mut replay = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| {
+        passes += 1;
+        let first = passes == 1;
+        let mut feed = |b: &[u8]| {
+            if first {
+                if let Some(c) = change.as_mut() {
+                    if let Err(e) = c.add(b) {
+                        prev_err = Some(e.in_file(prev_file.clone()));
+                        return Err(FormatError::new("previous checkpoint unreadable"));
+                    }
+                }
+            }
+            sink(b)
+        };
+        match &whole {
+            Some(w) => {
+                let step = (opts.chunk / t.dtype.size()).max(1) * t.dtype.size();
+                w.chunks(step).try_for_each(&mut feed)
+            }
+            None => read_logical(vc, cur.o.sources, vi, opts.chunk, &mut feed),
+        }
+    };
+    let el = StatsInput {
+        dtype: t.dtype,
+        numel: vc.tensors[vi].numel(),
+        dequant: dequant_of(&t.kind),
+    };
+    let prev_read = |n: u64, c: &Option<Change>| c.as_ref().map_or(0, |c| c.prev_bytes_for(n));
+    let mut read = 0u64;
+    let r = tensor_stats(el, opts, &mut replay, &mut |n| {
+        read += n;
+        on_bytes(n)
+    });
+    if let Some(e) = prev_err {
+        return Err(e.within(key));
+    }
+    let Some(mut s) = r.map_err(|e| e.in_file(cur.o.file_of(cur.i)))? else {
+        return Ok(None);
+    };
+    if !on_bytes(prev_read(read, &change)) {
+        return Ok(None);
+    }
+    super::expanded::scale(&mut s, cur.mult());
+    let rel_change = match (change.as_mut(), prev) {
+        (Some(c), _) => c.rel_change(),
+        (None, Some(p)) if across => change_across_layouts(cur, p, opts.chunk)?,
+        _ => None,
+    };
+    let v = &s.summary;
+    let point = Point {
+        std: v.std,
+        mean: v.mean,
+        abs_max: s.absmax,
+        l2: (v.finite() > 0).then_some(s.l2),
+        zero_fraction: (v.count > 0).then(|| v.zeros as f64 / v.count as f64),
+        nonfinite: v.nonfinite(),
+        rel_change,
+        floating: matches!(t.dtype.kind(), DKind::Float | DKind::Complex),
+    };
+    Ok(Some((point, whole)))
+}
+
+/// The logical values of tensor `i` of `ckpt` read whole into `buf` (reused; a tensor of
+/// stored contiguous bytes is read straight into it).
+fn read_whole(
+    ckpt: &Checkpoint,
+    sources: &[&dyn Source],
+    i: usize,
+    buf: Vec<u8>,
+) -> Result<Vec<u8>> {
+    let t = &ckpt.tensors[i];
+    let n = t.nbytes();
+    let mut spare = Some(buf);
+    let mut out: Vec<u8> = Vec::new();
+    let chunk = usize::try_from(n.max(1)).unwrap_or(usize::MAX);
+    read_tensor_owned(
+        ckpt,
+        sources,
+        i,
+        chunk,
+        &mut |_| spare.take().unwrap_or_default(),
+        &mut |v| {
+            if out.is_empty() {
+                out = v;
+            } else {
+                out.extend_from_slice(&v);
+            }
+            Ok(())
+        },
+    )?;
+    apply_flips(&sign_flips(t.dtype, &t.kind), &mut out);
+    Ok(out)
+}
+
+/// The tensor of `prev` that `cur`'s tensor `i` (key `key`) is compared with: same key, same
+/// shape, both complex or neither.
+fn partner(cur: &TensorInfo, prev: &Checkpoint, pi: Option<usize>) -> Option<usize> {
+    pi.filter(|&pi| {
+        let u = &prev.tensors[pi];
+        u.shape == cur.shape
+            && (u.dtype.kind() == DKind::Complex) == (cur.dtype.kind() == DKind::Complex)
+    })
+}
+
+fn moments_opts(chunk: usize) -> StatsOptions {
+    StatsOptions {
+        chunk,
+        moments_only: true,
+        ..StatsOptions::default()
+    }
+}
+
 /// The metrics of every model tensor of `cur` whose key passes `select`, with the relative
-/// change from `prev` (the previous step's checkpoint). `progress(done, total)` gets bytes read;
-/// returning false cancels (`Ok(None)`). Errors name the file and tensor.
+/// change from `prev` (the previous step's checkpoint, read again beside `cur`).
+/// `progress(done, total)` gets bytes read; returning false cancels (`Ok(None)`). Errors name
+/// the file and tensor. (A whole run read checkpoint by checkpoint once: [`run_points`].)
 pub fn step_points(
     cur: CheckpointRef<'_>,
     prev: Option<CheckpointRef<'_>>,
@@ -396,103 +811,154 @@ pub fn step_points(
     chunk: usize,
     progress: &mut dyn FnMut(u64, u64) -> bool,
 ) -> Result<Option<StepPoints>> {
-    let opts = StatsOptions {
-        chunk,
-        moments_only: true,
-        ..StatsOptions::default()
-    };
+    let opts = moments_opts(chunk);
     let prev_keys: HashMap<String, usize> = prev
         .map(|p| model_tensors(p.ckpt).into_iter().collect())
         .unwrap_or_default();
-    let mine: Vec<(String, usize, Option<usize>)> = model_tensors(cur.ckpt)
+    let mine: Vec<(String, Reading, Option<Reading>)> = model_tensors(cur.ckpt)
         .into_iter()
         .filter(|(k, _)| select(k))
         .map(|(k, i)| {
-            let shape = &cur.ckpt.tensors[i].shape;
-            let complex = cur.ckpt.tensors[i].dtype.kind() == DKind::Complex;
-            let pi = prev_keys.get(&k).copied().filter(|&pi| {
-                let u = &prev.expect("keys come from prev").ckpt.tensors[pi];
-                &u.shape == shape && (u.dtype.kind() == DKind::Complex) == complex
+            let pr = prev.and_then(|p| {
+                partner(&cur.ckpt.tensors[i], p.ckpt, prev_keys.get(&k).copied())
+                    .map(|pi| Reading::new(p, pi))
             });
-            (k, i, pi)
+            (k, Reading::new(cur, i), pr)
         })
         .collect();
-    let total: u64 = mine
-        .iter()
-        .map(|(_, i, pi)| {
-            let p = pi.map_or(0, |pi| prev.expect("pi").ckpt.tensors[pi].nbytes());
-            cur.ckpt.tensors[*i].nbytes() + p
-        })
-        .sum();
+    let planned =
+        |c: &Reading, p: &Option<Reading>| c.nbytes() + p.as_ref().map_or(0, Reading::nbytes);
+    let total: u64 = mine.iter().map(|(_, c, p)| planned(c, p)).sum();
     let mut done = 0u64;
     if !progress(0, total) {
         return Ok(None);
     }
     let mut out = StepPoints::default();
-    for (key, i, pi) in mine {
-        let t = &cur.ckpt.tensors[i];
-        let mut change = match (prev, pi) {
-            (Some(p), Some(pi)) => Some(Change {
-                prev: Elements::new(p.ckpt, p.sources, pi).map_err(|e| e.in_file(p.file_of(pi)))?,
-                dec_prev: crate::format::element::Decoder::new(p.ckpt.tensors[pi].dtype),
-                dec_cur: crate::format::element::Decoder::new(t.dtype),
-                cur_size: t.dtype.size(),
-                first: 0,
-                lanes: Lanes::default(),
-                comparable: true,
-                bufs: Default::default(),
-            }),
-            _ => None,
-        };
-        let prev_file = match (prev, pi) {
-            (Some(p), Some(pi)) => p.file_of(pi),
-            _ => String::new(),
-        };
-        let prev_size = |n: u64| {
-            let ps = pi.map_or(0, |pi| prev.expect("pi").ckpt.tensors[pi].dtype.size()) as u64;
-            n / t.dtype.size() as u64 * ps
-        };
-        let mut prev_err = None;
-        let mut replay = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| {
-            read_logical(cur.ckpt, cur.sources, i, opts.chunk, &mut |b| {
-                if let Some(c) = change.as_mut() {
-                    if let Err(e) = c.add(b) {
-                        prev_err = Some(e.in_file(prev_file.clone()));
-                        return Err(FormatError::new("previous checkpoint unreadable"));
-                    }
-                }
-                sink(b)
-            })
-        };
-        let el = StatsInput {
-            dtype: t.dtype,
-            numel: t.numel(),
-            dequant: dequant_of(&t.kind),
-        };
-        let r = tensor_stats(el, &opts, &mut replay, &mut |n| {
-            done += n + prev_size(n);
-            progress(done, total)
-        });
-        if let Some(e) = prev_err {
-            return Err(e.within(key));
-        }
-        let Some(s) = r.map_err(|e| e.in_file(cur.file_of(i)))? else {
+    for (key, c, p) in mine {
+        let start = done;
+        let Some((point, _)) = measure(&c, p.as_ref(), None, None, &opts, &mut |n| {
+            done += n;
+            progress(done.min(total), total)
+        })?
+        else {
             return Ok(None);
         };
-        let v = &s.summary;
-        out.points.push(Point {
-            std: v.std,
-            mean: v.mean,
-            abs_max: s.absmax,
-            l2: (v.finite() > 0).then_some(s.l2),
-            zero_fraction: (v.count > 0).then(|| v.zeros as f64 / v.count as f64),
-            nonfinite: v.nonfinite(),
-            rel_change: change.as_mut().and_then(Change::rel_change),
-            floating: matches!(t.dtype.kind(), DKind::Float | DKind::Complex),
-        });
+        done = start + planned(&c, &p);
+        out.points.push(point);
         out.keys.push(key);
     }
     Ok(Some(out))
+}
+
+/// Every step of a run (`steps` in step order), each checkpoint read once: tensor by tensor
+/// (keys in order of first appearance), the tensor of every step in turn, each compared with
+/// the previous step's values kept from its read (up to [`HOLD_LIMIT`] bytes per tensor; a larger
+/// tensor's previous values are read again, as [`step_points`] does). The result equals
+/// [`step_points`] of every step with the one before. `progress(done, total)` gets bytes read;
+/// returning false cancels (`Ok(None)`).
+pub fn run_points(
+    steps: &[CheckpointRef<'_>],
+    select: &dyn Fn(&str) -> bool,
+    chunk: usize,
+    progress: &mut dyn FnMut(u64, u64) -> bool,
+) -> Result<Option<Vec<StepPoints>>> {
+    walk_run(steps, select, chunk, HOLD_LIMIT, progress)
+}
+
+/// [`run_points`] holding tensors of at most `hold` bytes.
+fn walk_run(
+    steps: &[CheckpointRef<'_>],
+    select: &dyn Fn(&str) -> bool,
+    chunk: usize,
+    hold: u64,
+    progress: &mut dyn FnMut(u64, u64) -> bool,
+) -> Result<Option<Vec<StepPoints>>> {
+    let opts = moments_opts(chunk);
+    let lists: Vec<Vec<(String, usize)>> = steps
+        .iter()
+        .map(|o| {
+            model_tensors(o.ckpt)
+                .into_iter()
+                .filter(|(k, _)| select(k))
+                .collect()
+        })
+        .collect();
+    // key → (position in step k's list) per step
+    let mut at: HashMap<&str, Vec<Option<usize>>> = HashMap::new();
+    let mut keys: Vec<&str> = vec![];
+    for (k, list) in lists.iter().enumerate() {
+        for (pos, (key, _)) in list.iter().enumerate() {
+            at.entry(key.as_str()).or_insert_with(|| {
+                keys.push(key.as_str());
+                vec![None; steps.len()]
+            })[k] = Some(pos);
+        }
+    }
+    let total: u64 = lists
+        .iter()
+        .zip(steps)
+        .flat_map(|(l, o)| l.iter().map(|&(_, i)| Reading::new(*o, i).nbytes()))
+        .sum();
+    let mut done = 0u64;
+    if !progress(0, total) {
+        return Ok(None);
+    }
+    let mut points: Vec<Vec<Option<Point>>> = lists.iter().map(|l| vec![None; l.len()]).collect();
+    // two buffers of whole tensors, taking turns: the previous step's values and the current's
+    // (kept from key to key: no fresh pages to fault in)
+    let mut spares: Vec<Vec<u8>> = Vec::new();
+    let give_back = |spares: &mut Vec<Vec<u8>>, h: Option<Held>| {
+        if let Some(h) = h {
+            if spares.len() < 2 {
+                spares.push(h.bytes);
+            }
+        }
+    };
+    for key in keys {
+        let where_ = &at[key];
+        let mut held: Option<Held> = None;
+        let mut prev: Option<Reading> = None;
+        for (k, o) in steps.iter().enumerate() {
+            let Some(pos) = where_[k] else {
+                give_back(&mut spares, held.take());
+                prev = None;
+                continue;
+            };
+            let i = lists[k][pos].1;
+            let cur = Reading::new(*o, i);
+            let pr = prev.filter(|p| partner(cur.info(), p.o.ckpt, Some(p.i)).is_some());
+            let whole = (cur.nbytes() <= hold).then(|| spares.pop().unwrap_or_default());
+            let Some((point, filled)) =
+                measure(&cur, pr.as_ref(), held.as_ref(), whole, &opts, &mut |n| {
+                    done += n;
+                    progress(done.min(total), total)
+                })?
+            else {
+                return Ok(None);
+            };
+            points[k][pos] = Some(point);
+            give_back(&mut spares, held.take());
+            held = filled.map(|bytes| Held {
+                bytes,
+                repeats: cur.repeats.clone(),
+            });
+            prev = Some(cur);
+        }
+        give_back(&mut spares, held.take());
+    }
+    Ok(Some(
+        lists
+            .into_iter()
+            .zip(points)
+            .map(|(l, p)| StepPoints {
+                keys: l.into_iter().map(|(k, _)| k).collect(),
+                points: p
+                    .into_iter()
+                    .map(|p| p.expect("every listed tensor measured"))
+                    .collect(),
+            })
+            .collect(),
+    ))
 }
 
 /// Join the steps (`points[t]` ↔ `steps[t]`) into the run's table and compute the flags.
@@ -712,20 +1178,18 @@ mod tests {
     }
 
     fn run(steps: &[(Checkpoint, MemSource)]) -> TrendReport {
-        let srcs: Vec<Vec<&dyn Source>> = steps.iter().map(|(_, s)| vec![s as _]).collect();
-        let opened: Vec<CheckpointRef> = steps
-            .iter()
-            .zip(&srcs)
-            .map(|((c, _), s)| CheckpointRef {
-                ckpt: c,
-                sources: s,
-            })
-            .collect();
+        let srcs = sources_of(steps);
+        let opened = opened_of(steps, &srcs);
         let mut pts = vec![];
         for t in 0..opened.len() {
             let prev = t.checked_sub(1).map(|p| opened[p]);
             let p = step_points(opened[t], prev, &|_| true, 8, &mut |_, _| true);
             pts.push(p.unwrap().unwrap());
+        }
+        // the run walked once, previous values held or read again: the same points
+        for hold in [HOLD_LIMIT, 0] {
+            let walked = walk_run(&opened, &|_| true, 8, hold, &mut |_, _| true);
+            assert_eq!(walked.unwrap().unwrap(), pts, "hold {hold}");
         }
         let infos = (0..steps.len())
             .map(|t| StepInfo {
@@ -871,6 +1335,145 @@ mod tests {
         assert_eq!(sums(777), one);
         let want: f64 = a.iter().zip(&b).map(|(x, y)| (y - x) * (y - x)).sum();
         assert!((one.0 - want).abs() <= 1e-12 * want);
+    }
+
+    use crate::format::data::Counting;
+
+    /// Each step's sources, then the steps as [`CheckpointRef`].
+    fn sources_of<S: Source>(steps: &[(Checkpoint, S)]) -> Vec<Vec<&dyn Source>> {
+        steps.iter().map(|(_, s)| vec![s as &dyn Source]).collect()
+    }
+    fn opened_of<'a, S>(
+        steps: &'a [(Checkpoint, S)],
+        srcs: &'a [Vec<&'a dyn Source>],
+    ) -> Vec<CheckpointRef<'a>> {
+        steps
+            .iter()
+            .zip(srcs)
+            .map(|((c, _), s)| CheckpointRef {
+                ckpt: c,
+                sources: s,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_walked_run_reads_each_checkpoint_once() {
+        let vals: Vec<f32> = (0..1000).map(|i| i as f32 * 0.25).collect();
+        let steps: Vec<(Checkpoint, Counting)> = (0..4)
+            .map(|k| {
+                let w: Vec<f32> = vals.iter().map(|x| x + k as f32).collect();
+                let (c, m) = ckpt(&[("w", &w), ("b", &vals[..10])], &[]);
+                (c, Counting(m, Default::default()))
+            })
+            .collect();
+        let srcs = sources_of(&steps);
+        let opened = opened_of(&steps, &srcs);
+        let pts = run_points(&opened, &|_| true, 64, &mut |_, _| true)
+            .unwrap()
+            .unwrap();
+        for (_, s) in &steps {
+            assert_eq!(s.1.get(), 4 * 1010, "bytes read from one checkpoint");
+        }
+        let rel = pts[2].points[0].rel_change.unwrap();
+        let norm = |k: f32| {
+            vals.iter()
+                .map(|x| ((x + k) as f64).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
+        assert!((rel - (1000f64).sqrt() / norm(1.0)).abs() < 1e-12, "{rel}");
+        // step by step, each checkpoint is read twice (as a step and as the previous step)
+        for (_, s) in &steps {
+            s.1.set(0);
+        }
+        for t in 1..opened.len() {
+            step_points(
+                opened[t],
+                Some(opened[t - 1]),
+                &|_| true,
+                64,
+                &mut |_, _| true,
+            )
+            .unwrap();
+        }
+        assert_eq!(steps[1].1 .1.get(), 2 * 4 * 1010);
+    }
+
+    /// A one-tensor state dict `w` of f32 `storage` viewed with `shape` and `strides`.
+    fn view(storage: &[f32], shape: &[u64], strides: &[u64]) -> (Checkpoint, Counting) {
+        let (mut c, m) = ckpt(&[("w", storage)], &[]);
+        c.tensors[0].shape = shape.to_vec();
+        c.tensors[0].strides = strides.to_vec();
+        (c, Counting(m, Default::default()))
+    }
+
+    #[test]
+    fn expanded_views_cost_their_distinct_elements() {
+        // torch.tensor([...]).expand(2**40, 3) at three steps: 12 bytes read per step
+        let big = 1u64 << 40;
+        let steps = [
+            view(&[1.0, 2.0, 2.0], &[big, 3], &[0, 1]),
+            view(&[1.0, 2.0, 4.0], &[big, 3], &[0, 1]),
+            view(&[0.0, 2.0, 4.0], &[big, 3], &[0, 1]),
+        ];
+        let srcs = sources_of(&steps);
+        let opened = opened_of(&steps, &srcs);
+        for hold in [HOLD_LIMIT, 0] {
+            let pts = walk_run(&opened, &|_| true, 64, hold, &mut |_, _| true)
+                .unwrap()
+                .unwrap();
+            let p: Vec<&Point> = pts.iter().map(|s| &s.points[0]).collect();
+            assert_eq!(p[0].mean, Some(5.0 / 3.0));
+            assert_eq!(p[0].std, Some((2.0f64 / 9.0).sqrt()));
+            assert_eq!(p[1].l2, Some((21.0 * big as f64).sqrt()));
+            assert_eq!(p[2].zero_fraction, Some(1.0 / 3.0));
+            assert_eq!(p[0].rel_change, None);
+            assert_eq!(p[1].rel_change, Some(2.0 / 3.0));
+            assert_eq!(p[2].rel_change, Some(1.0 / 21f64.sqrt()));
+            let step_by_step =
+                step_points(opened[2], Some(opened[1]), &|_| true, 64, &mut |_, _| true)
+                    .unwrap()
+                    .unwrap();
+            assert_eq!(&step_by_step.points[0], p[2]);
+        }
+        for (_, s) in &steps {
+            assert!(s.1.get() <= 5 * 12, "{} bytes read", s.1.get());
+        }
+    }
+
+    #[test]
+    fn views_repeated_along_different_dimensions_are_compared_over_the_rest() {
+        // [4, 3]: step 0 repeats rows (u expanded), step 1 repeats columns (v expanded)
+        let u = [1.0f32, 2.0, 3.0];
+        let v = [1.0f32, -1.0, 0.5, 2.0];
+        let a = view(&u, &[4, 3], &[0, 1]);
+        let b = view(&v, &[4, 3], &[1, 0]);
+        let r = run(&[(a.0, a.1 .0), (b.0, b.1 .0)]);
+        let (mut d2, mut p2) = (0f64, 0f64);
+        for x in v {
+            for y in u {
+                d2 += ((x - y) as f64).powi(2);
+                p2 += (y as f64).powi(2);
+            }
+        }
+        let got = r.tensors[0].rel_change[1].unwrap();
+        assert!((got - d2.sqrt() / p2.sqrt()).abs() < 1e-15, "{got}");
+        // [2^40, 3]: rows repeated, then every element one value: compared over 3 values
+        let big = 1u64 << 40;
+        let a = view(&u, &[big, 3], &[0, 1]);
+        let c = view(&[1.0], &[big, 3], &[0, 0]);
+        let r = run(&[(a.0, a.1 .0), (c.0, c.1 .0)]);
+        let got = r.tensors[0].rel_change[1].unwrap();
+        assert!((got - (5.0f64 / 14.0).sqrt()).abs() < 1e-15, "{got}");
+        // [2^20, 2^20]: rows repeated, then columns: 2^40 values to compare — not compared
+        let n = 1u64 << 20;
+        let w: Vec<f32> = (0..n).map(|i| i as f32).collect();
+        let a = view(&w, &[n, n], &[0, 1]);
+        let b = view(&w, &[n, n], &[1, 0]);
+        let r = run(&[(a.0, a.1 .0), (b.0, b.1 .0)]);
+        assert_eq!(r.tensors[0].rel_change[1], None);
+        assert_eq!(r.tensors[0].mean[1], r.tensors[0].mean[0]);
     }
 
     #[test]

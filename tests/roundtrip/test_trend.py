@@ -293,3 +293,41 @@ def test_unreadable_checkpoint_is_one_line_naming_the_file(tmp_path, training_ru
     assert len(r.stderr.strip().splitlines()) == 1 and "broken.pth" in r.stderr
     r = run(["trend", "--key", "(", paths[0]])
     assert r.returncode == 1
+
+
+def test_expanded_views_cost_their_distinct_elements(tmp_path):
+    """Zero-stride views (`expand`) are saved as views of a small storage: their statistics and
+    relative change come from the distinct elements, so a 2**40-element view is answered at once.
+    Expected values: torch on the materialized tensor for a 4096-fold expansion (also with the
+    repeated dimension changing between steps), and for 2**40 the same values with the L2 norm
+    scaled by sqrt(2**40 / 4096) (torch cannot materialize it)."""
+    torch.manual_seed(3)
+    bases = [torch.randn(3), torch.randn(3)]
+    # steps 0 and 1 repeat rows; step 2 repeats columns (4096 distinct values, each 3 times)
+    small = [bases[0].expand(4096, 3), bases[1].expand(4096, 3),
+             torch.randn(4096)[:, None].expand(4096, 3)]
+    for i, t in enumerate(small):
+        torch.save({"w": t}, tmp_path / f"small-{i}.pth")
+    r = run(["trend", "--json", *(str(tmp_path / f"small-{i}.pth") for i in range(3))])
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)["tensors"][0]
+    for i, t in enumerate(small):
+        want = torch_point(t.contiguous())
+        for m in METRICS[:-1]:
+            assert close(got[m][i], want[m]), (m, i, got[m][i], want[m])
+        want_rel = torch_rel_change(small[i - 1].contiguous(), t.contiguous()) if i else None
+        assert close(got["rel_change"][i], want_rel), (i, got["rel_change"][i], want_rel)
+
+    big = 2**40
+    for i in range(2):
+        torch.save({"w": bases[i].expand(big, 3)}, tmp_path / f"big-{i}.pth")
+    r = subprocess.run([BIN, "trend", "--json", str(tmp_path / "big-0.pth"), str(tmp_path / "big-1.pth")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)["tensors"][0]
+    for i in range(2):
+        want = torch_point(small[i].contiguous())
+        want["l2"] *= math.sqrt(big / 4096)
+        for m in ("std", "mean", "abs_max", "l2", "zero_fraction", "nonfinite"):
+            assert close(got[m][i], want[m]), (m, i, got[m][i], want[m])
+    assert close(got["rel_change"][1], torch_rel_change(small[0].contiguous(), small[1].contiguous()))
