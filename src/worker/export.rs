@@ -71,7 +71,7 @@ pub fn handle(session: &mut Session, req: Request<JsFile>, reply: &mut dyn FnMut
                         .map_err(|e| e.to_string())
                 });
             let reply_b = match res {
-                Ok(_) => {
+                Ok(input) => {
                     session.blobs.push(vec![blob]);
                     let tensors = session
                         .editor()
@@ -84,6 +84,7 @@ pub fn handle(session: &mut Session, req: Request<JsFile>, reply: &mut dyn FnMut
                         name,
                         tensors,
                         error: None,
+                        input: input as u32,
                     }
                 }
                 Err(error) => OpenedB {
@@ -91,9 +92,36 @@ pub fn handle(session: &mut Session, req: Request<JsFile>, reply: &mut dyn FnMut
                     name,
                     tensors: 0,
                     error: Some(error),
+                    input: 0,
                 },
             };
             reply(Response::OpenedB(reply_b));
+        }
+        Request::ChooseB { id, input } => {
+            let (_, editor) = session.editing();
+            match editor.choose_b(input as usize) {
+                Ok(()) => {
+                    let (name, tensors) = editor
+                        .b()
+                        .map(|(_, b)| {
+                            let name = b.files.first().map(|f| f.name.clone()).unwrap_or_default();
+                            (name, b.checkpoint.tensors.len() as u64)
+                        })
+                        .unwrap_or_default();
+                    reply(Response::OpenedB(OpenedB {
+                        id,
+                        name,
+                        tensors,
+                        error: None,
+                        input,
+                    }))
+                }
+                Err(e) => reply(Response::Error(ErrorReply::new(
+                    Some(id),
+                    ErrorKind::Request,
+                    e,
+                ))),
+            }
         }
         Request::Ab {
             id,
@@ -105,8 +133,8 @@ pub fn handle(session: &mut Session, req: Request<JsFile>, reply: &mut dyn FnMut
                 return reply(Response::Error(ErrorReply::no_file(id)));
             };
             let a_src: Vec<&dyn Source> = opened.files.iter().map(|f| &*f.source).collect();
-            let r = match session.editor().others().last() {
-                Some(b) => {
+            let r = match session.editor().b() {
+                Some((_, b)) => {
                     let b_src: Vec<&dyn Source> = b.files.iter().map(|f| &*f.source).collect();
                     super::ab::ab_view(
                         id,

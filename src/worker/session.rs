@@ -629,16 +629,28 @@ impl Session {
         w: &super::protocol::Window,
         reply: &mut dyn FnMut(Response),
     ) {
+        self.window_of(id, TensorSource::of(tensor), w, reply)
+    }
+
+    /// Handle `window_of {id, source, window}`: a window of a tensor of any input, of the values
+    /// after the cast when `source.cast` is set (as `stats_of` computes them).
+    pub fn window_of(
+        &mut self,
+        id: RequestId,
+        source: TensorSource,
+        w: &super::protocol::Window,
+        reply: &mut dyn FnMut(Response),
+    ) {
         let no_file = self.opened.is_none();
-        let Some((ckpt, sources, _)) = self.input_mut(0) else {
-            return reply(missing_input(id, 0, no_file));
+        let Some((ckpt, sources, _)) = self.input_mut(source.input) else {
+            return reply(missing_input(id, source.input, no_file));
         };
-        let i = match readable(ckpt, id, tensor) {
+        let i = match readable(ckpt, id, source.tensor) {
             Ok(i) => i,
             Err(r) => return reply(*r),
         };
-        match super::window::read(ckpt, &sources, i, w) {
-            Ok(r) => reply(Response::Window(super::window::reply(id, tensor, r))),
+        match super::window::read(ckpt, &sources, i, w, source.cast) {
+            Ok(r) => reply(Response::Window(super::window::reply(id, source.tensor, r))),
             Err(e) => reply(Response::Error(ErrorReply::from_format(id, &e))),
         }
     }
