@@ -14,6 +14,7 @@
 use super::context::Checkpoint;
 use super::hub;
 use super::model::StatusKind;
+use super::widgets::FormatSelect;
 use crate::display::human_bytes;
 use crate::worker::protocol::{ErrorKind, OutFormat, Request, Response};
 use leptos::prelude::*;
@@ -250,19 +251,8 @@ pub fn ActionBar() -> impl IntoView {
                     {format!("Writing… {}", pct(d, t))}
                 </span>
             })}
-            <select data-testid="download-format" aria-label="Download format"
-                prop:value=move || match format.get() {
-                    OutFormat::Torch => "torch",
-                    OutFormat::Safetensors => "safetensors",
-                }
-                on:change=move |ev| {
-                    if let Some(f) = OutFormat::parse(&event_target_value(&ev)) {
-                        format.set(f);
-                    }
-                }>
-                <option value="torch">"PyTorch .pth (weights_only=True)"</option>
-                <option value="safetensors">".safetensors"</option>
-            </select>
+            <FormatSelect format=format testid="download-format" label="Download format"
+                torch_label="PyTorch .pth (weights_only=True)" />
             <button class="button primary" data-testid="download"
                 disabled=move || busy.get() || !has_file.get()
                 on:click=download>

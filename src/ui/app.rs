@@ -20,7 +20,7 @@ use super::edited::{Facts, ShownIndex};
 use super::inspector::{Busy, Inspector};
 use super::model::{journal_status, StatusKind};
 use super::model::{Details, FileCard, PageState};
-use super::overview::{LayerStats, Overview, AUTO_LIMIT};
+use super::overview::{bytes_to_read, LayerStats, Overview, AUTO_LIMIT};
 use super::stats_pool::{StatsPool, MIN_PART_BYTES};
 use super::tree::{Filter, NodeKind};
 use super::worker_client::WorkerClient;
@@ -46,12 +46,16 @@ fn files_of(list: Option<FileList>) -> Vec<File> {
 
 /// What the right column shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tab {
+pub enum Tab {
     Inspector,
     Edit,
     Compare,
     Merge,
 }
+
+/// The right column's tab, for panels that send the user to another one (context).
+#[derive(Clone, Copy)]
+pub struct ActiveTab(pub RwSignal<Tab>);
 
 /// The whole page.
 #[component]
@@ -157,14 +161,9 @@ pub fn App() -> impl IntoView {
         running.set(Some(id));
         cancelled.set(false);
         let f = ck.original.get_untracked();
-        let on_pool = f.as_ref().and_then(|f| {
-            let bytes: u64 = f.entries.iter().map(|e| e.bytes).sum();
-            let files =
-                sent.with_value(|v| v.iter().find(|(i, _)| *i == f.id).map(|x| x.1.clone()));
-            files
-                .filter(|_| bytes >= MIN_PART_BYTES)
-                .map(|files| (f.clone(), files))
-        });
+        let on_pool = f
+            .as_ref()
+            .and_then(|f| pool_files(f, sent).map(|files| (f.clone(), files)));
         match on_pool {
             Some((f, files)) => pool.with_value(|p| {
                 p.run(id, f.id, &files, &f.entries, 64, move |r| {
@@ -173,29 +172,27 @@ pub fn App() -> impl IntoView {
             }),
             None => ck.send(&Request::AllStats { id, bins: 64 }),
         }
-        busy.set(Some(Busy {
-            id,
-            label: "Layer statistics".into(),
-            done: 0,
-            total: 0,
-            shown: false,
-        }));
-        set_timeout(
-            move || {
-                busy.update(|b| {
-                    if let Some(b) = b.as_mut().filter(|b| b.id == id) {
-                        b.shown = true;
-                    }
+        Busy::begin(busy, id, "Layer statistics".into(), 0);
+    });
+    // what the next run reads: a pool's fresh workers compute every tensor, the reader skips
+    // the ones already in
+    let to_read = Signal::derive(move || {
+        ck.original.with(|f| {
+            let Some(f) = f else { return 0 };
+            let on_pool = pool_files(f, sent).is_some();
+            a_rows.with(|a| {
+                bytes_to_read(&f.entries, |i| {
+                    on_pool || a.get(i).is_none_or(|r| r.is_none())
                 })
-            },
-            std::time::Duration::from_millis(200),
-        );
+            })
+        })
     });
     let ls = LayerStats {
         rows,
         running,
         cancelled,
         start: start_all,
+        to_read,
     };
     provide_context(ls);
     ck.listen(move |r| match r {
@@ -317,7 +314,7 @@ pub fn App() -> impl IntoView {
             }),
         }
     };
-    let sample = move |_| fetch_sample(open, state);
+    let sample = move |_: leptos::ev::MouseEvent| fetch_sample(open, state);
     // the Merge tab's FIRST: the files of the open checkpoint
     let first_files = Callback::new(move |_: ()| {
         let id = ck.opened.with_untracked(|f| f.as_ref().map(|f| f.id))?;
@@ -343,6 +340,7 @@ pub fn App() -> impl IntoView {
         )
     });
     let tab = RwSignal::new(Tab::Inspector);
+    provide_context(ActiveTab(tab));
     let has_file = Memo::new(move |_| ck.opened.with(|f| f.is_some()));
 
     // dragenter/dragleave fire for every child crossed: count them
@@ -402,22 +400,7 @@ pub fn App() -> impl IntoView {
             on:dragleave=on_dragleave
             on:drop=on_drop
         >
-            <header class="topbar">
-                <div class="brand">
-                    <span class="logo" aria-hidden="true"></span>
-                    <h1>"weightscope"</h1>
-                </div>
-                <p class="tagline">
-                    "PyTorch & safetensors checkpoints, read in your browser. "
-                    "Nothing is uploaded; no pickle code runs."
-                </p>
-                <button class="button" data-testid="sample" on:click=sample>"Try a sample"</button>
-                <FilePicker open=open />
-                <button class="button" data-testid="run-mode" aria-pressed=move || run_mode.get().to_string()
-                    on:click=move |_| run_mode.update(|m| *m = !*m)>
-                    {move || if run_mode.get() { "Back to the file" } else { "Training run…" }}
-                </button>
-            </header>
+            <TopBar sample=sample open=open run_mode=run_mode />
             <div class:hidden=move || !run_mode.get()><super::run_view::RunView files=run_files /></div>
             <main class="content" class:hidden=run_mode>
                 {move || pending.get().map(|(label, format)| progress(label, format))}
@@ -437,35 +420,79 @@ pub fn App() -> impl IntoView {
                         <section class="pane tree-pane">
                             <super::table_view::TensorPane search=search regex=regex />
                         </section>
-                        <section class="pane side-pane">
-                            <div class="tabs" role="tablist">
-                                {[(Tab::Inspector, "Inspector"), (Tab::Edit, "Edit"), (Tab::Compare, "Compare"), (Tab::Merge, "Merge")]
-                                    .into_iter()
-                                    .map(|(t, label)| view! {
-                                        <button role="tab" class="tab" class:active=move || tab.get() == t
-                                            aria-selected=move || (tab.get() == t).to_string()
-                                            on:click=move |_| tab.set(t)>{label}</button>
-                                    })
-                                    .collect_view()}
-                            </div>
-                            <div class="tab-body">
-                                <div class:hidden=move || tab.get() != Tab::Inspector><Inspector busy=busy /></div>
-                                <div class:hidden=move || tab.get() != Tab::Edit><EditPanel /></div>
-                                <div class:hidden=move || tab.get() != Tab::Compare><ComparePanel /></div>
-                                <div class:hidden=move || tab.get() != Tab::Merge><super::merge_panel::MergePanel first=first_files /></div>
-                            </div>
-                        </section>
+                        <SidePane tab=tab busy=busy first_files=first_files />
                         <section class="pane overview-pane">
                             <Overview subset=subset />
                         </section>
                     </div>
-                    <ActionBar />
                 </Show>
             </main>
+            // below the scrolling page, not over it: nothing of the page is ever behind the bar
+            <div class="action-dock" class:hidden=run_mode>
+                <Show when=move || has_file.get()><ActionBar /></Show>
+            </div>
             <div class="drop-overlay" aria-hidden="true">
                 <div class="drop-target">"Drop to open"</div>
             </div>
         </div>
+    }
+}
+
+/// The top bar: the name, what the page does, "Try a sample", the file picker and the switch to
+/// the Run view.
+#[component]
+fn TopBar(
+    sample: impl Fn(leptos::ev::MouseEvent) + 'static,
+    open: impl Fn(Vec<File>) + 'static,
+    run_mode: RwSignal<bool>,
+) -> impl IntoView {
+    view! {
+        <header class="topbar">
+            <div class="brand">
+                <span class="logo" aria-hidden="true"></span>
+                <h1>"weightscope"</h1>
+            </div>
+            <p class="tagline">
+                "PyTorch & safetensors checkpoints, read in your browser. "
+                "Nothing is uploaded; no pickle code runs."
+            </p>
+            <button class="button" data-testid="sample" on:click=sample>"Try a sample"</button>
+            <FilePicker open=open />
+            <button class="button" data-testid="run-mode" aria-pressed=move || run_mode.get().to_string()
+                on:click=move |_| run_mode.update(|m| *m = !*m)>
+                {move || if run_mode.get() { "Back to the file" } else { "Training run…" }}
+            </button>
+        </header>
+    }
+}
+
+/// The right column: the tabs Inspector / Edit / Compare / Merge and their panels (all mounted;
+/// the hidden ones keep their state).
+#[component]
+fn SidePane(
+    tab: RwSignal<Tab>,
+    busy: RwSignal<Option<Busy>>,
+    first_files: Callback<(), Option<Vec<File>>>,
+) -> impl IntoView {
+    view! {
+        <section class="pane side-pane">
+            <div class="tabs" role="tablist">
+                {[(Tab::Inspector, "Inspector"), (Tab::Edit, "Edit"), (Tab::Compare, "Compare"), (Tab::Merge, "Merge")]
+                    .into_iter()
+                    .map(|(t, label)| view! {
+                        <button role="tab" class="tab" class:active=move || tab.get() == t
+                            aria-selected=move || (tab.get() == t).to_string()
+                            on:click=move |_| tab.set(t)>{label}</button>
+                    })
+                    .collect_view()}
+            </div>
+            <div class="tab-body">
+                <div class:hidden=move || tab.get() != Tab::Inspector><Inspector busy=busy /></div>
+                <div class:hidden=move || tab.get() != Tab::Edit><EditPanel /></div>
+                <div class:hidden=move || tab.get() != Tab::Compare><ComparePanel /></div>
+                <div class:hidden=move || tab.get() != Tab::Merge><super::merge_panel::MergePanel first=first_files /></div>
+            </div>
+        </section>
     }
 }
 
@@ -493,6 +520,19 @@ where
         />
         <label class="button primary" for="file-input">"Open files…"</label>
     }
+}
+
+/// The files of opened file `f` when its layer statistics run on the pool of workers (at least
+/// [`MIN_PART_BYTES`] of tensors), `None` when the reader computes them.
+fn pool_files(
+    f: &OpenedFile,
+    sent: StoredValue<Vec<(u32, Vec<File>)>, LocalStorage>,
+) -> Option<Vec<File>> {
+    let bytes: u64 = f.entries.iter().map(|e| e.bytes).sum();
+    if bytes < MIN_PART_BYTES {
+        return None;
+    }
+    sent.with_value(|v| v.iter().find(|(i, _)| *i == f.id).map(|x| x.1.clone()))
 }
 
 fn progress(label: String, format: Option<String>) -> impl IntoView {
@@ -601,7 +641,8 @@ fn work_progress(b: Busy, cancel: impl Fn() + Copy + 'static) -> impl IntoView {
     };
     view! {
         <div class="progress work" data-testid="progress" role="progressbar"
-            aria-valuemin="0" aria-valuemax="100" aria-valuenow=format!("{pct:.0}")>
+            aria-valuemin="0" aria-valuemax="100" aria-valuenow=format!("{pct:.0}")
+            data-done=b.done.to_string() data-total=b.total.to_string()>
             <span class="spinner" aria-hidden="true"></span>
             <span class="progress-label">{b.label}</span>
             <span class="bar"><span class="fill" style:width=format!("{pct:.1}%")></span></span>
@@ -851,7 +892,7 @@ fn summary_facts(s: Summary, facts: Facts, edited: bool, drops: usize) -> impl I
                 </dd>
             </div>
             {edited.then(|| view! {
-                <div class="wide">
+                <div class="wide download">
                     <dt>"Download"</dt>
                     <dd data-testid="safety-output" data-verdict="safe"
                         title="the written file names only tensor-rebuild globals: it loads with torch.load(weights_only=True)">
