@@ -265,29 +265,26 @@ pub fn ActionBar() -> impl IntoView {
 
 fn report_view(e: Exported) -> impl IntoView {
     let mut notes = vec![];
-    if !e.dropped.is_empty() {
-        notes.push(format!("Dropped: {}", e.dropped.join("; ")));
-    }
-    if !e.aliases.is_empty() {
-        notes.push(format!(
-            "Written once (aliases): {}",
-            e.aliases
-                .iter()
-                .map(|(a, b)| format!("{a} = {b}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ));
-    }
-    if !e.overflow.is_empty() {
-        notes.push(format!(
-            "Overflow in the cast (values became ±inf): {}",
-            e.overflow
-                .iter()
-                .map(|(k, n)| format!("{k}: {n}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ));
-    }
+    let mut list = |what: &str, items: Vec<String>| {
+        if !items.is_empty() {
+            notes.push(format!("{what}: {}", items.join("; ")));
+        }
+    };
+    list("Dropped", e.dropped.clone());
+    list(
+        "Written once (aliases)",
+        e.aliases
+            .iter()
+            .map(|(a, b)| format!("{a} = {b}"))
+            .collect(),
+    );
+    list(
+        "Overflow in the cast (values became ±inf)",
+        e.overflow
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect(),
+    );
     let title = format!(
         "{} — {} tensors, {} bytes ({} copied from the input file, {} new), {:.0} ms{}",
         e.name,

@@ -63,11 +63,8 @@ pub fn App() -> impl IntoView {
     let state = RwSignal::new(PageState::default());
     let hub = StoredValue::new(None::<Checkpoint>);
     let busy = RwSignal::new(None::<Busy>);
-    // layer statistics by the opened file's tensor index, and as the shown entries see them
-    let a_rows = RwSignal::new(Vec::<Option<StatsRow>>::new());
-    let rows = RwSignal::new(Vec::new());
+    // the layer-statistics run in progress, if any
     let running = RwSignal::new(None::<u32>);
-    let cancelled = RwSignal::new(false);
     let client = StoredValue::new_local(WorkerClient::spawn(
         move |r| {
             if let Some(ck) = hub.get_value() {
@@ -156,111 +153,7 @@ pub fn App() -> impl IntoView {
     // (open id, files, total bytes) of the last opens: a sharded set's size in the header
     let file_sets = RwSignal::new(Vec::<(u32, usize, u64)>::new());
     let sent = StoredValue::new_local(Vec::<(u32, Vec<File>)>::new());
-    let start_all = Callback::new(move |_: ()| {
-        let id = ck.new_id();
-        running.set(Some(id));
-        cancelled.set(false);
-        let f = ck.original.get_untracked();
-        let on_pool = f
-            .as_ref()
-            .and_then(|f| pool_files(f, sent).map(|files| (f.clone(), files)));
-        match on_pool {
-            Some((f, files)) => pool.with_value(|p| {
-                p.run(id, f.id, &files, &f.entries, 64, move |r| {
-                    crate::ui::hub::dispatch(&r)
-                })
-            }),
-            None => ck.send(&Request::AllStats { id, bins: 64 }),
-        }
-        Busy::begin(busy, id, "Layer statistics".into(), 0);
-    });
-    // what the next run reads: a pool's fresh workers compute every tensor, the reader skips
-    // the ones already in
-    let to_read = Signal::derive(move || {
-        ck.original.with(|f| {
-            let Some(f) = f else { return 0 };
-            let on_pool = pool_files(f, sent).is_some();
-            a_rows.with(|a| {
-                bytes_to_read(&f.entries, |i| {
-                    on_pool || a.get(i).is_none_or(|r| r.is_none())
-                })
-            })
-        })
-    });
-    let ls = LayerStats {
-        rows,
-        running,
-        cancelled,
-        start: start_all,
-        to_read,
-    };
-    provide_context(ls);
-    ck.listen(move |r| match r {
-        Response::StatsRows { id, rows: got } if running.get_untracked() == Some(*id) => a_rows
-            .update(|v| {
-                for r in got {
-                    if let Some(slot) = v.get_mut(r.tensor as usize) {
-                        *slot = Some(r.clone());
-                    }
-                }
-            }),
-        Response::Progress { id, done, total } if running.get_untracked() == Some(*id) => busy
-            .update(|b| {
-                if let Some(b) = b.as_mut().filter(|b| b.id == *id) {
-                    b.done = *done;
-                    b.total = *total;
-                }
-            }),
-        Response::AllStatsDone { id, cancelled: c } if running.get_untracked() == Some(*id) => {
-            running.set(None);
-            cancelled.set(*c);
-            busy.update(|b| {
-                if b.as_ref().is_some_and(|b| b.id == *id) {
-                    *b = None;
-                }
-            });
-        }
-        Response::Error(e) if e.id.is_some() && e.id == running.get_untracked() => {
-            running.set(None);
-            busy.set(None);
-        }
-        _ => {}
-    });
-    Effect::new(move |_| {
-        let shown = ck.opened.with(|f| {
-            f.as_ref().map(|f| {
-                a_rows.with(|a| {
-                    f.sources
-                        .iter()
-                        .map(|s| {
-                            (s.input == 0)
-                                .then(|| a.get(s.tensor as usize).cloned().flatten())
-                                .flatten()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-        });
-        rows.set(shown.unwrap_or_default());
-    });
-    // a new file: fresh slots, and its statistics when it is small enough
-    Effect::new(move |_| {
-        let Some(f) = ck.original.get() else { return };
-        a_rows.set(vec![None; f.entries.len()]);
-        pool.with_value(|p| p.cancel());
-        if let Some(id) = running.get_untracked() {
-            running.set(None);
-            busy.update(|b| {
-                if b.as_ref().is_some_and(|b| b.id == id) {
-                    *b = None;
-                }
-            });
-        }
-        let bytes: u64 = f.entries.iter().fold(0, |a, e| a.saturating_add(e.bytes));
-        if !f.entries.is_empty() && bytes <= AUTO_LIMIT {
-            start_all.run(());
-        }
-    });
+    layer_stats(ck, busy, pool, sent, running);
     let cancel = move || {
         let Some(b) = busy.get_untracked() else {
             return;
@@ -520,6 +413,128 @@ where
         />
         <label class="button primary" for="file-input">"Open files…"</label>
     }
+}
+
+/// The layer statistics of the opened file ([`LayerStats`], provided as context): computed
+/// when a file opens (up to [`AUTO_LIMIT`] bytes) or on request, big files on the pool of
+/// workers, small ones on the reader; the rows as the shown entries see them; `running` is the
+/// run in progress.
+fn layer_stats(
+    ck: Checkpoint,
+    busy: RwSignal<Option<Busy>>,
+    pool: StoredValue<StatsPool, LocalStorage>,
+    sent: StoredValue<Vec<(u32, Vec<File>)>, LocalStorage>,
+    running: RwSignal<Option<u32>>,
+) {
+    // by the opened file's tensor index, and as the shown entries see them
+    let a_rows = RwSignal::new(Vec::<Option<StatsRow>>::new());
+    let rows = RwSignal::new(Vec::new());
+    let cancelled = RwSignal::new(false);
+    let start_all = Callback::new(move |_: ()| {
+        let id = ck.new_id();
+        running.set(Some(id));
+        cancelled.set(false);
+        let f = ck.original.get_untracked();
+        let on_pool = f
+            .as_ref()
+            .and_then(|f| pool_files(f, sent).map(|files| (f.clone(), files)));
+        match on_pool {
+            Some((f, files)) => pool.with_value(|p| {
+                p.run(id, f.id, &files, &f.entries, 64, move |r| {
+                    crate::ui::hub::dispatch(&r)
+                })
+            }),
+            None => ck.send(&Request::AllStats { id, bins: 64 }),
+        }
+        Busy::begin(busy, id, "Layer statistics".into(), 0);
+    });
+    // what the next run reads: a pool's fresh workers compute every tensor, the reader skips
+    // the ones already in
+    let to_read = Signal::derive(move || {
+        ck.original.with(|f| {
+            let Some(f) = f else { return 0 };
+            let on_pool = pool_files(f, sent).is_some();
+            a_rows.with(|a| {
+                bytes_to_read(&f.entries, |i| {
+                    on_pool || a.get(i).is_none_or(|r| r.is_none())
+                })
+            })
+        })
+    });
+    let ls = LayerStats {
+        rows,
+        running,
+        cancelled,
+        start: start_all,
+        to_read,
+    };
+    ck.listen(move |r| match r {
+        Response::StatsRows { id, rows: got } if running.get_untracked() == Some(*id) => a_rows
+            .update(|v| {
+                for r in got {
+                    if let Some(slot) = v.get_mut(r.tensor as usize) {
+                        *slot = Some(r.clone());
+                    }
+                }
+            }),
+        Response::Progress { id, done, total } if running.get_untracked() == Some(*id) => busy
+            .update(|b| {
+                if let Some(b) = b.as_mut().filter(|b| b.id == *id) {
+                    b.done = *done;
+                    b.total = *total;
+                }
+            }),
+        Response::AllStatsDone { id, cancelled: c } if running.get_untracked() == Some(*id) => {
+            running.set(None);
+            cancelled.set(*c);
+            busy.update(|b| {
+                if b.as_ref().is_some_and(|b| b.id == *id) {
+                    *b = None;
+                }
+            });
+        }
+        Response::Error(e) if e.id.is_some() && e.id == running.get_untracked() => {
+            running.set(None);
+            busy.set(None);
+        }
+        _ => {}
+    });
+    Effect::new(move |_| {
+        let shown = ck.opened.with(|f| {
+            f.as_ref().map(|f| {
+                a_rows.with(|a| {
+                    f.sources
+                        .iter()
+                        .map(|s| {
+                            (s.input == 0)
+                                .then(|| a.get(s.tensor as usize).cloned().flatten())
+                                .flatten()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+        });
+        rows.set(shown.unwrap_or_default());
+    });
+    // a new file: fresh slots, and its statistics when it is small enough
+    Effect::new(move |_| {
+        let Some(f) = ck.original.get() else { return };
+        a_rows.set(vec![None; f.entries.len()]);
+        pool.with_value(|p| p.cancel());
+        if let Some(id) = running.get_untracked() {
+            running.set(None);
+            busy.update(|b| {
+                if b.as_ref().is_some_and(|b| b.id == id) {
+                    *b = None;
+                }
+            });
+        }
+        let bytes: u64 = f.entries.iter().fold(0, |a, e| a.saturating_add(e.bytes));
+        if !f.entries.is_empty() && bytes <= AUTO_LIMIT {
+            start_all.run(());
+        }
+    });
+    provide_context(ls);
 }
 
 /// The files of opened file `f` when its layer statistics run on the pool of workers (at least

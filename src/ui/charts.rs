@@ -252,6 +252,18 @@ pub struct Point {
     pub selected: bool,
 }
 
+/// The positions of the points that `keep` picks.
+fn positions<'a>(
+    points: &'a [Point],
+    keep: impl Fn(&Point) -> bool + 'a,
+) -> impl Iterator<Item = usize> + 'a {
+    points
+        .iter()
+        .enumerate()
+        .filter(move |(_, q)| keep(q))
+        .map(|(i, _)| i)
+}
+
 /// Draw the overview: x = position in file order, y = the statistic. On a log axis (`log_y`,
 /// log10 |y|) zeros have no place: they are drawn as hollow markers on a baseline under the
 /// plot, and the axis range comes from the non-zero values only. Sets the canvas's `data-ylo` /
@@ -325,11 +337,8 @@ pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) 
             .ok()?;
         chart
             .draw_series(
-                points
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, q)| q.value == Some(0.0))
-                    .map(|(i, _)| Circle::new((i as f64, base), r + 1, p.fg.stroke_width(1))),
+                positions(points, |q| q.value == Some(0.0))
+                    .map(|i| Circle::new((i as f64, base), r + 1, p.fg.stroke_width(1))),
             )
             .ok()?;
         let (xr, _) = chart.plotting_area().get_pixel_range();
@@ -343,11 +352,8 @@ pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) 
     }
     chart
         .draw_series(
-            points
-                .iter()
-                .enumerate()
-                .filter(|(_, q)| q.flag)
-                .map(|(i, _)| TriangleMarker::new((i as f64, hi + pad * 0.5), 5, p.bad.filled())),
+            positions(points, |q| q.flag)
+                .map(|i| TriangleMarker::new((i as f64, hi + pad * 0.5), 5, p.bad.filled())),
         )
         .ok()?;
     if let Some((i, q)) = points.iter().enumerate().find(|(_, q)| q.selected) {
