@@ -14,6 +14,7 @@
 use super::context::PageCheckpoint;
 use super::hub;
 use super::model::StatusKind;
+use super::widgets::FormatSelect;
 use crate::display::human_bytes;
 use crate::worker::protocol::{ErrorKind, OutFormat, Request, Response};
 use leptos::prelude::*;
@@ -250,19 +251,8 @@ pub fn ActionBar() -> impl IntoView {
                     {format!("Writing… {}", pct(d, t))}
                 </span>
             })}
-            <select data-testid="download-format" aria-label="Download format"
-                prop:value=move || match format.get() {
-                    OutFormat::Torch => "torch",
-                    OutFormat::Safetensors => "safetensors",
-                }
-                on:change=move |ev| {
-                    if let Some(f) = OutFormat::parse(&event_target_value(&ev)) {
-                        format.set(f);
-                    }
-                }>
-                <option value="torch">"PyTorch .pth (weights_only=True)"</option>
-                <option value="safetensors">".safetensors"</option>
-            </select>
+            <FormatSelect format=format testid="download-format" label="Download format"
+                torch_label="PyTorch .pth (weights_only=True)" />
             <button class="button primary" data-testid="download"
                 disabled=move || busy.get() || !has_file.get()
                 on:click=download>
@@ -275,29 +265,26 @@ pub fn ActionBar() -> impl IntoView {
 
 fn report_view(e: Exported) -> impl IntoView {
     let mut notes = vec![];
-    if !e.dropped.is_empty() {
-        notes.push(format!("Dropped: {}", e.dropped.join("; ")));
-    }
-    if !e.aliases.is_empty() {
-        notes.push(format!(
-            "Written once (aliases): {}",
-            e.aliases
-                .iter()
-                .map(|(a, b)| format!("{a} = {b}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ));
-    }
-    if !e.overflow.is_empty() {
-        notes.push(format!(
-            "Overflow in the cast (values became ±inf): {}",
-            e.overflow
-                .iter()
-                .map(|(k, n)| format!("{k}: {n}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ));
-    }
+    let mut list = |what: &str, items: Vec<String>| {
+        if !items.is_empty() {
+            notes.push(format!("{what}: {}", items.join("; ")));
+        }
+    };
+    list("Dropped", e.dropped.clone());
+    list(
+        "Written once (aliases)",
+        e.aliases
+            .iter()
+            .map(|(a, b)| format!("{a} = {b}"))
+            .collect(),
+    );
+    list(
+        "Overflow in the cast (values became ±inf)",
+        e.overflow
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect(),
+    );
     let title = format!(
         "{} — {} tensors, {} bytes ({} copied from the input file, {} new), {:.0} ms{}",
         e.name,

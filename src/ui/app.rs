@@ -20,7 +20,7 @@ use super::edited::{Facts, ShownIndex};
 use super::inspector::{Busy, Inspector};
 use super::model::{journal_status, StatusKind};
 use super::model::{Details, FileCard, PageState};
-use super::overview::{LayerStats, Overview, AUTO_LIMIT};
+use super::overview::{bytes_to_read, LayerStats, Overview, AUTO_LIMIT};
 use super::stats_pool::{StatsPool, MIN_PART_BYTES};
 use super::tree::{Filter, NodeKind};
 use super::worker_client::WorkerClient;
@@ -46,12 +46,16 @@ fn files_of(list: Option<FileList>) -> Vec<File> {
 
 /// What the right column shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tab {
+pub enum Tab {
     Inspector,
     Edit,
     Compare,
     Merge,
 }
+
+/// The right column's tab, for panels that send the user to another one (context).
+#[derive(Clone, Copy)]
+pub struct ActiveTab(pub RwSignal<Tab>);
 
 /// The whole page.
 #[component]
@@ -59,11 +63,8 @@ pub fn App() -> impl IntoView {
     let state = RwSignal::new(PageState::default());
     let hub = StoredValue::new(None::<PageCheckpoint>);
     let busy = RwSignal::new(None::<Busy>);
-    // layer statistics by the opened file's tensor index, and as the shown entries see them
-    let a_rows = RwSignal::new(Vec::<Option<StatsRow>>::new());
-    let rows = RwSignal::new(Vec::new());
+    // the layer-statistics run in progress, if any
     let running = RwSignal::new(None::<u32>);
-    let cancelled = RwSignal::new(false);
     let client = StoredValue::new_local(WorkerClient::spawn(
         move |r| {
             if let Some(ck) = hub.get_value() {
@@ -152,19 +153,291 @@ pub fn App() -> impl IntoView {
     // (open id, files, total bytes) of the last opens: a sharded set's size in the header
     let file_sets = RwSignal::new(Vec::<(u32, usize, u64)>::new());
     let sent = StoredValue::new_local(Vec::<(u32, Vec<File>)>::new());
+    layer_stats(ck, busy, pool, sent, running);
+    let cancel = move || {
+        let Some(b) = busy.get_untracked() else {
+            return;
+        };
+        if pool.with_value(|p| p.running()) == Some(b.id) {
+            // terminate the pool's workers: stops inside a tensor too
+            pool.with_value(|p| p.cancel());
+            crate::ui::hub::dispatch(&Response::AllStatsDone {
+                id: b.id,
+                cancelled: true,
+            });
+        } else if running.get_untracked() == Some(b.id) {
+            ck.send(&Request::Cancel { id: b.id });
+        }
+        // a single tensor's statistics cannot be interrupted: its answer is dropped
+        busy.set(None);
+    };
+
+    let open = move |files: Vec<File>| {
+        if files.is_empty() || !discard_changes(ck) {
+            return;
+        }
+        crate::worker::perf::mark("p:open");
+        let names: Vec<String> = files.iter().map(|f| f.name()).collect();
+        let total: u64 = files.iter().map(|f| f.size() as u64).sum();
+        let mut id = 0;
+        state.update(|s| id = s.begin(&names));
+        // the files of the last opens, for the statistics pool's workers
+        file_sets.update(|v| {
+            v.push((id, names.len(), total));
+            let n = v.len();
+            v.drain(..n.saturating_sub(2));
+        });
+        sent.update_value(|v| {
+            v.push((id, files.clone()));
+            let n = v.len();
+            v.drain(..n.saturating_sub(2));
+        });
+        let req = Request::Open {
+            id,
+            files: files.into_iter().map(JsFile).collect(),
+        };
+        match serde_wasm_bindgen::to_value(&req) {
+            Ok(v) => client.with_value(|c| c.send(v)),
+            Err(e) => state.update(|s| {
+                s.apply(Response::Error(ErrorReply::new(
+                    Some(id),
+                    ErrorKind::Request,
+                    format!("cannot pass the file to the reader: {e}"),
+                )))
+            }),
+        }
+    };
+    let sample = move |_: leptos::ev::MouseEvent| fetch_sample(open, state);
+    // the Merge tab's FIRST: the files of the open checkpoint
+    let first_files = Callback::new(move |_: ()| {
+        let id = ck.opened.with_untracked(|f| f.as_ref().map(|f| f.id))?;
+        sent.with_value(|v| v.iter().find(|(i, _)| *i == id).map(|x| x.1.clone()))
+    });
+
+    let search = RwSignal::new(String::new());
+    let regex = RwSignal::new(false);
+    let subset = Memo::new(move |_| {
+        let f = ck.opened.get()?;
+        let filter = Filter::parse(&search.get(), regex.get()).ok().flatten()?;
+        Some(
+            f.tree
+                .tensor_node
+                .iter()
+                .enumerate()
+                .filter(|(_, &n)| {
+                    matches!(f.tree.nodes[n as usize].kind, NodeKind::Tensor(_))
+                        && filter.find(&f.tree.nodes[n as usize].path).is_some()
+                })
+                .map(|(i, _)| i as u32)
+                .collect::<Vec<u32>>(),
+        )
+    });
+    let tab = RwSignal::new(Tab::Inspector);
+    provide_context(ActiveTab(tab));
+    let has_file = Memo::new(move |_| ck.opened.with(|f| f.is_some()));
+
+    // dragenter/dragleave fire for every child crossed: count them
+    let drag_depth = RwSignal::new(0i32);
+    let dragging = Memo::new(move |_| drag_depth.get() > 0);
+    let on_dragenter = move |ev: DragEvent| {
+        ev.prevent_default();
+        drag_depth.update(|d| *d += 1);
+    };
+    let on_dragover = move |ev: DragEvent| {
+        ev.prevent_default();
+        if let Some(dt) = ev.data_transfer() {
+            dt.set_drop_effect("copy");
+        }
+    };
+    let on_dragleave = move |_: DragEvent| drag_depth.update(|d| *d = (*d - 1).max(0));
+    // the Run view (a training run's checkpoints) takes the dropped files while it is shown
+    let run_mode = RwSignal::new(false);
+    let run_files = RwSignal::new_local(Vec::<File>::new());
+    let on_drop = move |ev: DragEvent| {
+        ev.prevent_default();
+        drag_depth.set(0);
+        let files = files_of(ev.data_transfer().and_then(|dt| dt.files()));
+        if run_mode.get_untracked() {
+            run_files.set(files);
+        } else {
+            open(files);
+        }
+    };
+
+    let worker_state = Memo::new(move |_| {
+        if state.with(|s| s.worker_ready) {
+            "ready"
+        } else {
+            "starting"
+        }
+    });
+    let card = Memo::new(move |_| state.with(|s| s.card.clone()));
+    let error = Memo::new(move |_| state.with(|s| s.error.clone()));
+    let pending = Memo::new(move |_| {
+        state.with(|s| {
+            s.pending.as_ref().map(|p| {
+                let format = p.detected.as_ref().map(|d| d.format.clone());
+                (p.label.clone(), format)
+            })
+        })
+    });
+
+    view! {
+        <div
+            class="app"
+            class:dragging=dragging
+            data-testid="drop-zone"
+            data-worker=worker_state
+            on:dragenter=on_dragenter
+            on:dragover=on_dragover
+            on:dragleave=on_dragleave
+            on:drop=on_drop
+        >
+            <TopBar sample=sample open=open run_mode=run_mode />
+            <div class:hidden=move || !run_mode.get()><super::run_view::RunView files=run_files /></div>
+            <main class="content" class:hidden=run_mode>
+                {move || pending.get().map(|(label, format)| progress(label, format))}
+                {move || busy.get().filter(|b| b.shown).map(|b| work_progress(b, cancel))}
+                {move || error.get().map(error_panel)}
+                {move || match card.get() {
+                    Some(c) => {
+                        let set = match &c.details {
+                            Details::Summary(s) => file_sets.with(|v| v.iter().find(|x| x.0 == s.id).map(|x| (x.1, x.2))),
+                        };
+                        view! { <SummaryCard card=c set=set /> }.into_any()
+                    }
+                    None => empty_hint().into_any(),
+                }}
+                <Show when=move || has_file.get()>
+                    <div class="workspace">
+                        <section class="pane tree-pane">
+                            <super::table_view::TensorPane search=search regex=regex />
+                        </section>
+                        <SidePane tab=tab busy=busy first_files=first_files />
+                        <section class="pane overview-pane">
+                            <Overview subset=subset />
+                        </section>
+                    </div>
+                </Show>
+            </main>
+            // below the scrolling page, not over it: nothing of the page is ever behind the bar
+            <div class="action-dock" class:hidden=run_mode>
+                <Show when=move || has_file.get()><ActionBar /></Show>
+            </div>
+            <div class="drop-overlay" aria-hidden="true">
+                <div class="drop-target">"Drop to open"</div>
+            </div>
+        </div>
+    }
+}
+
+/// The top bar: the name, what the page does, "Try a sample", the file picker and the switch to
+/// the Run view.
+#[component]
+fn TopBar(
+    sample: impl Fn(leptos::ev::MouseEvent) + 'static,
+    open: impl Fn(Vec<File>) + 'static,
+    run_mode: RwSignal<bool>,
+) -> impl IntoView {
+    view! {
+        <header class="topbar">
+            <div class="brand">
+                <span class="logo" aria-hidden="true"></span>
+                <h1>"weightscope"</h1>
+            </div>
+            <p class="tagline">
+                "PyTorch & safetensors checkpoints, read in your browser. "
+                "Nothing is uploaded; no pickle code runs."
+            </p>
+            <button class="button" data-testid="sample" on:click=sample>"Try a sample"</button>
+            <FilePicker open=open />
+            <button class="button" data-testid="run-mode" aria-pressed=move || run_mode.get().to_string()
+                on:click=move |_| run_mode.update(|m| *m = !*m)>
+                {move || if run_mode.get() { "Back to the file" } else { "Training run…" }}
+            </button>
+        </header>
+    }
+}
+
+/// The right column: the tabs Inspector / Edit / Compare / Merge and their panels (all mounted;
+/// the hidden ones keep their state).
+#[component]
+fn SidePane(
+    tab: RwSignal<Tab>,
+    busy: RwSignal<Option<Busy>>,
+    first_files: Callback<(), Option<Vec<File>>>,
+) -> impl IntoView {
+    view! {
+        <section class="pane side-pane">
+            <div class="tabs" role="tablist">
+                {[(Tab::Inspector, "Inspector"), (Tab::Edit, "Edit"), (Tab::Compare, "Compare"), (Tab::Merge, "Merge")]
+                    .into_iter()
+                    .map(|(t, label)| view! {
+                        <button role="tab" class="tab" class:active=move || tab.get() == t
+                            aria-selected=move || (tab.get() == t).to_string()
+                            on:click=move |_| tab.set(t)>{label}</button>
+                    })
+                    .collect_view()}
+            </div>
+            <div class="tab-body">
+                <div class:hidden=move || tab.get() != Tab::Inspector><Inspector busy=busy /></div>
+                <div class:hidden=move || tab.get() != Tab::Edit><EditPanel /></div>
+                <div class:hidden=move || tab.get() != Tab::Compare><ComparePanel /></div>
+                <div class:hidden=move || tab.get() != Tab::Merge><super::merge_panel::MergePanel first=first_files /></div>
+            </div>
+        </section>
+    }
+}
+
+/// The `<input type=file multiple>` behind a button.
+#[component]
+fn FilePicker<F>(open: F) -> impl IntoView
+where
+    F: Fn(Vec<File>) + 'static,
+{
+    let on_change = move |ev: leptos::ev::Event| {
+        let input: HtmlInputElement = event_target(&ev);
+        let files = files_of(input.files());
+        // clear it, so picking the same file again is a change
+        input.set_value("");
+        open(files);
+    };
+    view! {
+        <input
+            id="file-input"
+            class="visually-hidden"
+            type="file"
+            multiple
+            data-testid="file-input"
+            on:change=on_change
+        />
+        <label class="button primary" for="file-input">"Open files…"</label>
+    }
+}
+
+/// The layer statistics of the opened file ([`LayerStats`], provided as context): computed
+/// when a file opens (up to [`AUTO_LIMIT`] bytes) or on request, big files on the pool of
+/// workers, small ones on the reader; the rows as the shown entries see them; `running` is the
+/// run in progress.
+fn layer_stats(
+    ck: PageCheckpoint,
+    busy: RwSignal<Option<Busy>>,
+    pool: StoredValue<StatsPool, LocalStorage>,
+    sent: StoredValue<Vec<(u32, Vec<File>)>, LocalStorage>,
+    running: RwSignal<Option<u32>>,
+) {
+    // by the opened file's tensor index, and as the shown entries see them
+    let a_rows = RwSignal::new(Vec::<Option<StatsRow>>::new());
+    let rows = RwSignal::new(Vec::new());
+    let cancelled = RwSignal::new(false);
     let start_all = Callback::new(move |_: ()| {
         let id = ck.new_id();
         running.set(Some(id));
         cancelled.set(false);
         let f = ck.original.get_untracked();
-        let on_pool = f.as_ref().and_then(|f| {
-            let bytes: u64 = f.entries.iter().map(|e| e.bytes).sum();
-            let files =
-                sent.with_value(|v| v.iter().find(|(i, _)| *i == f.id).map(|x| x.1.clone()));
-            files
-                .filter(|_| bytes >= MIN_PART_BYTES)
-                .map(|files| (f.clone(), files))
-        });
+        let on_pool = f
+            .as_ref()
+            .and_then(|f| pool_files(f, sent).map(|files| (f.clone(), files)));
         match on_pool {
             Some((f, files)) => pool.with_value(|p| {
                 p.run(id, f.id, &files, &f.entries, 64, move |r| {
@@ -173,31 +446,28 @@ pub fn App() -> impl IntoView {
             }),
             None => ck.send(&Request::AllStats { id, bins: 64 }),
         }
-        busy.set(Some(Busy {
-            id,
-            label: "Layer statistics".into(),
-            done: 0,
-            total: 0,
-            shown: false,
-        }));
-        set_timeout(
-            move || {
-                busy.update(|b| {
-                    if let Some(b) = b.as_mut().filter(|b| b.id == id) {
-                        b.shown = true;
-                    }
+        Busy::begin(busy, id, "Layer statistics".into(), 0);
+    });
+    // what the next run reads: a pool's fresh workers compute every tensor, the reader skips
+    // the ones already in
+    let to_read = Signal::derive(move || {
+        ck.original.with(|f| {
+            let Some(f) = f else { return 0 };
+            let on_pool = pool_files(f, sent).is_some();
+            a_rows.with(|a| {
+                bytes_to_read(&f.entries, |i| {
+                    on_pool || a.get(i).is_none_or(|r| r.is_none())
                 })
-            },
-            std::time::Duration::from_millis(200),
-        );
+            })
+        })
     });
     let ls = LayerStats {
         rows,
         running,
         cancelled,
         start: start_all,
+        to_read,
     };
-    provide_context(ls);
     ck.listen(move |r| match r {
         Response::StatsRows { id, rows: got } if running.get_untracked() == Some(*id) => a_rows
             .update(|v| {
@@ -264,235 +534,20 @@ pub fn App() -> impl IntoView {
             start_all.run(());
         }
     });
-    let cancel = move || {
-        let Some(b) = busy.get_untracked() else {
-            return;
-        };
-        if pool.with_value(|p| p.running()) == Some(b.id) {
-            // terminate the pool's workers: stops inside a tensor too
-            pool.with_value(|p| p.cancel());
-            crate::ui::hub::dispatch(&Response::AllStatsDone {
-                id: b.id,
-                cancelled: true,
-            });
-        } else if running.get_untracked() == Some(b.id) {
-            ck.send(&Request::Cancel { id: b.id });
-        }
-        // a single tensor's statistics cannot be interrupted: its answer is dropped
-        busy.set(None);
-    };
-
-    let open = move |files: Vec<File>| {
-        if files.is_empty() || !discard_changes(ck) {
-            return;
-        }
-        crate::worker::perf::mark("p:open");
-        let names: Vec<String> = files.iter().map(|f| f.name()).collect();
-        let total: u64 = files.iter().map(|f| f.size() as u64).sum();
-        let mut id = 0;
-        state.update(|s| id = s.begin(&names));
-        // the files of the last opens, for the statistics pool's workers
-        file_sets.update(|v| {
-            v.push((id, names.len(), total));
-            let n = v.len();
-            v.drain(..n.saturating_sub(2));
-        });
-        sent.update_value(|v| {
-            v.push((id, files.clone()));
-            let n = v.len();
-            v.drain(..n.saturating_sub(2));
-        });
-        let req = Request::Open {
-            id,
-            files: files.into_iter().map(JsFile).collect(),
-        };
-        match serde_wasm_bindgen::to_value(&req) {
-            Ok(v) => client.with_value(|c| c.send(v)),
-            Err(e) => state.update(|s| {
-                s.apply(Response::Error(ErrorReply::new(
-                    Some(id),
-                    ErrorKind::Request,
-                    format!("cannot pass the file to the reader: {e}"),
-                )))
-            }),
-        }
-    };
-    let sample = move |_| fetch_sample(open, state);
-    // the Merge tab's FIRST: the files of the open checkpoint
-    let first_files = Callback::new(move |_: ()| {
-        let id = ck.opened.with_untracked(|f| f.as_ref().map(|f| f.id))?;
-        sent.with_value(|v| v.iter().find(|(i, _)| *i == id).map(|x| x.1.clone()))
-    });
-
-    let search = RwSignal::new(String::new());
-    let regex = RwSignal::new(false);
-    let subset = Memo::new(move |_| {
-        let f = ck.opened.get()?;
-        let filter = Filter::parse(&search.get(), regex.get()).ok().flatten()?;
-        Some(
-            f.tree
-                .tensor_node
-                .iter()
-                .enumerate()
-                .filter(|(_, &n)| {
-                    matches!(f.tree.nodes[n as usize].kind, NodeKind::Tensor(_))
-                        && filter.find(&f.tree.nodes[n as usize].path).is_some()
-                })
-                .map(|(i, _)| i as u32)
-                .collect::<Vec<u32>>(),
-        )
-    });
-    let tab = RwSignal::new(Tab::Inspector);
-    let has_file = Memo::new(move |_| ck.opened.with(|f| f.is_some()));
-
-    // dragenter/dragleave fire for every child crossed: count them
-    let drag_depth = RwSignal::new(0i32);
-    let dragging = Memo::new(move |_| drag_depth.get() > 0);
-    let on_dragenter = move |ev: DragEvent| {
-        ev.prevent_default();
-        drag_depth.update(|d| *d += 1);
-    };
-    let on_dragover = move |ev: DragEvent| {
-        ev.prevent_default();
-        if let Some(dt) = ev.data_transfer() {
-            dt.set_drop_effect("copy");
-        }
-    };
-    let on_dragleave = move |_: DragEvent| drag_depth.update(|d| *d = (*d - 1).max(0));
-    // the Run view (a training run's checkpoints) takes the dropped files while it is shown
-    let run_mode = RwSignal::new(false);
-    let run_files = RwSignal::new_local(Vec::<File>::new());
-    let on_drop = move |ev: DragEvent| {
-        ev.prevent_default();
-        drag_depth.set(0);
-        let files = files_of(ev.data_transfer().and_then(|dt| dt.files()));
-        if run_mode.get_untracked() {
-            run_files.set(files);
-        } else {
-            open(files);
-        }
-    };
-
-    let worker_state = Memo::new(move |_| {
-        if state.with(|s| s.worker_ready) {
-            "ready"
-        } else {
-            "starting"
-        }
-    });
-    let card = Memo::new(move |_| state.with(|s| s.card.clone()));
-    let error = Memo::new(move |_| state.with(|s| s.error.clone()));
-    let pending = Memo::new(move |_| {
-        state.with(|s| {
-            s.pending.as_ref().map(|p| {
-                let format = p.detected.as_ref().map(|d| d.format.clone());
-                (p.label.clone(), format)
-            })
-        })
-    });
-
-    view! {
-        <div
-            class="app"
-            class:dragging=dragging
-            data-testid="drop-zone"
-            data-worker=worker_state
-            on:dragenter=on_dragenter
-            on:dragover=on_dragover
-            on:dragleave=on_dragleave
-            on:drop=on_drop
-        >
-            <header class="topbar">
-                <div class="brand">
-                    <span class="logo" aria-hidden="true"></span>
-                    <h1>"weightscope"</h1>
-                </div>
-                <p class="tagline">
-                    "PyTorch & safetensors checkpoints, read in your browser. "
-                    "Nothing is uploaded; no pickle code runs."
-                </p>
-                <button class="button" data-testid="sample" on:click=sample>"Try a sample"</button>
-                <FilePicker open=open />
-                <button class="button" data-testid="run-mode" aria-pressed=move || run_mode.get().to_string()
-                    on:click=move |_| run_mode.update(|m| *m = !*m)>
-                    {move || if run_mode.get() { "Back to the file" } else { "Training run…" }}
-                </button>
-            </header>
-            <div class:hidden=move || !run_mode.get()><super::run_view::RunView files=run_files /></div>
-            <main class="content" class:hidden=run_mode>
-                {move || pending.get().map(|(label, format)| progress(label, format))}
-                {move || busy.get().filter(|b| b.shown).map(|b| work_progress(b, cancel))}
-                {move || error.get().map(error_panel)}
-                {move || match card.get() {
-                    Some(c) => {
-                        let set = match &c.details {
-                            Details::Summary(s) => file_sets.with(|v| v.iter().find(|x| x.0 == s.id).map(|x| (x.1, x.2))),
-                        };
-                        view! { <SummaryCard card=c set=set /> }.into_any()
-                    }
-                    None => empty_hint().into_any(),
-                }}
-                <Show when=move || has_file.get()>
-                    <div class="workspace">
-                        <section class="pane tree-pane">
-                            <super::table_view::TensorPane search=search regex=regex />
-                        </section>
-                        <section class="pane side-pane">
-                            <div class="tabs" role="tablist">
-                                {[(Tab::Inspector, "Inspector"), (Tab::Edit, "Edit"), (Tab::Compare, "Compare"), (Tab::Merge, "Merge")]
-                                    .into_iter()
-                                    .map(|(t, label)| view! {
-                                        <button role="tab" class="tab" class:active=move || tab.get() == t
-                                            aria-selected=move || (tab.get() == t).to_string()
-                                            on:click=move |_| tab.set(t)>{label}</button>
-                                    })
-                                    .collect_view()}
-                            </div>
-                            <div class="tab-body">
-                                <div class:hidden=move || tab.get() != Tab::Inspector><Inspector busy=busy /></div>
-                                <div class:hidden=move || tab.get() != Tab::Edit><EditPanel /></div>
-                                <div class:hidden=move || tab.get() != Tab::Compare><ComparePanel /></div>
-                                <div class:hidden=move || tab.get() != Tab::Merge><super::merge_panel::MergePanel first=first_files /></div>
-                            </div>
-                        </section>
-                        <section class="pane overview-pane">
-                            <Overview subset=subset />
-                        </section>
-                    </div>
-                    <ActionBar />
-                </Show>
-            </main>
-            <div class="drop-overlay" aria-hidden="true">
-                <div class="drop-target">"Drop to open"</div>
-            </div>
-        </div>
-    }
+    provide_context(ls);
 }
 
-/// The `<input type=file multiple>` behind a button.
-#[component]
-fn FilePicker<F>(open: F) -> impl IntoView
-where
-    F: Fn(Vec<File>) + 'static,
-{
-    let on_change = move |ev: leptos::ev::Event| {
-        let input: HtmlInputElement = event_target(&ev);
-        let files = files_of(input.files());
-        // clear it, so picking the same file again is a change
-        input.set_value("");
-        open(files);
-    };
-    view! {
-        <input
-            id="file-input"
-            class="visually-hidden"
-            type="file"
-            multiple
-            data-testid="file-input"
-            on:change=on_change
-        />
-        <label class="button primary" for="file-input">"Open files…"</label>
+/// The files of opened file `f` when its layer statistics run on the pool of workers (at least
+/// [`MIN_PART_BYTES`] of tensors), `None` when the reader computes them.
+fn pool_files(
+    f: &OpenedFile,
+    sent: StoredValue<Vec<(u32, Vec<File>)>, LocalStorage>,
+) -> Option<Vec<File>> {
+    let bytes: u64 = f.entries.iter().map(|e| e.bytes).sum();
+    if bytes < MIN_PART_BYTES {
+        return None;
     }
+    sent.with_value(|v| v.iter().find(|(i, _)| *i == f.id).map(|x| x.1.clone()))
 }
 
 fn progress(label: String, format: Option<String>) -> impl IntoView {
@@ -601,7 +656,8 @@ fn work_progress(b: Busy, cancel: impl Fn() + Copy + 'static) -> impl IntoView {
     };
     view! {
         <div class="progress work" data-testid="progress" role="progressbar"
-            aria-valuemin="0" aria-valuemax="100" aria-valuenow=format!("{pct:.0}")>
+            aria-valuemin="0" aria-valuemax="100" aria-valuenow=format!("{pct:.0}")
+            data-done=b.done.to_string() data-total=b.total.to_string()>
             <span class="spinner" aria-hidden="true"></span>
             <span class="progress-label">{b.label}</span>
             <span class="bar"><span class="fill" style:width=format!("{pct:.1}%")></span></span>
@@ -851,7 +907,7 @@ fn summary_facts(s: Summary, facts: Facts, edited: bool, drops: usize) -> impl I
                 </dd>
             </div>
             {edited.then(|| view! {
-                <div class="wide">
+                <div class="wide download">
                     <dt>"Download"</dt>
                     <dd data-testid="safety-output" data-verdict="safe"
                         title="the written file names only tensor-rebuild globals: it loads with torch.load(weights_only=True)">

@@ -7,6 +7,7 @@
 //! bins / tensors ([`Frame::x_value`]). Colours follow the system theme ([`dark`]).
 
 use crate::stats::Histogram;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
 use wasm_bindgen::JsCast;
@@ -97,19 +98,115 @@ fn count_tick(v: f64, log: bool, span: f64) -> String {
     }
 }
 
+type Root = DrawingArea<CanvasBackend, plotters::coord::Shift>;
+type Chart<'a> = ChartContext<'a, CanvasBackend, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The canvas as a plotters drawing area, cleared to the theme's background, and the palette.
+fn start(canvas: &HtmlCanvasElement) -> Option<(Root, Palette)> {
+    let p = palette();
+    let root = CanvasBackend::with_canvas_object(canvas.clone())?.into_drawing_area();
+    root.fill(&p.bg).ok()?;
+    Some((root, p))
+}
+
+/// The empty chart's caption.
+fn no_finite_values(root: &Root, p: &Palette) -> Option<Frame> {
+    root.titled(
+        "no finite values",
+        ("sans-serif", 13).into_font().color(&p.fg),
+    )
+    .ok()?;
+    None
+}
+
+/// A chart over `x` × `y` with the page's margins and a y-label area `y_area` px wide.
+fn cartesian<'a>(
+    root: &'a Root,
+    y_area: u32,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Option<Chart<'a>> {
+    ChartBuilder::on(root)
+        .margin(6)
+        .margin_right(14)
+        .x_label_area_size(20)
+        .y_label_area_size(y_area)
+        .build_cartesian_2d(x, y)
+        .ok()
+}
+
+/// The axes, the horizontal grid and the tick labels (`x_labels` / 4 of them, through the
+/// formatters) in the theme's colours; `x_desc` names the x axis.
+fn mesh(
+    chart: &mut Chart,
+    p: &Palette,
+    (x_labels, x_desc): (usize, Option<&str>),
+    x_fmt: &dyn Fn(&f64) -> String,
+    y_fmt: &dyn Fn(&f64) -> String,
+) -> Option<()> {
+    let label = ("sans-serif", 11).into_font().color(&p.fg);
+    let mut m = chart.configure_mesh();
+    m.disable_x_mesh()
+        .max_light_lines(1)
+        .light_line_style(p.grid.mix(0.25))
+        .bold_line_style(p.grid)
+        .axis_style(p.grid)
+        .x_labels(x_labels)
+        .y_labels(4)
+        .label_style(label)
+        .x_label_formatter(x_fmt)
+        .y_label_formatter(y_fmt);
+    if let Some(d) = x_desc {
+        m.x_desc(d);
+    }
+    m.draw().ok()
+}
+
+/// The mesh of a chart of values on x (a range `span` wide, 6 ticks) and counts on y.
+fn value_mesh(
+    chart: &mut Chart,
+    p: &Palette,
+    span: f64,
+    y_fmt: &dyn Fn(&f64) -> String,
+) -> Option<()> {
+    // a tick at zero computed as lo + k·step is rarely exactly 0: axis_label says 0
+    mesh(
+        chart,
+        p,
+        (6, None),
+        &|v| super::scale::axis_label(*v, span),
+        y_fmt,
+    )
+}
+
+/// Show the drawing and return its plotting area with `lo..hi` on x.
+fn finish(root: &Root, chart: &Chart, lo: f64, hi: f64) -> Option<Frame> {
+    let (xr, yr) = chart.plotting_area().get_pixel_range();
+    root.present().ok()?;
+    Some(Frame {
+        x0: xr.start,
+        x1: xr.end,
+        y0: yr.start,
+        y1: yr.end,
+        lo,
+        hi,
+    })
+}
+
+/// An x label at whole positions only (tensors), none between them.
+fn whole_tick(v: &f64) -> String {
+    if (v - v.round()).abs() > 1e-6 {
+        String::new()
+    } else {
+        format!("{}", v.round() as i64)
+    }
+}
+
 /// Draw `h` (bars over the bin edges), heights `log10(1 + count)` when `log`.
 pub fn draw_histogram(canvas: &HtmlCanvasElement, h: &Histogram, log: bool) -> Option<Frame> {
-    let p = palette();
-    let backend = CanvasBackend::with_canvas_object(canvas.clone())?;
-    let root = backend.into_drawing_area();
-    root.fill(&p.bg).ok()?;
+    let (root, p) = start(canvas)?;
     if h.counts.is_empty() || h.edges.len() != h.counts.len() + 1 {
-        root.titled(
-            "no finite values",
-            ("sans-serif", 13).into_font().color(&p.fg),
-        )
-        .ok()?;
-        return None;
+        return no_finite_values(&root, &p);
     }
     let (mut lo, mut hi) = (h.edges[0], h.edges[h.edges.len() - 1]);
     if hi <= lo {
@@ -124,29 +221,8 @@ pub fn draw_histogram(canvas: &HtmlCanvasElement, h: &Histogram, log: bool) -> O
         }
     };
     let ymax = h.counts.iter().map(|&c| y(c)).fold(0.0, f64::max).max(1e-9) * 1.05;
-    let label = ("sans-serif", 11).into_font().color(&p.fg);
-    let mut chart = ChartBuilder::on(&root)
-        .margin(6)
-        .margin_right(14)
-        .x_label_area_size(20)
-        .y_label_area_size(46)
-        .build_cartesian_2d(lo..hi, 0f64..ymax)
-        .ok()?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .max_light_lines(1)
-        .light_line_style(p.grid.mix(0.25))
-        .bold_line_style(p.grid)
-        .axis_style(p.grid)
-        .x_labels(6)
-        .y_labels(4)
-        .label_style(label)
-        // a tick at zero computed as lo + k·step is rarely exactly 0: axis_label says 0
-        .x_label_formatter(&|v| super::scale::axis_label(*v, hi - lo))
-        .y_label_formatter(&|v| count_tick(*v, log, ymax))
-        .draw()
-        .ok()?;
+    let mut chart = cartesian(&root, 46, lo..hi, 0f64..ymax)?;
+    value_mesh(&mut chart, &p, hi - lo, &|v| count_tick(*v, log, ymax))?;
     let bar = p.accent.filled();
     chart
         .draw_series(
@@ -164,16 +240,7 @@ pub fn draw_histogram(canvas: &HtmlCanvasElement, h: &Histogram, log: bool) -> O
                 }),
         )
         .ok()?;
-    let (xr, yr) = chart.plotting_area().get_pixel_range();
-    root.present().ok()?;
-    Some(Frame {
-        x0: xr.start,
-        x1: xr.end,
-        y0: yr.start,
-        y1: yr.end,
-        lo,
-        hi,
-    })
+    finish(&root, &chart, lo, hi)
 }
 
 /// One point of the overview: its position in the shown subset and the statistic (`None` for
@@ -185,16 +252,25 @@ pub struct Point {
     pub selected: bool,
 }
 
+/// The positions of the points that `keep` picks.
+fn positions<'a>(
+    points: &'a [Point],
+    keep: impl Fn(&Point) -> bool + 'a,
+) -> impl Iterator<Item = usize> + 'a {
+    points
+        .iter()
+        .enumerate()
+        .filter(move |(_, q)| keep(q))
+        .map(|(i, _)| i)
+}
+
 /// Draw the overview: x = position in file order, y = the statistic. On a log axis (`log_y`,
 /// log10 |y|) zeros have no place: they are drawn as hollow markers on a baseline under the
 /// plot, and the axis range comes from the non-zero values only. Sets the canvas's `data-ylo` /
 /// `data-yhi` (the axis range, log10 on a log axis) and `data-baseline` (points on the zero
 /// line).
 pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) -> Option<Frame> {
-    let p = palette();
-    let backend = CanvasBackend::with_canvas_object(canvas.clone())?;
-    let root = backend.into_drawing_area();
-    root.fill(&p.bg).ok()?;
+    let (root, p) = start(canvas)?;
     let on_axis = |v: f64| v.is_finite() && (!log_y || v != 0.0);
     let tr = |v: f64| if log_y { v.abs().log10() } else { v };
     let vals: Vec<f64> = points
@@ -227,34 +303,14 @@ pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) 
     let base = lo - pad * 3.0;
     let bottom = if zeros > 0 { base - pad } else { lo - pad };
     let n = points.len().max(1) as f64;
-    let label = ("sans-serif", 11).into_font().color(&p.fg);
     let span = hi - lo;
-    let mut chart = ChartBuilder::on(&root)
-        .margin(6)
-        .margin_right(14)
-        .x_label_area_size(20)
-        .y_label_area_size(62)
-        .build_cartesian_2d(-0.5f64..n - 0.5, bottom..(hi + pad))
-        .ok()?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .max_light_lines(1)
-        .light_line_style(p.grid.mix(0.25))
-        .bold_line_style(p.grid)
-        .axis_style(p.grid)
-        .x_labels(points.len().clamp(1, 8))
-        .y_labels(4)
-        .label_style(label)
-        .x_label_formatter(&|v| {
-            // positions are whole tensors: no label between them
-            if (v - v.round()).abs() > 1e-6 {
-                String::new()
-            } else {
-                format!("{}", v.round() as i64)
-            }
-        })
-        .y_label_formatter(&|v| {
+    let mut chart = cartesian(&root, 62, -0.5f64..n - 0.5, bottom..(hi + pad))?;
+    mesh(
+        &mut chart,
+        &p,
+        (points.len().clamp(1, 8), None),
+        &whole_tick,
+        &|v| {
             if *v < lo - pad * 1.5 {
                 // below the axis: only the zero line's label
                 String::new()
@@ -263,9 +319,8 @@ pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) 
             } else {
                 super::scale::axis_label(*v, span)
             }
-        })
-        .draw()
-        .ok()?;
+        },
+    )?;
     let r = if points.len() > 2000 { 1 } else { 2 };
     chart
         .draw_series(points.iter().enumerate().filter_map(|(i, q)| {
@@ -282,11 +337,8 @@ pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) 
             .ok()?;
         chart
             .draw_series(
-                points
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, q)| q.value == Some(0.0))
-                    .map(|(i, _)| Circle::new((i as f64, base), r + 1, p.fg.stroke_width(1))),
+                positions(points, |q| q.value == Some(0.0))
+                    .map(|i| Circle::new((i as f64, base), r + 1, p.fg.stroke_width(1))),
             )
             .ok()?;
         let (xr, _) = chart.plotting_area().get_pixel_range();
@@ -300,11 +352,8 @@ pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) 
     }
     chart
         .draw_series(
-            points
-                .iter()
-                .enumerate()
-                .filter(|(_, q)| q.flag)
-                .map(|(i, _)| TriangleMarker::new((i as f64, hi + pad * 0.5), 5, p.bad.filled())),
+            positions(points, |q| q.flag)
+                .map(|i| TriangleMarker::new((i as f64, hi + pad * 0.5), 5, p.bad.filled())),
         )
         .ok()?;
     if let Some((i, q)) = points.iter().enumerate().find(|(_, q)| q.selected) {
@@ -321,25 +370,13 @@ pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) 
             )))
             .ok()?;
     }
-    let (xr, yr) = chart.plotting_area().get_pixel_range();
-    root.present().ok()?;
-    Some(Frame {
-        x0: xr.start,
-        x1: xr.end,
-        y0: yr.start,
-        y1: yr.end,
-        lo: -0.5,
-        hi: n - 0.5,
-    })
+    finish(&root, &chart, -0.5, n - 0.5)
 }
 
 /// Draw one bar per value (x = position, y = value from 0) in the theme's colours, `caption` on
 /// top; the y ticks are [`super::scale::axis_label`]s.
 pub fn draw_bars(canvas: &HtmlCanvasElement, vals: &[f64], caption: &str) -> Option<Frame> {
-    let p = palette();
-    let backend = CanvasBackend::with_canvas_object(canvas.clone())?;
-    let root = backend.into_drawing_area();
-    root.fill(&p.bg).ok()?;
+    let (root, p) = start(canvas)?;
     let n = vals.len().max(1);
     let top = vals
         .iter()
@@ -348,7 +385,6 @@ pub fn draw_bars(canvas: &HtmlCanvasElement, vals: &[f64], caption: &str) -> Opt
         .fold(0.0f64, f64::max)
         .max(1e-12)
         * 1.05;
-    let label = ("sans-serif", 11).into_font().color(&p.fg);
     let mut chart = ChartBuilder::on(&root)
         .margin(8)
         .margin_right(14)
@@ -357,27 +393,13 @@ pub fn draw_bars(canvas: &HtmlCanvasElement, vals: &[f64], caption: &str) -> Opt
         .caption(caption, ("sans-serif", 13).into_font().color(&p.fg))
         .build_cartesian_2d(0f64..n as f64, 0f64..top)
         .ok()?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .max_light_lines(1)
-        .light_line_style(p.grid.mix(0.25))
-        .bold_line_style(p.grid)
-        .axis_style(p.grid)
-        .label_style(label)
-        .x_desc("tensor #")
-        .x_labels(n.clamp(1, 8))
-        .y_labels(4)
-        .x_label_formatter(&|v| {
-            if (v - v.round()).abs() > 1e-6 {
-                String::new()
-            } else {
-                format!("{}", v.round() as i64)
-            }
-        })
-        .y_label_formatter(&|v| super::scale::axis_label(*v, top))
-        .draw()
-        .ok()?;
+    mesh(
+        &mut chart,
+        &p,
+        (n.clamp(1, 8), Some("tensor #")),
+        &whole_tick,
+        &|v| super::scale::axis_label(*v, top),
+    )?;
     chart
         .draw_series(
             vals.iter()
@@ -388,62 +410,27 @@ pub fn draw_bars(canvas: &HtmlCanvasElement, vals: &[f64], caption: &str) -> Opt
                 }),
         )
         .ok()?;
-    let (xr, yr) = chart.plotting_area().get_pixel_range();
-    root.present().ok()?;
-    Some(Frame {
-        x0: xr.start,
-        x1: xr.end,
-        y0: yr.start,
-        y1: yr.end,
-        lo: 0.0,
-        hi: n as f64,
-    })
+    finish(&root, &chart, 0.0, n as f64)
 }
 
 /// Draw A's and B's histograms (same edges) on one axis: A as filled bars, B as outlined bars
 /// over them, each in its own colour, with a legend.
 pub fn draw_ab(canvas: &HtmlCanvasElement, a: &Histogram, b: &Histogram) -> Option<Frame> {
-    let p = palette();
-    let backend = CanvasBackend::with_canvas_object(canvas.clone())?;
-    let root = backend.into_drawing_area();
-    root.fill(&p.bg).ok()?;
+    let (root, p) = start(canvas)?;
     let edges = if a.edges.len() >= 2 {
         &a.edges
     } else {
         &b.edges
     };
     if edges.len() < 2 {
-        root.titled(
-            "no finite values",
-            ("sans-serif", 13).into_font().color(&p.fg),
-        )
-        .ok()?;
-        return None;
+        return no_finite_values(&root, &p);
     }
     let (lo, hi) = (edges[0], edges[edges.len() - 1]);
     let ymax = a.max_count().max(b.max_count()).max(1) as f64 * 1.08;
-    let label = ("sans-serif", 11).into_font().color(&p.fg);
-    let mut chart = ChartBuilder::on(&root)
-        .margin(6)
-        .margin_right(14)
-        .x_label_area_size(20)
-        .y_label_area_size(52)
-        .build_cartesian_2d(lo..hi, 0f64..ymax)
-        .ok()?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .max_light_lines(1)
-        .light_line_style(p.grid.mix(0.25))
-        .bold_line_style(p.grid)
-        .axis_style(p.grid)
-        .x_labels(6)
-        .y_labels(4)
-        .label_style(label)
-        .x_label_formatter(&|v| super::scale::axis_label(*v, hi - lo))
-        .y_label_formatter(&|v| super::scale::axis_label(*v, ymax))
-        .draw()
-        .ok()?;
+    let mut chart = cartesian(&root, 52, lo..hi, 0f64..ymax)?;
+    value_mesh(&mut chart, &p, hi - lo, &|v| {
+        super::scale::axis_label(*v, ymax)
+    })?;
     let b_colour = RGBColor(0xe0, 0x8a, 0x1e);
     let bars = |h: &Histogram| -> Vec<(f64, f64, f64)> {
         h.counts
@@ -481,14 +468,5 @@ pub fn draw_ab(canvas: &HtmlCanvasElement, a: &Histogram, b: &Histogram) -> Opti
         .position(SeriesLabelPosition::UpperRight)
         .draw()
         .ok()?;
-    let (xr, yr) = chart.plotting_area().get_pixel_range();
-    root.present().ok()?;
-    Some(Frame {
-        x0: xr.start,
-        x1: xr.end,
-        y0: yr.start,
-        y1: yr.end,
-        lo,
-        hi,
-    })
+    finish(&root, &chart, lo, hi)
 }

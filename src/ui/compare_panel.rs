@@ -10,8 +10,12 @@
 //! each key is tried alone: what is valid is applied, what was refused is listed with the
 //! reason. Rows whose shape or dtype differ say that a transplant refuses them. Every
 //! message shows next to the action that caused it. A comparison that matched no names
-//! suggests a prefix map; clicking a row's name selects A's tensor (the Inspector shows it).
-//! Test hooks (`data-testid`): `compare-panel`, `compare-input`, `compare-b` (data-tensors),
+//! suggests a prefix map; clicking a row's name selects A's tensor in the tree and opens the A/B
+//! view of it in this panel (scrolled into view), whose "Inspect A's tensor" shows the Inspector.
+//! Every B opened stays open (transplants refer to it); the latest is the chosen one, and with
+//! two or more a select chooses the B that the diff, the A/B view and transplants use.
+//! Test hooks (`data-testid`): `compare-panel`, `compare-input`, `compare-b` (data-tensors,
+//! data-input), `compare-b-choose`,
 //! `compare-map`, `compare-run`, `compare-progress`, `diff-filter` (select: all / only_a /
 //! only_b / mismatched / changed), `diff-only-a`, `diff-only-b`, `diff-mismatched`,
 //! `diff-changed` (lists; rows carry `data-key` and a checkbox), `diff-identical`,
@@ -24,6 +28,7 @@
 use super::compare_model::{parse_maps, split_selected, suggest_map, transplant_op};
 use super::context::PageCheckpoint;
 use super::hub;
+use super::widgets::{ErrorNote, TextField};
 use crate::worker::protocol::{DiffReply, JsFile, OpSpec, Request, Response};
 use leptos::html::Canvas;
 use leptos::prelude::*;
@@ -59,18 +64,17 @@ pub fn ComparePanel() -> impl IntoView {
     let ck = expect_context::<PageCheckpoint>();
     let theme = use_context::<super::charts::Theme>();
     let b_name = RwSignal::new(None::<(String, u64)>);
+    // every B opened for this A (input number, name, tensors) and the chosen one's input
+    let bs = RwSignal::new(Vec::<(u32, String, u64)>::new());
+    let b_input = RwSignal::new(0u32);
     let error = RwSignal::new(None::<String>);
-    let pat_error = RwSignal::new(None::<String>);
     let result = RwSignal::new(None::<BatchResult>);
     let batch = StoredValue::new(Batch::default());
-    let pat_ids = StoredValue::new(HashSet::<u32>::new());
     let maps_text = RwSignal::new(String::new());
     let diff = RwSignal::new(None::<DiffReply>);
     let progress = RwSignal::new(None::<(u64, u64)>);
     let filter = RwSignal::new("all".to_string());
     let selected = RwSignal::new(BTreeSet::<String>::new());
-    let t_pat = RwSignal::new(String::new());
-    let t_repl = RwSignal::new(String::new());
     let transplanted = RwSignal::new(0u32);
     let ours = StoredValue::new(HashSet::<u32>::new());
     let diff_id = StoredValue::new(0u32);
@@ -91,6 +95,8 @@ pub fn ComparePanel() -> impl IntoView {
         Response::Summary(_) => {
             ab_key.set(None);
             b_name.set(None);
+            bs.set(vec![]);
+            b_input.set(0);
             diff.set(None);
             selected.set(BTreeSet::new());
             error.set(None);
@@ -98,6 +104,13 @@ pub fn ComparePanel() -> impl IntoView {
         Response::OpenedB(o) if ours.with_value(|s| s.contains(&o.id)) => match &o.error {
             None => {
                 b_name.set(Some((o.name.clone(), o.tensors)));
+                b_input.set(o.input);
+                bs.update(|v| {
+                    if !v.iter().any(|b| b.0 == o.input) {
+                        v.push((o.input, o.name.clone(), o.tensors));
+                    }
+                });
+                ab_key.set(None);
                 error.set(None);
                 diff.set(None);
             }
@@ -151,22 +164,9 @@ pub fn ComparePanel() -> impl IntoView {
                 }))
             });
         }
-        Response::Journal(j) if pat_ids.with_value(|s| s.contains(&j.id)) => match &j.error {
-            Some(e) => pat_error.set(Some(e.clone())),
-            None => {
-                pat_error.set(None);
-                transplanted.update(|n| *n += 1);
-            }
-        },
         Response::Error(e) if e.id.is_some_and(|id| ours.with_value(|s| s.contains(&id))) => {
             progress.set(None);
-            if e.id
-                .is_some_and(|id| pat_ids.with_value(|s| s.contains(&id)))
-            {
-                pat_error.set(Some(e.error.clone()));
-            } else {
-                error.set(Some(e.error.clone()));
-            }
+            error.set(Some(e.error.clone()));
         }
         _ => {}
     });
@@ -252,27 +252,6 @@ pub fn ComparePanel() -> impl IntoView {
             }))
         });
     };
-    let transplant_pattern = move |_| {
-        let replacement = Some(t_repl.get_untracked()).filter(|r| !r.is_empty());
-        let maps = match parse_maps(&maps_text.get_untracked()) {
-            Ok(m) => m,
-            Err(e) => return pat_error.set(Some(e)),
-        };
-        let id = hub::next_id();
-        pat_ids.update_value(|s| {
-            s.insert(id);
-        });
-        pat_error.set(None);
-        send(Request::Edit {
-            id,
-            op: OpSpec::Transplant {
-                pattern: t_pat.get_untracked(),
-                // without a replacement, B's names are mapped back to A's through the map
-                maps: if replacement.is_none() { maps } else { vec![] },
-                replacement,
-            },
-        })
-    };
     // A's tensor of a diff key, selected for the Inspector
     let open_key = move |key: &str| {
         let i = ck.opened.with_untracked(|f| {
@@ -286,6 +265,14 @@ pub fn ComparePanel() -> impl IntoView {
         }
         ab_key.set(Some(key.to_string()));
     };
+    // the A/B view's "Inspect A's tensor": select it and show the Inspector
+    let tab = use_context::<super::app::ActiveTab>();
+    let inspect = Callback::new(move |key: String| {
+        open_key(&key);
+        if let Some(t) = tab {
+            t.0.set(super::app::Tab::Inspector);
+        }
+    });
 
     // a row: its B key is what a transplant selects
     // `why_not`: why a transplant of this row would be refused (said on the row; a batch
@@ -311,9 +298,10 @@ pub fn ComparePanel() -> impl IntoView {
         let key = label.clone();
         let disabled_row = why_not.is_some();
         let name = if in_a {
-            let k = label.clone();
+            let (k, k2) = (label.clone(), label.clone());
             view! {
-                <button class="link diff-open" data-testid="diff-open" title="Inspect A's tensor"
+                <button class="link diff-open" data-testid="diff-open" title="A and B side by side"
+                    aria-pressed=move || ab_key.with(|a| a.as_deref() == Some(k2.as_str())).to_string()
                     on:click=move |_| open_key(&k)><code>{label}</code></button>
             }
             .into_any()
@@ -350,17 +338,29 @@ pub fn ComparePanel() -> impl IntoView {
                 <span class="edit-label">"File B"</span>
                 <input type="file" data-testid="compare-input" on:change=on_file />
                 {move || b_name.get().map(|(n, t)| view! {
-                    <span data-testid="compare-b" data-tensors=t.to_string()>
+                    <span data-testid="compare-b" data-tensors=t.to_string() data-input=move || b_input.get().to_string()>
                         <strong>{n}</strong>{format!(" · {t} tensors")}
                     </span>
+                })}
+                {move || (bs.with(|v| v.len()) > 1).then(|| view! {
+                    <label class="muted small">"compare with "
+                        <select data-testid="compare-b-choose" title="The B file that Compare, the A/B view and transplants use"
+                            on:change=move |ev| {
+                                if let Ok(input) = event_target_value(&ev).parse::<u32>() {
+                                    send(Request::ChooseB { id: hub::next_id(), input });
+                                }
+                            }>
+                            {bs.get().into_iter().map(|(i, n, _)| view! {
+                                <option value=i.to_string() selected=move || b_input.get() == i>{format!("#{i} {n}")}</option>
+                            }).collect_view()}
+                        </select>
+                    </label>
                 })}
             </div>
             <div class="edit-row">
                 <span class="edit-label">"Prefix map"</span>
-                <input type="text" class="edit-input" data-testid="compare-map" placeholder="=module.   (B's names have module. in front)"
-                    title="A_PREFIX=B_PREFIX, comma-separated: =module. when B's keys start with module. and A's do not; module.= for the reverse"
-                    prop:value=move || maps_text.get()
-                    on:input=move |ev| maps_text.set(event_target_value(&ev)) />
+                <TextField value=maps_text testid="compare-map" placeholder="=module.   (B's names have module. in front)"
+                    title="A_PREFIX=B_PREFIX, comma-separated: =module. when B's keys start with module. and A's do not; module.= for the reverse" />
                 <button class="button small" data-testid="compare-run"
                     disabled=move || b_name.get().is_none()
                     on:click=run>"Compare"</button>
@@ -371,9 +371,7 @@ pub fn ComparePanel() -> impl IntoView {
                     </span>
                 })}
             </div>
-            {move || error.get().map(|e| view! {
-                <div class="panel error small" data-testid="compare-error" role="alert"><p>{e}</p></div>
-            })}
+            <ErrorNote message=error testid="compare-error" />
             <p class="muted small map-hint">"A_PREFIX=B_PREFIX: " <code>"=module."</code> " when B's names have " <code>"module."</code> " in front and A's do not, " <code>"module.="</code> " for the reverse."</p>
             {move || diff.get().map(|d| {
                 let maps = parse_maps(&maps_text.get_untracked()).unwrap_or_default();
@@ -384,25 +382,7 @@ pub fn ComparePanel() -> impl IntoView {
                 let suggestion = (matched == 0).then(|| suggest_map(&only_a, &only_b));
                 view! {
                     <div class="diff" data-testid="compare-done">
-                        {suggestion.map(|s| match s {
-                            Some(m) => {
-                                let (m2, m3) = (m.clone(), m.clone());
-                                view! {
-                                    <div class="panel note-panel small" data-testid="compare-suggest" data-map=m3>
-                                        "No tensor name is in both files. Try the prefix map " <code>{m}</code> " — "
-                                        <button class="mini" data-testid="compare-suggest-use" on:click=move |_| {
-                                            maps_text.set(m2.clone());
-                                            run_diff();
-                                        }>"use it and compare"</button>
-                                    </div>
-                                }.into_any()
-                            }
-                            None => view! {
-                                <div class="panel note-panel small" data-testid="compare-suggest" data-map="">
-                                    "No tensor name is in both files. A prefix map (A_PREFIX=B_PREFIX) aligns names that differ by a prefix."
-                                </div>
-                            }.into_any(),
-                        })}
+                        {suggestion.map(|s| map_suggestion(s, maps_text, run_diff))}
                         <div class="edit-row">
                             <span class="edit-label">"Show"</span>
                             <select data-testid="diff-filter" prop:value=move || filter.get()
@@ -419,8 +399,8 @@ pub fn ComparePanel() -> impl IntoView {
                         </div>
                         <canvas node_ref=chart data-testid="diff-chart" width="640" height="220"
                             data-bars=changed.len().to_string()></canvas>
-                        <p class="muted small">"Click a name to inspect A's tensor and see A and B side by side."</p>
-                        <super::ab_view::AbView key=ab_key maps=ab_maps />
+                        <p class="muted small">"Click a name to see A and B side by side (here); the view's \"Inspect A's tensor\" opens it in the Inspector."</p>
+                        <super::ab_view::AbView key=ab_key maps=ab_maps inspect=inspect />
                         <h3 class:hidden=move || !shown("only_a")>{format!("Only in A ({})", n_only_a)}</h3>
                         <ul data-testid="diff-only-a" class:hidden=move || !shown("only_a")>
                             {only_a.into_iter().map(|k| row(k, None, String::new(), true, None)).collect_view()}
@@ -451,44 +431,128 @@ pub fn ComparePanel() -> impl IntoView {
                                 on:click=transplant_selected>
                                 {move || format!("Transplant {} selected from B into A", selected.with(|s| s.len()))}
                             </button>
-                            {move || result.get().map(|r| {
-                                let n = r.refused.len();
-                                view! {
-                                    <div class="transplant-result" data-testid="transplant-result" role="status"
-                                        data-applied=r.applied.to_string() data-refused=n.to_string() data-done=r.done.to_string()>
-                                        {if r.done {
-                                            format!("Applied {} tensor{} (see Edit){}", r.applied, if r.applied == 1 { "" } else { "s" },
-                                                if n > 0 { format!("; refused {n}:") } else { String::new() })
-                                        } else { "Transplanting…".to_string() }}
-                                        {(n > 0).then(|| view! {
-                                            <ul class="refused">{r.refused.into_iter().map(|x| view! { <li>{x}</li> }).collect_view()}</ul>
-                                        })}
-                                    </div>
-                                }
-                            })}
+                            {move || result.get().map(batch_result)}
                         </div>
                     </div>
                 }
             })}
-            <div class="edit-row">
-                <span class="edit-label">"Transplant by pattern"</span>
-                <input type="text" class="edit-input" data-testid="transplant-pattern" placeholder="^encoder\\."
-                    prop:value=move || t_pat.get()
-                    on:input=move |ev| t_pat.set(event_target_value(&ev)) />
-                <input type="text" class="edit-input" data-testid="transplant-replacement" placeholder="backbone.encoder."
-                    prop:value=move || t_repl.get()
-                    on:input=move |ev| t_repl.set(event_target_value(&ev)) />
-                <button class="button small" data-testid="transplant-apply"
-                    disabled=move || b_name.get().is_none()
-                    title="Without a replacement, B's names are mapped to A's through the prefix map above"
-                    on:click=transplant_pattern>"Transplant"</button>
-                {move || pat_error.get().map(|e| view! {
-                    <div class="panel error small" data-testid="transplant-error" role="alert"><p>{e}</p></div>
-                })}
-                <span class="muted" data-testid="transplant-count" data-count=move || transplanted.get().to_string()>
-                    {move || match transplanted.get() { 0 => String::new(), n => format!("{n} transplant(s) in A's journal — see Edit") }}
-                </span>
-            </div>
+            <PatternTransplant maps_text=maps_text has_b=Signal::derive(move || b_name.with(|b| b.is_some()))
+                transplanted=transplanted />
         </section>
+    }
+}
+
+/// When no name is in both files: the prefix map `suggested` (a button uses it and compares
+/// again), or how a map aligns names.
+fn map_suggestion(
+    suggested: Option<String>,
+    maps_text: RwSignal<String>,
+    run_diff: impl Fn() + Copy + 'static,
+) -> AnyView {
+    match suggested {
+        Some(m) => {
+            let (m2, m3) = (m.clone(), m.clone());
+            view! {
+                <div class="panel note-panel small" data-testid="compare-suggest" data-map=m3>
+                    "No tensor name is in both files. Try the prefix map " <code>{m}</code> " — "
+                    <button class="mini" data-testid="compare-suggest-use" on:click=move |_| {
+                        maps_text.set(m2.clone());
+                        run_diff();
+                    }>"use it and compare"</button>
+                </div>
+            }
+            .into_any()
+        }
+        None => view! {
+            <div class="panel note-panel small" data-testid="compare-suggest" data-map="">
+                "No tensor name is in both files. A prefix map (A_PREFIX=B_PREFIX) aligns names that differ by a prefix."
+            </div>
+        }
+        .into_any(),
+    }
+}
+
+/// What a selected-rows transplant did: applied and refused counts, each refusal with its reason.
+fn batch_result(r: BatchResult) -> impl IntoView {
+    let n = r.refused.len();
+    view! {
+        <div class="transplant-result" data-testid="transplant-result" role="status"
+            data-applied=r.applied.to_string() data-refused=n.to_string() data-done=r.done.to_string()>
+            {if r.done {
+                format!("Applied {} tensor{} (see Edit){}", r.applied, if r.applied == 1 { "" } else { "s" },
+                    if n > 0 { format!("; refused {n}:") } else { String::new() })
+            } else { "Transplanting…".to_string() }}
+            {(n > 0).then(|| view! {
+                <ul class="refused">{r.refused.into_iter().map(|x| view! { <li>{x}</li> }).collect_view()}</ul>
+            })}
+        </div>
+    }
+}
+
+/// "Transplant by pattern": B's tensors whose names match a regex, renamed by the replacement,
+/// or (without one) mapped back to A's names through the prefix map `maps_text`. A refusal shows
+/// next to the button; `transplanted` counts the transplants applied from this panel.
+#[component]
+fn PatternTransplant(
+    maps_text: RwSignal<String>,
+    has_b: Signal<bool>,
+    transplanted: RwSignal<u32>,
+) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let ids = StoredValue::new(HashSet::<u32>::new());
+    let pattern = RwSignal::new(String::new());
+    let replacement = RwSignal::new(String::new());
+    let handle = hub::listen(move |r| match r {
+        Response::Journal(j) if ids.with_value(|s| s.contains(&j.id)) => match &j.error {
+            Some(e) => error.set(Some(e.clone())),
+            None => {
+                error.set(None);
+                transplanted.update(|n| *n += 1);
+            }
+        },
+        Response::Error(e) if e.id.is_some_and(|id| ids.with_value(|s| s.contains(&id))) => {
+            error.set(Some(e.error.clone()))
+        }
+        _ => {}
+    });
+    on_cleanup(move || hub::unlisten(handle));
+    let apply = move |_| {
+        let replacement = Some(replacement.get_untracked()).filter(|r| !r.is_empty());
+        let maps = match parse_maps(&maps_text.get_untracked()) {
+            Ok(m) => m,
+            Err(e) => return error.set(Some(e)),
+        };
+        let id = hub::next_id();
+        ids.update_value(|s| {
+            s.insert(id);
+        });
+        error.set(None);
+        let req = Request::Edit {
+            id,
+            op: OpSpec::Transplant {
+                pattern: pattern.get_untracked(),
+                // without a replacement, B's names are mapped back to A's through the map
+                maps: if replacement.is_none() { maps } else { vec![] },
+                replacement,
+            },
+        };
+        if let Err(e) = hub::send(&req) {
+            error.set(Some(e));
+        }
+    };
+    view! {
+        <div class="edit-row">
+            <span class="edit-label">"Transplant by pattern"</span>
+            <TextField value=pattern testid="transplant-pattern" placeholder="^encoder\\." />
+            <TextField value=replacement testid="transplant-replacement" placeholder="backbone.encoder." />
+            <button class="button small" data-testid="transplant-apply"
+                disabled=move || !has_b.get()
+                title="Without a replacement, B's names are mapped to A's through the prefix map above"
+                on:click=apply>"Transplant"</button>
+            <ErrorNote message=error testid="transplant-error" />
+            <span class="muted" data-testid="transplant-count" data-count=move || transplanted.get().to_string()>
+                {move || match transplanted.get() { 0 => String::new(), n => format!("{n} transplant(s) in A's journal — see Edit") }}
+            </span>
+        </div>
     }
 }

@@ -11,7 +11,7 @@
 //! file as read when `show_original` is set; `selected` indexes its entries, and an entry's
 //! `sources` say which bytes the Inspector reads.
 
-use super::edited::{Mark, ShownIndex};
+use super::edited::ShownIndex;
 use super::tree::Tree;
 use crate::worker::protocol::{
     Entry, JournalReply, JsFile, Request, RequestId, Response, TensorSource, ValueEntry,
@@ -21,24 +21,26 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The page's view of the checkpoint open in the worker: as read, or as it will be downloaded
-/// (see [`super::edited`]).
+/// (see [`super::edited`]). Its entries, values, sources and marks are those of `shown` (read
+/// through `Deref`: `f.entries` is `f.shown.entries`).
 #[derive(Debug, Default)]
 pub struct OpenedFile {
     /// The `open` request that produced it.
     pub id: RequestId,
     pub name: String,
-    pub entries: Vec<Entry>,
-    pub values: Vec<ValueEntry>,
     /// Per entry: where its bytes come from (an index of the opened file as read, a B tensor,
-    /// a cast) and what the journal changed.
-    pub sources: Vec<TensorSource>,
-    pub marks: Vec<Mark>,
-    /// True when this is the journal's view; `removed`: tensors the download leaves out.
-    pub edited: bool,
-    pub removed: usize,
+    /// a cast) and what the journal changed; `edited` is true for the journal's view.
+    pub shown: ShownIndex,
     pub tree: Tree,
     /// Tensors by storage (those sharing bytes).
     pub by_storage: HashMap<u32, Vec<u32>>,
+}
+
+impl std::ops::Deref for OpenedFile {
+    type Target = ShownIndex;
+    fn deref(&self) -> &ShownIndex {
+        &self.shown
+    }
 }
 
 impl OpenedFile {
@@ -48,17 +50,9 @@ impl OpenedFile {
 
     /// The file `id` as `shown`.
     pub fn shown(id: RequestId, name: String, shown: ShownIndex) -> Self {
-        let ShownIndex {
-            entries,
-            values,
-            sources,
-            marks,
-            edited,
-            removed,
-        } = shown;
-        let tree = Tree::build(&entries, &values);
+        let tree = Tree::build(&shown.entries, &shown.values);
         let mut by_storage: HashMap<u32, Vec<u32>> = HashMap::new();
-        for (i, e) in entries.iter().enumerate() {
+        for (i, e) in shown.entries.iter().enumerate() {
             if let Some(s) = e.storage {
                 by_storage.entry(s).or_default().push(i as u32);
             }
@@ -66,15 +60,19 @@ impl OpenedFile {
         OpenedFile {
             id,
             name,
-            entries,
-            values,
-            sources,
-            marks,
-            edited,
-            removed,
+            shown,
             tree,
             by_storage,
         }
+    }
+
+    /// Where entry `t`'s bytes come from: the opened file's tensor, a B tensor (a transplant),
+    /// with the journal's cast (what the download holds).
+    pub fn source_of(&self, t: u32) -> TensorSource {
+        self.sources
+            .get(t as usize)
+            .copied()
+            .unwrap_or(TensorSource::of(t))
     }
 
     /// The entry of this view that reads the bytes `source` reads (the cast aside).

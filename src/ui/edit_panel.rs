@@ -17,6 +17,7 @@
 //! `edit-error`, `journal` (items with `data-state` `applied` / `undone`), `edit-drops`.
 
 use super::hub;
+use super::widgets::{ErrorNote, TextField};
 use crate::worker::protocol::{OpSpec, OutFormat, PreviewReply, Request, Response};
 use leptos::prelude::*;
 
@@ -26,6 +27,21 @@ pub use super::action_bar::save_blob;
 /// The selected key or subtree (path segments), provided by the tree view when it exists.
 #[derive(Clone, Copy)]
 pub struct Selection(pub Signal<Option<Vec<String>>>);
+
+/// The buttons acting on the tensor or subtree selected in the tree: test id, text, operation.
+type SelectionOp = (&'static str, &'static str, fn(Vec<String>) -> OpSpec);
+const SELECTION_OPS: [SelectionOp; 2] = [
+    ("op-delete-selected", "Delete", delete_path),
+    ("op-keep-selected", "Keep only", keep_path),
+];
+
+fn delete_path(path: Vec<String>) -> OpSpec {
+    OpSpec::DeletePath { path }
+}
+
+fn keep_path(path: Vec<String>) -> OpSpec {
+    OpSpec::KeepPath { path }
+}
 
 /// The edit panel.
 #[component]
@@ -154,6 +170,21 @@ pub fn EditPanel() -> impl IntoView {
             }
         };
     use std::rc::Rc;
+    // one operation's row: its label, its text fields (signal, test id, placeholder) and its
+    // button (test id, text), all previewing / applying `op`
+    type Fields = Vec<(RwSignal<String>, &'static str, &'static str)>;
+    let op_row = move |label: &'static str,
+                       fields: Fields,
+                       (id, text): (&'static str, &'static str),
+                       op: Rc<dyn Fn() -> OpSpec>| {
+        view! {
+            <div class="edit-row">
+                <span class="edit-label">{label}</span>
+                {fields.into_iter().map(|(sig, fid, placeholder)| field(sig, fid, placeholder, op.clone())).collect_view()}
+                {button(id, text, op.clone())}
+            </div>
+        }
+    };
 
     let has_file = Memo::new(move |_| ck.journal.with(|j| j.is_some()));
     let drops = Memo::new(move |_| {
@@ -189,30 +220,19 @@ pub fn EditPanel() -> impl IntoView {
             <div class="edit-row">
                 <span class="edit-label">"Selection"</span>
                 <span class="muted">{move || sel.get().map(|p| p.join("/")).unwrap_or_else(|| "nothing selected".into())}</span>
-                <button
-                    class="button small"
-                    data-testid="op-delete-selected"
-                    disabled=move || sel.get().is_none()
-                    on:click=move |_| {
-                        if let Some(path) = sel.get_untracked() {
-                            apply(OpSpec::DeletePath { path })
-                        }
-                    }
-                >
-                    "Delete"
-                </button>
-                <button
-                    class="button small"
-                    data-testid="op-keep-selected"
-                    disabled=move || sel.get().is_none()
-                    on:click=move |_| {
-                        if let Some(path) = sel.get_untracked() {
-                            apply(OpSpec::KeepPath { path })
-                        }
-                    }
-                >
-                    "Keep only"
-                </button>
+                {SELECTION_OPS
+                    .into_iter()
+                    .map(|(id, text, op)| view! {
+                        <button class="button small" data-testid=id disabled=move || sel.get().is_none()
+                            on:click=move |_| {
+                                if let Some(path) = sel.get_untracked() {
+                                    apply(op(path))
+                                }
+                            }>
+                            {text}
+                        </button>
+                    })
+                    .collect_view()}
             </div>
         }
     });
@@ -226,44 +246,14 @@ pub fn EditPanel() -> impl IntoView {
                 </span>
             </header>
             <div class="edit-ops">
-                <div class="edit-row">
-                    <span class="edit-label">"Strip prefix"</span>
-                    {field(strip, "op-strip-prefix", "a prefix of the keys", Rc::new(op_strip))}
-                    {button("op-strip-prefix-apply", "Strip", Rc::new(op_strip))}
-                </div>
+                {op_row("Strip prefix", vec![(strip, "op-strip-prefix", "a prefix of the keys")], ("op-strip-prefix-apply", "Strip"), Rc::new(op_strip))}
                 <PrefixSuggestions suggestions=suggestions pick=Callback::new(suggest) />
-                <div class="edit-row">
-                    <span class="edit-label">"Add prefix"</span>
-                    {field(add, "op-add-prefix", "model.", Rc::new(op_add))}
-                    {button("op-add-prefix-apply", "Add", Rc::new(op_add))}
-                </div>
-                <div class="edit-row">
-                    <span class="edit-label">"Rename"</span>
-                    {field(ren_from, "op-rename-from", "old key", Rc::new(op_rename))}
-                    {field(ren_to, "op-rename-to", "new key", Rc::new(op_rename))}
-                    {button("op-rename-apply", "Rename", Rc::new(op_rename))}
-                </div>
-                <div class="edit-row">
-                    <span class="edit-label">"Replace (regex)"</span>
-                    {field(re_pat, "op-replace-pattern", "^layers\\.(\\d+)\\.", Rc::new(op_replace))}
-                    {field(re_with, "op-replace-with", "blocks.$1.", Rc::new(op_replace))}
-                    {button("op-replace-apply", "Replace", Rc::new(op_replace))}
-                </div>
-                <div class="edit-row">
-                    <span class="edit-label">"Delete (regex)"</span>
-                    {field(del, "op-delete", "^head\\.", Rc::new(op_delete))}
-                    {button("op-delete-apply", "Delete", Rc::new(op_delete))}
-                </div>
-                <div class="edit-row">
-                    <span class="edit-label">"Keep only (regex)"</span>
-                    {field(keep, "op-keep", "^encoder\\.", Rc::new(op_keep))}
-                    {button("op-keep-apply", "Keep", Rc::new(op_keep))}
-                </div>
-                <div class="edit-row">
-                    <span class="edit-label">"Extract subtree"</span>
-                    {field(extract, "op-extract", "state_dict", Rc::new(op_extract))}
-                    {button("op-extract-apply", "Extract", Rc::new(op_extract))}
-                </div>
+                {op_row("Add prefix", vec![(add, "op-add-prefix", "model.")], ("op-add-prefix-apply", "Add"), Rc::new(op_add))}
+                {op_row("Rename", vec![(ren_from, "op-rename-from", "old key"), (ren_to, "op-rename-to", "new key")], ("op-rename-apply", "Rename"), Rc::new(op_rename))}
+                {op_row("Replace (regex)", vec![(re_pat, "op-replace-pattern", "^layers\\.(\\d+)\\."), (re_with, "op-replace-with", "blocks.$1.")], ("op-replace-apply", "Replace"), Rc::new(op_replace))}
+                {op_row("Delete (regex)", vec![(del, "op-delete", "^head\\.")], ("op-delete-apply", "Delete"), Rc::new(op_delete))}
+                {op_row("Keep only (regex)", vec![(keep, "op-keep", "^encoder\\.")], ("op-keep-apply", "Keep"), Rc::new(op_keep))}
+                {op_row("Extract subtree", vec![(extract, "op-extract", "state_dict")], ("op-extract-apply", "Extract"), Rc::new(op_extract))}
                 <div class="edit-row">
                     <span class="edit-label">"Cast floats to"</span>
                     <select
@@ -286,12 +276,8 @@ pub fn EditPanel() -> impl IntoView {
                 </div>
                 <div class="edit-row">
                     <span class="edit-label">"safetensors metadata"</span>
-                    <input type="text" class="edit-input" data-testid="op-meta-key" placeholder="key"
-                        prop:value=move || meta_key.get()
-                        on:input=move |ev| meta_key.set(event_target_value(&ev)) />
-                    <input type="text" class="edit-input" data-testid="op-meta-value" placeholder="value"
-                        prop:value=move || meta_val.get()
-                        on:input=move |ev| meta_val.set(event_target_value(&ev)) />
+                    <TextField value=meta_key testid="op-meta-key" placeholder="key" />
+                    <TextField value=meta_val testid="op-meta-value" placeholder="value" />
                     <button class="button small" data-testid="op-meta-set"
                         on:click=move |_| apply(OpSpec::SetMetadata { key: meta_key.get_untracked(), value: Some(meta_val.get_untracked()) })>
                         "Set"
@@ -303,12 +289,7 @@ pub fn EditPanel() -> impl IntoView {
                 </div>
                 {selection_buttons}
             </div>
-            {move || error.get().map(|e| view! {
-                <div class="panel error edit-error" data-testid="edit-error" role="alert">
-                    <strong>"Not applied"</strong>
-                    <p>{e}</p>
-                </div>
-            })}
+            <ErrorNote message=error testid="edit-error" title="Not applied" />
             {move || preview.get().map(preview_view)}
             <JournalList />
             <DropsNote drops=drops />

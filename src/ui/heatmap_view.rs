@@ -13,7 +13,7 @@ use super::colour_scale::ColourLegend;
 use super::context::PageCheckpoint;
 use super::scale::{axis_label, block_span, ramp};
 use crate::display::{group_digits, short_float};
-use crate::worker::protocol::{HeatmapReply, Request, RequestId, Response, TensorSource};
+use crate::worker::protocol::{HeatmapReply, Request, RequestId, Response};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, MouseEvent};
@@ -49,11 +49,7 @@ pub fn HeatmapView() -> impl IntoView {
             let f = f.as_ref()?;
             let e = f.entries.get(t as usize)?;
             // the bytes this entry of the shown (edited) checkpoint reads
-            let source = f
-                .sources
-                .get(t as usize)
-                .copied()
-                .unwrap_or(TensorSource::of(t));
+            let source = f.source_of(t);
             (e.shape.len() == 2 && e.numel > 0 && e.storage.is_some())
                 .then(|| (e.shape[0], e.shape[1], source))
         }) else {

@@ -28,6 +28,30 @@ pub struct Busy {
     pub shown: bool,
 }
 
+impl Busy {
+    /// Start showing request `id`'s work in `busy` (`total` bytes), its bar once it has taken
+    /// over 200 ms (short work never flashes a bar).
+    pub fn begin(busy: RwSignal<Option<Busy>>, id: RequestId, label: String, total: u64) {
+        busy.set(Some(Busy {
+            id,
+            label,
+            done: 0,
+            total,
+            shown: false,
+        }));
+        set_timeout(
+            move || {
+                busy.update(|b| {
+                    if let Some(b) = b.as_mut().filter(|b| b.id == id) {
+                        b.shown = true;
+                    }
+                })
+            },
+            std::time::Duration::from_millis(200),
+        );
+    }
+}
+
 /// The inspector panel. `busy` is the page's progress state for the statistics request.
 #[component]
 pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
@@ -80,11 +104,7 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
         };
         let f = ck.opened.get()?;
         let e = f.entries.get(t as usize)?;
-        let source = f
-            .sources
-            .get(t as usize)
-            .copied()
-            .unwrap_or(TensorSource::of(t));
+        let source = f.source_of(t);
         error.set(None);
         asked.set_value(t);
         let sid = ck.new_id();
@@ -98,23 +118,7 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
             "Statistics of {}",
             f.tree.nodes[f.tree.tensor_node[t as usize] as usize].path
         );
-        busy.set(Some(Busy {
-            id: sid,
-            label,
-            done: 0,
-            total: e.bytes,
-            shown: false,
-        }));
-        set_timeout(
-            move || {
-                busy.update(|b| {
-                    if let Some(b) = b.as_mut().filter(|b| b.id == sid) {
-                        b.shown = true;
-                    }
-                })
-            },
-            std::time::Duration::from_millis(200),
-        );
+        Busy::begin(busy, sid, label, e.bytes);
         Some(source)
     });
 
@@ -164,68 +168,6 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
         hover.set(text);
     };
 
-    let meta = move || {
-        let t = ck.selected.get()?;
-        let f = ck.opened.get()?;
-        let e = f.entries.get(t as usize)?.clone();
-        let path = f.tree.nodes[f.tree.tensor_node[t as usize] as usize]
-            .path
-            .clone();
-        let shared: Vec<String> = f
-            .shared_with(t)
-            .into_iter()
-            .map(|o| {
-                f.tree.nodes[f.tree.tensor_node[o as usize] as usize]
-                    .path
-                    .clone()
-            })
-            .collect();
-        let copy_path = path.clone();
-        let mark = f.marks.get(t as usize).cloned().unwrap_or_default();
-        let from_b = f
-            .sources
-            .get(t as usize)
-            .filter(|s| s.input > 0)
-            .map(|s| s.tensor);
-        let change = mark.is_change().then(|| {
-            view! {
-                <ul class="insp-changes" data-testid="inspector-changes">
-                    {mark.renamed_from.clone().map(|o| view! { <li>"renamed from "<code>{o}</code></li> })}
-                    {mark.cast_from.map(|d| view! {
-                        <li data-testid="inspector-cast">{format!("stored as {d}; cast to {} on download — the statistics and values below are of the {} values, as downloaded", e.dtype.name(), e.dtype.name())}</li>
-                    })}
-                    {from_b.map(|i| view! { <li data-testid="inspector-from-b">{format!("transplanted from file B (its tensor #{i}); the statistics below are of B's bytes")}</li> })}
-                    {mark.removed.then(|| view! { <li>"not in the download (removed by the journal); shown as read"</li> })}
-                </ul>
-            }
-        });
-        Some(view! {
-            <div class="insp-head">
-                <code class="insp-path" data-testid="inspector-path">{path}</code>
-                <button class="mini" title="Copy the key path" on:click=move |_| copy_text(&copy_path)>"Copy"</button>
-            </div>
-            {change}
-            <dl class="kv">
-                <dt>"dtype"</dt><dd data-testid="inspector-dtype">{e.dtype.name()}</dd>
-                <dt>"shape"</dt><dd>{shape_text(&e.shape)}</dd>
-                <dt>"strides"</dt><dd>{shape_text(&e.strides)}{(e.storage_offset > 0).then(|| format!("  offset {}", e.storage_offset))}</dd>
-                <dt>"elements"</dt><dd>{group_digits(e.numel)}</dd>
-                <dt>"bytes"</dt><dd>{format!("{} ({})", human_bytes(e.bytes), group_digits(e.bytes))}</dd>
-                <dt>"storage"</dt>
-                <dd>
-                    {match (e.storage, shared.is_empty()) {
-                        (None, _) => "none (meta tensor)".to_string(),
-                        (Some(s), true) => format!("#{s}, not shared"),
-                        (Some(s), false) => format!("#{s}, shared with {}", shared.len()),
-                    }}
-                    {(!shared.is_empty()).then(|| view! {
-                        <ul class="shared">{shared.into_iter().take(8).map(|p| view! { <li><code>{p}</code></li> }).collect_view()}</ul>
-                    })}
-                </dd>
-            </dl>
-        })
-    };
-
     let stats_view = move || {
         let t = ck.selected.get()?;
         stats.with(|s| {
@@ -236,34 +178,8 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
 
     view! {
         <div class="inspector" data-testid="inspector">
-            {move || ck.selected.get().is_none().then(|| {
-                let value = ck.selected_value.get().and_then(|v| {
-                    let f = ck.opened.get()?;
-                    f.values.get(v as usize).cloned()
-                });
-                match value {
-                    Some(v) => {
-                        let path = v.path.join("/");
-                        let copy = path.clone();
-                        view! {
-                            <div class="insp-head">
-                                <code class="insp-path">{path}</code>
-                                <button class="mini" on:click=move |_| copy_text(&copy)>"Copy"</button>
-                            </div>
-                            <dl class="kv">
-                                <dt>"kind"</dt><dd>{v.kind}</dd>
-                                <dt>"value"</dt><dd class="value-text">{v.text}</dd>
-                            </dl>
-                        }
-                        .into_any()
-                    }
-                    None => view! {
-                        <p class="placeholder muted">"Select a tensor in the tree (or a point in the overview)."</p>
-                    }
-                    .into_any(),
-                }
-            })}
-            {meta}
+            <SelectedValue />
+            <TensorFacts />
             {move || error.get().map(|e| view! { <div class="panel error small" role="alert">{e}</div> })}
             <div class="insp-section" class:hidden=move || ck.selected.get().is_none()>
                 <div class="section-title">
@@ -345,5 +261,108 @@ fn stats_grid(s: &TensorStats) -> impl IntoView {
         })}
         {super::stats_notes::notes(s)}
         {s.dequantized.then(|| view! { <p class="muted small">"quantized: statistics of the dequantized values"</p> })}
+    }
+}
+
+/// The selected tensor's facts: its path (with Copy), what the journal changed about it, dtype,
+/// shape, strides, elements, bytes and the tensors sharing its storage.
+#[component]
+fn TensorFacts() -> impl IntoView {
+    let ck = expect_context::<PageCheckpoint>();
+    move || {
+        let t = ck.selected.get()?;
+        let f = ck.opened.get()?;
+        let e = f.entries.get(t as usize)?.clone();
+        let path = f.tree.nodes[f.tree.tensor_node[t as usize] as usize]
+            .path
+            .clone();
+        let shared: Vec<String> = f
+            .shared_with(t)
+            .into_iter()
+            .map(|o| {
+                f.tree.nodes[f.tree.tensor_node[o as usize] as usize]
+                    .path
+                    .clone()
+            })
+            .collect();
+        let copy_path = path.clone();
+        let mark = f.marks.get(t as usize).cloned().unwrap_or_default();
+        let from_b = f
+            .sources
+            .get(t as usize)
+            .filter(|s| s.input > 0)
+            .map(|s| s.tensor);
+        let change = mark.is_change().then(|| {
+            view! {
+                <ul class="insp-changes" data-testid="inspector-changes">
+                    {mark.renamed_from.clone().map(|o| view! { <li>"renamed from "<code>{o}</code></li> })}
+                    {mark.cast_from.map(|d| view! {
+                        <li data-testid="inspector-cast">{format!("stored as {d}; cast to {} on download — the statistics and values below are of the {} values, as downloaded", e.dtype.name(), e.dtype.name())}</li>
+                    })}
+                    {from_b.map(|i| view! { <li data-testid="inspector-from-b">{format!("transplanted from file B (its tensor #{i}); the statistics and values below are of B's bytes")}</li> })}
+                    {mark.removed.then(|| view! { <li>"not in the download (removed by the journal); shown as read"</li> })}
+                </ul>
+            }
+        });
+        Some(view! {
+            <div class="insp-head">
+                <code class="insp-path" data-testid="inspector-path">{path}</code>
+                <button class="mini" title="Copy the key path" on:click=move |_| copy_text(&copy_path)>"Copy"</button>
+            </div>
+            {change}
+            <dl class="kv">
+                <dt>"dtype"</dt><dd data-testid="inspector-dtype">{e.dtype.name()}</dd>
+                <dt>"shape"</dt><dd>{shape_text(&e.shape)}</dd>
+                <dt>"strides"</dt><dd>{shape_text(&e.strides)}{(e.storage_offset > 0).then(|| format!("  offset {}", e.storage_offset))}</dd>
+                <dt>"elements"</dt><dd>{group_digits(e.numel)}</dd>
+                <dt>"bytes"</dt><dd>{format!("{} ({})", human_bytes(e.bytes), group_digits(e.bytes))}</dd>
+                <dt>"storage"</dt>
+                <dd>
+                    {match (e.storage, shared.is_empty()) {
+                        (None, _) => "none (meta tensor)".to_string(),
+                        (Some(s), true) => format!("#{s}, not shared"),
+                        (Some(s), false) => format!("#{s}, shared with {}", shared.len()),
+                    }}
+                    {(!shared.is_empty()).then(|| view! {
+                        <ul class="shared">{shared.into_iter().take(8).map(|p| view! { <li><code>{p}</code></li> }).collect_view()}</ul>
+                    })}
+                </dd>
+            </dl>
+        })
+    }
+}
+
+/// With no tensor selected: the selected non-tensor value (its path, kind and text), or a hint.
+#[component]
+fn SelectedValue() -> impl IntoView {
+    let ck = expect_context::<PageCheckpoint>();
+    move || {
+        ck.selected.get().is_none().then(|| {
+            let value = ck.selected_value.get().and_then(|v| {
+                let f = ck.opened.get()?;
+                f.values.get(v as usize).cloned()
+            });
+            match value {
+                Some(v) => {
+                    let path = v.path.join("/");
+                    let copy = path.clone();
+                    view! {
+                        <div class="insp-head">
+                            <code class="insp-path">{path}</code>
+                            <button class="mini" on:click=move |_| copy_text(&copy)>"Copy"</button>
+                        </div>
+                        <dl class="kv">
+                            <dt>"kind"</dt><dd>{v.kind}</dd>
+                            <dt>"value"</dt><dd class="value-text">{v.text}</dd>
+                        </dl>
+                    }
+                    .into_any()
+                }
+                None => view! {
+                    <p class="placeholder muted">"Select a tensor in the tree (or a point in the overview)."</p>
+                }
+                .into_any(),
+            }
+        })
     }
 }

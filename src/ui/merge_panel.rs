@@ -18,6 +18,7 @@
 //! `merge-cancelled`, `merge-error`, `merge-done` (`data-files`, `data-wasm-memory`: the worker's wasm memory after the export), `merge-file` (links).
 
 use super::charts::{draw_overview, Frame, Point};
+use super::widgets::{take_files, ErrorNote, FormatSelect};
 use super::worker_client::WorkerClient;
 use crate::display::human_bytes;
 use crate::export::merge::Method;
@@ -28,7 +29,7 @@ use crate::worker::protocol::{JsFile, RequestId, Response};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{File, HtmlInputElement};
+use web_sys::File;
 
 /// What the Merge button asks for.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -321,16 +322,8 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
     };
 
     let add = move |ev: web_sys::Event| {
-        let Some(input) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
-        else {
-            return;
-        };
-        if let Some(list) = input.files() {
-            others.update(|o| o.extend((0..list.length()).filter_map(|i| list.get(i))));
-        }
-        input.set_value("");
+        let picked = take_files(&ev);
+        others.update(|o| o.extend(picked));
         start(Action::Open);
     };
 
@@ -527,19 +520,8 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
                 on:mousemove=on_move on:mouseleave=move |_| hover.set(None)></canvas>
             <p class="muted merge-hover">{move || hover.get().unwrap_or_default()}</p>
             <div class="edit-row">
-                <select data-testid="merge-format"
-                    prop:value=move || match format.get() {
-                        OutFormat::Torch => "torch",
-                        OutFormat::Safetensors => "safetensors",
-                    }
-                    on:change=move |ev| {
-                        if let Some(f) = OutFormat::parse(&event_target_value(&ev)) {
-                            format.set(f);
-                        }
-                    }>
-                    <option value="torch">"PyTorch (.pth)"</option>
-                    <option value="safetensors">".safetensors"</option>
-                </select>
+                <FormatSelect format=format testid="merge-format" label="Merge output format"
+                    torch_label="PyTorch (.pth)" />
                 <input type="text" class="edit-input" data-testid="merge-shard-size"
                     placeholder="one file (or shard size: 5GB, 500MB)"
                     prop:value=move || shard.get() on:input=move |ev| shard.set(event_target_value(&ev)) />
@@ -559,12 +541,7 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
                     <span class="muted" data-testid="merge-cancelled" role="status">"Cancelled: nothing was downloaded."</span>
                 })}
             </div>
-            {move || error.get().map(|e| view! {
-                <div class="panel error edit-error" data-testid="merge-error" role="alert">
-                    <strong>"Not merged"</strong>
-                    <p>{e}</p>
-                </div>
-            })}
+            <ErrorNote message=error testid="merge-error" title="Not merged" />
             {move || done.get().map(|d| {
                 let n = d.files.len();
                 view! {

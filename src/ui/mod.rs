@@ -78,6 +78,8 @@ pub mod tree_view;
 #[cfg(target_arch = "wasm32")]
 pub mod value_viewer;
 #[cfg(target_arch = "wasm32")]
+pub mod widgets;
+#[cfg(target_arch = "wasm32")]
 pub mod worker_client;
 
 #[cfg(target_arch = "wasm32")]

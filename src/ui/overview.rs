@@ -14,12 +14,30 @@
 use super::charts::{draw_overview, Frame, Point};
 use super::context::PageCheckpoint;
 use crate::display::{group_digits, human_bytes, short_float};
-use crate::worker::protocol::StatsRow;
+use crate::stats::{StatsInput, StatsOptions};
+use crate::worker::protocol::{Entry, StatsRow};
 use leptos::prelude::*;
 use web_sys::MouseEvent;
 
 /// Files up to this many tensor bytes get their layer statistics computed on open.
 pub const AUTO_LIMIT: u64 = 1 << 30;
+
+/// Bytes a layer-statistics run reads for the tensors of `entries` that `pick` chooses: each
+/// tensor's bytes once per pass the statistics engine plans for it (a tensor too big for exact
+/// quantiles in one read is read twice; meta tensors are not read). The worker's progress total
+/// is the same sum ([`crate::stats::planned_passes`]), so the figure on the "Compute all"
+/// button is the total the progress bar counts to.
+pub fn bytes_to_read(entries: &[Entry], pick: impl Fn(usize) -> bool) -> u64 {
+    let opts = StatsOptions::default();
+    entries
+        .iter()
+        .enumerate()
+        .filter(|(i, e)| e.storage.is_some() && pick(*i))
+        .fold(0u64, |a, (_, e)| {
+            let passes = StatsInput::new(e.dtype, e.numel).planned_passes(&opts);
+            a.saturating_add(e.bytes.saturating_mul(passes))
+        })
+}
 
 /// Statistic shown on the y axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +100,8 @@ pub struct LayerStats {
     pub cancelled: RwSignal<bool>,
     /// Start a run over the whole file.
     pub start: Callback<()>,
+    /// Bytes the next run reads ([`bytes_to_read`] of the tensors it will compute).
+    pub to_read: Signal<u64>,
 }
 
 /// The overview panel. `subset`: the tensors to show (the search's matches), `None` = all.
@@ -211,27 +231,20 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
             .opened
             .with(|f| f.as_ref().map(|f| f.entries.len()).unwrap_or(0));
         let d = done.get();
-        let bytes = ck.opened.with(|f| {
-            f.as_ref()
-                .map(|f| {
-                    f.entries
-                        .iter()
-                        .fold(0u64, |a, e| a.saturating_add(e.bytes))
-                })
-                .unwrap_or(0)
-        });
-        let flagged = ls.rows.with(|r| {
-            r.iter()
-                .flatten()
-                .filter(|r| r.summary.nonfinite() > 0)
-                .count()
-        });
+        let bytes = ls.to_read.get();
+        let flagged = ls
+            .rows
+            .with(|r| r.iter().flatten().filter(|r| r.summary.nonfinite() > 0).count());
         if ls.running.get().is_some() {
             view! { <span class="muted">{format!("computing… {} of {} tensors", group_digits(d as u64), group_digits(total as u64))}</span> }.into_any()
         } else if d < total {
             view! {
                 <span class="muted">{format!("{} of {} tensors computed{}", group_digits(d as u64), group_digits(total as u64), if ls.cancelled.get() { " (cancelled)" } else { "" })}</span>
-                <button class="mini" data-testid="compute-all" on:click=move |_| ls.start.run(())>{format!("Compute all ({})", human_bytes(bytes))}</button>
+                {(bytes > 0).then(|| view! {
+                    <button class="mini" data-testid="compute-all" data-bytes=bytes.to_string()
+                        title="Bytes read: tensors too big for exact quantiles in one read are read twice"
+                        on:click=move |_| ls.start.run(())>{format!("Compute all (reads {})", human_bytes(bytes))}</button>
+                })}
             }.into_any()
         } else {
             view! {

@@ -27,8 +27,7 @@ use crate::stats::trend::{to_csv, TrendReport};
 use crate::worker::protocol::{JsFile, Response};
 use crate::worker::trend::{TrendReply, TrendRequest};
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::{File, HtmlInputElement};
+use web_sys::File;
 
 /// Most workers a run uses.
 pub const MAX_WORKERS: usize = 4;
@@ -403,20 +402,7 @@ pub fn RunView(
         let list = files.get();
         run.open(list);
     });
-    let on_pick = move |ev: web_sys::Event| {
-        let Some(input) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<HtmlInputElement>().ok())
-        else {
-            return;
-        };
-        let list = input
-            .files()
-            .map(|l| (0..l.length()).filter_map(|i| l.item(i)).collect())
-            .unwrap_or_default();
-        run.open(list);
-        input.set_value("");
-    };
+    let on_pick = move |ev: web_sys::Event| run.open(super::widgets::take_files(&ev));
     let cancel = move |_| {
         run.stop();
         run.cancelled.set(true);

@@ -38,36 +38,29 @@ impl Column {
         Column::Zeros,
         Column::Nan,
     ];
-    /// Stable name (test hooks: `data-col`).
-    pub fn key(self) -> &'static str {
+    /// (stable name, header text): the name is the test hooks' `data-col`.
+    fn names(self) -> (&'static str, &'static str) {
         match self {
-            Column::Index => "index",
-            Column::Name => "name",
-            Column::Dtype => "dtype",
-            Column::Shape => "shape",
-            Column::Elements => "elements",
-            Column::Bytes => "bytes",
-            Column::Mean => "mean",
-            Column::Std => "std",
-            Column::AbsMax => "absmax",
-            Column::Zeros => "zeros",
-            Column::Nan => "nan",
+            Column::Index => ("index", "#"),
+            Column::Name => ("name", "name"),
+            Column::Dtype => ("dtype", "dtype"),
+            Column::Shape => ("shape", "shape"),
+            Column::Elements => ("elements", "elements"),
+            Column::Bytes => ("bytes", "bytes"),
+            Column::Mean => ("mean", "mean"),
+            Column::Std => ("std", "std"),
+            Column::AbsMax => ("absmax", "|x| max"),
+            Column::Zeros => ("zeros", "zeros"),
+            Column::Nan => ("nan", "NaN"),
         }
     }
+    /// Stable name (test hooks: `data-col`).
+    pub fn key(self) -> &'static str {
+        self.names().0
+    }
+    /// Header text.
     pub fn label(self) -> &'static str {
-        match self {
-            Column::Index => "#",
-            Column::Name => "name",
-            Column::Dtype => "dtype",
-            Column::Shape => "shape",
-            Column::Elements => "elements",
-            Column::Bytes => "bytes",
-            Column::Mean => "mean",
-            Column::Std => "std",
-            Column::AbsMax => "|x| max",
-            Column::Zeros => "zeros",
-            Column::Nan => "NaN",
-        }
+        self.names().1
     }
     /// A numeric column (right-aligned).
     pub fn numeric(self) -> bool {

@@ -29,6 +29,24 @@ pub fn copy_text(text: &str) {
     }
 }
 
+/// The folders of `now` to show open after `before` (another view of the same file, e.g. before
+/// an edit) had `open` open: the same paths, and every folder of a small tree.
+fn still_open(before: &OpenedFile, now: &OpenedFile, open: &HashSet<NodeId>) -> HashSet<NodeId> {
+    let paths: HashSet<&str> = open
+        .iter()
+        .filter_map(|&n| before.tree.nodes.get(n as usize))
+        .map(|n| n.path.as_str())
+        .collect();
+    let small = now.tree.nodes.len() <= 400;
+    (1..now.tree.nodes.len() as NodeId)
+        .filter(|&i| {
+            let n = &now.tree.nodes[i as usize];
+            n.kind == NodeKind::Folder
+                && (paths.contains(n.path.as_str()) || (small && n.depth < 64))
+        })
+        .collect()
+}
+
 /// The tree panel. `search` / `regex` are shared with the overview (filtered subset).
 #[component]
 pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoView {
@@ -49,23 +67,7 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
             let before = last.get_value();
             last.set_value(Some(f.clone()));
             if let Some(b) = before.filter(|b| b.id == f.id) {
-                let open: HashSet<&str> = expanded
-                    .with_untracked(|e| {
-                        e.iter()
-                            .filter_map(|&n| b.tree.nodes.get(n as usize))
-                            .map(|n| n.path.as_str())
-                            .collect::<Vec<_>>()
-                    })
-                    .into_iter()
-                    .collect();
-                let small = f.tree.nodes.len() <= 400;
-                let keep: HashSet<NodeId> = (1..f.tree.nodes.len() as NodeId)
-                    .filter(|&i| {
-                        let n = &f.tree.nodes[i as usize];
-                        n.kind == NodeKind::Folder
-                            && (open.contains(n.path.as_str()) || (small && n.depth < 64))
-                    })
-                    .collect();
+                let keep = expanded.with_untracked(|open| still_open(&b, &f, open));
                 expanded.set(keep);
                 return;
             }

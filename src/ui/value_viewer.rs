@@ -1,6 +1,7 @@
 //! The value viewer: pages through any tensor's values and shows any 2-D plane of an N-D tensor
 //! (choose the row and column axes and the index of every other axis), read lazily from the
-//! worker one window at a time (`window` requests, [`crate::worker::window`]).
+//! worker one window at a time (`window_of` requests, [`crate::worker::window`]): the values of
+//! the entry as it will be downloaded (B's for a transplanted entry, cast for a cast one).
 //!
 //! Contract: a 0-D or 1-D tensor shows [`FLAT`] values per page in row-major order; a tensor of
 //! 2 or more dimensions shows [`ROWS`]×[`COLS`] cells of the chosen plane, paged along both
@@ -24,7 +25,8 @@ pub const COLS: u32 = 8;
 /// What the viewer shows of the selected tensor.
 #[derive(Debug, Clone, PartialEq)]
 struct Place {
-    tensor: u32,
+    /// Where the shown entry's values come from (the opened file's tensor, a B tensor, a cast).
+    source: TensorSource,
     shape: Vec<u64>,
     row_axis: usize,
     col_axis: usize,
@@ -34,10 +36,10 @@ struct Place {
 }
 
 impl Place {
-    fn new(tensor: u32, shape: Vec<u64>) -> Place {
+    fn new(source: TensorSource, shape: Vec<u64>) -> Place {
         let nd = shape.len();
         Place {
-            tensor,
+            source,
             row_axis: nd.saturating_sub(2),
             col_axis: nd.saturating_sub(1),
             index: vec![0; nd],
@@ -108,13 +110,8 @@ pub fn ValueViewer() -> impl IntoView {
             ck.opened.with_untracked(|f| {
                 let f = f.as_ref()?;
                 let e = f.entries.get(t as usize)?;
-                // the opened file's tensor this shown entry reads (not one transplanted from B)
-                let source = f
-                    .sources
-                    .get(t as usize)
-                    .copied()
-                    .unwrap_or(TensorSource::of(t));
-                (source.input == 0).then(|| Place::new(source.tensor, e.shape.clone()))
+                // the bytes this shown entry is downloaded from: A's, B's (a transplant), cast
+                Some(Place::new(f.source_of(t), e.shape.clone()))
             })
         });
         got.set(None);
@@ -126,9 +123,9 @@ pub fn ValueViewer() -> impl IntoView {
         error.set(None);
         let id = ck.new_id();
         asked.set_value((id, Some(p.clone())));
-        ck.send(&Request::Window {
+        ck.send(&Request::WindowOf {
             id,
-            tensor: p.tensor,
+            source: p.source,
             window: p.window(),
         });
     });
@@ -272,7 +269,7 @@ pub fn ValueViewer() -> impl IntoView {
 
     let grid = move || {
         let (p, w) = got.get()?;
-        if place.with(|q| q.as_ref().map(|q| q.tensor)) != Some(p.tensor) {
+        if place.with(|q| q.as_ref().map(|q| q.source)) != Some(p.source) {
             return None;
         }
         let cell =

@@ -10,7 +10,8 @@
 //!   in file order, for deletions the removed keys, for transplants the added keys; a refusal
 //!   (collision, bad pattern, nothing left) is returned as `error` before anything is applied.
 //! - B files are inputs `1..`: each `open_b` appends one (a transplant keeps referring to the
-//!   B it was taken from); compare and transplant use the latest.
+//!   B it was taken from) and makes it the chosen B; [`Editor::choose_b`] picks another open
+//!   one. Compare, the A/B view and transplant all use the chosen B ([`Editor::b`]).
 
 use super::protocol::{
     DiffReply, EditedEntry, Entry, JournalReply, OpSpec, PreviewReply, RequestId, TensorSource,
@@ -35,6 +36,8 @@ pub struct Other {
 pub struct Editor {
     journal: Option<Journal>,
     others: Vec<Other>,
+    /// The chosen B (an input number, 1..); 0 before any B is open.
+    chosen: usize,
 }
 
 fn refused(e: impl std::fmt::Display) -> Refused {
@@ -50,12 +53,14 @@ impl Editor {
     pub fn reset(&mut self, ckpt: &Checkpoint) {
         self.journal = Some(Journal::new(ETree::from_checkpoint(ckpt, 0)));
         self.others.clear();
+        self.chosen = 0;
     }
 
     /// Forget everything (the open failed or another file is being opened).
     pub fn clear(&mut self) {
         self.journal = None;
         self.others.clear();
+        self.chosen = 0;
     }
 
     pub fn journal(&self) -> Option<&Journal> {
@@ -80,7 +85,23 @@ impl Editor {
             checkpoint: ckpt,
             cache: crate::stats::StatsCache::new(),
         });
+        self.chosen = self.others.len();
         Ok(self.others.len())
+    }
+
+    /// Make open B file `input` (1..) the one compare, the A/B view and transplant use.
+    pub fn choose_b(&mut self, input: usize) -> Result<(), String> {
+        if input == 0 || input > self.others.len() {
+            return Err(format!("no file B #{input} is open"));
+        }
+        self.chosen = input;
+        Ok(())
+    }
+
+    /// The chosen B file and its input number.
+    pub fn b(&self) -> Option<(usize, &Other)> {
+        let i = self.chosen;
+        Some((i, self.others.get(i.checked_sub(1)?)?))
     }
 
     /// Turn a page operation into an [`Op`] (`a`: the opened checkpoint) through the one
@@ -98,7 +119,7 @@ impl Editor {
             &SpecContext {
                 ckpts: &ckpts,
                 current,
-                b: (!self.others.is_empty()).then_some(self.others.len()),
+                b: self.b().map(|(i, _)| i),
             },
         )
     }
@@ -276,7 +297,7 @@ impl Editor {
         reply
     }
 
-    /// Compare the opened checkpoint (A, unedited) with the latest B.
+    /// Compare the opened checkpoint (A, unedited) with the chosen B.
     pub fn diff(
         &self,
         id: RequestId,
@@ -285,7 +306,7 @@ impl Editor {
         maps: &[(String, String)],
         progress: &mut dyn FnMut(u64, u64) -> bool,
     ) -> DiffReply {
-        let Some(b) = self.others.last() else {
+        let Some((_, b)) = self.b() else {
             return DiffReply {
                 id,
                 error: Some("open a file B first".into()),

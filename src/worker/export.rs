@@ -119,7 +119,7 @@ fn open_b(session: &mut Session, id: RequestId, file: JsFile) -> OpenedB {
                 .map_err(|e| e.to_string())
         });
     match res {
-        Ok(_) => {
+        Ok(input) => {
             session.blobs.push(vec![blob]);
             let tensors = session
                 .editor()
@@ -132,6 +132,7 @@ fn open_b(session: &mut Session, id: RequestId, file: JsFile) -> OpenedB {
                 name,
                 tensors,
                 error: None,
+                input: input as u32,
             }
         }
         Err(error) => OpenedB {
@@ -139,7 +140,32 @@ fn open_b(session: &mut Session, id: RequestId, file: JsFile) -> OpenedB {
             name,
             tensors: 0,
             error: Some(error),
+            input: 0,
         },
+    }
+}
+
+/// Make input `input` (an open file B) the chosen B (`choose_b`); its name and tensor count.
+fn choose_b(session: &mut Session, id: RequestId, input: u32) -> Response {
+    let (_, editor) = session.editing();
+    match editor.choose_b(input as usize) {
+        Ok(()) => {
+            let (name, tensors) = editor
+                .b()
+                .map(|(_, b)| {
+                    let name = b.files.first().map(|f| f.name.clone()).unwrap_or_default();
+                    (name, b.checkpoint.tensors.len() as u64)
+                })
+                .unwrap_or_default();
+            Response::OpenedB(OpenedB {
+                id,
+                name,
+                tensors,
+                error: None,
+                input,
+            })
+        }
+        Err(e) => Response::Error(ErrorReply::new(Some(id), ErrorKind::Request, e)),
     }
 }
 
@@ -154,8 +180,8 @@ fn ab(
 ) -> Option<crate::worker::protocol::AbReply> {
     let opened = session.opened()?;
     let a_src: Vec<&dyn Source> = opened.files.iter().map(|f| &*f.source).collect();
-    Some(match session.editor().others().last() {
-        Some(b) => {
+    Some(match session.editor().b() {
+        Some((_, b)) => {
             let b_src: Vec<&dyn Source> = b.files.iter().map(|f| &*f.source).collect();
             super::ab::ab_view(
                 id,
@@ -186,6 +212,7 @@ pub fn handle(session: &mut Session, req: Request<JsFile>, reply: &mut dyn FnMut
     }
     match req {
         Request::OpenB { id, file } => reply(Response::OpenedB(open_b(session, id, file))),
+        Request::ChooseB { id, input } => reply(choose_b(session, id, input)),
         Request::Ab {
             id,
             key,

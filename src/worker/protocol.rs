@@ -156,6 +156,19 @@ pub enum Request<F> {
         w: u32,
         h: u32,
     },
+    /// Make open B file `input` (1..) the one compare, the A/B view and transplant use;
+    /// answered by [`Response::OpenedB`] naming it.
+    ChooseB {
+        id: RequestId,
+        input: u32,
+    },
+    /// As `window`, for an entry of the edited index (a B tensor's values, or the values after
+    /// the journal's cast); answered by [`Response::Window`] with `tensor` = `source.tensor`.
+    WindowOf {
+        id: RequestId,
+        source: TensorSource,
+        window: Window,
+    },
 }
 
 /// Where an entry of the edited index takes its bytes from: tensor `tensor` of input `input`
@@ -219,7 +232,9 @@ impl<F> Request<F> {
             | Request::Ab { id, .. } => *id,
             Request::StatsOf { id, .. }
             | Request::ValuesOf { id, .. }
-            | Request::HeatmapOf { id, .. } => *id,
+            | Request::HeatmapOf { id, .. }
+            | Request::WindowOf { id, .. }
+            | Request::ChooseB { id, .. } => *id,
         }
     }
 }
@@ -689,6 +704,9 @@ pub struct OpenedB {
     pub name: String,
     pub tensors: u64,
     pub error: Option<String>,
+    /// Its input number (1..; 0 when it failed to open): `choose_b` picks it again.
+    #[serde(default)]
+    pub input: u32,
 }
 
 /// One changed tensor of a diff.

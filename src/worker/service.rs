@@ -210,6 +210,7 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
             }
         }
         Request::Window { id, tensor, window } => session.window(id, tensor, &window, reply),
+        Request::WindowOf { id, source, window } => session.window_of(id, source, &window, reply),
         Request::StatsReport { id, bins } => session.stats_report(id, bins, reply),
         other => super::export::handle(session, other, reply),
     }

@@ -654,12 +654,24 @@ impl Session {
         w: &super::protocol::Window,
         reply: &mut dyn FnMut(Response),
     ) {
-        let (ckpt, sources, _, i) = match self.readable_tensor(id, 0, tensor) {
+        self.window_of(id, TensorSource::of(tensor), w, reply)
+    }
+
+    /// Handle `window_of {id, source, window}`: a window of a tensor of any input, of the values
+    /// after the cast when `source.cast` is set (as `stats_of` computes them).
+    pub fn window_of(
+        &mut self,
+        id: RequestId,
+        source: TensorSource,
+        w: &super::protocol::Window,
+        reply: &mut dyn FnMut(Response),
+    ) {
+        let (ckpt, sources, _, i) = match self.readable_tensor(id, source.input, source.tensor) {
             Ok(x) => x,
             Err(r) => return reply(*r),
         };
-        match super::window::read(ckpt, &sources, i, w) {
-            Ok(r) => reply(Response::Window(super::window::reply(id, tensor, r))),
+        match super::window::read(ckpt, &sources, i, w, source.cast) {
+            Ok(r) => reply(Response::Window(super::window::reply(id, source.tensor, r))),
             Err(e) => reply(Response::Error(ErrorReply::from_format(id, &e))),
         }
     }

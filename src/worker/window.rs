@@ -7,12 +7,12 @@
 //! [`crate::format::data::read_tensor_range`], merging nearby indices into one read (a gap of at
 //! most [`MAX_GAP`] elements) so a column of a wide matrix is not one read per cell, and
 //! answers their display texts and numbers (complex values: the texts are `a+bj`, the numbers
-//! their real parts).
+//! their real parts); with a cast, of the values as the export casts them.
 
 use super::protocol::{Window, WindowReply};
 use crate::display::value_texts;
-use crate::format::element::{decode_real, Decoder};
-use crate::format::{Checkpoint, DKind, FormatError, Source};
+use crate::format::element::{decode_real, Caster, Decoder};
+use crate::format::{Checkpoint, DKind, DType, FormatError, Source};
 
 /// Most cells one window may hold.
 pub const MAX_CELLS: u64 = 4096;
@@ -95,26 +95,38 @@ fn runs(sorted: &[u64]) -> Vec<(u64, u64)> {
     out
 }
 
-/// Read window `w` of tensor `index`.
+/// Read window `w` of tensor `index`; with `cast`, of its values cast to that dtype the way
+/// the export writes them ([`Caster`]; ignored when it is not a float cast of the stored dtype).
 pub fn read(
     ckpt: &Checkpoint,
     sources: &[&dyn Source],
     index: usize,
     w: &Window,
+    cast: Option<DType>,
 ) -> Result<(Vec<String>, Vec<f64>), FormatError> {
     let t = &ckpt.tensors[index];
     let idx = offsets(&t.shape, w).map_err(|e| FormatError::at(t.path_string(), e))?;
     let mut sorted = idx.clone();
     sorted.sort_unstable();
     sorted.dedup();
-    let esz = t.dtype.size();
-    let dec = Decoder::new(t.dtype);
-    let complex = t.dtype.kind() == DKind::Complex;
+    let mut caster = cast
+        .filter(|&to| to != t.dtype)
+        .and_then(|to| Caster::new(t.dtype, to));
+    let dtype = caster.as_ref().map_or(t.dtype, |c| c.to);
+    let esz = dtype.size();
+    let dec = Decoder::new(dtype);
+    let complex = dtype.kind() == DKind::Complex;
     // (element, texts, numbers) of every run
     let mut got: Vec<(u64, Vec<String>, Vec<f64>)> = vec![];
+    let mut cast_bytes = vec![];
     for (first, count) in runs(&sorted) {
-        let bytes = crate::format::data::read_tensor_range(ckpt, sources, index, first, count)?;
-        let texts = value_texts(t.dtype, &bytes[..(count as usize * esz).min(bytes.len())]);
+        let mut bytes = crate::format::data::read_tensor_range(ckpt, sources, index, first, count)?;
+        if let Some(c) = caster.as_mut() {
+            cast_bytes.clear();
+            c.convert(&bytes, &mut cast_bytes);
+            std::mem::swap(&mut bytes, &mut cast_bytes);
+        }
+        let texts = value_texts(dtype, &bytes[..(count as usize * esz).min(bytes.len())]);
         let mut nums = vec![];
         if complex {
             let mut im = vec![];
@@ -200,10 +212,23 @@ mod tests {
         let (ckpt, src) = sample();
         // tensor 0 of the sample is a/w, float32 [2, 3]
         let i = ckpt.tensors.iter().position(|t| t.shape == [2, 3]).unwrap();
-        let all = read(&ckpt, &[&src], i, &Window::Flat { first: 0, count: 6 }).unwrap();
+        let all = read(
+            &ckpt,
+            &[&src],
+            i,
+            &Window::Flat { first: 0, count: 6 },
+            None,
+        )
+        .unwrap();
         // its transpose: rows are columns
-        let (texts, nums) =
-            read(&ckpt, &[&src], i, &plane(1, 0, vec![0, 0], (0, 3), (0, 2))).unwrap();
+        let (texts, nums) = read(
+            &ckpt,
+            &[&src],
+            i,
+            &plane(1, 0, vec![0, 0], (0, 3), (0, 2)),
+            None,
+        )
+        .unwrap();
         let want: Vec<f64> = [0, 3, 1, 4, 2, 5].iter().map(|&k| all.1[k]).collect();
         assert_eq!(nums, want);
         assert_eq!(texts.len(), 6);

@@ -8,8 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { ARTIFACTS, PY, T, testid, suite, fixture, openPage } from './harness.mjs';
+import { ARTIFACTS, T, testid, suite, fixture, openPage, python, openB, runCompare, downloadAs, DP_FC_FROM_B } from './harness.mjs';
 
 
 const S = suite({ tmpPrefix: 'weightscope-compare-', needPy: true });
@@ -23,12 +22,8 @@ const expectation = (name) => JSON.parse(fs.readFileSync(fixture(name), 'utf8'))
 async function compare(page, a, b, map) {
   await testid(page, 'file-input').setInputFiles(fixture(a));
   await page.locator('[data-testid="edit-panel"][data-ready="true"]').waitFor({ state: 'attached', timeout: T });
-  await page.getByRole('tab', { name: 'Compare' }).click(); // the panel lives in the Compare tab
-  await testid(page, 'compare-input').setInputFiles(fixture(b));
-  await testid(page, 'compare-b').waitFor({ timeout: T });
-  await testid(page, 'compare-map').fill(map);
-  await testid(page, 'compare-run').click();
-  await testid(page, 'compare-done').waitFor({ timeout: T });
+  await openB(page, fixture(b));
+  await runCompare(page, map);
 }
 
 const keysOf = (page, id) => page.locator(`[data-testid="${id}"] li`).evaluateAll((ls) => ls.map((l) => l.dataset.key));
@@ -102,9 +97,6 @@ print("\n".join(torch.load(sys.argv[1], weights_only=True).keys()))`, fixture('d
   }
 });
 
-function python(script, ...args) {
-  return execFileSync(PY, ['-c', script, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
 
 test('transplant selected keys from B into A through a prefix map, undo, download; torch verifies', { timeout: 120_000 }, async () => {
   const want = expectation('diff/dp.diff.json');
@@ -139,22 +131,9 @@ test('transplant selected keys from B into A through a prefix map, undo, downloa
     await testid(page, 'redo').click();
     await page.locator('[data-testid="journal"] li[data-state="applied"]').waitFor({ timeout: T });
 
-    await testid(page, 'download-format').selectOption('torch');
-    const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), testid(page, 'download').click()]);
-    assert.equal(dl.suggestedFilename(), 'dp_a.edited.pth');
-    const out = path.join(S.tmp, dl.suggestedFilename());
-    await dl.saveAs(out);
-    const check = python(String.raw`
-import sys, torch
-a = torch.load(sys.argv[1], weights_only=True)
-b = torch.load(sys.argv[2], weights_only=True)
-o = torch.load(sys.argv[3], weights_only=True)
-assert list(o) == list(a), (list(o), list(a))
-for k, v in o.items():
-    src = b[k[len("module."):]] if k.startswith("module.fc.") else a[k]
-    assert v.dtype == src.dtype and torch.equal(v, src), k
-assert not torch.equal(o["module.fc.weight"], a["module.fc.weight"])
-print("ok")`, fixture('diff/dp_a.pth'), fixture('diff/dp_b.pth'), out);
+    const out = await downloadAs(page, 'torch', S.tmp);
+    assert.equal(path.basename(out), 'dp_a.edited.pth');
+    const check = python(DP_FC_FROM_B, fixture('diff/dp_a.pth'), fixture('diff/dp_b.pth'), out);
     assert.equal(check.trim(), 'ok');
     assert.deepEqual(log.problems, []);
   } finally {

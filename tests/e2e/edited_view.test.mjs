@@ -9,15 +9,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { ARTIFACTS, PY, T, testid, suite, fixture, openPage } from './harness.mjs';
+import { ARTIFACTS, T, testid, suite, fixture, openPage, python, openB, runCompare } from './harness.mjs';
 
 const S = suite({ tmpPrefix: 'weightscope-edited-', needPy: true });
 const PAGE = { acceptDownloads: true, viewport: { width: 1280, height: 800 } };
 
-function python(script, ...args) {
-  return execFileSync(PY, ['-c', script, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
 
 async function open(page, file) {
   await testid(page, 'file-input').setInputFiles(file);
@@ -172,12 +168,8 @@ test('a transplanted tensor is marked and inspected from B\'s bytes', { timeout:
   const { context, page, log } = await openPage(S, PAGE);
   try {
     await open(page, fixture('diff/dp_a.pth'));
-    await page.getByRole('tab', { name: 'Compare' }).click();
-    await testid(page, 'compare-input').setInputFiles(fixture('diff/dp_b.pth'));
-    await testid(page, 'compare-b').waitFor({ timeout: T });
-    await testid(page, 'compare-map').fill('module.=');
-    await testid(page, 'compare-run').click();
-    await testid(page, 'compare-done').waitFor({ timeout: T });
+    await openB(page, fixture('diff/dp_b.pth'));
+    await runCompare(page, 'module.=');
     const changed = await page.locator('[data-testid="diff-changed"] li').evaluateAll((ls) => ls.map((l) => l.dataset.key));
     assert.ok(changed.length > 0);
     for (const k of changed) await page.locator(`[data-testid="diff-changed"] li[data-key="${k}"] input[type=checkbox]`).check();

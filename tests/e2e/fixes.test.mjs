@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { ARTIFACTS, PY, ROOT, T, testid, suite, fixture, openPage } from './harness.mjs';
+import { ARTIFACTS, PY, ROOT, T, testid, suite, fixture, openPage, python, openB, runCompare, downloadAs, DP_FC_FROM_B } from './harness.mjs';
 
 const S = suite({ tmpPrefix: 'weightscope-fixes-', needPy: true, needFixtures: true });
 const PAGE = { acceptDownloads: true, viewport: { width: 1280, height: 800 } };
@@ -26,22 +26,11 @@ before(() => {
 const close = (got, want, what, rel = 1e-6) =>
   assert.ok(Math.abs(got - want) <= rel * Math.abs(want) + 1e-12, `${what}: ${got} vs torch ${want}`);
 
-function python(script, ...args) {
-  return execFileSync(PY, ['-c', script, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-async function openB(page, a, b) {
+/** Open fixture `a` as A and fixture `b` as B in the Compare tab. */
+async function openAB(page, a, b) {
   await testid(page, 'file-input').setInputFiles(fixture(a));
   await page.locator('[data-testid="edit-panel"][data-ready="true"]').waitFor({ state: 'attached', timeout: T });
-  await page.getByRole('tab', { name: 'Compare' }).click();
-  await testid(page, 'compare-input').setInputFiles(fixture(b));
-  await testid(page, 'compare-b').waitFor({ timeout: T });
-}
-
-async function runDiff(page, map) {
-  await testid(page, 'compare-map').fill(map);
-  await testid(page, 'compare-run').click();
-  await testid(page, 'compare-done').waitFor({ timeout: T });
+  await openB(page, fixture(b));
 }
 
 /** Vertical distance between the bottom of `a` and the top of `b` (px). */
@@ -53,7 +42,7 @@ async function below(a, b) {
 test('compare: messages next to the action, B named, map hint, suggestion when nothing matches, rows open tensors', { timeout: 120_000 }, async () => {
   const { context, page } = await openPage(S, PAGE);
   try {
-    await openB(page, 'diff/dp_a.pth', 'diff/dp_b.pth');
+    await openAB(page, 'diff/dp_a.pth', 'diff/dp_b.pth');
     assert.equal(await testid(page, 'compare-b-name').textContent(), 'dp_b.pth');
     assert.match(await testid(page, 'compare-map').getAttribute('placeholder'), /^=module\./);
     // a bad map: the message sits right under the Compare button
@@ -64,7 +53,7 @@ test('compare: messages next to the action, B named, map hint, suggestion when n
     const gap = await below(testid(page, 'compare-run'), err);
     assert.ok(gap >= 0 && gap < 40, `compare error ${gap}px under the button`);
     // no map: no name matches (A has module.*), a map is suggested; using it compares
-    await runDiff(page, '');
+    await runCompare(page, '');
     const sug = testid(page, 'compare-suggest');
     await sug.waitFor({ timeout: T });
     assert.equal(await sug.getAttribute('data-map'), 'module.=');
@@ -73,7 +62,7 @@ test('compare: messages next to the action, B named, map hint, suggestion when n
     assert.equal(await testid(page, 'compare-map').inputValue(), 'module.=');
     // a row's name opens A's tensor
     await page.locator('[data-testid="diff-changed"] li[data-key="module.fc.weight"] [data-testid="diff-open"]').click();
-    await page.getByRole('tab', { name: 'Inspector' }).click();
+    await testid(page, 'ab-inspect').click();
     await page.locator('[data-testid="inspector-path"]').filter({ hasText: 'module' }).waitFor({ timeout: T });
     assert.match(await testid(page, 'inspector-path').textContent(), /fc.*weight/);
   } finally {
@@ -85,8 +74,8 @@ test('transplant: a batch applies the valid rows and lists the refused; a patter
   const { context, page } = await openPage(S, PAGE);
   try {
     // partial_a / partial_b: changed and mismatched rows
-    await openB(page, 'diff/partial_a.pth', 'diff/partial_b.pth');
-    await runDiff(page, '');
+    await openAB(page, 'diff/partial_a.pth', 'diff/partial_b.pth');
+    await runCompare(page, '');
     const mm = page.locator('[data-testid="diff-mismatched"] li[data-key="head.weight"]');
     assert.match(await mm.textContent(), /refuses/);
     await page.locator('[data-testid="diff-changed"] li[data-key="stem.bias"] input[type=checkbox]').check();
@@ -108,7 +97,7 @@ test('transplant: a batch applies the valid rows and lists the refused; a patter
     // dp_a (module.*) and dp_b (plain names): a pattern on B's names, no replacement, map module.=
     const { context: c2, page: p2 } = await openPage(S, PAGE);
     try {
-      await openB(p2, 'diff/dp_a.pth', 'diff/dp_b.pth');
+      await openAB(p2, 'diff/dp_a.pth', 'diff/dp_b.pth');
       await testid(p2, 'compare-map').fill('module.=');
       await testid(p2, 'transplant-pattern').fill(String.raw`^fc\.`);
       await testid(p2, 'transplant-apply').click();
@@ -126,20 +115,8 @@ test('transplant: a batch applies the valid rows and lists the refused; a patter
       const jl = await p2.locator('[data-testid="journal"] li[data-state="applied"]').allTextContents();
       assert.equal(jl.length, 1);
       assert.match(jl[0], /transplant 2 tensors from B as module\.fc\.weight, module\.fc\.bias/);
-      await testid(p2, 'download-format').selectOption('torch');
-      const [dl] = await Promise.all([p2.waitForEvent('download', { timeout: 60_000 }), testid(p2, 'download').click()]);
-      const out = path.join(S.tmp, 'dp_pattern.pth');
-      await dl.saveAs(out);
-      const check = python(String.raw`
-import sys, torch
-a = torch.load(sys.argv[1], weights_only=True)
-b = torch.load(sys.argv[2], weights_only=True)
-o = torch.load(sys.argv[3], weights_only=True)
-assert list(o) == list(a), (list(o), list(a))
-for k, v in o.items():
-    src = b[k[len("module."):]] if k.startswith("module.fc.") else a[k]
-    assert torch.equal(v, src), k
-print("ok")`, fixture('diff/dp_a.pth'), fixture('diff/dp_b.pth'), out);
+      const out = await downloadAs(p2, 'torch', S.tmp);
+      const check = python(DP_FC_FROM_B, fixture('diff/dp_a.pth'), fixture('diff/dp_b.pth'), out);
       assert.equal(check.trim(), 'ok');
     } finally {
       await c2.close();
@@ -152,8 +129,8 @@ print("ok")`, fixture('diff/dp_a.pth'), fixture('diff/dp_b.pth'), out);
 test('compare chart follows dark mode', { timeout: 120_000 }, async () => {
   const { context, page } = await openPage(S, { ...PAGE, colorScheme: 'dark' });
   try {
-    await openB(page, 'diff/train_a.pth', 'diff/train_b.pth');
-    await runDiff(page, '');
+    await openAB(page, 'diff/train_a.pth', 'diff/train_b.pth');
+    await runCompare(page, '');
     const bg = await testid(page, 'diff-chart').evaluate((c) => Array.from(c.getContext('2d').getImageData(2, 2, 1, 1).data));
     assert.ok(bg[0] + bg[1] + bg[2] < 200, `chart background ${bg} in dark mode`);
     await page.screenshot({ path: path.join(ARTIFACTS, 'fixes-compare-dark.png') });

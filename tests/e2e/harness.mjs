@@ -1,13 +1,15 @@
 // Shared setup of the end-to-end tests: where things are (overridable by environment), the
 // playwright-core Chromium driver from .tools/ (never a downloaded browser), the flags Debian's
-// Chromium needs here, the default wait, the data-testid locator, and each suite's browser and
-// server (`suite`).
+// Chromium needs here, the default wait, the data-testid locator, each suite's browser and
+// server (`suite`), torch scripts (`python`), and the steps several tests share (open B and
+// compare, download).
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { serve } from '../../scripts/static-server.mjs';
 
@@ -130,3 +132,48 @@ export function networkViolations(s, log) {
 export function checkClean(s, log) {
   assert.deepEqual([...networkViolations(s, log), ...log.problems], []);
 }
+
+/** Run a Python `script` in the torch venv with `args`; its stdout. */
+export function python(script, ...args) {
+  return execFileSync(PY, ['-c', script, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 });
+}
+
+/** Show the Compare tab and open `file` as B; resolves once the panel names it. */
+export async function openB(page, file) {
+  await page.getByRole('tab', { name: 'Compare' }).click();
+  await testid(page, 'compare-input').setInputFiles(file);
+  await page.locator('[data-testid="compare-b-name"]', { hasText: path.basename(file) }).waitFor({ timeout: T });
+}
+
+/** Compare A with B through the prefix map `map` ('' for none); resolves with the lists shown. */
+export async function runCompare(page, map = '') {
+  await testid(page, 'compare-map').fill(map);
+  await testid(page, 'compare-run').click();
+  await testid(page, 'compare-done').waitFor({ timeout: T });
+}
+
+/** Download the edited checkpoint as `format` into directory `dir`; its path. */
+export async function downloadAs(page, format, dir) {
+  await testid(page, 'download-format').selectOption(format);
+  const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), testid(page, 'download').click()]);
+  const out = path.join(dir, dl.suggestedFilename());
+  await dl.saveAs(out);
+  return out;
+}
+
+/**
+ * Torch check of a download made from the fixtures diff/dp_a.pth (A, `module.*`) and
+ * diff/dp_b.pth (B, plain names) with B's `fc.*` transplanted: A's keys in A's order, every
+ * tensor equal to B's for `module.fc.*` and to A's otherwise. Prints `ok`.
+ */
+export const DP_FC_FROM_B = String.raw`
+import sys, torch
+a = torch.load(sys.argv[1], weights_only=True)
+b = torch.load(sys.argv[2], weights_only=True)
+o = torch.load(sys.argv[3], weights_only=True)
+assert list(o) == list(a), (list(o), list(a))
+for k, v in o.items():
+    src = b[k[len("module."):]] if k.startswith("module.fc.") else a[k]
+    assert v.dtype == src.dtype and torch.equal(v, src), k
+assert not torch.equal(o["module.fc.weight"], a["module.fc.weight"])
+print("ok")`;

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { ARTIFACTS, PY, ROOT, T, testid, suite, openPage, checkClean } from './harness.mjs';
+import { ARTIFACTS, PY, ROOT, T, testid, suite, openPage, checkClean, openB, runCompare } from './harness.mjs';
 
 const S = suite({ tmpPrefix: 'weightscope-power-', needPy: true });
 const PAGE = { acceptDownloads: true, viewport: { width: 1280, height: 800 }, network: true };
@@ -275,11 +275,8 @@ test('A/B view: both histograms on one axis and the difference histogram equal n
   const { context, page } = await openPage(S, PAGE);
   try {
     await openFile(page, 'power.pth');
-    await page.getByRole('tab', { name: 'Compare' }).click();
-    await testid(page, 'compare-input').setInputFiles(path.join(S.tmp, 'power_b.pth'));
-    await testid(page, 'compare-b').waitFor({ timeout: T });
-    await testid(page, 'compare-run').click();
-    await testid(page, 'compare-done').waitFor({ timeout: T });
+    await openB(page, path.join(S.tmp, 'power_b.pth'));
+    await runCompare(page);
     await page.locator('[data-testid="diff-changed"] li[data-key="dec.small"] [data-testid="diff-open"]').click();
     const hist = page.locator('[data-testid="ab-hist"][data-a]');
     await hist.waitFor({ timeout: T });

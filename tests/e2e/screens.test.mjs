@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { ARTIFACTS, PY, ROOT, T, testid, suite, openPage } from './harness.mjs';
+import { ARTIFACTS, PY, ROOT, T, testid, suite, openPage, openB, runCompare } from './harness.mjs';
 
 const S = suite({ tmpPrefix: 'weightscope-screens-', needPy: true });
 const OUT = path.join(ARTIFACTS, 'screens');
@@ -59,11 +59,8 @@ for (const scheme of ['light', 'dark']) {
         await testid(page, 'view-tree').click();
         await page.getByRole('tab', { name: 'Edit' }).click();
         await shot(page, `edit-${tag}`);
-        await page.getByRole('tab', { name: 'Compare' }).click();
-        await testid(page, 'compare-input').setInputFiles(path.join(S.tmp, 'power_b.pth'));
-        await testid(page, 'compare-b').waitFor({ timeout: T });
-        await testid(page, 'compare-run').click();
-        await testid(page, 'compare-done').waitFor({ timeout: T });
+        await openB(page, path.join(S.tmp, 'power_b.pth'));
+        await runCompare(page);
         await page.locator('[data-testid="diff-changed"] li[data-key="dec.small"] [data-testid="diff-open"]').click();
         await page.locator('[data-testid="ab-hist"][data-a]').waitFor({ timeout: T });
         await shot(page, `compare-${tag}`);

@@ -268,3 +268,41 @@ fn planned_drops_and_output_bytes() {
     .unwrap();
     assert_eq!(output_bytes(&cast, &[&a]), 8 + 8);
 }
+
+#[test]
+fn the_chosen_b_is_the_one_diff_and_transplant_use() {
+    let a_bytes = st(&[("fc.weight", &[1.0, 2.0])]);
+    let a = open("a.safetensors", a_bytes.clone());
+    let mut e = Editor::new();
+    e.reset(&a);
+    assert!(e.b().is_none());
+    assert!(e.choose_b(1).is_err(), "no B is open yet");
+    // b1 has fc.weight of A's shape, b2 one of another shape
+    e.open_b(NamedSource::in_memory("b1.safetensors", st(&[("fc.weight", &[5.0, 6.0])])))
+        .unwrap();
+    e.open_b(NamedSource::in_memory("b2.safetensors", st(&[("fc.weight", &[7.0])])))
+        .unwrap();
+    assert_eq!(
+        e.b().map(|(i, _)| i),
+        Some(2),
+        "the latest opened is chosen"
+    );
+    let src = MemSource(a_bytes);
+    let srcs: Vec<&dyn Source> = vec![&src];
+    let r = e.diff(1, &a, &srcs, &[], &mut |_, _| true);
+    assert_eq!(r.mismatched.len(), 1, "{r:?}");
+    let t = spec(json!({"transplant": {"pattern": "^fc\\.weight$"}}));
+    assert!(e.apply(2, &a, &t).error.is_some(), "b2's shape differs");
+    // choose b1: the diff and the transplant follow
+    e.choose_b(1).unwrap();
+    assert_eq!(e.b().map(|(i, _)| i), Some(1));
+    let r = e.diff(3, &a, &srcs, &[], &mut |_, _| true);
+    assert!(r.mismatched.is_empty() && r.changed.len() == 1, "{r:?}");
+    let r = e.apply(4, &a, &t);
+    assert_eq!(r.error, None, "{r:?}");
+    assert_eq!(e.journal().unwrap().current().tensors()[0].1.input, 1);
+    assert!(e.choose_b(3).is_err() && e.choose_b(0).is_err());
+    // a new A forgets every B
+    e.reset(&a);
+    assert!(e.b().is_none());
+}
