@@ -18,6 +18,7 @@ use super::context::{Checkpoint, OpenedFile};
 use super::edit_panel::EditPanel;
 use super::edited::{Facts, ShownIndex};
 use super::inspector::{Busy, Inspector};
+use super::lazy::Lazy;
 use super::model::{journal_status, StatusKind};
 use super::model::{Details, FileCard, PageState};
 use super::overview::{LayerStats, Overview, AUTO_LIMIT};
@@ -418,7 +419,7 @@ pub fn App() -> impl IntoView {
                     {move || if run_mode.get() { "Back to the file" } else { "Training run…" }}
                 </button>
             </header>
-            <div class:hidden=move || !run_mode.get()><super::run_view::RunView files=run_files /></div>
+            <div class:hidden=move || !run_mode.get()><Lazy when=run_mode><super::run_view::RunView files=run_files /></Lazy></div>
             <main class="content" class:hidden=run_mode>
                 {move || pending.get().map(|(label, format)| progress(label, format))}
                 {move || busy.get().filter(|b| b.shown).map(|b| work_progress(b, cancel))}
@@ -449,10 +450,11 @@ pub fn App() -> impl IntoView {
                                     .collect_view()}
                             </div>
                             <div class="tab-body">
+                                // a tab is built when first shown: an open renders the Inspector only
                                 <div class:hidden=move || tab.get() != Tab::Inspector><Inspector busy=busy /></div>
-                                <div class:hidden=move || tab.get() != Tab::Edit><EditPanel /></div>
-                                <div class:hidden=move || tab.get() != Tab::Compare><ComparePanel /></div>
-                                <div class:hidden=move || tab.get() != Tab::Merge><super::merge_panel::MergePanel first=first_files /></div>
+                                <div class:hidden=move || tab.get() != Tab::Edit><Lazy when=Signal::derive(move || tab.get() == Tab::Edit)><EditPanel /></Lazy></div>
+                                <div class:hidden=move || tab.get() != Tab::Compare><Lazy when=Signal::derive(move || tab.get() == Tab::Compare)><ComparePanel /></Lazy></div>
+                                <div class:hidden=move || tab.get() != Tab::Merge><Lazy when=Signal::derive(move || tab.get() == Tab::Merge)><super::merge_panel::MergePanel first=first_files /></Lazy></div>
                             </div>
                         </section>
                         <section class="pane overview-pane">

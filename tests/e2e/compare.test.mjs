@@ -22,7 +22,8 @@ const expectation = (name) => JSON.parse(fs.readFileSync(fixture(name), 'utf8'))
 /** Open A in the page and B in the Compare panel, then run the diff through `map`. */
 async function compare(page, a, b, map) {
   await testid(page, 'file-input').setInputFiles(fixture(a));
-  await page.locator('[data-testid="edit-panel"][data-ready="true"]').waitFor({ state: 'attached', timeout: T });
+  // the file is open (the Compare tab is built when first shown, like Edit)
+  await page.locator('[data-testid="tree"]').waitFor({ timeout: T });
   await page.getByRole('tab', { name: 'Compare' }).click(); // the panel lives in the Compare tab
   await testid(page, 'compare-input').setInputFiles(fixture(b));
   await testid(page, 'compare-b').waitFor({ timeout: T });
@@ -122,7 +123,10 @@ test('transplant selected keys from B into A through a prefix map, undo, downloa
     await testid(page, 'transplant-selected').click();
     await page.locator('[data-testid="transplant-count"][data-count="1"]').waitFor({ timeout: T });
     assert.equal(await testid(page, 'compare-error').count(), 0);
+    // the journal is in the Edit tab (built when first shown)
+    await page.getByRole('tab', { name: 'Edit' }).click();
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="journal"] li[data-state="applied"]')].some((l) => /transplant 2 tensors/.test(l.textContent)), null, { timeout: T });
+    await page.getByRole('tab', { name: 'Compare' }).click();
 
     // a transplant with a shape mismatch is refused with a message
     await testid(page, 'transplant-pattern').fill(String.raw`^fc\.weight$`);

@@ -32,7 +32,8 @@ function python(script, ...args) {
 
 async function openB(page, a, b) {
   await testid(page, 'file-input').setInputFiles(fixture(a));
-  await page.locator('[data-testid="edit-panel"][data-ready="true"]').waitFor({ state: 'attached', timeout: T });
+  // the file is open (the Compare tab is built when first shown, like Edit)
+  await page.locator('[data-testid="tree"]').waitFor({ timeout: T });
   await page.getByRole('tab', { name: 'Compare' }).click();
   await testid(page, 'compare-input').setInputFiles(fixture(b));
   await testid(page, 'compare-b').waitFor({ timeout: T });
