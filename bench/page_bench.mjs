@@ -16,7 +16,9 @@
 // (tests/artifacts/page-bench/). `--smoke`: tiny inputs, one run, same code path (the test
 // command runs it, so the bench cannot rot); it checks what it reads (tensor counts, statistics
 // rows) but asserts no time.
-//   node bench/page_bench.mjs [--smoke] [--runs N] [--size-gib G]
+// `--open-only`: only the three opens (with their breakdown) and the sizes, for quick
+// before/after comparisons of the open path.
+//   node bench/page_bench.mjs [--smoke] [--open-only] [--runs N] [--size-gib G]
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -30,6 +32,7 @@ const opt = (name, dflt) => {
   return i >= 0 ? args[i + 1] : dflt;
 };
 const SMOKE = args.includes('--smoke');
+const OPEN_ONLY = args.includes('--open-only');
 const RUNS = Number(opt('--runs', SMOKE ? 1 : 3));
 const SIZE_GIB = Number(opt('--size-gib', SMOKE ? 1 / 256 : 4));
 const KEYS = SMOKE ? 2000 : 50_000;
@@ -61,6 +64,7 @@ torch.save(many, os.path.join(d, "keys.pth"))
 json.dump({"small": len(small), "big": 1000, "keys": keys}, open(os.path.join(d, "counts.json"), "w"))
 `;
 
+class OpenOnlyDone extends Error {}
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -204,6 +208,7 @@ try {
       res[k].push(r.paint);
       res.breakdown[k] ??= [];
       res.breakdown[k].push(r);
+      if (OPEN_ONLY) continue;
       if (k === 'big') {
         // whole-file statistics of the big file (over the automatic limit → the button)
         const compute = testid(page, 'compute-all');
@@ -229,6 +234,7 @@ try {
     }
     await context.close();
   }
+  if (OPEN_ONLY) throw new OpenOnlyDone();
   // offline: first visit online (the service worker installs), then a reload with the network off
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
@@ -272,9 +278,23 @@ try {
   } finally {
     await s2.close();
   }
+} catch (e) {
+  if (!(e instanceof OpenOnlyDone)) throw e;
 } finally {
   await browser.close();
   await server.close();
+}
+if (OPEN_ONLY) {
+  const gz = gzipSizes();
+  console.log(`\nopens only — median of ${RUNS} run(s), ms from \`change\` to the next frame after the count is on screen`);
+  for (const k of ['small', 'big', 'keys']) console.log(`  ${k} (${counts[k]} tensors): ${ms(median(res[k]))} (runs: ${res[k].map((x) => fmt(x)).join(', ')})`);
+  console.log(`  shipped wasm + JS, gzip -9: ${(gz.total / 1024).toFixed(0)} KiB (${gz.rows.join(', ')})`);
+  console.log('breakdown of the last run (ms after `change`):');
+  for (const k of ['small', 'big', 'keys']) {
+    const r = res.breakdown[k].at(-1);
+    console.log(`  ${k}: ${Object.entries(r.steps).map(([n, v]) => `${n} ${fmt(v, 1)}`).join(' · ')}; ${r.reads}`);
+  }
+  process.exit(0);
 }
 
 // native anchors, same machine, same run

@@ -18,6 +18,7 @@ use super::context::{OpenedFile, PageCheckpoint};
 use super::edit_panel::EditPanel;
 use super::edited::{Facts, ShownIndex};
 use super::inspector::{Busy, Inspector};
+use super::lazy::Lazy;
 use super::model::{journal_status, StatusKind};
 use super::model::{Details, FileCard, PageState};
 use super::overview::{bytes_to_read, LayerStats, Overview, AUTO_LIMIT};
@@ -294,7 +295,7 @@ pub fn App() -> impl IntoView {
             on:drop=on_drop
         >
             <TopBar sample=sample open=open run_mode=run_mode />
-            <div class:hidden=move || !run_mode.get()><super::run_view::RunView files=run_files /></div>
+            <div class:hidden=move || !run_mode.get()><Lazy when=run_mode><super::run_view::RunView files=run_files /></Lazy></div>
             <main class="content" class:hidden=run_mode>
                 {move || pending.get().map(|(label, format)| progress(label, format))}
                 {move || busy.get().filter(|b| b.shown).map(|b| work_progress(b, cancel))}
@@ -381,9 +382,10 @@ fn SidePane(
             </div>
             <div class="tab-body">
                 <div class:hidden=move || tab.get() != Tab::Inspector><Inspector busy=busy /></div>
-                <div class:hidden=move || tab.get() != Tab::Edit><EditPanel /></div>
-                <div class:hidden=move || tab.get() != Tab::Compare><ComparePanel /></div>
-                <div class:hidden=move || tab.get() != Tab::Merge><super::merge_panel::MergePanel first=first_files /></div>
+                // a tab is built when first shown: an open renders the Inspector only
+                <div class:hidden=move || tab.get() != Tab::Edit><Lazy when=Signal::derive(move || tab.get() == Tab::Edit)><EditPanel /></Lazy></div>
+                <div class:hidden=move || tab.get() != Tab::Compare><Lazy when=Signal::derive(move || tab.get() == Tab::Compare)><ComparePanel /></Lazy></div>
+                <div class:hidden=move || tab.get() != Tab::Merge><Lazy when=Signal::derive(move || tab.get() == Tab::Merge)><super::merge_panel::MergePanel first=first_files /></Lazy></div>
             </div>
         </section>
     }

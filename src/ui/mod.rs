@@ -28,6 +28,7 @@
 //! - `merge_panel` (wasm32): the Merge tab (its own worker; Cancel terminates it).
 //! - `stats_pool` (wasm32): whole-file statistics on a pool of workers, cancelled by
 //!   terminating them.
+//! - `lazy` (wasm32): a part of the page built the first time it is shown (the tabs).
 
 pub mod compare_model;
 pub mod edited;
@@ -59,6 +60,8 @@ pub mod heatmap_view;
 pub mod hub;
 #[cfg(target_arch = "wasm32")]
 pub mod inspector;
+#[cfg(target_arch = "wasm32")]
+pub mod lazy;
 #[cfg(target_arch = "wasm32")]
 pub mod merge_panel;
 #[cfg(target_arch = "wasm32")]

@@ -34,7 +34,8 @@ pub fn TensorPane(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoV
             <super::stats_export::StatsExport />
         </div>
         <div class="pane-body" class:hidden=move || table.get()><TreePanel search=search regex=regex /></div>
-        <div class="pane-body" class:hidden=move || !table.get()><TensorTable /></div>
+        // built when first shown (an open renders the tree only)
+        <div class="pane-body" class:hidden=move || !table.get()><super::lazy::Lazy when=table><TensorTable /></super::lazy::Lazy></div>
     }
 }
 

@@ -138,8 +138,8 @@ impl WorkerClient {
         let weak = Rc::downgrade(&self.inner);
         let onmessage = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
             let Some(inner) = weak.upgrade() else { return };
-            if ev.data().is_string() {
-                // only the index crosses as a string: time its decoding (the benchmark's marks)
+            if crate::worker::service::carries_index(&ev.data()) {
+                // time the index's decoding (the benchmark's marks)
                 mark("p:recv");
             }
             let resp = match crate::worker::service::decode(ev.data()) {

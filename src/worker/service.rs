@@ -10,7 +10,7 @@
 
 use super::blob;
 use super::perf::mark;
-use super::protocol::{ErrorKind, ErrorReply, JsFile, Request, Response, Summary};
+use super::protocol::{Entry, ErrorKind, ErrorReply, JsFile, Request, Response, ValueEntry};
 use super::session::{NamedSource, Session};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
@@ -28,11 +28,11 @@ fn now() -> f64 {
     js_sys::Date::now()
 }
 
-fn post(r: &Response) {
+fn post(r: Response) {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-    // posting only fails for uncloneable values, which `encode` never makes
-    let _ = scope.post_message(&encode(r));
-    if let Response::AllStatsDone { .. } = r {
+    let done = matches!(r, Response::AllStatsDone { .. });
+    post_to(&scope, r);
+    if done {
         mark(&format!(
             "w:mem:all-stats-done:{}",
             super::export::wasm_memory()
@@ -51,7 +51,7 @@ fn schedule() {
         let start = now();
         let more = SESSION.with(|s| {
             s.borrow_mut()
-                .all_stats_step(&mut || now() - start < SLICE_MS, &mut |r| post(&r))
+                .all_stats_step(&mut || now() - start < SLICE_MS, &mut |r| post(r))
         });
         if more {
             schedule();
@@ -60,23 +60,65 @@ fn schedule() {
     let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 0);
 }
 
-/// `{"summary": …}`, the wire shape of [`Response::Summary`], for the one answer sent as JSON
-/// (a struct of its own, so neither side carries JSON code for every other answer).
+/// The wire shape of [`Response::Summary`]: `{"summary": HEAD, "index": BYTES}`. HEAD is the
+/// summary without its entries and values, as a plain object; BYTES (a `Uint8Array` whose
+/// buffer is transferred, not copied) is the postcard encoding of [`IndexWire`]. The index has
+/// tens of thousands of entries: a compact binary decodes several times faster than JSON or a
+/// JS object per field, and the page needs no JSON parser.
+const SUMMARY_TAG: &str = "summary";
+const INDEX_KEY: &str = "index";
+
+/// The index part of a summary, in postcard.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct SummaryJson<S> {
-    summary: S,
+struct IndexWire {
+    entries: Vec<Entry>,
+    values: Vec<ValueEntry>,
 }
 
-/// Encode a response as the JS value posted to the page. The index (`summary`: tens of
-/// thousands of entries) goes as one JSON string — one string to clone instead of a JS object
-/// per field, several times faster both sides —, every other answer as a plain object (they may
-/// carry JS handles). [`decode`] reads both.
+fn encode_summary(head: &Response, entries: &[Entry], values: &[ValueEntry]) -> Option<JsValue> {
+    let bytes = postcard::to_allocvec(&IndexWireRef { entries, values }).ok()?;
+    let v = serde_wasm_bindgen::to_value(head).ok()?;
+    let body = js_sys::Reflect::get(&v, &JsValue::from_str(SUMMARY_TAG)).ok()?;
+    let index = js_sys::Uint8Array::from(&bytes[..]);
+    js_sys::Reflect::set(&body, &JsValue::from_str(INDEX_KEY), &index).ok()?;
+    Some(v)
+}
+
+/// [`IndexWire`] borrowed from a summary (same encoding).
+#[derive(serde::Serialize)]
+struct IndexWireRef<'a> {
+    entries: &'a [Entry],
+    values: &'a [ValueEntry],
+}
+
+/// Encode a response as the JS value posted to the page: a plain object (answers may carry JS
+/// handles), the index (`summary`) as described at [`SUMMARY_TAG`]. [`decode`] reads both.
 pub fn encode(r: &Response) -> JsValue {
-    if let Response::Summary(summary) = r {
-        if let Ok(s) = serde_json::to_string(&SummaryJson { summary }) {
-            return JsValue::from_str(&s);
-        }
+    match r {
+        Response::Summary(s) => encode_owned(Response::Summary(s.clone())),
+        r => plain(r),
     }
+}
+
+/// [`encode`] without copying the index.
+pub fn encode_owned(r: Response) -> JsValue {
+    let Response::Summary(mut s) = r else {
+        return plain(&r);
+    };
+    let entries = std::mem::take(&mut s.entries);
+    let values = std::mem::take(&mut s.values);
+    let head = Response::Summary(s);
+    encode_summary(&head, &entries, &values).unwrap_or_else(|| {
+        plain(&Response::Error(ErrorReply::new(
+            head.id(),
+            ErrorKind::Request,
+            "internal: cannot encode the index",
+        )))
+    })
+}
+
+/// A response as a plain JS object.
+fn plain(r: &Response) -> JsValue {
     serde_wasm_bindgen::to_value(r).unwrap_or_else(|e| {
         serde_wasm_bindgen::to_value(&Response::Error(ErrorReply::new(
             r.id(),
@@ -85,6 +127,43 @@ pub fn encode(r: &Response) -> JsValue {
         )))
         .expect("an error reply always encodes")
     })
+}
+
+/// The buffers of an encoded answer to transfer with it (the index's bytes), so posting does
+/// not copy them.
+pub fn transfer_list(v: &JsValue) -> js_sys::Array {
+    let list = js_sys::Array::new();
+    if let Some(index) = index_of(v) {
+        list.push(&index.buffer());
+    }
+    list
+}
+
+/// True for an encoded summary (the page times its decoding).
+pub fn carries_index(v: &JsValue) -> bool {
+    index_of(v).is_some()
+}
+
+/// The index bytes of an encoded summary.
+fn index_of(v: &JsValue) -> Option<js_sys::Uint8Array> {
+    if !v.is_object() {
+        return None;
+    }
+    let body = js_sys::Reflect::get(v, &JsValue::from_str(SUMMARY_TAG)).ok()?;
+    if !body.is_object() {
+        return None;
+    }
+    js_sys::Reflect::get(&body, &JsValue::from_str(INDEX_KEY))
+        .ok()?
+        .dyn_into::<js_sys::Uint8Array>()
+        .ok()
+}
+
+/// Post an answer to the page (the index's buffer transferred).
+fn post_to(scope: &DedicatedWorkerGlobalScope, r: Response) {
+    let v = encode_owned(r);
+    // posting only fails for uncloneable values, which `encode` never makes
+    let _ = scope.post_message_with_transfer(&v, &transfer_list(&v));
 }
 
 /// The files of a request as sources behind the block cache, and as blobs by name; an error
@@ -115,11 +194,17 @@ fn sources(id: u32, files: Vec<JsFile>) -> Result<Sources, Box<Response>> {
 
 /// Decode what [`encode`] made (on the page).
 pub fn decode(v: JsValue) -> Result<Response, String> {
-    match v.as_string() {
-        Some(s) if s.starts_with('{') => serde_json::from_str::<SummaryJson<Summary>>(&s)
-            .map(|w| Response::Summary(w.summary))
-            .map_err(|e| e.to_string()),
-        _ => serde_wasm_bindgen::from_value(v).map_err(|e| e.to_string()),
+    let index = index_of(&v);
+    let r = serde_wasm_bindgen::from_value(v).map_err(|e| e.to_string())?;
+    match (r, index) {
+        (Response::Summary(mut s), Some(bytes)) => {
+            let w: IndexWire = postcard::from_bytes(&bytes.to_vec())
+                .map_err(|e| format!("the index does not decode: {e}"))?;
+            s.entries = w.entries;
+            s.values = w.values;
+            Ok(Response::Summary(s))
+        }
+        (r, _) => Ok(r),
     }
 }
 
@@ -233,8 +318,7 @@ pub fn start() {
             if !kind.is_empty() {
                 mark(&format!("w:encode:{kind}"));
             }
-            // posting only fails for uncloneable values, which `encode` never makes
-            let _ = post_scope.post_message(&encode(&r));
+            post_to(&post_scope, r);
             if !kind.is_empty() {
                 mark(&format!("w:posted:{kind}"));
                 mark(&format!("w:mem:{kind}:{}", super::export::wasm_memory()));

@@ -21,7 +21,8 @@ const expectation = (name) => JSON.parse(fs.readFileSync(fixture(name), 'utf8'))
 /** Open A in the page and B in the Compare panel, then run the diff through `map`. */
 async function compare(page, a, b, map) {
   await testid(page, 'file-input').setInputFiles(fixture(a));
-  await page.locator('[data-testid="edit-panel"][data-ready="true"]').waitFor({ state: 'attached', timeout: T });
+  // the file is open (the Compare tab is built when first shown: openB shows it)
+  await page.locator('[data-testid="tree"]').waitFor({ timeout: T });
   await openB(page, fixture(b));
   await runCompare(page, map);
 }
@@ -114,7 +115,10 @@ test('transplant selected keys from B into A through a prefix map, undo, downloa
     await testid(page, 'transplant-selected').click();
     await page.locator('[data-testid="transplant-count"][data-count="1"]').waitFor({ timeout: T });
     assert.equal(await testid(page, 'compare-error').count(), 0);
+    // the journal is in the Edit tab (built when first shown)
+    await page.getByRole('tab', { name: 'Edit' }).click();
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="journal"] li[data-state="applied"]')].some((l) => /transplant 2 tensors/.test(l.textContent)), null, { timeout: T });
+    await page.getByRole('tab', { name: 'Compare' }).click();
 
     // a transplant with a shape mismatch is refused with a message
     await testid(page, 'transplant-pattern').fill(String.raw`^fc\.weight$`);

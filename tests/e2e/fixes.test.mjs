@@ -29,7 +29,8 @@ const close = (got, want, what, rel = 1e-6) =>
 /** Open fixture `a` as A and fixture `b` as B in the Compare tab. */
 async function openAB(page, a, b) {
   await testid(page, 'file-input').setInputFiles(fixture(a));
-  await page.locator('[data-testid="edit-panel"][data-ready="true"]').waitFor({ state: 'attached', timeout: T });
+  // the file is open (the Compare tab is built when first shown: openB shows it)
+  await page.locator('[data-testid="tree"]').waitFor({ timeout: T });
   await openB(page, fixture(b));
 }
 

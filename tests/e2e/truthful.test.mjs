@@ -55,7 +55,8 @@ const cellsFrom = (page, first) => page.waitForFunction((want) => {
 
 async function openA(page, name) {
   await testid(page, 'file-input').setInputFiles(path.join(S.tmp, name));
-  await page.locator('[data-testid="edit-panel"][data-ready="true"]').waitFor({ state: 'attached', timeout: T });
+  // the file is open (the Edit, Compare and Merge tabs are built when first shown)
+  await page.locator('[data-testid="tree"]').waitFor({ timeout: T });
 }
 
 /** Resolves once the statistics progress bar is shown with its total ("done / total"). */
