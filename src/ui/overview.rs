@@ -232,9 +232,12 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
             .with(|f| f.as_ref().map(|f| f.entries.len()).unwrap_or(0));
         let d = done.get();
         let bytes = ls.to_read.get();
-        let flagged = ls
-            .rows
-            .with(|r| r.iter().flatten().filter(|r| r.summary.nonfinite() > 0).count());
+        let flagged = ls.rows.with(|r| {
+            r.iter()
+                .flatten()
+                .filter(|r| r.summary.nonfinite() > 0)
+                .count()
+        });
         if ls.running.get().is_some() {
             view! { <span class="muted">{format!("computing… {} of {} tensors", group_digits(d as u64), group_digits(total as u64))}</span> }.into_any()
         } else if d < total {

@@ -278,10 +278,16 @@ fn the_chosen_b_is_the_one_diff_and_transplant_use() {
     assert!(e.b().is_none());
     assert!(e.choose_b(1).is_err(), "no B is open yet");
     // b1 has fc.weight of A's shape, b2 one of another shape
-    e.open_b(NamedSource::in_memory("b1.safetensors", st(&[("fc.weight", &[5.0, 6.0])])))
-        .unwrap();
-    e.open_b(NamedSource::in_memory("b2.safetensors", st(&[("fc.weight", &[7.0])])))
-        .unwrap();
+    e.open_b(NamedSource::in_memory(
+        "b1.safetensors",
+        st(&[("fc.weight", &[5.0, 6.0])]),
+    ))
+    .unwrap();
+    e.open_b(NamedSource::in_memory(
+        "b2.safetensors",
+        st(&[("fc.weight", &[7.0])]),
+    ))
+    .unwrap();
     assert_eq!(
         e.b().map(|(i, _)| i),
         Some(2),
