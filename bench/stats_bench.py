@@ -161,7 +161,8 @@ def main():
         proc = subprocess.run([exe, path, name, "--runs", str(args.runs)], capture_output=True, text=True, check=True)
         eng = json.loads(proc.stdout)
         te = eng["best"]
-        s = eng["stats"]
+        # the engine's value summary (count, min, max, mean, std, …) is nested under "summary"
+        s = {**eng["stats"], **eng["stats"].get("summary", {})}
         mn, mx, mean, std, counts, edges = ref
         # Quantiles (not timed): numpy's exact ones vs the engine's, within its reported bound.
         a64 = (convert(raw) if convert else raw).astype(np.float64)
