@@ -11,7 +11,9 @@ use super::detect::{Format, LEGACY_MAGIC};
 use super::dtype::DType;
 use super::error::{FormatError, Result};
 use super::inflate::{check_claim, DEFLATED};
-use super::pickle::{tree, Limits, PickleError, StoragePid, StorageResolver, Unpickler, Value};
+use super::pickle::{
+    trailing_note, tree, Limits, PickleError, StoragePid, StorageResolver, Unpickler, Value,
+};
 use super::source::Source;
 use super::zip::{check_method, ZipDirectory, ZipEntry};
 use std::collections::HashMap;
@@ -211,12 +213,7 @@ pub fn open_zip(src: &dyn Source, name: &str) -> Result<Checkpoint> {
     };
     let mut u = Unpickler::new(&mut resolver, limits_for(pkl.len()));
     let (root, end) = u.load(&pkl, 0).map_err(|e| pickle_err(&pkl_name, e))?;
-    if end != pkl.len() {
-        notes.push(format!(
-            "{pkl_name}: {} bytes after the pickle's STOP were ignored",
-            pkl.len() - end
-        ));
-    }
+    notes.extend(trailing_note(&pkl_name, pkl.len(), end));
     let mut tensors = Vec::new();
     let root_node =
         tree::build(&u, root, &[], &mut tensors).map_err(|m| FormatError::at(&pkl_name, m))?;

@@ -161,14 +161,7 @@ impl Builder<'_, '_> {
             };
         }
         let v = self.u.get(id);
-        let is_container = matches!(
-            v,
-            Value::List(_)
-                | Value::Tuple(_)
-                | Value::Dict { .. }
-                | Value::Set { .. }
-                | Value::Object(_)
-        );
+        let is_container = v.is_container();
         if is_container && !self.on_path.insert(id) {
             return Node::Elided {
                 reason: "reference cycle".into(),

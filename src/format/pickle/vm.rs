@@ -47,6 +47,16 @@ pub fn memory_budget(pickle_len: usize) -> usize {
     (256usize << 20).saturating_add(pickle_len.saturating_mul(128))
 }
 
+/// The note for bytes after a pickle's STOP (`pickle.load` leaves them unread), if there are any.
+pub fn trailing_note(place: &str, len: usize, end: usize) -> Option<String> {
+    (end < len).then(|| {
+        format!(
+            "{place}: {} bytes after the pickle's STOP were ignored",
+            len - end
+        )
+    })
+}
+
 /// Resource limits for one unpickling run.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -386,44 +396,32 @@ impl<'r> Unpickler<'r> {
 
     fn set_items(&mut self, target: Id, pairs: Vec<(Id, Id)>) -> Result<(), String> {
         self.grow(target, pairs.iter().flat_map(|&(k, v)| [k, v]))?;
-        match &mut self.arena[target as usize] {
-            Value::Dict { items, .. } => {
-                // repeated keys are resolved (last value wins, first position kept) when the
-                // tree is built, where keys are compared by value
-                items.extend(pairs);
-                Ok(())
+        // repeated keys are resolved (last value wins, first position kept) when the tree is
+        // built, where keys are compared by value
+        let items = match &mut self.arena[target as usize] {
+            Value::Dict { items, .. } => items,
+            Value::Object(o) => &mut o.items,
+            other => {
+                let kind = other.kind_name();
+                return Err(format!("SETITEM(S) on a {kind} (only dicts take items)"));
             }
-            Value::Object(o) => {
-                o.items.extend(pairs);
-                Ok(())
-            }
-            other => Err(format!(
-                "SETITEM(S) on a {} (only dicts take items)",
-                other.kind_name()
-            )),
-        }
+        };
+        items.extend(pairs);
+        Ok(())
     }
 
     fn append_items(&mut self, target: Id, new: Vec<Id>) -> Result<(), String> {
         self.grow(target, new.iter().copied())?;
-        match &mut self.arena[target as usize] {
-            Value::List(items) => {
-                items.extend(new);
-                Ok(())
+        let items = match &mut self.arena[target as usize] {
+            Value::List(items) | Value::Set { items, .. } => items,
+            Value::Object(o) => &mut o.list,
+            other => {
+                let kind = other.kind_name();
+                return Err(format!("APPEND(S) on a {kind} (only lists take appends)"));
             }
-            Value::Set { items, .. } => {
-                items.extend(new);
-                Ok(())
-            }
-            Value::Object(o) => {
-                o.list.extend(new);
-                Ok(())
-            }
-            other => Err(format!(
-                "APPEND(S) on a {} (only lists take appends)",
-                other.kind_name()
-            )),
-        }
+        };
+        items.extend(new);
+        Ok(())
     }
 
     fn build(&mut self, target: Id, state: Id) -> Result<(), String> {
@@ -691,17 +689,8 @@ impl<'r> Unpickler<'r> {
                 items: vec![],
                 attrs: vec![],
             })?,
-            b'g' => {
-                let line = rd.line()?;
-                let idx = parse_index(line).ok_or("GET with a bad index")?;
-                self.memo_get(idx)?;
-            }
-            b'h' => {
-                let idx = rd.u8()? as u64;
-                self.memo_get(idx)?;
-            }
-            b'j' => {
-                let idx = u32::from_le_bytes(rd.arr::<4>()?) as u64;
+            b'g' | b'h' | b'j' => {
+                let idx = rd.memo_index(op)?;
                 self.memo_get(idx)?;
             }
             b'i' => {
@@ -733,17 +722,8 @@ impl<'r> Unpickler<'r> {
                 self.push_new(Value::List(items))?;
             }
             b']' => self.push_new(Value::List(vec![]))?,
-            b'p' => {
-                let line = rd.line()?;
-                let idx = parse_index(line).ok_or("PUT with a bad index")?;
-                self.memo_put(idx)?;
-            }
-            b'q' => {
-                let idx = rd.u8()? as u64;
-                self.memo_put(idx)?;
-            }
-            b'r' => {
-                let idx = u32::from_le_bytes(rd.arr::<4>()?) as u64;
+            b'p' | b'q' | b'r' => {
+                let idx = rd.memo_index(op)?;
                 self.memo_put(idx)?;
             }
             0x94 => {
@@ -997,6 +977,19 @@ impl<'a> Reader<'a> {
             return Err(self.eof(&format!("a {n}-byte argument")));
         }
         self.take(n as usize)
+    }
+    /// The memo index of GET (`g h j`) or PUT (`p q r`) in the opcode's encoding: decimal text,
+    /// one byte or four little-endian bytes.
+    fn memo_index(&mut self, op: u8) -> Result<u64, Step> {
+        match op {
+            b'g' | b'p' => {
+                let what = if op == b'g' { "GET" } else { "PUT" };
+                let line = self.line()?;
+                parse_index(line).ok_or_else(|| Step::Msg(format!("{what} with a bad index")))
+            }
+            b'h' | b'q' => Ok(self.u8()? as u64),
+            _ => Ok(u32::from_le_bytes(self.arr::<4>()?) as u64),
+        }
     }
     fn line(&mut self) -> R<&'a [u8]> {
         let rest = &self.data[self.pos..];
