@@ -194,6 +194,22 @@ pub struct PerChannel {
 }
 
 impl TensorInfo {
+    /// A dense float32 tensor at the start of storage 0 (tests' hand-built indices).
+    #[cfg(test)]
+    pub(crate) fn f32_at_start(path: &str, shape: Vec<u64>, strides: Vec<u64>) -> TensorInfo {
+        TensorInfo {
+            path: vec![path.into()],
+            dtype: DType::F32,
+            shape,
+            strides,
+            storage_offset: 0,
+            storage: Some(0),
+            requires_grad: false,
+            parameter: false,
+            kind: TensorKind::Dense,
+        }
+    }
+
     /// Number of elements (saturating: readers refuse shapes whose count overflows, see
     /// [`super::bounds`], so this only matters for hand-built indices).
     pub fn numel(&self) -> u64 {

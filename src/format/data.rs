@@ -528,9 +528,13 @@ mod wide_row_tests {
     }
 }
 
-/// A source that counts the bytes read from it (tests of what is read).
+/// A source that counts the bytes read from it (tests of what is read); several sources may
+/// share one count.
 #[cfg(test)]
-pub(crate) struct Counting(pub super::source::MemSource, pub std::cell::Cell<u64>);
+pub(crate) struct Counting(
+    pub super::source::MemSource,
+    pub std::rc::Rc<std::cell::Cell<u64>>,
+);
 
 #[cfg(test)]
 impl Source for Counting {
@@ -550,8 +554,7 @@ impl Source for Counting {
 #[cfg(test)]
 mod range_tests {
     use super::*;
-    use crate::format::{DType, Format, MemSource, Node, SafetyReport, TensorKind};
-    use std::cell::Cell;
+    use crate::format::{DType, Format, MemSource, Node, SafetyReport};
 
     /// f32 `w` of `n` values in a deflated record, plus its transpose `[2, n/2]` → `[n/2, 2]`.
     fn deflated(n: usize) -> (Checkpoint, Counting, Vec<u8>) {
@@ -562,17 +565,7 @@ mod range_tests {
         let mut s = StorageInfo::plain("0", "archive/data/0", DType::F32, data.len() as u64, 0);
         s.deflated = Some(comp.len() as u64);
         s.crc32 = Some(crc32fast::hash(&data));
-        let t = |path: &str, shape: Vec<u64>, strides: Vec<u64>| TensorInfo {
-            path: vec![path.into()],
-            dtype: DType::F32,
-            shape,
-            strides,
-            storage_offset: 0,
-            storage: Some(0),
-            requires_grad: false,
-            parameter: false,
-            kind: TensorKind::Dense,
-        };
+        let t = TensorInfo::f32_at_start;
         let h = n as u64 / 2;
         let ck = Checkpoint {
             format: Format::TorchZip,
@@ -587,7 +580,7 @@ mod range_tests {
             files: vec!["m.pth".into()],
             notes: vec![],
         };
-        (ck, Counting(MemSource(comp), Cell::new(0)), data)
+        (ck, Counting(MemSource(comp), Default::default()), data)
     }
 
     #[test]

@@ -494,7 +494,7 @@ pub fn open_path(path: &std::path::Path) -> Result<WithSources> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::data::read_tensor_vec;
+    use crate::format::data::{read_tensor_vec, Counting};
     use crate::format::source::MemSource;
     use std::collections::BTreeMap;
 
@@ -594,11 +594,7 @@ mod tests {
             "{:?}",
             ck.notes
         );
-        assert!(
-            !ck.notes.iter().any(|n| n.contains("differs")),
-            "{:?}",
-            ck.notes
-        );
+        assert!(!has_note(&ck, "differs"), "{:?}", ck.notes);
         let refs: Vec<&dyn Source> = srcs.iter().map(|s| s.as_ref()).collect();
         let want: [&[u8]; 4] = [&[4, 5], &[6], &[1, 2], &[3]];
         for (i, w) in want.iter().enumerate() {
@@ -644,7 +640,7 @@ mod tests {
             .notes
             .iter()
             .any(|n| n == "tensor 'b' is in shard 'm-1.safetensors' but not in the index"));
-        assert!(ck.notes.iter().any(|n| n.contains("tensor 'd'")));
+        assert!(has_note(&ck, "tensor 'd'"), "{:?}", ck.notes);
     }
 
     #[test]
@@ -668,36 +664,20 @@ mod tests {
         let refs: Vec<&dyn Source> = srcs.iter().map(|s| s.as_ref()).collect();
         assert_eq!(read_tensor_vec(&ck, &refs, 1).unwrap(), [9, 9, 9]);
         assert!(
-            ck.notes
-                .iter()
-                .any(|n| n.contains("assigns it to 'm-2.safetensors'")),
+            has_note(&ck, "assigns it to 'm-2.safetensors'"),
             "{:?}",
             ck.notes
         );
         assert!(
-            ck.notes
-                .iter()
-                .any(|n| n.contains("__metadata__ 'format' differs")),
+            has_note(&ck, "__metadata__ 'format' differs"),
             "{:?}",
             ck.notes
         );
     }
 
-    /// Counts the bytes read through it.
-    struct Counted(MemSource, std::rc::Rc<std::cell::Cell<u64>>);
-
-    impl Source for Counted {
-        fn len(&self) -> u64 {
-            self.0.len()
-        }
-        fn read_at(
-            &self,
-            offset: u64,
-            buf: &mut [u8],
-        ) -> std::result::Result<(), crate::format::SourceError> {
-            self.1.set(self.1.get() + buf.len() as u64);
-            self.0.read_at(offset, buf)
-        }
+    /// Whether one of the checkpoint's notes contains `fragment`.
+    fn has_note(ck: &Checkpoint, fragment: &str) -> bool {
+        ck.notes.iter().any(|n| n.contains(fragment))
     }
 
     #[test]
@@ -714,7 +694,7 @@ mod tests {
         let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
         let (ck, _) = open_sharded(&idx, "i.json", &mut |name| {
             let bytes = files[name].clone();
-            Ok(Box::new(Counted(MemSource(bytes), read.clone())) as Box<dyn Source>)
+            Ok(Box::new(Counting(MemSource(bytes), read.clone())) as Box<dyn Source>)
         })
         .unwrap();
         assert_eq!(ck.tensors.len(), 3);

@@ -1239,25 +1239,7 @@ mod edit_tests {
     use crate::format::DType;
     use crate::worker::protocol::{JournalReply, OpSpec};
 
-    fn st(tensors: &[(&str, &[f32])]) -> Vec<u8> {
-        let mut header = serde_json::Map::new();
-        let mut data = vec![];
-        for (name, vals) in tensors {
-            let a = data.len();
-            for v in *vals {
-                data.extend_from_slice(&v.to_le_bytes());
-            }
-            header.insert(
-                name.to_string(),
-                serde_json::json!({"dtype": "F32", "shape": [vals.len()], "data_offsets": [a, data.len()]}),
-            );
-        }
-        let h = serde_json::Value::Object(header).to_string();
-        let mut out = (h.len() as u64).to_le_bytes().to_vec();
-        out.extend_from_slice(h.as_bytes());
-        out.extend_from_slice(&data);
-        out
-    }
+    use crate::format::safetensors::f32_test_file as st;
 
     fn journal(s: &mut Session, req: Request<String>) -> JournalReply {
         let mut out = vec![];
