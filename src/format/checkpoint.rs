@@ -471,18 +471,16 @@ impl Checkpoint {
     pub(crate) fn from_pickle(
         format: Format,
         name: &str,
-        root: Node,
-        tensors: Vec<TensorInfo>,
+        pickled: super::pickle::tree::Pickled,
         storages: Vec<StorageInfo>,
-        safety: SafetyReport,
         notes: Vec<String>,
     ) -> Checkpoint {
         Checkpoint {
             format,
-            root,
-            tensors,
+            root: pickled.root,
+            tensors: pickled.tensors,
             storages,
-            safety,
+            safety: pickled.safety,
             metadata: Vec::new(),
             files: vec![name.to_string()],
             notes,
@@ -549,6 +547,32 @@ impl Node {
                     out.push(*s);
                 }
                 out.extend(items.drain(..).map(|(_, v)| v));
+            }
+            _ => {}
+        }
+    }
+
+    /// Call `f` on each child (values of items and attributes, arguments, state), in order.
+    pub fn for_each_child_mut(&mut self, f: &mut dyn FnMut(&mut Node)) {
+        match self {
+            Node::Dict { items, attrs, .. } => {
+                for (_, v) in items.iter_mut().chain(attrs.iter_mut()) {
+                    f(v)
+                }
+            }
+            Node::List { items } | Node::Tuple { items } | Node::Set { items, .. } => {
+                items.iter_mut().for_each(f)
+            }
+            Node::Object {
+                args, state, items, ..
+            } => {
+                args.iter_mut().for_each(&mut *f);
+                if let Some(s) = state {
+                    f(s)
+                }
+                for (_, v) in items.iter_mut() {
+                    f(v)
+                }
             }
             _ => {}
         }

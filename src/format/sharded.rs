@@ -259,8 +259,9 @@ fn merge(idx: &ShardIndex, parts: Vec<Checkpoint>, index_name: &str) -> Result<C
                 continue;
             }
             taken.insert(name, si);
-            let node = remap(
-                node,
+            let mut node = node;
+            remap(
+                &mut node,
                 &part.tensors,
                 &part.storages,
                 si,
@@ -396,22 +397,23 @@ fn index_notes(idx: &ShardIndex, out: &mut Checkpoint) {
     }
 }
 
-/// Copy a shard's node into the merged checkpoint, renumbering tensors and storages (shared
-/// tensors / storages within a shard stay shared).
+/// Copy a shard's node's tensors into the merged checkpoint and renumber them and their
+/// storages in place (shared tensors / storages within a shard stay shared).
 fn remap(
-    node: Node,
+    node: &mut Node,
     tensors: &[super::checkpoint::TensorInfo],
     storages: &[super::checkpoint::StorageInfo],
     shard: usize,
     out: &mut Checkpoint,
     tmap: &mut HashMap<usize, usize>,
     smap: &mut HashMap<usize, usize>,
-) -> Node {
+) {
     if let Node::Tensor { index } = node {
-        if let Some(&i) = tmap.get(&index) {
-            return Node::Tensor { index: i };
+        if let Some(&i) = tmap.get(index) {
+            *index = i;
+            return;
         }
-        let mut t = tensors[index].clone();
+        let mut t = tensors[*index].clone();
         t.storage = t.storage.map(|s| {
             *smap.entry(s).or_insert_with(|| {
                 let mut st = storages[s].clone();
@@ -422,49 +424,11 @@ fn remap(
         });
         out.tensors.push(t);
         let i = out.tensors.len() - 1;
-        tmap.insert(index, i);
-        return Node::Tensor { index: i };
+        tmap.insert(*index, i);
+        *index = i;
+        return;
     }
-    let mut go = |n: Node| remap(n, tensors, storages, shard, out, tmap, smap);
-    let mut node = node;
-    use std::mem::take;
-    match &mut node {
-        Node::Dict {
-            kind,
-            items,
-            attrs,
-            state_dict,
-        } => Node::Dict {
-            kind: *kind,
-            items: take(items).into_iter().map(|(k, v)| (k, go(v))).collect(),
-            attrs: take(attrs).into_iter().map(|(k, v)| (k, go(v))).collect(),
-            state_dict: *state_dict,
-        },
-        Node::List { items } => Node::List {
-            items: take(items).into_iter().map(&mut go).collect(),
-        },
-        Node::Tuple { items } => Node::Tuple {
-            items: take(items).into_iter().map(&mut go).collect(),
-        },
-        Node::Set { items, frozen } => Node::Set {
-            items: take(items).into_iter().map(&mut go).collect(),
-            frozen: *frozen,
-        },
-        Node::Object {
-            module,
-            name,
-            args,
-            state,
-            items,
-        } => Node::Object {
-            module: take(module),
-            name: take(name),
-            args: take(args).into_iter().map(&mut go).collect(),
-            state: state.take().map(|mut s| Box::new(go(s.take()))),
-            items: take(items).into_iter().map(|(k, v)| (k, go(v))).collect(),
-        },
-        leaf => leaf.take(),
-    }
+    node.for_each_child_mut(&mut |c| remap(c, tensors, storages, shard, out, tmap, smap));
 }
 
 /// Open a checkpoint from a native path: a single file (any format [`super::open`] reads), or a

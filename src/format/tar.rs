@@ -508,18 +508,15 @@ pub fn open_tar(src: &dyn Source, name: &str) -> Result<Checkpoint> {
             .within("pickle".to_string())
     })?;
     notes.extend(trailing_note("pickle", data.len(), end));
-    let mut list = Vec::new();
-    let root_node =
-        tree::build(&u, root, &[], &mut list).map_err(|m| FormatError::at("pickle", m))?;
-    safety.merge(std::mem::take(&mut u.safety));
-    notes.append(&mut u.notes);
+    let p = tree::finish(&mut u, root, &mut notes).map_err(|m| FormatError::at("pickle", m))?;
+    // the storages' and tensors' members' globals first, then the object pickle's
+    safety.merge(p.safety);
+    let p = tree::Pickled { safety, ..p };
     Ok(Checkpoint::from_pickle(
         Format::TorchTar,
         name,
-        root_node,
-        list,
+        p,
         storages,
-        safety,
         notes,
     ))
 }
