@@ -47,6 +47,11 @@ pub fn memory_budget(pickle_len: usize) -> usize {
     (256usize << 20).saturating_add(pickle_len.saturating_mul(128))
 }
 
+/// The refusal of opcode `op` on a value it does not apply to.
+fn refused(op: &str, v: &Value, why: &str) -> String {
+    format!("{op} on a {} ({why})", v.kind_name())
+}
+
 /// The note for bytes after a pickle's STOP (`pickle.load` leaves them unread), if there are any.
 pub fn trailing_note(place: &str, len: usize, end: usize) -> Option<String> {
     (end < len).then(|| {
@@ -398,29 +403,21 @@ impl<'r> Unpickler<'r> {
         self.grow(target, pairs.iter().flat_map(|&(k, v)| [k, v]))?;
         // repeated keys are resolved (last value wins, first position kept) when the tree is
         // built, where keys are compared by value
-        let items = match &mut self.arena[target as usize] {
-            Value::Dict { items, .. } => items,
-            Value::Object(o) => &mut o.items,
-            other => {
-                let kind = other.kind_name();
-                return Err(format!("SETITEM(S) on a {kind} (only dicts take items)"));
-            }
-        };
-        items.extend(pairs);
+        match &mut self.arena[target as usize] {
+            Value::Dict { items, .. } => items.extend(pairs),
+            Value::Object(o) => o.items.extend(pairs),
+            other => return Err(refused("SETITEM(S)", other, "only dicts take items")),
+        }
         Ok(())
     }
 
     fn append_items(&mut self, target: Id, new: Vec<Id>) -> Result<(), String> {
         self.grow(target, new.iter().copied())?;
-        let items = match &mut self.arena[target as usize] {
-            Value::List(items) | Value::Set { items, .. } => items,
-            Value::Object(o) => &mut o.list,
-            other => {
-                let kind = other.kind_name();
-                return Err(format!("APPEND(S) on a {kind} (only lists take appends)"));
-            }
-        };
-        items.extend(new);
+        match &mut self.arena[target as usize] {
+            Value::List(items) | Value::Set { items, .. } => items.extend(new),
+            Value::Object(o) => o.list.extend(new),
+            other => return Err(refused("APPEND(S)", other, "only lists take appends")),
+        }
         Ok(())
     }
 
@@ -578,9 +575,8 @@ impl<'r> Unpickler<'r> {
                 let b = rd.take(n as usize)?;
                 self.string_value(b)?;
             }
-            b'U' => {
-                let n = rd.u8()? as usize;
-                let b = rd.take(n)?;
+            b'U' | 0x8c => {
+                let b = rd.counted::<1>()?;
                 self.string_value(b)?;
             }
             b'V' => {
@@ -590,33 +586,23 @@ impl<'r> Unpickler<'r> {
                 self.push_new(Value::Str(s))?;
             }
             b'X' => {
-                let n = u32::from_le_bytes(rd.arr::<4>()?) as usize;
-                let b = rd.take(n)?;
-                self.string_value(b)?;
-            }
-            0x8c => {
-                let n = rd.u8()? as usize;
-                let b = rd.take(n)?;
+                let b = rd.counted::<4>()?;
                 self.string_value(b)?;
             }
             0x8d => {
-                let n = u64::from_le_bytes(rd.arr::<8>()?);
-                let b = rd.take_u64(n)?;
+                let b = rd.counted::<8>()?;
                 self.string_value(b)?;
             }
             b'B' => {
-                let n = u32::from_le_bytes(rd.arr::<4>()?) as usize;
-                let b = rd.take(n)?;
+                let b = rd.counted::<4>()?;
                 self.bytes_value(b)?;
             }
             b'C' => {
-                let n = rd.u8()? as usize;
-                let b = rd.take(n)?;
+                let b = rd.counted::<1>()?;
                 self.bytes_value(b)?;
             }
             0x8e | 0x96 => {
-                let n = u64::from_le_bytes(rd.arr::<8>()?);
-                let b = rd.take_u64(n)?;
+                let b = rd.counted::<8>()?;
                 self.bytes_value(b)?;
             }
             0x97 => {
@@ -643,12 +629,7 @@ impl<'r> Unpickler<'r> {
                 self.build(target, state)?;
             }
             b'c' => {
-                let module = rd.line()?.to_vec();
-                let name = rd.line()?.to_vec();
-                let (m, n) = (
-                    String::from_utf8_lossy(&module).into_owned(),
-                    String::from_utf8_lossy(&name).into_owned(),
-                );
+                let (m, n) = rd.module_and_name()?;
                 self.global(&m, &n)?;
             }
             0x93 => {
@@ -694,12 +675,7 @@ impl<'r> Unpickler<'r> {
                 self.memo_get(idx)?;
             }
             b'i' => {
-                let module = rd.line()?.to_vec();
-                let name = rd.line()?.to_vec();
-                let (m, n) = (
-                    String::from_utf8_lossy(&module).into_owned(),
-                    String::from_utf8_lossy(&name).into_owned(),
-                );
+                let (m, n) = rd.module_and_name()?;
                 let args = self.pop_mark()?;
                 self.global(&m, &n)?;
                 let cls = self.pop()?;
@@ -809,8 +785,7 @@ impl<'r> Unpickler<'r> {
             0x88 => self.push_new(Value::Bool(true))?,
             0x89 => self.push_new(Value::Bool(false))?,
             0x8a => {
-                let n = rd.u8()? as usize;
-                let b = rd.take(n)?;
+                let b = rd.counted::<1>()?;
                 self.long_value(b)?;
             }
             0x8b => {
@@ -971,6 +946,18 @@ impl<'a> Reader<'a> {
         let s = &self.data[self.pos..self.pos + n];
         self.pos += n;
         Ok(s)
+    }
+    /// The `module` and `name` text lines of GLOBAL and INST.
+    fn module_and_name(&mut self) -> R<(String, String)> {
+        let module = String::from_utf8_lossy(self.line()?).into_owned();
+        let name = String::from_utf8_lossy(self.line()?).into_owned();
+        Ok((module, name))
+    }
+    /// An argument after its unsigned little-endian length of `N` (1, 4 or 8) bytes.
+    fn counted<const N: usize>(&mut self) -> R<&'a [u8]> {
+        let mut len = [0u8; 8];
+        len[..N].copy_from_slice(&self.arr::<N>()?);
+        self.take_u64(u64::from_le_bytes(len))
     }
     fn take_u64(&mut self, n: u64) -> R<&'a [u8]> {
         if n > (self.data.len() - self.pos) as u64 {
