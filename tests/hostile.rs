@@ -145,7 +145,7 @@ fn text_from_the_file_cannot_spoof_the_output() {
 
 #[test]
 fn python2_name_tables_match_cpython() {
-    use weightscope::format::pickle::compat_names::{IMPORT_MAPPING, NAME_MAPPING};
+    use weightscope::format::pickle::compat_names::{name_mapping, IMPORT_MAPPING};
     let m = manifest();
     let cp = &m["compat_pickle"];
     let names: Vec<((String, String), (String, String))> = cp["name_mapping"]
@@ -157,9 +157,9 @@ fn python2_name_tables_match_cpython() {
             ((s(&p[0], 0), s(&p[0], 1)), (s(&p[1], 0), s(&p[1], 1)))
         })
         .collect();
-    let ours: Vec<((String, String), (String, String))> = NAME_MAPPING
-        .iter()
-        .map(|&((a, b), (c, d))| ((a.into(), b.into()), (c.into(), d.into())))
+    let ours: Vec<((String, String), (String, String))> = name_mapping()
+        .into_iter()
+        .map(|((a, b), (c, d))| ((a.into(), b.into()), (c.into(), d.into())))
         .collect();
     assert_eq!(
         ours, names,

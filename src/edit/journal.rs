@@ -170,26 +170,21 @@ mod tests {
     #[test]
     fn collisions_and_empty_results_are_refused_and_change_nothing() {
         let mut j = Journal::new(sd(&["module.a", "a"]));
-        let e = j.apply(Op::StripPrefix("module.".into())).unwrap_err();
-        assert!(e.0.contains("collision"), "{e}");
-        assert_eq!(keys(j.current()), ["module.a", "a"]);
-        assert!(j.ops().is_empty());
-        let e = j.apply(Op::Delete(parse_regex(".").unwrap())).unwrap_err();
-        assert!(e.0.contains("no tensors"), "{e}");
-        let e = j
-            .apply(Op::Rename {
-                from: "nope".into(),
-                to: "x".into(),
-            })
-            .unwrap_err();
-        assert!(e.0.contains("no key"), "{e}");
-        let e = j
-            .apply(Op::Rename {
-                from: "a".into(),
-                to: "module.a".into(),
-            })
-            .unwrap_err();
-        assert!(e.0.contains("already exists"), "{e}");
+        let rename = |from: &str, to: &str| Op::Rename {
+            from: from.into(),
+            to: to.into(),
+        };
+        for (op, why) in [
+            (Op::StripPrefix("module.".into()), "collision"),
+            (Op::Delete(parse_regex(".").unwrap()), "no tensors"),
+            (rename("nope", "x"), "no key"),
+            (rename("a", "module.a"), "already exists"),
+        ] {
+            let e = j.apply(op).unwrap_err();
+            assert!(e.0.contains(why), "{e}");
+            assert_eq!(keys(j.current()), ["module.a", "a"]);
+            assert!(j.ops().is_empty());
+        }
         assert!(parse_regex("(").is_err());
     }
 

@@ -364,110 +364,86 @@ fn rename_one(
     from: &str,
     to: &str,
 ) -> Result<bool, Refused> {
-    match n {
-        ENode::Dict { items, .. } => {
-            let hit = items.iter().position(|(k, _)| {
-                let seg = k.segment();
-                let mut full = path.clone();
-                full.push(seg.clone());
-                seg == from || full.join("/") == from
-            });
-            if let Some(i) = hit {
-                if items
-                    .iter()
-                    .enumerate()
-                    .any(|(j, (k, _))| j != i && k.segment() == to)
-                {
-                    return Err(Refused(format!("rename: {to:?} already exists")));
-                }
-                items[i].0 = Key::Str(to.to_string());
-                return Ok(true);
-            }
-            // a folder: a dotted prefix of keys here (`encoder` of `encoder.layers.0.w`, or its
-            // full path) renames every key under it
-            let here = if path.is_empty() {
-                String::new()
-            } else {
-                format!("{}/", path.join("/"))
-            };
-            let rel = from.strip_prefix(here.as_str()).unwrap_or(from);
-            let folder = format!("{rel}.");
-            let renamed: Vec<Option<String>> = items
+    if let ENode::Dict { items, .. } = n {
+        let hit = items.iter().position(|(k, _)| {
+            let seg = k.segment();
+            let mut full = path.clone();
+            full.push(seg.clone());
+            seg == from || full.join("/") == from
+        });
+        if let Some(i) = hit {
+            if items
                 .iter()
-                .map(|(k, _)| match k {
-                    Key::Str(s) => s
-                        .strip_prefix(folder.as_str())
-                        .map(|rest| format!("{to}.{rest}")),
-                    _ => None,
-                })
+                .enumerate()
+                .any(|(j, (k, _))| j != i && k.segment() == to)
+            {
+                return Err(Refused(format!("rename: {to:?} already exists")));
+            }
+            items[i].0 = Key::Str(to.to_string());
+            return Ok(true);
+        }
+        // a folder: a dotted prefix of keys here (`encoder` of `encoder.layers.0.w`, or its
+        // full path) renames every key under it
+        let here = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", path.join("/"))
+        };
+        let rel = from.strip_prefix(here.as_str()).unwrap_or(from);
+        let folder = format!("{rel}.");
+        let renamed: Vec<Option<String>> = items
+            .iter()
+            .map(|(k, _)| match k {
+                Key::Str(s) => s
+                    .strip_prefix(folder.as_str())
+                    .map(|rest| format!("{to}.{rest}")),
+                _ => None,
+            })
+            .collect();
+        if !rel.is_empty() && renamed.iter().any(Option::is_some) {
+            let kept: std::collections::HashSet<String> = items
+                .iter()
+                .zip(&renamed)
+                .filter(|(_, r)| r.is_none())
+                .map(|((k, _), _)| k.segment())
                 .collect();
-            if !rel.is_empty() && renamed.iter().any(Option::is_some) {
-                let kept: std::collections::HashSet<String> = items
-                    .iter()
-                    .zip(&renamed)
-                    .filter(|(_, r)| r.is_none())
-                    .map(|((k, _), _)| k.segment())
-                    .collect();
-                if let Some(clash) = renamed.iter().flatten().find(|n| kept.contains(*n)) {
-                    return Err(Refused(format!("rename: {clash:?} already exists")));
-                }
-                for ((k, _), r) in items.iter_mut().zip(renamed) {
-                    if let Some(n) = r {
-                        *k = Key::Str(n);
-                    }
-                }
-                return Ok(true);
+            if let Some(clash) = renamed.iter().flatten().find(|n| kept.contains(*n)) {
+                return Err(Refused(format!("rename: {clash:?} already exists")));
             }
-            for (k, v) in items.iter_mut() {
-                path.push(k.segment());
-                let done = rename_one(v, path, from, to)?;
-                path.pop();
-                if done {
-                    return Ok(true);
+            for ((k, _), r) in items.iter_mut().zip(renamed) {
+                if let Some(n) = r {
+                    *k = Key::Str(n);
                 }
             }
-            Ok(false)
+            return Ok(true);
         }
-        ENode::List(items) | ENode::Tuple(items) => {
-            for (i, v) in items.iter_mut().enumerate() {
-                path.push(i.to_string());
-                let done = rename_one(v, path, from, to)?;
-                path.pop();
-                if done {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
-        }
-        _ => Ok(false),
     }
+    for (seg, v) in n.children_mut() {
+        path.push(seg);
+        let done = rename_one(v, path, from, to)?;
+        path.pop();
+        if done {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Remove dict items for which `drop(key, path, node)` holds (lists keep their shape).
 fn prune(n: &mut ENode, path: &mut Vec<String>, drop: &mut dyn FnMut(&str, &str, &ENode) -> bool) {
-    match n {
-        ENode::Dict { items, .. } => {
-            items.retain(|(k, v)| {
-                let seg = k.segment();
-                path.push(seg.clone());
-                let full = path.join("/");
-                path.pop();
-                !drop(&seg, &full, v)
-            });
-            for (k, v) in items.iter_mut() {
-                path.push(k.segment());
-                prune(v, path, drop);
-                path.pop();
-            }
-        }
-        ENode::List(items) | ENode::Tuple(items) => {
-            for (i, v) in items.iter_mut().enumerate() {
-                path.push(i.to_string());
-                prune(v, path, drop);
-                path.pop();
-            }
-        }
-        _ => {}
+    if let ENode::Dict { items, .. } = n {
+        items.retain(|(k, v)| {
+            let seg = k.segment();
+            path.push(seg.clone());
+            let full = path.join("/");
+            path.pop();
+            !drop(&seg, &full, v)
+        });
+    }
+    for (seg, v) in n.children_mut() {
+        path.push(seg);
+        prune(v, path, drop);
+        path.pop();
     }
 }
 
@@ -478,28 +454,16 @@ fn cast(
     pat: Option<&Regex>,
     ok: &mut dyn FnMut(&TensorRef) -> bool,
 ) {
-    match n {
-        ENode::Tensor(t) => {
-            let key = path.last().cloned().unwrap_or_default();
-            let full = path.join("/");
-            if pat.is_none_or(|r| r.is_match(&key) || r.is_match(&full)) && ok(t) {
-                t.cast = Some(to);
-            }
+    if let ENode::Tensor(t) = n {
+        let key = path.last().cloned().unwrap_or_default();
+        let full = path.join("/");
+        if pat.is_none_or(|r| r.is_match(&key) || r.is_match(&full)) && ok(t) {
+            t.cast = Some(to);
         }
-        ENode::Dict { items, .. } => {
-            for (k, v) in items.iter_mut() {
-                path.push(k.segment());
-                cast(v, path, to, pat, ok);
-                path.pop();
-            }
-        }
-        ENode::List(items) | ENode::Tuple(items) => {
-            for (i, v) in items.iter_mut().enumerate() {
-                path.push(i.to_string());
-                cast(v, path, to, pat, ok);
-                path.pop();
-            }
-        }
-        ENode::Leaf(_) => {}
+    }
+    for (seg, v) in n.children_mut() {
+        path.push(seg);
+        cast(v, path, to, pat, ok);
+        path.pop();
     }
 }

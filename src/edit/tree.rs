@@ -35,6 +35,31 @@ pub enum ENode {
     Tuple(Vec<ENode>),
 }
 
+impl ENode {
+    /// The children of a dict, list or tuple, each with its path segment (the key's text, the
+    /// list index); none for a leaf or a tensor.
+    pub fn children(&self) -> impl Iterator<Item = (String, &ENode)> + '_ {
+        let (dict, list): (&[(Key, ENode)], &[ENode]) = match self {
+            ENode::Dict { items, .. } => (items, &[]),
+            ENode::List(items) | ENode::Tuple(items) => (&[], items),
+            ENode::Leaf(_) | ENode::Tensor(_) => (&[], &[]),
+        };
+        let keyed = dict.iter().map(|(k, v)| (k.segment(), v));
+        keyed.chain(list.iter().enumerate().map(|(i, v)| (i.to_string(), v)))
+    }
+
+    /// [`ENode::children`], mutable.
+    pub fn children_mut(&mut self) -> impl Iterator<Item = (String, &mut ENode)> + '_ {
+        let (dict, list): (&mut [(Key, ENode)], &mut [ENode]) = match self {
+            ENode::Dict { items, .. } => (items, &mut []),
+            ENode::List(items) | ENode::Tuple(items) => (&mut [], items),
+            ENode::Leaf(_) | ENode::Tensor(_) => (&mut [], &mut []),
+        };
+        let keyed = dict.iter_mut().map(|(k, v)| (k.segment(), v));
+        keyed.chain(list.iter_mut().enumerate().map(|(i, v)| (i.to_string(), v)))
+    }
+}
+
 /// The edited tree plus the safetensors metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ETree {
@@ -143,22 +168,12 @@ fn holds_tensor(n: &Node) -> bool {
 }
 
 fn collect(n: &ENode, path: &mut Vec<String>, out: &mut Vec<(Vec<String>, TensorRef)>) {
-    match n {
-        ENode::Tensor(t) => out.push((path.clone(), *t)),
-        ENode::Dict { items, .. } => {
-            for (k, v) in items {
-                path.push(k.segment());
-                collect(v, path, out);
-                path.pop();
-            }
-        }
-        ENode::List(items) | ENode::Tuple(items) => {
-            for (i, v) in items.iter().enumerate() {
-                path.push(i.to_string());
-                collect(v, path, out);
-                path.pop();
-            }
-        }
-        ENode::Leaf(_) => {}
+    if let ENode::Tensor(t) = n {
+        out.push((path.clone(), *t));
+    }
+    for (seg, v) in n.children() {
+        path.push(seg);
+        collect(v, path, out);
+        path.pop();
     }
 }

@@ -194,6 +194,22 @@ pub struct PerChannel {
 }
 
 impl TensorInfo {
+    /// A dense float32 tensor at the start of storage 0 (tests' hand-built indices).
+    #[cfg(test)]
+    pub(crate) fn f32_at_start(path: &str, shape: Vec<u64>, strides: Vec<u64>) -> TensorInfo {
+        TensorInfo {
+            path: vec![path.into()],
+            dtype: DType::F32,
+            shape,
+            strides,
+            storage_offset: 0,
+            storage: Some(0),
+            requires_grad: false,
+            parameter: false,
+            kind: TensorKind::Dense,
+        }
+    }
+
     /// Number of elements (saturating: readers refuse shapes whose count overflows, see
     /// [`super::bounds`], so this only matters for hand-built indices).
     pub fn numel(&self) -> u64 {
@@ -455,18 +471,16 @@ impl Checkpoint {
     pub(crate) fn from_pickle(
         format: Format,
         name: &str,
-        root: Node,
-        tensors: Vec<TensorInfo>,
+        pickled: super::pickle::tree::Pickled,
         storages: Vec<StorageInfo>,
-        safety: SafetyReport,
         notes: Vec<String>,
     ) -> Checkpoint {
         Checkpoint {
             format,
-            root,
-            tensors,
+            root: pickled.root,
+            tensors: pickled.tensors,
             storages,
-            safety,
+            safety: pickled.safety,
             metadata: Vec::new(),
             files: vec![name.to_string()],
             notes,
@@ -533,6 +547,32 @@ impl Node {
                     out.push(*s);
                 }
                 out.extend(items.drain(..).map(|(_, v)| v));
+            }
+            _ => {}
+        }
+    }
+
+    /// Call `f` on each child (values of items and attributes, arguments, state), in order.
+    pub fn for_each_child_mut(&mut self, f: &mut dyn FnMut(&mut Node)) {
+        match self {
+            Node::Dict { items, attrs, .. } => {
+                for (_, v) in items.iter_mut().chain(attrs.iter_mut()) {
+                    f(v)
+                }
+            }
+            Node::List { items } | Node::Tuple { items } | Node::Set { items, .. } => {
+                items.iter_mut().for_each(f)
+            }
+            Node::Object {
+                args, state, items, ..
+            } => {
+                args.iter_mut().for_each(&mut *f);
+                if let Some(s) = state {
+                    f(s)
+                }
+                for (_, v) in items.iter_mut() {
+                    f(v)
+                }
             }
             _ => {}
         }

@@ -55,6 +55,18 @@ enum Chunks<'s> {
 }
 
 impl Chunks<'_> {
+    /// Append one gathered element to `out`; a full chunk is byte-swapped and emitted.
+    #[inline]
+    fn push(&mut self, out: &mut Vec<u8>, element: &[u8], chunk: usize, unit: usize) -> Result<()> {
+        out.extend_from_slice(element);
+        if out.len() >= chunk {
+            swap_in_place(out, unit);
+            self.emit(out)?;
+            out.clear();
+        }
+        Ok(())
+    }
+
     /// Pass on bytes gathered elsewhere.
     fn emit(&mut self, b: &[u8]) -> Result<()> {
         match self {
@@ -269,18 +281,10 @@ fn read_tensor_from(
         src.read_at(first * esz, &mut win)
             .map_err(|e| FormatError::at(&s.record, e.0))?;
         for _ in 0..rows {
-            let mut off = 0u64;
-            for (d, &i) in idx.iter().enumerate() {
-                off += i * t.strides[d];
-            }
+            let off = row_offset(&idx, &t.strides);
             for j in 0..row_len {
                 let e = ((off + j * row_stride) * esz) as usize;
-                out.extend_from_slice(&win[e..e + esz_us]);
-                if out.len() >= chunk {
-                    swap_in_place(&mut out, unit);
-                    out_chunks.emit(&out)?;
-                    out.clear();
-                }
+                out_chunks.push(&mut out, &win[e..e + esz_us], chunk, unit)?;
             }
             advance(&mut idx, &t.shape[..nd - 1]);
         }
@@ -301,10 +305,7 @@ fn read_tensor_from(
             }
         ];
         for _ in 0..rows {
-            let mut off = t.storage_offset;
-            for (d, &i) in idx.iter().enumerate() {
-                off += i * t.strides[d];
-            }
+            let off = t.storage_offset + row_offset(&idx, &t.strides);
             if !per_element {
                 src.read_at(off * esz, &mut rowbuf)
                     .map_err(|e| FormatError::at(&s.record, e.0))?;
@@ -317,12 +318,7 @@ fn read_tensor_from(
                 } else {
                     (j * row_stride * esz) as usize
                 };
-                out.extend_from_slice(&rowbuf[e..e + esz_us]);
-                if out.len() >= chunk {
-                    swap_in_place(&mut out, unit);
-                    out_chunks.emit(&out)?;
-                    out.clear();
-                }
+                out_chunks.push(&mut out, &rowbuf[e..e + esz_us], chunk, unit)?;
             }
             advance(&mut idx, &t.shape[..nd - 1]);
         }
@@ -335,6 +331,12 @@ fn read_tensor_from(
 }
 
 /// Row-major increment of a multi-index.
+/// Offset (in elements, from the storage offset) of the row at index `idx` of the leading
+/// dimensions.
+fn row_offset(idx: &[u64], strides: &[u64]) -> u64 {
+    idx.iter().zip(strides).map(|(&i, &s)| i * s).sum()
+}
+
 fn advance(idx: &mut [u64], shape: &[u64]) {
     for d in (0..idx.len()).rev() {
         idx[d] += 1;
@@ -528,9 +530,13 @@ mod wide_row_tests {
     }
 }
 
-/// A source that counts the bytes read from it (tests of what is read).
+/// A source that counts the bytes read from it (tests of what is read); several sources may
+/// share one count.
 #[cfg(test)]
-pub(crate) struct Counting(pub super::source::MemSource, pub std::cell::Cell<u64>);
+pub(crate) struct Counting(
+    pub super::source::MemSource,
+    pub std::rc::Rc<std::cell::Cell<u64>>,
+);
 
 #[cfg(test)]
 impl Source for Counting {
@@ -550,8 +556,7 @@ impl Source for Counting {
 #[cfg(test)]
 mod range_tests {
     use super::*;
-    use crate::format::{DType, Format, MemSource, Node, SafetyReport, TensorKind};
-    use std::cell::Cell;
+    use crate::format::{DType, Format, MemSource, Node, SafetyReport};
 
     /// f32 `w` of `n` values in a deflated record, plus its transpose `[2, n/2]` → `[n/2, 2]`.
     fn deflated(n: usize) -> (Checkpoint, Counting, Vec<u8>) {
@@ -562,17 +567,7 @@ mod range_tests {
         let mut s = StorageInfo::plain("0", "archive/data/0", DType::F32, data.len() as u64, 0);
         s.deflated = Some(comp.len() as u64);
         s.crc32 = Some(crc32fast::hash(&data));
-        let t = |path: &str, shape: Vec<u64>, strides: Vec<u64>| TensorInfo {
-            path: vec![path.into()],
-            dtype: DType::F32,
-            shape,
-            strides,
-            storage_offset: 0,
-            storage: Some(0),
-            requires_grad: false,
-            parameter: false,
-            kind: TensorKind::Dense,
-        };
+        let t = TensorInfo::f32_at_start;
         let h = n as u64 / 2;
         let ck = Checkpoint {
             format: Format::TorchZip,
@@ -587,7 +582,7 @@ mod range_tests {
             files: vec!["m.pth".into()],
             notes: vec![],
         };
-        (ck, Counting(MemSource(comp), Cell::new(0)), data)
+        (ck, Counting(MemSource(comp), Default::default()), data)
     }
 
     #[test]

@@ -695,6 +695,47 @@ pub fn build_checkpoint(header: Header, data_start: u64, name: &str) -> Checkpoi
     }
 }
 
+/// A safetensors file of tensors `(name, dtype name, shape, little-endian bytes)`, stored in
+/// this order (tests' hand-made files).
+#[cfg(test)]
+pub(crate) fn test_file(tensors: &[(&str, &str, Vec<u64>, Vec<u8>)]) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    let mut data = vec![];
+    for (name, dtype, shape, bytes) in tensors {
+        let start = data.len();
+        data.extend_from_slice(bytes);
+        header.insert(
+            name.to_string(),
+            serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [start, data.len()]}),
+        );
+    }
+    let h = serde_json::Value::Object(header).to_string();
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(&data);
+    out
+}
+
+/// A safetensors file of 1-D float32 tensors `(name, values)` (tests).
+#[cfg(test)]
+pub(crate) fn f32_test_file(tensors: &[(&str, &[f32])]) -> Vec<u8> {
+    let all: Vec<_> = tensors
+        .iter()
+        .map(|&(name, v)| f32_tensor(name, v))
+        .collect();
+    test_file(&all)
+}
+
+/// One 1-D float32 tensor for [`test_file`].
+#[cfg(test)]
+pub(crate) fn f32_tensor<'a>(
+    name: &'a str,
+    v: &[f32],
+) -> (&'a str, &'static str, Vec<u64>, Vec<u8>) {
+    let bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    (name, "F32", vec![v.len() as u64], bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

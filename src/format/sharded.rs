@@ -259,8 +259,9 @@ fn merge(idx: &ShardIndex, parts: Vec<Checkpoint>, index_name: &str) -> Result<C
                 continue;
             }
             taken.insert(name, si);
-            let node = remap(
-                node,
+            let mut node = node;
+            remap(
+                &mut node,
                 &part.tensors,
                 &part.storages,
                 si,
@@ -396,22 +397,23 @@ fn index_notes(idx: &ShardIndex, out: &mut Checkpoint) {
     }
 }
 
-/// Copy a shard's node into the merged checkpoint, renumbering tensors and storages (shared
-/// tensors / storages within a shard stay shared).
+/// Copy a shard's node's tensors into the merged checkpoint and renumber them and their
+/// storages in place (shared tensors / storages within a shard stay shared).
 fn remap(
-    node: Node,
+    node: &mut Node,
     tensors: &[super::checkpoint::TensorInfo],
     storages: &[super::checkpoint::StorageInfo],
     shard: usize,
     out: &mut Checkpoint,
     tmap: &mut HashMap<usize, usize>,
     smap: &mut HashMap<usize, usize>,
-) -> Node {
+) {
     if let Node::Tensor { index } = node {
-        if let Some(&i) = tmap.get(&index) {
-            return Node::Tensor { index: i };
+        if let Some(&i) = tmap.get(index) {
+            *index = i;
+            return;
         }
-        let mut t = tensors[index].clone();
+        let mut t = tensors[*index].clone();
         t.storage = t.storage.map(|s| {
             *smap.entry(s).or_insert_with(|| {
                 let mut st = storages[s].clone();
@@ -422,49 +424,11 @@ fn remap(
         });
         out.tensors.push(t);
         let i = out.tensors.len() - 1;
-        tmap.insert(index, i);
-        return Node::Tensor { index: i };
+        tmap.insert(*index, i);
+        *index = i;
+        return;
     }
-    let mut go = |n: Node| remap(n, tensors, storages, shard, out, tmap, smap);
-    let mut node = node;
-    use std::mem::take;
-    match &mut node {
-        Node::Dict {
-            kind,
-            items,
-            attrs,
-            state_dict,
-        } => Node::Dict {
-            kind: *kind,
-            items: take(items).into_iter().map(|(k, v)| (k, go(v))).collect(),
-            attrs: take(attrs).into_iter().map(|(k, v)| (k, go(v))).collect(),
-            state_dict: *state_dict,
-        },
-        Node::List { items } => Node::List {
-            items: take(items).into_iter().map(&mut go).collect(),
-        },
-        Node::Tuple { items } => Node::Tuple {
-            items: take(items).into_iter().map(&mut go).collect(),
-        },
-        Node::Set { items, frozen } => Node::Set {
-            items: take(items).into_iter().map(&mut go).collect(),
-            frozen: *frozen,
-        },
-        Node::Object {
-            module,
-            name,
-            args,
-            state,
-            items,
-        } => Node::Object {
-            module: take(module),
-            name: take(name),
-            args: take(args).into_iter().map(&mut go).collect(),
-            state: state.take().map(|mut s| Box::new(go(s.take()))),
-            items: take(items).into_iter().map(|(k, v)| (k, go(v))).collect(),
-        },
-        leaf => leaf.take(),
-    }
+    node.for_each_child_mut(&mut |c| remap(c, tensors, storages, shard, out, tmap, smap));
 }
 
 /// Open a checkpoint from a native path: a single file (any format [`super::open`] reads), or a
@@ -494,7 +458,7 @@ pub fn open_path(path: &std::path::Path) -> Result<WithSources> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::data::read_tensor_vec;
+    use crate::format::data::{read_tensor_vec, Counting};
     use crate::format::source::MemSource;
     use std::collections::BTreeMap;
 
@@ -594,11 +558,7 @@ mod tests {
             "{:?}",
             ck.notes
         );
-        assert!(
-            !ck.notes.iter().any(|n| n.contains("differs")),
-            "{:?}",
-            ck.notes
-        );
+        assert!(!has_note(&ck, "differs"), "{:?}", ck.notes);
         let refs: Vec<&dyn Source> = srcs.iter().map(|s| s.as_ref()).collect();
         let want: [&[u8]; 4] = [&[4, 5], &[6], &[1, 2], &[3]];
         for (i, w) in want.iter().enumerate() {
@@ -644,7 +604,7 @@ mod tests {
             .notes
             .iter()
             .any(|n| n == "tensor 'b' is in shard 'm-1.safetensors' but not in the index"));
-        assert!(ck.notes.iter().any(|n| n.contains("tensor 'd'")));
+        assert!(has_note(&ck, "tensor 'd'"), "{:?}", ck.notes);
     }
 
     #[test]
@@ -668,36 +628,20 @@ mod tests {
         let refs: Vec<&dyn Source> = srcs.iter().map(|s| s.as_ref()).collect();
         assert_eq!(read_tensor_vec(&ck, &refs, 1).unwrap(), [9, 9, 9]);
         assert!(
-            ck.notes
-                .iter()
-                .any(|n| n.contains("assigns it to 'm-2.safetensors'")),
+            has_note(&ck, "assigns it to 'm-2.safetensors'"),
             "{:?}",
             ck.notes
         );
         assert!(
-            ck.notes
-                .iter()
-                .any(|n| n.contains("__metadata__ 'format' differs")),
+            has_note(&ck, "__metadata__ 'format' differs"),
             "{:?}",
             ck.notes
         );
     }
 
-    /// Counts the bytes read through it.
-    struct Counted(MemSource, std::rc::Rc<std::cell::Cell<u64>>);
-
-    impl Source for Counted {
-        fn len(&self) -> u64 {
-            self.0.len()
-        }
-        fn read_at(
-            &self,
-            offset: u64,
-            buf: &mut [u8],
-        ) -> std::result::Result<(), crate::format::SourceError> {
-            self.1.set(self.1.get() + buf.len() as u64);
-            self.0.read_at(offset, buf)
-        }
+    /// Whether one of the checkpoint's notes contains `fragment`.
+    fn has_note(ck: &Checkpoint, fragment: &str) -> bool {
+        ck.notes.iter().any(|n| n.contains(fragment))
     }
 
     #[test]
@@ -714,7 +658,7 @@ mod tests {
         let read = std::rc::Rc::new(std::cell::Cell::new(0u64));
         let (ck, _) = open_sharded(&idx, "i.json", &mut |name| {
             let bytes = files[name].clone();
-            Ok(Box::new(Counted(MemSource(bytes), read.clone())) as Box<dyn Source>)
+            Ok(Box::new(Counting(MemSource(bytes), read.clone())) as Box<dyn Source>)
         })
         .unwrap();
         assert_eq!(ck.tensors.len(), 3);

@@ -20,8 +20,11 @@ use super::checkpoint::{Checkpoint, StorageInfo, TensorKind};
 use super::detect::Format;
 use super::dtype::DType;
 use super::error::{FormatError, Result};
+use super::pickle::calls::str_of;
 use super::pickle::value::RawTensor;
-use super::pickle::{tree, Id, Limits, StoragePid, StorageResolver, Unpickler, Value};
+use super::pickle::{
+    trailing_note, tree, Id, Limits, StoragePid, StorageResolver, Unpickler, Value,
+};
 use super::source::Source;
 use std::collections::HashMap;
 
@@ -222,6 +225,24 @@ fn load_at(
     }
 }
 
+/// A member's leading pickled count, and where the records after it start.
+fn count_at(u: &mut Unpickler, src: &dyn Source, m: Member, what: &str) -> Result<(u64, u64)> {
+    let (id, pos) = load_at(u, src, m, 0, what)?;
+    Ok((count_of(u, id, what)?, pos))
+}
+
+/// The pickled tuple at `pos` inside `m`, and where it ends.
+fn tuple_at(
+    u: &mut Unpickler,
+    src: &dyn Source,
+    m: Member,
+    pos: u64,
+    what: &str,
+) -> Result<(Vec<Id>, u64)> {
+    let (id, end) = load_at(u, src, m, pos, what)?;
+    Ok((tuple_of(u, id, what)?, end))
+}
+
 fn i64_at(src: &dyn Source, m: Member, pos: u64, what: &str) -> Result<i64> {
     if pos.checked_add(8).is_none_or(|e| e > m.len) {
         return Err(err(
@@ -234,16 +255,6 @@ fn i64_at(src: &dyn Source, m: Member, pos: u64, what: &str) -> Result<i64> {
     }
     let b = src.read_vec(m.start + pos, 8)?;
     Ok(i64::from_le_bytes(b.try_into().expect("8 bytes")))
-}
-
-/// A pickled key: an int (or its decimal text).
-fn key_of(u: &Unpickler, id: Id) -> Option<String> {
-    match u.get(id) {
-        Value::Int(i) => Some(i.to_string()),
-        Value::Str(s) => Some(s.clone()),
-        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        _ => None,
-    }
 }
 
 fn tuple_of(u: &Unpickler, id: Id, what: &str) -> Result<Vec<Id>> {
@@ -329,12 +340,10 @@ pub fn open_tar(src: &dyn Source, name: &str) -> Result<Checkpoint> {
     // storages
     let mut storages: Vec<StorageInfo> = vec![];
     let mut by_key: HashMap<String, (usize, DType)> = HashMap::new();
-    let (c, mut pos) = load_at(&mut u, src, sm, 0, "storages")?;
-    let count = count_of(&u, c, "storages")?;
+    let (count, mut pos) = count_at(&mut u, src, sm, "storages")?;
     for i in 0..count {
         let place = format!("storages: storage {i}");
-        let (t, p) = load_at(&mut u, src, sm, pos, &place)?;
-        let items = tuple_of(&u, t, &place)?;
+        let (items, p) = tuple_at(&mut u, src, sm, pos, &place)?;
         if !(2..=3).contains(&items.len()) {
             return Err(err(
                 &place,
@@ -344,7 +353,7 @@ pub fn open_tar(src: &dyn Source, name: &str) -> Result<Checkpoint> {
                 ),
             ));
         }
-        let key = key_of(&u, items[0]).ok_or_else(|| err(&place, "storage key is not an int"))?;
+        let key = str_of(&u, items[0]).ok_or_else(|| err(&place, "storage key is not an int"))?;
         let dtype = storage_dtype(&u, items[items.len() - 1], &place)?;
         let numel = i64_at(src, sm, p, &place)?;
         let esz = dtype.size() as u64;
@@ -372,17 +381,14 @@ pub fn open_tar(src: &dyn Source, name: &str) -> Result<Checkpoint> {
         ));
         pos = data + nbytes;
     }
-    let (views, _) = load_at(&mut u, src, sm, pos, "storages: views")?;
-    for (i, v) in tuple_of(&u, views, "storages: views")?
-        .into_iter()
-        .enumerate()
-    {
+    let (views, _) = tuple_at(&mut u, src, sm, pos, "storages: views")?;
+    for (i, v) in views.into_iter().enumerate() {
         let place = format!("storages: view {i}");
         let f = tuple_of(&u, v, &place)?;
         if f.len() != 4 {
             return Err(err(&place, "expected (view_key, root_key, offset, numel)"));
         }
-        let (vk, rk) = (key_of(&u, f[0]), key_of(&u, f[1]));
+        let (vk, rk) = (str_of(&u, f[0]), str_of(&u, f[1]));
         let (Some(vk), Some(rk)) = (vk, rk) else {
             return Err(err(&place, "view keys are not ints"));
         };
@@ -412,17 +418,15 @@ pub fn open_tar(src: &dyn Source, name: &str) -> Result<Checkpoint> {
 
     // tensors
     let mut tensors: HashMap<String, RawTensor> = HashMap::new();
-    let (c, mut pos) = load_at(&mut u, src, tm, 0, "tensors")?;
-    let count = count_of(&u, c, "tensors")?;
+    let (count, mut pos) = count_at(&mut u, src, tm, "tensors")?;
     for i in 0..count {
         let place = format!("tensors: tensor {i}");
-        let (t, p) = load_at(&mut u, src, tm, pos, &place)?;
-        let items = tuple_of(&u, t, &place)?;
+        let (items, p) = tuple_at(&mut u, src, tm, pos, &place)?;
         if items.len() < 2 {
             return Err(err(&place, "expected (key, storage_key, tensor_class)"));
         }
-        let key = key_of(&u, items[0]).ok_or_else(|| err(&place, "tensor key is not an int"))?;
-        let sk = key_of(&u, items[1]).ok_or_else(|| err(&place, "storage key is not an int"))?;
+        let key = str_of(&u, items[0]).ok_or_else(|| err(&place, "tensor key is not an int"))?;
+        let sk = str_of(&u, items[1]).ok_or_else(|| err(&place, "storage key is not an int"))?;
         let &(si, dtype) = by_key.get(&sk).ok_or_else(|| {
             err(
                 &place,
@@ -503,24 +507,16 @@ pub fn open_tar(src: &dyn Source, name: &str) -> Result<Checkpoint> {
         FormatError::at(format!("byte {}", pm.start + e.pos as u64), e.msg)
             .within("pickle".to_string())
     })?;
-    if end != data.len() {
-        notes.push(format!(
-            "pickle: {} bytes after the pickle's STOP were ignored",
-            data.len() - end
-        ));
-    }
-    let mut list = Vec::new();
-    let root_node =
-        tree::build(&u, root, &[], &mut list).map_err(|m| FormatError::at("pickle", m))?;
-    safety.merge(std::mem::take(&mut u.safety));
-    notes.append(&mut u.notes);
+    notes.extend(trailing_note("pickle", data.len(), end));
+    let p = tree::finish(&mut u, root, &mut notes).map_err(|m| FormatError::at("pickle", m))?;
+    // the storages' and tensors' members' globals first, then the object pickle's
+    safety.merge(p.safety);
+    let p = tree::Pickled { safety, ..p };
     Ok(Checkpoint::from_pickle(
         Format::TorchTar,
         name,
-        root_node,
-        list,
+        p,
         storages,
-        safety,
         notes,
     ))
 }

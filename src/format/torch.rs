@@ -11,7 +11,9 @@ use super::detect::{Format, LEGACY_MAGIC};
 use super::dtype::DType;
 use super::error::{FormatError, Result};
 use super::inflate::{check_claim, DEFLATED};
-use super::pickle::{tree, Limits, PickleError, StoragePid, StorageResolver, Unpickler, Value};
+use super::pickle::{
+    trailing_note, tree, Limits, PickleError, StoragePid, StorageResolver, Unpickler, Value,
+};
 use super::source::Source;
 use super::zip::{check_method, ZipDirectory, ZipEntry};
 use std::collections::HashMap;
@@ -211,17 +213,8 @@ pub fn open_zip(src: &dyn Source, name: &str) -> Result<Checkpoint> {
     };
     let mut u = Unpickler::new(&mut resolver, limits_for(pkl.len()));
     let (root, end) = u.load(&pkl, 0).map_err(|e| pickle_err(&pkl_name, e))?;
-    if end != pkl.len() {
-        notes.push(format!(
-            "{pkl_name}: {} bytes after the pickle's STOP were ignored",
-            pkl.len() - end
-        ));
-    }
-    let mut tensors = Vec::new();
-    let root_node =
-        tree::build(&u, root, &[], &mut tensors).map_err(|m| FormatError::at(&pkl_name, m))?;
-    let safety = std::mem::take(&mut u.safety);
-    notes.append(&mut u.notes);
+    notes.extend(trailing_note(&pkl_name, pkl.len(), end));
+    let p = tree::finish(&mut u, root, &mut notes).map_err(|m| FormatError::at(&pkl_name, m))?;
     drop(u);
     let deflated = dir.entries.iter().filter(|e| e.method == DEFLATED).count();
     if deflated > 0 {
@@ -233,10 +226,8 @@ pub fn open_zip(src: &dyn Source, name: &str) -> Result<Checkpoint> {
     Ok(Checkpoint::from_pickle(
         format,
         name,
-        root_node,
-        tensors,
+        p,
         resolver.storages,
-        safety,
         notes,
     ))
 }
@@ -392,11 +383,9 @@ fn legacy_from(
             )))
         }
     };
-    let mut tensors = Vec::new();
-    let root_node = tree::build(&u, root, &[], &mut tensors)
+    let mut notes = Vec::new();
+    let p = tree::finish(&mut u, root, &mut notes)
         .map_err(|m| LegacyErr::Fatal(FormatError::at("object pickle", m)))?;
-    let safety = std::mem::take(&mut u.safety);
-    let mut notes = std::mem::take(&mut u.notes);
     drop(u);
     // Raw storages, in key-list order: i64 count, then count × element size bytes.
     let len = src.len();
@@ -470,10 +459,8 @@ fn legacy_from(
     Ok(Checkpoint::from_pickle(
         Format::TorchLegacy,
         name,
-        root_node,
-        tensors,
+        p,
         resolver.storages,
-        safety,
         notes,
     ))
 }

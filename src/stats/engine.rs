@@ -642,17 +642,7 @@ mod tests {
             assert!(close(s.l2, l2));
             assert_eq!(s.absmax, Some(f[0].abs().max(f[f.len() - 1].abs())));
             // Histogram: by the numpy edges' definition.
-            let e = &s.histogram.edges;
-            let nb = e.len() - 1;
-            let mut want = vec![0u64; nb];
-            for &x in f {
-                let i = if x == e[nb] {
-                    nb - 1
-                } else {
-                    e.partition_point(|&v| v <= x) - 1
-                };
-                want[i] += 1;
-            }
+            let want = crate::stats::histogram::by_edges(f, &s.histogram.edges);
             assert_eq!(s.histogram.counts, want);
             let q = s.quantiles.unwrap();
             for (l, got) in q.pairs() {
@@ -920,22 +910,14 @@ mod tests {
         let mut failing = |_sink: &mut dyn FnMut(&[u8]) -> Result<()>| -> Result<()> {
             Err(FormatError::at("archive/data/0", "read failed"))
         };
-        let e = tensor_stats(
-            StatsInput::new(DType::F32, 4),
-            &StatsOptions::default(),
-            &mut failing,
-            &mut no_progress,
-        )
-        .unwrap_err();
+        let error_of = |numel: u64, replay: &mut Replay<'_>| {
+            let el = StatsInput::new(DType::F32, numel);
+            tensor_stats(el, &StatsOptions::default(), replay, &mut no_progress).unwrap_err()
+        };
+        let e = error_of(4, &mut failing);
         assert_eq!(e.to_string(), "archive/data/0: read failed");
         let mut stray = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| sink(&[0, 0, 0, 0, 1]);
-        let e = tensor_stats(
-            StatsInput::new(DType::F32, 1),
-            &StatsOptions::default(),
-            &mut stray,
-            &mut no_progress,
-        )
-        .unwrap_err();
+        let e = error_of(1, &mut stray);
         assert!(e.message.contains("stray"), "{e}");
     }
 

@@ -483,6 +483,23 @@ impl FineGrid {
     }
 }
 
+/// Reference counts for tests: binary search on the edges, last bin closed — the definition
+/// numpy documents.
+#[cfg(test)]
+pub(crate) fn by_edges(xs: &[f64], edges: &[f64]) -> Vec<u64> {
+    let n = edges.len() - 1;
+    let mut c = vec![0u64; n];
+    for &x in xs {
+        let i = if x == edges[n] {
+            n - 1
+        } else {
+            edges.partition_point(|&e| e <= x) - 1
+        };
+        c[i] += 1;
+    }
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,21 +520,6 @@ mod tests {
         let h = b.finish().0;
         assert_eq!(h.counts, slow, "shortcut and full rule disagree");
         h
-    }
-
-    /// Reference: binary search on the edges, last bin closed — the definition numpy documents.
-    fn by_edges(xs: &[f64], edges: &[f64]) -> Vec<u64> {
-        let n = edges.len() - 1;
-        let mut c = vec![0u64; n];
-        for &x in xs {
-            let i = if x == edges[n] {
-                n - 1
-            } else {
-                edges.partition_point(|&e| e <= x) - 1
-            };
-            c[i] += 1;
-        }
-        c
     }
 
     /// float32 data takes the f32 fine index (`FineGrid::lane32`): values on and beside every

@@ -269,13 +269,16 @@ mod tests {
         // np.quantile([1,2,3,4], [.01,.05,.25,.5,.75,.95,.99])
         // = [1.03, 1.15, 1.75, 2.5, 3.25, 3.85, 3.97]
         let q = exact(&mut [4.0f32, 2.0, 1.0, 3.0]).unwrap();
-        assert_eq!(q.p1, 1.03);
-        assert_eq!(q.p5, 1.15);
-        assert_eq!(q.p25, 1.75);
-        assert_eq!(q.p50, 2.5);
-        assert_eq!(q.p75, 3.25);
-        assert_eq!(q.p95, 3.8499999999999996);
-        assert_eq!(q.p99, 3.9699999999999998);
+        let numpy = [
+            1.03,
+            1.15,
+            1.75,
+            2.5,
+            3.25,
+            3.8499999999999996,
+            3.9699999999999998,
+        ];
+        assert_eq!(q, Quantiles::from_array(numpy));
         assert_eq!(exact::<f64>(&mut []), None);
         let one = exact(&mut [5.0f64]).unwrap();
         assert_eq!((one.p1, one.p99), (5.0, 5.0));

@@ -104,12 +104,6 @@ pub fn EditPanel() -> impl IntoView {
     let meta_key = RwSignal::new(String::new());
     let meta_val = RwSignal::new(String::new());
 
-    let op_strip = move || OpSpec::StripPrefix {
-        prefix: strip.get_untracked(),
-    };
-    let op_add = move || OpSpec::AddPrefix {
-        prefix: add.get_untracked(),
-    };
     let op_rename = move || OpSpec::Rename {
         from: ren_from.get_untracked(),
         to: ren_to.get_untracked(),
@@ -117,15 +111,6 @@ pub fn EditPanel() -> impl IntoView {
     let op_replace = move || OpSpec::Replace {
         pattern: re_pat.get_untracked(),
         replacement: re_with.get_untracked(),
-    };
-    let op_delete = move || OpSpec::Delete {
-        pattern: del.get_untracked(),
-    };
-    let op_keep = move || OpSpec::Keep {
-        pattern: keep.get_untracked(),
-    };
-    let op_extract = move || OpSpec::Extract {
-        path: extract.get_untracked(),
     };
     let op_cast = move || OpSpec::Cast {
         dtype: cast.get_untracked(),
@@ -170,6 +155,10 @@ pub fn EditPanel() -> impl IntoView {
             }
         };
     use std::rc::Rc;
+    // an operation made from the text of one field
+    let of_text = |sig: RwSignal<String>, op: fn(String) -> OpSpec| -> Rc<dyn Fn() -> OpSpec> {
+        Rc::new(move || op(sig.get_untracked()))
+    };
     // one operation's row: its label, its text fields (signal, test id, placeholder) and its
     // button (test id, text), all previewing / applying `op`
     type Fields = Vec<(RwSignal<String>, &'static str, &'static str)>;
@@ -246,14 +235,14 @@ pub fn EditPanel() -> impl IntoView {
                 </span>
             </header>
             <div class="edit-ops">
-                {op_row("Strip prefix", vec![(strip, "op-strip-prefix", "a prefix of the keys")], ("op-strip-prefix-apply", "Strip"), Rc::new(op_strip))}
+                {op_row("Strip prefix", vec![(strip, "op-strip-prefix", "a prefix of the keys")], ("op-strip-prefix-apply", "Strip"), of_text(strip, |prefix| OpSpec::StripPrefix { prefix }))}
                 <PrefixSuggestions suggestions=suggestions pick=Callback::new(suggest) />
-                {op_row("Add prefix", vec![(add, "op-add-prefix", "model.")], ("op-add-prefix-apply", "Add"), Rc::new(op_add))}
+                {op_row("Add prefix", vec![(add, "op-add-prefix", "model.")], ("op-add-prefix-apply", "Add"), of_text(add, |prefix| OpSpec::AddPrefix { prefix }))}
                 {op_row("Rename", vec![(ren_from, "op-rename-from", "old key"), (ren_to, "op-rename-to", "new key")], ("op-rename-apply", "Rename"), Rc::new(op_rename))}
                 {op_row("Replace (regex)", vec![(re_pat, "op-replace-pattern", "^layers\\.(\\d+)\\."), (re_with, "op-replace-with", "blocks.$1.")], ("op-replace-apply", "Replace"), Rc::new(op_replace))}
-                {op_row("Delete (regex)", vec![(del, "op-delete", "^head\\.")], ("op-delete-apply", "Delete"), Rc::new(op_delete))}
-                {op_row("Keep only (regex)", vec![(keep, "op-keep", "^encoder\\.")], ("op-keep-apply", "Keep"), Rc::new(op_keep))}
-                {op_row("Extract subtree", vec![(extract, "op-extract", "state_dict")], ("op-extract-apply", "Extract"), Rc::new(op_extract))}
+                {op_row("Delete (regex)", vec![(del, "op-delete", "^head\\.")], ("op-delete-apply", "Delete"), of_text(del, |pattern| OpSpec::Delete { pattern }))}
+                {op_row("Keep only (regex)", vec![(keep, "op-keep", "^encoder\\.")], ("op-keep-apply", "Keep"), of_text(keep, |pattern| OpSpec::Keep { pattern }))}
+                {op_row("Extract subtree", vec![(extract, "op-extract", "state_dict")], ("op-extract-apply", "Extract"), of_text(extract, |path| OpSpec::Extract { path }))}
                 <div class="edit-row">
                     <span class="edit-label">"Cast floats to"</span>
                     <select

@@ -237,16 +237,10 @@ impl Editor {
             .into_iter()
             .map(|(p, t)| (p.join("/"), (t.input, t.index), t.cast))
             .collect();
-        let renaming = matches!(
-            spec,
-            OpSpec::StripPrefix { .. }
-                | OpSpec::AddPrefix { .. }
-                | OpSpec::Rename { .. }
-                | OpSpec::Replace { .. }
-                | OpSpec::Extract { .. }
-        );
-        if renaming && old.len() == new.len() {
-            // key operations keep order and count: pair them up
+        let same_tensors = old.iter().map(|(_, r)| r).eq(new.iter().map(|(_, r, _)| r));
+        if same_tensors {
+            // key operations (and casts, metadata) keep the tensors and their order: pair them
+            // up and list the keys that changed
             for ((o, _), (n, _, _)) in old.iter().zip(&new) {
                 if o != n {
                     reply.changed += 1;

@@ -775,9 +775,7 @@ impl DiffReply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{
-        DType, Format, GlobalRef, Node, SafetyReport, StorageInfo, TensorInfo, TensorKind,
-    };
+    use crate::format::{DType, Format, GlobalRef, Node, SafetyReport, StorageInfo, TensorInfo};
     use serde_json::json;
 
     #[test]
@@ -855,24 +853,8 @@ mod tests {
     }
 
     fn tensor(path: &str, shape: Vec<u64>) -> TensorInfo {
-        let strides = {
-            let mut s = vec![1u64; shape.len()];
-            for i in (0..shape.len().saturating_sub(1)).rev() {
-                s[i] = s[i + 1] * shape[i + 1];
-            }
-            s
-        };
-        TensorInfo {
-            path: vec![path.into()],
-            dtype: DType::F32,
-            shape,
-            strides,
-            storage_offset: 0,
-            storage: Some(0),
-            requires_grad: false,
-            parameter: false,
-            kind: TensorKind::Dense,
-        }
+        let strides = crate::format::safetensors::contiguous_strides(&shape);
+        TensorInfo::f32_at_start(path, shape, strides)
     }
 
     #[test]

@@ -10,7 +10,9 @@
 
 use super::blob;
 use super::perf::mark;
-use super::protocol::{Entry, ErrorKind, ErrorReply, JsFile, Request, Response, ValueEntry};
+use super::protocol::{
+    Entry, ErrorKind, ErrorReply, JsFile, Request, Response, TensorSource, ValueEntry,
+};
 use super::session::{NamedSource, Session};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::*;
@@ -262,9 +264,15 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
                 session.blobs = vec![ordered];
             }
         }
-        Request::Stats { id, tensor, bins } => session.stats(id, tensor, bins, reply),
-        Request::Values { id, tensor, n } => session.values(id, tensor, n, reply),
-        Request::Heatmap { id, tensor, w, h } => session.heatmap(id, tensor, (w, h), reply),
+        Request::Stats { id, tensor, bins } => {
+            session.stats_of(id, TensorSource::of(tensor), bins, reply)
+        }
+        Request::Values { id, tensor, n } => {
+            session.values_of(id, TensorSource::of(tensor), n, reply)
+        }
+        Request::Heatmap { id, tensor, w, h } => {
+            session.heatmap_of(id, TensorSource::of(tensor), (w, h), reply)
+        }
         Request::AllStats { id, bins } => session.all_stats_begin(id, bins, reply),
         Request::Cancel { id } => session.cancel(id, reply),
         Request::StatsOf { id, source, bins } => session.stats_of(id, source, bins, reply),
@@ -294,7 +302,9 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
                 session.all_stats_of(id, bins, Some(&tensors), reply);
             }
         }
-        Request::Window { id, tensor, window } => session.window(id, tensor, &window, reply),
+        Request::Window { id, tensor, window } => {
+            session.window_of(id, TensorSource::of(tensor), &window, reply)
+        }
         Request::WindowOf { id, source, window } => session.window_of(id, source, &window, reply),
         Request::StatsReport { id, bins } => session.stats_report(id, bins, reply),
         other => super::export::handle(session, other, reply),

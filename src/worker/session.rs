@@ -454,19 +454,10 @@ impl Session {
         Ok((ckpt, sources, cache, i))
     }
 
-    /// Handle `stats {id, tensor, bins}` (cached per tensor and bin count).
-    pub fn stats(
-        &mut self,
-        id: RequestId,
-        tensor: u32,
-        bins: u32,
-        reply: &mut dyn FnMut(Response),
-    ) {
-        self.stats_of(id, TensorSource::of(tensor), bins, reply)
-    }
-
-    /// Handle `stats_of {id, source, bins}`: statistics of a tensor of any input; of the values
-    /// after the cast when `source.cast` is set (computed as they stream, not cached).
+    /// Handle `stats_of {id, source, bins}` (and `stats {id, tensor, bins}`, a tensor of the
+    /// open file: [`TensorSource::of`]): statistics of a tensor of any input, cached per tensor
+    /// and bin count; of the values after the cast when `source.cast` is set (computed as they
+    /// stream, not cached).
     pub fn stats_of(
         &mut self,
         id: RequestId,
@@ -534,12 +525,8 @@ impl Session {
         }
     }
 
-    /// Handle `values {id, tensor, n}`: the first `n` (≤ 4096) elements as text.
-    pub fn values(&mut self, id: RequestId, tensor: u32, n: u32, reply: &mut dyn FnMut(Response)) {
-        self.values_of(id, TensorSource::of(tensor), n, reply)
-    }
-
-    /// Handle `values_of {id, source, n}` (after the cast when `source.cast` is set).
+    /// Handle `values_of {id, source, n}` (and `values {id, tensor, n}`): the first `n`
+    /// (≤ 4096) elements as text (after the cast when `source.cast` is set).
     pub fn values_of(
         &mut self,
         id: RequestId,
@@ -576,19 +563,9 @@ impl Session {
         }))
     }
 
-    /// Handle `heatmap {id, tensor, w, h}` for a 2-D tensor: the rows are streamed in chunks
-    /// and folded into at most `h`×`w` blocks of mean |x|.
-    pub fn heatmap(
-        &mut self,
-        id: RequestId,
-        tensor: u32,
-        (w, h): (u32, u32),
-        reply: &mut dyn FnMut(Response),
-    ) {
-        self.heatmap_of(id, TensorSource::of(tensor), (w, h), reply)
-    }
-
-    /// Handle `heatmap_of {id, source, w, h}` (after the cast when `source.cast` is set).
+    /// Handle `heatmap_of {id, source, w, h}` (and `heatmap {id, tensor, w, h}`) for a 2-D
+    /// tensor: the rows are streamed in chunks and folded into at most `h`×`w` blocks of mean
+    /// |x| (after the cast when `source.cast` is set).
     pub fn heatmap_of(
         &mut self,
         id: RequestId,
@@ -646,19 +623,9 @@ impl Session {
         }))
     }
 
-    /// Handle `window {id, tensor, window}` ([`super::window`]).
-    pub fn window(
-        &mut self,
-        id: RequestId,
-        tensor: u32,
-        w: &super::protocol::Window,
-        reply: &mut dyn FnMut(Response),
-    ) {
-        self.window_of(id, TensorSource::of(tensor), w, reply)
-    }
-
-    /// Handle `window_of {id, source, window}`: a window of a tensor of any input, of the values
-    /// after the cast when `source.cast` is set (as `stats_of` computes them).
+    /// Handle `window_of {id, source, window}` (and `window {id, tensor, window}`): a window
+    /// ([`super::window`]) of a tensor of any input, of the values after the cast when
+    /// `source.cast` is set (as `stats_of` computes them).
     pub fn window_of(
         &mut self,
         id: RequestId,
@@ -904,6 +871,14 @@ mod tests {
         (s, out)
     }
 
+    /// The error answer at `out[i]`.
+    fn error_at(out: &[Response], i: usize) -> &ErrorReply {
+        match &out[i] {
+            Response::Error(e) => e,
+            _ => panic!("{out:?}"),
+        }
+    }
+
     #[test]
     fn unknown_bytes_are_detected_then_refused() {
         // named .pth on purpose: the extension must not matter
@@ -917,9 +892,7 @@ mod tests {
         };
         assert_eq!((d.id, d.name.as_str(), d.size), (5, "random.pth", 26));
         assert_eq!(d.format, "unknown");
-        let Response::Error(e) = &out[1] else {
-            panic!("{out:?}")
-        };
+        let e = error_at(&out, 1);
         assert_eq!(e.id, Some(5));
         assert_eq!(e.kind, ErrorKind::File);
         assert!(e.error.starts_with("random.pth: "), "{}", e.error);
@@ -936,9 +909,7 @@ mod tests {
             panic!("{out:?}")
         };
         assert_eq!(d.format, "pickle");
-        let Response::Error(e) = &out[1] else {
-            panic!("{out:?}")
-        };
+        let e = error_at(&out, 1);
         assert!(
             e.error.contains("not a PyTorch or safetensors checkpoint"),
             "{}",
@@ -1048,7 +1019,7 @@ mod tests {
         let mut s = opened_session();
         let w = index_of(&s, "a.w");
         let mut out = vec![];
-        s.stats(8, w, 4, &mut |r| out.push(r));
+        s.stats_of(8, TensorSource::of(w), 4, &mut |r| out.push(r));
         let Some(Response::Stats(st)) = out.last() else {
             panic!("{out:?}")
         };
@@ -1060,7 +1031,7 @@ mod tests {
         );
         assert_eq!(st.stats.histogram.counts.len(), 4);
         out.clear();
-        s.values(9, w, 4, &mut |r| out.push(r));
+        s.values_of(9, TensorSource::of(w), 4, &mut |r| out.push(r));
         assert_eq!(
             out,
             vec![Response::Values(ValuesReply {
@@ -1071,7 +1042,7 @@ mod tests {
             })]
         );
         out.clear();
-        s.heatmap(10, w, (2, 1), &mut |r| out.push(r));
+        s.heatmap_of(10, TensorSource::of(w), (2, 1), &mut |r| out.push(r));
         let Response::Heatmap(h) = &out[0] else {
             panic!("{out:?}")
         };
@@ -1080,10 +1051,10 @@ mod tests {
         assert_eq!(h.cells, vec![1.75, 4.5]);
         out.clear();
         let b = index_of(&s, "a.b");
-        s.heatmap(11, b, (2, 2), &mut |r| out.push(r));
+        s.heatmap_of(11, TensorSource::of(b), (2, 2), &mut |r| out.push(r));
         assert!(matches!(&out[0], Response::Error(e) if e.id == Some(11)));
         out.clear();
-        s.stats(12, 99, 64, &mut |r| out.push(r));
+        s.stats_of(12, TensorSource::of(99), 64, &mut |r| out.push(r));
         assert!(matches!(&out[0], Response::Error(e) if e.id == Some(12)));
     }
 
@@ -1206,9 +1177,7 @@ mod tests {
             "model.safetensors.index.json",
             ix,
         )]);
-        let Response::Error(e) = &out[1] else {
-            panic!("{out:?}")
-        };
+        let e = error_at(&out, 1);
         assert!(
             e.error.starts_with("model.safetensors.index.json: this is the index of a sharded checkpoint: its tensors are in 2 other files. Open or drop the index together with those files: model-00001-of-00002.safetensors, model-00002-of-00002.safetensors"),
             "{}",
@@ -1239,25 +1208,7 @@ mod edit_tests {
     use crate::format::DType;
     use crate::worker::protocol::{JournalReply, OpSpec};
 
-    fn st(tensors: &[(&str, &[f32])]) -> Vec<u8> {
-        let mut header = serde_json::Map::new();
-        let mut data = vec![];
-        for (name, vals) in tensors {
-            let a = data.len();
-            for v in *vals {
-                data.extend_from_slice(&v.to_le_bytes());
-            }
-            header.insert(
-                name.to_string(),
-                serde_json::json!({"dtype": "F32", "shape": [vals.len()], "data_offsets": [a, data.len()]}),
-            );
-        }
-        let h = serde_json::Value::Object(header).to_string();
-        let mut out = (h.len() as u64).to_le_bytes().to_vec();
-        out.extend_from_slice(h.as_bytes());
-        out.extend_from_slice(&data);
-        out
-    }
+    use crate::format::safetensors::f32_test_file as st;
 
     fn journal(s: &mut Session, req: Request<String>) -> JournalReply {
         let mut out = vec![];

@@ -11,7 +11,7 @@
 use super::protocol::ValueEntry;
 use crate::display::python_float;
 use crate::edit::ENode;
-use crate::format::Node;
+use crate::format::{Key, Node};
 
 /// Longest display text (characters).
 pub const MAX_TEXT: usize = 120;
@@ -125,20 +125,23 @@ impl Walk {
         }
     }
 
+    /// A dict's items under their keys (an empty dict is the value `{}`).
+    fn dict<T>(&mut self, items: &[(Key, T)], walk: fn(&mut Self, &T)) {
+        if items.is_empty() {
+            self.push("{}".into(), "dict");
+        }
+        for (k, v) in items {
+            self.path.push(k.segment());
+            walk(self, v);
+            self.path.pop();
+        }
+    }
+
     fn enode(&mut self, n: &ENode) {
         match n {
             ENode::Leaf(v) => self.node(v),
             ENode::Tensor(_) => self.tensors += 1,
-            ENode::Dict { items, .. } => {
-                if items.is_empty() {
-                    self.push("{}".into(), "dict");
-                }
-                for (k, v) in items {
-                    self.path.push(k.segment());
-                    self.enode(v);
-                    self.path.pop();
-                }
-            }
+            ENode::Dict { items, .. } => self.dict(items, Self::enode),
             ENode::List(items) | ENode::Tuple(items) => {
                 let leaves: Option<Vec<Node>> = items
                     .iter()
@@ -173,16 +176,7 @@ impl Walk {
             Node::List { items } => self.seq(items, "[", "]", "list"),
             Node::Tuple { items } => self.seq(items, "(", ")", "tuple"),
             Node::Set { items, .. } => self.seq(items, "{", "}", "set"),
-            Node::Dict { items, .. } => {
-                if items.is_empty() {
-                    self.push("{}".into(), "dict");
-                }
-                for (k, v) in items {
-                    self.path.push(k.segment());
-                    self.node(v);
-                    self.path.pop();
-                }
-            }
+            Node::Dict { items, .. } => self.dict(items, Self::node),
             Node::Object {
                 module,
                 name,
@@ -318,33 +312,34 @@ mod tests {
         assert_eq!(python_float(f64::NEG_INFINITY), "-inf");
     }
 
+    /// An inert object `module.name` built from `args`, with an optional state.
+    fn object(global: &str, args: Vec<Node>, state: Option<Node>) -> Node {
+        let (module, name) = global.rsplit_once('.').unwrap();
+        Node::Object {
+            module: module.into(),
+            name: name.into(),
+            args,
+            state: state.map(Box::new),
+            items: vec![],
+        }
+    }
+
     #[test]
     fn an_inert_object_is_one_value() {
-        let root = dict(vec![(
-            "args",
-            Node::Object {
-                module: "argparse".into(),
-                name: "Namespace".into(),
-                args: vec![],
-                state: None,
-                items: vec![],
-            },
-        )]);
+        let root = dict(vec![("args", object("argparse.Namespace", vec![], None))]);
         let v = collect(&root);
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].text, "argparse.Namespace()");
         assert_eq!(v[0].kind, "call");
         let root = dict(vec![(
             "payload",
-            Node::Object {
-                module: "posix".into(),
-                name: "system".into(),
-                args: vec![Node::Str {
+            object(
+                "posix.system",
+                vec![Node::Str {
                     value: "echo pwned".into(),
                 }],
-                state: None,
-                items: vec![],
-            },
+                None,
+            ),
         )]);
         let v = collect(&root);
         assert_eq!(v[0].path, vec!["payload".to_string()]);
@@ -352,13 +347,11 @@ mod tests {
         // an object with state is walked
         let root = dict(vec![(
             "ns",
-            Node::Object {
-                module: "argparse".into(),
-                name: "Namespace".into(),
-                args: vec![],
-                state: Some(Box::new(dict(vec![("lr", Node::Float { value: 0.5 })]))),
-                items: vec![],
-            },
+            object(
+                "argparse.Namespace",
+                vec![],
+                Some(dict(vec![("lr", Node::Float { value: 0.5 })])),
+            ),
         )]);
         let v = collect(&root);
         assert_eq!(v[0].path, vec!["ns".to_string(), "lr".to_string()]);

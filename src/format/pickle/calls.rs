@@ -65,7 +65,8 @@ fn dims_of(u: &Unpickler, id: Id, what: &str) -> Result<Vec<u64>, String> {
     }
 }
 
-fn str_of(u: &Unpickler, id: Id) -> Option<String> {
+/// A pickled name or key as text: a str, an int in decimal, or bytes (lossy UTF-8).
+pub(crate) fn str_of(u: &Unpickler, id: Id) -> Option<String> {
     match u.get(id) {
         Value::Str(s) => Some(s.clone()),
         Value::Int(i) => Some(i.to_string()),

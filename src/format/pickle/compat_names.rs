@@ -1,12 +1,13 @@
 //! Python 2 → 3 names as `pickle.Unpickler.find_class` maps them for protocols 0–2
-//! (`fix_imports`): the data of CPython's `_compat_pickle` (Python 3.11), as two tables.
+//! (`fix_imports`): the data of CPython's `_compat_pickle` (Python 3.11), as its tables.
 //! `tests/hostile.rs` checks them against the test venv's own `_compat_pickle`.
 
 /// A (module, name) pair.
 pub type Pair = (&'static str, &'static str);
 
-/// `(python2 module, name) → (module, name)`, sorted for binary search.
-pub const NAME_MAPPING: &[(Pair, Pair)] = &[
+/// `(python2 module, name) → (module, name)` pairs of `_compat_pickle.NAME_MAPPING` other than
+/// its two families below, sorted for binary search.
+pub const NAME_PAIRS: &[(Pair, Pair)] = &[
     (
         ("UserDict", "IterableUserDict"),
         ("collections", "UserDict"),
@@ -26,150 +27,12 @@ pub const NAME_MAPPING: &[(Pair, Pair)] = &[
         ("multiprocessing.connection", "Connection"),
     ),
     (("_socket", "fromfd"), ("socket", "fromfd")),
-    (
-        ("exceptions", "ArithmeticError"),
-        ("builtins", "ArithmeticError"),
-    ),
-    (
-        ("exceptions", "AssertionError"),
-        ("builtins", "AssertionError"),
-    ),
-    (
-        ("exceptions", "AttributeError"),
-        ("builtins", "AttributeError"),
-    ),
-    (
-        ("exceptions", "BaseException"),
-        ("builtins", "BaseException"),
-    ),
-    (("exceptions", "BufferError"), ("builtins", "BufferError")),
-    (("exceptions", "BytesWarning"), ("builtins", "BytesWarning")),
-    (
-        ("exceptions", "DeprecationWarning"),
-        ("builtins", "DeprecationWarning"),
-    ),
-    (("exceptions", "EOFError"), ("builtins", "EOFError")),
-    (
-        ("exceptions", "EnvironmentError"),
-        ("builtins", "EnvironmentError"),
-    ),
-    (("exceptions", "Exception"), ("builtins", "Exception")),
-    (
-        ("exceptions", "FloatingPointError"),
-        ("builtins", "FloatingPointError"),
-    ),
-    (
-        ("exceptions", "FutureWarning"),
-        ("builtins", "FutureWarning"),
-    ),
-    (
-        ("exceptions", "GeneratorExit"),
-        ("builtins", "GeneratorExit"),
-    ),
-    (("exceptions", "IOError"), ("builtins", "IOError")),
-    (("exceptions", "ImportError"), ("builtins", "ImportError")),
-    (
-        ("exceptions", "ImportWarning"),
-        ("builtins", "ImportWarning"),
-    ),
-    (
-        ("exceptions", "IndentationError"),
-        ("builtins", "IndentationError"),
-    ),
-    (("exceptions", "IndexError"), ("builtins", "IndexError")),
-    (("exceptions", "KeyError"), ("builtins", "KeyError")),
-    (
-        ("exceptions", "KeyboardInterrupt"),
-        ("builtins", "KeyboardInterrupt"),
-    ),
-    (("exceptions", "LookupError"), ("builtins", "LookupError")),
-    (("exceptions", "MemoryError"), ("builtins", "MemoryError")),
-    (("exceptions", "NameError"), ("builtins", "NameError")),
-    (
-        ("exceptions", "NotImplementedError"),
-        ("builtins", "NotImplementedError"),
-    ),
-    (("exceptions", "OSError"), ("builtins", "OSError")),
-    (
-        ("exceptions", "OverflowError"),
-        ("builtins", "OverflowError"),
-    ),
-    (
-        ("exceptions", "PendingDeprecationWarning"),
-        ("builtins", "PendingDeprecationWarning"),
-    ),
-    (
-        ("exceptions", "ReferenceError"),
-        ("builtins", "ReferenceError"),
-    ),
-    (("exceptions", "RuntimeError"), ("builtins", "RuntimeError")),
-    (
-        ("exceptions", "RuntimeWarning"),
-        ("builtins", "RuntimeWarning"),
-    ),
     (("exceptions", "StandardError"), ("builtins", "Exception")),
-    (
-        ("exceptions", "StopIteration"),
-        ("builtins", "StopIteration"),
-    ),
-    (("exceptions", "SyntaxError"), ("builtins", "SyntaxError")),
-    (
-        ("exceptions", "SyntaxWarning"),
-        ("builtins", "SyntaxWarning"),
-    ),
-    (("exceptions", "SystemError"), ("builtins", "SystemError")),
-    (("exceptions", "SystemExit"), ("builtins", "SystemExit")),
-    (("exceptions", "TabError"), ("builtins", "TabError")),
-    (("exceptions", "TypeError"), ("builtins", "TypeError")),
-    (
-        ("exceptions", "UnboundLocalError"),
-        ("builtins", "UnboundLocalError"),
-    ),
-    (
-        ("exceptions", "UnicodeDecodeError"),
-        ("builtins", "UnicodeDecodeError"),
-    ),
-    (
-        ("exceptions", "UnicodeEncodeError"),
-        ("builtins", "UnicodeEncodeError"),
-    ),
-    (("exceptions", "UnicodeError"), ("builtins", "UnicodeError")),
-    (
-        ("exceptions", "UnicodeTranslateError"),
-        ("builtins", "UnicodeTranslateError"),
-    ),
-    (
-        ("exceptions", "UnicodeWarning"),
-        ("builtins", "UnicodeWarning"),
-    ),
-    (("exceptions", "UserWarning"), ("builtins", "UserWarning")),
-    (("exceptions", "ValueError"), ("builtins", "ValueError")),
-    (("exceptions", "Warning"), ("builtins", "Warning")),
-    (
-        ("exceptions", "ZeroDivisionError"),
-        ("builtins", "ZeroDivisionError"),
-    ),
     (("itertools", "ifilter"), ("builtins", "filter")),
     (("itertools", "ifilterfalse"), ("itertools", "filterfalse")),
     (("itertools", "imap"), ("builtins", "map")),
     (("itertools", "izip"), ("builtins", "zip")),
     (("itertools", "izip_longest"), ("itertools", "zip_longest")),
-    (
-        ("multiprocessing", "AuthenticationError"),
-        ("multiprocessing.context", "AuthenticationError"),
-    ),
-    (
-        ("multiprocessing", "BufferTooShort"),
-        ("multiprocessing.context", "BufferTooShort"),
-    ),
-    (
-        ("multiprocessing", "ProcessError"),
-        ("multiprocessing.context", "ProcessError"),
-    ),
-    (
-        ("multiprocessing", "TimeoutError"),
-        ("multiprocessing.context", "TimeoutError"),
-    ),
     (
         ("multiprocessing.forking", "Popen"),
         ("multiprocessing.popen_fork", "Popen"),
@@ -205,7 +68,100 @@ pub const NAME_MAPPING: &[(Pair, Pair)] = &[
     (("whichdb", "whichdb"), ("dbm", "whichdb")),
 ];
 
-/// `python2 module → module` (when the pair is not in [`NAME_MAPPING`]), sorted.
+/// `exceptions.X` → `builtins.X` for these X (`_compat_pickle.PYTHON2_EXCEPTIONS`), sorted.
+pub const PYTHON2_EXCEPTIONS: &[&str] = &[
+    "ArithmeticError",
+    "AssertionError",
+    "AttributeError",
+    "BaseException",
+    "BufferError",
+    "BytesWarning",
+    "DeprecationWarning",
+    "EOFError",
+    "EnvironmentError",
+    "Exception",
+    "FloatingPointError",
+    "FutureWarning",
+    "GeneratorExit",
+    "IOError",
+    "ImportError",
+    "ImportWarning",
+    "IndentationError",
+    "IndexError",
+    "KeyError",
+    "KeyboardInterrupt",
+    "LookupError",
+    "MemoryError",
+    "NameError",
+    "NotImplementedError",
+    "OSError",
+    "OverflowError",
+    "PendingDeprecationWarning",
+    "ReferenceError",
+    "RuntimeError",
+    "RuntimeWarning",
+    "StopIteration",
+    "SyntaxError",
+    "SyntaxWarning",
+    "SystemError",
+    "SystemExit",
+    "TabError",
+    "TypeError",
+    "UnboundLocalError",
+    "UnicodeDecodeError",
+    "UnicodeEncodeError",
+    "UnicodeError",
+    "UnicodeTranslateError",
+    "UnicodeWarning",
+    "UserWarning",
+    "ValueError",
+    "Warning",
+    "ZeroDivisionError",
+];
+
+/// `multiprocessing.X` → `multiprocessing.context.X` for these X
+/// (`_compat_pickle.MULTIPROCESSING_EXCEPTIONS`), sorted.
+pub const MULTIPROCESSING_EXCEPTIONS: &[&str] = &[
+    "AuthenticationError",
+    "BufferTooShort",
+    "ProcessError",
+    "TimeoutError",
+];
+
+/// `_compat_pickle.NAME_MAPPING[(module, name)]`.
+pub fn map_name(module: &str, name: &str) -> Option<Pair> {
+    if let Ok(i) = NAME_PAIRS.binary_search_by(|(k, _)| k.cmp(&(module, name))) {
+        return Some(NAME_PAIRS[i].1);
+    }
+    let family = match module {
+        "exceptions" => ("builtins", PYTHON2_EXCEPTIONS),
+        "multiprocessing" => ("multiprocessing.context", MULTIPROCESSING_EXCEPTIONS),
+        _ => return None,
+    };
+    let i = family.1.binary_search(&name).ok()?;
+    Some((family.0, family.1[i]))
+}
+
+/// The whole of `_compat_pickle.NAME_MAPPING`, sorted (the three tables above together).
+pub fn name_mapping() -> Vec<(Pair, Pair)> {
+    let family = |module: &'static str, to: &'static str, names: &'static [&'static str]| {
+        names.iter().map(move |&n| ((module, n), (to, n)))
+    };
+    let mut all: Vec<(Pair, Pair)> = NAME_PAIRS
+        .iter()
+        .copied()
+        .chain(family("exceptions", "builtins", PYTHON2_EXCEPTIONS))
+        .chain(family(
+            "multiprocessing",
+            "multiprocessing.context",
+            MULTIPROCESSING_EXCEPTIONS,
+        ))
+        .collect();
+    all.sort();
+    all
+}
+
+/// `python2 module → module` (when [`map_name`] has no pair), sorted.
 pub const IMPORT_MAPPING: &[(&str, &str)] = &[
     ("BaseHTTPServer", "http.server"),
     ("CGIHTTPServer", "http.server"),

@@ -20,7 +20,7 @@ pub mod vm;
 
 pub use calls::{StoragePid, StorageResolver};
 pub use value::{Id, Value};
-pub use vm::{Limits, PickleError, Unpickler};
+pub use vm::{trailing_note, Limits, PickleError, Unpickler};
 
 #[cfg(test)]
 mod tests;

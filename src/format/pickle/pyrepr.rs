@@ -263,14 +263,7 @@ fn value_into(u: &Unpickler, id: Id, depth: usize, o: &mut Out) {
         return;
     }
     let v = u.get(id);
-    let nested = matches!(
-        v,
-        Value::List(_)
-            | Value::Tuple(_)
-            | Value::Dict { .. }
-            | Value::Set { .. }
-            | Value::Object(_)
-    );
+    let nested = v.is_container();
     if nested && depth >= MAX_DEPTH {
         o.push("…");
         return;

@@ -6,7 +6,7 @@
 //!   a name that is one of torch's storage types (`FloatStorage`) becomes that storage type
 //!   whatever the module (nothing is imported); module `torch.tensor` reads as `torch._tensor`;
 //!   for protocols 0–2 the Python 2 names of `_compat_pickle` are mapped ([`super::compat_names`]:
-//!   a pair in `NAME_MAPPING` first, else the module in `IMPORT_MAPPING`); from protocol 4 a
+//!   a pair in `NAME_MAPPING` first (`compat_names::map_name`), else the module in `IMPORT_MAPPING`); from protocol 4 a
 //!   dotted name is an attribute path walked from the module (`torch` + `os.system` is
 //!   `os.system`, `builtins` + `eval.__call__` is `eval`), below 4 it is one attribute name that
 //!   no module has, so loading fails there.
@@ -30,7 +30,7 @@
 //! `torch` + `os.system`); an entry with a dot (`torch.hub`) matches that module and its
 //! submodules.
 
-use super::compat_names::{IMPORT_MAPPING, NAME_MAPPING};
+use super::compat_names::{map_name, IMPORT_MAPPING};
 use crate::format::checkpoint::Tier;
 use crate::format::dtype::DType;
 
@@ -92,8 +92,8 @@ pub fn resolve(module: &str, name: &str, protocol: u8) -> Resolved {
 
 /// `_compat_pickle`'s mapping as `find_class` applies it (protocols 0–2).
 pub fn map_python2<'a>(module: &'a str, name: &'a str) -> (&'a str, &'a str) {
-    if let Ok(i) = NAME_MAPPING.binary_search_by(|(k, _)| k.cmp(&(module, name))) {
-        return NAME_MAPPING[i].1;
+    if let Some(pair) = map_name(module, name) {
+        return pair;
     }
     if let Ok(i) = IMPORT_MAPPING.binary_search_by(|(k, _)| k.cmp(&module)) {
         return (IMPORT_MAPPING[i].1, name);
@@ -874,7 +874,12 @@ mod tests {
 
     #[test]
     fn tables_are_sorted_for_binary_search() {
-        assert!(NAME_MAPPING.windows(2).all(|w| w[0].0 < w[1].0));
+        use super::super::compat_names::{
+            MULTIPROCESSING_EXCEPTIONS, NAME_PAIRS, PYTHON2_EXCEPTIONS,
+        };
+        assert!(NAME_PAIRS.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(PYTHON2_EXCEPTIONS.windows(2).all(|w| w[0] < w[1]));
+        assert!(MULTIPROCESSING_EXCEPTIONS.windows(2).all(|w| w[0] < w[1]));
         assert!(IMPORT_MAPPING.windows(2).all(|w| w[0].0 < w[1].0));
     }
 }

@@ -16,7 +16,7 @@
 
 use super::value::{bigint_to_string, Id, Inert, Value};
 use super::vm::{budget_error, Unpickler, MAX_DEPTH};
-use crate::format::checkpoint::{Key, Node, TensorInfo};
+use crate::format::checkpoint::{Key, Node, SafetyReport, TensorInfo};
 use crate::format::dtype::DType;
 use std::collections::HashSet;
 
@@ -36,6 +36,28 @@ struct Builder<'a, 'r> {
     max_held: usize,
     /// The first error met (the walk then unwinds without building more).
     error: Option<String>,
+}
+
+/// What a checkpoint's pickle made once loaded: the object tree, its tensors in depth-first
+/// file order, and the report of the globals it named.
+pub struct Pickled {
+    pub root: Node,
+    pub tensors: Vec<TensorInfo>,
+    pub safety: SafetyReport,
+}
+
+/// Build the tree of a loaded checkpoint pickle and take the VM's safety report; the VM's
+/// notes are appended to `notes`.
+pub fn finish(u: &mut Unpickler, root: Id, notes: &mut Vec<String>) -> Result<Pickled, String> {
+    let mut tensors = Vec::new();
+    let root = build(u, root, &[], &mut tensors)?;
+    notes.append(&mut u.notes);
+    let safety = std::mem::take(&mut u.safety);
+    Ok(Pickled {
+        root,
+        tensors,
+        safety,
+    })
 }
 
 /// Build the tree under `root`, appending tensors (with their paths, prefixed by `prefix`).
@@ -161,14 +183,7 @@ impl Builder<'_, '_> {
             };
         }
         let v = self.u.get(id);
-        let is_container = matches!(
-            v,
-            Value::List(_)
-                | Value::Tuple(_)
-                | Value::Dict { .. }
-                | Value::Set { .. }
-                | Value::Object(_)
-        );
+        let is_container = v.is_container();
         if is_container && !self.on_path.insert(id) {
             return Node::Elided {
                 reason: "reference cycle".into(),

@@ -89,6 +89,19 @@ pub enum Value {
 }
 
 impl Value {
+    /// A value that holds other values (list, tuple, dict, set, object): where depth and cycles
+    /// are counted.
+    pub fn is_container(&self) -> bool {
+        matches!(
+            self,
+            Value::List(_)
+                | Value::Tuple(_)
+                | Value::Dict { .. }
+                | Value::Set { .. }
+                | Value::Object(_)
+        )
+    }
+
     /// A short description for error messages.
     pub fn kind_name(&self) -> &'static str {
         match self {
@@ -154,18 +167,8 @@ pub fn bigint_to_string(le: &[u8]) -> String {
     if le.len() > MAX_DECIMAL_BYTES {
         return bigint_to_hex(le);
     }
-    let neg = le[le.len() - 1] & 0x80 != 0;
+    let (neg, bytes) = sign_and_magnitude(le);
     // magnitude as little-endian u32 limbs
-    let mut bytes = le.to_vec();
-    if neg {
-        // two's complement negate
-        let mut carry = 1u16;
-        for b in bytes.iter_mut() {
-            let v = (!*b) as u16 + carry;
-            *b = v as u8;
-            carry = v >> 8;
-        }
-    }
     let mut limbs: Vec<u32> = bytes
         .chunks(4)
         .map(|c| {
@@ -200,11 +203,13 @@ pub fn bigint_to_string(le: &[u8]) -> String {
     s
 }
 
-/// Hexadecimal text of a little-endian two's complement integer (linear time).
-fn bigint_to_hex(le: &[u8]) -> String {
+/// The sign and the little-endian magnitude of a non-empty little-endian two's complement
+/// integer.
+fn sign_and_magnitude(le: &[u8]) -> (bool, Vec<u8>) {
     let neg = le[le.len() - 1] & 0x80 != 0;
     let mut mag = le.to_vec();
     if neg {
+        // two's complement negate
         let mut carry = 1u16;
         for b in mag.iter_mut() {
             let v = (!*b) as u16 + carry;
@@ -212,6 +217,12 @@ fn bigint_to_hex(le: &[u8]) -> String {
             carry = v >> 8;
         }
     }
+    (neg, mag)
+}
+
+/// Hexadecimal text of a little-endian two's complement integer (linear time).
+fn bigint_to_hex(le: &[u8]) -> String {
+    let (neg, mag) = sign_and_magnitude(le);
     let digits: String = mag.iter().rev().map(|b| format!("{b:02x}")).collect();
     let digits = digits.trim_start_matches('0');
     let digits = if digits.is_empty() { "0" } else { digits };

@@ -47,6 +47,21 @@ pub fn memory_budget(pickle_len: usize) -> usize {
     (256usize << 20).saturating_add(pickle_len.saturating_mul(128))
 }
 
+/// The refusal of opcode `op` on a value it does not apply to.
+fn refused(op: &str, v: &Value, why: &str) -> String {
+    format!("{op} on a {} ({why})", v.kind_name())
+}
+
+/// The note for bytes after a pickle's STOP (`pickle.load` leaves them unread), if there are any.
+pub fn trailing_note(place: &str, len: usize, end: usize) -> Option<String> {
+    (end < len).then(|| {
+        format!(
+            "{place}: {} bytes after the pickle's STOP were ignored",
+            len - end
+        )
+    })
+}
+
 /// Resource limits for one unpickling run.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -386,44 +401,24 @@ impl<'r> Unpickler<'r> {
 
     fn set_items(&mut self, target: Id, pairs: Vec<(Id, Id)>) -> Result<(), String> {
         self.grow(target, pairs.iter().flat_map(|&(k, v)| [k, v]))?;
+        // repeated keys are resolved (last value wins, first position kept) when the tree is
+        // built, where keys are compared by value
         match &mut self.arena[target as usize] {
-            Value::Dict { items, .. } => {
-                // repeated keys are resolved (last value wins, first position kept) when the
-                // tree is built, where keys are compared by value
-                items.extend(pairs);
-                Ok(())
-            }
-            Value::Object(o) => {
-                o.items.extend(pairs);
-                Ok(())
-            }
-            other => Err(format!(
-                "SETITEM(S) on a {} (only dicts take items)",
-                other.kind_name()
-            )),
+            Value::Dict { items, .. } => items.extend(pairs),
+            Value::Object(o) => o.items.extend(pairs),
+            other => return Err(refused("SETITEM(S)", other, "only dicts take items")),
         }
+        Ok(())
     }
 
     fn append_items(&mut self, target: Id, new: Vec<Id>) -> Result<(), String> {
         self.grow(target, new.iter().copied())?;
         match &mut self.arena[target as usize] {
-            Value::List(items) => {
-                items.extend(new);
-                Ok(())
-            }
-            Value::Set { items, .. } => {
-                items.extend(new);
-                Ok(())
-            }
-            Value::Object(o) => {
-                o.list.extend(new);
-                Ok(())
-            }
-            other => Err(format!(
-                "APPEND(S) on a {} (only lists take appends)",
-                other.kind_name()
-            )),
+            Value::List(items) | Value::Set { items, .. } => items.extend(new),
+            Value::Object(o) => o.list.extend(new),
+            other => return Err(refused("APPEND(S)", other, "only lists take appends")),
         }
+        Ok(())
     }
 
     fn build(&mut self, target: Id, state: Id) -> Result<(), String> {
@@ -580,9 +575,8 @@ impl<'r> Unpickler<'r> {
                 let b = rd.take(n as usize)?;
                 self.string_value(b)?;
             }
-            b'U' => {
-                let n = rd.u8()? as usize;
-                let b = rd.take(n)?;
+            b'U' | 0x8c => {
+                let b = rd.counted::<1>()?;
                 self.string_value(b)?;
             }
             b'V' => {
@@ -592,33 +586,23 @@ impl<'r> Unpickler<'r> {
                 self.push_new(Value::Str(s))?;
             }
             b'X' => {
-                let n = u32::from_le_bytes(rd.arr::<4>()?) as usize;
-                let b = rd.take(n)?;
-                self.string_value(b)?;
-            }
-            0x8c => {
-                let n = rd.u8()? as usize;
-                let b = rd.take(n)?;
+                let b = rd.counted::<4>()?;
                 self.string_value(b)?;
             }
             0x8d => {
-                let n = u64::from_le_bytes(rd.arr::<8>()?);
-                let b = rd.take_u64(n)?;
+                let b = rd.counted::<8>()?;
                 self.string_value(b)?;
             }
             b'B' => {
-                let n = u32::from_le_bytes(rd.arr::<4>()?) as usize;
-                let b = rd.take(n)?;
+                let b = rd.counted::<4>()?;
                 self.bytes_value(b)?;
             }
             b'C' => {
-                let n = rd.u8()? as usize;
-                let b = rd.take(n)?;
+                let b = rd.counted::<1>()?;
                 self.bytes_value(b)?;
             }
             0x8e | 0x96 => {
-                let n = u64::from_le_bytes(rd.arr::<8>()?);
-                let b = rd.take_u64(n)?;
+                let b = rd.counted::<8>()?;
                 self.bytes_value(b)?;
             }
             0x97 => {
@@ -645,12 +629,7 @@ impl<'r> Unpickler<'r> {
                 self.build(target, state)?;
             }
             b'c' => {
-                let module = rd.line()?.to_vec();
-                let name = rd.line()?.to_vec();
-                let (m, n) = (
-                    String::from_utf8_lossy(&module).into_owned(),
-                    String::from_utf8_lossy(&name).into_owned(),
-                );
+                let (m, n) = rd.module_and_name()?;
                 self.global(&m, &n)?;
             }
             0x93 => {
@@ -691,26 +670,12 @@ impl<'r> Unpickler<'r> {
                 items: vec![],
                 attrs: vec![],
             })?,
-            b'g' => {
-                let line = rd.line()?;
-                let idx = parse_index(line).ok_or("GET with a bad index")?;
-                self.memo_get(idx)?;
-            }
-            b'h' => {
-                let idx = rd.u8()? as u64;
-                self.memo_get(idx)?;
-            }
-            b'j' => {
-                let idx = u32::from_le_bytes(rd.arr::<4>()?) as u64;
+            b'g' | b'h' | b'j' => {
+                let idx = rd.memo_index(op)?;
                 self.memo_get(idx)?;
             }
             b'i' => {
-                let module = rd.line()?.to_vec();
-                let name = rd.line()?.to_vec();
-                let (m, n) = (
-                    String::from_utf8_lossy(&module).into_owned(),
-                    String::from_utf8_lossy(&name).into_owned(),
-                );
+                let (m, n) = rd.module_and_name()?;
                 let args = self.pop_mark()?;
                 self.global(&m, &n)?;
                 let cls = self.pop()?;
@@ -733,17 +698,8 @@ impl<'r> Unpickler<'r> {
                 self.push_new(Value::List(items))?;
             }
             b']' => self.push_new(Value::List(vec![]))?,
-            b'p' => {
-                let line = rd.line()?;
-                let idx = parse_index(line).ok_or("PUT with a bad index")?;
-                self.memo_put(idx)?;
-            }
-            b'q' => {
-                let idx = rd.u8()? as u64;
-                self.memo_put(idx)?;
-            }
-            b'r' => {
-                let idx = u32::from_le_bytes(rd.arr::<4>()?) as u64;
+            b'p' | b'q' | b'r' => {
+                let idx = rd.memo_index(op)?;
                 self.memo_put(idx)?;
             }
             0x94 => {
@@ -829,8 +785,7 @@ impl<'r> Unpickler<'r> {
             0x88 => self.push_new(Value::Bool(true))?,
             0x89 => self.push_new(Value::Bool(false))?,
             0x8a => {
-                let n = rd.u8()? as usize;
-                let b = rd.take(n)?;
+                let b = rd.counted::<1>()?;
                 self.long_value(b)?;
             }
             0x8b => {
@@ -992,11 +947,36 @@ impl<'a> Reader<'a> {
         self.pos += n;
         Ok(s)
     }
+    /// The `module` and `name` text lines of GLOBAL and INST.
+    fn module_and_name(&mut self) -> R<(String, String)> {
+        let module = String::from_utf8_lossy(self.line()?).into_owned();
+        let name = String::from_utf8_lossy(self.line()?).into_owned();
+        Ok((module, name))
+    }
+    /// An argument after its unsigned little-endian length of `N` (1, 4 or 8) bytes.
+    fn counted<const N: usize>(&mut self) -> R<&'a [u8]> {
+        let mut len = [0u8; 8];
+        len[..N].copy_from_slice(&self.arr::<N>()?);
+        self.take_u64(u64::from_le_bytes(len))
+    }
     fn take_u64(&mut self, n: u64) -> R<&'a [u8]> {
         if n > (self.data.len() - self.pos) as u64 {
             return Err(self.eof(&format!("a {n}-byte argument")));
         }
         self.take(n as usize)
+    }
+    /// The memo index of GET (`g h j`) or PUT (`p q r`) in the opcode's encoding: decimal text,
+    /// one byte or four little-endian bytes.
+    fn memo_index(&mut self, op: u8) -> Result<u64, Step> {
+        match op {
+            b'g' | b'p' => {
+                let what = if op == b'g' { "GET" } else { "PUT" };
+                let line = self.line()?;
+                parse_index(line).ok_or_else(|| Step::Msg(format!("{what} with a bad index")))
+            }
+            b'h' | b'q' => Ok(self.u8()? as u64),
+            _ => Ok(u32::from_le_bytes(self.arr::<4>()?) as u64),
+        }
     }
     fn line(&mut self) -> R<&'a [u8]> {
         let rest = &self.data[self.pos..];

@@ -1,37 +1,15 @@
 //! Worker-side edit logic over small in-memory safetensors files.
 
 use super::*;
+use crate::format::safetensors::{f32_tensor, test_file};
 use crate::format::MemSource;
 use serde_json::json;
 
 /// A safetensors file of float32 tensors `(name, values)` (1-D), plus one int64 scalar `steps`.
 fn st(tensors: &[(&str, &[f32])]) -> Vec<u8> {
-    let mut header = serde_json::Map::new();
-    let mut data = vec![];
-    for (name, vals) in tensors {
-        let start = data.len();
-        for v in *vals {
-            data.extend_from_slice(&v.to_le_bytes());
-        }
-        header.insert(
-            name.to_string(),
-            json!({"dtype": "F32", "shape": [vals.len()], "data_offsets": [start, data.len()]}),
-        );
-    }
-    let start = data.len();
-    data.extend_from_slice(&7i64.to_le_bytes());
-    header.insert(
-        "steps".into(),
-        json!({"dtype": "I64", "shape": [], "data_offsets": [start, data.len()]}),
-    );
-    let mut h = serde_json::to_vec(&header).unwrap();
-    while !h.len().is_multiple_of(8) {
-        h.push(b' ');
-    }
-    let mut out = (h.len() as u64).to_le_bytes().to_vec();
-    out.extend(h);
-    out.extend(data);
-    out
+    let mut all: Vec<_> = tensors.iter().map(|&(n, v)| f32_tensor(n, v)).collect();
+    all.push(("steps", "I64", vec![], 7i64.to_le_bytes().to_vec()));
+    test_file(&all)
 }
 
 fn open(name: &str, bytes: Vec<u8>) -> Checkpoint {
