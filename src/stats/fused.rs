@@ -23,7 +23,7 @@ use super::patterns::Sum;
 /// tensor's start): the result does not depend on how the bytes were chunked, so the CLI and the
 /// worker (different read sizes) agree to the bit.
 #[derive(Default)]
-pub(crate) struct Lanes {
+pub struct Lanes {
     d: [f64; 8],
     p: [f64; 8],
     pos: u64,
@@ -158,7 +158,7 @@ unsafe fn block_sums_avx2<T: Val>(prev: &[T], cur: &[T]) -> BlockSums<T> {
 }
 
 /// The current step's moments and the change sums of one tensor, streamed (module doc).
-pub(crate) struct ChangeMoments<T: Val> {
+pub struct ChangeMoments<T: Val> {
     mom: Moments,
     /// The change sums; None once the previous values are missing.
     lanes: Option<Lanes>,

@@ -15,8 +15,9 @@
 //!   across steps; a key missing at a step is `null` there. Keys are listed in order of first
 //!   appearance (step order, then the checkpoint's tensor order).
 //! - **Metrics** per tensor and step ([`Point`]), from the statistics engine's moments (one read,
-//!   [`StatsOptions::moments_only`]): `std` (population, ddof = 0), `mean`, `abs_max`, `l2` — all
-//!   over the finite values, `null` when there are none; `zero_fraction` = zeros / all values
+//!   [`StatsOptions::moments_only`]; for float32 / float64 compared with the same dtype, in one
+//!   loop per block with the change sums, [`super::fused`], bit-identical): `std` (population,
+//!   ddof = 0), `mean`, `abs_max`, `l2` — all over the finite values, `null` when there are none; `zero_fraction` = zeros / all values
 //!   (`null` for an empty tensor); `nonfinite` = NaN + ±inf count; `rel_change` =
 //!   ‖wₜ − wₜ₋₁‖₂ / ‖wₜ₋₁‖₂ over the values as float64 (complex as real/imaginary pairs, quantized
 //!   as integer codes), computed while wₜ streams by reading wₜ₋₁'s same elements chunk by chunk
