@@ -14,6 +14,8 @@ and `.safetensors` (`__metadata__` step) — written to a temporary directory on
 What is timed (best of RUNS, default 1; each side a child process under GNU time, with its CPU
 time and peak RSS), all reading the files from the disk (page cache included — nothing is evicted;
 see the note printed at the end):
+- with `--compare-bin BIN`: another build (e.g. before a change), timed the same way, its table
+  compared with weightscope's;
 - anchor `cat`: reading every byte once (`cat FILES > /dev/null`), the disk's speed here;
 - weightscope: `weightscope trend --json FILES` (release build; `$WEIGHTSCOPE_RELEASE_BIN` or
   `$CARGO_TARGET_DIR/release/weightscope`), which streams every tensor once beside the previous
@@ -184,6 +186,8 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="3 × 2 MB, every tensor checked against torch float64")
     ap.add_argument("--keep", action="store_true",
                     help="keep the checkpoints in --dir (and reuse them when they are already there)")
+    ap.add_argument("--compare-bin", default=None,
+                    help="another weightscope binary (e.g. a build before a change) timed the same way")
     ap.add_argument("--torch-loop", nargs="+", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.torch_loop:
@@ -211,7 +215,7 @@ def main():
             open(done, "w").close()
         total = sum(os.path.getsize(p) for p in paths)
         print(f"{a.count} checkpoints, {total / 1e9:.2f} GB written in {t_make:.1f} s ({d})", flush=True)
-        best = {k: (float("inf"), 0.0, 0.0) for k in ("cat", "weightscope", "torch")}
+        best = {k: (float("inf"), 0.0, 0.0) for k in ("cat", "weightscope", "compare", "torch")}
         got = None
         for _ in range(a.runs):
             r = child(["cat", *paths])
@@ -219,6 +223,10 @@ def main():
             r = child([binary, "trend", "--json", *reversed(paths)], capture=True)
             best["weightscope"] = min(best["weightscope"], r[:3])
             got = json.loads(r[3])
+            if a.compare_bin:
+                r = child([a.compare_bin, "trend", "--json", *reversed(paths)], capture=True)
+                best["compare"] = min(best["compare"], r[:3])
+                same = json.loads(r[3]) == got
             if not a.smoke:
                 r = child([sys.executable, __file__, "--torch-loop", *paths])
                 best["torch"] = min(best["torch"], r[:3])
@@ -231,10 +239,15 @@ def main():
             return
         gb = total / 1e9
         print(f"\n{'':<28}{'wall (s)':>10}{'GB/s':>8}{'× cat':>8}{'CPU (s)':>10}{'peak RSS MiB':>14}")
-        for name, label in (("cat", "cat FILES > /dev/null"), ("weightscope", "weightscope trend --json"),
-                            ("torch", "torch.load loop (float32)")):
+        rows = [("cat", "cat FILES > /dev/null"), ("weightscope", "weightscope trend --json")]
+        if a.compare_bin:
+            rows.append(("compare", "--compare-bin trend --json"))
+        for name, label in rows + [("torch", "torch.load loop (float32)")]:
             w, c, m = best[name]
             print(f"{label:<28}{w:>10.2f}{gb / w:>8.2f}{w / best['cat'][0]:>8.2f}{c:>10.2f}{m:>14.0f}")
+        if a.compare_bin:
+            print(f"--compare-bin's table is {'identical' if same else 'DIFFERENT'}; weightscope takes "
+                  f"{best['weightscope'][1] / best['compare'][1]:.2f}× its CPU time")
         print(f"\nweightscope is {best['torch'][0] / best['weightscope'][0]:.2f}× the torch loop's speed (wall)")
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
               f"({torch.get_num_threads()} threads); files may be partly in the page cache")

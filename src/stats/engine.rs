@@ -335,17 +335,31 @@ struct Core {
 
 impl Core {
     fn finish(self, complex: Option<ComplexParts>) -> TensorStats {
-        let m = &self.mom;
         TensorStats {
-            summary: ValueSummary::of(m),
-            l2: m.l2(),
-            absmax: m.absmax(),
             histogram: self.histogram,
             quantiles: self.quantiles,
             quantiles_exact: self.exact,
             quantile_error_bound: self.bound,
             complex,
             passes: self.passes,
+            ..TensorStats::of_moments(&self.mom)
+        }
+    }
+}
+
+impl TensorStats {
+    /// The statistics the moments give (one pass; no histogram, no quantiles).
+    pub fn of_moments(m: &Moments) -> TensorStats {
+        TensorStats {
+            summary: ValueSummary::of(m),
+            l2: m.l2(),
+            absmax: m.absmax(),
+            histogram: Histogram::default(),
+            quantiles: None,
+            quantiles_exact: true,
+            quantile_error_bound: 0.0,
+            complex: None,
+            passes: 1,
             dequantized: false,
         }
     }

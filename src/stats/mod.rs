@@ -45,6 +45,7 @@
 pub mod diff;
 pub mod engine;
 pub mod expanded;
+pub mod fused;
 pub mod heatmap;
 pub mod histogram;
 pub mod moments;

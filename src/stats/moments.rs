@@ -292,7 +292,11 @@ unsafe fn sq_dev_avx2<T: Val>(xs: &[T], mean: f64) -> f64 {
     sq_dev(xs, mean)
 }
 
-fn finite_moments<T: Val>(xs: &[T], count: u64, sum_min_max: (T, T, f64, u64)) -> Moments {
+pub(crate) fn finite_moments<T: Val>(
+    xs: &[T],
+    count: u64,
+    sum_min_max: (T, T, f64, u64),
+) -> Moments {
     let (mn, mx, sum, zeros) = sum_min_max;
     let n = xs.len() as u64;
     let mut m = Moments {

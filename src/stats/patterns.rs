@@ -12,6 +12,7 @@
 
 use super::engine::{TensorStats, ValueSummary};
 use super::histogram::{BinPlan, Histogram};
+use super::moments::Moments;
 use super::quantile::{lerp, linear_ranks, Quantiles, LEVELS};
 use crate::format::element::Decoder;
 
@@ -159,15 +160,7 @@ pub fn stats_from_patterns(
             neginf,
             ..ValueSummary::default()
         },
-        l2: 0.0,
-        absmax: None,
-        histogram: Histogram::default(),
-        quantiles: None,
-        quantiles_exact: true,
-        quantile_error_bound: 0.0,
-        complex: None,
-        passes: 1,
-        dequantized: false,
+        ..TensorStats::of_moments(&Moments::default())
     };
     if vals.is_empty() {
         return s;

@@ -284,6 +284,17 @@ pub(crate) mod tests {
         (ckpt, MemSource(bytes))
     }
 
+    /// [`checkpoint_stats`] of every tensor.
+    fn all_stats(
+        ckpt: &Checkpoint,
+        sources: &[&dyn Source],
+        opts: &StatsOptions,
+        progress: &mut dyn FnMut(u64, u64) -> bool,
+        cache: &mut StatsCache,
+    ) -> Result<Completion> {
+        checkpoint_stats(ckpt, sources, opts, &|_| true, progress, cache)
+    }
+
     #[test]
     fn computes_selected_tensors_once_and_caches() {
         let (ckpt, src) = sample();
@@ -291,11 +302,10 @@ pub(crate) mod tests {
         let opts = StatsOptions::default();
         let mut cache = StatsCache::new();
         let mut reports = Vec::new();
-        let r = checkpoint_stats(
+        let r = all_stats(
             &ckpt,
             &sources,
             &opts,
-            &|_| true,
             &mut |d, t| {
                 reports.push((d, t));
                 true
@@ -323,11 +333,10 @@ pub(crate) mod tests {
         );
         // Second run: everything cached, nothing read.
         let mut calls = 0;
-        checkpoint_stats(
+        all_stats(
             &ckpt,
             &sources,
             &opts,
-            &|_| true,
             &mut |d, t| {
                 calls += 1;
                 assert_eq!((d, t), (0, 0));
@@ -362,11 +371,10 @@ pub(crate) mod tests {
         let (ckpt, src) = sample();
         let sources: [&dyn Source; 1] = [&src];
         let mut cache = StatsCache::new();
-        let r = checkpoint_stats(
+        let r = all_stats(
             &ckpt,
             &sources,
             &StatsOptions::default(),
-            &|_| true,
             &mut |d, _| d <= 24,
             &mut cache,
         )
@@ -382,11 +390,10 @@ pub(crate) mod tests {
         let short = MemSource(vec![0; 10]);
         let sources: [&dyn Source; 1] = [&short];
         ckpt.tensors.truncate(1);
-        let e = checkpoint_stats(
+        let e = all_stats(
             &ckpt,
             &sources,
             &StatsOptions::default(),
-            &|_| true,
             &mut |_, _| true,
             &mut StatsCache::new(),
         )
@@ -459,11 +466,10 @@ pub(crate) mod tests {
         assert_eq!(passes(DType::I8, 3), 1);
         assert_eq!(passes(DType::F32, 1 << 20), 2);
         let mut last = (0, 0);
-        checkpoint_stats(
+        all_stats(
             &ckpt,
             &sources,
             &opts,
-            &|_| true,
             &mut |d, t| {
                 last = (d, t);
                 true

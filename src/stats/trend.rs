@@ -15,8 +15,9 @@
 //!   across steps; a key missing at a step is `null` there. Keys are listed in order of first
 //!   appearance (step order, then the checkpoint's tensor order).
 //! - **Metrics** per tensor and step ([`Point`]), from the statistics engine's moments (one read,
-//!   [`StatsOptions::moments_only`]): `std` (population, ddof = 0), `mean`, `abs_max`, `l2` — all
-//!   over the finite values, `null` when there are none; `zero_fraction` = zeros / all values
+//!   [`StatsOptions::moments_only`]; for float32 / float64 compared with the same dtype, in one
+//!   loop per block with the change sums, [`super::fused`], bit-identical): `std` (population,
+//!   ddof = 0), `mean`, `abs_max`, `l2` — all over the finite values, `null` when there are none; `zero_fraction` = zeros / all values
 //!   (`null` for an empty tensor); `nonfinite` = NaN + ±inf count; `rel_change` =
 //!   ‖wₜ − wₜ₋₁‖₂ / ‖wₜ₋₁‖₂ over the values as float64 (complex as real/imaginary pairs, quantized
 //!   as integer codes), computed while wₜ streams by reading wₜ₋₁'s same elements chunk by chunk
@@ -60,13 +61,15 @@
 //! tensor's previous values are read again chunk by chunk).
 
 use super::diff::{decode, Elements};
-use super::engine::{as_values, tensor_stats, StatsInput, StatsOptions, BLOCK};
-use super::patterns::Sum;
+use super::engine::{as_values, tensor_stats, StatsInput, StatsOptions, TensorStats, BLOCK};
+use super::fused::{fused_ok, ChangeMoments, Lanes};
+use super::moments::Val;
 use super::run::{dequant_of, read_logical, sign_flips};
 use crate::format::data::read_tensor_owned;
 use crate::format::element::{Decoder, Lane};
 use crate::format::{Checkpoint, DKind, DType, FormatError, Key, Node, Result, Source, TensorInfo};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -273,77 +276,6 @@ impl CheckpointRef<'_> {
     }
 }
 
-/// Σ(b − a)² and Σa² in eight f64 lanes chosen by the value's index (lane = index mod 8),
-/// folded into compensated totals at the end of every [`BLOCK`] values (counted from the
-/// tensor's start): the result does not depend on how the bytes were chunked, so the CLI and the
-/// worker (different read sizes) agree to the bit.
-#[derive(Default)]
-struct Lanes {
-    d: [f64; 8],
-    p: [f64; 8],
-    pos: u64,
-    d2: Sum,
-    p2: Sum,
-}
-
-impl Lanes {
-    fn add<T: Copy + Into<f64>>(&mut self, prev: &[T], cur: &[T]) {
-        let mut i = 0;
-        while i < prev.len() {
-            let in_block = (self.pos % BLOCK as u64) as usize;
-            let take = (BLOCK - in_block).min(prev.len() - i);
-            self.run(&prev[i..i + take], &cur[i..i + take]);
-            i += take;
-            if self.pos.is_multiple_of(BLOCK as u64) {
-                self.fold();
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn one(&mut self, a: f64, b: f64) {
-        let k = (self.pos % 8) as usize;
-        self.d[k] += (b - a) * (b - a);
-        self.p[k] += a * a;
-        self.pos += 1;
-    }
-
-    /// Values within one block.
-    fn run<T: Copy + Into<f64>>(&mut self, prev: &[T], cur: &[T]) {
-        let mut j = 0;
-        while j < prev.len() && !self.pos.is_multiple_of(8) {
-            self.one(prev[j].into(), cur[j].into());
-            j += 1;
-        }
-        let (pc, cc) = (prev[j..].chunks_exact(8), cur[j..].chunks_exact(8));
-        let tail = j + pc.len() * 8;
-        for (x, y) in pc.zip(cc) {
-            for k in 0..8 {
-                let (a, b): (f64, f64) = (x[k].into(), y[k].into());
-                self.d[k] += (b - a) * (b - a);
-                self.p[k] += a * a;
-            }
-        }
-        self.pos += (tail - j) as u64;
-        for k in tail..prev.len() {
-            self.one(prev[k].into(), cur[k].into());
-        }
-    }
-
-    fn fold(&mut self) {
-        self.d2.add(self.d.iter().sum());
-        self.p2.add(self.p.iter().sum());
-        self.d = [0.0; 8];
-        self.p = [0.0; 8];
-    }
-
-    /// (Σ(b − a)², Σa²).
-    fn finish(&mut self) -> (f64, f64) {
-        self.fold();
-        (self.d2.get(), self.p2.get())
-    }
-}
-
 /// Decode buffers: f32 prev / cur, f64 prev / cur, f32 scratch.
 type Buffers = (Vec<f32>, Vec<f32>, Vec<f64>, Vec<f64>, Vec<f32>);
 
@@ -417,32 +349,36 @@ impl<'a> Change<'a> {
         }
     }
 
-    fn add(&mut self, cur: &[u8]) -> Result<()> {
-        let n = (cur.len() / self.cur_size) as u64;
-        let owned;
-        let prev: &[u8] = match &self.prev {
-            Prev::Ranges(e, flips) => {
-                let mut b = e.range(self.first, n)?;
-                apply_flips(flips, &mut b);
-                owned = b;
-                &owned
-            }
-            Prev::Held(h) => {
-                let ps = self.prev_size as u64;
-                match h.get((self.first * ps) as usize..((self.first + n) * ps) as usize) {
-                    Some(b) => b,
-                    None => {
-                        self.comparable = false;
-                        &[]
-                    }
-                }
-            }
-        };
+    /// The previous step's logical bytes of the next `n` values (None once not comparable).
+    fn take_prev(&mut self, n: u64) -> Result<Option<Cow<'a, [u8]>>> {
+        let first = self.first;
         self.first += n;
-        if !self.comparable || prev.len() / self.prev_size != cur.len() / self.cur_size {
-            self.comparable = false;
-            return Ok(());
+        if !self.comparable {
+            return Ok(None);
         }
+        let ps = self.prev_size as u64;
+        let got = match &self.prev {
+            Prev::Ranges(e, flips) => {
+                let mut b = e.range(first, n)?;
+                apply_flips(flips, &mut b);
+                Cow::Owned(b)
+            }
+            Prev::Held(h) => match h.get((first * ps) as usize..((first + n) * ps) as usize) {
+                Some(b) => Cow::Borrowed(b),
+                None => Cow::Borrowed(&[][..]),
+            },
+        };
+        if got.len() as u64 != n * ps {
+            self.comparable = false;
+            return Ok(None);
+        }
+        Ok(Some(got))
+    }
+
+    fn add(&mut self, cur: &[u8]) -> Result<()> {
+        let Some(prev) = self.take_prev((cur.len() / self.cur_size) as u64)? else {
+            return Ok(());
+        };
         // a block of values at a time: the decoded copies stay in the first-level cache
         let (ps, cs) = (BLOCK * self.prev_size, BLOCK * self.cur_size);
         for (p, c) in prev.chunks(ps).zip(cur.chunks(cs)) {
@@ -493,7 +429,12 @@ impl<'a> Change<'a> {
     }
 
     fn rel_change(&mut self) -> Option<f64> {
-        let (d2, p2) = self.lanes.finish();
+        let sums = self.lanes.finish();
+        self.rel_from(sums)
+    }
+
+    /// ‖cur − prev‖ / ‖prev‖ from the sums (Σ(b − a)², Σa²) of the compared values.
+    fn rel_from(&self, (d2, p2): (f64, f64)) -> Option<f64> {
         let m = self.mult as f64;
         let (d2, p2) = (d2 * m, p2 * m);
         (self.comparable && d2.is_finite() && p2.is_finite() && p2 > 0.0)
@@ -686,56 +627,76 @@ fn measure(
         ),
         None => None,
     };
-    let mut prev_err = None;
-    let mut passes = 0;
-    let mut replay = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| {
-        passes += 1;
-        let first = passes == 1;
-        let mut feed = |b: &[u8]| {
-            if first {
-                if let Some(c) = change.as_mut() {
-                    if let Err(e) = c.add(b) {
-                        prev_err = Some(e.in_file(prev_file.clone()));
-                        return Err(FormatError::new("previous checkpoint unreadable"));
-                    }
-                }
-            }
-            sink(b)
-        };
-        match &whole {
-            Some(w) => {
-                let step = (opts.chunk / t.dtype.size()).max(1) * t.dtype.size();
-                w.chunks(step).try_for_each(&mut feed)
-            }
-            None => read_logical(vc, cur.o.sources, vi, opts.chunk, &mut feed),
-        }
-    };
-    let el = StatsInput {
-        dtype: t.dtype,
-        numel: vc.tensors[vi].numel(),
-        dequant: dequant_of(&t.kind),
-    };
-    let prev_read = |n: u64, c: &Option<Change>| c.as_ref().map_or(0, |c| c.prev_bytes_for(n));
     let mut read = 0u64;
-    let r = tensor_stats(el, opts, &mut replay, &mut |n| {
+    let mut on_read = |n: u64| {
         read += n;
         on_bytes(n)
-    });
-    if let Some(e) = prev_err {
-        return Err(e.within(key));
-    }
-    let Some(mut s) = r.map_err(|e| e.in_file(cur.o.file_of(cur.i)))? else {
+    };
+    // float32 / float64 on both sides: the moments and the change sums in one pass per block
+    let fused = change.as_ref().and_then(|c| c.same_native);
+    let measured = match (fused.filter(|_| fused_ok()), change.as_mut()) {
+        (Some(dt), Some(c)) => {
+            let sp = CurValues {
+                cur,
+                whole: whole.as_deref(),
+                chunk: opts.chunk,
+            };
+            let r = if dt == DType::F32 {
+                fused_pass::<f32>(c, &sp, &mut on_read)
+            } else {
+                fused_pass::<f64>(c, &sp, &mut on_read)
+            };
+            r.map_err(|e| match e {
+                Side::Cur(e) => e.in_file(cur.o.file_of(cur.i)),
+                Side::Prev(e) => e.in_file(prev_file).within(key),
+            })?
+            .map(|(s, sums)| (s, sums.and_then(|x| c.rel_from(x))))
+        }
+        _ => {
+            let mut prev_err = None;
+            let mut replay = |sink: &mut dyn FnMut(&[u8]) -> Result<()>| {
+                let mut feed = |b: &[u8]| {
+                    if let Some(c) = change.as_mut() {
+                        if let Err(e) = c.add(b) {
+                            prev_err = Some(e);
+                            return Err(FormatError::new("previous checkpoint unreadable"));
+                        }
+                    }
+                    sink(b)
+                };
+                let sp = CurValues {
+                    cur,
+                    whole: whole.as_deref(),
+                    chunk: opts.chunk,
+                };
+                sp.stream(&mut feed)
+            };
+            let el = StatsInput {
+                dtype: t.dtype,
+                numel: vc.tensors[vi].numel(),
+                dequant: dequant_of(&t.kind),
+            };
+            let r = tensor_stats(el, opts, &mut replay, &mut on_read);
+            if let Some(e) = prev_err {
+                return Err(e.in_file(prev_file).within(key));
+            }
+            let r = r.map_err(|e| e.in_file(cur.o.file_of(cur.i)))?;
+            let rel_change = match (change.as_mut(), prev) {
+                (Some(c), _) => c.rel_change(),
+                (None, Some(p)) if across => change_across_layouts(cur, p, opts.chunk)?,
+                _ => None,
+            };
+            r.map(|s| (s, rel_change))
+        }
+    };
+    let Some((mut s, rel_change)) = measured else {
         return Ok(None);
     };
-    if !on_bytes(prev_read(read, &change)) {
+    let prev_read = change.as_ref().map_or(0, |c| c.prev_bytes_for(read));
+    if !on_bytes(prev_read) {
         return Ok(None);
     }
     super::expanded::scale(&mut s, cur.mult());
-    let rel_change = match (change.as_mut(), prev) {
-        (Some(c), _) => c.rel_change(),
-        (None, Some(p)) if across => change_across_layouts(cur, p, opts.chunk)?,
-        _ => None,
-    };
     let v = &s.summary;
     let point = Point {
         std: v.std,
@@ -748,6 +709,72 @@ fn measure(
         floating: matches!(t.dtype.kind(), DKind::Float | DKind::Complex),
     };
     Ok(Some((point, whole)))
+}
+
+/// The current step's logical values of a tensor, streamed in chunks of about `chunk` bytes:
+/// from `whole` when it was read whole, else from its file.
+struct CurValues<'r, 'a> {
+    cur: &'r Reading<'a>,
+    whole: Option<&'r [u8]>,
+    chunk: usize,
+}
+
+impl CurValues<'_, '_> {
+    fn stream(&self, sink: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let (vc, vi) = self.cur.view();
+        match self.whole {
+            Some(w) => {
+                let size = vc.tensors[vi].dtype.size();
+                w.chunks((self.chunk / size).max(1) * size)
+                    .try_for_each(sink)
+            }
+            None => read_logical(vc, self.cur.o.sources, vi, self.chunk, sink),
+        }
+    }
+}
+
+/// A fused pass's statistics and change sums (Σ(b − a)², Σa²; None when not comparable).
+type Fused = (TensorStats, Option<(f64, f64)>);
+
+/// Which step an error comes from.
+enum Side {
+    Cur(FormatError),
+    Prev(FormatError),
+}
+
+/// The moments-only statistics of the current step's values and the change sums against the
+/// previous step's ([`Change::take_prev`]), in one pass per block ([`ChangeMoments`]; float32 or
+/// float64 on both sides). `on_bytes(n)` after every chunk; false cancels (`Ok(None)`).
+fn fused_pass<T: Val>(
+    change: &mut Change,
+    values: &CurValues,
+    on_bytes: &mut dyn FnMut(u64) -> bool,
+) -> std::result::Result<Option<Fused>, Side> {
+    let mut fused = ChangeMoments::<T>::new();
+    let (mut prev_err, mut cancelled) = (None, false);
+    let size = std::mem::size_of::<T>();
+    let r = values.stream(&mut |b: &[u8]| {
+        match change.take_prev((b.len() / size) as u64) {
+            Ok(p) => fused.add(p.as_deref(), b),
+            Err(e) => {
+                prev_err = Some(e);
+                return Err(FormatError::new("previous checkpoint unreadable"));
+            }
+        }
+        if !on_bytes(b.len() as u64) {
+            cancelled = true;
+            return Err(FormatError::new("statistics cancelled"));
+        }
+        Ok(())
+    });
+    if let Some(e) = prev_err {
+        return Err(Side::Prev(e));
+    }
+    if cancelled {
+        return Ok(None);
+    }
+    r.map_err(Side::Cur)?;
+    Ok(Some(fused.finish()))
 }
 
 /// The logical values of tensor `i` of `ckpt` read whole into `buf` (reused; a tensor of
@@ -865,6 +892,20 @@ pub fn run_points(
     walk_run(steps, select, chunk, HOLD_LIMIT, progress)
 }
 
+/// Buffers of whole tensors kept for reuse ([`walk_run`]): small ones, large ones.
+#[derive(Default)]
+struct Spares([Vec<Vec<u8>>; 2]);
+
+impl Spares {
+    fn class(nbytes: u64) -> usize {
+        usize::from(nbytes >= 1 << 20)
+    }
+    /// A buffer for a tensor of `nbytes` bytes.
+    fn take(&mut self, nbytes: u64) -> Vec<u8> {
+        self.0[Spares::class(nbytes)].pop().unwrap_or_default()
+    }
+}
+
 /// [`run_points`] holding tensors of at most `hold` bytes.
 fn walk_run(
     steps: &[CheckpointRef<'_>],
@@ -905,12 +946,15 @@ fn walk_run(
     }
     let mut points: Vec<Vec<Option<Point>>> = lists.iter().map(|l| vec![None; l.len()]).collect();
     // two buffers of whole tensors, taking turns: the previous step's values and the current's
-    // (kept from key to key: no fresh pages to fault in)
-    let mut spares: Vec<Vec<u8>> = Vec::new();
-    let give_back = |spares: &mut Vec<Vec<u8>>, h: Option<Held>| {
+    // (kept from key to key: no fresh pages to fault in); one pair for tensors under 1 MiB, one
+    // for larger ones (a large buffer lent to a small tensor would be shortened, and lengthened
+    // again for the next large one: zeroed anew)
+    let mut spares = Spares::default();
+    let give_back = |spares: &mut Spares, h: Option<Held>| {
         if let Some(h) = h {
-            if spares.len() < 2 {
-                spares.push(h.bytes);
+            let pair = &mut spares.0[Spares::class(h.bytes.len() as u64)];
+            if pair.len() < 2 {
+                pair.push(h.bytes);
             }
         }
     };
@@ -927,7 +971,7 @@ fn walk_run(
             let i = lists[k][pos].1;
             let cur = Reading::new(*o, i);
             let pr = prev.filter(|p| partner(cur.info(), p.o.ckpt, Some(p.i)).is_some());
-            let whole = (cur.nbytes() <= hold).then(|| spares.pop().unwrap_or_default());
+            let whole = (cur.nbytes() <= hold).then(|| spares.take(cur.nbytes()));
             let Some((point, filled)) =
                 measure(&cur, pr.as_ref(), held.as_ref(), whole, &opts, &mut |n| {
                     done += n;
@@ -1310,31 +1354,6 @@ mod tests {
         ];
         c.tensors[0].path = vec!["state_dict".into(), "w".into()];
         assert_eq!(model_tensors(&c), [("w".to_string(), 0)]);
-    }
-
-    #[test]
-    fn change_sums_do_not_depend_on_chunking() {
-        let a: Vec<f64> = (0..10_000)
-            .map(|i| ((i * 7919) % 1000) as f64 * 1e-3 + 1.0)
-            .collect();
-        let b: Vec<f64> = a
-            .iter()
-            .enumerate()
-            .map(|(i, x)| x + (i % 13) as f64 * 1e-7)
-            .collect();
-        let sums = |chunk: usize| {
-            let mut l = Lanes::default();
-            for (x, y) in a.chunks(chunk).zip(b.chunks(chunk)) {
-                l.add(x, y);
-            }
-            l.finish()
-        };
-        let one = sums(10_000);
-        assert_eq!(sums(3), one);
-        assert_eq!(sums(4096), one);
-        assert_eq!(sums(777), one);
-        let want: f64 = a.iter().zip(&b).map(|(x, y)| (y - x) * (y - x)).sum();
-        assert!((one.0 - want).abs() <= 1e-12 * want);
     }
 
     use crate::format::data::Counting;
