@@ -11,6 +11,7 @@ pub mod detect;
 pub mod dtype;
 pub mod element;
 pub mod error;
+pub mod fastmap;
 pub mod inflate;
 pub mod pickle;
 pub mod source;

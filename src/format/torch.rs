@@ -10,6 +10,7 @@ use super::checkpoint::{Checkpoint, StorageInfo};
 use super::detect::{Format, LEGACY_MAGIC};
 use super::dtype::DType;
 use super::error::{FormatError, Result};
+use super::fastmap::FastMap;
 use super::inflate::{check_claim, DEFLATED};
 use super::pickle::{
     trailing_note, tree, Limits, PickleError, StoragePid, StorageResolver, Unpickler, Value,
@@ -39,7 +40,7 @@ struct ZipResolver<'a> {
     prefix: String,
     big_endian: bool,
     storages: Vec<StorageInfo>,
-    by_key: HashMap<String, usize>,
+    by_key: FastMap<String, usize>,
     /// Inflated bytes claimed by the deflated storage records so far (zip-bomb limit).
     inflated: u64,
 }
@@ -208,7 +209,7 @@ pub fn open_zip(src: &dyn Source, name: &str) -> Result<Checkpoint> {
         prefix: prefix.clone(),
         big_endian,
         storages: Vec::new(),
-        by_key: HashMap::new(),
+        by_key: FastMap::default(),
         inflated: 0,
     };
     let mut u = Unpickler::new(&mut resolver, limits_for(pkl.len()));

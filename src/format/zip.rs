@@ -14,9 +14,10 @@
 //! we read it directly and keep full control of the I/O.
 
 use super::error::{FormatError, Result};
+use super::fastmap::{map_with_capacity, FastMap};
 use super::inflate::{inflate_small, RecordSpan, DEFLATED};
 use super::source::Source;
-use std::collections::HashMap;
+use std::borrow::Cow;
 
 const EOCD_SIG: u32 = 0x0605_4b50;
 const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
@@ -42,7 +43,7 @@ pub struct ZipEntry {
 #[derive(Debug, Clone)]
 pub struct ZipDirectory {
     pub entries: Vec<ZipEntry>,
-    by_name: HashMap<String, usize>,
+    by_name: FastMap<String, usize>,
 }
 
 fn u16_at(b: &[u8], o: usize) -> u16 {
@@ -236,9 +237,11 @@ impl ZipDirectory {
 /// (torch reads the first, Python's `zipfile` and most tools the last — a checker and the loader
 /// would see different files), or names that differ only in ASCII case (one file on a
 /// case-insensitive file system once extracted). O(entries) with hash maps.
-fn unambiguous_names(entries: &[ZipEntry]) -> Result<HashMap<String, usize>> {
-    let mut by_name: HashMap<String, usize> = HashMap::with_capacity(entries.len());
-    let mut folded: HashMap<String, usize> = HashMap::with_capacity(entries.len());
+fn unambiguous_names(entries: &[ZipEntry]) -> Result<FastMap<String, usize>> {
+    let mut by_name: FastMap<String, usize> = map_with_capacity(entries.len());
+    // the folded names borrow the entries' own names when they have no ASCII capitals (torch's
+    // records never do), so folding allocates nothing for them
+    let mut folded: FastMap<Cow<str>, usize> = map_with_capacity(entries.len());
     for (i, e) in entries.iter().enumerate() {
         if let Some(&j) = by_name.get(&e.name) {
             return Err(err(format!(
@@ -246,14 +249,19 @@ fn unambiguous_names(entries: &[ZipEntry]) -> Result<HashMap<String, usize>> {
                 e.name
             )));
         }
-        if let Some(&j) = folded.get(&e.name.to_ascii_lowercase()) {
+        let fold: Cow<str> = if e.name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(e.name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(&e.name)
+        };
+        if let Some(&j) = folded.get(&fold) {
             return Err(err(format!(
                 "ambiguous archive: entry names {:?} and {:?} differ only in case (entries {j} and {i}), so it is refused",
                 entries[j].name, e.name
             )));
         }
         by_name.insert(e.name.clone(), i);
-        folded.insert(e.name.to_ascii_lowercase(), i);
+        folded.insert(fold, i);
     }
     Ok(by_name)
 }

@@ -14,6 +14,7 @@
 //!   tensors under an optimizer's state are counted apart from the model's parameters.
 //! - [`prefix_suggestions`] are the key prefixes the shown keys actually carry.
 
+use crate::format::fastmap::{map_with_capacity, FastMap};
 use crate::format::DType;
 use crate::worker::protocol::{Entry, JournalReply, TensorSource, ValueEntry};
 use std::collections::{BTreeMap, HashMap};
@@ -122,8 +123,11 @@ impl ShownIndex {
 /// True for a tensor under an optimizer's state (`optimizer/…`, Lightning's
 /// `optimizer_states/0/…`, `optim_state_dict/…`): a path element that starts with `optim`.
 pub fn is_optimizer_state(path: &[String]) -> bool {
-    path.iter()
-        .any(|p| p.to_ascii_lowercase().starts_with("optim"))
+    path.iter().any(|p| {
+        p.as_bytes()
+            .get(..5)
+            .is_some_and(|b| b.eq_ignore_ascii_case(b"optim"))
+    })
 }
 
 /// The header's numbers.
@@ -149,7 +153,7 @@ impl Facts {
     pub fn of(entries: &[Entry], marks: &[Mark]) -> Facts {
         let mut f = Facts::default();
         // per storage: its largest view (elements, bytes, dtype, optimizer state)
-        let mut storages: HashMap<u32, (u64, u64, DType, bool)> = HashMap::new();
+        let mut storages: FastMap<u32, (u64, u64, DType, bool)> = map_with_capacity(entries.len());
         let mut by: BTreeMap<DType, u64> = BTreeMap::new();
         let mut add = |f: &mut Facts, numel: u64, bytes: u64, dtype: DType, optim: bool| {
             f.params = f.params.saturating_add(numel);

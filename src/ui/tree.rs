@@ -10,9 +10,10 @@
 //! with a [`Filter`], every matching leaf with all its ancestors expanded, plus where the match
 //! lies in the leaf's full path) for a virtualized list.
 
+use crate::format::fastmap::FastMap;
 use crate::worker::protocol::{Entry, ValueEntry};
 use regex_lite::Regex;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// Node id (index into [`Tree::nodes`]); 0 is the hidden root.
 pub type NodeId = u32;
@@ -149,7 +150,7 @@ impl Tree {
         };
         // (parent, part follows an element boundary, part) → folder; the parts borrow from the
         // entries' paths, so finding a folder allocates nothing
-        let mut folders: HashMap<(NodeId, bool, &str), NodeId> = HashMap::new();
+        let mut folders: FastMap<(NodeId, bool, &str), NodeId> = FastMap::default();
         // leaves in file order: values go before the tensor they precede
         let mut leaves: Vec<(u64, NodeKind, &[String])> =
             Vec::with_capacity(entries.len() + values.len());
@@ -168,7 +169,6 @@ impl Tree {
             // folders: every element but the last, split at dots; then the last's dotted
             // parts but the final one
             let mut parent: NodeId = 0;
-            let mut folder_path = String::new();
             let last = path.len().saturating_sub(1);
             let mut label = String::new();
             let mut folders_made = 0usize;
@@ -193,17 +193,22 @@ impl Tree {
                         break 'elems;
                     }
                     folders_made += 1;
-                    if !folder_path.is_empty() {
-                        folder_path.push(if pi == 0 { '/' } else { '.' });
-                    }
-                    folder_path.push_str(part);
                     // the folder key distinguishes an element boundary from a dot
                     let key = (parent, pi == 0, part);
                     parent = match folders.get(&key) {
                         Some(&id) => id,
                         None => {
+                            // its path: the parent's, then `/` (element) or `.` (dotted part)
+                            let above = &t.nodes[parent as usize].path;
+                            let mut folder_path =
+                                String::with_capacity(above.len() + 1 + part.len());
+                            if !above.is_empty() {
+                                folder_path.push_str(above);
+                                folder_path.push(if pi == 0 { '/' } else { '.' });
+                            }
+                            folder_path.push_str(part);
                             let id = t.push(parent, part.to_string(), NodeKind::Folder, order);
-                            t.nodes[id as usize].path = folder_path.clone();
+                            t.nodes[id as usize].path = folder_path;
                             folders.insert(key, id);
                             id
                         }
@@ -219,7 +224,10 @@ impl Tree {
             }
             let is_tensor = matches!(kind, NodeKind::Tensor(_));
             let id = t.push(parent, label, kind, order);
-            t.nodes[id as usize].path = path.join("/");
+            t.nodes[id as usize].path = match path {
+                [one] => one.clone(),
+                _ => path.join("/"),
+            };
             if is_tensor {
                 t.tensor_node.push(id);
             }
@@ -235,12 +243,21 @@ impl Tree {
             }
         }
         // natural order of every node's children
+        // (children are often in natural order already: numbered layers saved in order)
         for i in 0..t.nodes.len() {
-            let mut kids = t.nodes[i].children_file.clone();
-            kids.sort_by(|&a, &b| {
+            let kids = &t.nodes[i].children_file;
+            if kids.len() < 2 {
+                t.nodes[i].children_natural = kids.clone();
+                continue;
+            }
+            let cmp = |&a: &NodeId, &b: &NodeId| {
                 let (x, y) = (&t.nodes[a as usize], &t.nodes[b as usize]);
                 natural_cmp(&x.label, &y.label).then(x.order.cmp(&y.order))
-            });
+            };
+            let mut kids = kids.clone();
+            if !kids.is_sorted_by(|a, b| cmp(a, b).is_le()) {
+                kids.sort_by(cmp);
+            }
             t.nodes[i].children_natural = kids;
         }
         t

@@ -346,5 +346,28 @@ pub fn start() {
     scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     // the handler lives as long as the worker
     onmessage.forget();
+    warm_up();
     let _ = scope.post_message(&encode(&Response::Ready));
+}
+
+/// A tiny torch checkpoint (made by scripts/make_warm.py), opened once from memory by
+/// [`warm_up`].
+const WARM: &[u8] = include_bytes!("../../assets/warm.pth");
+
+/// Open [`WARM`] in a throw-away session and encode its answers without posting them, before
+/// the worker says it is ready: wasm functions are compiled on their first call, so this moves
+/// the compilation of the open path (detection, zip directory, unpickling, the index, the
+/// editor's tree, the answers' encoding) out of the user's first open. Nothing is posted,
+/// kept or read from a file (the counts of `blob::read_counts` stay as they were).
+fn warm_up() {
+    let mut session = Session::new();
+    let files = vec![NamedSource {
+        name: "warm.pth".into(),
+        source: Box::new(crate::format::MemSource(WARM.to_vec())),
+    }];
+    let reply = &mut |r: Response| {
+        let _ = encode_owned(r);
+    };
+    session.open(0, files, reply);
+    session.edit_request(&Request::<JsFile>::JournalList { id: 0 }, reply);
 }

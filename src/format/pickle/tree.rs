@@ -18,7 +18,7 @@ use super::value::{bigint_to_string, Id, Inert, Value};
 use super::vm::{budget_error, Unpickler, MAX_DEPTH};
 use crate::format::checkpoint::{Key, Node, SafetyReport, TensorInfo};
 use crate::format::dtype::DType;
-use std::collections::HashSet;
+use crate::format::fastmap::{map_with_capacity, FastMap, FastSet};
 
 /// Nodes a tree may have before the rest is elided.
 pub const MAX_NODES: usize = 10_000_000;
@@ -26,7 +26,7 @@ pub const MAX_NODES: usize = 10_000_000;
 struct Builder<'a, 'r> {
     u: &'a Unpickler<'r>,
     tensors: &'a mut Vec<TensorInfo>,
-    on_path: HashSet<Id>,
+    on_path: FastSet<Id>,
     nodes: usize,
     budget: usize,
     /// Current nesting level.
@@ -82,7 +82,7 @@ pub fn build_with_budget(
     let mut b = Builder {
         u,
         tensors,
-        on_path: HashSet::new(),
+        on_path: FastSet::default(),
         nodes: 0,
         budget,
         depth: 0,
@@ -215,8 +215,7 @@ impl Builder<'_, '_> {
         list_tensors: bool,
     ) -> Vec<(Key, Node)> {
         // Python dict semantics: a key set twice keeps its first position and its last value.
-        let mut slot: std::collections::HashMap<Key, usize> =
-            std::collections::HashMap::with_capacity(items.len());
+        let mut slot: FastMap<Key, usize> = map_with_capacity(items.len());
         let mut last: Vec<(Key, Id)> = Vec::with_capacity(items.len());
         for &(k, v) in items {
             let key = key_of(self.u, k);
