@@ -462,17 +462,6 @@ pub struct MergeSource<'a> {
     /// Called with the number of bytes produced so far (progress).
     progress: RefCell<Option<Progress<'a>>>,
     produced: RefCell<u64>,
-    /// CRC-32s of the merged tensors read whole from their first byte on, in order (a torch
-    /// writer's data descriptors need them after the bytes: [`Source::known_crc32`]).
-    crcs: RefCell<Crcs>,
-}
-
-/// The CRC-32 of the merged tensor being read in order (its index, the next offset, the hash so
-/// far) and those of the tensors read whole.
-#[derive(Default)]
-struct Crcs {
-    running: Option<(usize, u64, crc32fast::Hasher)>,
-    done: HashMap<usize, u32>,
 }
 
 #[derive(Default)]
@@ -532,7 +521,6 @@ impl<'a> MergeSource<'a> {
             scratch: RefCell::new(Scratch::default()),
             progress: RefCell::new(None),
             produced: RefCell::new(0),
-            crcs: RefCell::new(Crcs::default()),
         }
     }
 
@@ -927,49 +915,9 @@ fn encode(dtype: DType, vals: &[f64], out: &mut [u8]) {
     }
 }
 
-impl MergeSource<'_> {
-    /// Continue the CRC-32 of the tensors `buf` (read at `offset`) covers: a tensor's hash starts
-    /// at its first byte and is kept when its last byte is read in order.
-    fn hash(&self, offset: u64, buf: &[u8]) {
-        let merged = &self.plan.merged;
-        let mut c = self.crcs.borrow_mut();
-        let mut pos = offset;
-        let end = offset + buf.len() as u64;
-        while pos < end {
-            let k = merged.partition_point(|m| m.offset + m.numel * m.dtype.size() as u64 <= pos);
-            let m = &merged[k];
-            let stop = end.min(m.offset + m.numel * m.dtype.size() as u64);
-            if pos == m.offset {
-                c.running = Some((k, pos, crc32fast::Hasher::new()));
-            }
-            match c.running.as_mut() {
-                Some((rk, next, h)) if *rk == k && *next == pos => {
-                    h.update(&buf[(pos - offset) as usize..(stop - offset) as usize]);
-                    *next = stop;
-                }
-                _ => c.running = None,
-            }
-            if stop == m.offset + m.numel * m.dtype.size() as u64 {
-                if let Some((rk, _, h)) = c.running.take().filter(|r| r.0 == k) {
-                    c.done.insert(rk, h.finalize());
-                }
-            }
-            pos = stop;
-        }
-    }
-}
-
 impl Source for MergeSource<'_> {
     fn len(&self) -> u64 {
         self.total()
-    }
-
-    fn known_crc32(&self, offset: u64, len: u64) -> Option<u32> {
-        let merged = &self.plan.merged;
-        let k = merged.partition_point(|m| m.offset < offset);
-        let m = merged.get(k)?;
-        let whole = m.offset == offset && m.numel * m.dtype.size() as u64 == len;
-        whole.then(|| self.crcs.borrow().done.get(&k).copied())?
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {
@@ -1010,8 +958,6 @@ impl Source for MergeSource<'_> {
             }
             pos += n as u64;
         }
-        drop(scratch);
-        self.hash(offset, buf);
         let mut done = self.produced.borrow_mut();
         *done += buf.len() as u64;
         if let Some(f) = self.progress.borrow_mut().as_mut() {

@@ -119,9 +119,7 @@ pub fn write_file(
             while done < len {
                 let n = (len - done).min(buf.len() as u64) as usize;
                 src.read_at(offset + done, &mut buf[..n]).map_err(|e| FormatError::new(e.0))?;
-                if crc32.is_some() {
-                    h.update(&buf[..n]);
-                }
+                h.update(&buf[..n]);
                 w.write_all(&buf[..n]).map_err(io)?;
                 done += n as u64;
             }

@@ -316,11 +316,10 @@ fn storage_record(
             let s = &inputs.ckpts[*input].storages[*storage];
             let base = s.data_offset(inputs.sources[*input][s.file])?;
             out.slice(*input, s.file, base, s.nbytes, s.crc32)?;
-            let src = inputs.sources[*input][s.file];
-            match s.crc32.or_else(|| src.known_crc32(base, s.nbytes)) {
+            match s.crc32 {
                 Some(c) => c,
                 // no CRC on record (safetensors / legacy input): hash the bytes
-                None => crate::format::data::storage_crc32(s, src)?,
+                None => crate::format::data::storage_crc32(s, inputs.sources[*input][s.file])?,
             }
         }
         StorageContent::Swapped {

@@ -36,11 +36,6 @@ pub trait Source {
         self.read_at(offset, &mut v)?;
         Ok(v)
     }
-    /// The CRC-32 of bytes `offset..offset+len` when the source already knows it (a computed
-    /// source that hashed them as they were read), so a writer need not read them again.
-    fn known_crc32(&self, _offset: u64, _len: u64) -> Option<u32> {
-        None
-    }
 }
 
 impl<S: Source + ?Sized> Source for &S {
@@ -49,9 +44,6 @@ impl<S: Source + ?Sized> Source for &S {
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {
         (**self).read_at(offset, buf)
-    }
-    fn known_crc32(&self, offset: u64, len: u64) -> Option<u32> {
-        (**self).known_crc32(offset, len)
     }
 }
 
