@@ -20,9 +20,16 @@
 //!   or the output files. An export streams [`Part`]s per output file; the wasm side makes each
 //!   file a `Blob` of `File.slice`s (FIRST's untouched tensors) and new bytes folded every
 //!   [`crate::worker::export::FOLD_BYTES`], so wasm memory holds a few chunks per input, never a tensor.
+//! - `merge_export` with a `target` (a File System Access file handle, or a folder for shards)
+//!   writes to disk instead: the parts are listed first with the merged tensors left as slices
+//!   ([`as_slices`]; a torch output's CRC-32s computed here), `saving {names}` answers, then each
+//!   file is written piece by piece, every write awaited ([`crate::worker::disk`]); a failure
+//!   aborts the writable, removes the files of this export and names the file; `exported` says
+//!   `on_disk`. The session lends itself to that task and comes back after it.
 
 use super::protocol::{BlobHandle, RequestId, Response};
 use super::session::NamedSource;
+use crate::edit::tree::ENode;
 use crate::export::merge::{key_filter, plan, MergePlan, MergeSource, Method};
 use crate::export::plan::{export, OutFormat, Part};
 use crate::export::shards::{index_json, plan_shards, shard_names, shard_tree};
@@ -414,6 +421,20 @@ impl MergeSession {
     }
 }
 
+/// Make every merged tensor under `n` (input `vi`) a plain copy of the merged "file", so the
+/// writers pass it on as [`Part::Slice`]s (to compute later, piece by piece) rather than new
+/// bytes: the plan's no-op cast makes a torch writer stream merged bytes while it hashes them,
+/// which an export that first lists its parts would have to hold. A torch output then computes
+/// the merged tensors twice (once for the CRC-32s, once for the bytes).
+pub fn as_slices(n: &mut ENode, vi: usize) {
+    match n {
+        ENode::Tensor(t) if t.input == vi => t.cast = None,
+        ENode::Dict { items, .. } => items.iter_mut().for_each(|(_, v)| as_slices(v, vi)),
+        ENode::List(items) | ENode::Tuple(items) => items.iter_mut().for_each(|v| as_slices(v, vi)),
+        _ => {}
+    }
+}
+
 /// The bytes a part adds to its file.
 pub fn part_len(part: &Part) -> u64 {
     match part {
@@ -527,10 +548,11 @@ mod js {
             let (id, start) = (self.id, js_sys::Date::now());
             let last = std::cell::Cell::new(0u64);
             let total = std::cell::Cell::new(0u64);
-            let p = match self.session.plan(spec) {
+            let mut p = match self.session.plan(spec) {
                 Ok(p) => p,
                 Err(error) => return MergeReply::Refused { id, error },
             };
+            as_slices(&mut p.tree.root, p.virtual_input);
             let msrc = self.session.source(&p, spec);
             let inputs = msrc.inputs();
             let out_total = super::super::edit::output_bytes(&p.tree, &inputs.ckpts);
@@ -932,7 +954,7 @@ mod tests {
     }
 
     #[test]
-    fn merged_crcs_are_known_once_read_whole_in_order() {
+    fn listed_parts_leave_merged_bytes_to_compute_and_give_the_same_file() {
         let a = st(&[("w", &[1.0, 2.0, 2.0]), ("v", &[0.5; 4])]);
         let b = st(&[("w", &[3.0, 2.0, 6.0]), ("v", &[1.5; 4])]);
         let mut s = MergeSession::new();
@@ -941,29 +963,54 @@ mod tests {
             vec![NamedSource::in_memory("a.safetensors", &a)],
             vec![NamedSource::in_memory("b.safetensors", &b)],
         );
-        let spec = linear(&[1.0, 1.0], None);
-        let p = s.plan(&spec).unwrap();
-        let m = s.source(&p, &spec);
-        // w: 12 bytes at 0, v: 16 bytes at 12
-        assert_eq!(m.known_crc32(0, 12), None);
-        let mut w = vec![0u8; 12];
-        m.read_at(0, &mut w[..8]).unwrap();
-        assert_eq!(m.known_crc32(0, 12), None);
-        m.read_at(8, &mut w[8..]).unwrap();
-        assert_eq!(m.known_crc32(0, 12), Some(crc32fast::hash(&w)));
-        assert_eq!(m.known_crc32(0, 8), None);
-        // v read out of order: not known; then in order from its start: known
-        let mut v = vec![0u8; 16];
-        m.read_at(20, &mut v[8..]).unwrap();
-        m.read_at(12, &mut v[..8]).unwrap();
-        assert_eq!(m.known_crc32(12, 16), None);
-        m.read_at(20, &mut v[8..]).unwrap();
-        assert_eq!(m.known_crc32(12, 16), Some(crc32fast::hash(&v)));
-        let want: Vec<u8> = [2.0f32, 2.0, 4.0]
-            .iter()
-            .flat_map(|x| x.to_le_bytes())
-            .collect();
-        assert_eq!(w, want);
+        let spec = linear(&[1.0, 3.0], None);
+        for format in [OutFormat::Torch, OutFormat::Safetensors] {
+            let (_, want) = collect(&s, &spec, format, None, &[&a, &b]).unwrap();
+            let mut p = s.plan(&spec).unwrap();
+            as_slices(&mut p.tree.root, p.virtual_input);
+            let m = s.source(&p, &spec);
+            let inputs = m.inputs();
+            let mut parts = vec![];
+            s.export_parts(&p, &inputs, format, None, &mut |k, x| {
+                assert_eq!(k, 0);
+                parts.push(x);
+                Ok(())
+            })
+            .unwrap();
+            // every merged byte is left to compute (28 bytes of merged tensors)
+            let sliced: u64 = parts
+                .iter()
+                .filter_map(|x| merged_range(&p, x))
+                .map(|(a, b)| b - a)
+                .sum();
+            assert_eq!(sliced, 28, "{format:?}");
+            let mut got = vec![];
+            for x in &parts {
+                match (merged_range(&p, x), x) {
+                    (Some((mut at, end)), _) => {
+                        while at < end {
+                            let piece = merged_piece(&m, at, end).unwrap();
+                            at += piece.len() as u64;
+                            got.extend(piece);
+                        }
+                    }
+                    (None, Part::Bytes(v)) => got.extend(v),
+                    (
+                        None,
+                        Part::Slice {
+                            input, offset, len, ..
+                        },
+                    ) => {
+                        let f: &[u8] = [&a[..], &b[..]][*input];
+                        got.extend(&f[*offset as usize..(offset + len) as usize])
+                    }
+                }
+            }
+            assert!(
+                got == want[0],
+                "{format:?}: the listed parts make another file"
+            );
+        }
     }
 
     #[test]

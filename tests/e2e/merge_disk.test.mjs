@@ -161,15 +161,16 @@ test('Cancel of a merge to disk leaves no file; 2 × 256 MiB streamed to disk ke
     }, null, { timeout: T, polling: 200 });
     assert.equal(await testid(page, 'merge-done').count(), 0);
 
-    // the whole merge to disk: wasm memory stays a few pieces
+    // the whole merge to disk, as .pth (its CRC-32s computed first): wasm memory stays a few pieces
+    await testid(page, 'merge-format').selectOption('torch');
     await testid(page, 'merge-run').click();
     await page.locator('[data-testid="merge-done"][data-on-disk="true"]').waitFor({ timeout: 300_000 });
     const mem = Number(await testid(page, 'merge-done').getAttribute('data-wasm-memory'));
-    console.log(`worker wasm memory after merging 2 × 256 MiB to disk: ${(mem / 2 ** 20).toFixed(1)} MiB`);
+    console.log(`worker wasm memory after merging 2 × 256 MiB to disk (.pth): ${(mem / 2 ** 20).toFixed(1)} MiB`);
     assert.ok(mem > 0 && mem <= 64 << 20, `worker wasm memory ${mem} bytes`);
-    const size = (await opfsList(page))['big_a.merged.safetensors'];
+    const size = (await opfsList(page))['big_a.merged.pth'];
     assert.ok(size > 256 << 20, `${size}`);
-    const out = await opfsCopy(page, ['big_a.merged.safetensors'], path.join(S.tmp, 'big.safetensors'));
+    const out = await opfsCopy(page, ['big_a.merged.pth'], path.join(S.tmp, 'big.pth'));
     assert.match(python(VERIFY, path.join(S.tmp, 'big_a.pth'), path.join(S.tmp, 'big_b.pth'), '0.3,0.7', out), /^ok 64 /);
     fs.rmSync(out);
     assert.deepEqual(log.problems, []);
