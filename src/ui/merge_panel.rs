@@ -7,15 +7,18 @@
 //! Cancel terminates it at once — inside a tensor too — and the next action starts a fresh one
 //! (every preview or export re-sends the inputs: opening reads indexes only). A refusal (a bad
 //! pattern, parameters, different key sets or shapes) is shown next to the buttons and nothing
-//! is downloaded. One output file is downloaded at once (an `<a download>` of the worker's
-//! Blob); shards are listed as one link per file plus the index — the browser saves each where
-//! downloads go, the names being those `save_pretrained` gives.
+//! is downloaded. Where the browser offers the File System Access API, Merge asks where to save
+//! (a file, or a folder for shards) and the worker streams the output there piece by piece
+//! (`worker::disk`; Cancel drops the writable and removes the file); otherwise one output file
+//! is downloaded at once (an `<a download>` of the worker's Blob) and shards are listed as one
+//! link per file plus the index — the browser saves each where downloads go, the names being
+//! those `save_pretrained` gives.
 //! Test hooks (`data-testid`): `merge-panel`, `merge-first`, `merge-input` (file input),
 //! `merge-inputs` (items with `data-tensors`), `merge-open-errors`, `merge-method` (select),
 //! `merge-weight-N`, `merge-alpha`, `merge-t`, `merge-density`, `merge-keys`, `merge-preview`,
 //! `merge-chart` (canvas, `data-points`), `merge-summary` (`data-merged`, `data-copied`),
 //! `merge-format`, `merge-shard-size`, `merge-run`, `merge-progress`, `merge-cancel`,
-//! `merge-cancelled`, `merge-error`, `merge-done` (`data-files`, `data-wasm-memory`: the worker's wasm memory after the export), `merge-file` (links).
+//! `merge-cancelled`, `merge-error`, `merge-done` (`data-files`, `data-on-disk`, `data-wasm-memory`: the worker's wasm memory after the export), `merge-file` (links), `merge-saved` (files saved to disk).
 
 use super::charts::{draw_overview, Frame, Point};
 use super::widgets::{take_files, ErrorNote, FormatSelect};
@@ -24,7 +27,9 @@ use crate::display::human_bytes;
 use crate::export::merge::Method;
 use crate::export::plan::OutFormat;
 use crate::export::shards::parse_size;
-use crate::worker::merge::{Change, MergeInput, MergeReply, MergeRequest, MergeSpec};
+use crate::worker::merge::{
+    merged_name, Change, DiskTarget, MergeInput, MergeReply, MergeRequest, MergeSpec,
+};
 use crate::worker::protocol::{JsFile, RequestId, Response};
 use leptos::html::Canvas;
 use leptos::prelude::*;
@@ -57,6 +62,8 @@ struct Done {
     dropped: Vec<String>,
     seconds: f64,
     wasm_memory: u64,
+    /// Written straight to disk (no links: the files are where the user chose).
+    on_disk: bool,
 }
 
 fn pct(done: u64, total: u64) -> String {
@@ -120,6 +127,8 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
     let chart = NodeRef::<Canvas>::new();
     let frame = StoredValue::new(None::<Frame>);
     let client = StoredValue::new_local(None::<WorkerClient>);
+    // the disk target of the running export and the files it started writing
+    let disk = StoredValue::new_local(None::<(wasm_bindgen::JsValue, Vec<String>)>);
     let current = StoredValue::new(0u32);
     let theme = use_context::<super::charts::Theme>();
 
@@ -152,9 +161,21 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
                     b.3 = total;
                 }
             }),
+            MergeReply::Saving { names, .. } => disk.update_value(|d| {
+                if let Some(d) = d.as_mut() {
+                    d.1 = names;
+                }
+            }),
             MergeReply::Refused { error: e, .. } | MergeReply::Error { error: e, .. } => {
                 busy.set(None);
                 error.set(Some(e));
+                // the file the picker made stays empty: it goes (the worker removes shards)
+                if let Some((t, _)) = disk.get_value() {
+                    if !crate::worker::disk::is_directory(t.unchecked_ref()) {
+                        super::disk_save::forget(t, vec![]);
+                    }
+                }
+                disk.set_value(None);
             }
             MergeReply::Preview {
                 merged,
@@ -177,9 +198,11 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
                 dropped,
                 millis,
                 wasm_memory,
+                on_disk,
                 ..
             } => {
                 busy.set(None);
+                disk.set_value(None);
                 let mut out = vec![];
                 for f in &files {
                     let url = f
@@ -192,7 +215,7 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
                         .unwrap_or_default();
                     out.push((f.name.clone(), f.size, url));
                 }
-                if let [f] = &files[..] {
+                if let (false, [f]) = (on_disk, &files[..]) {
                     if let Err(e) = super::edit_panel::save_blob(&f.blob.0, &f.name) {
                         error.set(Some(format!("download failed: {e}")));
                     }
@@ -205,6 +228,7 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
                     dropped,
                     seconds: millis / 1000.0,
                     wasm_memory,
+                    on_disk,
                 }));
             }
         }
@@ -293,21 +317,64 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
             done.set(None);
         }
         busy.set(Some((id, action, 0, 0)));
-        post(&MergeRequest::MergeOpen {
-            id,
-            first: first_files.into_iter().map(JsFile).collect(),
-            others: others.get_untracked().into_iter().map(JsFile).collect(),
-        });
-        match (req, spec) {
-            (Some(Action::Preview), Some(spec)) => post(&MergeRequest::MergePreview { id, spec }),
-            (Some(Action::Export), Some(spec)) => post(&MergeRequest::MergeExport {
+        disk.set_value(None);
+        let send = move |first_files: Vec<File>, target: Option<DiskTarget>| {
+            post(&MergeRequest::MergeOpen {
                 id,
-                spec,
-                format: format.get_untracked(),
-                shard_size,
-            }),
-            _ => {}
-        }
+                first: first_files.into_iter().map(JsFile).collect(),
+                others: others.get_untracked().into_iter().map(JsFile).collect(),
+            });
+            match (req, spec) {
+                (Some(Action::Preview), Some(spec)) => {
+                    post(&MergeRequest::MergePreview { id, spec })
+                }
+                (Some(Action::Export), Some(spec)) => post(&MergeRequest::MergeExport {
+                    id,
+                    spec,
+                    format: format.get_untracked(),
+                    shard_size,
+                    target,
+                }),
+                _ => {}
+            }
+        };
+        // an export goes straight to disk where the browser lets the user pick the place
+        let suggested = inputs
+            .with_untracked(|i| i.first().map(|f| f.name.clone()))
+            .or_else(|| first_files.first().map(|f| f.name()))
+            .map(|n| merged_name(&n, format.get_untracked()))
+            .unwrap_or_default();
+        let picker = (action == Action::Export)
+            .then(|| super::disk_save::pick(shard_size.is_some(), &suggested))
+            .flatten();
+        let Some(picker) = picker else {
+            return send(first_files, None);
+        };
+        wasm_bindgen_futures::spawn_local(async move {
+            let picked = wasm_bindgen_futures::JsFuture::from(picker).await;
+            if current.get_value() != id {
+                // cancelled while the picker was open: the file it made goes
+                if let Ok(h) = picked {
+                    super::disk_save::forget(h, vec![]);
+                }
+                return;
+            }
+            match picked {
+                Ok(handle) => {
+                    disk.set_value(Some((handle.clone(), vec![])));
+                    send(first_files, Some(DiskTarget(handle)));
+                }
+                // the user closed the picker: nothing to do
+                Err(e) if crate::worker::disk::error_name(&e) == "AbortError" => busy.set(None),
+                Err(e) => {
+                    busy.set(None);
+                    error.set(Some(format!(
+                        "cannot save there: {}",
+                        crate::worker::blob::js_error_text(&e)
+                    )));
+                }
+            }
+        });
     };
 
     let cancel = move |_| {
@@ -319,6 +386,11 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
         current.set_value(0);
         busy.set(None);
         cancelled.set(true);
+        // the writable dies with the worker; the file it was writing goes
+        if let Some((t, names)) = disk.get_value() {
+            super::disk_save::forget(t, names);
+        }
+        disk.set_value(None);
     };
 
     let add = move |ev: web_sys::Event| {
@@ -546,6 +618,7 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
                 let n = d.files.len();
                 view! {
                     <div class="note" data-testid="merge-done" data-files=n.to_string()
+                        data-on-disk=d.on_disk.to_string()
                         data-wasm-memory=d.wasm_memory.to_string()>
                         <p>{format!(
                             "{} tensors merged, {} copied from FIRST, {} in {:.1} s (worker memory {})",
@@ -553,11 +626,19 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
                             human_bytes(d.files.iter().map(|f| f.1).sum()),
                             d.seconds, human_bytes(d.wasm_memory)
                         )}</p>
-                        {(n > 1).then(|| view! { <p>"Save every file into one folder (the index names the shards):"</p> })}
+                        {(n > 1 && !d.on_disk).then(|| view! { <p>"Save every file into one folder (the index names the shards):"</p> })}
+                        {d.on_disk.then(|| view! { <p>"Saved to disk where you chose:"</p> })}
                         <ul>
-                            {d.files.into_iter().map(|(name, size, url)| view! {
-                                <li><a data-testid="merge-file" href=url download=name.clone()>{name.clone()}</a>
-                                    <span class="muted">{format!(" {}", human_bytes(size))}</span></li>
+                            {d.files.into_iter().map(|(name, size, url)| if d.on_disk {
+                                view! {
+                                    <li data-testid="merge-saved">{name.clone()}
+                                        <span class="muted">{format!(" {}", human_bytes(size))}</span></li>
+                                }.into_any()
+                            } else {
+                                view! {
+                                    <li><a data-testid="merge-file" href=url download=name.clone()>{name.clone()}</a>
+                                        <span class="muted">{format!(" {}", human_bytes(size))}</span></li>
+                                }.into_any()
                             }).collect_view()}
                         </ul>
                         {d.overflow.into_iter().map(|(k, c)| view! {

@@ -53,6 +53,8 @@ pub mod compare_panel;
 #[cfg(target_arch = "wasm32")]
 pub mod context;
 #[cfg(target_arch = "wasm32")]
+pub mod disk_save;
+#[cfg(target_arch = "wasm32")]
 pub mod edit_panel;
 #[cfg(target_arch = "wasm32")]
 pub mod heatmap_view;

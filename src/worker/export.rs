@@ -49,20 +49,8 @@ impl BlobParts {
     pub(crate) fn push(&mut self, p: Part, blobs: &[Vec<Blob>]) -> Result<u64, FormatError> {
         let js = |e: JsValue| FormatError::new(super::blob::js_error_text(&e));
         match p {
-            Part::Slice {
-                input,
-                file,
-                offset,
-                len,
-                ..
-            } => {
-                let b = blobs
-                    .get(input)
-                    .and_then(|f| f.get(file))
-                    .ok_or_else(|| FormatError::new("an input file is gone"))?;
-                let s = b
-                    .slice_with_f64_and_f64(offset as f64, (offset + len) as f64)
-                    .map_err(js)?;
+            Part::Slice { len, .. } => {
+                let s = slice_blob(&p, blobs).map_err(FormatError::new)?;
                 self.parts.push(&s);
                 Ok(len)
             }
@@ -83,6 +71,27 @@ impl BlobParts {
     pub(crate) fn finish(self) -> Result<Blob, JsValue> {
         Blob::new_with_u8_array_sequence(&self.parts)
     }
+}
+
+/// The `Blob` of a [`Part::Slice`]: `blob.slice(offset, offset + len)` of `blobs[input][file]`
+/// (no bytes read); an error for new bytes.
+pub(crate) fn slice_blob(p: &Part, blobs: &[Vec<Blob>]) -> Result<Blob, String> {
+    let Part::Slice {
+        input,
+        file,
+        offset,
+        len,
+        ..
+    } = p
+    else {
+        return Err("not a slice of an input".into());
+    };
+    let b = blobs
+        .get(*input)
+        .and_then(|f| f.get(*file))
+        .ok_or("an input file is gone")?;
+    b.slice_with_f64_and_f64(*offset as f64, (offset + len) as f64)
+        .map_err(|e| super::blob::js_error_text(&e))
 }
 
 fn now() -> f64 {

@@ -20,9 +20,16 @@
 //!   or the output files. An export streams [`Part`]s per output file; the wasm side makes each
 //!   file a `Blob` of `File.slice`s (FIRST's untouched tensors) and new bytes folded every
 //!   [`crate::worker::export::FOLD_BYTES`], so wasm memory holds a few chunks per input, never a tensor.
+//! - `merge_export` with a `target` (a File System Access file handle, or a folder for shards)
+//!   writes to disk instead: the parts are listed first with the merged tensors left as slices
+//!   ([`as_slices`]; a torch output's CRC-32s computed here), `saving {names}` answers, then each
+//!   file is written piece by piece, every write awaited ([`crate::worker::disk`]); a failure
+//!   aborts the writable, removes the files of this export and names the file; `exported` says
+//!   `on_disk`. The session lends itself to that task and comes back after it.
 
 use super::protocol::{BlobHandle, RequestId, Response};
 use super::session::NamedSource;
+use crate::edit::tree::ENode;
 use crate::export::merge::{key_filter, plan, MergePlan, MergeSource, Method};
 use crate::export::plan::{export, OutFormat, Part};
 use crate::export::shards::{index_json, plan_shards, shard_names, shard_tree};
@@ -62,8 +69,22 @@ pub enum MergeRequest<F> {
         format: OutFormat,
         /// Shards of at most this many bytes (and an index), or one file.
         shard_size: Option<u64>,
+        /// Stream the output to disk here (a file handle, or a directory for shards) instead
+        /// of answering Blobs.
+        #[serde(default)]
+        target: Option<DiskTarget>,
     },
 }
+
+/// A File System Access handle carried through serde untouched (natively: nothing).
+#[cfg(target_arch = "wasm32")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiskTarget(#[serde(with = "serde_wasm_bindgen::preserve")] pub wasm_bindgen::JsValue);
+
+/// A File System Access handle carried through serde untouched (natively: nothing).
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DiskTarget;
 
 /// One input as opened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +124,11 @@ pub enum MergeReply {
         done: u64,
         total: u64,
     },
+    /// An export to disk starts writing these files (removed again on Cancel).
+    Saving {
+        id: RequestId,
+        names: Vec<String>,
+    },
     /// The merge was refused before anything was computed (the plan's message).
     Refused {
         id: RequestId,
@@ -124,6 +150,9 @@ pub enum MergeReply {
         dropped: Vec<String>,
         millis: f64,
         wasm_memory: u64,
+        /// Written to disk (the files carry no Blob).
+        #[serde(default)]
+        on_disk: bool,
     },
     Error {
         id: RequestId,
@@ -136,6 +165,7 @@ impl MergeReply {
         match self {
             MergeReply::Opened { id, .. }
             | MergeReply::Progress { id, .. }
+            | MergeReply::Saving { id, .. }
             | MergeReply::Refused { id, .. }
             | MergeReply::Preview { id, .. }
             | MergeReply::Exported { id, .. }
@@ -248,19 +278,24 @@ impl MergeSession {
         plan(&ckpts, &files, &spec.method, &selected)
     }
 
-    fn with_source<T>(
-        &self,
-        p: &MergePlan,
-        spec: &MergeSpec,
-        f: impl FnOnce(&MergeSource, &Inputs) -> T,
-    ) -> T {
+    /// The merged tensors of plan `p` as a [`Source`].
+    fn source<'s>(&'s self, p: &'s MergePlan, spec: &MergeSpec) -> MergeSource<'s> {
         let ckpts: Vec<&Checkpoint> = self.inputs.iter().map(|i| &i.ckpt).collect();
         let sources: Vec<Vec<&dyn Source>> = self
             .inputs
             .iter()
             .map(|i| i.sources.iter().map(|s| &**s).collect())
             .collect();
-        let msrc = MergeSource::new(p, spec.method.clone(), ckpts, sources);
+        MergeSource::new(p, spec.method.clone(), ckpts, sources)
+    }
+
+    fn with_source<T>(
+        &self,
+        p: &MergePlan,
+        spec: &MergeSpec,
+        f: impl FnOnce(&MergeSource, &Inputs) -> T,
+    ) -> T {
+        let msrc = self.source(p, spec);
         f(&msrc, &msrc.inputs())
     }
 
@@ -319,88 +354,122 @@ impl MergeSession {
         sink: &mut dyn FnMut(usize, Part) -> Result<(), FormatError>,
     ) -> Result<Written, ExportError> {
         let p = self.plan(spec).map_err(ExportError::Refused)?;
-        let first_name = &self.inputs[0].name;
         self.with_source(&p, spec, |msrc, inputs| {
             let total = super::edit::output_bytes(&p.tree, &inputs.ckpts);
             let mut done = 0u64;
-            let mut part = |file: usize, part: Part| match part {
+            let mut part = |file: usize, part: Part| {
                 // the merged tensors are computed, not in a file: their bytes are new bytes
-                Part::Slice {
-                    input, offset, len, ..
-                } if input == p.virtual_input => {
-                    let mut at = offset;
-                    while at < offset + len {
-                        let mut buf = vec![0u8; (offset + len - at).min(MERGED_PIECE) as usize];
-                        msrc.read_at(at, &mut buf)
-                            .map_err(|e| FormatError::new(e.0))?;
+                if let Some((mut at, end)) = merged_range(&p, &part) {
+                    while at < end {
+                        let buf = merged_piece(msrc, at, end)?;
                         at += buf.len() as u64;
                         done += buf.len() as u64;
                         progress(done.min(total), total);
                         sink(file, Part::Bytes(buf))?;
                     }
-                    Ok(())
+                    return Ok(());
                 }
-                part => {
-                    done += match &part {
-                        Part::Slice { len, .. } => *len,
-                        Part::Bytes(b) => b.len() as u64,
-                    };
-                    progress(done.min(total), total);
-                    sink(file, part)
-                }
+                done += part_len(&part);
+                progress(done.min(total), total);
+                sink(file, part)
             };
-            let mut w = Written {
-                merged: p.merged.len() as u64,
-                copied: p.copied as u64,
-                ..Default::default()
-            };
-            match shard_size {
-                None => {
-                    let name = merged_name(first_name, format);
-                    let r = export(&p.tree, inputs, format, &name, &mut |x| part(0, x))
-                        .map_err(ExportError::Failed)?;
-                    w.names.push(name);
-                    w.overflow = r.overflow;
-                    w.dropped = r.dropped;
-                }
-                Some(max) => {
-                    let sp = plan_shards(&p.tree, inputs, format, max);
-                    let (names, index) = shard_names(format, sp.shards.len());
-                    for (k, (shard, name)) in sp.shards.iter().zip(&names).enumerate() {
-                        let r = export(
-                            &shard_tree(&p.tree, shard),
-                            inputs,
-                            format,
-                            name,
-                            &mut |x| part(k, x),
-                        )
-                        .map_err(ExportError::Failed)?;
-                        w.overflow.extend(r.overflow);
-                    }
-                    w.names = names.clone();
-                    if let Some(ix) = index {
-                        sink(
-                            names.len(),
-                            Part::Bytes(index_json(&sp, &names).into_bytes()),
-                        )
-                        .map_err(ExportError::Failed)?;
-                        w.names.push(ix);
-                    }
-                    w.dropped = sp.dropped;
-                }
-            }
-            Ok(w)
+            self.export_parts(&p, inputs, format, shard_size, &mut part)
+                .map_err(ExportError::Failed)
         })
     }
+
+    /// The parts of every output file of plan `p`, the merged tensors left as slices of input
+    /// `p.virtual_input` (see [`merged_range`]); a sharded output ends with its index.
+    pub fn export_parts(
+        &self,
+        p: &MergePlan,
+        inputs: &Inputs,
+        format: OutFormat,
+        shard_size: Option<u64>,
+        sink: &mut dyn FnMut(usize, Part) -> Result<(), FormatError>,
+    ) -> Result<Written, FormatError> {
+        let mut w = Written {
+            merged: p.merged.len() as u64,
+            copied: p.copied as u64,
+            ..Default::default()
+        };
+        let Some(max) = shard_size else {
+            let name = merged_name(&self.inputs[0].name, format);
+            let r = export(&p.tree, inputs, format, &name, &mut |x| sink(0, x))?;
+            w.names.push(name);
+            w.overflow = r.overflow;
+            w.dropped = r.dropped;
+            return Ok(w);
+        };
+        let sp = plan_shards(&p.tree, inputs, format, max);
+        let (names, index) = shard_names(format, sp.shards.len());
+        for (k, (shard, name)) in sp.shards.iter().zip(&names).enumerate() {
+            let tree = shard_tree(&p.tree, shard);
+            let r = export(&tree, inputs, format, name, &mut |x| sink(k, x))?;
+            w.overflow.extend(r.overflow);
+        }
+        w.names = names.clone();
+        if let Some(ix) = index {
+            sink(
+                names.len(),
+                Part::Bytes(index_json(&sp, &names).into_bytes()),
+            )?;
+            w.names.push(ix);
+        }
+        w.dropped = sp.dropped;
+        Ok(w)
+    }
+}
+
+/// Make every merged tensor under `n` (input `vi`) a plain copy of the merged "file", so the
+/// writers pass it on as [`Part::Slice`]s (to compute later, piece by piece) rather than new
+/// bytes: the plan's no-op cast makes a torch writer stream merged bytes while it hashes them,
+/// which an export that first lists its parts would have to hold. A torch output then computes
+/// the merged tensors twice (once for the CRC-32s, once for the bytes).
+pub fn as_slices(n: &mut ENode, vi: usize) {
+    match n {
+        ENode::Tensor(t) if t.input == vi => t.cast = None,
+        ENode::Dict { items, .. } => items.iter_mut().for_each(|(_, v)| as_slices(v, vi)),
+        ENode::List(items) | ENode::Tuple(items) => items.iter_mut().for_each(|v| as_slices(v, vi)),
+        _ => {}
+    }
+}
+
+/// The bytes a part adds to its file.
+pub fn part_len(part: &Part) -> u64 {
+    match part {
+        Part::Slice { len, .. } => *len,
+        Part::Bytes(b) => b.len() as u64,
+    }
+}
+
+/// `Some((start, end))` when `part` is a slice of the merged tensors (computed, in no file).
+pub fn merged_range(p: &MergePlan, part: &Part) -> Option<(u64, u64)> {
+    match part {
+        Part::Slice {
+            input, offset, len, ..
+        } if *input == p.virtual_input => Some((*offset, offset + len)),
+        _ => None,
+    }
+}
+
+/// The merged bytes from `at`, at most [`MERGED_PIECE`] of them and none past `end`.
+pub fn merged_piece(msrc: &MergeSource, at: u64, end: u64) -> Result<Vec<u8>, FormatError> {
+    let mut buf = vec![0u8; (end - at).min(MERGED_PIECE) as usize];
+    msrc.read_at(at, &mut buf)
+        .map_err(|e| FormatError::new(e.0))?;
+    Ok(buf)
 }
 
 #[cfg(target_arch = "wasm32")]
 mod js {
     //! The browser side: `File`s in, `Blob`s out.
     use super::*;
+    use crate::worker::disk::{self, FsHandle, Writable};
     use crate::worker::export::BlobParts;
     use crate::worker::protocol::JsFile;
     use std::cell::RefCell;
+    use wasm_bindgen::{JsCast, JsValue};
     use web_sys::Blob;
 
     thread_local! {
@@ -425,6 +494,202 @@ mod js {
             });
         }
         Ok((named, blobs))
+    }
+
+    /// The `exported` answer for files `files` of `w`, started at `start` (ms).
+    fn exported(
+        id: RequestId,
+        w: Written,
+        files: Vec<MergeFile>,
+        start: f64,
+        on_disk: bool,
+    ) -> MergeReply {
+        MergeReply::Exported {
+            id,
+            files,
+            merged: w.merged,
+            copied: w.copied,
+            overflow: w.overflow,
+            dropped: w.dropped,
+            millis: js_sys::Date::now() - start,
+            wasm_memory: crate::worker::export::wasm_memory(),
+            on_disk,
+        }
+    }
+
+    /// Post an answer to the page from a task (outside a request's `reply`).
+    fn post(r: Response) {
+        let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+        let _ = scope.post_message(&crate::worker::service::encode_owned(r));
+    }
+
+    /// An export streamed to disk: first every part is planned (slices and small new bytes;
+    /// a torch output's CRC-32s computed here), then each output file is opened and fed one
+    /// piece at a time, each write awaited — wasm memory holds one piece of merged bytes.
+    struct DiskJob<'a> {
+        session: &'a MergeSession,
+        blobs: &'a [Vec<Blob>],
+        id: RequestId,
+    }
+
+    impl DiskJob<'_> {
+        fn progress(&self, done: u64, total: u64) {
+            let id = self.id;
+            post(Response::Merge(MergeReply::Progress { id, done, total }));
+        }
+
+        async fn run(
+            &self,
+            spec: &MergeSpec,
+            format: OutFormat,
+            shard_size: Option<u64>,
+            target: FsHandle,
+        ) -> MergeReply {
+            let (id, start) = (self.id, js_sys::Date::now());
+            let last = std::cell::Cell::new(0u64);
+            let total = std::cell::Cell::new(0u64);
+            let mut p = match self.session.plan(spec) {
+                Ok(p) => p,
+                Err(error) => return MergeReply::Refused { id, error },
+            };
+            as_slices(&mut p.tree.root, p.virtual_input);
+            let msrc = self.session.source(&p, spec);
+            let inputs = msrc.inputs();
+            let out_total = super::super::edit::output_bytes(&p.tree, &inputs.ckpts);
+            // a torch output computes the merged tensors once more for its CRC-32s
+            total.set(
+                out_total
+                    + if format == OutFormat::Torch {
+                        msrc.total()
+                    } else {
+                        0
+                    },
+            );
+            msrc.on_progress(Box::new(|done| {
+                if done >= last.get() + PROGRESS_BYTES {
+                    last.set(done);
+                    let total = total.get();
+                    post(Response::Merge(MergeReply::Progress { id, done, total }));
+                }
+            }));
+            let total = total.get();
+            let mut files: Vec<Vec<Part>> = vec![];
+            let planned =
+                self.session
+                    .export_parts(&p, &inputs, format, shard_size, &mut |k, part| {
+                        files.resize_with(files.len().max(k + 1), Vec::new);
+                        files[k].push(part);
+                        Ok(())
+                    });
+            let pre = last.get();
+            msrc.on_progress(Box::new(|_| {}));
+            let w = match planned {
+                Ok(w) => w,
+                Err(e) => {
+                    return MergeReply::Error {
+                        id,
+                        error: e.to_string(),
+                    }
+                }
+            };
+            post(Response::Merge(MergeReply::Saving {
+                id,
+                names: w.names.clone(),
+            }));
+            let mut out = vec![];
+            let mut done = pre;
+            for (k, name) in w.names.iter().enumerate() {
+                let parts = files.get(k).map(|f| &f[..]).unwrap_or(&[]);
+                let mut step = |n| {
+                    done += n;
+                    if done >= last.get() + PROGRESS_BYTES {
+                        last.set(done);
+                        self.progress(done.min(total), total);
+                    }
+                };
+                let r = self
+                    .write_file(&target, name, parts, &p, &msrc, &mut step)
+                    .await;
+                match r {
+                    Ok(size) => out.push(MergeFile {
+                        name: name.clone(),
+                        size,
+                        blob: BlobHandle(JsValue::NULL),
+                    }),
+                    Err(e) => {
+                        // nothing half-written stays: the files written before go too
+                        for n in &w.names[..k] {
+                            disk::discard(&target, n).await;
+                        }
+                        return MergeReply::Error {
+                            id,
+                            error: format!("{name}: {e}"),
+                        };
+                    }
+                }
+            }
+            self.progress(total, total);
+            exported(id, w, out, start, true)
+        }
+
+        /// Write one output file from its parts; its size, or why not (the writable aborted, the
+        /// file removed).
+        async fn write_file(
+            &self,
+            target: &FsHandle,
+            name: &str,
+            parts: &[Part],
+            p: &MergePlan,
+            msrc: &MergeSource<'_>,
+            progress: &mut dyn FnMut(u64),
+        ) -> Result<u64, String> {
+            let js = |e: JsValue| crate::worker::blob::js_error_text(&e);
+            let w = disk::open(target, name).await.map_err(js)?;
+            match self.feed(&w, parts, p, msrc, progress).await {
+                Ok(size) => {
+                    disk::close(&w).await.map_err(js)?;
+                    Ok(size)
+                }
+                Err(e) => {
+                    disk::abort(&w).await;
+                    disk::discard(target, name).await;
+                    Err(e)
+                }
+            }
+        }
+
+        async fn feed(
+            &self,
+            w: &Writable,
+            parts: &[Part],
+            p: &MergePlan,
+            msrc: &MergeSource<'_>,
+            progress: &mut dyn FnMut(u64),
+        ) -> Result<u64, String> {
+            let js = |e: JsValue| crate::worker::blob::js_error_text(&e);
+            let mut size = 0u64;
+            for part in parts {
+                if let Some((mut at, end)) = merged_range(p, part) {
+                    while at < end {
+                        let buf = merged_piece(msrc, at, end).map_err(|e| e.to_string())?;
+                        disk::write_bytes(w, &buf).await.map_err(js)?;
+                        at += buf.len() as u64;
+                        progress(buf.len() as u64);
+                    }
+                } else {
+                    match part {
+                        Part::Bytes(b) => disk::write_bytes(w, b).await.map_err(js)?,
+                        slice => {
+                            let s = crate::worker::export::slice_blob(slice, self.blobs)?;
+                            disk::write_blob(w, &s).await.map_err(js)?;
+                        }
+                    }
+                    progress(part_len(part));
+                }
+                size += part_len(part);
+            }
+            Ok(size)
+        }
     }
 
     /// Handle a Merge-tab request in the worker.
@@ -469,6 +734,36 @@ mod js {
                     spec,
                     format,
                     shard_size,
+                    target: Some(DiskTarget(target)),
+                } => {
+                    // the session moves into the task; it comes back unless a newer one came
+                    let session = std::mem::take(&mut *s);
+                    let blobs = BLOBS.with(|b| b.borrow().clone());
+                    wasm_bindgen_futures::spawn_local(async move {
+                        let job = DiskJob {
+                            session: &session,
+                            blobs: &blobs,
+                            id,
+                        };
+                        let answer = job
+                            .run(&spec, format, shard_size, target.unchecked_into())
+                            .await;
+                        post(Response::Merge(answer));
+                        SESSION.with(|s| {
+                            if let Ok(mut s) = s.try_borrow_mut() {
+                                if s.inputs.is_empty() {
+                                    *s = session;
+                                }
+                            }
+                        });
+                    });
+                }
+                MergeRequest::MergeExport {
+                    id,
+                    spec,
+                    format,
+                    shard_size,
+                    target: None,
                 } => {
                     let start = js_sys::Date::now();
                     let mut last = 0u64;
@@ -511,16 +806,7 @@ mod js {
                                     }
                                 }
                             }
-                            MergeReply::Exported {
-                                id,
-                                files: out,
-                                merged: w.merged,
-                                copied: w.copied,
-                                overflow: w.overflow,
-                                dropped: w.dropped,
-                                millis: js_sys::Date::now() - start,
-                                wasm_memory: crate::worker::export::wasm_memory(),
-                            }
+                            exported(id, w, out, start, false)
                         }
                     };
                     reply(Response::Merge(answer));
@@ -668,6 +954,66 @@ mod tests {
     }
 
     #[test]
+    fn listed_parts_leave_merged_bytes_to_compute_and_give_the_same_file() {
+        let a = st(&[("w", &[1.0, 2.0, 2.0]), ("v", &[0.5; 4])]);
+        let b = st(&[("w", &[3.0, 2.0, 6.0]), ("v", &[1.5; 4])]);
+        let mut s = MergeSession::new();
+        s.open(
+            1,
+            vec![NamedSource::in_memory("a.safetensors", &a)],
+            vec![NamedSource::in_memory("b.safetensors", &b)],
+        );
+        let spec = linear(&[1.0, 3.0], None);
+        for format in [OutFormat::Torch, OutFormat::Safetensors] {
+            let (_, want) = collect(&s, &spec, format, None, &[&a, &b]).unwrap();
+            let mut p = s.plan(&spec).unwrap();
+            as_slices(&mut p.tree.root, p.virtual_input);
+            let m = s.source(&p, &spec);
+            let inputs = m.inputs();
+            let mut parts = vec![];
+            s.export_parts(&p, &inputs, format, None, &mut |k, x| {
+                assert_eq!(k, 0);
+                parts.push(x);
+                Ok(())
+            })
+            .unwrap();
+            // every merged byte is left to compute (28 bytes of merged tensors)
+            let sliced: u64 = parts
+                .iter()
+                .filter_map(|x| merged_range(&p, x))
+                .map(|(a, b)| b - a)
+                .sum();
+            assert_eq!(sliced, 28, "{format:?}");
+            let mut got = vec![];
+            for x in &parts {
+                match (merged_range(&p, x), x) {
+                    (Some((mut at, end)), _) => {
+                        while at < end {
+                            let piece = merged_piece(&m, at, end).unwrap();
+                            at += piece.len() as u64;
+                            got.extend(piece);
+                        }
+                    }
+                    (None, Part::Bytes(v)) => got.extend(v),
+                    (
+                        None,
+                        Part::Slice {
+                            input, offset, len, ..
+                        },
+                    ) => {
+                        let f: &[u8] = [&a[..], &b[..]][*input];
+                        got.extend(&f[*offset as usize..(offset + len) as usize])
+                    }
+                }
+            }
+            assert!(
+                got == want[0],
+                "{format:?}: the listed parts make another file"
+            );
+        }
+    }
+
+    #[test]
     fn refusals_write_nothing_and_shards_get_an_index() {
         let a = st(&[("w", &[1.0, 2.0]), ("v", &[1.0; 4])]);
         let b = st(&[("w", &[1.0, 2.0, 3.0]), ("v", &[1.0; 4])]);
@@ -686,39 +1032,17 @@ mod tests {
             error.contains("differ in shape") && error.contains('w'),
             "{error}"
         );
-        let e = collect(
-            &s,
-            &linear(&[1.0, 1.0], None),
-            OutFormat::Torch,
-            None,
-            &[&a, &b],
-        );
-        assert!(
-            matches!(e, Err(ExportError::Refused(ref m)) if m.starts_with("refused (nothing written)")),
-            "{e:?}"
-        );
-        let e = collect(
-            &s,
-            &linear(&[1.0, 1.0], Some("(")),
-            OutFormat::Torch,
-            None,
-            &[&a, &b],
-        );
-        assert!(
-            matches!(e, Err(ExportError::Refused(ref m)) if m.starts_with("--keys: bad pattern")),
-            "{e:?}"
-        );
-        let e = collect(
-            &s,
-            &linear(&[1.0], Some("^v$")),
-            OutFormat::Torch,
-            None,
-            &[&a, &b],
-        );
-        assert!(
-            matches!(e, Err(ExportError::Refused(ref m)) if m.contains("1 weights for 2 inputs")),
-            "{e:?}"
-        );
+        let refusal = |spec: MergeSpec| match collect(&s, &spec, OutFormat::Torch, None, &[&a, &b])
+        {
+            Err(ExportError::Refused(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        let m = refusal(linear(&[1.0, 1.0], None));
+        assert!(m.starts_with("refused (nothing written)"), "{m}");
+        let m = refusal(linear(&[1.0, 1.0], Some("(")));
+        assert!(m.starts_with("--keys: bad pattern"), "{m}");
+        let m = refusal(linear(&[1.0], Some("^v$")));
+        assert!(m.contains("1 weights for 2 inputs"), "{m}");
 
         // only v merged, shards of 16 bytes: v alone, w alone, and the index
         let (w, files) = collect(

@@ -22,6 +22,8 @@ pub mod window;
 #[cfg(target_arch = "wasm32")]
 pub mod blob;
 #[cfg(target_arch = "wasm32")]
+pub mod disk;
+#[cfg(target_arch = "wasm32")]
 pub mod export;
 #[cfg(target_arch = "wasm32")]
 pub mod perf;

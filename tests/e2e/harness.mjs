@@ -84,10 +84,12 @@ export function distAssets() {
  * A new browser context and page of suite `s` on the built page, once the app has mounted and
  * the reader worker answered its handshake. `log.problems` collects page errors and console
  * errors of the page and its workers; with `network`, `log.requests` records every request of
- * the context (with `afterLoad`) and failed requests and websockets count as problems too.
+ * the context (with `afterLoad`) and failed requests and websockets count as problems too;
+ * `initScript` runs in every page of the context before the page's own scripts.
  */
-export async function openPage(s, { network = false, ...contextOptions } = {}) {
+export async function openPage(s, { network = false, initScript = null, ...contextOptions } = {}) {
   const context = await s.browser.newContext(contextOptions);
+  if (initScript) await context.addInitScript(initScript); // runs before the page's own scripts
   const page = await context.newPage();
   const log = { requests: [], problems: [], loaded: false };
   if (network) {

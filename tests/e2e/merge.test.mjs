@@ -3,9 +3,10 @@
 // as .pth and as safetensors shards; real torch computes the expected merge from the inputs and
 // checks the downloads bit for bit. Also: a refusal (different shapes) is shown next to the
 // buttons and nothing is downloaded; Cancel stops a long merge (nothing downloaded) and the next
-// merge works; merging two 256 MiB inputs leaves the worker's wasm memory at most 64 MiB.
+// merge works; merging two 256 MiB inputs leaves the worker's wasm memory at most 64 MiB. All
+// through the Blob download (the File System Access API removed, as in browsers without it).
 //
-// The inputs are made here by torch (GEN below); the expected values are torch's float64
+// The inputs are made by torch (GEN, merge_common.mjs); the expected values are torch's float64
 // computation of the formula rounded with `.to(FIRST's dtype)` (VERIFY), never our output.
 //
 // Run by `scripts/dev.sh test` after `trunk build --release` (node --test tests/e2e/).
@@ -13,97 +14,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { ARTIFACTS, PY, T, testid, suite, openPage } from './harness.mjs';
+import { ARTIFACTS, T, testid, suite, openPage } from './harness.mjs';
+import { GEN, VERIFY, python, openFirst, addInputs } from './merge_common.mjs';
 
 const S = suite({ tmpPrefix: 'weightscope-merge-', needPy: true });
-const PAGE = { acceptDownloads: true, viewport: { width: 1200, height: 1000 } };
-
-function python(script, ...args) {
-  return execFileSync(PY, ['-c', script, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 26 });
-}
-
-// Writes a.pth (FIRST: float32, bfloat16, float16, int64), b.safetensors (same keys, reversed
-// order, other values), bad.safetensors (one shape differs) and, with "big", two 256 MiB
-// float32 checkpoints for Cancel.
-const GEN = String.raw`
-import sys, os, torch
-from safetensors.torch import save_file
-d = sys.argv[1]
-g = torch.Generator().manual_seed(7)
-def sd(scale):
-    s = {
-        "enc.weight": torch.randn(300, 200, generator=g) * scale,
-        "enc.bias": torch.randn(300, generator=g) * scale,
-        "head.weight": (torch.randn(10, 300, generator=g) * scale).to(torch.bfloat16),
-        "head.bias": (torch.randn(10, generator=g) * scale).to(torch.float16),
-        "bn.num_batches_tracked": torch.tensor(int(scale * 100), dtype=torch.int64),
-    }
-    return s
-a = sd(1.0)
-torch.save(a, os.path.join(d, "a.pth"))
-b = sd(0.5)
-save_file({k: b[k].contiguous() for k in reversed(list(b))}, os.path.join(d, "b.safetensors"))
-bad = dict(b)
-bad["enc.bias"] = torch.zeros(301)
-save_file(bad, os.path.join(d, "bad.safetensors"))
-if len(sys.argv) > 2:
-    for name in ("big_a.pth", "big_b.pth"):
-        torch.save({f"layer{i}.weight": torch.randn(1024, 1024, generator=g) for i in range(64)}, os.path.join(d, name))
-print("ok")
-`;
-
-// Checks downloaded outputs (one file, or an index + shards) against torch's linear merge.
-const VERIFY = String.raw`
-import sys, json, os, torch
-from safetensors.torch import load_file
-a = torch.load(sys.argv[1], weights_only=True)
-b = load_file(sys.argv[2])
-w = [float(x) for x in sys.argv[3].split(",")]
-outs = sys.argv[4:]
-got = {}
-for o in outs:
-    if o.endswith(".index.json"):
-        wm = json.load(open(o))["weight_map"]
-        continue
-    got.update(load_file(o) if o.endswith(".safetensors") else torch.load(o, weights_only=True))
-if len(outs) > 1:
-    assert sorted(wm) == sorted(got), (sorted(wm), sorted(got))
-    assert set(os.path.basename(o) for o in outs if not o.endswith(".json")) == set(wm.values())
-assert sorted(got) == sorted(a), (sorted(got), sorted(a))
-FLOATS = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
-s = sum(w)
-for k, f in a.items():
-    o = got[k]
-    assert o.dtype == f.dtype and o.shape == f.shape, k
-    if f.dtype in FLOATS:
-        e = ((w[0] / s) * f.double() + (w[1] / s) * b[k].double()).to(f.dtype)
-        assert torch.equal(o.view(torch.int16 if o.element_size() == 2 else torch.int32), e.view(torch.int16 if e.element_size() == 2 else torch.int32)), f"{k}: {(o.double() - e.double()).abs().max()}"
-    else:
-        assert torch.equal(o, f), f"{k} is not FIRST's"
-rel = {k: ((((w[0] / s) * f.double() + (w[1] / s) * b[k].double()).to(f.dtype).double() - f.double()).norm() / f.double().norm()).item() for k, f in a.items() if f.dtype in FLOATS}
-print("ok", len(got), json.dumps(rel))
-`;
+// this suite tests the Blob download: the File System Access pickers are absent (as in Firefox
+// and Safari); merge_disk.test.mjs tests the output streamed to disk
+const NO_FSA = 'window.showSaveFilePicker = undefined; window.showDirectoryPicker = undefined;';
+const PAGE = { acceptDownloads: true, viewport: { width: 1200, height: 1000 }, initScript: NO_FSA };
 
 /** The page's worker count once it is `want` (or after 5 s). */
 async function workersAfter(page, want) {
   for (let i = 0; i < 50 && page.workers().length !== want; i++) await page.waitForTimeout(100);
   return page.workers().length;
-}
-
-async function openFirst(page, file) {
-  await testid(page, 'file-input').setInputFiles(file);
-  await page.getByRole('tab', { name: 'Merge' }).click();
-  await page.waitForFunction(
-    (n) => document.querySelector('[data-testid="merge-first"]')?.textContent?.includes(n),
-    path.basename(file),
-    { timeout: T },
-  );
-}
-
-async function addInputs(page, files, count) {
-  await testid(page, 'merge-input').setInputFiles(files);
-  await page.waitForFunction((n) => document.querySelectorAll('[data-testid="merge-inputs"] li').length === n, count, { timeout: T });
 }
 
 test('merge in the page: preview, download .pth and safetensors shards; torch verifies; a refusal', { timeout: 240_000 }, async () => {
@@ -136,6 +59,7 @@ test('merge in the page: preview, download .pth and safetensors shards; torch ve
     const out = path.join(S.tmp, 'out.pth');
     await dl.saveAs(out);
     await testid(page, 'merge-done').waitFor({ timeout: T });
+    assert.equal(await testid(page, 'merge-done').getAttribute('data-on-disk'), 'false');
     const v = python(VERIFY, a, b, '0.3,0.7', out);
     assert.match(v, /^ok 5 /);
     // the preview's largest change is torch's largest relative change
