@@ -769,7 +769,7 @@ fn SummaryCard(card: FileCard, set: Option<(usize, u64)>) -> impl IntoView {
                     {size_text}
                     <span class="muted">{format!(" ({} bytes)", group_digits(shown_size))}</span>
                 </span>
-                <span class="muted format-desc">{format_description}</span>
+                <span class="muted format-desc" title=format_description.clone()>{format_description.clone()}</span>
                 <span class="spacer"></span>
                 <Show when=move || { changes.get() > 0 }>
                     <div class="view-switch" role="group" aria-label="Which checkpoint is shown">
