@@ -16,7 +16,7 @@
 // (tests/artifacts/page-bench/). `--smoke`: tiny inputs, one run, same code path (the test
 // command runs it, so the bench cannot rot); it checks what it reads (tensor counts, statistics
 // rows) but asserts no time.
-// `--open-only`: only the three opens (with their breakdown) and the sizes, for quick
+// `--open-only`: only the three opens (with their breakdown), the filter and the sizes, for quick
 // before/after comparisons of the open path.
 //   node bench/page_bench.mjs [--smoke] [--open-only] [--runs N] [--size-gib G]
 import fs from 'node:fs';
@@ -208,7 +208,11 @@ try {
       res[k].push(r.paint);
       res.breakdown[k] ??= [];
       res.breakdown[k].push(r);
-      if (OPEN_ONLY) continue;
+      if (OPEN_ONLY) {
+        // the filter's per-keystroke latency needs no statistics
+        if (k === 'keys') res.filter.push(...(await filterTimes(page, 'layers.4')));
+        continue;
+      }
       if (k === 'big') {
         // whole-file statistics of the big file (over the automatic limit → the button)
         const compute = testid(page, 'compute-all');
@@ -288,6 +292,7 @@ if (OPEN_ONLY) {
   const gz = gzipSizes();
   console.log(`\nopens only — median of ${RUNS} run(s), ms from \`change\` to the next frame after the count is on screen`);
   for (const k of ['small', 'big', 'keys']) console.log(`  ${k} (${counts[k]} tensors): ${ms(median(res[k]))} (runs: ${res[k].map((x) => fmt(x)).join(', ')})`);
+  console.log(`  filter ${counts.keys} keys, per keystroke (median / max): ${ms(median(res.filter))} / ${ms(Math.max(...res.filter))}`);
   console.log(`  shipped wasm + JS, gzip -9: ${(gz.total / 1024).toFixed(0)} KiB (${gz.rows.join(', ')})`);
   console.log('breakdown of the last run (ms after `change`):');
   for (const k of ['small', 'big', 'keys']) {

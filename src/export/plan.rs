@@ -4,7 +4,8 @@
 //! Contract: [`planned_drops`] tells, before anything is written, what the writer will leave
 //! out (the writers' own planning, not a copy of their rules). [`export`] streams [`Part`]s to a sink — slices of the inputs and new bytes — so
 //! the browser can build a `Blob` from `File.slice`s without copying tensor data into wasm
-//! memory. [`write_file`] writes natively to a temporary file beside the target and renames it
+//! memory. [`write_file`] writes natively (on a thread of its own, overlapping the reading and
+//! computing) to a temporary file beside the target and renames it
 //! into place only on success: a failed export writes nothing.
 
 use super::pickler::pickle_tree;
@@ -86,7 +87,18 @@ pub fn export(
     }
 }
 
+/// Output buffers queued for the writing thread of [`write_file`].
+#[cfg(not(target_arch = "wasm32"))]
+const WRITE_QUEUE: usize = 3;
+/// Bytes of a copied slice read (and queued) at a time by [`write_file`].
+#[cfg(not(target_arch = "wasm32"))]
+const SLICE_PIECE: u64 = 4 << 20;
+
 /// Export natively to `path` (temporary file + rename).
+///
+/// The `write` calls run on a thread of their own, fed through a short queue of buffers: the
+/// kernel's copying of one chunk into the page cache overlaps reading, computing (merged
+/// tensors, casts) and hashing the next. Buffers come back from that thread for reuse.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn write_file(
     tree: &ETree,
@@ -95,6 +107,7 @@ pub fn write_file(
     path: &std::path::Path,
 ) -> Result<Report, FormatError> {
     use std::io::Write;
+    use std::sync::mpsc;
     let name = path.display().to_string();
     let tmp = path.with_file_name(format!(
         ".{}.weightscope-tmp",
@@ -104,38 +117,70 @@ pub fn write_file(
     ));
     let io = |e: std::io::Error| FormatError::new(e.to_string()).in_file(&name);
     let file = std::fs::File::create(&tmp).map_err(io)?;
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut buf = vec![0u8; 4 << 20];
-    let res = export(tree, inputs, format, &name, &mut |p| match p {
-        Part::Bytes(b) => {
-            let r = w.write_all(&b).map_err(io);
-            super::writer::recycle(b);
-            r
-        }
-        Part::Slice { input, file, offset, len, crc32 } => {
-            let src = inputs.sources[input][file];
-            let mut h = crc32fast::Hasher::new();
-            let mut done = 0u64;
-            while done < len {
-                let n = (len - done).min(buf.len() as u64) as usize;
-                src.read_at(offset + done, &mut buf[..n]).map_err(|e| FormatError::new(e.0))?;
-                h.update(&buf[..n]);
-                w.write_all(&buf[..n]).map_err(io)?;
-                done += n as u64;
+    let res = std::thread::scope(|scope| {
+        let (to_writer, queued) = mpsc::sync_channel::<Vec<u8>>(WRITE_QUEUE);
+        let (give_back, returned) = mpsc::channel::<Vec<u8>>();
+        let writer = scope.spawn(move || -> std::io::Result<()> {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+            for b in queued {
+                w.write_all(&b)?;
+                let _ = give_back.send(b);
             }
-            match crc32 {
-                Some(want) if h.finalize() != want => Err(FormatError::new(format!(
-                    "bytes {offset}..{} of {} fail their CRC-32 check (the input is corrupted); nothing was written",
-                    offset + len,
-                    inputs.ckpts[input].files.get(file).map(String::as_str).unwrap_or("the input")
-                ))),
-                _ => Ok(()),
+            w.flush()
+        });
+        // set when the writing thread has stopped (it reports why when joined)
+        let mut stopped = false;
+        let exported = export(tree, inputs, format, &name, &mut |p| {
+            // written buffers go back to the writers' pool
+            returned.try_iter().for_each(super::writer::recycle);
+            let mut send = |b: Vec<u8>| {
+                to_writer.send(b).map_err(|_| {
+                    stopped = true;
+                    FormatError::new("the output could not be written").in_file(&name)
+                })
+            };
+            match p {
+                Part::Bytes(b) => send(b),
+                Part::Slice {
+                    input,
+                    file,
+                    offset,
+                    len,
+                    crc32,
+                } => {
+                    let src = inputs.sources[input][file];
+                    let mut h = crc32fast::Hasher::new();
+                    let mut done = 0u64;
+                    while done < len {
+                        let n = (len - done).min(SLICE_PIECE) as usize;
+                        let mut buf = super::writer::spare_buffer(n);
+                        src.read_at(offset + done, &mut buf)
+                            .map_err(|e| FormatError::new(e.0))?;
+                        h.update(&buf);
+                        send(buf)?;
+                        done += n as u64;
+                    }
+                    match crc32 {
+                        Some(want) if h.finalize() != want => Err(FormatError::new(format!(
+                            "bytes {offset}..{} of {} fail their CRC-32 check (the input is corrupted); nothing was written",
+                            offset + len,
+                            inputs.ckpts[input].files.get(file).map(String::as_str).unwrap_or("the input")
+                        ))),
+                        _ => Ok(()),
+                    }
+                }
             }
+        });
+        drop(to_writer);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the writing thread failed")));
+        match (exported, written) {
+            (Ok(r), Ok(())) => Ok(r),
+            (Ok(_), Err(e)) => Err(io(e)),
+            (Err(_), Err(e)) if stopped => Err(io(e)),
+            (Err(x), _) => Err(x),
         }
-    })
-    .and_then(|r| {
-        w.flush().map_err(io)?;
-        Ok(r)
     });
     match res {
         Ok(r) => {

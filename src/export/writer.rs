@@ -148,7 +148,7 @@ fn stream_tensor(
 /// Chunk buffers given back by a consumer of [`Part::Bytes`] once written ([`recycle`]), for
 /// the next streamed chunks: a native export then reuses a few buffers instead of allocating
 /// (and faulting in) a new one per chunk.
-const SPARE_BUFFERS: usize = 4;
+const SPARE_BUFFERS: usize = 8;
 /// Smaller buffers (headers, descriptors) are not kept.
 const SPARE_MIN: usize = 64 << 10;
 
@@ -167,7 +167,7 @@ pub fn recycle(b: Vec<u8>) {
 }
 
 /// A buffer of `len` bytes (content unspecified): a recycled one when there is one.
-fn spare_buffer(len: usize) -> Vec<u8> {
+pub(super) fn spare_buffer(len: usize) -> Vec<u8> {
     let mut b = SPARE.with(|s| s.borrow_mut().pop()).unwrap_or_default();
     b.resize(len, 0);
     b
