@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark: linear merge of two float32 torch checkpoints (4 GiB each by default).
 
-Times, each in its own process under `/usr/bin/time` (wall time and peak RSS):
+Times, each in its own process under `/usr/bin/time` (wall time and peak RSS), the three taking
+turns, each run after a `sync`:
   1. `weightscope merge a.pth b.pth -o out.pth --method linear` (release binary);
   2. the Python way: `torch.load` both, `0.5·a + 0.5·b` per tensor, `torch.save`;
   3. `cp a.pth out.pth` — the physical reference: the least any tool writing a file of that size
@@ -103,19 +104,24 @@ def main():
         sides = [("weightscope merge --method linear", [BIN, "merge", pa, pb, "-o", out, "--method", "linear"], True),
                  ("torch.load ×2 + 0.5a+0.5b + torch.save", [py, "-c", TORCH_SIDE, pa, pb, out], False),
                  ("cp a.pth", ["cp", pa, out], None)]
-        rows = []
-        for name, cmd, exact in sides:
-            times, rss = [], []
-            for _ in range(args.repeat):
+        # The sides take turns, and every timed command starts after `sync`: the write-back of
+        # what the previous command (or the making of the inputs) wrote does not land on the
+        # next one's clock.
+        times = {name: [] for name, _, _ in sides}
+        rss = {name: [] for name, _, _ in sides}
+        for _ in range(args.repeat):
+            for name, cmd, exact in sides:
                 if os.path.exists(out):
                     os.remove(out)
+                os.sync()
                 dt, mib, err = timed(cmd)
-                times.append(dt)
-                rss.append(mib)
+                times[name].append(dt)
+                rss[name].append(mib)
                 if exact is not None:
                     verify(out, keys, a, b, exact)
-            rows.append((name, times, max(rss)))
+        if os.path.exists(out):
             os.remove(out)
+        rows = [(name, times[name], max(rss[name])) for name, _, _ in sides]
         print(f"\n{'':42s} {'min s':>8s} {'median s':>9s} {'peak RSS MiB':>13s}")
         for name, times, mib in rows:
             print(f"{name:42s} {min(times):8.2f} {statistics.median(times):9.2f} {mib:13.0f}")
