@@ -19,6 +19,7 @@ run() {
 run node bench/page_bench.mjs --smoke
 run node bench/browser_stats_bench.mjs --smoke
 run node bench/browser_export_bench.mjs --smoke rename
+run node bench/browser_merge_bench.mjs --smoke
 run "$PY" bench/inspect_bench.py --smoke
 run "$PY" bench/export_bench.py --smoke
 run "$PY" bench/open_safetensors.py --smoke

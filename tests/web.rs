@@ -341,6 +341,7 @@ fn native_export(
     let inputs = Inputs {
         ckpts: vec![&ckpt],
         sources: vec![vec![&src as &dyn Source]],
+        deferred: None,
     };
     let mut out = vec![];
     export(j.current(), &inputs, format, name, &mut |p| {

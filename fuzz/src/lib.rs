@@ -151,6 +151,7 @@ pub fn roundtrip(o: &Opened) {
     let inputs = Inputs {
         ckpts: vec![c],
         sources: vec![srcs.clone()],
+        deferred: None,
     };
     let mut parts = Vec::new();
     let mut total = 0u64;

@@ -253,7 +253,11 @@ fn edit(args: &EditArgs, m: &ArgMatches) -> Result<i32, String> {
             .map_err(|e| format!("{out_name}: {desc}: refused: {e}"))?;
     }
     let sources: Vec<Vec<&dyn Source>> = opened.iter().map(|o| o.source_refs()).collect();
-    let inputs = crate::export::Inputs { ckpts, sources };
+    let inputs = crate::export::Inputs {
+        ckpts,
+        sources,
+        deferred: None,
+    };
     let tree = journal.current();
     if let Some(size) = &args.shard_size {
         let max = crate::export::shards::parse_size(size)?;

@@ -535,7 +535,11 @@ impl<'a> MergeSource<'a> {
         ckpts.push(&self.plan.ckpt);
         let mut sources = self.sources.clone();
         sources.push(vec![self as &dyn Source]);
-        super::writer::Inputs { ckpts, sources }
+        super::writer::Inputs {
+            ckpts,
+            sources,
+            deferred: None,
+        }
     }
 
     /// Total bytes of the merged tensors.

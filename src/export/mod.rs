@@ -9,7 +9,9 @@
 //! - [`merge`]: model fusion (linear, add-difference, slerp, ties) as a streamed input;
 //!   [`select`]: the exact bounded-memory top-k threshold TIES needs.
 //! - [`shards`]: Hugging Face-style sharded outputs and their index.
+//! - [`crc_later`]: CRC-32s of records filled in while their bytes are written.
 
+pub mod crc_later;
 pub mod merge;
 pub mod pickler;
 pub mod plan;

@@ -21,6 +21,7 @@ use crate::format::dtype::DType;
 use crate::format::element::Caster;
 use crate::format::error::{FormatError, Result};
 use crate::format::source::Source;
+use crate::format::zip::DESCRIPTOR_CRC_AT;
 use crate::format::zip::{central_directory, descriptor, local_header, ZipRecord};
 use std::collections::HashMap;
 
@@ -45,6 +46,12 @@ pub enum Part {
 pub struct Inputs<'a> {
     pub ckpts: Vec<&'a Checkpoint>,
     pub sources: Vec<Vec<&'a dyn Source>>,
+    /// An input whose bytes are costly to read (a merge's computed tensors) and that the
+    /// consumer of the parts reads anyway: a torch writer copying a record of it that has no
+    /// CRC-32 on file does not read it to hash it, but writes 0 in the record's CRC-32 fields
+    /// and lists them in [`Report::crc_later`], for the consumer to fill in while it writes
+    /// ([`super::crc_later::CrcFill`]).
+    pub deferred: Option<usize>,
 }
 
 /// What an export did besides writing bytes.
@@ -56,6 +63,8 @@ pub struct Report {
     pub aliases: Vec<(String, String)>,
     /// Casts that overflowed: (tensor path, count of finite values that became ±inf).
     pub overflow: Vec<(String, u64)>,
+    /// CRC-32s left for the consumer (see [`Inputs::deferred`]), in the order of their data.
+    pub crc_later: Vec<super::crc_later::CrcLater>,
     /// Bytes written as slices of the inputs, and as new bytes.
     pub copied_bytes: u64,
     pub new_bytes: u64,
@@ -235,6 +244,8 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
         report: &mut report,
     };
     let mut cd: Vec<ZipRecord> = vec![];
+    // records whose CRC-32 is left for later: (entry, data start, descriptor's CRC-32 field)
+    let mut later: Vec<(usize, u64, u64)> = vec![];
     let pkl = pickled.bytes.clone();
     small_record(&mut out, &mut cd, format!("{prefix}/data.pkl"), pkl)?;
     let order = b"little".to_vec();
@@ -243,18 +254,22 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
         let name = format!("{prefix}/data/{}", st.key);
         let offset = out.pos;
         out.bytes(local_header(&name, offset, st.nbytes))?;
+        let data = out.pos;
         let crc = storage_record(&mut out, tree, inputs, &stored(&st.content, inputs))?;
         let e = ZipRecord {
             name,
             offset,
             size: st.nbytes,
-            crc,
+            crc: crc.unwrap_or(0),
         };
         if out.pos - e.offset < st.nbytes {
             return Err(FormatError::at(
                 e.name,
                 "internal error: fewer bytes written than the storage holds",
             ));
+        }
+        if crc.is_none() {
+            later.push((cd.len(), data, out.pos + DESCRIPTOR_CRC_AT));
         }
         out.bytes(descriptor(&e))?;
         cd.push(e);
@@ -266,7 +281,15 @@ pub fn write_torch(tree: &ETree, inputs: &Inputs, prefix: &str, sink: Sink) -> R
         b"3\n".to_vec(),
     )?;
     let cd_offset = out.pos;
-    out.bytes(central_directory(&cd, cd_offset))?;
+    let (dir, crc_at) = central_directory(&cd, cd_offset);
+    out.bytes(dir)?;
+    report.crc_later = later
+        .into_iter()
+        .map(|(k, data, desc)| super::crc_later::CrcLater {
+            data: data..data + cd[k].size,
+            at: [desc, crc_at[k]],
+        })
+        .collect();
     Ok(report)
 }
 
@@ -303,21 +326,23 @@ fn stored(content: &StorageContent, inputs: &Inputs) -> StorageContent {
     }
 }
 
-/// Write one storage's bytes (after its local header); returns their CRC-32. Values that a cast
-/// turned into ±inf are reported in `out.report.overflow`.
+/// Write one storage's bytes (after its local header); returns their CRC-32, or `None` when it
+/// is left for later ([`Inputs::deferred`]). Values that a cast turned into ±inf are reported in
+/// `out.report.overflow`.
 fn storage_record(
     out: &mut Out,
     tree: &ETree,
     inputs: &Inputs,
     content: &StorageContent,
-) -> Result<u32> {
-    Ok(match content {
+) -> Result<Option<u32>> {
+    Ok(Some(match content {
         StorageContent::Copy { input, storage } => {
             let s = &inputs.ckpts[*input].storages[*storage];
             let base = s.data_offset(inputs.sources[*input][s.file])?;
             out.slice(*input, s.file, base, s.nbytes, s.crc32)?;
             match s.crc32 {
                 Some(c) => c,
+                None if inputs.deferred == Some(*input) => return Ok(None),
                 // no CRC on record (safetensors / legacy input): hash the bytes
                 None => crate::format::data::storage_crc32(s, inputs.sources[*input][s.file])?,
             }
@@ -399,7 +424,7 @@ fn storage_record(
             }
             h.finalize()
         }
-    })
+    }))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -364,6 +364,9 @@ pub fn local_header(name: &str, offset: u64, size: u64) -> Vec<u8> {
     h
 }
 
+/// Where a [`descriptor`] keeps its CRC-32: bytes 4..8.
+pub const DESCRIPTOR_CRC_AT: u64 = 4;
+
 /// The data descriptor that follows a record's data (zip64-sized when the record needs it).
 pub fn descriptor(e: &ZipRecord) -> Vec<u8> {
     let mut d = vec![];
@@ -380,9 +383,11 @@ pub fn descriptor(e: &ZipRecord) -> Vec<u8> {
 }
 
 /// The central directory, the zip64 end record and locator (always, like torch) and the classic
-/// end record, for `entries` written before `cd_offset`.
-pub fn central_directory(entries: &[ZipRecord], cd_offset: u64) -> Vec<u8> {
+/// end record, for `entries` written before `cd_offset`; with, per entry, the file position of
+/// its CRC-32 field (for a writer that fills CRC-32s in later).
+pub fn central_directory(entries: &[ZipRecord], cd_offset: u64) -> (Vec<u8>, Vec<u64>) {
     let mut cd = vec![];
+    let mut crc_at = Vec::with_capacity(entries.len());
     for e in entries {
         let mut extra = vec![];
         let big_size = e.size >= 0xFFFF_FFFF;
@@ -407,6 +412,7 @@ pub fn central_directory(entries: &[ZipRecord], cd_offset: u64) -> Vec<u8> {
         push_u16(&mut cd, 0x0808);
         push_u16(&mut cd, 0);
         push_u32(&mut cd, 0);
+        crc_at.push(cd_offset + cd.len() as u64);
         push_u32(&mut cd, e.crc);
         push_u32(&mut cd, sat32(e.size));
         push_u32(&mut cd, sat32(e.size));
@@ -447,5 +453,5 @@ pub fn central_directory(entries: &[ZipRecord], cd_offset: u64) -> Vec<u8> {
     push_u32(&mut cd, sat32(cd_size));
     push_u32(&mut cd, sat32(cd_offset));
     push_u16(&mut cd, 0);
-    cd
+    (cd, crc_at)
 }

@@ -3,7 +3,8 @@
 //! Contract: `read_at` reads exactly the requested span with
 //! `FileReaderSync::read_as_array_buffer(blob.slice(a, b))`, using the f64 slice methods (the
 //! i32 ones overflow past 2 GiB). No bytes are read before they are asked for; wrap the source
-//! in [`CachedSource`] (see [`cached`]) for the many small reads parsers make.
+//! in [`CachedSource`] (see [`cached`]) for the many small reads parsers make, or with
+//! [`streaming`] for a reader going front to back in pieces of a few hundred KiB.
 //! `FileReaderSync` exists only in workers: [`BlobSource::new`] fails on the main thread.
 
 use crate::format::{CachedSource, Source, SourceError};
@@ -15,6 +16,9 @@ use web_sys::{Blob, FileReaderSync};
 /// Block size and block count of the cache [`cached`] puts in front of a blob.
 pub const CACHE_BLOCK: usize = 64 * 1024;
 pub const CACHE_BLOCKS: usize = 16;
+/// Block size and block count of [`streaming`]'s cache.
+pub const STREAM_BLOCK: usize = 4 << 20;
+pub const STREAM_BLOCKS: usize = 2;
 
 thread_local! {
     /// `FileReaderSync` reads and bytes read by every [`BlobSource`] of this worker.
@@ -113,6 +117,19 @@ impl Source for BlobSource {
         arr.copy_to(buf);
         Ok(())
     }
+}
+
+/// A blob source for a reader that goes through a file front to back in pieces smaller than
+/// [`STREAM_BLOCK`] (a merge reads 256 KiB of each input at a time): every `FileReaderSync` call
+/// costs ≈ 1.5 ms in Chromium here, whatever its size (BENCHMARKS.md, "The page's merge to
+/// disk"), so the pieces are served from 4 MiB blocks — two per input, one being read and one
+/// for a piece that straddles blocks.
+pub fn streaming(blob: Blob) -> Result<CachedSource<BlobSource>, SourceError> {
+    Ok(CachedSource::new(
+        BlobSource::new(blob)?,
+        STREAM_BLOCK,
+        STREAM_BLOCKS,
+    ))
 }
 
 /// A blob source behind the standard block cache.

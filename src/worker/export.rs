@@ -277,7 +277,11 @@ fn run_export(
                 .iter()
                 .map(|o| o.files.iter().map(|f| &*f.source).collect()),
         );
-        let inputs = Inputs { ckpts, sources };
+        let inputs = Inputs {
+            ckpts,
+            sources,
+            deferred: None,
+        };
         let total = output_bytes(journal.current(), &inputs.ckpts);
         let mut parts = BlobParts::new();
         let mut done = 0u64;

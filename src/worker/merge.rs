@@ -22,14 +22,16 @@
 //!   [`crate::worker::export::FOLD_BYTES`], so wasm memory holds a few chunks per input, never a tensor.
 //! - `merge_export` with a `target` (a File System Access file handle, or a folder for shards)
 //!   writes to disk instead: the parts are listed first with the merged tensors left as slices
-//!   ([`as_slices`]; a torch output's CRC-32s computed here), `saving {names}` answers, then each
-//!   file is written piece by piece, every write awaited ([`crate::worker::disk`]); a failure
+//!   ([`as_slices`]; a torch output's CRC-32s of merged records left for later,
+//!   [`crate::export::crc_later`]), `saving {names}` answers, then each file is written piece by
+//!   piece, every write awaited ([`crate::worker::disk`]), every merged byte computed once; a failure
 //!   aborts the writable, removes the files of this export and names the file; `exported` says
 //!   `on_disk`. The session lends itself to that task and comes back after it.
 
 use super::protocol::{BlobHandle, RequestId, Response};
 use super::session::NamedSource;
 use crate::edit::tree::ENode;
+use crate::export::crc_later::CrcLater;
 use crate::export::merge::{key_filter, plan, MergePlan, MergeSource, Method};
 use crate::export::plan::{export, OutFormat, Part};
 use crate::export::shards::{index_json, plan_shards, shard_names, shard_tree};
@@ -195,6 +197,8 @@ pub struct Written {
     pub copied: u64,
     pub overflow: Vec<(String, u64)>,
     pub dropped: Vec<String>,
+    /// Per output file, the CRC-32s its writer left for later ([`Inputs::deferred`]).
+    pub crc_later: Vec<Vec<CrcLater>>,
 }
 
 /// Why an export wrote nothing usable.
@@ -399,6 +403,7 @@ impl MergeSession {
             w.names.push(name);
             w.overflow = r.overflow;
             w.dropped = r.dropped;
+            w.crc_later = vec![r.crc_later];
             return Ok(w);
         };
         let sp = plan_shards(&p.tree, inputs, format, max);
@@ -407,6 +412,7 @@ impl MergeSession {
             let tree = shard_tree(&p.tree, shard);
             let r = export(&tree, inputs, format, name, &mut |x| sink(k, x))?;
             w.overflow.extend(r.overflow);
+            w.crc_later.push(r.crc_later);
         }
         w.names = names.clone();
         if let Some(ix) = index {
@@ -424,8 +430,8 @@ impl MergeSession {
 /// Make every merged tensor under `n` (input `vi`) a plain copy of the merged "file", so the
 /// writers pass it on as [`Part::Slice`]s (to compute later, piece by piece) rather than new
 /// bytes: the plan's no-op cast makes a torch writer stream merged bytes while it hashes them,
-/// which an export that first lists its parts would have to hold. A torch output then computes
-/// the merged tensors twice (once for the CRC-32s, once for the bytes).
+/// which an export that first lists its parts would have to hold. With [`Inputs::deferred`] set
+/// to `vi`, a torch writer leaves those records' CRC-32s for the writing to fill in.
 pub fn as_slices(n: &mut ENode, vi: usize) {
     match n {
         ENode::Tensor(t) if t.input == vi => t.cast = None,
@@ -465,6 +471,7 @@ pub fn merged_piece(msrc: &MergeSource, at: u64, end: u64) -> Result<Vec<u8>, Fo
 mod js {
     //! The browser side: `File`s in, `Blob`s out.
     use super::*;
+    use crate::export::crc_later::CrcFill;
     use crate::worker::disk::{self, FsHandle, Writable};
     use crate::worker::export::BlobParts;
     use crate::worker::protocol::JsFile;
@@ -486,8 +493,8 @@ mod js {
         for JsFile(file) in files {
             let name = file.name();
             blobs.push((name.clone(), Blob::from(file.clone())));
-            let src =
-                crate::worker::blob::cached(file.into()).map_err(|e| format!("{name}: {}", e.0))?;
+            let src = crate::worker::blob::streaming(file.into())
+                .map_err(|e| format!("{name}: {}", e.0))?;
             named.push(NamedSource {
                 name,
                 source: Box::new(src),
@@ -523,9 +530,18 @@ mod js {
         let _ = scope.post_message(&crate::worker::service::encode_owned(r));
     }
 
-    /// An export streamed to disk: first every part is planned (slices and small new bytes;
-    /// a torch output's CRC-32s computed here), then each output file is opened and fed one
-    /// piece at a time, each write awaited — wasm memory holds one piece of merged bytes.
+    /// One output file of a [`DiskJob`]: its name, its parts, and its CRC-32s to fill in.
+    struct OutFile<'a> {
+        name: &'a str,
+        parts: &'a [Part],
+        fill: CrcFill,
+    }
+
+    /// An export streamed to disk: first every part is planned (slices and small new bytes,
+    /// nothing merged is computed: a torch output's CRC-32s of merged records are left for
+    /// later, [`CrcFill`]), then each output file is opened and fed one piece at a time, each
+    /// write awaited, the merged bytes computed once, as they are written — wasm memory holds
+    /// one piece of merged bytes.
     struct DiskJob<'a> {
         session: &'a MergeSession,
         blobs: &'a [Vec<Blob>],
@@ -546,33 +562,16 @@ mod js {
             target: FsHandle,
         ) -> MergeReply {
             let (id, start) = (self.id, js_sys::Date::now());
-            let last = std::cell::Cell::new(0u64);
-            let total = std::cell::Cell::new(0u64);
+            let mut last = 0u64;
             let mut p = match self.session.plan(spec) {
                 Ok(p) => p,
                 Err(error) => return MergeReply::Refused { id, error },
             };
             as_slices(&mut p.tree.root, p.virtual_input);
             let msrc = self.session.source(&p, spec);
-            let inputs = msrc.inputs();
-            let out_total = super::super::edit::output_bytes(&p.tree, &inputs.ckpts);
-            // a torch output computes the merged tensors once more for its CRC-32s
-            total.set(
-                out_total
-                    + if format == OutFormat::Torch {
-                        msrc.total()
-                    } else {
-                        0
-                    },
-            );
-            msrc.on_progress(Box::new(|done| {
-                if done >= last.get() + PROGRESS_BYTES {
-                    last.set(done);
-                    let total = total.get();
-                    post(Response::Merge(MergeReply::Progress { id, done, total }));
-                }
-            }));
-            let total = total.get();
+            let mut inputs = msrc.inputs();
+            inputs.deferred = Some(p.virtual_input);
+            let total = super::super::edit::output_bytes(&p.tree, &inputs.ckpts);
             let mut files: Vec<Vec<Part>> = vec![];
             let planned =
                 self.session
@@ -581,8 +580,6 @@ mod js {
                         files[k].push(part);
                         Ok(())
                     });
-            let pre = last.get();
-            msrc.on_progress(Box::new(|_| {}));
             let w = match planned {
                 Ok(w) => w,
                 Err(e) => {
@@ -597,19 +594,23 @@ mod js {
                 names: w.names.clone(),
             }));
             let mut out = vec![];
-            let mut done = pre;
+            let mut done = 0;
             for (k, name) in w.names.iter().enumerate() {
                 let parts = files.get(k).map(|f| &f[..]).unwrap_or(&[]);
                 let mut step = |n| {
                     done += n;
-                    if done >= last.get() + PROGRESS_BYTES {
-                        last.set(done);
+                    if done >= last + PROGRESS_BYTES {
+                        last = done;
                         self.progress(done.min(total), total);
                     }
                 };
-                let r = self
-                    .write_file(&target, name, parts, &p, &msrc, &mut step)
-                    .await;
+                let later = w.crc_later.get(k).cloned().unwrap_or_default();
+                let file = OutFile {
+                    name,
+                    parts,
+                    fill: CrcFill::new(later),
+                };
+                let r = self.write_file(&target, file, &p, &msrc, &mut step).await;
                 match r {
                     Ok(size) => out.push(MergeFile {
                         name: name.clone(),
@@ -637,15 +638,15 @@ mod js {
         async fn write_file(
             &self,
             target: &FsHandle,
-            name: &str,
-            parts: &[Part],
+            file: OutFile<'_>,
             p: &MergePlan,
             msrc: &MergeSource<'_>,
             progress: &mut dyn FnMut(u64),
         ) -> Result<u64, String> {
             let js = |e: JsValue| crate::worker::blob::js_error_text(&e);
+            let name = file.name;
             let w = disk::open(target, name).await.map_err(js)?;
-            match self.feed(&w, parts, p, msrc, progress).await {
+            match self.feed(&w, file, p, msrc, progress).await {
                 Ok(size) => {
                     disk::close(&w).await.map_err(js)?;
                     Ok(size)
@@ -661,23 +662,34 @@ mod js {
         async fn feed(
             &self,
             w: &Writable,
-            parts: &[Part],
+            file: OutFile<'_>,
             p: &MergePlan,
             msrc: &MergeSource<'_>,
             progress: &mut dyn FnMut(u64),
         ) -> Result<u64, String> {
             let js = |e: JsValue| crate::worker::blob::js_error_text(&e);
+            let OutFile {
+                parts, mut fill, ..
+            } = file;
             let mut size = 0u64;
             for part in parts {
                 if let Some((mut at, end)) = merged_range(p, part) {
+                    let start = at;
                     while at < end {
                         let buf = merged_piece(msrc, at, end).map_err(|e| e.to_string())?;
+                        fill.data(size + (at - start), &buf)
+                            .map_err(|e| e.to_string())?;
                         disk::write_bytes(w, &buf).await.map_err(js)?;
                         at += buf.len() as u64;
                         progress(buf.len() as u64);
                     }
                 } else {
                     match part {
+                        Part::Bytes(b) if fill.touches(size, b.len() as u64) => {
+                            let mut b = b.clone();
+                            fill.fill(size, &mut b).map_err(|e| e.to_string())?;
+                            disk::write_bytes(w, &b).await.map_err(js)?
+                        }
                         Part::Bytes(b) => disk::write_bytes(w, b).await.map_err(js)?,
                         slice => {
                             let s = crate::worker::export::slice_blob(slice, self.blobs)?;
@@ -968,15 +980,25 @@ mod tests {
             let (_, want) = collect(&s, &spec, format, None, &[&a, &b]).unwrap();
             let mut p = s.plan(&spec).unwrap();
             as_slices(&mut p.tree.root, p.virtual_input);
+            let computed = std::cell::Cell::new(0u64);
             let m = s.source(&p, &spec);
-            let inputs = m.inputs();
+            m.on_progress(Box::new(|n| computed.set(n)));
+            let mut inputs = m.inputs();
+            inputs.deferred = Some(p.virtual_input);
             let mut parts = vec![];
-            s.export_parts(&p, &inputs, format, None, &mut |k, x| {
-                assert_eq!(k, 0);
-                parts.push(x);
-                Ok(())
-            })
-            .unwrap();
+            let w = s
+                .export_parts(&p, &inputs, format, None, &mut |k, x| {
+                    assert_eq!(k, 0);
+                    parts.push(x);
+                    Ok(())
+                })
+                .unwrap();
+            // listing computed nothing; a torch output left both merged records' CRC-32s
+            assert_eq!(computed.get(), 0, "{format:?}");
+            let later = w.crc_later[0].clone();
+            let records = if format == OutFormat::Torch { 2 } else { 0 };
+            assert_eq!(later.len(), records, "{format:?}");
+            let mut fill = crate::export::crc_later::CrcFill::new(later);
             // every merged byte is left to compute (28 bytes of merged tensors)
             let sliced: u64 = parts
                 .iter()
@@ -991,10 +1013,15 @@ mod tests {
                         while at < end {
                             let piece = merged_piece(&m, at, end).unwrap();
                             at += piece.len() as u64;
+                            fill.data(got.len() as u64, &piece).unwrap();
                             got.extend(piece);
                         }
                     }
-                    (None, Part::Bytes(v)) => got.extend(v),
+                    (None, Part::Bytes(v)) => {
+                        let mut v = v.clone();
+                        fill.fill(got.len() as u64, &mut v).unwrap();
+                        got.extend(v)
+                    }
                     (
                         None,
                         Part::Slice {
@@ -1010,6 +1037,7 @@ mod tests {
                 got == want[0],
                 "{format:?}: the listed parts make another file"
             );
+            assert_eq!(computed.get(), 28, "{format:?}: merged bytes computed once");
         }
     }
 

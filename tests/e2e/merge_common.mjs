@@ -1,6 +1,8 @@
 // What the Merge tab's end-to-end suites share: torch scripts that make the inputs (GEN) and
-// check an output against torch's own linear merge (VERIFY), and the steps that open FIRST and
-// add inputs. Not a test file itself (node --test picks up *.test.mjs only).
+// check an output against torch's own linear merge (VERIFY), the steps that open FIRST and add
+// inputs, and the copy of a file out of the Origin Private File System (`opfsCopy`; also used by
+// bench/browser_merge_bench.mjs). Not a test file itself (node --test picks up *.test.mjs only).
+import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { PY, T, testid } from './harness.mjs';
@@ -42,10 +44,15 @@ print("ok")
 
 // Checks downloaded outputs (one file, or an index + shards) against torch's linear merge.
 export const VERIFY = String.raw`
-import sys, json, os, torch
+import sys, json, os, zipfile, torch
 from safetensors.torch import load_file
 def load(p):
-    return load_file(p) if p.endswith(".safetensors") else torch.load(p, weights_only=True)
+    if p.endswith(".safetensors"):
+        return load_file(p)
+    # every record's CRC-32 (data descriptor and central directory) checked by Python's zipfile
+    with zipfile.ZipFile(p) as z:
+        assert z.testzip() is None, f"{p}: a CRC-32 does not match"
+    return torch.load(p, weights_only=True)
 a = load(sys.argv[1])
 b = load(sys.argv[2])
 w = [float(x) for x in sys.argv[3].split(",")]
@@ -87,4 +94,29 @@ export async function openFirst(page, file) {
 export async function addInputs(page, files, count) {
   await testid(page, 'merge-input').setInputFiles(files);
   await page.waitForFunction((n) => document.querySelectorAll('[data-testid="merge-inputs"] li').length === n, count, { timeout: T });
+}
+
+/** Copy OPFS file `parts` (folders…, file) to `dest`, 8 MiB at a time. */
+export async function opfsCopy(page, parts, dest) {
+  const fd = fs.openSync(dest, 'w');
+  try {
+    for (let at = 0; ; ) {
+      const b64 = await page.evaluate(async ([parts, at]) => {
+        let d = await navigator.storage.getDirectory();
+        for (const p of parts.slice(0, -1)) d = await d.getDirectoryHandle(p);
+        const f = await (await d.getFileHandle(parts[parts.length - 1])).getFile();
+        const bytes = new Uint8Array(await f.slice(at, at + (8 << 20)).arrayBuffer());
+        let s = '';
+        for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+        return btoa(s);
+      }, [parts, at]);
+      const buf = Buffer.from(b64, 'base64');
+      if (buf.length === 0) break;
+      fs.writeSync(fd, buf);
+      at += buf.length;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return dest;
 }

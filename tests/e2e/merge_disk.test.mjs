@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ARTIFACTS, T, testid, suite, openPage } from './harness.mjs';
-import { GEN, VERIFY, python, openFirst, addInputs } from './merge_common.mjs';
+import { GEN, VERIFY, python, openFirst, addInputs, opfsCopy } from './merge_common.mjs';
 
 const S = suite({ tmpPrefix: 'weightscope-merge-disk-', needPy: true });
 
@@ -42,31 +42,6 @@ async function opfsList(page, dir = '') {
     for await (const [name, h] of d.entries()) out[name] = h.kind === 'file' ? (await h.getFile()).size : 'dir';
     return out;
   }, dir);
-}
-
-/** Copy OPFS file `parts` (folders…, file) to `dest`, 8 MiB at a time. */
-async function opfsCopy(page, parts, dest) {
-  const fd = fs.openSync(dest, 'w');
-  try {
-    for (let at = 0; ; ) {
-      const b64 = await page.evaluate(async ([parts, at]) => {
-        let d = await navigator.storage.getDirectory();
-        for (const p of parts.slice(0, -1)) d = await d.getDirectoryHandle(p);
-        const f = await (await d.getFileHandle(parts[parts.length - 1])).getFile();
-        const bytes = new Uint8Array(await f.slice(at, at + (8 << 20)).arrayBuffer());
-        let s = '';
-        for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-        return btoa(s);
-      }, [parts, at]);
-      const buf = Buffer.from(b64, 'base64');
-      if (buf.length === 0) break;
-      fs.writeSync(fd, buf);
-      at += buf.length;
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return dest;
 }
 
 async function setWeights(page) {
@@ -161,7 +136,8 @@ test('Cancel of a merge to disk leaves no file; 2 × 256 MiB streamed to disk ke
     }, null, { timeout: T, polling: 200 });
     assert.equal(await testid(page, 'merge-done').count(), 0);
 
-    // the whole merge to disk, as .pth (its CRC-32s computed first): wasm memory stays a few pieces
+    // the whole merge to disk, as .pth (its CRC-32s filled in as it is written, checked by
+    // VERIFY's zipfile pass): wasm memory stays a few pieces
     await testid(page, 'merge-format').selectOption('torch');
     await testid(page, 'merge-run').click();
     await page.locator('[data-testid="merge-done"][data-on-disk="true"]').waitFor({ timeout: 300_000 });
