@@ -17,6 +17,7 @@ run() {
   echo "-- ok ($((SECONDS - t)) s): $*"
 }
 run node bench/page_bench.mjs --smoke
+run node bench/page_profile.mjs dist open tests/artifacts/page-bench-smoke/small.pth 5
 run node bench/browser_stats_bench.mjs --smoke
 run node bench/browser_export_bench.mjs --smoke rename
 run node bench/browser_merge_bench.mjs --smoke

@@ -36,6 +36,12 @@ pub trait Source {
         self.read_at(offset, &mut v)?;
         Ok(v)
     }
+    /// A second view of the same bytes for scanning the file front to back (whole-file
+    /// statistics) when this source keeps one — e.g. a reader with a few large blocks where
+    /// every read has a high fixed cost — else `None` (use this source).
+    fn sequential(&self) -> Option<&dyn Source> {
+        None
+    }
 }
 
 impl<S: Source + ?Sized> Source for &S {
@@ -44,6 +50,9 @@ impl<S: Source + ?Sized> Source for &S {
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {
         (**self).read_at(offset, buf)
+    }
+    fn sequential(&self) -> Option<&dyn Source> {
+        (**self).sequential()
     }
 }
 
@@ -54,6 +63,9 @@ impl<S: Source + ?Sized> Source for Box<S> {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {
         (**self).read_at(offset, buf)
     }
+    fn sequential(&self) -> Option<&dyn Source> {
+        (**self).sequential()
+    }
 }
 
 impl<S: Source + ?Sized> Source for std::rc::Rc<S> {
@@ -62,6 +74,9 @@ impl<S: Source + ?Sized> Source for std::rc::Rc<S> {
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), SourceError> {
         (**self).read_at(offset, buf)
+    }
+    fn sequential(&self) -> Option<&dyn Source> {
+        (**self).sequential()
     }
 }
 

@@ -17,7 +17,6 @@ use super::error::{FormatError, Result};
 use super::fastmap::{map_with_capacity, FastMap};
 use super::inflate::{inflate_small, RecordSpan, DEFLATED};
 use super::source::Source;
-use std::borrow::Cow;
 
 const EOCD_SIG: u32 = 0x0605_4b50;
 const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
@@ -238,30 +237,44 @@ impl ZipDirectory {
 /// would see different files), or names that differ only in ASCII case (one file on a
 /// case-insensitive file system once extracted). O(entries) with hash maps.
 fn unambiguous_names(entries: &[ZipEntry]) -> Result<FastMap<String, usize>> {
-    let mut by_name: FastMap<String, usize> = map_with_capacity(entries.len());
-    // the folded names borrow the entries' own names when they have no ASCII capitals (torch's
-    // records never do), so folding allocates nothing for them
-    let mut folded: FastMap<Cow<str>, usize> = map_with_capacity(entries.len());
+    // Keyed by the ASCII-folded name: a duplicate and a case-only difference both collide
+    // there. Names without capitals (torch's records never have any) are their own folds, so
+    // then this one map is the index by name too.
+    let mut folded: FastMap<String, usize> = map_with_capacity(entries.len());
+    let mut capitals = false;
     for (i, e) in entries.iter().enumerate() {
-        if let Some(&j) = by_name.get(&e.name) {
-            return Err(err(format!(
-                "ambiguous archive: duplicate entry name {:?} (entries {j} and {i}); torch reads the first copy, other zip readers the last, so it is refused",
-                e.name
-            )));
-        }
-        let fold: Cow<str> = if e.name.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(e.name.to_ascii_lowercase())
+        let fold = if e.name.bytes().any(|b| b.is_ascii_uppercase()) {
+            capitals = true;
+            e.name.to_ascii_lowercase()
         } else {
-            Cow::Borrowed(&e.name)
+            e.name.clone()
         };
-        if let Some(&j) = folded.get(&fold) {
-            return Err(err(format!(
-                "ambiguous archive: entry names {:?} and {:?} differ only in case (entries {j} and {i}), so it is refused",
-                entries[j].name, e.name
-            )));
+        match folded.entry(fold) {
+            std::collections::hash_map::Entry::Occupied(o) => {
+                let j = *o.get();
+                return Err(err(if entries[j].name == e.name {
+                    format!(
+                        "ambiguous archive: duplicate entry name {:?} (entries {j} and {i}); torch reads the first copy, other zip readers the last, so it is refused",
+                        e.name
+                    )
+                } else {
+                    format!(
+                        "ambiguous archive: entry names {:?} and {:?} differ only in case (entries {j} and {i}), so it is refused",
+                        entries[j].name, e.name
+                    )
+                }));
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+            }
         }
+    }
+    if !capitals {
+        return Ok(folded);
+    }
+    let mut by_name = map_with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
         by_name.insert(e.name.clone(), i);
-        folded.insert(fold, i);
     }
     Ok(by_name)
 }

@@ -525,7 +525,16 @@ impl Driver<'_, '_> {
         if mom.n == 0 || self.opts.moments_only {
             return Ok(Some(core));
         }
-        let mut binner = Binner::new(mom.min, mom.max, self.opts.bins, self.opts.sketch_bins);
+        // With the values in hand the grid only narrows the exact quantiles' selection (and the
+        // histogram's shortcut, exact at any grid size): fewer values than sketch bins get the
+        // smallest grid — a full one costs more to clear and sum than a small tensor does to
+        // count (50,000 tiny tensors spent most of their time there).
+        let sketch = if collect && (kept.len() as u64) < self.opts.sketch_bins as u64 {
+            0
+        } else {
+            self.opts.sketch_bins
+        };
+        let mut binner = Binner::new(mom.min, mom.max, self.opts.bins, sketch);
         if collect {
             binner.add(&kept, false);
             let (h, grid, fine) = binner.finish();

@@ -309,21 +309,21 @@ pub fn App() -> impl IntoView {
                     }
                     None => empty_hint().into_any(),
                 }}
-                <Show when=move || has_file.get()>
-                    <div class="workspace">
-                        <section class="pane tree-pane">
-                            <super::table_view::TensorPane search=search regex=regex />
-                        </section>
-                        <SidePane tab=tab busy=busy first_files=first_files />
-                        <section class="pane overview-pane">
-                            <Overview subset=subset />
-                        </section>
-                    </div>
-                </Show>
+                // mounted with the page and hidden until a file is open: the first open only
+                // fills it in (building it then cost ≈ 200 ms of the first open's 400)
+                <div class="workspace" class:hidden=move || !has_file.get()>
+                    <section class="pane tree-pane">
+                        <super::table_view::TensorPane search=search regex=regex />
+                    </section>
+                    <SidePane tab=tab busy=busy first_files=first_files />
+                    <section class="pane overview-pane">
+                        <Overview subset=subset />
+                    </section>
+                </div>
             </main>
             // below the scrolling page, not over it: nothing of the page is ever behind the bar
             <div class="action-dock" class:hidden=run_mode>
-                <Show when=move || has_file.get()><ActionBar /></Show>
+                <div class:hidden=move || !has_file.get()><ActionBar /></div>
             </div>
             <div class="drop-overlay" aria-hidden="true">
                 <div class="drop-target">"Drop to open"</div>
@@ -452,7 +452,7 @@ fn layer_stats(
     });
     // what the next run reads: a pool's fresh workers compute every tensor, the reader skips
     // the ones already in
-    let to_read = Signal::derive(move || {
+    let to_read = Memo::new(move |_| {
         ck.original.with(|f| {
             let Some(f) = f else { return 0 };
             let on_pool = pool_files(f, sent).is_some();
@@ -468,17 +468,35 @@ fn layer_stats(
         running,
         cancelled,
         start: start_all,
-        to_read,
+        to_read: to_read.into(),
     };
-    ck.listen(move |r| match r {
-        Response::StatsRows { id, rows: got } if running.get_untracked() == Some(*id) => a_rows
-            .update(|v| {
+    // Rows come in many small answers (one per worker time slice; thousands for 50,000 tiny
+    // tensors): they are applied together at most every ROWS_EVERY, so the overview and the
+    // table redraw a few times a second instead of once per answer. Everything that ends a run
+    // applies the waiting rows first.
+    let waiting = StoredValue::new(Vec::<StatsRow>::new());
+    let due = StoredValue::new(false);
+    let apply_waiting = move || {
+        due.set_value(false);
+        let got = waiting.try_update_value(std::mem::take).unwrap_or_default();
+        if !got.is_empty() {
+            a_rows.update(|v| {
                 for r in got {
                     if let Some(slot) = v.get_mut(r.tensor as usize) {
-                        *slot = Some(r.clone());
+                        *slot = Some(r);
                     }
                 }
-            }),
+            });
+        }
+    };
+    ck.listen(move |r| match r {
+        Response::StatsRows { id, rows: got } if running.get_untracked() == Some(*id) => {
+            waiting.update_value(|w| w.extend_from_slice(got));
+            if !due.get_value() {
+                due.set_value(true);
+                set_timeout(apply_waiting, ROWS_EVERY);
+            }
+        }
         Response::Progress { id, done, total } if running.get_untracked() == Some(*id) => busy
             .update(|b| {
                 if let Some(b) = b.as_mut().filter(|b| b.id == *id) {
@@ -487,6 +505,7 @@ fn layer_stats(
                 }
             }),
         Response::AllStatsDone { id, cancelled: c } if running.get_untracked() == Some(*id) => {
+            apply_waiting();
             running.set(None);
             cancelled.set(*c);
             busy.update(|b| {
@@ -496,6 +515,7 @@ fn layer_stats(
             });
         }
         Response::Error(e) if e.id.is_some() && e.id == running.get_untracked() => {
+            apply_waiting();
             running.set(None);
             busy.set(None);
         }
@@ -521,6 +541,7 @@ fn layer_stats(
     // a new file: fresh slots, and its statistics when it is small enough
     Effect::new(move |_| {
         let Some(f) = ck.original.get() else { return };
+        waiting.update_value(Vec::clear);
         a_rows.set(vec![None; f.entries.len()]);
         pool.with_value(|p| p.cancel());
         if let Some(id) = running.get_untracked() {
@@ -538,6 +559,9 @@ fn layer_stats(
     });
     provide_context(ls);
 }
+
+/// How long statistics rows wait to be applied together (see [`layer_stats`]).
+const ROWS_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The files of opened file `f` when its layer statistics run on the pool of workers (at least
 /// [`MIN_PART_BYTES`] of tensors), `None` when the reader computes them.

@@ -127,18 +127,24 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
     });
     let done = Memo::new(move |_| ls.rows.with(|r| r.iter().filter(|x| x.is_some()).count()));
 
-    Effect::new(move |_| {
-        if let Some(t) = theme {
-            t.0.track();
+    // Drawn in the next animation frame, once however many inputs changed before it: the
+    // canvas' size is read when the frame's layout is due anyway (reading it while the page is
+    // being built forced an extra layout of the whole workspace on open), and rows arriving
+    // during a run redraw at most once per frame.
+    let draw_due = StoredValue::new(false);
+    let draw = move || {
+        // (the panel may be gone by the time the frame comes)
+        if draw_due.try_update_value(|d| *d = false).is_none() {
+            return;
         }
-        let Some(canvas) = canvas_ref.get() else {
+        let (Some(canvas), Some(st)) = (canvas_ref.get_untracked(), stat.try_get_untracked())
+        else {
             return;
         };
-        let st = stat.get();
-        let lg = log_y.get();
-        let sel = ck.selected.get();
-        let pts: Vec<Point> = shown.with(|s| {
-            ls.rows.with(|rows| {
+        let lg = log_y.get_untracked();
+        let sel = ck.selected.get_untracked();
+        let pts: Vec<Point> = shown.with_untracked(|s| {
+            ls.rows.with_untracked(|rows| {
                 s.iter()
                     .map(|&t| {
                         let r = rows.get(t as usize).and_then(|r| r.as_ref());
@@ -172,6 +178,21 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
         if let Some(fr) = fr {
             let _ = canvas.set_attribute("data-x0", &fr.x0.to_string());
             let _ = canvas.set_attribute("data-x1", &fr.x1.to_string());
+        }
+    };
+    Effect::new(move |_| {
+        if let Some(t) = theme {
+            t.0.track();
+        }
+        canvas_ref.track();
+        stat.track();
+        log_y.track();
+        ck.selected.track();
+        shown.track();
+        ls.rows.track();
+        if !draw_due.get_value() {
+            draw_due.set_value(true);
+            request_animation_frame(draw);
         }
     });
 

@@ -74,9 +74,12 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
             let depth = if f.tree.nodes.len() <= 400 { 64 } else { 2 };
             expanded.set(f.tree.folders_above(depth));
             cursor.set(0);
-            scroll_top.set(0.0);
-            if let Some(el) = list_ref.get_untracked() {
-                el.set_scroll_top(0);
+            // (only when scrolled: setting it forces a layout of the page being built)
+            if scroll_top.get_untracked() != 0.0 {
+                scroll_top.set(0.0);
+                if let Some(el) = list_ref.get_untracked() {
+                    el.set_scroll_top(0);
+                }
             }
         }
     });
@@ -283,9 +286,13 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
             view_h.set(el.client_height() as f64);
         }
     };
-    // the browser clamps scrollTop when the list shrinks, not always with a scroll event
+    // the browser clamps scrollTop when the list shrinks, not always with a scroll event (at 0
+    // there is nothing to clamp, and reading it forces a layout of the page being built)
     Effect::new(move |_| {
         rows.track();
+        if scroll_top.get_untracked() == 0.0 {
+            return;
+        }
         if let Some(el) = list_ref.get_untracked() {
             let st = el.scroll_top() as f64;
             if st != scroll_top.get_untracked() {
@@ -293,14 +300,19 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
             }
         }
     });
-    // first measure once mounted
+    // measure the list's height once shown: the panel is built hidden with the page, so after
+    // each open, in the next frame (when the layout is due anyway)
     Effect::new(move |_| {
-        if let Some(el) = list_ref.get() {
-            let h = el.client_height() as f64;
-            if h > 0.0 {
-                view_h.set(h);
+        list_ref.track();
+        ck.opened.track();
+        request_animation_frame(move || {
+            if let Some(el) = list_ref.get_untracked() {
+                let h = el.client_height() as f64;
+                if h > 0.0 && view_h.try_get_untracked() != Some(h) {
+                    view_h.set(h);
+                }
             }
-        }
+        });
     });
 
     let expand_to = move |d: u32| {

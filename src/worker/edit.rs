@@ -135,6 +135,8 @@ impl Editor {
         let mut ckpts: Vec<&Checkpoint> = vec![a];
         ckpts.extend(self.others.iter().map(|o| &o.checkpoint));
         let tree = j.current();
+        // with no operation the edited index is the opened file's own, which the page has
+        let unedited = j.ops().is_empty();
         JournalReply {
             id,
             file: String::new(),
@@ -150,8 +152,16 @@ impl Editor {
             drops_torch: planned_drops(tree, &ckpts, OutFormat::Torch),
             drops_safetensors: planned_drops(tree, &ckpts, OutFormat::Safetensors),
             error,
-            entries: edited_index(tree, &ckpts),
-            values: super::values::collect_edited(&tree.root),
+            entries: if unedited {
+                Vec::new()
+            } else {
+                edited_index(tree, &ckpts)
+            },
+            values: if unedited {
+                Vec::new()
+            } else {
+                super::values::collect_edited(&tree.root)
+            },
             metadata: tree.metadata.clone(),
             applied: false,
         }

@@ -630,8 +630,9 @@ pub struct JournalReply {
     pub drops_torch: Vec<String>,
     pub drops_safetensors: Vec<String>,
     pub error: Option<String>,
-    /// The edited index: every tensor of the edited tree in its order (empty when no file is
-    /// open), its non-tensor values and its safetensors metadata.
+    /// The edited index: every tensor of the edited tree in its order, and its non-tensor
+    /// values — both empty when no file is open or no operation is applied (the index is then
+    /// the opened file's own, which the page has from the open) — and its safetensors metadata.
     #[serde(default)]
     pub entries: Vec<EditedEntry>,
     #[serde(default)]

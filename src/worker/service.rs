@@ -177,7 +177,7 @@ fn sources(id: u32, files: Vec<JsFile>) -> Result<Sources, Box<Response>> {
     for JsFile(file) in files {
         let name = file.name();
         blobs.push((name.clone(), web_sys::Blob::from(file.clone())));
-        match blob::cached(file.into()) {
+        match blob::opened(file.into()) {
             Ok(src) => named.push(NamedSource {
                 name,
                 source: Box::new(src),

@@ -758,7 +758,12 @@ impl Session {
         let id = job.id;
         let every = self.inner_progress_bytes;
         let mut rows = vec![];
-        let sources: Vec<&dyn Source> = o.files.iter().map(|f| &*f.source).collect();
+        // front to back through each file's sequential reader (large blocks) when it has one
+        let sources: Vec<&dyn Source> = o
+            .files
+            .iter()
+            .map(|f| f.source.sequential().unwrap_or(&*f.source))
+            .collect();
         let mut failed = None;
         let mut chosen = vec![false; o.checkpoint.tensors.len()];
         while !job.pending.is_empty() {
@@ -1241,8 +1246,9 @@ mod edit_tests {
         );
         let j = journal(&mut s, Request::JournalList { id: 2 });
         assert_eq!(j.file, "a.safetensors");
-        assert_eq!(j.entries.len(), 2);
-        assert!(j.entries.iter().all(|e| e.renamed_from.is_none()));
+        assert_eq!(j.tensors, 2);
+        // unedited: the index is the opened file's, not sent again
+        assert!(j.entries.is_empty() && j.values.is_empty());
         // strip the prefix: new names, old names kept, same sources
         let j = journal(
             &mut s,
@@ -1348,7 +1354,8 @@ mod edit_tests {
         );
         let j = journal(&mut s, Request::JournalList { id: 10 });
         assert!(j.ops.is_empty());
-        assert_eq!(j.entries[0].entry.path, ["x"]);
+        assert_eq!((j.file.as_str(), j.tensors), ("c.safetensors", 1));
+        assert_eq!(j.keys, ["x"]);
         assert!(s.editor().others().is_empty());
     }
 }
