@@ -39,8 +39,10 @@ try {
   });
   const t0 = Date.now();
   if (scenario === 'open' || scenario === 'reopen') {
+    // until the page has applied this open's summary (its `ws:p:state-applied` mark), then 500 ms
+    const since = await page.evaluate(() => performance.now());
     await testid(page, 'file-input').setInputFiles(file);
-    await page.locator('[data-testid="tensor-count"]').waitFor();
+    await page.waitForFunction((t) => performance.getEntriesByName('ws:p:state-applied').some((m) => m.startTime > t), since, { timeout: 600_000 });
     await page.waitForTimeout(500);
   } else if (scenario === 'stats') {
     // statistics start by themselves for a small file; a large one needs the button

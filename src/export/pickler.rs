@@ -10,9 +10,9 @@
 use crate::edit::tree::{from_node, ENode, ETree, TensorRef};
 use crate::format::checkpoint::{Checkpoint, DictKind, Key, Node, TensorInfo, TensorKind};
 use crate::format::dtype::DType;
+use crate::format::fastmap::FastMap;
 use crate::format::pickle::safety;
 use crate::format::pickle::value::Value;
-use std::collections::HashMap;
 
 /// Where a written storage's bytes come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,13 +61,16 @@ pub struct Pickled {
 struct W<'a> {
     inputs: &'a [&'a Checkpoint],
     out: Vec<u8>,
-    memo: HashMap<(String, String), u32>,
+    /// Memo slot of each global written, by `module\nname` (looked up through `key`, a
+    /// reused buffer: no allocation for a global already written — every tensor names a few).
+    memo: FastMap<String, u32>,
+    key: String,
     next_memo: u32,
     storages: Vec<NewStorage>,
     /// (input, storage) → (written storage index, typed class dtype or None for untyped)
-    by_storage: HashMap<(usize, usize), (usize, Option<DType>)>,
+    by_storage: FastMap<(usize, usize), (usize, Option<DType>)>,
     /// Storages cast whole: (input, storage) → (from, to, written index or usize::MAX).
-    cast_whole: HashMap<(usize, usize), (DType, DType, usize)>,
+    cast_whole: FastMap<(usize, usize), (DType, DType, usize)>,
     dropped: Vec<String>,
 }
 
@@ -76,11 +79,12 @@ pub fn pickle_tree(tree: &ETree, inputs: &[&Checkpoint]) -> Pickled {
     let mut w = W {
         inputs,
         out: vec![0x80, 2],
-        memo: HashMap::new(),
+        memo: FastMap::default(),
+        key: String::new(),
         next_memo: 0,
         storages: vec![],
-        by_storage: HashMap::new(),
-        cast_whole: HashMap::new(),
+        by_storage: FastMap::default(),
+        cast_whole: FastMap::default(),
         dropped: vec![],
     };
     w.plan_storages(tree);
@@ -112,10 +116,10 @@ impl W<'_> {
     /// Decide, per original storage, whether it is written typed (all its uncast tensors share
     /// one dtype that has a legacy storage class) or untyped (v3).
     fn plan_storages(&mut self, tree: &ETree) {
-        let mut dtypes: HashMap<(usize, usize), Vec<DType>> = HashMap::new();
+        let mut dtypes: FastMap<(usize, usize), Vec<DType>> = FastMap::default();
         // per storage: (stored dtype, cast, dense) of every tensor on it
         type Use = (DType, Option<DType>, bool);
-        let mut users: HashMap<(usize, usize), Vec<Use>> = HashMap::new();
+        let mut users: FastMap<(usize, usize), Vec<Use>> = FastMap::default();
         for (_, t) in tree.tensors() {
             let info = self.info(&t);
             if let Some(s) = info.storage {
@@ -148,8 +152,11 @@ impl W<'_> {
     }
 
     fn global(&mut self, module: &str, name: &str) {
-        let k = (module.to_string(), name.to_string());
-        if let Some(&i) = self.memo.get(&k) {
+        self.key.clear();
+        self.key.push_str(module);
+        self.key.push('\n');
+        self.key.push_str(name);
+        if let Some(&i) = self.memo.get(self.key.as_str()) {
             self.get(i);
             return;
         }
@@ -166,7 +173,7 @@ impl W<'_> {
             self.out.push(b'r');
             self.out.extend(i.to_le_bytes());
         }
-        self.memo.insert(k, i);
+        self.memo.insert(self.key.clone(), i);
     }
 
     fn get(&mut self, i: u32) {

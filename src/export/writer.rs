@@ -20,10 +20,10 @@ use crate::format::data::{read_tensor, read_tensor_owned, DEFAULT_CHUNK};
 use crate::format::dtype::DType;
 use crate::format::element::Caster;
 use crate::format::error::{FormatError, Result};
+use crate::format::fastmap::FastMap;
 use crate::format::source::Source;
 use crate::format::zip::DESCRIPTOR_CRC_AT;
 use crate::format::zip::{central_directory, descriptor, local_header, ZipRecord};
-use std::collections::HashMap;
 
 /// One piece of an output file.
 #[derive(Debug, Clone, PartialEq)]
@@ -464,8 +464,8 @@ pub fn plan_safetensors(tree: &ETree, ckpts: &[&Checkpoint]) -> Result<Safetenso
         dropped: vec![],
         aliases: vec![],
     };
-    let mut names: HashMap<String, usize> = HashMap::new();
-    let mut seen: HashMap<AliasKey, String> = HashMap::new();
+    let mut names: FastMap<String, usize> = FastMap::default();
+    let mut seen: FastMap<AliasKey, String> = FastMap::default();
     for (path, t) in tree.tensors() {
         let name = path.join(".");
         let info = &ckpts[t.input].tensors[t.index];

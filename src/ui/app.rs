@@ -451,8 +451,12 @@ fn layer_stats(
         Busy::begin(busy, id, "Layer statistics".into(), 0);
     });
     // what the next run reads: a pool's fresh workers compute every tensor, the reader skips
-    // the ones already in
-    let to_read = Memo::new(move |_| {
+    // the ones already in (not followed while a run fills the rows in: nothing shows it then,
+    // and it walks every entry)
+    let to_read = Memo::new(move |prev: Option<&u64>| {
+        if running.get().is_some() {
+            return prev.copied().unwrap_or(0);
+        }
         ck.original.with(|f| {
             let Some(f) = f else { return 0 };
             let on_pool = pool_files(f, sent).is_some();

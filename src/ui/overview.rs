@@ -39,6 +39,9 @@ pub fn bytes_to_read(entries: &[Entry], pick: impl Fn(usize) -> bool) -> u64 {
         })
 }
 
+/// Least time between two drawings of the chart while a statistics run fills it in (ms).
+const RUN_REDRAW_MS: f64 = 250.0;
+
 /// Statistic shown on the y axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stat {
@@ -132,11 +135,13 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
     // being built forced an extra layout of the whole workspace on open), and rows arriving
     // during a run redraw at most once per frame.
     let draw_due = StoredValue::new(false);
+    let last_draw = StoredValue::new(f64::NEG_INFINITY);
     let draw = move || {
         // (the panel may be gone by the time the frame comes)
         if draw_due.try_update_value(|d| *d = false).is_none() {
             return;
         }
+        last_draw.set_value(js_sys::Date::now());
         let (Some(canvas), Some(st)) = (canvas_ref.get_untracked(), stat.try_get_untracked())
         else {
             return;
@@ -192,7 +197,18 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
         ls.rows.track();
         if !draw_due.get_value() {
             draw_due.set_value(true);
-            request_animation_frame(draw);
+            // while a run fills the chart in, at most every RUN_REDRAW (a chart of 50,000
+            // points takes tens of ms to draw: every frame would starve the page)
+            let since = js_sys::Date::now() - last_draw.get_value();
+            let wait = RUN_REDRAW_MS - since;
+            if ls.running.get_untracked().is_some() && wait > 0.0 {
+                set_timeout(
+                    move || request_animation_frame(draw),
+                    std::time::Duration::from_millis(wait as u64),
+                );
+            } else {
+                request_animation_frame(draw);
+            }
         }
     });
 

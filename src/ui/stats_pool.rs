@@ -19,6 +19,9 @@ use web_sys::File;
 
 /// Most workers a pool starts.
 pub const MAX_WORKERS: usize = 8;
+/// Workers per core: a worker waits for each `FileReaderSync` read (the browser reads the file
+/// on other threads), so two per core keep the cores computing while reads are under way.
+pub const PER_CORE: usize = 2;
 /// Least tensor bytes per worker: below this a part is not worth a worker's open.
 pub const MIN_PART_BYTES: u64 = 64 << 20;
 
@@ -49,7 +52,7 @@ pub fn pool_size(bytes: u64) -> usize {
     let cores = web_sys::window()
         .map(|w| w.navigator().hardware_concurrency() as usize)
         .unwrap_or(1);
-    cores
+    (cores * PER_CORE)
         .clamp(1, MAX_WORKERS)
         .min((bytes / MIN_PART_BYTES).max(1) as usize)
 }
