@@ -456,7 +456,9 @@ impl Driver<'_, '_> {
         first: bool,
         per_block: &mut dyn FnMut(&[T]),
     ) -> Result<bool> {
-        let mut buf: Vec<T> = Vec::with_capacity(BLOCK * 4);
+        // room for a block's values (up to 4 per unit), no more than the tensor has: a fresh
+        // 128 KiB buffer per pass dominated 50,000 tiny tensors
+        let mut buf: Vec<T> = Vec::with_capacity(self.values.clamp(1, BLOCK as u64 * 4) as usize);
         let mut filled = 0usize;
         let unit = self.unit;
         let native = self.native;
