@@ -1,4 +1,4 @@
-//! Whole-file statistics on a pool of workers (one per core).
+//! Whole-file statistics on a pool of workers (two per core).
 //!
 //! Contract: [`StatsPool::run`] splits the tensors of the open checkpoint into one contiguous
 //! range per worker (equal bytes, file order, so each worker reads its part of the file
@@ -8,8 +8,8 @@
 //! `progress` summed over the workers, one `all_stats_done` when every part is done, or one
 //! `error` (the first failure ends the run). [`StatsPool::cancel`] terminates every worker at
 //! once — work inside a tensor stops too — and the next run starts fresh workers. The pool
-//! size is `navigator.hardwareConcurrency` (1 to [`MAX_WORKERS`]), at most one worker per
-//! [`MIN_PART_BYTES`] of tensor bytes.
+//! size is [`PER_CORE`] × `navigator.hardwareConcurrency` (1 to [`MAX_WORKERS`]), at most one
+//! worker per [`MIN_PART_BYTES`] of tensor bytes.
 
 use super::worker_client::WorkerClient;
 use crate::worker::protocol::{Entry, ErrorKind, ErrorReply, JsFile, Request, RequestId, Response};

@@ -121,9 +121,10 @@ torch.save({"a": torch.randn(64 << 20, generator=g), "b": torch.randn(64 << 20, 
     });
     await testid(page, 'file-input').setInputFiles(file);
     await testid(page, 'tensor-count').waitFor({ timeout: T });
-    // statistics start by themselves (under the automatic limit) on min(cores, 2) workers
+    // statistics start by themselves (under the automatic limit) on two workers per core, at
+    // most one per tensor here (src/ui/stats_pool.rs)
     await testid(page, 'cancel').waitFor({ timeout: T });
-    const pool = Math.min(cores, 2);
+    const pool = Math.min(2 * cores, 8, 2);
     assert.equal(started.length, pool, `pool workers started (cores: ${cores})`);
     await testid(page, 'cancel').click();
     const t0 = Date.now();
