@@ -284,6 +284,39 @@ fn answers_encode_to_plain_objects() {
         service::decode(service::encode(&Response::Ready)),
         Ok(Response::Ready)
     );
+    // statistics rows cross as bytes too, and decode back unchanged
+    let summary = |count: u64, min: Option<f64>| weightscope::stats::ValueSummary {
+        count,
+        min,
+        max: min.map(|m| m + 1.0),
+        mean: min,
+        std: Some(0.5),
+        zeros: 1,
+        nan: 2,
+        posinf: 0,
+        neginf: 3,
+    };
+    let rows = Response::StatsRows {
+        id: 9,
+        rows: vec![
+            weightscope::worker::protocol::StatsRow {
+                tensor: 7,
+                summary: summary(8, Some(-1.5)),
+                l2: 3.25,
+                absmax: Some(2.0),
+            },
+            weightscope::worker::protocol::StatsRow {
+                tensor: 40_000,
+                summary: summary(0, None),
+                l2: 0.0,
+                absmax: None,
+            },
+        ],
+    };
+    let v = service::encode(&rows);
+    assert!(!service::carries_index(&v));
+    assert_eq!(service::transfer_list(&v).length(), 1);
+    assert_eq!(service::decode(v), Ok(rows));
 }
 
 // --- edit & export

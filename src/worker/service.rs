@@ -11,7 +11,8 @@
 use super::blob;
 use super::perf::mark;
 use super::protocol::{
-    Entry, ErrorKind, ErrorReply, JsFile, Request, Response, TensorSource, ValueEntry,
+    Entry, ErrorKind, ErrorReply, JsFile, Request, RequestId, Response, StatsRow, TensorSource,
+    ValueEntry,
 };
 use super::session::{NamedSource, Session};
 use std::cell::RefCell;
@@ -93,17 +94,38 @@ struct IndexWireRef<'a> {
     values: &'a [ValueEntry],
 }
 
+/// The wire shape of [`Response::StatsRows`]: `{"stats_rows": {"id": ID, "rows": [],
+/// "bytes": BYTES}}`, BYTES the postcard encoding of the rows (transferred). A whole-file run
+/// sends tens of thousands of rows: a JS object per row cost the page more to receive and
+/// decode than the worker took to compute them.
+const ROWS_TAG: &str = "stats_rows";
+const ROWS_KEY: &str = "bytes";
+
+fn encode_rows(id: RequestId, rows: &[StatsRow]) -> Option<JsValue> {
+    let bytes = postcard::to_allocvec(rows).ok()?;
+    let v = serde_wasm_bindgen::to_value(&Response::StatsRows { id, rows: vec![] }).ok()?;
+    let body = js_sys::Reflect::get(&v, &JsValue::from_str(ROWS_TAG)).ok()?;
+    let arr = js_sys::Uint8Array::from(&bytes[..]);
+    js_sys::Reflect::set(&body, &JsValue::from_str(ROWS_KEY), &arr).ok()?;
+    Some(v)
+}
+
 /// Encode a response as the JS value posted to the page: a plain object (answers may carry JS
-/// handles), the index (`summary`) as described at [`SUMMARY_TAG`]. [`decode`] reads both.
+/// handles), the index (`summary`) as described at [`SUMMARY_TAG`] and statistics rows as at
+/// [`ROWS_TAG`]. [`decode`] reads all of them.
 pub fn encode(r: &Response) -> JsValue {
     match r {
         Response::Summary(s) => encode_owned(Response::Summary(s.clone())),
+        Response::StatsRows { id, rows } => encode_rows(*id, rows).unwrap_or_else(|| plain(r)),
         r => plain(r),
     }
 }
 
 /// [`encode`] without copying the index.
 pub fn encode_owned(r: Response) -> JsValue {
+    if let Response::StatsRows { id, rows } = &r {
+        return encode_rows(*id, rows).unwrap_or_else(|| plain(&r));
+    }
     let Response::Summary(mut s) = r else {
         return plain(&r);
     };
@@ -135,8 +157,8 @@ fn plain(r: &Response) -> JsValue {
 /// not copy them.
 pub fn transfer_list(v: &JsValue) -> js_sys::Array {
     let list = js_sys::Array::new();
-    if let Some(index) = index_of(v) {
-        list.push(&index.buffer());
+    if let Some(bytes) = index_of(v).or_else(|| bytes_of(v, ROWS_TAG, ROWS_KEY)) {
+        list.push(&bytes.buffer());
     }
     list
 }
@@ -148,14 +170,19 @@ pub fn carries_index(v: &JsValue) -> bool {
 
 /// The index bytes of an encoded summary.
 fn index_of(v: &JsValue) -> Option<js_sys::Uint8Array> {
+    bytes_of(v, SUMMARY_TAG, INDEX_KEY)
+}
+
+/// The `Uint8Array` at `v[tag][key]`, if any.
+fn bytes_of(v: &JsValue, tag: &str, key: &str) -> Option<js_sys::Uint8Array> {
     if !v.is_object() {
         return None;
     }
-    let body = js_sys::Reflect::get(v, &JsValue::from_str(SUMMARY_TAG)).ok()?;
+    let body = js_sys::Reflect::get(v, &JsValue::from_str(tag)).ok()?;
     if !body.is_object() {
         return None;
     }
-    js_sys::Reflect::get(&body, &JsValue::from_str(INDEX_KEY))
+    js_sys::Reflect::get(&body, &JsValue::from_str(key))
         .ok()?
         .dyn_into::<js_sys::Uint8Array>()
         .ok()
@@ -197,16 +224,22 @@ fn sources(id: u32, files: Vec<JsFile>) -> Result<Sources, Box<Response>> {
 /// Decode what [`encode`] made (on the page).
 pub fn decode(v: JsValue) -> Result<Response, String> {
     let index = index_of(&v);
+    let rows = bytes_of(&v, ROWS_TAG, ROWS_KEY);
     let r = serde_wasm_bindgen::from_value(v).map_err(|e| e.to_string())?;
-    match (r, index) {
-        (Response::Summary(mut s), Some(bytes)) => {
+    match (r, index, rows) {
+        (Response::Summary(mut s), Some(bytes), _) => {
             let w: IndexWire = postcard::from_bytes(&bytes.to_vec())
                 .map_err(|e| format!("the index does not decode: {e}"))?;
             s.entries = w.entries;
             s.values = w.values;
             Ok(Response::Summary(s))
         }
-        (r, _) => Ok(r),
+        (Response::StatsRows { id, .. }, _, Some(bytes)) => {
+            let rows = postcard::from_bytes(&bytes.to_vec())
+                .map_err(|e| format!("statistics rows do not decode: {e}"))?;
+            Ok(Response::StatsRows { id, rows })
+        }
+        (r, _, _) => Ok(r),
     }
 }
 
