@@ -28,7 +28,7 @@ pub struct CrcFill {
     /// Per record: its CRC-32 once all its bytes went through [`CrcFill::data`].
     done: Vec<Option<u32>>,
     /// The record being hashed: (index, bytes hashed so far, hasher).
-    current: Option<(usize, u64, crc32fast::Hasher)>,
+    current: Option<(usize, u64, crate::format::crc32::Hasher)>,
     /// Every field position with its record, in file order.
     fields: Vec<(u64, usize)>,
 }
@@ -71,7 +71,7 @@ impl CrcFill {
             }
             let (len, start) = (r.data.end - r.data.start, r.data.start);
             if self.current.as_ref().is_none_or(|(i, _, _)| *i != k) {
-                self.current = Some((k, 0, crc32fast::Hasher::new()));
+                self.current = Some((k, 0, crate::format::crc32::Hasher::new()));
             }
             let (_, hashed, h) = self.current.as_mut().expect("set above");
             if pos != start + *hashed {
@@ -145,14 +145,17 @@ mod tests {
         f.data(7, b"def").unwrap();
         let mut d = [0u8; 4];
         f.fill(10, &mut d).unwrap();
-        assert_eq!(u32::from_le_bytes(d), crc32fast::hash(b"abcdef"));
+        assert_eq!(u32::from_le_bytes(d), crate::format::crc32::hash(b"abcdef"));
         // B arrives in one piece that also covers bytes before it
         f.data(12, b"..gh").unwrap();
         let mut dir = [0xAAu8; 12];
         f.fill(16, &mut dir).unwrap();
-        assert_eq!(&dir[..4], &crc32fast::hash(b"gh").to_le_bytes());
-        assert_eq!(&dir[4..8], &crc32fast::hash(b"abcdef").to_le_bytes());
-        assert_eq!(&dir[8..], &crc32fast::hash(b"gh").to_le_bytes());
+        assert_eq!(&dir[..4], &crate::format::crc32::hash(b"gh").to_le_bytes());
+        assert_eq!(
+            &dir[4..8],
+            &crate::format::crc32::hash(b"abcdef").to_le_bytes()
+        );
+        assert_eq!(&dir[8..], &crate::format::crc32::hash(b"gh").to_le_bytes());
         assert!(f.touches(20, 1) && !f.touches(28, 100) && !f.touches(0, 10));
     }
 }

@@ -156,7 +156,7 @@ pub fn write_file(
                     crc32,
                 } => {
                     let src = inputs.sources[input][file];
-                    let mut h = crc32fast::Hasher::new();
+                    let mut h = crate::format::crc32::Hasher::new();
                     let mut done = 0u64;
                     while done < len {
                         let n = (len - done).min(DEFAULT_CHUNK as u64) as usize;

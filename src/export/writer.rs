@@ -301,7 +301,7 @@ fn small_record(out: &mut Out, cd: &mut Vec<ZipRecord>, name: String, data: Vec<
         name,
         offset,
         size: data.len() as u64,
-        crc: crc32fast::hash(&data),
+        crc: crate::format::crc32::hash(&data),
     };
     out.bytes(data)?;
     out.bytes(descriptor(&e))?;
@@ -353,7 +353,7 @@ fn storage_record(
             unit,
         } => {
             let s = &inputs.ckpts[*input].storages[*storage];
-            let mut h = crc32fast::Hasher::new();
+            let mut h = crate::format::crc32::Hasher::new();
             crate::format::data::read_storage(
                 s,
                 inputs.sources[*input][s.file],
@@ -376,7 +376,7 @@ fn storage_record(
             let mut caster = Caster::new(*from, *to)
                 .ok_or_else(|| FormatError::at(&s.record, format!("cannot cast {from} to {to}")))?;
             let swap = if s.big_endian { from.swap_unit() } else { 1 };
-            let mut h = crc32fast::Hasher::new();
+            let mut h = crate::format::crc32::Hasher::new();
             crate::format::data::read_storage(
                 s,
                 inputs.sources[*input][s.file],
@@ -412,7 +412,7 @@ fn storage_record(
                 cast: *cast,
                 dtype: inputs.ckpts[*input].tensors[*index].dtype,
             };
-            let mut h = crc32fast::Hasher::new();
+            let mut h = crate::format::crc32::Hasher::new();
             let overflow = stream_tensor(inputs, &t, &mut |b| {
                 h.update(&b);
                 out.bytes(b)

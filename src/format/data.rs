@@ -146,7 +146,7 @@ pub fn read_storage(
 
 /// CRC-32 of a storage's stored bytes.
 pub fn storage_crc32(s: &StorageInfo, src: &dyn Source) -> Result<u32> {
-    let mut h = crc32fast::Hasher::new();
+    let mut h = crate::format::crc32::Hasher::new();
     read_storage(s, src, 1, 1, &mut |b| {
         h.update(b);
         Ok(())
@@ -231,7 +231,7 @@ fn read_tensor_from(
         let whole_record = t.storage_offset == 0 && total == s.nbytes;
         // (a deflated record checks its own CRC-32 when inflated to its end)
         let mut crc = if whole_record && s.crc32.is_some() && s.deflated.is_none() {
-            Some(crc32fast::Hasher::new())
+            Some(crate::format::crc32::Hasher::new())
         } else {
             None
         };
@@ -566,7 +566,7 @@ mod range_tests {
         let comp = miniz_oxide::deflate::compress_to_vec(&data, 1);
         let mut s = StorageInfo::plain("0", "archive/data/0", DType::F32, data.len() as u64, 0);
         s.deflated = Some(comp.len() as u64);
-        s.crc32 = Some(crc32fast::hash(&data));
+        s.crc32 = Some(crate::format::crc32::hash(&data));
         let t = TensorInfo::f32_at_start;
         let h = n as u64 / 2;
         let ck = Checkpoint {

@@ -86,7 +86,7 @@ struct Cursor {
     fetched: u64,
     /// Uncompressed bytes produced so far.
     out: u64,
-    crc: crc32fast::Hasher,
+    crc: crate::format::crc32::Hasher,
     ended: bool,
 }
 
@@ -98,7 +98,7 @@ impl Cursor {
             in_pos: 0,
             fetched: 0,
             out: 0,
-            crc: crc32fast::Hasher::new(),
+            crc: crate::format::crc32::Hasher::new(),
             ended: false,
         }
     }
@@ -307,7 +307,7 @@ mod tests {
             stored_len: comp.len() as u64,
             size: data.len() as u64,
             deflated: true,
-            crc32: Some(crc32fast::hash(data)),
+            crc32: Some(crate::format::crc32::hash(data)),
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod bounds;
 pub mod checkpoint;
+pub mod crc32;
 pub mod data;
 pub mod detect;
 pub mod dtype;

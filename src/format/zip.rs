@@ -220,7 +220,7 @@ impl ZipDirectory {
         }
         let data = src.read_vec(off, e.size as usize)?;
         if e.crc32 != 0 || e.size == 0 {
-            let got = crc32fast::hash(&data);
+            let got = crate::format::crc32::hash(&data);
             if got != e.crc32 {
                 return Err(FormatError::at(
                     e.name.clone(),
