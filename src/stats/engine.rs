@@ -531,7 +531,7 @@ impl Driver<'_, '_> {
         // histogram's shortcut, exact at any grid size): fewer values than sketch bins get the
         // smallest grid — a full one costs more to clear and sum than a small tensor does to
         // count (50,000 tiny tensors spent most of their time there).
-        let sketch = if collect && (kept.len() as u64) < self.opts.sketch_bins as u64 {
+        let sketch = if collect && kept.len() < self.opts.sketch_bins {
             0
         } else {
             self.opts.sketch_bins

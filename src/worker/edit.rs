@@ -136,7 +136,14 @@ impl Editor {
         ckpts.extend(self.others.iter().map(|o| &o.checkpoint));
         let tree = j.current();
         // with no operation the edited index is the opened file's own, which the page has
-        let unedited = j.ops().is_empty();
+        let (entries, values) = if j.ops().is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            (
+                edited_index(tree, &ckpts),
+                super::values::collect_edited(&tree.root),
+            )
+        };
         JournalReply {
             id,
             file: String::new(),
@@ -152,16 +159,8 @@ impl Editor {
             drops_torch: planned_drops(tree, &ckpts, OutFormat::Torch),
             drops_safetensors: planned_drops(tree, &ckpts, OutFormat::Safetensors),
             error,
-            entries: if unedited {
-                Vec::new()
-            } else {
-                edited_index(tree, &ckpts)
-            },
-            values: if unedited {
-                Vec::new()
-            } else {
-                super::values::collect_edited(&tree.root)
-            },
+            entries,
+            values,
             metadata: tree.metadata.clone(),
             applied: false,
         }

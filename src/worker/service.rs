@@ -123,11 +123,8 @@ pub fn encode(r: &Response) -> JsValue {
 
 /// [`encode`] without copying the index.
 pub fn encode_owned(r: Response) -> JsValue {
-    if let Response::StatsRows { id, rows } = &r {
-        return encode_rows(*id, rows).unwrap_or_else(|| plain(&r));
-    }
     let Response::Summary(mut s) = r else {
-        return plain(&r);
+        return encode(&r);
     };
     let entries = std::mem::take(&mut s.entries);
     let values = std::mem::take(&mut s.values);
