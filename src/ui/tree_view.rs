@@ -300,15 +300,18 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
             }
         }
     });
-    // measure the list's height once shown: the panel is built hidden with the page, so after
-    // each open, in the next frame (when the layout is due anyway)
+    // measure the list's height: the panel is laid out unseen with the page (its height then is
+    // the whole window's, at least the list's height once shown), and again after each open, in
+    // the next frame (when the layout is due anyway). Only a taller list renders again: a shorter
+    // one keeps a few rows below its end until the next scroll (re-rendering the rows of the
+    // first open cost ≈ 35 ms for nothing).
     Effect::new(move |_| {
         list_ref.track();
         ck.opened.track();
         request_animation_frame(move || {
             if let Some(el) = list_ref.get_untracked() {
                 let h = el.client_height() as f64;
-                if h > 0.0 && view_h.try_get_untracked() != Some(h) {
+                if view_h.try_get_untracked().is_some_and(|v| h > v) {
                     view_h.set(h);
                 }
             }
