@@ -206,10 +206,15 @@ impl<S: Source> CachedSource<S> {
             cache.push(entry);
         } else {
             let n = (self.inner.len() - start).min(self.block as u64) as usize;
-            let data = self.inner.read_vec(start, n)?;
-            if cache.len() >= self.capacity {
-                cache.remove(0);
-            }
+            // the least recently used block's memory is read into again: a fresh block would be
+            // allocated and zeroed first (8 MiB blocks: as much time as hashing them)
+            let mut data = if cache.len() >= self.capacity {
+                cache.remove(0).1
+            } else {
+                Vec::new()
+            };
+            data.resize(n, 0);
+            self.inner.read_at(start, &mut data)?;
             cache.push((start, data));
         }
         Ok(f(&cache.last().expect("just pushed").1))
@@ -265,5 +270,25 @@ mod tests {
         }
         let mut b = vec![0; 11];
         assert!(c.read_at(9990, &mut b).is_err());
+    }
+
+    #[test]
+    fn evicted_blocks_are_reused_with_the_right_bytes() {
+        // 10,000 bytes in blocks of 1,024 (the last one short), two kept: every read below
+        // evicts a block and reads into its memory, the short last block included
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 13 % 253) as u8).collect();
+        let c = CachedSource::new(MemSource(data.clone()), 1024, 2);
+        let mut off = 0u64;
+        for step in 0..200u64 {
+            let n = (step * 37 % 900 + 1) as usize;
+            off = (off + step * 1531) % (10_000 - n as u64);
+            let mut b = vec![0; n];
+            c.read_at(off, &mut b).unwrap();
+            assert_eq!(&b[..], &data[off as usize..off as usize + n], "read {step}");
+            let mut last = vec![0; 5];
+            c.read_at(9_995, &mut last).unwrap();
+            assert_eq!(&last[..], &data[9_995..]);
+        }
+        assert!(c.cache.borrow().len() <= 2);
     }
 }

@@ -27,7 +27,7 @@ use super::tree::{Filter, NodeKind};
 use super::worker_client::WorkerClient;
 use crate::display::{group_digits, human_bytes, human_count};
 use crate::worker::protocol::{
-    ErrorKind, ErrorReply, JsFile, Request, Response, StatsRow, Summary, Tier, Verdict,
+    ErrorKind, ErrorReply, JsFile, Request, RequestId, Response, StatsRow, Summary, Tier, Verdict,
 };
 use leptos::prelude::*;
 use std::sync::Arc;
@@ -545,6 +545,7 @@ fn layer_stats(
         rows.set(shown.unwrap_or_default());
     });
     // a new file: fresh slots, and its statistics when it is small enough
+    let auto_started = StoredValue::new(None::<RequestId>);
     Effect::new(move |_| {
         let Some(f) = ck.original.get() else { return };
         waiting.update_value(Vec::clear);
@@ -560,11 +561,30 @@ fn layer_stats(
         }
         let bytes: u64 = f.entries.iter().fold(0, |a, e| a.saturating_add(e.bytes));
         if !f.entries.is_empty() && bytes <= AUTO_LIMIT {
-            start_all.run(());
+            // once the file's first frame is out (its first answers and the progress line would
+            // otherwise be rendered before the tree is first shown); a hidden tab gets no frames
+            let open_id = f.id;
+            let start = move || {
+                let same = ck
+                    .original
+                    .try_with_untracked(|o| o.as_ref().map(|o| o.id) == Some(open_id));
+                if same == Some(true)
+                    && auto_started.get_value() != Some(open_id)
+                    && running.get_untracked().is_none()
+                {
+                    auto_started.set_value(Some(open_id));
+                    start_all.run(());
+                }
+            };
+            request_animation_frame(move || set_timeout(start, std::time::Duration::ZERO));
+            set_timeout(start, AUTO_START_LATEST);
         }
     });
     provide_context(ls);
 }
+
+/// The latest an opened small file's statistics start when no frame comes (a hidden tab).
+const AUTO_START_LATEST: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// How long statistics rows wait to be applied together (see [`layer_stats`]).
 const ROWS_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
