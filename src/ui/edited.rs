@@ -211,7 +211,7 @@ const KNOWN_PREFIXES: [&str; 6] = [
 /// known wrapper prefixes any key starts with, and a first dotted part shared by at least half
 /// of the keys. At most four.
 pub fn prefix_suggestions(entries: &[Entry]) -> Vec<String> {
-    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut counts: FastMap<&str, usize> = FastMap::default();
     for e in entries {
         if let Some(key) = e.path.last() {
             if let Some(dot) = key.find('.') {

@@ -260,6 +260,37 @@ print(json.dumps({"params": sum(n for n, _ in seen.values()), "optimizer": sum(n
   }
 });
 
+test('the Inspector names the tensors sharing a storage (torch\'s grouping by storage)', { timeout: 90_000 }, async () => {
+  const GROUPS = String.raw`
+import sys, json, torch
+sd = torch.load(sys.argv[1], weights_only=True)
+by = {}
+for k, v in sd.items():
+    by.setdefault(v.untyped_storage().data_ptr(), []).append(k)
+print(json.dumps({k: sorted(x for x in g if x != k) for g in by.values() for k in g}))`;
+  const name = 'shared_storage.pth';
+  const want = JSON.parse(python(GROUPS, fixture(name)));
+  assert.ok(Object.values(want).some((o) => o.length >= 2), 'the fixture has a storage shared three ways');
+  const { context, page, log } = await openPage(S, PAGE);
+  try {
+    await open(page, fixture(name));
+    for (const [key, others] of Object.entries(want)) {
+      await row(page, key).click();
+      await page.locator('[data-testid="inspector-path"]', { hasText: key }).waitFor({ timeout: T });
+      const dd = page.locator('.inspector dt', { hasText: 'storage' }).locator('xpath=following-sibling::dd[1]');
+      const text = (await dd.textContent()) ?? '';
+      if (others.length === 0) assert.match(text, /not shared/, key);
+      else {
+        assert.match(text, new RegExp(`shared with ${others.length}(?!\\d)`), `${key}: ${text}`);
+        assert.deepEqual((await dd.locator('ul.shared code').allTextContents()).sort(), others, key);
+      }
+    }
+    assert.deepEqual(log.problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
 test('small ones: arrow keys inspect, folders highlighted by a search, folder rename, empty file', { timeout: 90_000 }, async () => {
   const { context, page, log } = await openPage(S, PAGE);
   try {
