@@ -28,6 +28,7 @@ use super::worker_client::WorkerClient;
 use crate::display::{group_digits, human_bytes, human_count};
 use crate::worker::protocol::{
     ErrorKind, ErrorReply, JsFile, Request, RequestId, Response, StatsRow, Summary, Tier, Verdict,
+    WARM_ID,
 };
 use leptos::prelude::*;
 use std::sync::Arc;
@@ -235,7 +236,11 @@ pub fn App() -> impl IntoView {
     });
     let tab = RwSignal::new(Tab::Inspector);
     provide_context(ActiveTab(tab));
-    let has_file = Memo::new(move |_| ck.opened.with(|f| f.is_some()));
+    // (the worker's warm-up file is rendered unseen: it is not a file the user opened)
+    let has_file = Memo::new(move |_| {
+        ck.opened
+            .with(|f| f.as_ref().is_some_and(|f| f.id != WARM_ID))
+    });
 
     // dragenter/dragleave fire for every child crossed: count them
     let drag_depth = RwSignal::new(0i32);
@@ -548,6 +553,9 @@ fn layer_stats(
     let auto_started = StoredValue::new(None::<RequestId>);
     Effect::new(move |_| {
         let Some(f) = ck.original.get() else { return };
+        if f.id == WARM_ID {
+            return;
+        }
         waiting.update_value(Vec::clear);
         a_rows.set(vec![None; f.entries.len()]);
         pool.with_value(|p| p.cancel());
@@ -564,7 +572,7 @@ fn layer_stats(
             // once the file's first frame is out (its first answers and the progress line would
             // otherwise be rendered before the tree is first shown); a hidden tab gets no frames
             let open_id = f.id;
-            let start = move || {
+            after_frame(move || {
                 let same = ck
                     .original
                     .try_with_untracked(|o| o.as_ref().map(|o| o.id) == Some(open_id));
@@ -575,16 +583,28 @@ fn layer_stats(
                     auto_started.set_value(Some(open_id));
                     start_all.run(());
                 }
-            };
-            request_animation_frame(move || set_timeout(start, std::time::Duration::ZERO));
-            set_timeout(start, AUTO_START_LATEST);
+            });
         }
     });
     provide_context(ls);
 }
 
-/// The latest an opened small file's statistics start when no frame comes (a hidden tab).
-const AUTO_START_LATEST: std::time::Duration = std::time::Duration::from_millis(250);
+/// Run `f` once, after the next frame has been drawn, or after [`FRAME_LATEST`] when no frame
+/// comes (a hidden tab gets none).
+fn after_frame(f: impl Fn() + Copy + 'static) {
+    let done = StoredValue::new(false);
+    let once = move || {
+        if done.try_get_value() == Some(false) {
+            done.set_value(true);
+            f();
+        }
+    };
+    request_animation_frame(move || set_timeout(once, std::time::Duration::ZERO));
+    set_timeout(once, FRAME_LATEST);
+}
+
+/// How long [`after_frame`] waits for a frame at most.
+const FRAME_LATEST: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// How long statistics rows wait to be applied together (see [`layer_stats`]).
 const ROWS_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
@@ -616,6 +636,25 @@ fn progress(label: String, format: Option<String>) -> impl IntoView {
 /// every answer to the hub's listeners.
 fn on_answer(state: RwSignal<PageState>, ck: PageCheckpoint, r: Response) {
     match r {
+        Response::Summary(s) if s.id == WARM_ID => show_warm(ck, s),
+        Response::Ready
+            if ck
+                .original
+                .with_untracked(|o| o.as_ref().is_some_and(|o| o.id == WARM_ID)) =>
+        {
+            // the warm-up file's first frame (its style and layout) first, then ready
+            after_frame(move || {
+                if ck
+                    .original
+                    .with_untracked(|o| o.as_ref().is_some_and(|o| o.id == WARM_ID))
+                {
+                    ck.original.set(None);
+                    ck.opened.set(None);
+                }
+                crate::ui::hub::dispatch(&Response::Ready);
+                state.update(|st| st.apply(Response::Ready));
+            });
+        }
         Response::Summary(mut s) => {
             let pending = state.with_untracked(|st| {
                 st.pending.as_ref().filter(|p| p.id == s.id).map(|p| {
@@ -653,6 +692,22 @@ fn on_answer(state: RwSignal<PageState>, ck: PageCheckpoint, r: Response) {
         }
         r => crate::ui::hub::dispatch(&r),
     }
+}
+
+/// The worker's warm-up index ([`WARM_ID`], posted once before it is ready): built into a file
+/// and rendered into the unseen workspace, so the user's first open finds the decoding, the tree
+/// and the components' code compiled (wasm functions compile on their first call) and their rows
+/// styled and laid out once. It is removed when the worker is ready, a frame later; never when a
+/// file is open (a restarted worker warms up too).
+fn show_warm(ck: PageCheckpoint, mut s: Summary) {
+    if ck.original.with_untracked(|o| o.is_some()) {
+        return;
+    }
+    let entries = std::mem::take(&mut s.entries);
+    let values = std::mem::take(&mut s.values);
+    let f = Arc::new(OpenedFile::new(WARM_ID, "warm.pth".into(), entries, values));
+    ck.original.set(Some(f.clone()));
+    ck.opened.set(Some(f));
 }
 
 /// Fetch the page's own `sample.pth` and open it like a picked file.

@@ -337,6 +337,12 @@ pub struct Detected {
     pub files: u32,
 }
 
+/// The id of the summary a worker posts once before [`Response::Ready`]: the index of the tiny
+/// checkpoint it opened from memory to compile its open path (`worker::service`), which the
+/// page uses to compile and lay out its own (it never answers a request: the page's ids start
+/// far above it).
+pub const WARM_ID: RequestId = 0;
+
 /// Answer to `open` when the checkpoint's index was built.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {

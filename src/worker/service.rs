@@ -12,7 +12,7 @@ use super::blob;
 use super::perf::mark;
 use super::protocol::{
     Entry, ErrorKind, ErrorReply, JsFile, Request, RequestId, Response, StatsRow, TensorSource,
-    ValueEntry,
+    ValueEntry, WARM_ID,
 };
 use super::session::{NamedSource, Session};
 use std::cell::RefCell;
@@ -376,7 +376,9 @@ pub fn start() {
     scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     // the handler lives as long as the worker
     onmessage.forget();
-    warm_up();
+    if let Some(v) = warm_up() {
+        let _ = scope.post_message_with_transfer(&v, &transfer_list(&v));
+    }
     let _ = scope.post_message(&encode(&Response::Ready));
 }
 
@@ -384,20 +386,26 @@ pub fn start() {
 /// [`warm_up`].
 const WARM: &[u8] = include_bytes!("../../assets/warm.pth");
 
-/// Open [`WARM`] in a throw-away session and encode its answers without posting them, before
-/// the worker says it is ready: wasm functions are compiled on their first call, so this moves
-/// the compilation of the open path (detection, zip directory, unpickling, the index, the
-/// editor's tree, the answers' encoding) out of the user's first open. Nothing is posted,
+/// Open [`WARM`] in a throw-away session and encode its answers, before the worker says it is
+/// ready: wasm functions are compiled on their first call, so this moves the compilation of the
+/// open path (detection, zip directory, unpickling, the index, the editor's tree, the answers'
+/// encoding) out of the user's first open. Its summary (id [`WARM_ID`]) is returned for the
+/// page, which does the same with its side (decoding, tree, rendering); nothing else is posted,
 /// kept or read from a file (the counts of `blob::read_counts` stay as they were).
-fn warm_up() {
+fn warm_up() -> Option<JsValue> {
     let mut session = Session::new();
     let files = vec![NamedSource {
         name: "warm.pth".into(),
         source: Box::new(crate::format::MemSource(WARM.to_vec())),
     }];
-    let reply = &mut |r: Response| {
-        let _ = encode_owned(r);
+    let mut summary = None;
+    let reply = &mut |r: Response| match r {
+        Response::Summary(_) => summary = Some(encode_owned(r)),
+        r => {
+            let _ = encode_owned(r);
+        }
     };
-    session.open(0, files, reply);
-    session.edit_request(&Request::<JsFile>::JournalList { id: 0 }, reply);
+    session.open(WARM_ID, files, reply);
+    session.edit_request(&Request::<JsFile>::JournalList { id: WARM_ID }, reply);
+    summary
 }
