@@ -5,12 +5,13 @@
 //! [`format::Checkpoint`] index → (UI signals | CLI output). Tensor bytes are read on demand.
 //! Layers, bottom up (a module names only layers below it): `format` < `display` < `stats` <
 //! `edit` < `export` < `worker` | `cli` < `ui` (see ARCHITECTURE.md). Nothing below `worker`
-//! touches the browser.
+//! touches the browser. [`order`] (shared sorts) is below every layer.
 
 pub mod display;
 pub mod edit;
 pub mod export;
 pub mod format;
+pub mod order;
 pub mod stats;
 
 pub mod worker;

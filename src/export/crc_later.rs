@@ -41,7 +41,7 @@ impl CrcFill {
             .enumerate()
             .flat_map(|(k, r)| r.at.iter().map(move |&p| (p, k)))
             .collect();
-        fields.sort_unstable();
+        crate::order::sort(&mut fields);
         CrcFill {
             done: vec![None; records.len()],
             records,

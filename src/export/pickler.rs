@@ -142,7 +142,7 @@ impl W<'_> {
             }
         }
         let mut keys: Vec<_> = dtypes.keys().copied().collect();
-        keys.sort();
+        crate::order::sort(&mut keys);
         for k in keys {
             let ds = &dtypes[&k];
             let typed = ds.iter().all(|d| *d == ds[0]) && ds[0].storage_class().is_some();

@@ -161,7 +161,7 @@ pub fn index_json(plan: &ShardPlan, names: &[String]) -> String {
         .zip(names)
         .flat_map(|(s, f)| s.tensors.iter().map(move |(n, _)| (n.as_str(), f.as_str())))
         .collect();
-    map.sort();
+    crate::order::sort(&mut map);
     let mut out = String::from("{\n  \"metadata\": {\n");
     out.push_str(&format!("    \"total_size\": {}\n  }},\n", plan.total_size));
     out.push_str("  \"weight_map\": {");

@@ -528,7 +528,7 @@ pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Re
     };
     // larger elements first keeps every tensor naturally aligned; stable within a size
     let mut order: Vec<usize> = (0..items.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(items[i].2.size()));
+    crate::order::sort_by_key(&mut order, |&i| std::cmp::Reverse(items[i].2.size()));
     let mut header = serde_json::Map::new();
     let mut meta = serde_json::Map::new();
     for (k, v) in &tree.metadata {

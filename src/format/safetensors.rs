@@ -188,7 +188,7 @@ pub fn parse_header(bytes: &[u8], data_len: u64) -> Result<Header> {
             }
         }
     }
-    tensors.sort_by_key(|t| (t.begin, t.end));
+    crate::order::sort_by_key(&mut tensors, |t| (t.begin, t.end));
     check_layout(&tensors, data_len)?;
     for t in &mut tensors {
         torch_shape(t).map_err(|e| e.within(tensor_place(&t.name)))?;

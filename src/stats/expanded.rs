@@ -87,7 +87,7 @@ pub fn repeated_quantiles(mut finite: Vec<f64>, m: u64) -> Option<Quantiles> {
     if finite.is_empty() || m == 0 {
         return None;
     }
-    finite.sort_unstable_by(|a, b| a.total_cmp(b));
+    crate::order::sort_floats(&mut finite);
     let n = (finite.len() as u64).checked_mul(m)?;
     let at = |r: u64| finite[(r / m) as usize];
     Some(Quantiles::from_array(LEVELS.map(|q| {

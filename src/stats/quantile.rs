@@ -109,7 +109,7 @@ pub fn exact<T: Val>(values: &mut [T]) -> Option<Quantiles> {
             [lo as usize, hi as usize]
         })
         .collect();
-    ranks.sort_unstable();
+    crate::order::sort(&mut ranks);
     ranks.dedup();
     select_ranks(values, 0, &ranks);
     let mut out = [0f64; 7];

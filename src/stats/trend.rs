@@ -215,17 +215,15 @@ pub fn step_of(ckpt: &Checkpoint) -> Option<i64> {
 /// The order of the checkpoints `(name, step)`: indices into `items`, by step when every one has
 /// a step (ties by name), else by the names' natural order.
 pub fn order(items: &[(String, Option<i64>)]) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..items.len()).collect();
     let by_step = items.iter().all(|(_, s)| s.is_some());
-    idx.sort_by(|&a, &b| {
+    crate::order::indices_by(items.len(), &|a, b| {
         let name = natural_cmp(&items[a].0, &items[b].0);
         if by_step {
             items[a].1.cmp(&items[b].1).then(name)
         } else {
             name
         }
-    });
-    idx
+    })
 }
 
 /// The path of the model's state dict within the tree (see the module doc).
@@ -1050,7 +1048,7 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
-    v.sort_by(f64::total_cmp);
+    crate::order::sort_floats(&mut v);
     let m = v.len() / 2;
     Some(if v.len() % 2 == 1 {
         v[m]
@@ -1099,7 +1097,7 @@ pub fn flags(tensors: &[Series]) -> Vec<Flag> {
             }
         }
     }
-    out.sort();
+    crate::order::sort(&mut out);
     out.into_iter()
         .map(|(step_index, ti, kind)| Flag {
             key: tensors[ti].key.clone(),

@@ -923,7 +923,7 @@ fn summary_facts(s: Summary, facts: Facts, edited: bool, drops: usize) -> impl I
     let globals_list = (flagged > 0 || (globals > 0 && globals <= 12)).then(|| {
         let mut gl = s.globals.clone();
         // dangerous first, then unknown, then allowed
-        gl.sort_by_key(|g| std::cmp::Reverse(g.tier));
+        crate::order::sort_by_key(&mut gl, |g| std::cmp::Reverse(g.tier));
         view! {
             <details class="globals-list" open={flagged > 0}>
                 <summary>{format!("{globals} pickle globals ({flagged} not on the allow list)")}</summary>

@@ -224,7 +224,7 @@ pub fn prefix_suggestions(entries: &[Entry]) -> Vec<String> {
         .filter(|(p, &n)| KNOWN_PREFIXES.contains(p) || 2 * n >= entries.len())
         .map(|(p, &n)| (n, *p))
         .collect();
-    out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    crate::order::sort_by(&mut out, |a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
     out.into_iter()
         .take(4)
         .map(|(_, p)| p.to_string())

@@ -127,7 +127,7 @@ pub fn rows(
             stats.get(i).and_then(|s| s.as_ref()),
         )
     };
-    shown.sort_by(|&a, &b| match (k(a), k(b)) {
+    crate::order::sort_by(&mut shown, |&a, &b| match (k(a), k(b)) {
         (Some(x), Some(y)) => {
             let o = x.partial_cmp(&y).unwrap_or(Ordering::Equal);
             if descending {

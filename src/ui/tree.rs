@@ -160,7 +160,7 @@ impl Tree {
         for (i, v) in values.iter().enumerate() {
             leaves.push((2 * v.after as u64, NodeKind::Value(i as u32), &v.path));
         }
-        leaves.sort_by_key(|l| l.0);
+        crate::order::sort_by_key(&mut leaves, |l| l.0);
         for (order, kind, path) in leaves {
             let (numel, bytes) = match kind {
                 NodeKind::Tensor(i) => (entries[i as usize].numel, entries[i as usize].bytes),
@@ -256,7 +256,7 @@ impl Tree {
             };
             let mut kids = kids.clone();
             if !kids.is_sorted_by(|a, b| cmp(a, b).is_le()) {
-                kids.sort_by(cmp);
+                crate::order::sort_by(&mut kids, cmp);
             }
             t.nodes[i].children_natural = kids;
         }

@@ -749,7 +749,7 @@ impl DiffReply {
     /// The page's form of a diff report; changed rows sorted into A's tensor order.
     pub fn of(id: RequestId, _a: &Checkpoint, r: &crate::stats::diff::DiffReport) -> Self {
         let mut changed: Vec<_> = r.changed.iter().collect();
-        changed.sort_by_key(|c| c.a_index);
+        crate::order::sort_by_key(&mut changed, |c| c.a_index);
         let side = |s: &crate::stats::diff::Side| format!("{}{:?}", s.dtype, s.shape);
         DiffReply {
             id,

@@ -107,7 +107,7 @@ pub fn read(
     let t = &ckpt.tensors[index];
     let idx = offsets(&t.shape, w).map_err(|e| FormatError::at(t.path_string(), e))?;
     let mut sorted = idx.clone();
-    sorted.sort_unstable();
+    crate::order::sort(&mut sorted);
     sorted.dedup();
     let mut caster = cast
         .filter(|&to| to != t.dtype)

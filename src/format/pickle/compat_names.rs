@@ -157,7 +157,7 @@ pub fn name_mapping() -> Vec<(Pair, Pair)> {
             MULTIPROCESSING_EXCEPTIONS,
         ))
         .collect();
-    all.sort();
+    crate::order::sort(&mut all);
     all
 }
 
