@@ -61,15 +61,14 @@ struct NameIndex {
 const CHAIN_END: u32 = u32::MAX;
 
 impl NameIndex {
-    /// The hash of `name` folded to ASCII lower case (folded in small pieces on the stack).
+    /// The hash of `name` folded to ASCII lower case (folded into a copy only when it has
+    /// capitals: torch's record names never do).
     fn hash(&self, name: &str) -> u64 {
         let mut h = self.hasher.build_hasher();
-        let mut piece = [0u8; 64];
-        for chunk in name.as_bytes().chunks(piece.len()) {
-            let p = &mut piece[..chunk.len()];
-            p.copy_from_slice(chunk);
-            p.make_ascii_lowercase();
-            h.write(p);
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            h.write(name.to_ascii_lowercase().as_bytes());
+        } else {
+            h.write(name.as_bytes());
         }
         h.finish()
     }
