@@ -13,11 +13,11 @@
 
 use super::edited::ShownIndex;
 use super::tree::Tree;
+use crate::format::fastmap::{map_with_capacity, FastMap};
 use crate::worker::protocol::{
     Entry, JournalReply, JsFile, Request, RequestId, Response, TensorSource, ValueEntry,
 };
 use leptos::prelude::*;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The page's view of the checkpoint open in the worker: as read, or as it will be downloaded
@@ -32,8 +32,10 @@ pub struct OpenedFile {
     /// a cast) and what the journal changed; `edited` is true for the journal's view.
     pub shown: ShownIndex,
     pub tree: Tree,
-    /// Tensors by storage (those sharing bytes).
-    pub by_storage: HashMap<u32, Vec<u32>>,
+    /// Tensors by storage, for the storages two or more tensors share (a storage of its own
+    /// is not listed: a list per tensor of a state dict of many small tensors is as many
+    /// allocations while the view is built).
+    pub by_storage: FastMap<u32, Vec<u32>>,
 }
 
 impl std::ops::Deref for OpenedFile {
@@ -51,9 +53,16 @@ impl OpenedFile {
     /// The file `id` as `shown`.
     pub fn shown(id: RequestId, name: String, shown: ShownIndex) -> Self {
         let tree = Tree::build(&shown.entries, &shown.values);
-        let mut by_storage: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut tensors_of: FastMap<u32, u32> = map_with_capacity(shown.entries.len());
+        for s in shown.entries.iter().filter_map(|e| e.storage) {
+            *tensors_of.entry(s).or_default() += 1;
+        }
+        let mut by_storage: FastMap<u32, Vec<u32>> = FastMap::default();
         for (i, e) in shown.entries.iter().enumerate() {
-            if let Some(s) = e.storage {
+            if let Some(s) = e
+                .storage
+                .filter(|s| tensors_of.get(s).is_some_and(|&n| n > 1))
+            {
                 by_storage.entry(s).or_default().push(i as u32);
             }
         }
