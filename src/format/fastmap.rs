@@ -12,6 +12,9 @@ type State = foldhash::fast::RandomState;
 #[cfg(not(target_arch = "wasm32"))]
 type State = std::collections::hash_map::RandomState;
 
+/// The hasher builder of [`FastMap`], for hashing pieces of a key by hand.
+pub type HashState = State;
+
 /// A hash map (see the module doc).
 pub type FastMap<K, V> = std::collections::HashMap<K, V, State>;
 /// A hash set (see the module doc).

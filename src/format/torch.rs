@@ -10,7 +10,6 @@ use super::checkpoint::{Checkpoint, StorageInfo};
 use super::detect::{Format, LEGACY_MAGIC};
 use super::dtype::DType;
 use super::error::{FormatError, Result};
-use super::fastmap::FastMap;
 use super::inflate::{check_claim, DEFLATED};
 use super::pickle::{
     trailing_note, tree, Limits, PickleError, StoragePid, StorageResolver, Unpickler, Value,
@@ -40,9 +39,35 @@ struct ZipResolver<'a> {
     prefix: String,
     big_endian: bool,
     storages: Vec<StorageInfo>,
-    by_key: FastMap<String, usize>,
+    /// The storage made from each directory entry (`NO_STORAGE`: none yet). A storage key names
+    /// exactly one record (`{prefix}data/{key}`), so a key seen again finds its storage through
+    /// its record, without a map of keys (sized by the directory, not by the file's claims).
+    of_entry: Vec<u32>,
+    /// The directory index after the last record found: torch writes the records in the order
+    /// the pickle first names their storages, so the next one is usually there.
+    next_entry: usize,
     /// Inflated bytes claimed by the deflated storage records so far (zip-bomb limit).
     inflated: u64,
+}
+
+/// [`ZipResolver::of_entry`] for an entry no storage was made from.
+const NO_STORAGE: u32 = u32::MAX;
+
+impl ZipResolver<'_> {
+    /// The directory index of the record `{prefix}data/{key}`: the entry after the last one found
+    /// when its name is that (compared in place), else looked up by name.
+    fn record_of(&self, key: &str) -> Option<usize> {
+        let named = |i: usize| {
+            self.dir.entries.get(i).is_some_and(|e| {
+                let rest = e.name.strip_prefix(self.prefix.as_str());
+                rest.and_then(|r| r.strip_prefix("data/")) == Some(key)
+            })
+        };
+        if named(self.next_entry) {
+            return Some(self.next_entry);
+        }
+        self.dir.index_of(&format!("{}data/{key}", self.prefix))
+    }
 }
 
 impl StorageResolver for ZipResolver<'_> {
@@ -54,7 +79,16 @@ impl StorageResolver for ZipResolver<'_> {
                 pid.key, pid.numel
             )
         })?;
-        if let Some(&i) = self.by_key.get(&pid.key) {
+        let Some(at) = self.record_of(&pid.key) else {
+            return Err(format!(
+                "record {}data/{} is missing from the archive",
+                self.prefix, pid.key
+            ));
+        };
+        if self.of_entry.is_empty() {
+            self.of_entry = vec![NO_STORAGE; self.dir.entries.len()];
+        }
+        if let Some(i) = Some(self.of_entry[at] as usize).filter(|&i| i != NO_STORAGE as usize) {
             let s = &self.storages[i];
             if s.nbytes != nbytes {
                 return Err(format!(
@@ -64,15 +98,12 @@ impl StorageResolver for ZipResolver<'_> {
             }
             return Ok(i);
         }
-        let record = format!("{}data/{}", self.prefix, pid.key);
-        let e: &ZipEntry = self
-            .dir
-            .get(&record)
-            .ok_or_else(|| format!("record {record} is missing from the archive"))?;
+        let e: &ZipEntry = &self.dir.entries[at];
+        let record = &e.name;
         check_method(e).map_err(|x| x.to_string())?;
         let deflated = (e.method == DEFLATED).then_some(e.compressed_size);
         if deflated.is_some() {
-            check_claim(&record, e.compressed_size, e.size, self.inflated)
+            check_claim(record, e.compressed_size, e.size, self.inflated)
                 .map_err(|x| x.to_string())?;
             self.inflated += e.size;
         }
@@ -90,10 +121,13 @@ impl StorageResolver for ZipResolver<'_> {
         } else {
             Some(e.crc32)
         };
-
+        let index = u32::try_from(self.storages.len())
+            .ok()
+            .filter(|&i| i != NO_STORAGE)
+            .ok_or("more storages than a 32-bit index holds")?;
         self.storages.push(StorageInfo {
             key: pid.key.clone(),
-            record,
+            record: record.clone(),
             dtype: pid.dtype.unwrap_or(DType::U8),
             nbytes,
             file: 0,
@@ -103,8 +137,9 @@ impl StorageResolver for ZipResolver<'_> {
             zip_header: Some(e.header_offset),
             deflated,
         });
-        self.by_key.insert(pid.key.clone(), self.storages.len() - 1);
-        Ok(self.storages.len() - 1)
+        self.of_entry[at] = index;
+        self.next_entry = at + 1;
+        Ok(index as usize)
     }
 }
 
@@ -209,7 +244,8 @@ pub fn open_zip(src: &dyn Source, name: &str) -> Result<Checkpoint> {
         prefix: prefix.clone(),
         big_endian,
         storages: Vec::new(),
-        by_key: FastMap::default(),
+        of_entry: Vec::new(),
+        next_entry: 0,
         inflated: 0,
     };
     let mut u = Unpickler::new(&mut resolver, limits_for(pkl.len()));

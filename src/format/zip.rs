@@ -14,9 +14,10 @@
 //! we read it directly and keep full control of the I/O.
 
 use super::error::{FormatError, Result};
-use super::fastmap::{map_with_capacity, FastMap};
+use super::fastmap::{map_with_capacity, FastMap, HashState};
 use super::inflate::{inflate_small, RecordSpan, DEFLATED};
 use super::source::Source;
+use std::hash::{BuildHasher, Hasher};
 
 const EOCD_SIG: u32 = 0x0605_4b50;
 const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
@@ -42,7 +43,52 @@ pub struct ZipEntry {
 #[derive(Debug, Clone)]
 pub struct ZipDirectory {
     pub entries: Vec<ZipEntry>,
-    by_name: FastMap<String, usize>,
+    by_name: NameIndex,
+}
+
+/// The entries by name, without copying any name: a hash of each ASCII-folded name leads to the
+/// first entry with that hash, and `next` chains the later entries with the same hash (distinct
+/// folded names share a hash only by a 64-bit collision of a keyed hash, so chains are one
+/// entry long in practice). Folding makes a duplicate name and a case-only difference meet.
+#[derive(Debug, Clone)]
+struct NameIndex {
+    first: FastMap<u64, u32>,
+    next: Vec<u32>,
+    hasher: HashState,
+}
+
+/// The end of a [`NameIndex`] chain.
+const CHAIN_END: u32 = u32::MAX;
+
+impl NameIndex {
+    /// The hash of `name` folded to ASCII lower case (folded into a copy only when it has
+    /// capitals: torch's record names never do).
+    fn hash(&self, name: &str) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            h.write(name.to_ascii_lowercase().as_bytes());
+        } else {
+            h.write(name.as_bytes());
+        }
+        h.finish()
+    }
+
+    /// The entries whose folded name hashes as `name`'s, first to last.
+    fn candidates(&self, name: &str) -> impl Iterator<Item = usize> + '_ {
+        self.chain(self.hash(name))
+    }
+
+    /// The entries whose folded name has the hash `h`, first to last.
+    fn chain(&self, h: u64) -> impl Iterator<Item = usize> + '_ {
+        let mut at = self.first.get(&h).copied().unwrap_or(CHAIN_END);
+        std::iter::from_fn(move || {
+            (at != CHAIN_END).then(|| {
+                let i = at as usize;
+                at = self.next[i];
+                i
+            })
+        })
+    }
 }
 
 fn u16_at(b: &[u8], o: usize) -> u16 {
@@ -185,7 +231,14 @@ impl ZipDirectory {
 
     /// Look an entry up by its full name.
     pub fn get(&self, name: &str) -> Option<&ZipEntry> {
-        self.by_name.get(name).map(|&i| &self.entries[i])
+        self.index_of(name).map(|i| &self.entries[i])
+    }
+
+    /// The index in [`Self::entries`] of the entry named `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.by_name
+            .candidates(name)
+            .find(|&i| self.entries[i].name == name)
     }
 
     /// Absolute offset of the first data byte of `e` (reads its local header).
@@ -235,24 +288,30 @@ impl ZipDirectory {
 /// Index the entries by name, refusing an ambiguous directory: two entries with the same name
 /// (torch reads the first, Python's `zipfile` and most tools the last — a checker and the loader
 /// would see different files), or names that differ only in ASCII case (one file on a
-/// case-insensitive file system once extracted). O(entries) with hash maps.
-fn unambiguous_names(entries: &[ZipEntry]) -> Result<FastMap<String, usize>> {
-    // Keyed by the ASCII-folded name: a duplicate and a case-only difference both collide
-    // there. Names without capitals (torch's records never have any) are their own folds, so
-    // then this one map is the index by name too.
-    let mut folded: FastMap<String, usize> = map_with_capacity(entries.len());
-    let mut capitals = false;
+/// case-insensitive file system once extracted). O(entries): one hash per name.
+fn unambiguous_names(entries: &[ZipEntry]) -> Result<NameIndex> {
+    let too_many = || {
+        err(format!(
+            "{} entries are more than the directory index holds",
+            entries.len()
+        ))
+    };
+    let mut index = NameIndex {
+        first: map_with_capacity(entries.len()),
+        next: vec![CHAIN_END; entries.len()],
+        hasher: HashState::default(),
+    };
     for (i, e) in entries.iter().enumerate() {
-        let fold = if e.name.bytes().any(|b| b.is_ascii_uppercase()) {
-            capitals = true;
-            e.name.to_ascii_lowercase()
-        } else {
-            e.name.clone()
-        };
-        match folded.entry(fold) {
-            std::collections::hash_map::Entry::Occupied(o) => {
-                let j = *o.get();
-                return Err(err(if entries[j].name == e.name {
+        let id = u32::try_from(i)
+            .ok()
+            .filter(|&n| n != CHAIN_END)
+            .ok_or_else(too_many)?;
+        let h = index.hash(&e.name);
+        let mut last = None;
+        for j in index.chain(h) {
+            let other = &entries[j].name;
+            if other.eq_ignore_ascii_case(&e.name) {
+                return Err(err(if *other == e.name {
                     format!(
                         "ambiguous archive: duplicate entry name {:?} (entries {j} and {i}); torch reads the first copy, other zip readers the last, so it is refused",
                         e.name
@@ -260,23 +319,20 @@ fn unambiguous_names(entries: &[ZipEntry]) -> Result<FastMap<String, usize>> {
                 } else {
                     format!(
                         "ambiguous archive: entry names {:?} and {:?} differ only in case (entries {j} and {i}), so it is refused",
-                        entries[j].name, e.name
+                        other, e.name
                     )
                 }));
             }
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(i);
+            last = Some(j);
+        }
+        match last {
+            Some(j) => index.next[j] = id,
+            None => {
+                index.first.insert(h, id);
             }
         }
     }
-    if !capitals {
-        return Ok(folded);
-    }
-    let mut by_name = map_with_capacity(entries.len());
-    for (i, e) in entries.iter().enumerate() {
-        by_name.insert(e.name.clone(), i);
-    }
-    Ok(by_name)
+    Ok(index)
 }
 
 /// Only stored (0) and deflated (8) records can be read — the two methods torch's own zip

@@ -35,6 +35,8 @@ pub struct TreeNode {
     pub parent: Option<NodeId>,
     /// 0 for the root's children.
     pub depth: u32,
+    /// The children in natural order; empty when that is their file order (the tree's walks
+    /// then read `children_file`).
     pub children_natural: Vec<NodeId>,
     pub children_file: Vec<NodeId>,
     pub tensors: u64,
@@ -161,6 +163,8 @@ impl Tree {
             leaves.push((2 * v.after as u64, NodeKind::Value(i as u32), &v.path));
         }
         crate::order::sort_by_key(&mut leaves, |l| l.0);
+        // the folders of the previous leaf, outermost first: (folder key, folder)
+        let mut recent: Vec<((NodeId, bool, &str), NodeId)> = Vec::new();
         for (order, kind, path) in leaves {
             let (numel, bytes) = match kind {
                 NodeKind::Tensor(i) => (entries[i as usize].numel, entries[i as usize].bytes),
@@ -192,27 +196,36 @@ impl Tree {
                         }
                         break 'elems;
                     }
+                    let level = folders_made;
                     folders_made += 1;
                     // the folder key distinguishes an element boundary from a dot
                     let key = (parent, pi == 0, part);
-                    parent = match folders.get(&key) {
-                        Some(&id) => id,
-                        None => {
-                            // its path: the parent's, then `/` (element) or `.` (dotted part)
-                            let above = &t.nodes[parent as usize].path;
-                            let mut folder_path =
-                                String::with_capacity(above.len() + 1 + part.len());
-                            if !above.is_empty() {
-                                folder_path.push_str(above);
-                                folder_path.push(if pi == 0 { '/' } else { '.' });
+                    // the previous leaf's folder at this level, when it is the same one (keys
+                    // in file order share most of their folders: no hashing for those)
+                    if let Some(&(_, id)) = recent.get(level).filter(|(k, _)| *k == key) {
+                        parent = id;
+                    } else {
+                        recent.truncate(level);
+                        parent = match folders.get(&key) {
+                            Some(&id) => id,
+                            None => {
+                                // its path: the parent's, then `/` (element) or `.` (dotted part)
+                                let above = &t.nodes[parent as usize].path;
+                                let mut folder_path =
+                                    String::with_capacity(above.len() + 1 + part.len());
+                                if !above.is_empty() {
+                                    folder_path.push_str(above);
+                                    folder_path.push(if pi == 0 { '/' } else { '.' });
+                                }
+                                folder_path.push_str(part);
+                                let id = t.push(parent, part.to_string(), NodeKind::Folder, order);
+                                t.nodes[id as usize].path = folder_path;
+                                folders.insert(key, id);
+                                id
                             }
-                            folder_path.push_str(part);
-                            let id = t.push(parent, part.to_string(), NodeKind::Folder, order);
-                            t.nodes[id as usize].path = folder_path;
-                            folders.insert(key, id);
-                            id
-                        }
-                    };
+                        };
+                        recent.push((key, parent));
+                    }
                     match more {
                         Some(m) => rest_of_elem = m,
                         None => break,
@@ -242,22 +255,19 @@ impl Tree {
                 at = node.parent;
             }
         }
-        // natural order of every node's children
+        // natural order of every node's children, kept only where it differs from file order
         // (children are often in natural order already: numbered layers saved in order)
         for i in 0..t.nodes.len() {
             let kids = &t.nodes[i].children_file;
-            if kids.len() < 2 {
-                t.nodes[i].children_natural = kids.clone();
-                continue;
-            }
             let cmp = |&a: &NodeId, &b: &NodeId| {
                 let (x, y) = (&t.nodes[a as usize], &t.nodes[b as usize]);
                 natural_cmp(&x.label, &y.label).then(x.order.cmp(&y.order))
             };
-            let mut kids = kids.clone();
-            if !kids.is_sorted_by(|a, b| cmp(a, b).is_le()) {
-                crate::order::sort_by(&mut kids, cmp);
+            if kids.is_sorted_by(|a, b| cmp(a, b).is_le()) {
+                continue;
             }
+            let mut kids = kids.clone();
+            crate::order::sort_by(&mut kids, cmp);
             t.nodes[i].children_natural = kids;
         }
         t
@@ -290,8 +300,8 @@ impl Tree {
     fn children(&self, n: NodeId, order: Order) -> &[NodeId] {
         let node = &self.nodes[n as usize];
         match order {
-            Order::Natural => &node.children_natural,
-            Order::File => &node.children_file,
+            Order::Natural if !node.children_natural.is_empty() => &node.children_natural,
+            _ => &node.children_file,
         }
     }
 

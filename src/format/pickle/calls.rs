@@ -129,7 +129,7 @@ pub fn persistent_load(u: &mut Unpickler, pid: Id) -> Result<Value, String> {
         }
     }
     let items = match u.get(pid) {
-        Value::Tuple(items) => items.clone(),
+        Value::Tuple(items) => items,
         other => {
             return Ok(Inert::value(
                 "<persistent id>",
@@ -138,18 +138,29 @@ pub fn persistent_load(u: &mut Unpickler, pid: Id) -> Result<Value, String> {
             ))
         }
     };
-    let tag = items.first().and_then(|&i| str_of(u, i));
-    if tag.as_deref() != Some("storage") {
+    // the tag as `str_of` reads it, compared without a copy
+    let is_storage = items.first().is_some_and(|&i| match u.get(i) {
+        Value::Str(s) => s == "storage",
+        Value::Bytes(b) => b == b"storage",
+        _ => false,
+    });
+    if !is_storage {
+        let tag = items.first().and_then(|&i| str_of(u, i));
         return Ok(Inert::value(
             "<persistent id>",
             tag.unwrap_or_else(|| "?".into()),
-            items,
+            items.clone(),
         ));
     }
-    if items.len() < 5 {
+    // at most the six fields read below (the ids are copied: the resolver needs `u` mutably)
+    let count = items.len();
+    let mut fields = [0 as Id; 6];
+    let n = count.min(fields.len());
+    fields[..n].copy_from_slice(&items[..n]);
+    let items = &fields[..n];
+    if count < 5 {
         return Err(format!(
-            "storage persistent id has {} fields, expected 5 or 6",
-            items.len()
+            "storage persistent id has {count} fields, expected 5 or 6"
         ));
     }
     let class = match u.get(items[1]) {

@@ -107,6 +107,43 @@ pub fn key_of(u: &Unpickler, id: Id) -> Key {
     }
 }
 
+/// A dict key borrowed from the arena while a dict's keys are deduplicated (equal exactly when
+/// the [`Key`]s [`key_of`] makes are).
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum KeyRef<'a> {
+    Str(&'a str),
+    Int(i64),
+    Other(String),
+}
+
+impl<'a> KeyRef<'a> {
+    fn of(u: &'a Unpickler, id: Id) -> KeyRef<'a> {
+        match u.get(id) {
+            Value::Str(s) => KeyRef::Str(s),
+            Value::Int(i) => KeyRef::Int(*i),
+            other => KeyRef::Other(short_repr(u, other, 2)),
+        }
+    }
+
+    /// The path segment (as [`Key::segment`]).
+    fn segment(&self) -> String {
+        match self {
+            KeyRef::Str(s) => s.to_string(),
+            KeyRef::Int(i) => i.to_string(),
+            KeyRef::Other(s) => s.clone(),
+        }
+    }
+
+    /// The key, given its segment.
+    fn into_key(self, segment: String) -> Key {
+        match self {
+            KeyRef::Str(_) => Key::Str(segment),
+            KeyRef::Int(i) => Key::Int(i),
+            KeyRef::Other(s) => Key::Other(s),
+        }
+    }
+}
+
 fn short_repr(u: &Unpickler, v: &Value, depth: usize) -> String {
     match v {
         Value::None => "None".into(),
@@ -215,13 +252,17 @@ impl Builder<'_, '_> {
         list_tensors: bool,
     ) -> Vec<(Key, Node)> {
         // Python dict semantics: a key set twice keeps its first position and its last value.
-        let mut slot: FastMap<Key, usize> = map_with_capacity(items.len());
-        let mut last: Vec<(Key, Id)> = Vec::with_capacity(items.len());
+        // Keys are compared borrowed from the arena; each is copied once, as its path segment,
+        // which then becomes the node's key.
+        let u = self.u;
+        let mut slot: FastMap<KeyRef, usize> = map_with_capacity(items.len());
+        let mut last: Vec<(KeyRef, Id)> = Vec::with_capacity(items.len());
         for &(k, v) in items {
-            let key = key_of(self.u, k);
+            let key = KeyRef::of(u, k);
             let kb = match &key {
-                Key::Str(s) | Key::Other(s) => s.len(),
-                Key::Int(_) => 0,
+                KeyRef::Str(s) => s.len(),
+                KeyRef::Other(s) => s.len(),
+                KeyRef::Int(_) => 0,
             };
             // the key is held twice (slot map and pairs) and once more in the node
             if !self.charge(3 * kb + 3 * std::mem::size_of::<Key>()) {
@@ -235,12 +276,13 @@ impl Builder<'_, '_> {
                 }
             }
         }
+        drop(slot);
         last.into_iter()
             .map(|(key, v)| {
                 path.push(key.segment());
                 let n = self.node(v, path, list_tensors);
-                path.pop();
-                (key, n)
+                let segment = path.pop().unwrap_or_default();
+                (key.into_key(segment), n)
             })
             .collect()
     }
