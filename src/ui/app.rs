@@ -27,8 +27,7 @@ use super::tree::{Filter, NodeKind};
 use super::worker_client::WorkerClient;
 use crate::display::{group_digits, human_bytes, human_count};
 use crate::worker::protocol::{
-    ErrorKind, ErrorReply, JsFile, Request, RequestId, Response, StatsRow, Summary, Tier, Verdict,
-    WARM_ID,
+    ErrorKind, ErrorReply, JsFile, Request, Response, StatsRow, Summary, Tier, Verdict, WARM_ID,
 };
 use leptos::prelude::*;
 use std::sync::Arc;
@@ -550,7 +549,6 @@ fn layer_stats(
         rows.set(shown.unwrap_or_default());
     });
     // a new file: fresh slots, and its statistics when it is small enough
-    let auto_started = StoredValue::new(None::<RequestId>);
     Effect::new(move |_| {
         let Some(f) = ck.original.get() else { return };
         if f.id == WARM_ID {
@@ -576,11 +574,7 @@ fn layer_stats(
                 let same = ck
                     .original
                     .try_with_untracked(|o| o.as_ref().map(|o| o.id) == Some(open_id));
-                if same == Some(true)
-                    && auto_started.get_value() != Some(open_id)
-                    && running.get_untracked().is_none()
-                {
-                    auto_started.set_value(Some(open_id));
+                if same == Some(true) && running.get_untracked().is_none() {
                     start_all.run(());
                 }
             });
@@ -637,17 +631,10 @@ fn progress(label: String, format: Option<String>) -> impl IntoView {
 fn on_answer(state: RwSignal<PageState>, ck: PageCheckpoint, r: Response) {
     match r {
         Response::Summary(s) if s.id == WARM_ID => show_warm(ck, s),
-        Response::Ready
-            if ck
-                .original
-                .with_untracked(|o| o.as_ref().is_some_and(|o| o.id == WARM_ID)) =>
-        {
+        Response::Ready if warm_shown(ck) => {
             // the warm-up file's first frame (its style and layout) first, then ready
             after_frame(move || {
-                if ck
-                    .original
-                    .with_untracked(|o| o.as_ref().is_some_and(|o| o.id == WARM_ID))
-                {
+                if warm_shown(ck) {
                     ck.original.set(None);
                     ck.opened.set(None);
                 }
@@ -708,6 +695,12 @@ fn show_warm(ck: PageCheckpoint, mut s: Summary) {
     let f = Arc::new(OpenedFile::new(WARM_ID, "warm.pth".into(), entries, values));
     ck.original.set(Some(f.clone()));
     ck.opened.set(Some(f));
+}
+
+/// True while the worker's warm-up file is the open one.
+fn warm_shown(ck: PageCheckpoint) -> bool {
+    ck.original
+        .with_untracked(|o| o.as_ref().is_some_and(|o| o.id == WARM_ID))
 }
 
 /// Fetch the page's own `sample.pth` and open it like a picked file.

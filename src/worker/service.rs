@@ -376,8 +376,8 @@ pub fn start() {
     scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
     // the handler lives as long as the worker
     onmessage.forget();
-    if let Some(v) = warm_up() {
-        let _ = scope.post_message_with_transfer(&v, &transfer_list(&v));
+    if let Some(summary) = warm_up() {
+        post_to(&scope, summary);
     }
     let _ = scope.post_message(&encode(&Response::Ready));
 }
@@ -392,7 +392,7 @@ const WARM: &[u8] = include_bytes!("../../assets/warm.pth");
 /// encoding) out of the user's first open. Its summary (id [`WARM_ID`]) is returned for the
 /// page, which does the same with its side (decoding, tree, rendering); nothing else is posted,
 /// kept or read from a file (the counts of `blob::read_counts` stay as they were).
-fn warm_up() -> Option<JsValue> {
+fn warm_up() -> Option<Response> {
     let mut session = Session::new();
     let files = vec![NamedSource {
         name: "warm.pth".into(),
@@ -400,7 +400,7 @@ fn warm_up() -> Option<JsValue> {
     }];
     let mut summary = None;
     let reply = &mut |r: Response| match r {
-        Response::Summary(_) => summary = Some(encode_owned(r)),
+        Response::Summary(_) => summary = Some(r),
         r => {
             let _ = encode_owned(r);
         }
