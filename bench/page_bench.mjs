@@ -18,7 +18,8 @@
 // rows) but asserts no time.
 // `--open-only`: only the three opens (with their breakdown), the filter and the sizes, for quick
 // before/after comparisons of the open path.
-//   node bench/page_bench.mjs [--smoke] [--open-only] [--runs N] [--size-gib G]
+// `--only small,big`: with --open-only, only those opens (small, big, keys).
+//   node bench/page_bench.mjs [--smoke] [--open-only [--only LIST]] [--runs N] [--size-gib G]
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -33,6 +34,8 @@ const opt = (name, dflt) => {
 };
 const SMOKE = args.includes('--smoke');
 const OPEN_ONLY = args.includes('--open-only');
+// `--only small,keys`: with --open-only, just those opens
+const ONLY = opt('--only', 'small,big,keys').split(',');
 const RUNS = Number(opt('--runs', SMOKE ? 1 : 3));
 const SIZE_GIB = Number(opt('--size-gib', SMOKE ? 1 / 256 : 4));
 const KEYS = SMOKE ? 2000 : 50_000;
@@ -203,7 +206,11 @@ const res = { small: [], big: [], keys: [], filter: [], statsBig: [], statsKeys:
 try {
   for (let run = 1; run <= RUNS; run++) {
     const { context, page } = await openPage({ browser, server }, { viewport: { width: 1280, height: 900 } });
-    for (const k of ['small', 'big', 'keys']) {
+    for (const k of ['small', 'big', 'keys'].filter((k) => !OPEN_ONLY || ONLY.includes(k))) {
+      // every open is timed on an idle page: the previous file's automatic statistics (files up
+      // to 1 GiB; they start a frame after its tree) would otherwise run on the pool during it
+      await page.waitForTimeout(300);
+      await page.locator('[data-testid="overview"][data-running="true"]').waitFor({ state: 'detached', timeout: T_LONG });
       const r = await openTimed(page, files[k], counts[k]);
       res[k].push(r.paint);
       res.breakdown[k] ??= [];
@@ -288,17 +295,25 @@ try {
   await browser.close();
   await server.close();
 }
+/** One open's steps, each the median over the runs (a step missing in a run is left out). */
+function printBreakdown(k) {
+  const rs = res.breakdown[k] ?? [];
+  if (!rs.length) return;
+  const steps = Object.keys(rs[0].steps).map((n) => {
+    const xs = rs.map((r) => r.steps[n]).filter((v) => v != null);
+    return `${n} ${xs.length ? fmt(median(xs), 1) : '—'}`;
+  });
+  console.log(`  ${k}: ${steps.join(' · ')}; ${rs.at(-1).reads}`);
+}
+
 if (OPEN_ONLY) {
   const gz = gzipSizes();
   console.log(`\nopens only — median of ${RUNS} run(s), ms from \`change\` to the next frame after the count is on screen`);
-  for (const k of ['small', 'big', 'keys']) console.log(`  ${k} (${counts[k]} tensors): ${ms(median(res[k]))} (runs: ${res[k].map((x) => fmt(x)).join(', ')})`);
-  console.log(`  filter ${counts.keys} keys, per keystroke (median / max): ${ms(median(res.filter))} / ${ms(Math.max(...res.filter))}`);
+  for (const k of ONLY) console.log(`  ${k} (${counts[k]} tensors): ${ms(median(res[k]))} (runs: ${res[k].map((x) => fmt(x)).join(', ')})`);
+  if (res.filter.length) console.log(`  filter ${counts.keys} keys, per keystroke (median / max): ${ms(median(res.filter))} / ${ms(Math.max(...res.filter))}`);
   console.log(`  shipped wasm + JS, gzip -9: ${(gz.total / 1024).toFixed(0)} KiB (${gz.rows.join(', ')})`);
-  console.log('breakdown of the last run (ms after `change`):');
-  for (const k of ['small', 'big', 'keys']) {
-    const r = res.breakdown[k].at(-1);
-    console.log(`  ${k}: ${Object.entries(r.steps).map(([n, v]) => `${n} ${fmt(v, 1)}`).join(' · ')}; ${r.reads}`);
-  }
+  console.log(`breakdown, each step's median of ${RUNS} run(s) (ms after \`change\`):`);
+  for (const k of ONLY) printBreakdown(k);
   process.exit(0);
 }
 
@@ -336,11 +351,8 @@ console.log(`| worker wasm memory, ${mb(fs.statSync(files.big).size)} file: afte
 const fileMB = fs.statSync(files.big).size / 1e6;
 const readRate = (k) => fmt(fileMB / (median(res.reads.map((r) => r[k])) / 1e3));
 console.log(`| raw reads of the ${mb(fs.statSync(files.big).size)} file in a worker (16 MiB pieces) | FileReaderSync ${readRate('fileReaderSync')} MB/s · Blob.arrayBuffer() ${readRate('arrayBuffer')} MB/s · Blob.stream() ${readRate('stream')} MB/s | | |`);
-console.log('\nbreakdown of the last run (ms after `change`):');
-for (const k of ['small', 'big', 'keys']) {
-  const r = res.breakdown[k].at(-1);
-  console.log(`  ${k}: ${Object.entries(r.steps).map(([n, v]) => `${n} ${fmt(v, 1)}`).join(' · ')}; ${r.reads}`);
-}
+console.log(`\nbreakdown, each step's median of ${RUNS} run(s) (ms after \`change\`):`);
+for (const k of ['small', 'big', 'keys']) printBreakdown(k);
 if (SMOKE) {
   // the smoke run checks that every row was measured (numbers, not a time limit)
   const vals = [median(res.small), median(res.big), median(res.keys), median(res.filter), pageBigMBs, pageKeysTps, natBigMBs];

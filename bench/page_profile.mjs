@@ -9,9 +9,11 @@
 //   node bench/page_profile.mjs DIST SCENARIO FILE [TOP]
 // (bench/smoke.sh runs `dist open` on the smoke benchmark's small file.)
 //   SCENARIO: open   — the page's first open of FILE (count on screen, then 500 ms)
-//             reopen — FILE opened once, then traced while it opens again
+//             reopen — FILE (or PRE=other file) opened once, then traced while FILE opens
 //             stats  — traced while FILE opens and until its whole-file statistics are done
 //             filter — FILE opened, then traced while "layers.4" is typed into the tree search
+// FOCUS=fn: totals only of stacks through a function whose name contains fn; WINDOW=a,b: only
+// the samples between the user-timing marks `ws:a` and `ws:b` (any thread; `+ms`: ms after `ws:a`)
 import fs from 'node:fs';
 import { serve } from '../scripts/static-server.mjs';
 import { chromium, CHROMIUM, CHROMIUM_ARGS, testid, openPage } from '../tests/e2e/harness.mjs';
@@ -29,7 +31,8 @@ const trace = '/tmp/page-profile-trace.json';
 try {
   const { page } = await openPage({ browser, server }, { viewport: { width: 1280, height: 900 } });
   if (scenario !== 'open' && scenario !== 'stats') {
-    await testid(page, 'file-input').setInputFiles(file);
+    // PRE=file: open that file first instead (e.g. a first open of FILE after another file's)
+    await testid(page, 'file-input').setInputFiles(process.env.PRE || file);
     await testid(page, 'tensor-count').waitFor();
   }
   await page.waitForTimeout(1000);
@@ -78,20 +81,37 @@ const profiles = new Map();
 for (const e of ev) {
   if (e.name !== 'ProfileChunk' && e.name !== 'Profile') continue;
   const key = `${e.pid}:${e.id}`;
-  const p = profiles.get(key) ?? { thread: `${e.pid}:${e.tid}`, nodes: new Map(), samples: [], deltas: [] };
+  const p = profiles.get(key) ?? { thread: `${e.pid}:${e.tid}`, nodes: new Map(), samples: [], deltas: [], start: 0 };
   profiles.set(key, p);
-  if (e.name === 'Profile') continue;
+  if (e.name === 'Profile') {
+    p.start = e.args?.data?.startTime ?? 0;
+    continue;
+  }
   const d = e.args?.data ?? {};
   for (const n of d.cpuProfile?.nodes ?? []) p.nodes.set(n.id, n);
   p.samples.push(...(d.cpuProfile?.samples ?? []));
   p.deltas.push(...(d.timeDeltas ?? []));
+}
+// WINDOW=markA,markB: only samples between the first `ws:markA` and the first `ws:markB` after
+// it (user-timing marks of any thread, e.g. WINDOW=w:recv,w:posted:detected)
+const win = [-Infinity, Infinity];
+if (process.env.WINDOW) {
+  const [a, b] = process.env.WINDOW.split(',');
+  const ts = (name, after) => ev.find((e) => e.name === `ws:${name}` && e.ts >= after)?.ts;
+  win[0] = ts(a, -Infinity);
+  win[1] = b.startsWith('+') ? win[0] + Number(b.slice(1)) * 1e3 : ts(b, win[0]);
+  if (win[0] == null || win[1] == null) throw new Error(`WINDOW marks not found: ${process.env.WINDOW}`);
+  console.log(`window ${process.env.WINDOW}: ${((win[1] - win[0]) / 1e3).toFixed(1)} ms`);
 }
 let threads = 0;
 for (const p of profiles.values()) {
   const self = new Map();
   const total = new Map();
   let all = 0;
+  let at = p.start;
   for (let i = 0; i < p.samples.length; i++) {
+    at += p.deltas[i] ?? 0;
+    if (at < win[0] || at > win[1]) continue;
     const dt = (p.deltas[i + 1] ?? 0) / 1e3;
     const n = p.nodes.get(p.samples[i]);
     if (!n) continue;
@@ -117,7 +137,7 @@ for (const p of profiles.values()) {
       total.set(f, (total.get(f) ?? 0) + dt);
     }
   }
-  if (all < 5) continue;
+  if (all < (process.env.WINDOW ? 0.5 : 5)) continue;
   threads++;
   console.log(`\n== thread ${names.get(p.thread) ?? p.thread}: ${all.toFixed(0)} ms of samples (not idle)`);
   const top = (m) => [...m].sort((a, b) => b[1] - a[1]).slice(0, TOP);

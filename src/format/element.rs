@@ -144,26 +144,27 @@ fn minifloat(bits: u32, e_bits: u32, m_bits: u32, bias: i32, special: Special) -
     }
 }
 
-/// The 256-entry decode table of a float8 dtype (or of one float4 nibble, entries 0..16).
-pub fn f8_table(dtype: DType) -> Option<[f32; 256]> {
-    let mut t = [0f32; 256];
-    for (b, slot) in t.iter_mut().enumerate() {
-        let b = b as u32;
-        *slot = match dtype {
-            DType::F8E4M3FN => minifloat(b, 4, 3, 7, Special::Fn),
-            DType::F8E5M2 => minifloat(b, 5, 2, 15, Special::Ieee),
-            DType::F8E4M3FNUZ => minifloat(b, 4, 3, 8, Special::Fnuz),
-            DType::F8E5M2FNUZ => minifloat(b, 5, 2, 16, Special::Fnuz),
-            DType::F8E8M0FNU => {
-                if b == 0xff {
-                    f32::NAN
-                } else {
-                    2f64.powi(b as i32 - 127) as f32
-                }
+/// The 256-entry decode table of a float8 dtype (or of one float4 nibble, entries 0..16);
+/// `None` for every other dtype, without building anything (decoders are made per tensor).
+pub fn f8_table(dtype: DType) -> Option<Box<[f32; 256]>> {
+    let code: fn(u32) -> f32 = match dtype {
+        DType::F8E4M3FN => |b| minifloat(b, 4, 3, 7, Special::Fn),
+        DType::F8E5M2 => |b| minifloat(b, 5, 2, 15, Special::Ieee),
+        DType::F8E4M3FNUZ => |b| minifloat(b, 4, 3, 8, Special::Fnuz),
+        DType::F8E5M2FNUZ => |b| minifloat(b, 5, 2, 16, Special::Fnuz),
+        DType::F8E8M0FNU => |b| {
+            if b == 0xff {
+                f32::NAN
+            } else {
+                2f64.powi(b as i32 - 127) as f32
             }
-            DType::F4E2M1FNX2 => minifloat(b & 0xf, 2, 1, 1, Special::None),
-            _ => return None,
-        };
+        },
+        DType::F4E2M1FNX2 => |b| minifloat(b & 0xf, 2, 1, 1, Special::None),
+        _ => return None,
+    };
+    let mut t = Box::new([0f32; 256]);
+    for (b, slot) in t.iter_mut().enumerate() {
+        *slot = code(b as u32);
     }
     Some(t)
 }
@@ -186,7 +187,7 @@ impl Decoder {
             lane,
             unit,
             per_unit,
-            table: f8_table(dtype).map(Box::new),
+            table: f8_table(dtype),
         }
     }
     pub fn dtype(&self) -> DType {
@@ -387,7 +388,7 @@ impl Caster {
             from,
             to,
             overflow: 0,
-            table: f8_table(from).map(Box::new),
+            table: f8_table(from),
         })
     }
 

@@ -435,7 +435,7 @@ fn layer_stats(
     running: RwSignal<Option<u32>>,
 ) {
     // by the opened file's tensor index, and as the shown entries see them
-    let a_rows = RwSignal::new(Vec::<Option<StatsRow>>::new());
+    let a_rows = RwSignal::new(Vec::<super::table_model::RowSlot>::new());
     let rows = RwSignal::new(Vec::new());
     let cancelled = RwSignal::new(false);
     let start_all = Callback::new(move |_: ()| {
@@ -493,7 +493,7 @@ fn layer_stats(
             a_rows.update(|v| {
                 for r in got {
                     if let Some(slot) = v.get_mut(r.tensor as usize) {
-                        *slot = Some(r);
+                        *slot = Some(std::sync::Arc::new(r));
                     }
                 }
             });

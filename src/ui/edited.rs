@@ -14,10 +14,10 @@
 //!   tensors under an optimizer's state are counted apart from the model's parameters.
 //! - [`prefix_suggestions`] are the key prefixes the shown keys actually carry.
 
-use crate::format::fastmap::{map_with_capacity, FastMap};
+use crate::format::fastmap::FastMap;
 use crate::format::DType;
 use crate::worker::protocol::{Entry, JournalReply, TensorSource, ValueEntry};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// What the journal did to one shown entry.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -152,19 +152,27 @@ impl Facts {
     /// The numbers of `entries` (their `marks` say which are removed).
     pub fn of(entries: &[Entry], marks: &[Mark]) -> Facts {
         let mut f = Facts::default();
-        // per storage: its largest view (elements, bytes, dtype, optimizer state)
-        let mut storages: FastMap<u32, (u64, u64, DType, bool)> = map_with_capacity(entries.len());
-        let mut by: BTreeMap<DType, u64> = BTreeMap::new();
+        // per storage (indexed by its index: the reader's storages are numbered from 0): its
+        // largest view (elements, bytes, dtype, optimizer state)
+        let slots = entries
+            .iter()
+            .filter_map(|e| e.storage)
+            .max()
+            .map_or(0, |m| m as usize + 1);
+        let mut storages: Vec<Option<(u64, u64, DType, bool)>> = vec![None; slots];
+        // elements per dtype: a file has a few dtypes (a list beats a map per entry)
+        let mut by: Vec<(DType, u64)> = Vec::new();
         let mut add = |f: &mut Facts, numel: u64, bytes: u64, dtype: DType, optim: bool| {
             f.params = f.params.saturating_add(numel);
             f.bytes = f.bytes.saturating_add(bytes);
             if optim {
                 f.optimizer = f.optimizer.saturating_add(numel);
             }
-            let n = by.entry(dtype).or_insert(0);
-            *n = n.saturating_add(numel);
+            match by.iter_mut().find(|x| x.0 == dtype) {
+                Some(x) => x.1 = x.1.saturating_add(numel),
+                None => by.push((dtype, numel)),
+            }
         };
-        let mut order = vec![];
         for (e, m) in entries.iter().zip(marks) {
             if m.removed {
                 continue;
@@ -174,25 +182,22 @@ impl Facts {
             let here = (e.numel, e.bytes, e.dtype, is_optimizer_state(&e.path));
             match e.storage {
                 None => add(&mut f, here.0, here.1, here.2, here.3),
-                Some(st) => match storages.get_mut(&st) {
+                Some(st) => match &mut storages[st as usize] {
                     Some(best) => {
                         f.tied += 1;
                         if here.0 > best.0 {
                             *best = here;
                         }
                     }
-                    None => {
-                        storages.insert(st, here);
-                        order.push(st);
-                    }
+                    slot @ None => *slot = Some(here),
                 },
             }
         }
-        for st in order {
-            let (n, b, d, o) = storages[&st];
+        for &(n, b, d, o) in storages.iter().flatten() {
             add(&mut f, n, b, d, o);
         }
-        f.by_dtype = by.into_iter().collect();
+        crate::order::sort_by_key(&mut by, |x| x.0);
+        f.by_dtype = by;
         f
     }
 }

@@ -13,6 +13,7 @@
 
 use super::charts::{draw_overview, Frame, Point};
 use super::context::PageCheckpoint;
+use super::table_model::RowSlot;
 use crate::display::{group_digits, human_bytes, short_float};
 use crate::stats::{StatsInput, StatsOptions};
 use crate::worker::protocol::{Entry, StatsRow};
@@ -96,7 +97,7 @@ impl Stat {
 #[derive(Clone, Copy)]
 pub struct LayerStats {
     /// One slot per tensor.
-    pub rows: RwSignal<Vec<Option<StatsRow>>>,
+    pub rows: RwSignal<Vec<RowSlot>>,
     /// The run in progress, if any.
     pub running: RwSignal<Option<u32>>,
     /// The last run was cancelled.

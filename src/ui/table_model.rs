@@ -8,6 +8,11 @@
 use crate::worker::protocol::{Entry, StatsRow};
 use std::cmp::Ordering;
 
+/// One tensor's statistics once computed (the page keeps one slot per tensor). Shared, not
+/// copied: a 50,000-tensor file's slots are copied whole whenever rows arrive or the shown view
+/// changes (a row is ≈ 150 bytes, a slot one pointer).
+pub type RowSlot = Option<std::sync::Arc<StatsRow>>;
+
 /// A column of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Column {
@@ -103,7 +108,7 @@ fn key<'a>(
 pub fn rows(
     entries: &[Entry],
     names: &[&str],
-    stats: &[Option<StatsRow>],
+    stats: &[RowSlot],
     filter: &str,
     sort: Column,
     descending: bool,
@@ -124,7 +129,7 @@ pub fn rows(
             i,
             &entries[i],
             names.get(i).copied().unwrap_or(""),
-            stats.get(i).and_then(|s| s.as_ref()),
+            stats.get(i).and_then(|s| s.as_deref()),
         )
     };
     crate::order::sort_by(&mut shown, |&a, &b| match (k(a), k(b)) {
@@ -163,8 +168,8 @@ mod tests {
         }
     }
 
-    fn stats(t: u32, mean: Option<f64>) -> StatsRow {
-        StatsRow {
+    fn stats(t: u32, mean: Option<f64>) -> std::sync::Arc<StatsRow> {
+        std::sync::Arc::new(StatsRow {
             tensor: t,
             summary: ValueSummary {
                 count: 1,
@@ -173,7 +178,7 @@ mod tests {
             },
             l2: 0.0,
             absmax: None,
-        }
+        })
     }
 
     #[test]

@@ -150,6 +150,8 @@ impl Tree {
             }],
             tensor_node: Vec::with_capacity(entries.len()),
         };
+        // one node per leaf, plus the folders (far fewer): no copy of the grown vector
+        t.nodes.reserve(entries.len() + values.len() + 1);
         // (parent, part follows an element boundary, part) → folder; the parts borrow from the
         // entries' paths, so finding a folder allocates nothing
         let mut folders: FastMap<(NodeId, bool, &str), NodeId> = FastMap::default();

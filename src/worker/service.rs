@@ -382,22 +382,36 @@ pub fn start() {
     let _ = scope.post_message(&encode(&Response::Ready));
 }
 
-/// A tiny torch checkpoint (made by scripts/make_warm.py), opened once from memory by
-/// [`warm_up`].
+/// A tiny torch checkpoint (made by scripts/make_warm.py), opened once by [`warm_up`].
 const WARM: &[u8] = include_bytes!("../../assets/warm.pth");
 
-/// Open [`WARM`] in a throw-away session and encode its answers, before the worker says it is
-/// ready: wasm functions are compiled on their first call, so this moves the compilation of the
-/// open path (detection, zip directory, unpickling, the index, the editor's tree, the answers'
-/// encoding) out of the user's first open. Its summary (id [`WARM_ID`]) is returned for the
-/// page, which does the same with its side (decoding, tree, rendering); nothing else is posted,
-/// kept or read from a file (the counts of `blob::read_counts` stay as they were).
+/// Open [`WARM`] in a throw-away session before the worker says it is ready, the way the page
+/// opens a picked file: wasm functions (and the JS glue's) are compiled on their first call, so
+/// this moves the compilation of the whole open path — the request's decoding, the `File`
+/// reader and its block cache, detection, zip directory, unpickling, the index, the editor's
+/// tree, the answers' encoding — out of the user's first open. The checkpoint goes in as a
+/// `File` made here from its bytes, through [`handle`] with the same messages the page sends
+/// (`open`, then `journal_list`). Its summary (id [`WARM_ID`]) is returned for the page, which
+/// does the same with its side (decoding, tree, rendering); nothing else is posted or kept
+/// (`blob::read_counts` counts its reads: its users take differences).
 fn warm_up() -> Option<Response> {
+    let file = {
+        let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(WARM));
+        web_sys::File::new_with_u8_array_sequence(&parts, "warm.pth").ok()?
+    };
+    // `{"open": {"id": 0, "files": [file]}}` and `{"journal_list": {"id": 0}}`: the page's
+    // messages as serde_wasm_bindgen writes them
+    let message = |kind: &str, files: Option<&web_sys::File>| -> Option<JsValue> {
+        let body = js_sys::Object::new();
+        js_sys::Reflect::set(&body, &"id".into(), &WARM_ID.into()).ok()?;
+        if let Some(f) = files {
+            js_sys::Reflect::set(&body, &"files".into(), &js_sys::Array::of1(f)).ok()?;
+        }
+        let m = js_sys::Object::new();
+        js_sys::Reflect::set(&m, &kind.into(), &body).ok()?;
+        Some(m.into())
+    };
     let mut session = Session::new();
-    let files = vec![NamedSource {
-        name: "warm.pth".into(),
-        source: Box::new(crate::format::MemSource(WARM.to_vec())),
-    }];
     let mut summary = None;
     let reply = &mut |r: Response| match r {
         Response::Summary(_) => summary = Some(r),
@@ -405,7 +419,7 @@ fn warm_up() -> Option<Response> {
             let _ = encode_owned(r);
         }
     };
-    session.open(WARM_ID, files, reply);
-    session.edit_request(&Request::<JsFile>::JournalList { id: WARM_ID }, reply);
+    handle(&mut session, message("open", Some(&file))?, reply);
+    handle(&mut session, message("journal_list", None)?, reply);
     summary
 }
