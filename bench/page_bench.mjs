@@ -285,6 +285,26 @@ try {
         w.postMessage(document.querySelector('#pick').files[0]);
       })));
     }
+    // the pool's reads: as many workers as the statistics pool starts, each reading its part
+    res.parallelReads = [];
+    for (let run = 0; run < RUNS; run++) {
+      res.parallelReads.push(await p2.evaluate(() => new Promise((resolve, reject) => {
+        const f = document.querySelector('#pick').files[0];
+        const n = Math.min(8, Math.max(1, 2 * (navigator.hardwareConcurrency || 1)));
+        const per = Math.ceil(f.size / n);
+        const t0 = performance.now();
+        let left = n;
+        for (let i = 0; i < n; i++) {
+          const w = new Worker('./read_bench_worker.js');
+          w.onmessage = () => {
+            w.terminate();
+            if (--left === 0) resolve({ n, ms: performance.now() - t0 });
+          };
+          w.onerror = (e) => reject(new Error(e.message));
+          w.postMessage({ file: f, start: i * per, end: Math.min(f.size, (i + 1) * per) });
+        }
+      })));
+    }
     await c2.close();
   } finally {
     await s2.close();
@@ -351,6 +371,9 @@ console.log(`| worker wasm memory, ${mb(fs.statSync(files.big).size)} file: afte
 const fileMB = fs.statSync(files.big).size / 1e6;
 const readRate = (k) => fmt(fileMB / (median(res.reads.map((r) => r[k])) / 1e3));
 console.log(`| raw reads of the ${mb(fs.statSync(files.big).size)} file in a worker (16 MiB pieces) | FileReaderSync ${readRate('fileReaderSync')} MB/s · Blob.arrayBuffer() ${readRate('arrayBuffer')} MB/s · Blob.stream() ${readRate('stream')} MB/s | | |`);
+const par = res.parallelReads;
+const parMBs = fileMB / (median(par.map((r) => r.ms)) / 1e3);
+console.log(`| raw FileReaderSync reads of the same file by ${par[0].n} workers at once (the statistics pool's ceiling) | ${fmt(parMBs)} MB/s | ${fmt(natBigMBs)} MB/s (native statistics) | ${fmt(parMBs / natBigMBs, 2)}× |`);
 console.log(`\nbreakdown, each step's median of ${RUNS} run(s) (ms after \`change\`):`);
 for (const k of ['small', 'big', 'keys']) printBreakdown(k);
 if (SMOKE) {

@@ -2,6 +2,9 @@
 // throughput of each — FileReaderSync on 16 MiB slices (what the reader worker does today),
 // `await blob.slice().arrayBuffer()` on 16 MiB slices, and `blob.stream()` — touching one byte
 // per 4 KiB so the data really arrives. Served next to a copy of dist/ only by the benchmark.
+// Given `{ file, start, end }` instead, it reads only that range with FileReaderSync and posts
+// `{ ms }`: several such workers at once measure the parallel read rate the statistics pool
+// can get at most.
 const CHUNK = 16 << 20;
 function touch(u8) {
   let x = 0;
@@ -9,6 +12,14 @@ function touch(u8) {
   return x;
 }
 self.onmessage = async (ev) => {
+  if (ev.data && ev.data.file) {
+    const { file, start, end } = ev.data;
+    const t0 = performance.now();
+    const r = new FileReaderSync();
+    for (let o = start; o < end; o += CHUNK) touch(new Uint8Array(r.readAsArrayBuffer(file.slice(o, Math.min(end, o + CHUNK)))));
+    self.postMessage({ ms: performance.now() - t0 });
+    return;
+  }
   const file = ev.data;
   const out = {};
   let t = performance.now();
