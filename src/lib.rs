@@ -20,3 +20,10 @@ pub mod ui;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cli;
+
+/// The allocator of the page's and the worker's wasm: talc instead of Rust's default dlmalloc
+/// (an index of 50,000 tensors makes about a million small allocations in the worker's parse and
+/// as many again in the page's decode and tree; BENCHMARKS.md has the measurements).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
