@@ -245,16 +245,24 @@ impl Tree {
             };
             if is_tensor {
                 t.tensor_node.push(id);
+                let node = &mut t.nodes[id as usize];
+                node.tensors = 1;
+                node.params = numel;
+                node.bytes = bytes;
             }
-            let mut at = Some(id);
-            while let Some(n) = at {
-                let node = &mut t.nodes[n as usize];
-                if is_tensor {
-                    node.tensors += 1;
-                    node.params = node.params.saturating_add(numel);
-                    node.bytes = node.bytes.saturating_add(bytes);
-                }
-                at = node.parent;
+        }
+        // every folder's totals: a node's id is larger than its parent's (nodes are pushed
+        // under existing ones), so one pass from the last node adds each into its parent
+        for n in (1..t.nodes.len()).rev() {
+            let (tensors, params, bytes, parent) = {
+                let x = &t.nodes[n];
+                (x.tensors, x.params, x.bytes, x.parent)
+            };
+            if let Some(p) = parent {
+                let p = &mut t.nodes[p as usize];
+                p.tensors += tensors;
+                p.params = p.params.saturating_add(params);
+                p.bytes = p.bytes.saturating_add(bytes);
             }
         }
         // natural order of every node's children, kept only where it differs from file order
