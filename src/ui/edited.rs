@@ -14,10 +14,10 @@
 //!   tensors under an optimizer's state are counted apart from the model's parameters.
 //! - [`prefix_suggestions`] are the key prefixes the shown keys actually carry.
 
-use crate::format::fastmap::{map_with_capacity, FastMap};
+use crate::format::fastmap::KeyMap;
 use crate::format::DType;
 use crate::worker::protocol::{Entry, JournalReply, TensorSource, ValueEntry};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// What the journal did to one shown entry.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -80,7 +80,7 @@ impl ShownIndex {
             .filter_map(|e| e.storage)
             .max()
             .map_or(0, |m| m + 1);
-        let mut remap: HashMap<(u32, u32), u32> = HashMap::new();
+        let mut remap: KeyMap<(u32, u32), u32> = KeyMap::new();
         for e in &j.entries {
             let mut entry = e.entry.clone();
             if e.source.input == 0 {
@@ -153,7 +153,8 @@ impl Facts {
     pub fn of(entries: &[Entry], marks: &[Mark]) -> Facts {
         let mut f = Facts::default();
         // per storage: its largest view (elements, bytes, dtype, optimizer state)
-        let mut storages: FastMap<u32, (u64, u64, DType, bool)> = map_with_capacity(entries.len());
+        let mut storages: KeyMap<u32, (u64, u64, DType, bool)> =
+            KeyMap::with_capacity(entries.len());
         let mut by: BTreeMap<DType, u64> = BTreeMap::new();
         let mut add = |f: &mut Facts, numel: u64, bytes: u64, dtype: DType, optim: bool| {
             f.params = f.params.saturating_add(numel);
@@ -211,7 +212,7 @@ const KNOWN_PREFIXES: [&str; 6] = [
 /// known wrapper prefixes any key starts with, and a first dotted part shared by at least half
 /// of the keys. At most four.
 pub fn prefix_suggestions(entries: &[Entry]) -> Vec<String> {
-    let mut counts: FastMap<&str, usize> = FastMap::default();
+    let mut counts: KeyMap<&str, usize> = KeyMap::default();
     for e in entries {
         if let Some(key) = e.path.last() {
             if let Some(dot) = key.find('.') {
