@@ -713,12 +713,12 @@ impl<'de> Deserialize<'de> for BlobHandle {
     }
 }
 
-/// An answer as it crosses to the page: its postcard bytes and the JS values it carries
-/// ([`BlobHandle`]s, in the order the bytes name them).
+/// An answer as it crosses to the page: its postcard bytes ([`super::wire`]) and the JS values
+/// it carries ([`BlobHandle`]s, in the order the bytes name them).
 #[cfg(target_arch = "wasm32")]
 pub fn to_wire(r: &Response) -> Result<(Vec<u8>, Vec<wasm_bindgen::JsValue>), String> {
     HANDLES.with(|h| h.borrow_mut().clear());
-    let bytes = postcard::to_allocvec(r).map_err(|e| e.to_string());
+    let bytes = super::wire::to_bytes(r).map_err(|e| e.to_string());
     let handles = HANDLES.with(|h| std::mem::take(&mut *h.borrow_mut()));
     Ok((bytes?, handles))
 }
