@@ -1,7 +1,7 @@
 //! The page's handle on the reader worker (`worker_loader.js`, built by Trunk from the `worker`
 //! bin).
 //!
-//! Contract: requests sent before the worker posted `"ready"` are queued and sent after it.
+//! Contract: requests sent before the worker posted `Response::Ready` are queued and sent after it.
 //! Every decoded answer goes to `on_response`. If the worker fails (load error, a trap in its
 //! wasm), `on_failure` is told — naming the file being opened when an `open` was in flight —,
 //! the worker is terminated and a fresh one is started, so the page keeps working. The fresh

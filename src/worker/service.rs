@@ -1,8 +1,8 @@
 //! The worker's entry point: decodes page messages, runs them on a [`Session`], posts answers.
 //!
-//! Contract: [`start`] installs the message handler, then posts `"ready"` (the page queues its
-//! requests until then). A message that does not decode is answered with an `error` whose `id`
-//! is `None`. Each answer is posted as soon as it exists (detection before the index).
+//! Contract: [`start`] installs the message handler, then posts [`Response::Ready`] (the page
+//! queues its requests until then). A message that does not decode is answered with an `error`
+//! whose `id` is `None`. Each answer is posted as soon as it exists (detection before the index).
 //! An `all_stats` run is advanced in slices of about [`SLICE_MS`] ms (whole tensors), each slice
 //! scheduled with `setTimeout(0)`, so messages such as `cancel` or `stats` for the selected
 //! tensor are handled between slices; inside a large tensor the session still posts `progress`
@@ -250,7 +250,7 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
     }
 }
 
-/// The worker's `main`: install the message handler and post `"ready"`.
+/// The worker's `main`: install the message handler and post [`Response::Ready`].
 pub fn start() {
     console_error_panic_hook::set_once();
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
