@@ -279,7 +279,7 @@ fn rename_keys(
                         other => other.clone(),
                     })
                     .collect();
-                let mut seen = std::collections::HashMap::new();
+                let mut seen = crate::format::fastmap::KeyMap::new();
                 let mut clashes = vec![];
                 for (i, k) in new.iter().enumerate() {
                     if let Some(j) = seen.insert(k.clone(), i) {
@@ -352,7 +352,7 @@ fn rename_metadata(attrs: &mut [(Key, Node)], prefix: &str, add: bool) {
                 }
             }
             // prefix removal can produce duplicates ("" twice); keep the first of each
-            let mut seen = std::collections::HashSet::new();
+            let mut seen = crate::format::fastmap::KeySet::new();
             items.retain(|(k, _)| seen.insert(k.segment()));
         }
     }
@@ -401,7 +401,7 @@ fn rename_one(
             })
             .collect();
         if !rel.is_empty() && renamed.iter().any(Option::is_some) {
-            let kept: std::collections::HashSet<String> = items
+            let kept: crate::format::fastmap::KeySet<String> = items
                 .iter()
                 .zip(&renamed)
                 .filter(|(_, r)| r.is_none())

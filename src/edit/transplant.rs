@@ -58,7 +58,7 @@ pub fn check_shapes(
     ckpts: &[&Checkpoint],
     tensors: &[(Vec<String>, TensorRef)],
 ) -> Result<(), Refused> {
-    let existing: std::collections::HashMap<String, TensorRef> = target
+    let existing: crate::format::fastmap::KeyMap<String, TensorRef> = target
         .tensors()
         .into_iter()
         .map(|(p, t)| (p.last().cloned().unwrap_or_default(), t))

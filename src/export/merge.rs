@@ -38,10 +38,10 @@ use crate::edit::tree::{ENode, ETree, TensorRef};
 use crate::format::data::TensorRanges;
 use crate::format::element::{f32_to_bf16, f32_to_f16};
 use crate::format::element::{Decoder, Lane};
+use crate::format::fastmap::KeyMap;
 use crate::format::{Checkpoint, DType, Node, Source, SourceError, StorageInfo, TensorInfo};
 use crate::format::{FormatError, TensorKind};
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// A merge method and its parameters (on the page ↔ worker wire: `{"linear": {"weights": …}}`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -149,8 +149,8 @@ pub fn tensor_name(t: &TensorInfo) -> String {
     t.path.join(".")
 }
 
-fn names(c: &Checkpoint) -> Result<HashMap<String, usize>, String> {
-    let mut m = HashMap::with_capacity(c.tensors.len());
+fn names(c: &Checkpoint) -> Result<KeyMap<String, usize>, String> {
+    let mut m = KeyMap::with_capacity(c.tensors.len());
     for (i, t) in c.tensors.iter().enumerate() {
         if m.insert(tensor_name(t), i).is_some() {
             return Err(format!("two tensors are named {:?}", tensor_name(t)));
@@ -297,8 +297,8 @@ pub fn plan(
     let mut merged = vec![];
     let mut tensors = vec![];
     let mut storages = vec![];
-    let mut replace: HashMap<usize, usize> = HashMap::new();
-    let mut ties: HashMap<TieKey, usize> = HashMap::new();
+    let mut replace: KeyMap<usize, usize> = KeyMap::new();
+    let mut ties: KeyMap<TieKey, usize> = KeyMap::new();
     let mut offset = 0u64;
     for (fi, t) in first.tensors.iter().enumerate() {
         let name = tensor_name(t);
@@ -384,7 +384,7 @@ pub fn plan(
 
 fn redirect(
     n: &mut ENode,
-    replace: &HashMap<usize, usize>,
+    replace: &KeyMap<usize, usize>,
     vi: usize,
     first: &Checkpoint,
     copied: &mut usize,

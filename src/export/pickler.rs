@@ -10,7 +10,7 @@
 use crate::edit::tree::{from_node, ENode, ETree, TensorRef};
 use crate::format::checkpoint::{Checkpoint, DictKind, Key, Node, TensorInfo, TensorKind};
 use crate::format::dtype::DType;
-use crate::format::fastmap::FastMap;
+use crate::format::fastmap::KeyMap;
 use crate::format::pickle::safety;
 use crate::format::pickle::value::Value;
 
@@ -63,14 +63,14 @@ struct W<'a> {
     out: Vec<u8>,
     /// Memo slot of each global written, by `module\nname` (looked up through `key`, a
     /// reused buffer: no allocation for a global already written — every tensor names a few).
-    memo: FastMap<String, u32>,
+    memo: KeyMap<String, u32>,
     key: String,
     next_memo: u32,
     storages: Vec<NewStorage>,
     /// (input, storage) → (written storage index, typed class dtype or None for untyped)
-    by_storage: FastMap<(usize, usize), (usize, Option<DType>)>,
+    by_storage: KeyMap<(usize, usize), (usize, Option<DType>)>,
     /// Storages cast whole: (input, storage) → (from, to, written index or usize::MAX).
-    cast_whole: FastMap<(usize, usize), (DType, DType, usize)>,
+    cast_whole: KeyMap<(usize, usize), (DType, DType, usize)>,
     dropped: Vec<String>,
 }
 
@@ -79,12 +79,12 @@ pub fn pickle_tree(tree: &ETree, inputs: &[&Checkpoint]) -> Pickled {
     let mut w = W {
         inputs,
         out: vec![0x80, 2],
-        memo: FastMap::default(),
+        memo: KeyMap::default(),
         key: String::new(),
         next_memo: 0,
         storages: vec![],
-        by_storage: FastMap::default(),
-        cast_whole: FastMap::default(),
+        by_storage: KeyMap::default(),
+        cast_whole: KeyMap::default(),
         dropped: vec![],
     };
     w.plan_storages(tree);
@@ -116,10 +116,10 @@ impl W<'_> {
     /// Decide, per original storage, whether it is written typed (all its uncast tensors share
     /// one dtype that has a legacy storage class) or untyped (v3).
     fn plan_storages(&mut self, tree: &ETree) {
-        let mut dtypes: FastMap<(usize, usize), Vec<DType>> = FastMap::default();
+        let mut dtypes: KeyMap<(usize, usize), Vec<DType>> = KeyMap::default();
         // per storage: (stored dtype, cast, dense) of every tensor on it
         type Use = (DType, Option<DType>, bool);
-        let mut users: FastMap<(usize, usize), Vec<Use>> = FastMap::default();
+        let mut users: KeyMap<(usize, usize), Vec<Use>> = KeyMap::default();
         for (_, t) in tree.tensors() {
             let info = self.info(&t);
             if let Some(s) = info.storage {

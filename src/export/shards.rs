@@ -77,7 +77,7 @@ pub struct ShardPlan {
 /// Split the tensors of `tree` into shards of at most `max` bytes (see the contract).
 pub fn plan_shards(tree: &ETree, inputs: &Inputs, format: OutFormat, max: u64) -> ShardPlan {
     let mut p = ShardPlan::default();
-    let mut seen: std::collections::HashMap<AliasKey, String> = Default::default();
+    let mut seen: crate::format::fastmap::KeyMap<AliasKey, String> = Default::default();
     let mut cur = Shard {
         tensors: vec![],
         bytes: 0,

@@ -20,7 +20,7 @@ use crate::format::data::{read_tensor, read_tensor_owned, DEFAULT_CHUNK};
 use crate::format::dtype::DType;
 use crate::format::element::Caster;
 use crate::format::error::{FormatError, Result};
-use crate::format::fastmap::FastMap;
+use crate::format::fastmap::KeyMap;
 use crate::format::source::Source;
 use crate::format::zip::DESCRIPTOR_CRC_AT;
 use crate::format::zip::{central_directory, descriptor, local_header, ZipRecord};
@@ -464,8 +464,8 @@ pub fn plan_safetensors(tree: &ETree, ckpts: &[&Checkpoint]) -> Result<Safetenso
         dropped: vec![],
         aliases: vec![],
     };
-    let mut names: FastMap<String, usize> = FastMap::default();
-    let mut seen: FastMap<AliasKey, String> = FastMap::default();
+    let mut names: KeyMap<String, usize> = KeyMap::default();
+    let mut seen: KeyMap<AliasKey, String> = KeyMap::default();
     for (path, t) in tree.tensors() {
         let name = path.join(".");
         let info = &ckpts[t.input].tensors[t.index];

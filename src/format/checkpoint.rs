@@ -402,7 +402,7 @@ pub struct SafetyReport {
     /// (module, name) → index in `globals`: [`SafetyReport::add`] is O(1), so a pickle naming a
     /// million globals costs linear time.
     #[serde(skip)]
-    seen: std::collections::HashMap<(String, String), usize>,
+    seen: crate::format::fastmap::KeyMap<(String, String), usize>,
     /// What loading would call, as Python code with every argument in Python's `repr`
     /// (`posix.system('echo pwned')`): calls of globals that are not allowed, first
     /// [`SafetyReport::MAX_LISTED`] distinct ones.
@@ -450,17 +450,14 @@ impl SafetyReport {
     }
     /// Record a global once (the highest tier it was given wins).
     pub fn add(&mut self, g: GlobalRef) {
-        match self.seen.entry((g.module.clone(), g.name.clone())) {
-            std::collections::hash_map::Entry::Occupied(e) => {
-                let h = &mut self.globals[*e.get()];
-                if g.tier > h.tier {
-                    *h = g;
-                }
-            }
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(self.globals.len());
-                self.globals.push(g);
-            }
+        let n = self.globals.len();
+        let i = *self
+            .seen
+            .get_or_insert_with((g.module.clone(), g.name.clone()), || n);
+        if i == n {
+            self.globals.push(g);
+        } else if g.tier > self.globals[i].tier {
+            self.globals[i] = g;
         }
     }
 }

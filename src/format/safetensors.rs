@@ -159,7 +159,7 @@ pub fn parse_header(bytes: &[u8], data_len: u64) -> Result<Header> {
         .map_err(|e| FormatError::at("header", format!("invalid JSON in header: {e}")))?
         .0;
 
-    let mut seen = std::collections::HashSet::with_capacity(members.len());
+    let mut seen = crate::format::fastmap::KeySet::with_capacity(members.len());
     for (name, m) in &members {
         if matches!(m, Member::Entry(_)) && !seen.insert(name.as_str()) {
             return Err(FormatError::at(
@@ -227,7 +227,7 @@ fn parse_metadata(value: Json) -> Result<Vec<(String, String)>> {
         ));
     }
     let mut out: Vec<(String, String)> = Vec::with_capacity(members.len());
-    let mut keys = std::collections::HashSet::with_capacity(members.len());
+    let mut keys = crate::format::fastmap::KeySet::with_capacity(members.len());
     let mut bytes = 0usize;
     for (k, v) in members {
         bytes += k.len() + if let Json::Str(s) = &v { s.len() } else { 0 };

@@ -26,7 +26,7 @@ use super::detect::Format;
 use super::error::{FormatError, Result};
 use super::json::{self, Json};
 use super::source::Source;
-use std::collections::{HashMap, HashSet};
+use crate::format::fastmap::{KeyMap, KeySet};
 
 /// Largest index file accepted: 25 MiB. The index of a 671B-parameter model with ~90k tensors is
 /// under 10 MB; a larger "index" is almost certainly not one, and parsing it would cost memory
@@ -96,9 +96,9 @@ fn read_index_inner(src: &dyn Source) -> Result<ShardIndex> {
         }
         None => return Err(FormatError::new("index has no weight_map")),
     };
-    let mut seen: HashMap<&str, ()> = HashMap::with_capacity(members.len());
+    let mut seen: KeyMap<&str, ()> = KeyMap::with_capacity(members.len());
     let mut shards: Vec<String> = Vec::new();
-    let mut shard_seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut shard_seen: KeySet<&str> = KeySet::new();
     let mut map = Vec::with_capacity(members.len());
     for (tensor, v) in &members {
         let place = || format!("weight_map: tensor '{tensor}'");
@@ -174,7 +174,7 @@ pub fn open_sharded(
     let mut sources: Vec<Box<dyn Source>> = Vec::with_capacity(idx.shards.len());
     let mut parts = Vec::with_capacity(idx.shards.len());
     // first tensor and tensor count per shard, in one pass (linear in the weight_map)
-    let mut per_shard: HashMap<&str, (&str, usize)> = HashMap::new();
+    let mut per_shard: KeyMap<&str, (&str, usize)> = KeyMap::new();
     for (t, f) in &idx.weight_map {
         per_shard.entry(f.as_str()).or_insert((t.as_str(), 0)).1 += 1;
     }
@@ -207,13 +207,13 @@ pub fn open_sharded(
 
 /// Merge opened shards (`parts[i]` is `idx.shards[i]`).
 fn merge(idx: &ShardIndex, parts: Vec<Checkpoint>, index_name: &str) -> Result<Checkpoint> {
-    let shard_no: HashMap<&str, usize> = idx
+    let shard_no: KeyMap<&str, usize> = idx
         .shards
         .iter()
         .enumerate()
         .map(|(i, s)| (s.as_str(), i))
         .collect();
-    let owner: HashMap<&str, usize> = idx
+    let owner: KeyMap<&str, usize> = idx
         .weight_map
         .iter()
         .map(|(t, f)| (t.as_str(), shard_no[f.as_str()]))
@@ -237,7 +237,7 @@ fn merge(idx: &ShardIndex, parts: Vec<Checkpoint>, index_name: &str) -> Result<C
         out.notes.push("the index's weight_map is empty".into());
     }
     let mut items: Vec<(Key, Node)> = Vec::new();
-    let mut taken: HashMap<String, usize> = HashMap::new(); // name → shard that supplied it
+    let mut taken: KeyMap<String, usize> = KeyMap::new(); // name → shard that supplied it
     let mut meta_from: Vec<usize> = Vec::new();
     // the tensors the index puts in each shard, grouped once (linear in the weight_map)
     let mut listed: Vec<Vec<&str>> = vec![Vec::new(); idx.shards.len()];
@@ -249,8 +249,8 @@ fn merge(idx: &ShardIndex, parts: Vec<Checkpoint>, index_name: &str) -> Result<C
         let mut part = part;
         let shard_items = state_dict_items(&mut part, file)?;
         check_listed(&listed[si], &shard_items, file, index_name)?;
-        let mut tmap: HashMap<usize, usize> = HashMap::new();
-        let mut smap: HashMap<usize, usize> = HashMap::new();
+        let mut tmap: KeyMap<usize, usize> = KeyMap::new();
+        let mut smap: KeyMap<usize, usize> = KeyMap::new();
         for (key, node) in shard_items {
             let name = key.segment();
             let (keep, note) = claim(idx, &owner, &taken, &name, si);
@@ -306,7 +306,7 @@ fn check_listed(
     file: &str,
     index_name: &str,
 ) -> Result<()> {
-    let present: HashSet<String> = items.iter().map(|(k, _)| k.segment()).collect();
+    let present: KeySet<String> = items.iter().map(|(k, _)| k.segment()).collect();
     match listed.iter().find(|t| !present.contains(**t)) {
         None => Ok(()),
         Some(t) => Err(FormatError::at(
@@ -324,8 +324,8 @@ fn check_listed(
 /// (`taken`: name → shard that supplied it) — and the note to make about it.
 fn claim(
     idx: &ShardIndex,
-    owner: &HashMap<&str, usize>,
-    taken: &HashMap<String, usize>,
+    owner: &KeyMap<&str, usize>,
+    taken: &KeyMap<String, usize>,
     name: &str,
     si: usize,
 ) -> (bool, Option<String>) {
@@ -405,8 +405,8 @@ fn remap(
     storages: &[super::checkpoint::StorageInfo],
     shard: usize,
     out: &mut Checkpoint,
-    tmap: &mut HashMap<usize, usize>,
-    smap: &mut HashMap<usize, usize>,
+    tmap: &mut KeyMap<usize, usize>,
+    smap: &mut KeyMap<usize, usize>,
 ) {
     if let Node::Tensor { index } = node {
         if let Some(&i) = tmap.get(index) {

@@ -26,7 +26,7 @@ use super::pickle::{
     trailing_note, tree, Id, Limits, StoragePid, StorageResolver, Unpickler, Value,
 };
 use super::source::Source;
-use std::collections::HashMap;
+use crate::format::fastmap::KeyMap;
 
 /// Largest `pickle` member we load (the object, not the tensors).
 const MAX_PICKLE: u64 = 1 << 30;
@@ -89,9 +89,9 @@ fn cstr(b: &[u8]) -> String {
 }
 
 /// Walk the headers; return the data spans of the members by name (last copy wins).
-fn members(src: &dyn Source) -> Result<HashMap<String, Member>> {
+fn members(src: &dyn Source) -> Result<KeyMap<String, Member>> {
     let len = src.len();
-    let mut out = HashMap::new();
+    let mut out = KeyMap::new();
     let mut off = 0u64;
     let mut pax_path: Option<String> = None;
     let mut pax_size: Option<u64> = None;
@@ -299,8 +299,8 @@ impl StorageResolver for NoStorages {
 
 /// The `pickle` member's persistent ids: tensor keys give tensors, storage keys storages.
 struct TarResolver {
-    tensors: HashMap<String, RawTensor>,
-    storages: HashMap<String, (usize, DType)>,
+    tensors: KeyMap<String, RawTensor>,
+    storages: KeyMap<String, (usize, DType)>,
 }
 impl StorageResolver for TarResolver {
     fn storage(&mut self, pid: &StoragePid) -> std::result::Result<usize, String> {
@@ -339,7 +339,7 @@ pub fn open_tar(src: &dyn Source, name: &str) -> Result<Checkpoint> {
 
     // storages
     let mut storages: Vec<StorageInfo> = vec![];
-    let mut by_key: HashMap<String, (usize, DType)> = HashMap::new();
+    let mut by_key: KeyMap<String, (usize, DType)> = KeyMap::new();
     let (count, mut pos) = count_at(&mut u, src, sm, "storages")?;
     for i in 0..count {
         let place = format!("storages: storage {i}");
@@ -417,7 +417,7 @@ pub fn open_tar(src: &dyn Source, name: &str) -> Result<Checkpoint> {
     }
 
     // tensors
-    let mut tensors: HashMap<String, RawTensor> = HashMap::new();
+    let mut tensors: KeyMap<String, RawTensor> = KeyMap::new();
     let (count, mut pos) = count_at(&mut u, src, tm, "tensors")?;
     for i in 0..count {
         let place = format!("tensors: tensor {i}");

@@ -16,7 +16,7 @@ use super::pickle::{
 };
 use super::source::Source;
 use super::zip::{check_method, ZipDirectory, ZipEntry};
-use std::collections::HashMap;
+use crate::format::fastmap::KeyMap;
 
 /// Largest `data.pkl` we load (the pickle, not the tensors).
 const MAX_PICKLE: u64 = 1 << 30;
@@ -271,7 +271,7 @@ pub fn open_zip(src: &dyn Source, name: &str) -> Result<Checkpoint> {
 
 struct LegacyResolver {
     storages: Vec<StorageInfo>,
-    by_key: HashMap<String, usize>,
+    by_key: KeyMap<String, usize>,
     /// Declared element counts, per storage index.
     numel: Vec<u64>,
     /// Storage views: (view storage index, root key, offset in elements).
@@ -366,7 +366,7 @@ fn legacy_from(
 ) -> std::result::Result<Checkpoint, LegacyErr> {
     let mut resolver = LegacyResolver {
         storages: vec![],
-        by_key: HashMap::new(),
+        by_key: KeyMap::new(),
         numel: vec![],
         views: vec![],
     };

@@ -14,7 +14,7 @@
 //! we read it directly and keep full control of the I/O.
 
 use super::error::{FormatError, Result};
-use super::fastmap::{map_with_capacity, FastMap, HashState};
+use super::fastmap::{heads_with_capacity, HashHeads, HashState};
 use super::inflate::{inflate_small, RecordSpan, DEFLATED};
 use super::source::Source;
 use std::hash::{BuildHasher, Hasher};
@@ -52,7 +52,7 @@ pub struct ZipDirectory {
 /// entry long in practice). Folding makes a duplicate name and a case-only difference meet.
 #[derive(Debug, Clone)]
 struct NameIndex {
-    first: FastMap<u64, u32>,
+    first: HashHeads,
     next: Vec<u32>,
     hasher: HashState,
 }
@@ -297,7 +297,7 @@ fn unambiguous_names(entries: &[ZipEntry]) -> Result<NameIndex> {
         ))
     };
     let mut index = NameIndex {
-        first: map_with_capacity(entries.len()),
+        first: heads_with_capacity(entries.len()),
         next: vec![CHAIN_END; entries.len()],
         hasher: HashState::default(),
     };

@@ -17,9 +17,9 @@
 use super::patterns::Sum;
 use crate::format::data::{read_tensor_vec, TensorRanges};
 use crate::format::element::{Decoder, Lane};
+use crate::format::fastmap::KeyMap;
 use crate::format::{Checkpoint, FormatError, Result, Source};
 use serde::Serialize;
-use std::collections::HashMap;
 
 /// Non-contiguous views up to this size are read whole rather than element by element.
 pub const WHOLE_VIEW_LIMIT: u64 = 512 << 20;
@@ -217,7 +217,7 @@ pub fn diff(
     maps: &[(String, String)],
     progress: &mut dyn FnMut(u64, u64) -> bool,
 ) -> Result<DiffReport> {
-    let mut b_keys: HashMap<String, usize> = HashMap::new();
+    let mut b_keys: KeyMap<String, usize> = KeyMap::new();
     for (i, t) in b.tensors.iter().enumerate() {
         b_keys.entry(t.path.join("/")).or_insert(i);
     }

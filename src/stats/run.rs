@@ -16,13 +16,13 @@
 
 use super::engine::{tensor_stats, Dequant, StatsInput, StatsOptions, TensorStats};
 use crate::format::data::read_tensor;
+use crate::format::fastmap::KeyMap;
 use crate::format::{Checkpoint, DType, Result, Source, TensorKind};
-use std::collections::HashMap;
 
 /// Statistics already computed, by (tensor index, bins). Belongs to one opened checkpoint.
 #[derive(Debug, Default, Clone)]
 pub struct StatsCache {
-    map: HashMap<(usize, usize), TensorStats>,
+    map: KeyMap<(usize, usize), TensorStats>,
 }
 
 impl StatsCache {

@@ -67,11 +67,11 @@ use super::moments::Val;
 use super::run::{dequant_of, read_logical, sign_flips};
 use crate::format::data::read_tensor_owned;
 use crate::format::element::{Decoder, Lane};
+use crate::format::fastmap::KeyMap;
 use crate::format::{Checkpoint, DKind, DType, FormatError, Key, Node, Result, Source, TensorInfo};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 /// Factor of the `jump` flag over the tensor's median relative change.
 pub const JUMP_FACTOR: f64 = 10.0;
@@ -837,7 +837,7 @@ pub fn step_points(
     progress: &mut dyn FnMut(u64, u64) -> bool,
 ) -> Result<Option<StepPoints>> {
     let opts = moments_opts(chunk);
-    let prev_keys: HashMap<String, usize> = prev
+    let prev_keys: KeyMap<String, usize> = prev
         .map(|p| model_tensors(p.ckpt).into_iter().collect())
         .unwrap_or_default();
     let mine: Vec<(String, Reading, Option<Reading>)> = model_tensors(cur.ckpt)
@@ -923,7 +923,7 @@ fn walk_run(
         })
         .collect();
     // key → (position in step k's list) per step
-    let mut at: HashMap<&str, Vec<Option<usize>>> = HashMap::new();
+    let mut at: KeyMap<&str, Vec<Option<usize>>> = KeyMap::new();
     let mut keys: Vec<&str> = vec![];
     for (k, list) in lists.iter().enumerate() {
         for (pos, (key, _)) in list.iter().enumerate() {
@@ -1006,7 +1006,7 @@ fn walk_run(
 /// Join the steps (`points[t]` ↔ `steps[t]`) into the run's table and compute the flags.
 pub fn assemble(steps: Vec<StepInfo>, points: &[StepPoints]) -> TrendReport {
     let n = steps.len();
-    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut index: KeyMap<&str, usize> = KeyMap::new();
     let mut tensors: Vec<Series> = Vec::new();
     for (t, sp) in points.iter().enumerate().take(n) {
         for (key, p) in sp.keys.iter().zip(&sp.points) {
@@ -1126,7 +1126,7 @@ fn csv_field(s: &str) -> String {
 /// empty fields for nulls, numbers in Rust's shortest round-trip form, `flags` the kinds at that
 /// cell joined by `;`. Lines end with `\n`.
 pub fn to_csv(r: &TrendReport) -> String {
-    let mut cell_flags: HashMap<(&str, usize), Vec<&str>> = HashMap::new();
+    let mut cell_flags: KeyMap<(&str, usize), Vec<&str>> = KeyMap::new();
     for f in &r.flags {
         cell_flags
             .entry((f.key.as_str(), f.step_index))

@@ -329,7 +329,7 @@ pub fn draw_overview(canvas: &HtmlCanvasElement, points: &[Point], log_y: bool) 
     if points.len() > 2000 {
         // thousands of points: 2-pixel squares, one per distinct pixel, filled as one path (a
         // circle per point took 50,000 canvas calls for 50,000 tensors)
-        let mut seen = crate::format::fastmap::FastSet::default();
+        let mut seen = crate::format::fastmap::KeySet::default();
         let px: Vec<(i32, i32)> = values
             .map(|xy| chart.backend_coord(&xy))
             .filter(|&c| seen.insert(c))

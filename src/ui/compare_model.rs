@@ -59,12 +59,12 @@ pub fn split_selected(
 /// most common prefix one side's keys have on top of the other's (`=module.` when B's keys are
 /// A's with `module.` in front, `model.=` for the reverse), as text for the map field.
 pub fn suggest_map(only_a: &[String], only_b: &[String]) -> Option<String> {
-    use std::collections::{HashMap, HashSet};
-    let a: HashSet<&str> = only_a.iter().map(|s| s.as_str()).collect();
-    let b: HashSet<&str> = only_b.iter().map(|s| s.as_str()).collect();
-    let mut votes: HashMap<String, usize> = HashMap::new();
+    use crate::format::fastmap::{KeyMap, KeySet};
+    let a: KeySet<&str> = only_a.iter().map(|s| s.as_str()).collect();
+    let b: KeySet<&str> = only_b.iter().map(|s| s.as_str()).collect();
+    let mut votes: KeyMap<String, usize> = KeyMap::new();
     // a key's prefixes end at a '.': try each split point
-    let mut vote = |long: &HashSet<&str>, short: &HashSet<&str>, b_side: bool| {
+    let mut vote = |long: &KeySet<&str>, short: &KeySet<&str>, b_side: bool| {
         for k in long {
             for (i, _) in k.match_indices('.') {
                 let (pre, rest) = k.split_at(i + 1);

@@ -29,10 +29,11 @@ use super::compare_model::{parse_maps, split_selected, suggest_map, transplant_o
 use super::context::PageCheckpoint;
 use super::hub;
 use super::widgets::{ErrorNote, TextField};
+use crate::format::fastmap::{KeyMap, KeySet};
 use crate::worker::protocol::{DiffReply, JsFile, OpSpec, Request, Response};
 use leptos::html::Canvas;
 use leptos::prelude::*;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use web_sys::HtmlInputElement;
 
 /// B's name of A key `k` (first matching rule).
@@ -44,7 +45,7 @@ fn to_b(k: &str, maps: &[(String, String)]) -> String {
 #[derive(Default)]
 struct Batch {
     /// Request id → the keys it carries.
-    pending: HashMap<u32, Vec<String>>,
+    pending: KeyMap<u32, Vec<String>>,
     applied: usize,
     refused: Vec<String>,
     maps: Vec<(String, String)>,
@@ -76,7 +77,7 @@ pub fn ComparePanel() -> impl IntoView {
     let filter = RwSignal::new("all".to_string());
     let selected = RwSignal::new(BTreeSet::<String>::new());
     let transplanted = RwSignal::new(0u32);
-    let ours = StoredValue::new(HashSet::<u32>::new());
+    let ours = StoredValue::new(KeySet::<u32>::new());
     let diff_id = StoredValue::new(0u32);
     let chart = NodeRef::<Canvas>::new();
     let ab_key = RwSignal::new(None::<String>);
@@ -499,7 +500,7 @@ fn PatternTransplant(
     transplanted: RwSignal<u32>,
 ) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
-    let ids = StoredValue::new(HashSet::<u32>::new());
+    let ids = StoredValue::new(KeySet::<u32>::new());
     let pattern = RwSignal::new(String::new());
     let replacement = RwSignal::new(String::new());
     let handle = hub::listen(move |r| match r {

@@ -14,10 +14,9 @@
 //!   tensors under an optimizer's state are counted apart from the model's parameters.
 //! - [`prefix_suggestions`] are the key prefixes the shown keys actually carry.
 
-use crate::format::fastmap::FastMap;
+use crate::format::fastmap::KeyMap;
 use crate::format::DType;
 use crate::worker::protocol::{Entry, JournalReply, TensorSource, ValueEntry};
-use std::collections::HashMap;
 
 /// What the journal did to one shown entry.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -80,7 +79,7 @@ impl ShownIndex {
             .filter_map(|e| e.storage)
             .max()
             .map_or(0, |m| m + 1);
-        let mut remap: HashMap<(u32, u32), u32> = HashMap::new();
+        let mut remap: KeyMap<(u32, u32), u32> = KeyMap::new();
         for e in &j.entries {
             let mut entry = e.entry.clone();
             if e.source.input == 0 {
@@ -216,7 +215,7 @@ const KNOWN_PREFIXES: [&str; 6] = [
 /// known wrapper prefixes any key starts with, and a first dotted part shared by at least half
 /// of the keys. At most four.
 pub fn prefix_suggestions(entries: &[Entry]) -> Vec<String> {
-    let mut counts: FastMap<&str, usize> = FastMap::default();
+    let mut counts: KeyMap<&str, usize> = KeyMap::default();
     for e in entries {
         if let Some(key) = e.path.last() {
             if let Some(dot) = key.find('.') {

@@ -13,9 +13,9 @@
 //!   row scaled to its own min..max, so a layer's change over time shows whatever its scale;
 //!   a constant row is 0.5, nulls `None`).
 
+use crate::format::fastmap::KeyMap;
 use crate::stats::trend::{self, Series, StepInfo, StepPoints, TrendReport};
 use crate::worker::trend::RunCheckpoint;
-use std::collections::HashMap;
 
 /// The metric shown by the heatmap and the line charts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +89,7 @@ pub struct RunModel {
     pub checkpoints: Vec<RunCheckpoint>,
     pub order: Vec<usize>,
     /// Computed steps by (checkpoint, previous checkpoint in the order).
-    pub done: HashMap<(u32, Option<u32>), StepPoints>,
+    pub done: KeyMap<(u32, Option<u32>), StepPoints>,
     /// Files that did not open.
     pub errors: Vec<String>,
 }
@@ -100,7 +100,7 @@ impl RunModel {
         RunModel {
             order: (0..checkpoints.len()).collect(),
             checkpoints,
-            done: HashMap::new(),
+            done: KeyMap::new(),
             errors,
         }
     }

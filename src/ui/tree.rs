@@ -10,10 +10,9 @@
 //! with a [`Filter`], every matching leaf with all its ancestors expanded, plus where the match
 //! lies in the leaf's full path) for a virtualized list.
 
-use crate::format::fastmap::FastMap;
+use crate::format::fastmap::{KeyMap, KeySet};
 use crate::worker::protocol::{Entry, ValueEntry};
 use regex_lite::Regex;
-use std::collections::HashSet;
 
 /// Node id (index into [`Tree::nodes`]); 0 is the hidden root.
 pub type NodeId = u32;
@@ -154,7 +153,7 @@ impl Tree {
         t.nodes.reserve(entries.len() + values.len() + 1);
         // (parent, part follows an element boundary, part) → folder; the parts borrow from the
         // entries' paths, so finding a folder allocates nothing
-        let mut folders: FastMap<(NodeId, bool, &str), NodeId> = FastMap::default();
+        let mut folders: KeyMap<(NodeId, bool, &str), NodeId> = KeyMap::default();
         // leaves in file order: values go before the tensor they precede
         let mut leaves: Vec<(u64, NodeKind, &[String])> =
             Vec::with_capacity(entries.len() + values.len());
@@ -316,7 +315,7 @@ impl Tree {
     }
 
     /// Folders whose depth is below `depth` (expand to that depth).
-    pub fn folders_above(&self, depth: u32) -> HashSet<NodeId> {
+    pub fn folders_above(&self, depth: u32) -> KeySet<NodeId> {
         (1..self.nodes.len() as NodeId)
             .filter(|&i| {
                 let n = &self.nodes[i as usize];
@@ -340,7 +339,7 @@ impl Tree {
     /// matching leaf (its full path matched) and its ancestors, all expanded.
     pub fn rows(
         &self,
-        expanded: &HashSet<NodeId>,
+        expanded: &KeySet<NodeId>,
         order: Order,
         filter: Option<&Filter>,
     ) -> Vec<Row> {
@@ -514,7 +513,7 @@ mod tests {
     #[test]
     fn folders_counts_and_paths() {
         let t = sample();
-        let all: HashSet<NodeId> = t.folders_above(99);
+        let all: KeySet<NodeId> = t.folders_above(99);
         let rows = t.rows(&all, Order::Natural, None);
         assert_eq!(
             labels(&t, &rows),
@@ -570,14 +569,14 @@ mod tests {
         );
         assert!(rows[2].has_children && !rows[2].expanded);
         assert!(rows[1].expanded);
-        assert!(t.rows(&HashSet::new(), Order::Natural, None).len() == 3);
+        assert!(t.rows(&KeySet::new(), Order::Natural, None).len() == 3);
     }
 
     #[test]
     fn search_shows_matches_with_ancestors_and_marks() {
         let t = sample();
         let f = Filter::parse("2.W", false).unwrap().unwrap();
-        let rows = t.rows(&HashSet::new(), Order::Natural, Some(&f));
+        let rows = t.rows(&KeySet::new(), Order::Natural, Some(&f));
         assert_eq!(
             labels(&t, &rows),
             vec!["state_dict", "  layers", "    2", "      w"]
@@ -587,17 +586,17 @@ mod tests {
         assert!(rows.iter().take(3).all(|r| r.expanded && r.mark.is_none()));
         // a folder whose own name matches is marked
         let f = Filter::parse("LAYERS", false).unwrap().unwrap();
-        let rows = t.rows(&HashSet::new(), Order::Natural, Some(&f));
+        let rows = t.rows(&KeySet::new(), Order::Natural, Some(&f));
         assert_eq!(labels(&t, &rows)[1], "  layers");
         assert_eq!(rows[1].mark, Some((0, 6)));
         assert_eq!(rows[0].mark, None);
         let f = Filter::parse(r"layers\.\d+\.w$", true).unwrap().unwrap();
-        let rows = t.rows(&HashSet::new(), Order::Natural, Some(&f));
+        let rows = t.rows(&KeySet::new(), Order::Natural, Some(&f));
         assert_eq!(rows.len(), 6);
         assert!(Filter::parse("(", true).is_err());
         assert!(Filter::parse("  ", false).unwrap().is_none());
         let f = Filter::parse("nothing-like-this", false).unwrap().unwrap();
-        assert!(t.rows(&HashSet::new(), Order::Natural, Some(&f)).is_empty());
+        assert!(t.rows(&KeySet::new(), Order::Natural, Some(&f)).is_empty());
         // the ancestors of a node
         let leaf = t.tensor_node[1];
         assert_eq!(t.ancestors(leaf).len(), 3);

@@ -13,8 +13,8 @@ use super::context::{OpenedFile, PageCheckpoint};
 use super::edited::Mark;
 use super::tree::{Filter, NodeId, NodeKind, Order, Row};
 use crate::display::{group_digits, human_bytes, human_count};
+use crate::format::fastmap::KeySet;
 use leptos::prelude::*;
-use std::collections::HashSet;
 use wasm_bindgen::JsCast;
 use web_sys::KeyboardEvent;
 
@@ -31,8 +31,8 @@ pub fn copy_text(text: &str) {
 
 /// The folders of `now` to show open after `before` (another view of the same file, e.g. before
 /// an edit) had `open` open: the same paths, and every folder of a small tree.
-fn still_open(before: &OpenedFile, now: &OpenedFile, open: &HashSet<NodeId>) -> HashSet<NodeId> {
-    let paths: HashSet<&str> = open
+fn still_open(before: &OpenedFile, now: &OpenedFile, open: &KeySet<NodeId>) -> KeySet<NodeId> {
+    let paths: KeySet<&str> = open
         .iter()
         .filter_map(|&n| before.tree.nodes.get(n as usize))
         .map(|n| n.path.as_str())
@@ -52,7 +52,7 @@ fn still_open(before: &OpenedFile, now: &OpenedFile, open: &HashSet<NodeId>) -> 
 pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoView {
     let ck = expect_context::<PageCheckpoint>();
     let order = RwSignal::new(Order::Natural);
-    let expanded = RwSignal::new(HashSet::<NodeId>::new());
+    let expanded = RwSignal::new(KeySet::<NodeId>::new());
     let cursor = RwSignal::new(0usize);
     let scroll_top = RwSignal::new(0.0f64);
     let view_h = RwSignal::new(480.0f64);

@@ -1,7 +1,7 @@
 //! The page's handle on the reader worker (`worker_loader.js`, built by Trunk from the `worker`
 //! bin).
 //!
-//! Contract: requests sent before the worker posted `"ready"` are queued and sent after it.
+//! Contract: requests sent before the worker posted `Response::Ready` are queued and sent after it.
 //! Every decoded answer goes to `on_response`. If the worker fails (load error, a trap in its
 //! wasm), `on_failure` is told — naming the file being opened when an `open` was in flight —,
 //! the worker is terminated and a fresh one is started, so the page keeps working. The fresh
@@ -11,11 +11,11 @@
 //! (the page already has them). So a file that crashes the reader leaves the previous
 //! checkpoint, its journal and its compare file open.
 
+use crate::format::fastmap::KeySet;
 use crate::worker::blob::js_error_text;
 use crate::worker::perf::mark;
 use crate::worker::protocol::{RequestId, Response};
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
@@ -38,7 +38,7 @@ struct Inner {
     /// worker after a crash.
     replay: Vec<JsValue>,
     /// Ids of replayed requests whose answers are dropped.
-    replayed: HashSet<RequestId>,
+    replayed: KeySet<RequestId>,
 }
 
 /// The tag and `id` of a request message (`{"open": {"id": 7, ...}}`).
@@ -85,7 +85,7 @@ impl WorkerClient {
                 on_failure: Rc::new(on_failure),
                 opening: None,
                 replay: Vec::new(),
-                replayed: HashSet::new(),
+                replayed: KeySet::new(),
             })),
         };
         client.start();

@@ -259,9 +259,9 @@ impl Editor {
                 }
             }
         } else {
-            let new_refs: std::collections::HashSet<(usize, usize)> =
+            let new_refs: crate::format::fastmap::KeySet<(usize, usize)> =
                 new.iter().map(|(_, r, _)| *r).collect();
-            let old_refs: std::collections::HashSet<(usize, usize)> =
+            let old_refs: crate::format::fastmap::KeySet<(usize, usize)> =
                 old.iter().map(|(_, r)| *r).collect();
             for (o, r) in &old {
                 if !new_refs.contains(r) {

@@ -527,7 +527,8 @@ mod js {
     /// Post an answer to the page from a task (outside a request's `reply`).
     fn post(r: Response) {
         let scope: web_sys::DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-        let _ = scope.post_message(&crate::worker::service::encode_owned(r));
+        let v = crate::worker::service::encode(&r);
+        let _ = scope.post_message_with_transfer(&v, &crate::worker::service::transfer_list(&v));
     }
 
     /// One output file of a [`DiskJob`]: its name, its parts, and its CRC-32s to fill in.

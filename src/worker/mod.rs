@@ -18,6 +18,7 @@ pub mod session;
 pub mod trend;
 pub mod values;
 pub mod window;
+pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 pub mod blob;

@@ -1,11 +1,15 @@
-//! The messages the page and the worker exchange (structured-cloned JS objects, encoded with
-//! serde + serde-wasm-bindgen on both sides).
+//! The messages the page and the worker exchange: requests as structured-cloned JS objects
+//! (serde + serde-wasm-bindgen), answers as postcard bytes with the JS values they carry beside
+//! them ([`to_wire`] / [`from_wire`]; `worker::service::encode` posts them).
 //!
 //! Contract:
 //! - Every request carries an `id` chosen by the page; every answer to it repeats that `id`, so
 //!   the page can drop answers to requests it no longer cares about.
-//! - Enums are externally tagged (`{"open": {...}}`, `"ready"`), because the request carries JS
+//! - Request enums are externally tagged (`{"open": {...}}`), because a request carries JS
 //!   handles (`File`) that serde-wasm-bindgen can only pass through without buffering.
+//! - Answers use no serde attribute postcard cannot read back (`skip_serializing_if`, `flatten`,
+//!   `untagged`, internal tags): every field is always written; `#[serde(default)]` is only for
+//!   the JSON the native tests read.
 //! - The worker first posts [`Response::Ready`]; messages posted before that are lost.
 //! - For `open`, the worker answers [`Response::Detected`] (name, size, format from the first
 //!   bytes) and then exactly one of [`Response::Summary`] or [`Response::Error`]. An unreadable
@@ -531,7 +535,7 @@ pub struct GlobalInfo {
     pub module: String,
     pub name: String,
     pub tier: Tier,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default)]
     pub why: String,
 }
 
@@ -672,10 +676,61 @@ pub struct Progress {
     pub total: u64,
 }
 
-/// A JS `Blob` carried through serde untouched (natively: nothing).
+/// A JS `Blob` an answer carries (natively: nothing). On the wire it is its position in the
+/// list of JS values beside the answer's bytes ([`to_wire`]).
 #[cfg(target_arch = "wasm32")]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BlobHandle(#[serde(with = "serde_wasm_bindgen::preserve")] pub wasm_bindgen::JsValue);
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlobHandle(pub wasm_bindgen::JsValue);
+
+#[cfg(target_arch = "wasm32")]
+thread_local! {
+    /// The JS values beside the answer being encoded or decoded ([`to_wire`], [`from_wire`]).
+    static HANDLES: std::cell::RefCell<Vec<wasm_bindgen::JsValue>> = const {
+        std::cell::RefCell::new(Vec::new())
+    };
+}
+
+#[cfg(target_arch = "wasm32")]
+impl Serialize for BlobHandle {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let at = HANDLES.with(|h| {
+            let mut h = h.borrow_mut();
+            h.push(self.0.clone());
+            h.len() - 1
+        });
+        s.serialize_u32(at as u32)
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+impl<'de> Deserialize<'de> for BlobHandle {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let at = u32::deserialize(d)? as usize;
+        HANDLES
+            .with(|h| h.borrow().get(at).cloned())
+            .map(BlobHandle)
+            .ok_or_else(|| serde::de::Error::custom("no JS value at this position"))
+    }
+}
+
+/// An answer as it crosses to the page: its postcard bytes ([`super::wire`]) and the JS values
+/// it carries ([`BlobHandle`]s, in the order the bytes name them).
+#[cfg(target_arch = "wasm32")]
+pub fn to_wire(r: &Response) -> Result<(Vec<u8>, Vec<wasm_bindgen::JsValue>), String> {
+    HANDLES.with(|h| h.borrow_mut().clear());
+    let bytes = super::wire::to_bytes(r).map_err(|e| e.to_string());
+    let handles = HANDLES.with(|h| std::mem::take(&mut *h.borrow_mut()));
+    Ok((bytes?, handles))
+}
+
+/// The answer [`to_wire`] encoded.
+#[cfg(target_arch = "wasm32")]
+pub fn from_wire(bytes: &[u8], handles: Vec<wasm_bindgen::JsValue>) -> Result<Response, String> {
+    HANDLES.with(|h| *h.borrow_mut() = handles);
+    let r = postcard::from_bytes(bytes).map_err(|e| format!("the answer does not decode: {e}"));
+    HANDLES.with(|h| h.borrow_mut().clear());
+    r
+}
 
 /// A JS `Blob` carried through serde untouched (natively: nothing).
 #[cfg(not(target_arch = "wasm32"))]

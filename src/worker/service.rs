@@ -1,8 +1,8 @@
 //! The worker's entry point: decodes page messages, runs them on a [`Session`], posts answers.
 //!
-//! Contract: [`start`] installs the message handler, then posts `"ready"` (the page queues its
-//! requests until then). A message that does not decode is answered with an `error` whose `id`
-//! is `None`. Each answer is posted as soon as it exists (detection before the index).
+//! Contract: [`start`] installs the message handler, then posts [`Response::Ready`] (the page
+//! queues its requests until then). A message that does not decode is answered with an `error`
+//! whose `id` is `None`. Each answer is posted as soon as it exists (detection before the index).
 //! An `all_stats` run is advanced in slices of about [`SLICE_MS`] ms (whole tensors), each slice
 //! scheduled with `setTimeout(0)`, so messages such as `cancel` or `stats` for the selected
 //! tensor are handled between slices; inside a large tensor the session still posts `progress`
@@ -11,8 +11,7 @@
 use super::blob;
 use super::perf::mark;
 use super::protocol::{
-    Entry, ErrorKind, ErrorReply, JsFile, Request, RequestId, Response, StatsRow, TensorSource,
-    ValueEntry, WARM_ID,
+    from_wire, to_wire, ErrorKind, ErrorReply, JsFile, Request, Response, TensorSource, WARM_ID,
 };
 use super::session::{NamedSource, Session};
 use std::cell::RefCell;
@@ -63,131 +62,55 @@ fn schedule() {
     let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 0);
 }
 
-/// The wire shape of [`Response::Summary`]: `{"summary": HEAD, "index": BYTES}`. HEAD is the
-/// summary without its entries and values, as a plain object; BYTES (a `Uint8Array` whose
-/// buffer is transferred, not copied) is the postcard encoding of [`IndexWire`]. The index has
-/// tens of thousands of entries: a compact binary decodes several times faster than JSON or a
-/// JS object per field, and the page needs no JSON parser.
-const SUMMARY_TAG: &str = "summary";
-const INDEX_KEY: &str = "index";
-
-/// The index part of a summary, in postcard.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct IndexWire {
-    entries: Vec<Entry>,
-    values: Vec<ValueEntry>,
-}
-
-fn encode_summary(head: &Response, entries: &[Entry], values: &[ValueEntry]) -> Option<JsValue> {
-    let bytes = postcard::to_allocvec(&IndexWireRef { entries, values }).ok()?;
-    let v = serde_wasm_bindgen::to_value(head).ok()?;
-    let body = js_sys::Reflect::get(&v, &JsValue::from_str(SUMMARY_TAG)).ok()?;
-    let index = js_sys::Uint8Array::from(&bytes[..]);
-    js_sys::Reflect::set(&body, &JsValue::from_str(INDEX_KEY), &index).ok()?;
-    Some(v)
-}
-
-/// [`IndexWire`] borrowed from a summary (same encoding).
-#[derive(serde::Serialize)]
-struct IndexWireRef<'a> {
-    entries: &'a [Entry],
-    values: &'a [ValueEntry],
-}
-
-/// The wire shape of [`Response::StatsRows`]: `{"stats_rows": {"id": ID, "rows": [],
-/// "bytes": BYTES}}`, BYTES the postcard encoding of the rows (transferred). A whole-file run
-/// sends tens of thousands of rows: a JS object per row cost the page more to receive and
-/// decode than the worker took to compute them.
-const ROWS_TAG: &str = "stats_rows";
-const ROWS_KEY: &str = "bytes";
-
-fn encode_rows(id: RequestId, rows: &[StatsRow]) -> Option<JsValue> {
-    let bytes = postcard::to_allocvec(rows).ok()?;
-    let v = serde_wasm_bindgen::to_value(&Response::StatsRows { id, rows: vec![] }).ok()?;
-    let body = js_sys::Reflect::get(&v, &JsValue::from_str(ROWS_TAG)).ok()?;
-    let arr = js_sys::Uint8Array::from(&bytes[..]);
-    js_sys::Reflect::set(&body, &JsValue::from_str(ROWS_KEY), &arr).ok()?;
-    Some(v)
-}
-
-/// Encode a response as the JS value posted to the page: a plain object (answers may carry JS
-/// handles), the index (`summary`) as described at [`SUMMARY_TAG`] and statistics rows as at
-/// [`ROWS_TAG`]. [`decode`] reads all of them.
+/// The wire shape of an answer: a JS array `[BYTES, HANDLE…]`. BYTES (a `Uint8Array` whose
+/// buffer is transferred, not copied) is the postcard encoding of the [`Response`]; the
+/// HANDLEs are the JS values it carries (an export's `Blob`), named in BYTES by their position
+/// ([`super::protocol::to_wire`]). A compact binary decodes several times faster than a JS
+/// object per field (an index has tens of thousands of entries, a statistics run as many rows),
+/// and the page then holds one decoder per answer type instead of a JS-object decoder as well.
 pub fn encode(r: &Response) -> JsValue {
-    match r {
-        Response::Summary(s) => encode_owned(Response::Summary(s.clone())),
-        Response::StatsRows { id, rows } => encode_rows(*id, rows).unwrap_or_else(|| plain(r)),
-        r => plain(r),
-    }
-}
-
-/// [`encode`] without copying the index.
-pub fn encode_owned(r: Response) -> JsValue {
-    let Response::Summary(mut s) = r else {
-        return encode(&r);
-    };
-    let entries = std::mem::take(&mut s.entries);
-    let values = std::mem::take(&mut s.values);
-    let head = Response::Summary(s);
-    encode_summary(&head, &entries, &values).unwrap_or_else(|| {
-        plain(&Response::Error(ErrorReply::new(
-            head.id(),
-            ErrorKind::Request,
-            "internal: cannot encode the index",
-        )))
-    })
-}
-
-/// A response as a plain JS object.
-fn plain(r: &Response) -> JsValue {
-    serde_wasm_bindgen::to_value(r).unwrap_or_else(|e| {
-        serde_wasm_bindgen::to_value(&Response::Error(ErrorReply::new(
+    let (bytes, handles) = to_wire(r).unwrap_or_else(|e| {
+        let err = Response::Error(ErrorReply::new(
             r.id(),
             ErrorKind::Request,
             format!("internal: cannot encode an answer: {e}"),
-        )))
-        .expect("an error reply always encodes")
-    })
+        ));
+        to_wire(&err).expect("an error reply always encodes")
+    });
+    let list = js_sys::Array::new();
+    list.push(&js_sys::Uint8Array::from(&bytes[..]));
+    for h in &handles {
+        list.push(h);
+    }
+    list.into()
 }
 
-/// The buffers of an encoded answer to transfer with it (the index's bytes), so posting does
-/// not copy them.
+/// The buffer of an encoded answer to transfer with it, so posting does not copy it.
 pub fn transfer_list(v: &JsValue) -> js_sys::Array {
     let list = js_sys::Array::new();
-    if let Some(bytes) = index_of(v).or_else(|| bytes_of(v, ROWS_TAG, ROWS_KEY)) {
+    if let Some(bytes) = bytes_of(v) {
         list.push(&bytes.buffer());
     }
     list
 }
 
-/// True for an encoded summary (the page times its decoding).
+/// The postcard variant number of [`Response::Summary`] (the first byte of its encoding).
+const SUMMARY_VARIANT: u8 = 2;
+
+/// True for an encoded summary, the answer that carries an index (the page times its
+/// decoding).
 pub fn carries_index(v: &JsValue) -> bool {
-    index_of(v).is_some()
+    bytes_of(v).is_some_and(|b| b.length() > 0 && b.get_index(0) == SUMMARY_VARIANT)
 }
 
-/// The index bytes of an encoded summary.
-fn index_of(v: &JsValue) -> Option<js_sys::Uint8Array> {
-    bytes_of(v, SUMMARY_TAG, INDEX_KEY)
+/// The bytes of an encoded answer.
+fn bytes_of(v: &JsValue) -> Option<js_sys::Uint8Array> {
+    v.dyn_ref::<js_sys::Array>()?.get(0).dyn_into().ok()
 }
 
-/// The `Uint8Array` at `v[tag][key]`, if any.
-fn bytes_of(v: &JsValue, tag: &str, key: &str) -> Option<js_sys::Uint8Array> {
-    if !v.is_object() {
-        return None;
-    }
-    let body = js_sys::Reflect::get(v, &JsValue::from_str(tag)).ok()?;
-    if !body.is_object() {
-        return None;
-    }
-    js_sys::Reflect::get(&body, &JsValue::from_str(key))
-        .ok()?
-        .dyn_into::<js_sys::Uint8Array>()
-        .ok()
-}
-
-/// Post an answer to the page (the index's buffer transferred).
+/// Post an answer to the page (its buffer transferred).
 fn post_to(scope: &DedicatedWorkerGlobalScope, r: Response) {
-    let v = encode_owned(r);
+    let v = encode(&r);
     // posting only fails for uncloneable values, which `encode` never makes
     let _ = scope.post_message_with_transfer(&v, &transfer_list(&v));
 }
@@ -220,24 +143,10 @@ fn sources(id: u32, files: Vec<JsFile>) -> Result<Sources, Box<Response>> {
 
 /// Decode what [`encode`] made (on the page).
 pub fn decode(v: JsValue) -> Result<Response, String> {
-    let index = index_of(&v);
-    let rows = bytes_of(&v, ROWS_TAG, ROWS_KEY);
-    let r = serde_wasm_bindgen::from_value(v).map_err(|e| e.to_string())?;
-    match (r, index, rows) {
-        (Response::Summary(mut s), Some(bytes), _) => {
-            let w: IndexWire = postcard::from_bytes(&bytes.to_vec())
-                .map_err(|e| format!("the index does not decode: {e}"))?;
-            s.entries = w.entries;
-            s.values = w.values;
-            Ok(Response::Summary(s))
-        }
-        (Response::StatsRows { id, .. }, _, Some(bytes)) => {
-            let rows = postcard::from_bytes(&bytes.to_vec())
-                .map_err(|e| format!("statistics rows do not decode: {e}"))?;
-            Ok(Response::StatsRows { id, rows })
-        }
-        (r, _, _) => Ok(r),
-    }
+    let bytes = bytes_of(&v).ok_or("not an encoded answer")?;
+    let list: &js_sys::Array = v.unchecked_ref();
+    let handles = (1..list.length()).map(|i| list.get(i)).collect();
+    from_wire(&bytes.to_vec(), handles)
 }
 
 /// Handle one message from the page on `session`, answering through `reply`.
@@ -341,7 +250,7 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
     }
 }
 
-/// The worker's `main`: install the message handler and post `"ready"`.
+/// The worker's `main`: install the message handler and post [`Response::Ready`].
 pub fn start() {
     console_error_panic_hook::set_once();
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
@@ -416,7 +325,7 @@ fn warm_up() -> Option<Response> {
     let reply = &mut |r: Response| match r {
         Response::Summary(_) => summary = Some(r),
         r => {
-            let _ = encode_owned(r);
+            let _ = encode(&r);
         }
     };
     handle(&mut session, message("open", Some(&file))?, reply);

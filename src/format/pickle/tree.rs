@@ -18,7 +18,7 @@ use super::value::{bigint_to_string, Id, Inert, Value};
 use super::vm::{budget_error, Unpickler, MAX_DEPTH};
 use crate::format::checkpoint::{Key, Node, SafetyReport, TensorInfo};
 use crate::format::dtype::DType;
-use crate::format::fastmap::{map_with_capacity, FastMap, FastSet};
+use crate::format::fastmap::{KeyMap, KeySet};
 
 /// Nodes a tree may have before the rest is elided.
 pub const MAX_NODES: usize = 10_000_000;
@@ -26,7 +26,7 @@ pub const MAX_NODES: usize = 10_000_000;
 struct Builder<'a, 'r> {
     u: &'a Unpickler<'r>,
     tensors: &'a mut Vec<TensorInfo>,
-    on_path: FastSet<Id>,
+    on_path: KeySet<Id>,
     nodes: usize,
     budget: usize,
     /// Current nesting level.
@@ -82,7 +82,7 @@ pub fn build_with_budget(
     let mut b = Builder {
         u,
         tensors,
-        on_path: FastSet::default(),
+        on_path: KeySet::default(),
         nodes: 0,
         budget,
         depth: 0,
@@ -255,7 +255,7 @@ impl Builder<'_, '_> {
         // Keys are compared borrowed from the arena; each is copied once, as its path segment,
         // which then becomes the node's key.
         let u = self.u;
-        let mut slot: FastMap<KeyRef, usize> = map_with_capacity(items.len());
+        let mut slot: KeyMap<KeyRef, usize> = KeyMap::with_capacity(items.len());
         let mut last: Vec<(KeyRef, Id)> = Vec::with_capacity(items.len());
         for &(k, v) in items {
             let key = KeyRef::of(u, k);

@@ -19,7 +19,7 @@ use super::calls::{self, StorageResolver};
 use super::safety;
 use super::value::{DictKind, Id, Inert, Value};
 use crate::format::checkpoint::{GlobalRef, SafetyReport};
-use std::collections::{HashMap, HashSet};
+use crate::format::fastmap::{KeyMap, KeySet};
 
 /// Calls rendered for the safety report at most (each at most [`CALL_TEXT`] characters).
 const CALLS_RENDERED: usize = 4096;
@@ -112,7 +112,7 @@ pub struct Unpickler<'r> {
     /// Memo slots below [`DENSE_MEMO`] live in a vector (pickles number them densely from 0);
     /// larger indices, which only hand-made pickles use, in a map.
     memo: Vec<Option<Id>>,
-    memo_sparse: HashMap<u64, Id>,
+    memo_sparse: KeyMap<u64, Id>,
     memo_len: usize,
     limits: Limits,
     bytes_used: usize,
@@ -126,7 +126,7 @@ pub struct Unpickler<'r> {
     calls_rendered: usize,
     /// Globals already classified (per protocol class: dotted names resolve from protocol 4),
     /// so that a repeated GLOBAL costs one hash lookup.
-    classified: HashSet<(String, String, bool)>,
+    classified: KeySet<(String, String, bool)>,
 }
 
 impl<'r> Unpickler<'r> {
@@ -137,7 +137,7 @@ impl<'r> Unpickler<'r> {
             stack: Vec::new(),
             marks: Vec::new(),
             memo: Vec::new(),
-            memo_sparse: HashMap::new(),
+            memo_sparse: KeyMap::new(),
             memo_len: 0,
             limits,
             bytes_used: 0,
@@ -146,7 +146,7 @@ impl<'r> Unpickler<'r> {
             resolver,
             protocol: 0,
             calls_rendered: 0,
-            classified: HashSet::new(),
+            classified: KeySet::new(),
         }
     }
 
