@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Write assets/warm.pth: the tiny checkpoint the page's worker opens from memory once it has
-started, so the wasm code of the open path is compiled before the user's first file arrives
-(src/worker/service.rs, `warm_up`). Its content is never shown.
+"""Write assets/warm.pth: the tiny checkpoint the page's worker opens once it has started (as a
+File made from its bytes, through its own message handler), so the wasm code of the open path is
+compiled before the user's first file arrives (src/worker/service.rs, `warm_up`). Its content is
+never shown (tests/web.rs checks its index against the tensors made here).
 
     ~/.cache/weightscope/venv/bin/python scripts/make_warm.py assets/warm.pth
 """

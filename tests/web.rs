@@ -639,3 +639,25 @@ fn inspector_and_edit_tab_request_ids_never_collide() {
         );
     }
 }
+
+/// The worker's warm-up goes through its message handler with a `File` and returns the index of
+/// assets/warm.pth (made by scripts/make_warm.py: these four tensors under `model`, in this order).
+#[wasm_bindgen_test]
+fn the_warm_up_opens_its_checkpoint_through_the_message_handler() {
+    let Some(Response::Summary(s)) = service::warm_up() else {
+        panic!("the warm-up gave no summary");
+    };
+    assert_eq!(s.id, weightscope::worker::protocol::WARM_ID);
+    let paths: Vec<String> = s.entries.iter().map(|e| e.path.join("/")).collect();
+    assert_eq!(
+        paths,
+        [
+            "model/layers.0.weight",
+            "model/layers.0.bias",
+            "model/layers.1.weight",
+            "model/steps"
+        ]
+    );
+    let shapes: Vec<Vec<u64>> = s.entries.iter().map(|e| e.shape.clone()).collect();
+    assert_eq!(shapes, [vec![4, 4], vec![4], vec![2, 4], vec![1]]);
+}

@@ -303,7 +303,7 @@ const WARM: &[u8] = include_bytes!("../../assets/warm.pth");
 /// (`open`, then `journal_list`). Its summary (id [`WARM_ID`]) is returned for the page, which
 /// does the same with its side (decoding, tree, rendering); nothing else is posted or kept
 /// (`blob::read_counts` counts its reads: its users take differences).
-fn warm_up() -> Option<Response> {
+pub fn warm_up() -> Option<Response> {
     let file = {
         let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(WARM));
         web_sys::File::new_with_u8_array_sequence(&parts, "warm.pth").ok()?
