@@ -11,20 +11,23 @@ function touch(u8) {
   for (let i = 0; i < u8.length; i += 4096) x ^= u8[i];
   return x;
 }
+/** Bytes [start, end) of `file` through FileReaderSync, CHUNK at a time. */
+function readRange(file, start, end) {
+  const r = new FileReaderSync();
+  for (let o = start; o < end; o += CHUNK) touch(new Uint8Array(r.readAsArrayBuffer(file.slice(o, Math.min(end, o + CHUNK)))));
+}
 self.onmessage = async (ev) => {
   if (ev.data && ev.data.file) {
     const { file, start, end } = ev.data;
     const t0 = performance.now();
-    const r = new FileReaderSync();
-    for (let o = start; o < end; o += CHUNK) touch(new Uint8Array(r.readAsArrayBuffer(file.slice(o, Math.min(end, o + CHUNK)))));
+    readRange(file, start, end);
     self.postMessage({ ms: performance.now() - t0 });
     return;
   }
   const file = ev.data;
   const out = {};
   let t = performance.now();
-  const r = new FileReaderSync();
-  for (let o = 0; o < file.size; o += CHUNK) touch(new Uint8Array(r.readAsArrayBuffer(file.slice(o, o + CHUNK))));
+  readRange(file, 0, file.size);
   out.fileReaderSync = performance.now() - t;
   t = performance.now();
   for (let o = 0; o < file.size; o += CHUNK) touch(new Uint8Array(await file.slice(o, o + CHUNK).arrayBuffer()));

@@ -74,11 +74,7 @@ impl ShownIndex {
         };
         let mut kept = vec![false; original.len()];
         // storages of B files get ids past A's
-        let mut next = original
-            .iter()
-            .filter_map(|e| e.storage)
-            .max()
-            .map_or(0, |m| m + 1);
+        let mut next = storage_ids(original);
         let mut remap: KeyMap<(u32, u32), u32> = KeyMap::new();
         for e in &j.entries {
             let mut entry = e.entry.clone();
@@ -147,18 +143,23 @@ pub struct Facts {
     pub numel: u64,
 }
 
+/// One past the largest storage id of `entries` (0 when none has a storage).
+fn storage_ids(entries: &[Entry]) -> u32 {
+    entries
+        .iter()
+        .filter_map(|e| e.storage)
+        .max()
+        .map_or(0, |m| m + 1)
+}
+
 impl Facts {
     /// The numbers of `entries` (their `marks` say which are removed).
     pub fn of(entries: &[Entry], marks: &[Mark]) -> Facts {
         let mut f = Facts::default();
         // per storage (indexed by its index: the reader's storages are numbered from 0): its
         // largest view (elements, bytes, dtype, optimizer state)
-        let slots = entries
-            .iter()
-            .filter_map(|e| e.storage)
-            .max()
-            .map_or(0, |m| m as usize + 1);
-        let mut storages: Vec<Option<(u64, u64, DType, bool)>> = vec![None; slots];
+        let mut storages: Vec<Option<(u64, u64, DType, bool)>> =
+            vec![None; storage_ids(entries) as usize];
         // elements per dtype: a file has a few dtypes (a list beats a map per entry)
         let mut by: Vec<(DType, u64)> = Vec::new();
         let mut add = |f: &mut Facts, numel: u64, bytes: u64, dtype: DType, optim: bool| {
