@@ -227,7 +227,7 @@ pub fn App() -> impl IntoView {
                 .enumerate()
                 .filter(|(_, &n)| {
                     matches!(f.tree.nodes[n as usize].kind, NodeKind::Tensor(_))
-                        && filter.find(&f.tree.nodes[n as usize].path).is_some()
+                        && filter.find(f.tree.path(n)).is_some()
                 })
                 .map(|(i, _)| i as u32)
                 .collect::<Vec<u32>>(),
@@ -663,8 +663,13 @@ fn on_answer(state: RwSignal<PageState>, ck: PageCheckpoint, r: Response) {
                 ck.show_original.set(false);
                 ck.original.set(Some(f.clone()));
                 ck.opened.set(Some(f));
-                let _ = crate::ui::hub::send(&Request::JournalList {
-                    id: crate::ui::hub::next_id(),
+                // the journal's state (the Edit tab's) once the file's first frame is out: the
+                // worker's work for it (a 50,000-key file's export plans: ≈ 100 ms) would
+                // otherwise share the cores with the page's first render of the file
+                after_frame(|| {
+                    let _ = crate::ui::hub::send(&Request::JournalList {
+                        id: crate::ui::hub::next_id(),
+                    });
                 });
                 crate::worker::perf::mark("p:opened-set");
             }

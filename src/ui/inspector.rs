@@ -116,7 +116,7 @@ pub fn Inspector(busy: RwSignal<Option<Busy>>) -> impl IntoView {
         });
         let label = format!(
             "Statistics of {}",
-            f.tree.nodes[f.tree.tensor_node[t as usize] as usize].path
+            f.tree.path(f.tree.tensor_node[t as usize])
         );
         Busy::begin(busy, sid, label, e.bytes);
         Some(source)
@@ -273,17 +273,11 @@ fn TensorFacts() -> impl IntoView {
         let t = ck.selected.get()?;
         let f = ck.opened.get()?;
         let e = f.entries.get(t as usize)?.clone();
-        let path = f.tree.nodes[f.tree.tensor_node[t as usize] as usize]
-            .path
-            .clone();
+        let path = f.tree.path(f.tree.tensor_node[t as usize]).to_string();
         let shared: Vec<String> = f
             .shared_with(t)
             .into_iter()
-            .map(|o| {
-                f.tree.nodes[f.tree.tensor_node[o as usize] as usize]
-                    .path
-                    .clone()
-            })
+            .map(|o| f.tree.path(f.tree.tensor_node[o as usize]).to_string())
             .collect();
         let copy_path = path.clone();
         let mark = f.marks.get(t as usize).cloned().unwrap_or_default();

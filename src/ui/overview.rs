@@ -240,7 +240,7 @@ pub fn Overview(subset: Memo<Option<Vec<u32>>>) -> impl IntoView {
         let text = fr.x_value(ev.offset_x() as f64 * scale).and_then(|x| {
             let i = x.round().max(0.0) as usize;
             let t = shown.with_untracked(|s| s.get(i).copied())?;
-            let path = &f.tree.nodes[*f.tree.tensor_node.get(t as usize)? as usize].path;
+            let path = f.tree.path(*f.tree.tensor_node.get(t as usize)?);
             let st = stat.get_untracked();
             let v = ls.rows.with_untracked(|r| {
                 r.get(t as usize)

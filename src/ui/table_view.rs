@@ -57,7 +57,7 @@ pub fn TensorTable() -> impl IntoView {
                     f.tree
                         .tensor_node
                         .iter()
-                        .map(|&n| f.tree.nodes[n as usize].path.clone())
+                        .map(|&n| f.tree.path(n).to_string())
                         .collect::<Vec<String>>()
                 })
                 .unwrap_or_default()

@@ -29,31 +29,36 @@ pub enum NodeKind {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TreeNode {
-    pub label: String,
     pub kind: NodeKind,
     pub parent: Option<NodeId>,
     /// 0 for the root's children.
     pub depth: u32,
-    /// The children in natural order; empty when that is their file order (the tree's walks
-    /// then read `children_file`).
-    pub children_natural: Vec<NodeId>,
-    pub children_file: Vec<NodeId>,
     pub tensors: u64,
     pub params: u64,
     pub bytes: u64,
     /// File-order key of the node's first leaf.
     pub order: u64,
-    /// Leaves: the path joined by `/` (as `inspect --json`). Folders: the path of the folder
-    /// (elements joined by `/`, dotted parts by `.`).
-    pub path: String,
+    /// Byte ranges of its path and label in [`Tree::text`] ([`Tree::path`], [`Tree::label`]).
+    path: (u32, u32),
+    label: (u32, u32),
+    /// Its children in file order: a range of [`Tree::kids`].
+    kids: (u32, u32),
+    /// Where its children in natural order start in [`Tree::kids_natural`] (same length), when
+    /// that differs from file order.
+    natural: Option<u32>,
 }
 
-/// The built tree.
+/// The built tree. Its text and child lists live in three buffers (a 50,000-key tree is
+/// ≈ 100,000 nodes: two strings and a child vector each cost a first open ≈ 40 ms).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tree {
     pub nodes: Vec<TreeNode>,
     /// Node of each tensor entry.
     pub tensor_node: Vec<NodeId>,
+    /// Every node's path and label.
+    text: String,
+    kids: Vec<NodeId>,
+    kids_natural: Vec<NodeId>,
 }
 
 /// Sibling order.
@@ -133,24 +138,26 @@ pub const MAX_FOLDER_DEPTH: usize = 256;
 impl Tree {
     /// Build from the index.
     pub fn build(entries: &[Entry], values: &[ValueEntry]) -> Tree {
-        let mut t = Tree {
-            nodes: vec![TreeNode {
-                label: String::new(),
-                kind: NodeKind::Folder,
-                parent: None,
-                depth: 0,
-                children_natural: vec![],
-                children_file: vec![],
-                tensors: 0,
-                params: 0,
-                bytes: 0,
-                order: 0,
-                path: String::new(),
-            }],
-            tensor_node: Vec::with_capacity(entries.len()),
+        let root = TreeNode {
+            kind: NodeKind::Folder,
+            parent: None,
+            depth: 0,
+            tensors: 0,
+            params: 0,
+            bytes: 0,
+            order: 0,
+            path: (0, 0),
+            label: (0, 0),
+            kids: (0, 0),
+            natural: None,
         };
-        // one node per leaf, plus the folders (far fewer): no copy of the grown vector
-        t.nodes.reserve(entries.len() + values.len() + 1);
+        let mut t = Tree {
+            nodes: vec![root],
+            tensor_node: Vec::with_capacity(entries.len()),
+            ..Tree::default()
+        };
+        // one node per leaf, plus the folders (often as many: `layers.N.weight`)
+        t.nodes.reserve(2 * (entries.len() + values.len()) + 1);
         // (parent, part follows an element boundary, part) → folder; the parts borrow from the
         // entries' paths, so finding a folder allocates nothing
         let mut folders: KeyMap<(NodeId, bool, &str), NodeId> = KeyMap::default();
@@ -175,7 +182,8 @@ impl Tree {
             // parts but the final one
             let mut parent: NodeId = 0;
             let last = path.len().saturating_sub(1);
-            let mut label = String::new();
+            // the leaf's label: the length of its path's suffix
+            let mut label_len = 0usize;
             let mut folders_made = 0usize;
             'elems: for (ei, elem) in path.iter().enumerate() {
                 let mut rest_of_elem: &str = elem;
@@ -185,16 +193,13 @@ impl Tree {
                         None => (rest_of_elem, None),
                     };
                     if ei == last && more.is_none() {
-                        label = part.to_string();
+                        label_len = part.len();
                         break;
                     }
                     if folders_made == MAX_FOLDER_DEPTH {
                         // the rest of the path is the leaf's label (bounded depth and work)
-                        label = rest_of_elem.to_string();
-                        for rest in &path[ei + 1..] {
-                            label.push('/');
-                            label.push_str(rest);
-                        }
+                        label_len = rest_of_elem.len()
+                            + path[ei + 1..].iter().map(|r| 1 + r.len()).sum::<usize>();
                         break 'elems;
                     }
                     let level = folders_made;
@@ -210,17 +215,20 @@ impl Tree {
                         parent = match folders.get(&key) {
                             Some(&id) => id,
                             None => {
-                                // its path: the parent's, then `/` (element) or `.` (dotted part)
-                                let above = &t.nodes[parent as usize].path;
-                                let mut folder_path =
-                                    String::with_capacity(above.len() + 1 + part.len());
-                                if !above.is_empty() {
-                                    folder_path.push_str(above);
-                                    folder_path.push(if pi == 0 { '/' } else { '.' });
+                                // its path: the parent's, then `/` (element) or `.` (dotted
+                                // part), then its label
+                                let (a, b) = t.nodes[parent as usize].path;
+                                let start = t.text.len();
+                                if a < b {
+                                    t.text.extend_from_within(a as usize..b as usize);
+                                    t.text.push(if pi == 0 { '/' } else { '.' });
                                 }
-                                folder_path.push_str(part);
-                                let id = t.push(parent, part.to_string(), NodeKind::Folder, order);
-                                t.nodes[id as usize].path = folder_path;
+                                let label_at = t.text.len();
+                                t.text.push_str(part);
+                                let id = t.push(parent, NodeKind::Folder, order);
+                                let end = t.text.len();
+                                t.nodes[id as usize].path = (start as u32, end as u32);
+                                t.nodes[id as usize].label = (label_at as u32, end as u32);
                                 folders.insert(key, id);
                                 id
                             }
@@ -233,21 +241,31 @@ impl Tree {
                     }
                 }
             }
-            if path.is_empty() {
-                label = "(root)".into();
-            }
             let is_tensor = matches!(kind, NodeKind::Tensor(_));
-            let id = t.push(parent, label, kind, order);
-            t.nodes[id as usize].path = match path {
-                [one] => one.clone(),
-                _ => path.join("/"),
+            let id = t.push(parent, kind, order);
+            // its path: the elements joined by `/` (as `inspect --json`)
+            let start = t.text.len();
+            for (i, elem) in path.iter().enumerate() {
+                if i > 0 {
+                    t.text.push('/');
+                }
+                t.text.push_str(elem);
+            }
+            let end = t.text.len();
+            let label = if path.is_empty() {
+                t.text.push_str("(root)");
+                (end as u32, t.text.len() as u32)
+            } else {
+                ((end - label_len) as u32, end as u32)
             };
+            let node = &mut t.nodes[id as usize];
+            node.path = (start as u32, end as u32);
+            node.label = label;
             if is_tensor {
-                t.tensor_node.push(id);
-                let node = &mut t.nodes[id as usize];
                 node.tensors = 1;
                 node.params = numel;
                 node.bytes = bytes;
+                t.tensor_node.push(id);
             }
         }
         // every folder's totals: a node's id is larger than its parent's (nodes are pushed
@@ -264,25 +282,48 @@ impl Tree {
                 p.bytes = p.bytes.saturating_add(bytes);
             }
         }
+        // children in file order: each parent's children are the nodes pushed under it, in id
+        // order; one counting pass lays them out in `kids`
+        let mut at = vec![0u32; t.nodes.len() + 1];
+        for n in &t.nodes[1..] {
+            at[n.parent.unwrap_or(0) as usize + 1] += 1;
+        }
+        for i in 1..at.len() {
+            at[i] += at[i - 1];
+        }
+        for (i, n) in t.nodes.iter_mut().enumerate() {
+            n.kids = (at[i], at[i + 1] - at[i]);
+        }
+        t.kids = vec![0; t.nodes.len() - 1];
+        for i in 1..t.nodes.len() {
+            let p = t.nodes[i].parent.unwrap_or(0) as usize;
+            t.kids[at[p] as usize] = i as NodeId;
+            at[p] += 1;
+        }
         // natural order of every node's children, kept only where it differs from file order
         // (children are often in natural order already: numbered layers saved in order)
+        let mut natural = Vec::new();
         for i in 0..t.nodes.len() {
-            let kids = &t.nodes[i].children_file;
+            let kids = t.children(i as NodeId, Order::File);
             let cmp = |&a: &NodeId, &b: &NodeId| {
-                let (x, y) = (&t.nodes[a as usize], &t.nodes[b as usize]);
-                natural_cmp(&x.label, &y.label).then(x.order.cmp(&y.order))
+                natural_cmp(t.label(a), t.label(b))
+                    .then(t.nodes[a as usize].order.cmp(&t.nodes[b as usize].order))
             };
             if kids.is_sorted_by(|a, b| cmp(a, b).is_le()) {
                 continue;
             }
-            let mut kids = kids.clone();
+            let mut kids = kids.to_vec();
             crate::order::sort_by(&mut kids, cmp);
-            t.nodes[i].children_natural = kids;
+            natural.push((i, t.kids_natural.len() as u32));
+            t.kids_natural.extend_from_slice(&kids);
+        }
+        for (i, start) in natural {
+            t.nodes[i].natural = Some(start);
         }
         t
     }
 
-    fn push(&mut self, parent: NodeId, label: String, kind: NodeKind, order: u64) -> NodeId {
+    fn push(&mut self, parent: NodeId, kind: NodeKind, order: u64) -> NodeId {
         let id = self.nodes.len() as NodeId;
         let depth = if parent == 0 {
             0
@@ -290,27 +331,47 @@ impl Tree {
             self.nodes[parent as usize].depth + 1
         };
         self.nodes.push(TreeNode {
-            label,
             kind,
             parent: Some(parent),
             depth,
-            children_natural: vec![],
-            children_file: vec![],
             tensors: 0,
             params: 0,
             bytes: 0,
             order,
-            path: String::new(),
+            path: (0, 0),
+            label: (0, 0),
+            kids: (0, 0),
+            natural: None,
         });
-        self.nodes[parent as usize].children_file.push(id);
         id
     }
 
-    fn children(&self, n: NodeId, order: Order) -> &[NodeId] {
+    /// Node `n`'s path: a leaf's path joined by `/` (as `inspect --json`); a folder's path
+    /// (elements joined by `/`, dotted parts by `.`).
+    pub fn path(&self, n: NodeId) -> &str {
+        let (a, b) = self.nodes[n as usize].path;
+        &self.text[a as usize..b as usize]
+    }
+
+    /// Node `n`'s label: the last part of its path (a leaf under the deepest folder allowed
+    /// keeps the rest of its path).
+    pub fn label(&self, n: NodeId) -> &str {
+        let (a, b) = self.nodes[n as usize].label;
+        &self.text[a as usize..b as usize]
+    }
+
+    /// Whether node `n` has children.
+    pub fn has_children(&self, n: NodeId) -> bool {
+        self.nodes[n as usize].kids.1 > 0
+    }
+
+    /// Node `n`'s children in `order`.
+    pub fn children(&self, n: NodeId, order: Order) -> &[NodeId] {
         let node = &self.nodes[n as usize];
-        match order {
-            Order::Natural if !node.children_natural.is_empty() => &node.children_natural,
-            _ => &node.children_file,
+        let (a, len) = (node.kids.0 as usize, node.kids.1 as usize);
+        match (order, node.natural) {
+            (Order::Natural, Some(s)) => &self.kids_natural[s as usize..s as usize + len],
+            _ => &self.kids[a..a + len],
         }
     }
 
@@ -349,17 +410,19 @@ impl Tree {
             Some(f) => {
                 let mut keep = vec![false; self.nodes.len()];
                 let mut marks: Vec<Option<(usize, usize)>> = vec![None; self.nodes.len()];
+                // the part of a match that falls in the label (a suffix of the path)
+                let in_label = |n: NodeId, (a, b): (usize, usize)| {
+                    let (path, label) = (self.path(n), self.label(n));
+                    let start = path.len().saturating_sub(label.len());
+                    let (a2, b2) = (a.max(start), b.min(path.len()));
+                    (a2 < b2).then(|| (a2 - start, b2 - start))
+                };
                 for (i, n) in self.nodes.iter().enumerate().skip(1) {
                     if n.kind == NodeKind::Folder {
                         continue;
                     }
-                    if let Some((a, b)) = f.find(&n.path) {
-                        // the part of the match that falls in the label (a suffix of the path)
-                        let start = n.path.len() - n.label.len();
-                        let (a2, b2) = (a.max(start), b.min(n.path.len()));
-                        if a2 < b2 {
-                            marks[i] = Some((a2 - start, b2 - start));
-                        }
+                    if let Some(m) = f.find(self.path(i as NodeId)) {
+                        marks[i] = in_label(i as NodeId, m);
                         let mut at = Some(i as NodeId);
                         while let Some(x) = at {
                             if keep[x as usize] {
@@ -370,12 +433,8 @@ impl Tree {
                             // folder is searched once: the walk stops at kept ones)
                             let node = &self.nodes[x as usize];
                             if x != 0 && x != i as NodeId {
-                                if let Some((a, b)) = f.find(&node.path) {
-                                    let start = node.path.len() - node.label.len();
-                                    let (a2, b2) = (a.max(start), b.min(node.path.len()));
-                                    if a2 < b2 {
-                                        marks[x as usize] = Some((a2 - start, b2 - start));
-                                    }
+                                if let Some(m) = f.find(self.path(x)) {
+                                    marks[x as usize] = in_label(x, m);
                                 }
                             }
                             at = node.parent;
@@ -409,7 +468,7 @@ impl Tree {
                 }
             }
             let node = &self.nodes[c as usize];
-            let has_children = !node.children_file.is_empty();
+            let has_children = node.kids.1 > 0;
             let expanded = has_children && open(c);
             out.push(Row {
                 node: c,
@@ -449,9 +508,11 @@ mod tests {
         let t = Tree::build(&[entry(&[&key], 1), entry(&["b.c"], 2)], &[]);
         let deepest = t.nodes.iter().map(|n| n.depth).max().unwrap();
         assert_eq!(deepest as usize, MAX_FOLDER_DEPTH); // the leaf, below 256 folders
-        let leaf = &t.nodes[t.tensor_node[0] as usize];
-        assert_eq!(leaf.label.len(), key.len() - 2 * MAX_FOLDER_DEPTH);
-        assert_eq!(leaf.path, key);
+        assert_eq!(
+            t.label(t.tensor_node[0]).len(),
+            key.len() - 2 * MAX_FOLDER_DEPTH
+        );
+        assert_eq!(t.path(t.tensor_node[0]), key);
     }
 
     fn sample() -> Tree {
@@ -472,13 +533,7 @@ mod tests {
 
     fn labels(t: &Tree, rows: &[Row]) -> Vec<String> {
         rows.iter()
-            .map(|r| {
-                format!(
-                    "{}{}",
-                    "  ".repeat(r.depth as usize),
-                    t.nodes[r.node as usize].label
-                )
-            })
+            .map(|r| format!("{}{}", "  ".repeat(r.depth as usize), t.label(r.node)))
             .collect()
     }
 
@@ -539,15 +594,9 @@ mod tests {
         );
         assert_eq!(t.nodes[0].tensors, 4);
         // leaves carry the inspect path; tensor_node maps entries to nodes
-        assert_eq!(
-            t.nodes[t.tensor_node[0] as usize].path,
-            "state_dict/layers.10.w"
-        );
-        assert_eq!(
-            t.nodes[rows[4].node as usize].path,
-            "optimizer/state/0/exp_avg"
-        );
-        assert_eq!(t.nodes[rows[7].node as usize].path, "state_dict/layers.2");
+        assert_eq!(t.path(t.tensor_node[0]), "state_dict/layers.10.w");
+        assert_eq!(t.path(rows[4].node), "optimizer/state/0/exp_avg");
+        assert_eq!(t.path(rows[7].node), "state_dict/layers.2");
         assert_eq!(t.nodes[rows[0].node as usize].kind, NodeKind::Value(0));
     }
 

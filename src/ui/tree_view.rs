@@ -34,15 +34,15 @@ pub fn copy_text(text: &str) {
 fn still_open(before: &OpenedFile, now: &OpenedFile, open: &KeySet<NodeId>) -> KeySet<NodeId> {
     let paths: KeySet<&str> = open
         .iter()
-        .filter_map(|&n| before.tree.nodes.get(n as usize))
-        .map(|n| n.path.as_str())
+        .filter(|&&n| (n as usize) < before.tree.nodes.len())
+        .map(|&n| before.tree.path(n))
         .collect();
     let small = now.tree.nodes.len() <= 400;
     (1..now.tree.nodes.len() as NodeId)
         .filter(|&i| {
             let n = &now.tree.nodes[i as usize];
             n.kind == NodeKind::Folder
-                && (paths.contains(n.path.as_str()) || (small && n.depth < 64))
+                && (paths.contains(now.tree.path(i)) || (small && n.depth < 64))
         })
         .collect()
 }
@@ -220,7 +220,7 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
             "Enter" | " " => activate(i),
             "c" => {
                 if let Some(f) = ck.opened.get_untracked() {
-                    copy_text(&f.tree.nodes[row.node as usize].path);
+                    copy_text(f.tree.path(row.node));
                 }
             }
             _ => return,
@@ -437,14 +437,15 @@ fn tree_row(
     activate: impl Fn(usize) + Copy + 'static,
 ) -> impl IntoView {
     let n = &f.tree.nodes[row.node as usize];
+    let (text, node_path) = (f.tree.label(row.node), f.tree.path(row.node));
     let label: AnyView = match row.mark {
-        Some((a, b)) if b <= n.label.len() && n.label.is_char_boundary(a) && n.label.is_char_boundary(b) => view! {
+        Some((a, b)) if b <= text.len() && text.is_char_boundary(a) && text.is_char_boundary(b) => view! {
             <span class="label">
-                {n.label[..a].to_string()}<mark>{n.label[a..b].to_string()}</mark>{n.label[b..].to_string()}
+                {text[..a].to_string()}<mark>{text[a..b].to_string()}</mark>{text[b..].to_string()}
             </span>
         }
         .into_any(),
-        _ => view! { <span class="label">{n.label.clone()}</span> }.into_any(),
+        _ => view! { <span class="label">{text.to_string()}</span> }.into_any(),
     };
     let (kind, meta, path, is_sel) = match &n.kind {
         NodeKind::Folder => (
@@ -463,7 +464,7 @@ fn tree_row(
             (
                 "tensor",
                 format!("{} {}", e.dtype, shape_text(&e.shape)),
-                Some(n.path.clone()),
+                Some(node_path.to_string()),
                 selected == Some(*t),
             )
         }
@@ -474,7 +475,7 @@ fn tree_row(
                 "value"
             },
             f.values[*v as usize].text.clone(),
-            Some(n.path.clone()),
+            Some(node_path.to_string()),
             false,
         ),
     };
@@ -483,9 +484,9 @@ fn tree_row(
         _ => Mark::default(),
     };
     let title = match &mark.renamed_from {
-        Some(old) => format!("{}\nrenamed from {old}", n.path),
-        None if mark.removed => format!("{}\nnot in the download (removed)", n.path),
-        None => n.path.clone(),
+        Some(old) => format!("{node_path}\nrenamed from {old}"),
+        None if mark.removed => format!("{node_path}\nnot in the download (removed)"),
+        None => node_path.to_string(),
     };
     let change = mark.is_change().then(|| {
         view! {

@@ -135,6 +135,7 @@ impl Editor {
         let mut ckpts: Vec<&Checkpoint> = vec![a];
         ckpts.extend(self.others.iter().map(|o| &o.checkpoint));
         let tree = j.current();
+        let tensors = tree.tensors();
         // with no operation the edited index is the opened file's own, which the page has
         let (entries, values) = if j.ops().is_empty() {
             (Vec::new(), Vec::new())
@@ -149,10 +150,9 @@ impl Editor {
             file: String::new(),
             ops: j.ops().iter().map(Op::describe).collect(),
             redo: j.redo_list().into_iter().map(Op::describe).collect(),
-            tensors: tree.tensors().len() as u64,
-            keys: tree
-                .tensors()
-                .into_iter()
+            tensors: tensors.len() as u64,
+            keys: tensors
+                .iter()
                 .take(PREVIEW_ROWS)
                 .map(|(p, _)| p.join("/"))
                 .collect(),

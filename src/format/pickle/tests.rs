@@ -560,10 +560,10 @@ fn hostile_and_broken_input_is_an_error_not_a_panic() {
     assert!(err(&p2(&[b']', b'K', 1, b'K', 2, b's']))
         .msg
         .contains("SETITEM"));
-    // value limit
+    // value limit (ints past Python's small-int cache: each one a value of its own)
     let many: Vec<u8> = [0x80, 2, b'(']
         .into_iter()
-        .chain(std::iter::repeat_n([b'K', 1], 100).flatten())
+        .chain((1000u16..1100).flat_map(|i| [b'M', i as u8, (i >> 8) as u8]))
         .chain([b'l', b'.'])
         .collect();
     let small = Limits {
@@ -701,4 +701,44 @@ fn arena_slots_stay_small() {
     // checkpoint holds ~25,000 values, so the rare, large variants are boxed
     let size = std::mem::size_of::<super::value::Value>();
     assert!(size <= 64, "Value is {size} bytes");
+}
+
+#[test]
+fn none_bools_the_empty_tuple_and_small_ints_take_one_value_each() {
+    // [1] * 100 + [None, None, True, False, (), (), -5, -5, 257], as Python shares them: a few
+    // values in all (a limit of 20 holds), each item reads as what it is
+    let mut p = vec![0x80, 2, b'('];
+    p.extend(std::iter::repeat_n([b'K', 1], 100).flatten());
+    p.extend([b'N', b'N', 0x88, 0x89, b')', b')']);
+    p.extend([b'J', 0xfb, 0xff, 0xff, 0xff, b'J', 0xfb, 0xff, 0xff, 0xff]);
+    p.extend([b'M', 1, 1]); // 257: past the shared ints, a value of its own
+                            // BUILD on the shared () is ignored and leaves it a leaf for every other holder
+    p.extend([b')', b'}', b'b']);
+    p.extend([b'l', b'.']);
+    let small = Limits {
+        max_values: 20,
+        ..Limits::default()
+    };
+    let run = run_with(&p, small).unwrap();
+    let Node::List { ref items } = run.node else {
+        panic!("not a list: {:?}", run.node)
+    };
+    assert_eq!(items.len(), 110);
+    assert!(items[..100].iter().all(|n| *n == Node::Int { value: 1 }));
+    let empty = Node::Tuple { items: vec![] };
+    assert_eq!(
+        items[100..],
+        [
+            Node::None,
+            Node::None,
+            Node::Bool { value: true },
+            Node::Bool { value: false },
+            empty.clone(),
+            empty.clone(),
+            Node::Int { value: -5 },
+            Node::Int { value: -5 },
+            Node::Int { value: 257 },
+            empty,
+        ]
+    );
 }

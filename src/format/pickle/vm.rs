@@ -114,6 +114,10 @@ pub struct Unpickler<'r> {
     memo: Vec<Option<Id>>,
     memo_sparse: KeyMap<u64, Id>,
     memo_len: usize,
+    /// One shared slot per immutable value that Python itself shares (`None`, `True`, `False`,
+    /// `()`, the small ints −5…256), made the first time an opcode pushes it: a state dict of
+    /// many small tensors pushes several per tensor (their sizes, strides, offsets, flags).
+    shared: Vec<Id>,
     limits: Limits,
     bytes_used: usize,
     pub safety: SafetyReport,
@@ -139,6 +143,7 @@ impl<'r> Unpickler<'r> {
             memo: Vec::new(),
             memo_sparse: KeyMap::new(),
             memo_len: 0,
+            shared: Vec::new(),
             limits,
             bytes_used: 0,
             safety: SafetyReport::default(),
@@ -192,6 +197,11 @@ impl<'r> Unpickler<'r> {
         }
         self.charge(n * std::mem::size_of::<Id>())?;
         let d = self.check_depth(deepest)?;
+        if Shared::slot(&self.arena[target as usize]).is_some() {
+            // a shared immutable value holds nothing (BUILD on it is ignored, items refused):
+            // every other holder of it keeps its depth
+            return Ok(());
+        }
         let t = &mut self.depth[target as usize];
         *t = (*t).max(d);
         Ok(())
@@ -264,11 +274,11 @@ impl<'r> Unpickler<'r> {
     /// for each pickle (as in Python, where each `load` has its own unpickler).
     pub fn load(&mut self, data: &[u8], start: usize) -> R<(Id, usize)> {
         // Every value takes at least one opcode byte; a torch state dict of many small tensors
-        // takes about 7.5 bytes per value (50,000 keys: 5.8 MB, 0.77 M values), so a sixth of
-        // the input saves the arena's regrowth copies for them (the reservation is virtual
-        // until used natively; capped because wasm commits it; a denser pickle grows the arena
-        // as usual).
-        let hint = (data.len().saturating_sub(start) / 6)
+        // takes about 13 bytes per value (50,000 keys: 5.8 MB, 0.45 M values, the shared ones
+        // aside), so a tenth of the input saves the arena's regrowth copies for them (the
+        // reservation is virtual until used natively; capped because wasm commits it; a denser
+        // pickle grows the arena as usual).
+        let hint = (data.len().saturating_sub(start) / 10)
             .min(self.limits.max_values)
             .min(1 << 20);
         self.arena.reserve(hint.saturating_sub(self.arena.len()));
@@ -319,6 +329,25 @@ impl<'r> Unpickler<'r> {
 
     fn push_new(&mut self, v: Value) -> Result<(), String> {
         let id = self.alloc(v)?;
+        self.push(id)
+    }
+
+    /// Push `v`, an immutable value Python shares ([`Shared`]), through its one slot.
+    fn push_shared(&mut self, v: Value) -> Result<(), String> {
+        let Some(k) = Shared::slot(&v) else {
+            return self.push_new(v);
+        };
+        if self.shared.is_empty() {
+            self.shared = vec![Id::MAX; Shared::SLOTS];
+        }
+        let id = match self.shared[k] {
+            Id::MAX => {
+                let id = self.alloc(v)?;
+                self.shared[k] = id;
+                id
+            }
+            id => id,
+        };
         self.push(id)
     }
 
@@ -522,19 +551,19 @@ impl<'r> Unpickler<'r> {
                     "00" => Value::Bool(false),
                     _ => parse_decimal(t).ok_or_else(|| format!("INT {t:?} is not an integer"))?,
                 };
-                self.push_new(v)?;
+                self.push_shared(v)?;
             }
             b'J' => {
                 let v = i32::from_le_bytes(rd.arr::<4>()?);
-                self.push_new(Value::Int(v as i64))?;
+                self.push_shared(Value::Int(v as i64))?;
             }
             b'K' => {
                 let v = rd.u8()?;
-                self.push_new(Value::Int(v as i64))?;
+                self.push_shared(Value::Int(v as i64))?;
             }
             b'M' => {
                 let v = u16::from_le_bytes(rd.arr::<2>()?);
-                self.push_new(Value::Int(v as i64))?;
+                self.push_shared(Value::Int(v as i64))?;
             }
             b'L' => {
                 let line = rd.line()?;
@@ -546,7 +575,7 @@ impl<'r> Unpickler<'r> {
                 let v = parse_decimal(t).ok_or_else(|| format!("LONG {t:?} is not an integer"))?;
                 self.push_new(v)?;
             }
-            b'N' => self.push_new(Value::None)?,
+            b'N' => self.push_shared(Value::None)?,
             b'P' => {
                 let line = rd.line()?.to_vec();
                 self.string_value(&line)?;
@@ -727,7 +756,7 @@ impl<'r> Unpickler<'r> {
                 let items = self.pop_mark()?;
                 self.push_new(Value::Tuple(items))?;
             }
-            b')' => self.push_new(Value::Tuple(vec![]))?,
+            b')' => self.push_shared(Value::Tuple(vec![]))?,
             0x85..=0x87 => {
                 let n = (op - 0x84) as usize;
                 let mut items = Vec::with_capacity(n);
@@ -785,8 +814,8 @@ impl<'r> Unpickler<'r> {
                     name,
                 })?;
             }
-            0x88 => self.push_new(Value::Bool(true))?,
-            0x89 => self.push_new(Value::Bool(false))?,
+            0x88 => self.push_shared(Value::Bool(true))?,
+            0x89 => self.push_shared(Value::Bool(false))?,
             0x8a => {
                 let b = rd.counted::<1>()?;
                 self.long_value(b)?;
@@ -844,6 +873,27 @@ pub fn budget_error(budget: usize) -> String {
 }
 
 /// Heap and slot bytes a value holds (its arena slot, strings, bytes, item lists).
+/// The immutable values that Python itself makes once and shares (`None`, `True`, `False`,
+/// the empty tuple, the small ints −5…256): the VM gives each one arena slot per run.
+struct Shared;
+
+impl Shared {
+    const SMALL_INTS: std::ops::RangeInclusive<i64> = -5..=256;
+    const SLOTS: usize = 4 + 262;
+
+    /// The slot of `v`, if it is one of them.
+    fn slot(v: &Value) -> Option<usize> {
+        match v {
+            Value::None => Some(0),
+            Value::Bool(false) => Some(1),
+            Value::Bool(true) => Some(2),
+            Value::Tuple(t) if t.is_empty() => Some(3),
+            Value::Int(i) if Self::SMALL_INTS.contains(i) => Some((4 + i + 5) as usize),
+            _ => None,
+        }
+    }
+}
+
 fn held_bytes(v: &Value) -> usize {
     let id = std::mem::size_of::<Id>();
     std::mem::size_of::<Value>()
