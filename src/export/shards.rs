@@ -46,14 +46,29 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
             ))
         }
     };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("--shard-size {s:?}: not a number"))?;
-    let v = (n * mult as f64).floor();
-    if !(1.0..1.8e19).contains(&v) {
-        return Err(format!("--shard-size {s:?}: must be at least one byte"));
+    // digits with at most one point, exactly: whole bytes of `num × mult` (no float parsing:
+    // the page's wasm then carries none of it)
+    let not_a_number = || format!("--shard-size {s:?}: not a number");
+    let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
+    if (whole.is_empty() && frac.is_empty()) || frac.contains('.') || frac.len() > 18 {
+        return Err(not_a_number());
     }
-    Ok(v as u64)
+    let digits = |d: &str| -> Option<u128> {
+        d.bytes().try_fold(0u128, |a, c| {
+            a.checked_mul(10)?.checked_add(u128::from(c - b'0'))
+        })
+    };
+    let (w, f) = (digits(whole).ok_or_else(not_a_number)?, digits(frac));
+    let scale = 10u128.pow(frac.len() as u32);
+    let v = w
+        .checked_mul(scale)
+        .and_then(|x| x.checked_add(f?))
+        .and_then(|x| x.checked_mul(u128::from(mult)))
+        .map(|x| x / scale);
+    match v.and_then(|v| u64::try_from(v).ok()) {
+        Some(v) if v >= 1 => Ok(v),
+        _ => Err(format!("--shard-size {s:?}: must be at least one byte")),
+    }
 }
 
 /// One planned shard: its tensors (name, reference) and their bytes.
@@ -274,6 +289,15 @@ mod tests {
         assert!(parse_size("0").is_err());
         assert!(parse_size("5 parsecs").is_err());
         assert!(parse_size("GB").is_err());
+        assert_eq!(parse_size("0.5KiB"), Ok(512));
+        assert_eq!(parse_size(".5kB"), Ok(500));
+        assert_eq!(parse_size("1.0000001MB"), Ok(1_000_000));
+        assert_eq!(parse_size("16TiB"), Ok(16 << 40));
+        assert!(parse_size("0.1").is_err()); // under one byte
+        assert!(parse_size("1.2.3MB").is_err());
+        assert!(parse_size(".").is_err());
+        assert!(parse_size("99999999999999999999999TB").is_err()); // past u64
+        assert_eq!(parse_size("18446744073709551615"), Ok(u64::MAX));
     }
 
     #[test]

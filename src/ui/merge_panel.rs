@@ -81,8 +81,11 @@ fn number(
     label: String,
     range: Option<(f64, f64, f64)>,
 ) -> impl IntoView {
+    // the browser's own reading of a number or range field (NaN when it is not a number): the
+    // page's wasm then carries no float parser
     let set = move |ev: web_sys::Event| {
-        if let Ok(v) = event_target_value(&ev).trim().parse::<f64>() {
+        let v = event_target::<web_sys::HtmlInputElement>(&ev).value_as_number();
+        if v.is_finite() {
             sig.set(v);
         }
     };

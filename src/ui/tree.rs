@@ -82,7 +82,7 @@ pub struct Row {
 /// Match ranges within labels, indexed by node (a vector: filled for every key per keystroke).
 type Marks = [Option<(usize, usize)>];
 
-/// A search: case-insensitive substring, or a regex.
+/// A search: a substring (ASCII letters in either case, [`find_ignoring_ascii_case`]), or a regex.
 #[derive(Debug, Clone)]
 pub enum Filter {
     Substring(String),
@@ -101,31 +101,31 @@ impl Filter {
                 .map(|r| Some(Filter::Regex(r)))
                 .map_err(|e| e.to_string());
         }
-        Ok(Some(Filter::Substring(q.to_lowercase())))
+        Ok(Some(Filter::Substring(q.to_ascii_lowercase())))
     }
 
     /// Byte range of the first match in `s`.
     pub fn find(&self, s: &str) -> Option<(usize, usize)> {
         match self {
             Filter::Regex(r) => r.find(s).map(|m| (m.start(), m.end())),
-            Filter::Substring(q) => {
-                // ASCII case folding in place (no copy per key: this runs for every key on
-                // every keystroke); other text falls back to an exact search
-                if s.is_ascii() {
-                    let q = q.as_bytes();
-                    if q.is_empty() || q.len() > s.len() {
-                        return (q.is_empty()).then_some((0, 0));
-                    }
-                    s.as_bytes()
-                        .windows(q.len())
-                        .position(|w| w.eq_ignore_ascii_case(q))
-                        .map(|a| (a, a + q.len()))
-                } else {
-                    s.find(q.as_str()).map(|a| (a, a + q.len()))
-                }
-            }
+            Filter::Substring(q) => find_ignoring_ascii_case(s, q),
         }
     }
+}
+
+/// Byte range of the first occurrence of `needle` in `hay`, ASCII letters in either case, every
+/// other character as it is (no copy per key: searches run for every key on every keystroke;
+/// no Unicode case tables in the page). A match begins and ends on character boundaries: UTF-8
+/// lead and continuation bytes only ever match themselves.
+pub fn find_ignoring_ascii_case(hay: &str, needle: &str) -> Option<(usize, usize)> {
+    let q = needle.as_bytes();
+    if q.is_empty() || q.len() > hay.len() {
+        return q.is_empty().then_some((0, 0));
+    }
+    hay.as_bytes()
+        .windows(q.len())
+        .position(|w| w.eq_ignore_ascii_case(q))
+        .map(|a| (a, a + q.len()))
 }
 
 pub use crate::stats::trend::natural_cmp;
@@ -649,5 +649,18 @@ mod tests {
         // the ancestors of a node
         let leaf = t.tensor_node[1];
         assert_eq!(t.ancestors(leaf).len(), 3);
+    }
+
+    #[test]
+    fn substring_search_folds_ascii_case_only_and_keeps_char_boundaries() {
+        let f = |q: &str| Filter::parse(q, false).unwrap().unwrap();
+        assert_eq!(f("LAYERS.4").find("model.Layers.4.w"), Some((6, 14)));
+        // other characters match as they are; a match never splits one
+        assert_eq!(f("é").find("Éé"), Some((2, 4)));
+        assert_eq!(f("É").find("éÉ"), Some((2, 4)));
+        assert_eq!(f("ÉX").find("aÉx"), Some((1, 4)));
+        assert_eq!(f("\u{e9}").find("\u{c9}"), None);
+        assert_eq!(find_ignoring_ascii_case("abc", ""), Some((0, 0)));
+        assert_eq!(find_ignoring_ascii_case("ab", "abc"), None);
     }
 }
