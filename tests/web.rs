@@ -1,5 +1,6 @@
 //! Browser tests (wasm-bindgen-test, headless Chromium, inside a dedicated worker — the only
-//! place `FileReaderSync` exists): the Blob source, the request encoding with real `File`s,
+//! place `FileReaderSync` exists): the Blob source, the requests' encoding with real `File`s
+//! (every request kind, through postcard bytes and back),
 //! the worker's handling of an `open` request, and its edit / export requests (the exported Blob equals
 //! the native export byte for byte).
 //!
@@ -7,15 +8,22 @@
 //! `CHROMEDRIVER=/usr/bin/chromedriver`; scripts/dev.sh test does this).
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::{Array, Reflect, Uint8Array};
+use js_sys::{Array, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 use web_sys::{Blob, File};
+use weightscope::export::merge::Method;
+use weightscope::format::DType;
 use weightscope::format::Source;
 use weightscope::worker::blob::{self, BlobSource, CACHE_BLOCK};
-use weightscope::worker::protocol::{JsFile, Request, Response};
+use weightscope::worker::merge::{DiskTarget, MergeRequest, MergeSpec};
+use weightscope::worker::protocol::{
+    request_from_message, to_message, to_wire, JsFile, OpSpec, OutFormat, Request, Response,
+    TensorSource, Window,
+};
 use weightscope::worker::service;
 use weightscope::worker::session::Session;
+use weightscope::worker::trend::TrendRequest;
 
 wasm_bindgen_test_configure!(run_in_dedicated_worker);
 
@@ -132,28 +140,66 @@ fn open_request_carries_the_same_file_object() {
         id: 42,
         files: vec![JsFile(file.clone())],
     };
-    let v = serde_wasm_bindgen::to_value(&req).unwrap();
-    // the wire shape the worker expects: {open: {id: 42, files: [File]}}
-    let open = Reflect::get(&v, &"open".into()).unwrap();
-    assert_eq!(
-        Reflect::get(&open, &"id".into()).unwrap().as_f64(),
-        Some(42.0)
-    );
-    let files: Array = Reflect::get(&open, &"files".into())
-        .unwrap()
-        .unchecked_into();
-    assert_eq!(files.length(), 1);
+    let v = to_message(&req).unwrap();
+    // the wire shape the worker expects: [postcard bytes, File]; the bytes name the file by its
+    // position (variant 0 `open`, id 42, one file, at position 0)
+    let list: &Array = v.unchecked_ref();
+    assert_eq!(list.length(), 2);
+    let bytes: Uint8Array = list.get(0).unchecked_into();
+    assert_eq!(bytes.to_vec(), [0, 42, 1, 0]);
     assert!(
-        JsValue::from(file.clone()) == files.get(0),
+        JsValue::from(file.clone()) == list.get(1),
         "not the same File object"
     );
-    let back: Request<JsFile> = serde_wasm_bindgen::from_value(v).unwrap();
+    let back: Request<JsFile> = request_from_message(&v).unwrap();
     let Request::Open { id, files } = back else {
         panic!("not an open request")
     };
     assert_eq!(id, 42);
+    assert!(JsValue::from(file) == JsValue::from(files[0].0.clone()));
     assert_eq!(files[0].0.name(), "model.pth");
     assert_eq!(files[0].0.size(), 10.0);
+}
+
+include!("requests_common/every_request.rs");
+
+/// Every request kind crosses as postcard bytes plus its JS values and decodes back: the same
+/// bytes when encoded again (bit for bit: `u64::MAX`, NaN payloads, `-0.0`), the same `File` and
+/// disk-target objects at the same positions.
+#[wasm_bindgen_test]
+fn every_request_crosses_as_bytes_and_handles_and_back() {
+    let target = js_sys::Object::new();
+    let all = every_request(
+        |name| JsFile(file_of(name.as_bytes(), name)),
+        || DiskTarget(target.clone().into()),
+    );
+    let mut kinds = std::collections::BTreeSet::new();
+    for r in &all {
+        let (bytes, handles) = to_wire(r).unwrap();
+        let back: Request<JsFile> = request_from_message(&to_message(r).unwrap()).unwrap();
+        let (again, handles_again) = to_wire(&back).unwrap();
+        assert_eq!(again, bytes, "{r:?}");
+        assert_eq!(handles_again.len(), handles.len());
+        assert!(handles.iter().zip(&handles_again).all(|(a, b)| a == b));
+        assert_eq!(back.id(), r.id());
+        kinds.insert(bytes[0]);
+    }
+    assert_eq!(kinds.len(), 25, "every variant of Request");
+    // a disk target crosses as the same object; a File's position holding another value is
+    // refused
+    let Some(Request::Merge(MergeRequest::MergeExport {
+        target: Some(DiskTarget(t)),
+        ..
+    })) = all
+        .iter()
+        .find(|r| r.id() == 29)
+        .map(|r| request_from_message::<JsFile>(&to_message(r).unwrap()).unwrap())
+    else {
+        panic!("no merge export to disk")
+    };
+    assert!(t == JsValue::from(target));
+    let not_a_file = Array::of2(&Uint8Array::from(&[0u8, 1, 1, 0][..]), &JsValue::from(1));
+    assert!(request_from_message::<JsFile>(&not_a_file.into()).is_err());
 }
 
 fn handle(session: &mut Session, req: JsValue) -> Vec<Response> {
@@ -163,7 +209,7 @@ fn handle(session: &mut Session, req: JsValue) -> Vec<Response> {
 }
 
 fn open_req(id: u32, files: Vec<File>) -> JsValue {
-    serde_wasm_bindgen::to_value(&Request::Open {
+    to_message(&Request::Open {
         id,
         files: files.into_iter().map(JsFile).collect(),
     })
@@ -206,10 +252,17 @@ fn undecodable_message_is_answered() {
     assert!(
         matches!(&out[..], [Response::Error(e)] if e.id.is_none() && e.error.contains("bad request"))
     );
-    // an open without files field
-    let v = js_sys::JSON::parse(r#"{"open": {"id": 3}}"#).unwrap();
-    let out = handle(&mut s, v);
-    assert!(matches!(&out[..], [Response::Error(e)] if e.id.is_none()));
+    // a JS object (the old wire shape), an open without its files, an unknown request kind
+    let v = js_sys::JSON::parse(r#"{"open": {"id": 3, "files": []}}"#).unwrap();
+    let cut = Array::of1(&Uint8Array::from(&[0u8, 3][..]));
+    let unknown = Array::of1(&Uint8Array::from(&[99u8, 3][..]));
+    for v in [v, cut.into(), unknown.into()] {
+        let out = handle(&mut s, v);
+        assert!(
+            matches!(&out[..], [Response::Error(e)] if e.id.is_none()),
+            "{out:?}"
+        );
+    }
 }
 
 #[wasm_bindgen_test]
@@ -411,7 +464,7 @@ fn native_export(
 }
 
 fn send(s: &mut Session, req: Request<JsFile>) -> Vec<Response> {
-    handle(s, serde_wasm_bindgen::to_value(&req).unwrap())
+    handle(s, to_message(&req).unwrap())
 }
 
 #[wasm_bindgen_test]
@@ -546,7 +599,7 @@ fn tensor_requests_read_the_file_through_the_blob() {
     };
     assert_eq!(sum.entries.len(), 1);
     assert_eq!(sum.entries[0].shape, vec![2, 3]);
-    let req = |r: &Request<JsFile>| serde_wasm_bindgen::to_value(r).unwrap();
+    let req = |r: &Request<JsFile>| to_message(r).unwrap();
     let out = handle(
         &mut s,
         req(&Request::Stats {

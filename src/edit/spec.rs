@@ -1,7 +1,8 @@
 //! The one description of an edit operation and its one validator.
 //!
-//! Contract: [`OpSpec`] is an operation as a user states it — what the page sends (serde,
-//! externally tagged: `{"strip_prefix": {"prefix": "module."}}`) and what the CLI's flags parse
+//! Contract: [`OpSpec`] is an operation as a user states it — what the page sends (serde: in a
+//! request's postcard bytes; as JSON, externally tagged: `{"strip_prefix": {"prefix": "module."}}`;
+//! every field always written) and what the CLI's flags parse
 //! into. [`Op::from_spec`] is the only way either becomes an [`Op`]: it compiles patterns, refuses
 //! empty delete / keep / transplant patterns, empty keys and paths, cast targets outside [`CAST_TARGETS`], and a
 //! transplant with no B file or whose pattern matches no tensor of B (or would replace a tensor of
@@ -75,7 +76,7 @@ pub enum OpSpec {
         replacement: Option<String>,
         /// Without a replacement: `(A_PREFIX, B_PREFIX)` rules (as `diff --map`) that give each
         /// B key its A name ([`transplant::map_back`]), so matching A tensors are replaced.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[serde(default)]
         maps: Vec<(String, String)>,
     },
 }

@@ -78,7 +78,7 @@ pub fn App() -> impl IntoView {
             running.set(None);
         },
     ));
-    crate::ui::hub::connect(move |v| client.with_value(|c| c.send(v)));
+    crate::ui::hub::connect(move |r| client.with_value(|c| c.send(r)));
     let ck = PageCheckpoint::new();
     hub.set_value(Some(ck));
     provide_context(ck);
@@ -197,15 +197,14 @@ pub fn App() -> impl IntoView {
             id,
             files: files.into_iter().map(JsFile).collect(),
         };
-        match serde_wasm_bindgen::to_value(&req) {
-            Ok(v) => client.with_value(|c| c.send(v)),
-            Err(e) => state.update(|s| {
+        if let Err(e) = client.with_value(|c| c.send(&req)) {
+            state.update(|s| {
                 s.apply(Response::Error(ErrorReply::new(
                     Some(id),
                     ErrorKind::Request,
                     format!("cannot pass the file to the reader: {e}"),
                 )))
-            }),
+            });
         }
     };
     let sample = move |_: leptos::ev::MouseEvent| fetch_sample(open, state);

@@ -11,13 +11,12 @@
 use crate::worker::protocol::{JsFile, Request, RequestId, Response};
 use std::cell::RefCell;
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
-
 type Listener = Rc<dyn Fn(&Response)>;
+type Send = Rc<dyn Fn(&Request<JsFile>) -> Result<(), String>>;
 
 #[derive(Default)]
 struct Link {
-    send: Option<Rc<dyn Fn(JsValue)>>,
+    send: Option<Send>,
     listeners: Vec<(u64, Listener)>,
     next_listener: u64,
     next_id: RequestId,
@@ -28,7 +27,7 @@ thread_local! {
 }
 
 /// Give the panels a way to post to the worker.
-pub fn connect(send: impl Fn(JsValue) + 'static) {
+pub fn connect(send: impl Fn(&Request<JsFile>) -> Result<(), String> + 'static) {
     LINK.with(|l| l.borrow_mut().send = Some(Rc::new(send)));
 }
 
@@ -72,11 +71,8 @@ pub fn next_id() -> RequestId {
 
 /// Post `req` to the worker.
 pub fn send(req: &Request<JsFile>) -> Result<(), String> {
-    let v =
-        serde_wasm_bindgen::to_value(req).map_err(|e| format!("cannot encode the request: {e}"))?;
     let f = LINK
         .with(|l| l.borrow().send.clone())
         .ok_or("the reader is not connected to this panel")?;
-    f(v);
-    Ok(())
+    f(req)
 }

@@ -30,7 +30,7 @@ use crate::export::shards::parse_size;
 use crate::worker::merge::{
     merged_name, Change, DiskTarget, MergeInput, MergeReply, MergeRequest, MergeSpec,
 };
-use crate::worker::protocol::{JsFile, RequestId, Response};
+use crate::worker::protocol::{JsFile, Request, RequestId, Response};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -260,7 +260,7 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
         })
     };
 
-    let post = move |req: &MergeRequest<JsFile>| {
+    let post = move |req: MergeRequest<JsFile>| {
         let client = client.with_value(|c| c.clone()).unwrap_or_else(|| {
             let c = WorkerClient::spawn(
                 move |r| {
@@ -276,9 +276,8 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
             client.set_value(Some(c.clone()));
             c
         });
-        match serde_wasm_bindgen::to_value(req) {
-            Ok(v) => client.send(v),
-            Err(e) => error.set(Some(format!("cannot pass the files to the worker: {e}"))),
+        if let Err(e) = client.send(&Request::Merge(req)) {
+            error.set(Some(format!("cannot pass the files to the worker: {e}")));
         }
     };
 
@@ -322,16 +321,16 @@ pub fn MergePanel(first: Callback<(), Option<Vec<File>>>) -> impl IntoView {
         busy.set(Some((id, action, 0, 0)));
         disk.set_value(None);
         let send = move |first_files: Vec<File>, target: Option<DiskTarget>| {
-            post(&MergeRequest::MergeOpen {
+            post(MergeRequest::MergeOpen {
                 id,
                 first: first_files.into_iter().map(JsFile).collect(),
                 others: others.get_untracked().into_iter().map(JsFile).collect(),
             });
             match (req, spec) {
                 (Some(Action::Preview), Some(spec)) => {
-                    post(&MergeRequest::MergePreview { id, spec })
+                    post(MergeRequest::MergePreview { id, spec })
                 }
-                (Some(Action::Export), Some(spec)) => post(&MergeRequest::MergeExport {
+                (Some(Action::Export), Some(spec)) => post(MergeRequest::MergeExport {
                     id,
                     spec,
                     format: format.get_untracked(),

@@ -24,7 +24,7 @@
 use super::run_model::{heat, Metric, RunModel};
 use super::worker_client::WorkerClient;
 use crate::stats::trend::{to_csv, TrendReport};
-use crate::worker::protocol::{JsFile, Response};
+use crate::worker::protocol::{JsFile, Request, Response};
 use crate::worker::trend::{TrendReply, TrendRequest};
 use leptos::prelude::*;
 use web_sys::File;
@@ -56,10 +56,8 @@ struct Run {
     tally: StoredValue<(u64, u64)>,
 }
 
-fn send(client: &WorkerClient, req: &TrendRequest<JsFile>) -> Result<(), String> {
-    let v = serde_wasm_bindgen::to_value(req).map_err(|e| format!("cannot encode: {e}"))?;
-    client.send(v);
-    Ok(())
+fn send(client: &WorkerClient, req: TrendRequest<JsFile>) -> Result<(), String> {
+    client.send(&Request::Trend(req))
 }
 
 impl Run {
@@ -103,7 +101,7 @@ impl Run {
                 id,
                 files: files.iter().map(|f| JsFile(f.clone())).collect(),
             };
-            if let Err(e) = send(&client, &req) {
+            if let Err(e) = send(&client, req) {
                 self.error.set(Some(e));
             }
             self.pool.update_value(|p| {
@@ -152,7 +150,7 @@ impl Run {
                 s.done = 0;
                 s.client.clone()
             });
-            if let Some(Err(e)) = client.map(|c| send(&c, &req)) {
+            if let Some(Err(e)) = client.map(|c| send(&c, req)) {
                 self.error.set(Some(e));
             }
         }

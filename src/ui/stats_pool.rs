@@ -121,9 +121,8 @@ impl StatsPool {
                 bins,
                 tensors,
             };
-            match serde_wasm_bindgen::to_value(&req) {
-                Ok(v) => workers[k].send(v),
-                Err(e) => return self.failed(&format!("cannot pass the file to a worker: {e}")),
+            if let Err(e) = workers[k].send(&req) {
+                return self.failed(&format!("cannot pass the file to a worker: {e}"));
             }
         }
     }

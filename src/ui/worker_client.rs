@@ -14,7 +14,7 @@
 use crate::format::fastmap::KeySet;
 use crate::worker::blob::js_error_text;
 use crate::worker::perf::mark;
-use crate::worker::protocol::{RequestId, Response};
+use crate::worker::protocol::{to_message, JsFile, Request, RequestId, Response};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -34,34 +34,11 @@ struct Inner {
     on_failure: OnFailure,
     /// The `open` in flight: its id, message and first file's name.
     opening: Option<(RequestId, JsValue, String)>,
-    /// The last `open` that succeeded, then the edit requests sent since: replayed to a fresh
-    /// worker after a crash.
-    replay: Vec<JsValue>,
+    /// The last `open` that succeeded, then the edit requests sent since (id, message):
+    /// replayed to a fresh worker after a crash.
+    replay: Vec<(RequestId, JsValue)>,
     /// Ids of replayed requests whose answers are dropped.
     replayed: KeySet<RequestId>,
-}
-
-/// The tag and `id` of a request message (`{"open": {"id": 7, ...}}`).
-fn tag_and_id(msg: &JsValue) -> Option<(String, RequestId)> {
-    let keys = js_sys::Object::keys(msg.dyn_ref::<js_sys::Object>()?);
-    let tag = keys.get(0).as_string()?;
-    let body = js_sys::Reflect::get(msg, &JsValue::from_str(&tag)).ok()?;
-    let id = js_sys::Reflect::get(&body, &JsValue::from_str("id"))
-        .ok()?
-        .as_f64()?;
-    Some((tag, id as RequestId))
-}
-
-/// The name of the first file of an `open` message.
-fn first_file_name(msg: &JsValue) -> String {
-    js_sys::Reflect::get(msg, &JsValue::from_str("open"))
-        .and_then(|o| js_sys::Reflect::get(&o, &JsValue::from_str("files")))
-        .ok()
-        .and_then(|f| f.dyn_into::<js_sys::Array>().ok())
-        .map(|a| a.get(0))
-        .and_then(|f| f.dyn_into::<web_sys::File>().ok())
-        .map(|f| f.name())
-        .unwrap_or_else(|| "the file".into())
 }
 
 /// A running worker with a queue for the time before its handshake.
@@ -92,23 +69,30 @@ impl WorkerClient {
         client
     }
 
-    /// Post a request (queued until the worker is ready).
-    pub fn send(&self, msg: JsValue) {
+    /// Post a request (queued until the worker is ready); an error only when it cannot be
+    /// encoded.
+    pub fn send(&self, req: &Request<JsFile>) -> Result<(), String> {
+        let msg = to_message(req).map_err(|e| format!("cannot encode the request: {e}"))?;
         if self.inner.borrow().worker.is_none() {
             // the last worker failed to start: try again for this request
             self.start();
         }
         let mut inner = self.inner.borrow_mut();
-        match tag_and_id(&msg) {
-            Some((tag, id)) if tag == "open" => {
-                inner.opening = Some((id, msg.clone(), first_file_name(&msg)));
+        match req {
+            Request::Open { id, files } => {
+                let name = files
+                    .first()
+                    .map_or_else(|| "the file".into(), |f| f.0.name());
+                inner.opening = Some((*id, msg.clone(), name));
             }
             // edits of the open checkpoint, replayed after a crash
-            Some((tag, _))
-                if ["edit", "undo", "redo", "open_b"].contains(&tag.as_str())
-                    && !inner.replay.is_empty() =>
+            Request::Edit { id, .. }
+            | Request::Undo { id }
+            | Request::Redo { id }
+            | Request::OpenB { id, .. }
+                if !inner.replay.is_empty() =>
             {
-                inner.replay.push(msg.clone());
+                inner.replay.push((*id, msg.clone()));
             }
             _ => {}
         }
@@ -124,6 +108,7 @@ impl WorkerClient {
             // the worker could not be created; `on_failure` has said so
             (None, _) => {}
         }
+        Ok(())
     }
 
     fn start(&self) {
@@ -163,7 +148,7 @@ impl WorkerClient {
                 }
                 match (&resp, i.opening.as_ref()) {
                     (Response::Summary(s), Some((o, msg, _))) if s.id == *o => {
-                        i.replay = vec![msg.clone()];
+                        i.replay = vec![(*o, msg.clone())];
                         i.opening = None;
                     }
                     (Response::Error(e), Some((o, _, _))) if e.id == Some(*o) => {
@@ -177,14 +162,11 @@ impl WorkerClient {
                     let mut i = inner.borrow_mut();
                     i.ready = true;
                     let replay = i.replay.clone();
-                    i.replayed = replay
-                        .iter()
-                        .filter_map(|m| tag_and_id(m).map(|t| t.1))
-                        .collect();
+                    i.replayed = replay.iter().map(|m| m.0).collect();
                     (i.worker.clone(), std::mem::take(&mut i.queue), replay)
                 };
                 if let Some(w) = worker {
-                    for m in replay.iter().chain(&queued) {
+                    for m in replay.iter().map(|m| &m.1).chain(&queued) {
                         let _ = w.post_message(m);
                     }
                 }

@@ -4,9 +4,9 @@
 //! the worker feeds it browser `File`s).
 //!
 //! Contract:
-//! - Requests are [`MergeRequest`]s (their own tags, `merge_open` / `merge_preview` /
-//!   `merge_export`, decoded before the main protocol's); answers are [`Response::Merge`]
-//!   carrying a [`MergeReply`] with the request's id.
+//! - Requests are [`MergeRequest`]s (`merge_open` / `merge_preview` / `merge_export`), sent as
+//!   [`super::protocol::Request::Merge`]; answers are [`Response::Merge`] carrying a
+//!   [`MergeReply`] with the request's id.
 //! - The page runs merges on a worker of their own and cancels one by terminating it (work
 //!   inside a tensor stops too); it sends `merge_open` before every preview or export, so a
 //!   fresh worker has the inputs (opening reads indexes only).
@@ -78,10 +78,22 @@ pub enum MergeRequest<F> {
     },
 }
 
-/// A File System Access handle carried through serde untouched (natively: nothing).
+impl<F> MergeRequest<F> {
+    /// The request id.
+    pub fn id(&self) -> RequestId {
+        match self {
+            MergeRequest::MergeOpen { id, .. }
+            | MergeRequest::MergePreview { id, .. }
+            | MergeRequest::MergeExport { id, .. } => *id,
+        }
+    }
+}
+
+/// A File System Access handle a request carries (natively: nothing); on the wire, its
+/// position among the message's JS values ([`super::protocol::handle`]).
 #[cfg(target_arch = "wasm32")]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DiskTarget(#[serde(with = "serde_wasm_bindgen::preserve")] pub wasm_bindgen::JsValue);
+pub struct DiskTarget(#[serde(with = "super::protocol::handle")] pub wasm_bindgen::JsValue);
 
 /// A File System Access handle carried through serde untouched (natively: nothing).
 #[cfg(not(target_arch = "wasm32"))]

@@ -1,15 +1,22 @@
-//! The messages the page and the worker exchange: requests as structured-cloned JS objects
-//! (serde + serde-wasm-bindgen), answers as postcard bytes with the JS values they carry beside
-//! them ([`to_wire`] / [`from_wire`]; `worker::service::encode` posts them).
+//! The messages the page and the worker exchange, both ways in one wire format: postcard bytes
+//! with the JS values they carry beside them ([`to_message`]; [`request_from_message`],
+//! [`response_from_message`]).
 //!
 //! Contract:
+//! - A message is a JS array `[BYTES, HANDLE…]`: BYTES (a `Uint8Array`) is the postcard encoding
+//!   of a [`Request`] (page → worker) or a [`Response`] (worker → page), written by
+//!   [`super::wire`]; the HANDLEs are the JS values it carries (a request's `File`s and disk
+//!   target, an answer's `Blob`s), which BYTES name by their position ([`handle`]: the one rule
+//!   for every JS value on the wire). The worker reads a request's BYTES with
+//!   [`super::wire::from_bytes`], the page an answer's with postcard (each the smaller at its
+//!   build's optimisation level). Numbers cross bit for bit (`u64`, NaN).
 //! - Every request carries an `id` chosen by the page; every answer to it repeats that `id`, so
 //!   the page can drop answers to requests it no longer cares about.
-//! - Request enums are externally tagged (`{"open": {...}}`), because a request carries JS
-//!   handles (`File`) that serde-wasm-bindgen can only pass through without buffering.
-//! - Answers use no serde attribute postcard cannot read back (`skip_serializing_if`, `flatten`,
-//!   `untagged`, internal tags): every field is always written; `#[serde(default)]` is only for
-//!   the JSON the native tests read.
+//! - One enum per direction: the run view's and the Merge tab's requests are variants of
+//!   [`Request`] ([`Request::Trend`], [`Request::Merge`]), as their answers are of [`Response`].
+//! - Messages use no serde attribute postcard cannot read back (`skip_serializing_if`,
+//!   `flatten`, `untagged`, internal tags): every field is always written; `#[serde(default)]`
+//!   is only for the JSON the native tests read.
 //! - The worker first posts [`Response::Ready`]; messages posted before that are lost.
 //! - For `open`, the worker answers [`Response::Detected`] (name, size, format from the first
 //!   bytes) and then exactly one of [`Response::Summary`] or [`Response::Error`]. An unreadable
@@ -23,10 +30,11 @@ use crate::format::{Checkpoint, DType, FormatError};
 pub use crate::format::{Tier, Verdict};
 use serde::{Deserialize, Serialize};
 
-/// A browser `File` carried through serde untouched (structured clone: no bytes copied).
+/// A browser `File` a request carries (structured clone: no bytes copied); on the wire, its
+/// position among the message's JS values ([`handle`]).
 #[cfg(target_arch = "wasm32")]
-#[derive(Serialize, Deserialize)]
-pub struct JsFile(#[serde(with = "serde_wasm_bindgen::preserve")] pub web_sys::File);
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsFile(#[serde(with = "handle")] pub web_sys::File);
 
 /// Request id chosen by the page.
 pub type RequestId = u32;
@@ -173,6 +181,10 @@ pub enum Request<F> {
         source: TensorSource,
         window: Window,
     },
+    /// The training-run view's requests ([`super::trend`]).
+    Trend(super::trend::TrendRequest<F>),
+    /// The Merge tab's requests ([`super::merge`]).
+    Merge(super::merge::MergeRequest<F>),
 }
 
 /// Where an entry of the edited index takes its bytes from: tensor `tensor` of input `input`
@@ -239,6 +251,8 @@ impl<F> Request<F> {
             | Request::HeatmapOf { id, .. }
             | Request::WindowOf { id, .. }
             | Request::ChooseB { id, .. } => *id,
+            Request::Trend(r) => r.id(),
+            Request::Merge(r) => r.id(),
         }
     }
 }
@@ -346,6 +360,15 @@ pub struct Detected {
 /// page uses to compile and lay out its own (it never answers a request: the page's ids start
 /// far above it).
 pub const WARM_ID: RequestId = 0;
+
+/// The bytes of the two requests the warm-up sends through the worker's message handler, as the
+/// page encodes them: `open {id: WARM_ID, files: [the JS value at position 0]}` and
+/// `journal_list {id: WARM_ID}`. Written out so the worker carries no encoder of requests
+/// (a native test checks them against [`super::wire::to_bytes`]).
+pub const WARM_OPEN: [u8; 4] = [0, WARM_ID as u8, 1, 0];
+/// See [`WARM_OPEN`].
+pub const WARM_JOURNAL_LIST: [u8; 2] = [11, WARM_ID as u8];
+const _: () = assert!(WARM_ID < 0x80, "a one-byte varint");
 
 /// Answer to `open` when the checkpoint's index was built.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -676,60 +699,123 @@ pub struct Progress {
     pub total: u64,
 }
 
-/// A JS `Blob` an answer carries (natively: nothing). On the wire it is its position in the
-/// list of JS values beside the answer's bytes ([`to_wire`]).
+/// A JS `Blob` an answer carries (natively: nothing); on the wire, its position among the
+/// message's JS values ([`handle`]).
 #[cfg(target_arch = "wasm32")]
-#[derive(Debug, Clone, PartialEq)]
-pub struct BlobHandle(pub wasm_bindgen::JsValue);
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlobHandle(#[serde(with = "handle")] pub wasm_bindgen::JsValue);
 
 #[cfg(target_arch = "wasm32")]
 thread_local! {
-    /// The JS values beside the answer being encoded or decoded ([`to_wire`], [`from_wire`]).
+    /// The JS values beside the message being encoded or decoded ([`to_wire`], [`from_wire`]).
     static HANDLES: std::cell::RefCell<Vec<wasm_bindgen::JsValue>> = const {
         std::cell::RefCell::new(Vec::new())
     };
 }
 
+/// The serde of a JS value a message carries (`#[serde(with = "handle")]`: a request's `File`
+/// and disk target, an answer's `Blob`): written as its position in the list of JS values
+/// beside the message's bytes, read back as the value at that position, checked to be a `T`.
 #[cfg(target_arch = "wasm32")]
-impl Serialize for BlobHandle {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+pub mod handle {
+    use super::HANDLES;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use wasm_bindgen::{JsCast, JsValue};
+
+    pub fn serialize<T: AsRef<JsValue>, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
         let at = HANDLES.with(|h| {
             let mut h = h.borrow_mut();
-            h.push(self.0.clone());
+            h.push(v.as_ref().clone());
             h.len() - 1
         });
         s.serialize_u32(at as u32)
     }
-}
 
-#[cfg(target_arch = "wasm32")]
-impl<'de> Deserialize<'de> for BlobHandle {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+    pub fn deserialize<'de, T: JsCast, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
         let at = u32::deserialize(d)? as usize;
         HANDLES
             .with(|h| h.borrow().get(at).cloned())
-            .map(BlobHandle)
-            .ok_or_else(|| serde::de::Error::custom("no JS value at this position"))
+            .and_then(|v| v.dyn_into::<T>().ok())
+            .ok_or_else(|| serde::de::Error::custom("no JS value of this type at this position"))
     }
 }
 
-/// An answer as it crosses to the page: its postcard bytes ([`super::wire`]) and the JS values
-/// it carries ([`BlobHandle`]s, in the order the bytes name them).
+/// A message as it crosses: its postcard bytes ([`super::wire`]) and the JS values it carries
+/// (in the order the bytes name them).
 #[cfg(target_arch = "wasm32")]
-pub fn to_wire(r: &Response) -> Result<(Vec<u8>, Vec<wasm_bindgen::JsValue>), String> {
+pub fn to_wire<T: Serialize>(m: &T) -> Result<(Vec<u8>, Vec<wasm_bindgen::JsValue>), String> {
     HANDLES.with(|h| h.borrow_mut().clear());
-    let bytes = super::wire::to_bytes(r).map_err(|e| e.to_string());
+    let bytes = super::wire::to_bytes(m).map_err(|e| e.to_string());
     let handles = HANDLES.with(|h| std::mem::take(&mut *h.borrow_mut()));
     Ok((bytes?, handles))
 }
 
-/// The answer [`to_wire`] encoded.
+/// The message [`to_wire`] encoded, read from its bytes by `read` with `handles` beside them.
 #[cfg(target_arch = "wasm32")]
-pub fn from_wire(bytes: &[u8], handles: Vec<wasm_bindgen::JsValue>) -> Result<Response, String> {
+fn from_wire<T>(
+    bytes: &[u8],
+    handles: Vec<wasm_bindgen::JsValue>,
+    read: impl FnOnce(&[u8]) -> Result<T, String>,
+) -> Result<T, String> {
     HANDLES.with(|h| *h.borrow_mut() = handles);
-    let r = postcard::from_bytes(bytes).map_err(|e| format!("the answer does not decode: {e}"));
+    let r = read(bytes).map_err(|e| format!("the message does not decode: {e}"));
     HANDLES.with(|h| h.borrow_mut().clear());
     r
+}
+
+/// A message as the JS array `[BYTES, HANDLE…]` that is posted ([`to_wire`]).
+#[cfg(target_arch = "wasm32")]
+pub fn to_message<T: Serialize>(m: &T) -> Result<wasm_bindgen::JsValue, String> {
+    let (bytes, handles) = to_wire(m)?;
+    let list = js_sys::Array::new();
+    list.push(&js_sys::Uint8Array::from(&bytes[..]));
+    for h in &handles {
+        list.push(h);
+    }
+    Ok(list.into())
+}
+
+/// The BYTES of a posted message (`None` for anything else).
+#[cfg(target_arch = "wasm32")]
+pub fn message_bytes(v: &wasm_bindgen::JsValue) -> Option<js_sys::Uint8Array> {
+    use wasm_bindgen::JsCast;
+    v.dyn_ref::<js_sys::Array>()?.get(0).dyn_into().ok()
+}
+
+/// The bytes and JS values of a posted message.
+#[cfg(target_arch = "wasm32")]
+fn unpack(v: &wasm_bindgen::JsValue) -> Result<(Vec<u8>, Vec<wasm_bindgen::JsValue>), String> {
+    use wasm_bindgen::JsCast;
+    let bytes = message_bytes(v).ok_or("not an encoded message")?;
+    let list: &js_sys::Array = v.unchecked_ref();
+    Ok((
+        bytes.to_vec(),
+        (1..list.length()).map(|i| list.get(i)).collect(),
+    ))
+}
+
+/// A request from what [`to_message`] made (in the worker), read by [`super::wire::from_bytes`]:
+/// at the worker's opt-level 3, postcard's inlined deserializer was a 19 KB copy in the requests'
+/// one visitor function.
+#[cfg(target_arch = "wasm32")]
+pub fn request_from_message<F: serde::de::DeserializeOwned>(
+    v: &wasm_bindgen::JsValue,
+) -> Result<Request<F>, String> {
+    let (bytes, handles) = unpack(v)?;
+    from_wire(&bytes, handles, |b| {
+        super::wire::from_bytes(b).map_err(|e| e.to_string())
+    })
+}
+
+/// An answer from what [`to_message`] made (on the page), read by `postcard`: at the page's
+/// opt-level "z" its deserializer is smaller than [`super::wire::from_bytes`] (the answers'
+/// visitor 25.7 KB instead of 40.2 KB).
+#[cfg(target_arch = "wasm32")]
+pub fn response_from_message(v: &wasm_bindgen::JsValue) -> Result<Response, String> {
+    let (bytes, handles) = unpack(v)?;
+    from_wire(&bytes, handles, |b| {
+        postcard::from_bytes(b).map_err(|e| e.to_string())
+    })
 }
 
 /// A JS `Blob` carried through serde untouched (natively: nothing).
@@ -840,25 +926,94 @@ mod tests {
     use crate::format::{DType, Format, GlobalRef, Node, SafetyReport, StorageInfo, TensorInfo};
     use serde_json::json;
 
-    #[test]
-    fn open_request_wire_shape() {
-        let r: Request<String> = Request::Open {
-            id: 7,
-            files: vec!["a.pth".into(), "b.pth".into()],
-        };
-        let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v, json!({"open": {"id": 7, "files": ["a.pth", "b.pth"]}}));
-        let back: Request<String> = serde_json::from_value(v).unwrap();
-        assert_eq!(back, r);
-        assert_eq!(back.id(), 7);
-    }
+    /// The requests' wire, natively (a file is its name, a disk target nothing; tests/web.rs
+    /// checks the same requests with `File`s and JS values in the browser).
+    #[cfg(not(target_arch = "wasm32"))]
+    mod requests {
+        use super::super::super::merge::{DiskTarget, MergeRequest, MergeSpec};
+        use super::super::super::trend::TrendRequest;
+        use super::super::*;
+        use crate::export::merge::Method;
 
-    #[test]
-    fn unknown_request_is_rejected() {
-        let bad = json!({"launch": {"id": 1}});
-        assert!(serde_json::from_value::<Request<String>>(bad).is_err());
-        let missing_files = json!({"open": {"id": 1}});
-        assert!(serde_json::from_value::<Request<String>>(missing_files).is_err());
+        include!("../../tests/requests_common/every_request.rs");
+
+        /// Every request kind crosses as postcard's bytes (the page writes them with
+        /// [`super::super::super::wire`], the worker reads them with it) and decodes back to the same
+        /// request, bit for bit: re-encoding the decoded request gives the same bytes (NaN payloads
+        /// and `-0.0` included); postcard reads the same bytes to the same request.
+        #[test]
+        fn every_request_crosses_as_postcard_bytes_and_back() {
+            let all = every_request(|name| name.to_string(), || DiskTarget);
+            let mut kinds = std::collections::BTreeSet::new();
+            for r in &all {
+                let bytes = super::super::super::wire::to_bytes(r).unwrap();
+                assert_eq!(bytes, postcard::to_allocvec(r).unwrap(), "{r:?}");
+                let back: Request<String> = super::super::super::wire::from_bytes(&bytes).unwrap();
+                assert_eq!(
+                    super::super::super::wire::to_bytes(&back).unwrap(),
+                    bytes,
+                    "{r:?}"
+                );
+                let theirs: Request<String> = postcard::from_bytes(&bytes).unwrap();
+                assert_eq!(
+                    super::super::super::wire::to_bytes(&theirs).unwrap(),
+                    bytes,
+                    "{r:?}"
+                );
+                assert_eq!(back.id(), r.id());
+                if !format!("{r:?}").contains("NaN") {
+                    assert_eq!(&back, r);
+                }
+                kinds.insert(bytes[0]);
+            }
+            // every variant of `Request` (its index is the first byte)
+            assert_eq!(
+                kinds.into_iter().collect::<Vec<_>>(),
+                (0..25).collect::<Vec<u8>>()
+            );
+            assert_eq!(all[27].id(), 27);
+            let Request::Merge(MergeRequest::MergePreview { spec, .. }) =
+                super::super::super::wire::from_bytes::<Request<String>>(
+                    &postcard::to_allocvec(&all[27]).unwrap(),
+                )
+                .unwrap()
+            else {
+                panic!("not the merge preview with NaN weights")
+            };
+            let Method::Linear { weights } = spec.method else {
+                panic!("{:?}", spec.method)
+            };
+            assert!(weights[1].is_nan() && weights[2].to_bits() == (-0.0f64).to_bits());
+        }
+
+        #[test]
+        fn the_warm_up_requests_are_what_the_page_sends() {
+            // a file is its position among the message's JS values: the first is 0
+            let open = Request::Open {
+                id: WARM_ID,
+                files: vec![0u32],
+            };
+            assert_eq!(
+                super::super::super::wire::to_bytes(&open).unwrap(),
+                WARM_OPEN
+            );
+            let list = Request::<u32>::JournalList { id: WARM_ID };
+            assert_eq!(
+                super::super::super::wire::to_bytes(&list).unwrap(),
+                WARM_JOURNAL_LIST
+            );
+        }
+
+        #[test]
+        fn unknown_or_truncated_request_is_rejected() {
+            // variant 25 does not exist; an open without its files; a trailing varint cut short
+            for bad in [&[25u8, 1][..], &[0, 1], &[1, 0xff]] {
+                assert!(
+                    super::super::super::wire::from_bytes::<Request<String>>(bad).is_err(),
+                    "{bad:?}"
+                );
+            }
+        }
     }
 
     #[test]

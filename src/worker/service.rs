@@ -11,7 +11,8 @@
 use super::blob;
 use super::perf::mark;
 use super::protocol::{
-    from_wire, to_wire, ErrorKind, ErrorReply, JsFile, Request, Response, TensorSource, WARM_ID,
+    message_bytes, request_from_message, response_from_message, to_message, ErrorKind, ErrorReply,
+    JsFile, Request, Response, TensorSource, WARM_JOURNAL_LIST, WARM_OPEN,
 };
 use super::session::{NamedSource, Session};
 use std::cell::RefCell;
@@ -62,33 +63,27 @@ fn schedule() {
     let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(cb.unchecked_ref(), 0);
 }
 
-/// The wire shape of an answer: a JS array `[BYTES, HANDLE…]`. BYTES (a `Uint8Array` whose
-/// buffer is transferred, not copied) is the postcard encoding of the [`Response`]; the
-/// HANDLEs are the JS values it carries (an export's `Blob`), named in BYTES by their position
-/// ([`super::protocol::to_wire`]). A compact binary decodes several times faster than a JS
-/// object per field (an index has tens of thousands of entries, a statistics run as many rows),
-/// and the page then holds one decoder per answer type instead of a JS-object decoder as well.
+/// The wire shape of an answer ([`super::protocol::to_message`]): a JS array `[BYTES,
+/// HANDLE…]`, BYTES the postcard encoding of the [`Response`] (its buffer transferred when
+/// posted, not copied), the HANDLEs the JS values it carries (an export's `Blob`). A compact
+/// binary decodes several times faster than a JS object per field (an index has tens of
+/// thousands of entries, a statistics run as many rows), and the page holds one decoder per
+/// message type.
 pub fn encode(r: &Response) -> JsValue {
-    let (bytes, handles) = to_wire(r).unwrap_or_else(|e| {
+    to_message(r).unwrap_or_else(|e| {
         let err = Response::Error(ErrorReply::new(
             r.id(),
             ErrorKind::Request,
             format!("internal: cannot encode an answer: {e}"),
         ));
-        to_wire(&err).expect("an error reply always encodes")
-    });
-    let list = js_sys::Array::new();
-    list.push(&js_sys::Uint8Array::from(&bytes[..]));
-    for h in &handles {
-        list.push(h);
-    }
-    list.into()
+        to_message(&err).expect("an error reply always encodes")
+    })
 }
 
 /// The buffer of an encoded answer to transfer with it, so posting does not copy it.
 pub fn transfer_list(v: &JsValue) -> js_sys::Array {
     let list = js_sys::Array::new();
-    if let Some(bytes) = bytes_of(v) {
+    if let Some(bytes) = message_bytes(v) {
         list.push(&bytes.buffer());
     }
     list
@@ -100,12 +95,7 @@ const SUMMARY_VARIANT: u8 = 2;
 /// True for an encoded summary, the answer that carries an index (the page times its
 /// decoding).
 pub fn carries_index(v: &JsValue) -> bool {
-    bytes_of(v).is_some_and(|b| b.length() > 0 && b.get_index(0) == SUMMARY_VARIANT)
-}
-
-/// The bytes of an encoded answer.
-fn bytes_of(v: &JsValue) -> Option<js_sys::Uint8Array> {
-    v.dyn_ref::<js_sys::Array>()?.get(0).dyn_into().ok()
+    message_bytes(v).is_some_and(|b| b.length() > 0 && b.get_index(0) == SUMMARY_VARIANT)
 }
 
 /// Post an answer to the page (its buffer transferred).
@@ -143,21 +133,13 @@ fn sources(id: u32, files: Vec<JsFile>) -> Result<Sources, Box<Response>> {
 
 /// Decode what [`encode`] made (on the page).
 pub fn decode(v: JsValue) -> Result<Response, String> {
-    let bytes = bytes_of(&v).ok_or("not an encoded answer")?;
-    let list: &js_sys::Array = v.unchecked_ref();
-    let handles = (1..list.length()).map(|i| list.get(i)).collect();
-    from_wire(&bytes.to_vec(), handles)
+    response_from_message(&v)
 }
 
-/// Handle one message from the page on `session`, answering through `reply`.
+/// Handle one message from the page (a [`Request`] as [`super::protocol::to_message`] makes
+/// it) on `session`, answering through `reply`.
 pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Response)) {
-    if let Ok(t) = serde_wasm_bindgen::from_value(data.clone()) {
-        return super::trend::handle_js(t, reply); // the run view's requests
-    }
-    if let Ok(m) = serde_wasm_bindgen::from_value(data.clone()) {
-        return super::merge::handle_js(m, reply); // the Merge tab's requests
-    }
-    let req: Request<JsFile> = match serde_wasm_bindgen::from_value(data) {
+    let req: Request<JsFile> = match request_from_message(&data) {
         Ok(r) => r,
         Err(e) => {
             reply(Response::Error(ErrorReply::new(
@@ -246,6 +228,8 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
         }
         Request::WindowOf { id, source, window } => session.window_of(id, source, &window, reply),
         Request::StatsReport { id, bins } => session.stats_report(id, bins, reply),
+        Request::Trend(t) => super::trend::handle_js(t, reply), // the run view's requests
+        Request::Merge(m) => super::merge::handle_js(m, reply), // the Merge tab's requests
         other => super::export::handle(session, other, reply),
     }
 }
@@ -300,25 +284,14 @@ const WARM: &[u8] = include_bytes!("../../assets/warm.pth");
 /// reader and its block cache, detection, zip directory, unpickling, the index, the editor's
 /// tree, the answers' encoding — out of the user's first open. The checkpoint goes in as a
 /// `File` made here from its bytes, through [`handle`] with the same messages the page sends
-/// (`open`, then `journal_list`). Its summary (id [`WARM_ID`]) is returned for the page, which
+/// (`open`, then `journal_list`: [`super::protocol::WARM_OPEN`]). Its summary (id
+/// [`super::protocol::WARM_ID`]) is returned for the page, which
 /// does the same with its side (decoding, tree, rendering); nothing else is posted or kept
 /// (`blob::read_counts` counts its reads: its users take differences).
 pub fn warm_up() -> Option<Response> {
     let file = {
         let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(WARM));
         web_sys::File::new_with_u8_array_sequence(&parts, "warm.pth").ok()?
-    };
-    // `{"open": {"id": 0, "files": [file]}}` and `{"journal_list": {"id": 0}}`: the page's
-    // messages as serde_wasm_bindgen writes them
-    let message = |kind: &str, files: Option<&web_sys::File>| -> Option<JsValue> {
-        let body = js_sys::Object::new();
-        js_sys::Reflect::set(&body, &"id".into(), &WARM_ID.into()).ok()?;
-        if let Some(f) = files {
-            js_sys::Reflect::set(&body, &"files".into(), &js_sys::Array::of1(f)).ok()?;
-        }
-        let m = js_sys::Object::new();
-        js_sys::Reflect::set(&m, &kind.into(), &body).ok()?;
-        Some(m.into())
     };
     let mut session = Session::new();
     let mut summary = None;
@@ -328,7 +301,10 @@ pub fn warm_up() -> Option<Response> {
             let _ = encode(&r);
         }
     };
-    handle(&mut session, message("open", Some(&file))?, reply);
-    handle(&mut session, message("journal_list", None)?, reply);
+    // the page's messages: [BYTES, File] and [BYTES]
+    let open = js_sys::Array::of2(&js_sys::Uint8Array::from(&WARM_OPEN[..]), &file);
+    handle(&mut session, open.into(), reply);
+    let list = js_sys::Array::of1(&js_sys::Uint8Array::from(&WARM_JOURNAL_LIST[..]));
+    handle(&mut session, list.into(), reply);
     summary
 }

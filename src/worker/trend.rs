@@ -3,9 +3,9 @@
 //! [`Source`] (tested natively; the worker feeds it browser `File`s).
 //!
 //! Contract:
-//! - Requests are [`TrendRequest`]s (their own tags, `trend_open` / `trend_step`, decoded before
-//!   the main protocol's); answers are [`Response::Trend`] carrying a [`TrendReply`] with the
-//!   request's id.
+//! - Requests are [`TrendRequest`]s (`trend_open` / `trend_step`), sent as
+//!   [`super::protocol::Request::Trend`]; answers are [`Response::Trend`] carrying a
+//!   [`TrendReply`] with the request's id.
 //! - `trend_open {files}`: every `*.index.json` among the files takes the shards it names (by base
 //!   name) and opens as one checkpoint; every other file opens alone. Answered by `opened`: the
 //!   checkpoints that opened (name, step found in them, bytes of their tensors) in the default
@@ -41,6 +41,15 @@ pub enum TrendRequest<F> {
         cur: u32,
         prev: Option<u32>,
     },
+}
+
+impl<F> TrendRequest<F> {
+    /// The request id.
+    pub fn id(&self) -> RequestId {
+        match self {
+            TrendRequest::TrendOpen { id, .. } | TrendRequest::TrendStep { id, .. } => *id,
+        }
+    }
 }
 
 /// One checkpoint of the run as opened.

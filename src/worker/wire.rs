@@ -1,17 +1,24 @@
-//! The bytes of an answer to the page: a serde serializer that writes postcard's encoding.
+//! postcard's encoding, both ways: a serde serializer that writes it ([`to_bytes`]: the worker's
+//! answers, the page's requests) and a serde deserializer that reads it ([`from_bytes`]: the
+//! worker's requests; the page reads answers with postcard's own, smaller at its opt-level "z").
 //!
 //! Contract: [`to_bytes`] gives exactly the bytes `postcard::to_allocvec` gives for any value
-//! whose sequences and maps know their length (tested natively against postcard for every
-//! kind of serde value and for answers), so the page decodes them with postcard. Integers
-//! wider than a byte are LEB128 varints (signed ones zigzag-encoded first), floats their
-//! little-endian bytes, strings and byte strings a varint length then the bytes, `Option` a
-//! 0/1 byte, enum variants their index as a varint; structs and tuples are their fields in
-//! order, without names or lengths.
+//! whose sequences and maps know their length, and [`from_bytes`] reads back what postcard
+//! writes — the same value, or an error where `postcard::from_bytes` has one (bytes cut short or
+//! left over, a varint past its type's width, a bool or `Option` tag other than 0/1, text that
+//! is not UTF-8); both tested natively against postcard for every kind of serde value and for
+//! the messages. Integers wider than a byte are LEB128 varints (signed ones zigzag-encoded
+//! first), floats their little-endian bytes, strings and byte strings a varint length then the
+//! bytes, `Option` a 0/1 byte, enum variants their index as a varint; structs and tuples are
+//! their fields in order, without names or lengths. Self-describing input (`deserialize_any`,
+//! identifiers, ignored values) is refused, as postcard does.
 //!
-//! Why not postcard's own serializer in the worker: its writes are `#[inline]` and the worker is
-//! built at opt-level 3, so the whole encoder was copied into the answers' one `serialize`
-//! function (44 KB of wasm); here each kind of value is written by one shared function.
+//! Why not postcard's own code in the worker: its reads and writes are `#[inline]`, and the worker
+//! is built at opt-level 3, so every message type's one `serialize` / visitor function got a copy
+//! of the whole codec (the answers' `serialize` 44 KB of wasm, the requests' visitor 19 KB); here
+//! each kind of value is read or written by one shared function.
 
+use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 use serde::ser::{self, Serialize};
 
 /// Why a value could not be encoded (a sequence or map of unknown length, or a type's own
@@ -28,6 +35,12 @@ impl std::fmt::Display for WireError {
 impl std::error::Error for WireError {}
 
 impl ser::Error for WireError {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        WireError(msg.to_string())
+    }
+}
+
+impl de::Error for WireError {
     fn custom<T: std::fmt::Display>(msg: T) -> Self {
         WireError(msg.to_string())
     }
@@ -272,6 +285,291 @@ impl ser::SerializeMap for &mut Writer {
     }
 }
 
+/// The value postcard's encoding `bytes` holds (all of them: bytes left over are an error).
+pub fn from_bytes<T: de::DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    let mut r = Reader { input: bytes };
+    let v = T::deserialize(&mut r)?;
+    match r.input.is_empty() {
+        true => Ok(v),
+        false => Err(WireError(format!("{} bytes left over", r.input.len()))),
+    }
+}
+
+/// The bytes not read yet.
+pub struct Reader<'de> {
+    input: &'de [u8],
+}
+
+type Read<T> = Result<T, WireError>;
+
+fn cut_short() -> WireError {
+    WireError("the message is cut short".into())
+}
+
+impl<'de> Reader<'de> {
+    #[inline(never)]
+    fn take(&mut self, n: usize) -> Read<&'de [u8]> {
+        if n > self.input.len() {
+            return Err(cut_short());
+        }
+        let (head, rest) = self.input.split_at(n);
+        self.input = rest;
+        Ok(head)
+    }
+
+    #[inline(never)]
+    fn byte(&mut self) -> Read<u8> {
+        Ok(self.take(1)?[0])
+    }
+
+    /// A 0/1 byte (a bool, an `Option`'s tag).
+    #[inline(never)]
+    fn flag(&mut self) -> Read<bool> {
+        match self.byte()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            b => Err(WireError(format!("{b} where 0 or 1 belongs"))),
+        }
+    }
+
+    /// A varint of at most `bits` bits (postcard refuses longer ones and wider values).
+    #[inline(never)]
+    fn varint(&mut self, bits: u32) -> Read<u128> {
+        let mut n = 0u128;
+        for k in 0..bits.div_ceil(7) {
+            let b = self.byte()?;
+            n |= u128::from(b & 0x7f) << (7 * k);
+            if b < 0x80 {
+                return match bits == 128 || n >> bits == 0 {
+                    true => Ok(n),
+                    false => Err(WireError(format!("a varint wider than {bits} bits"))),
+                };
+            }
+        }
+        Err(WireError(format!("a varint longer than {bits} bits")))
+    }
+
+    #[inline(never)]
+    fn zigzag(&mut self, bits: u32) -> Read<i128> {
+        let n = self.varint(bits)?;
+        Ok((n >> 1) as i128 ^ -((n & 1) as i128))
+    }
+
+    #[inline(never)]
+    fn length(&mut self) -> Read<usize> {
+        usize::try_from(self.varint(64)?).map_err(|_| WireError("a length past usize".into()))
+    }
+
+    /// A varint length, then that many bytes.
+    #[inline(never)]
+    fn sized(&mut self) -> Read<&'de [u8]> {
+        let n = self.length()?;
+        self.take(n)
+    }
+
+    #[inline(never)]
+    fn text(&mut self) -> Read<&'de str> {
+        std::str::from_utf8(self.sized()?).map_err(|_| WireError("text that is not UTF-8".into()))
+    }
+
+    fn refuse<T>(&self) -> Read<T> {
+        Err(WireError("postcard is not self-describing".into()))
+    }
+}
+
+/// Integers: read as a varint of their width (zigzag-decoded when signed), then narrowed.
+macro_rules! read_integers {
+    ($($method:ident => $visit:ident($t:ty) from $read:ident($bits:expr)),*) => {$(
+        fn $method<V: Visitor<'de>>(self, v: V) -> Read<V::Value> {
+            v.$visit(self.$read($bits)? as $t)
+        }
+    )*};
+}
+
+impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
+    type Error = WireError;
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Read<V::Value> {
+        self.refuse()
+    }
+    fn deserialize_identifier<V: Visitor<'de>>(self, _: V) -> Read<V::Value> {
+        self.refuse()
+    }
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, _: V) -> Read<V::Value> {
+        self.refuse()
+    }
+    fn deserialize_bool<V: Visitor<'de>>(self, v: V) -> Read<V::Value> {
+        v.visit_bool(self.flag()?)
+    }
+    fn deserialize_i8<V: Visitor<'de>>(self, v: V) -> Read<V::Value> {
+        v.visit_i8(self.byte()? as i8)
+    }
+    fn deserialize_u8<V: Visitor<'de>>(self, v: V) -> Read<V::Value> {
+        v.visit_u8(self.byte()?)
+    }
+    read_integers!(
+        deserialize_i16 => visit_i16(i16) from zigzag(16),
+        deserialize_i32 => visit_i32(i32) from zigzag(32),
+        deserialize_i64 => visit_i64(i64) from zigzag(64),
+        deserialize_i128 => visit_i128(i128) from zigzag(128),
+        deserialize_u16 => visit_u16(u16) from varint(16),
+        deserialize_u32 => visit_u32(u32) from varint(32),
+        deserialize_u64 => visit_u64(u64) from varint(64),
+        deserialize_u128 => visit_u128(u128) from varint(128)
+    );
+    fn deserialize_f32<V: Visitor<'de>>(self, v: V) -> Read<V::Value> {
+        let b = self.take(4)?;
+        v.visit_f32(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn deserialize_f64<V: Visitor<'de>>(self, v: V) -> Read<V::Value> {
+        let mut b = [0; 8];
+        b.copy_from_slice(self.take(8)?);
+        v.visit_f64(f64::from_le_bytes(b))
+    }
+    fn deserialize_char<V: Visitor<'de>>(self, v: V) -> Read<V::Value> {
+        let mut chars = self.text()?.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => v.visit_char(c),
+            _ => Err(WireError("not one character".into())),
+        }
+    }
+    fn deserialize_str<V: Visitor<'de>>(self, v: V) -> Read<V::Value> {
+        v.visit_borrowed_str(self.text()?)
+    }
+    fn deserialize_string<V: Visitor<'de>>(self, v: V) -> Read<V::Value> {
+        v.visit_borrowed_str(self.text()?)
+    }
+    fn deserialize_bytes<V: Visitor<'de>>(self, v: V) -> Read<V::Value> {
+        v.visit_borrowed_bytes(self.sized()?)
+    }
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, v: V) -> Read<V::Value> {
+        v.visit_borrowed_bytes(self.sized()?)
+    }
+    fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Read<V::Value> {
+        match self.flag()? {
+            false => v.visit_none(),
+            true => v.visit_some(self),
+        }
+    }
+    fn deserialize_unit<V: Visitor<'de>>(self, v: V) -> Read<V::Value> {
+        v.visit_unit()
+    }
+    fn deserialize_unit_struct<V: Visitor<'de>>(self, _: &'static str, v: V) -> Read<V::Value> {
+        v.visit_unit()
+    }
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, v: V) -> Read<V::Value> {
+        v.visit_newtype_struct(self)
+    }
+    fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Read<V::Value> {
+        let left = self.length()?;
+        v.visit_seq(Elements { de: self, left })
+    }
+    fn deserialize_tuple<V: Visitor<'de>>(self, left: usize, v: V) -> Read<V::Value> {
+        v.visit_seq(Elements { de: self, left })
+    }
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        left: usize,
+        v: V,
+    ) -> Read<V::Value> {
+        v.visit_seq(Elements { de: self, left })
+    }
+    fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Read<V::Value> {
+        let left = self.length()?;
+        v.visit_map(Elements { de: self, left })
+    }
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        v: V,
+    ) -> Read<V::Value> {
+        v.visit_seq(Elements {
+            de: self,
+            left: fields.len(),
+        })
+    }
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        v: V,
+    ) -> Read<V::Value> {
+        v.visit_enum(self)
+    }
+}
+
+/// The next `left` elements of a sequence, tuple or struct (or entries of a map).
+struct Elements<'a, 'de> {
+    de: &'a mut Reader<'de>,
+    left: usize,
+}
+
+impl<'de> de::SeqAccess<'de> for Elements<'_, 'de> {
+    type Error = WireError;
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Read<Option<T::Value>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        seed.deserialize(&mut *self.de).map(Some)
+    }
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left)
+    }
+}
+
+impl<'de> de::MapAccess<'de> for Elements<'_, 'de> {
+    type Error = WireError;
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Read<Option<K::Value>> {
+        de::SeqAccess::next_element_seed(self, seed)
+    }
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Read<V::Value> {
+        seed.deserialize(&mut *self.de)
+    }
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left)
+    }
+}
+
+/// An enum: the variant's index as a varint, then its content.
+impl<'de> de::EnumAccess<'de> for &mut Reader<'de> {
+    type Error = WireError;
+    type Variant = Self;
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Read<(V::Value, Self)> {
+        let index = self.varint(32)? as u32;
+        let v = seed.deserialize(index.into_deserializer())?;
+        Ok((v, self))
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for &mut Reader<'de> {
+    type Error = WireError;
+    fn unit_variant(self) -> Read<()> {
+        Ok(())
+    }
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Read<T::Value> {
+        seed.deserialize(self)
+    }
+    fn tuple_variant<V: Visitor<'de>>(self, left: usize, v: V) -> Read<V::Value> {
+        v.visit_seq(Elements { de: self, left })
+    }
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        v: V,
+    ) -> Read<V::Value> {
+        v.visit_seq(Elements {
+            de: self,
+            left: fields.len(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,7 +577,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     /// Every kind of serde value, at the edges of each integer width.
-    #[derive(serde::Serialize)]
+    #[derive(serde::Serialize, serde::Deserialize)]
     struct Kinds {
         b: (bool, bool),
         i8s: [i8; 3],
@@ -307,13 +605,13 @@ mod tests {
         map: BTreeMap<String, Vec<u8>>,
         nested: Vec<Vec<(u16, i16)>>,
     }
-    #[derive(serde::Serialize)]
+    #[derive(serde::Serialize, serde::Deserialize)]
     struct UnitStruct;
-    #[derive(serde::Serialize)]
+    #[derive(serde::Serialize, serde::Deserialize)]
     struct Newtype(u64);
-    #[derive(serde::Serialize)]
+    #[derive(serde::Serialize, serde::Deserialize)]
     struct TupleStruct(i32, String);
-    #[derive(serde::Serialize)]
+    #[derive(serde::Serialize, serde::Deserialize)]
     enum E {
         Unit,
         New(i64),
@@ -329,10 +627,32 @@ mod tests {
                 s.serialize_bytes(&self.0)
             }
         }
+        impl<'de> serde::Deserialize<'de> for Bytes {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl serde::de::Visitor<'_> for V {
+                    type Value = Bytes;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str("bytes")
+                    }
+                    fn visit_bytes<E>(self, b: &[u8]) -> Result<Bytes, E> {
+                        Ok(Bytes(b.to_vec()))
+                    }
+                }
+                d.deserialize_byte_buf(V)
+            }
+        }
     }
 
-    fn same_as_postcard<T: serde::Serialize>(v: &T) {
-        assert_eq!(to_bytes(v).unwrap(), postcard::to_allocvec(v).unwrap());
+    /// Written as postcard writes it, and read back by [`from_bytes`] and by postcard to values
+    /// that write the same bytes again (bit for bit, NaN included).
+    fn same_as_postcard<T: serde::Serialize + serde::de::DeserializeOwned>(v: &T) {
+        let bytes = to_bytes(v).unwrap();
+        assert_eq!(bytes, postcard::to_allocvec(v).unwrap());
+        let ours: T = from_bytes(&bytes).unwrap();
+        assert_eq!(to_bytes(&ours).unwrap(), bytes);
+        let theirs: T = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(to_bytes(&theirs).unwrap(), bytes);
     }
 
     #[test]
@@ -445,6 +765,36 @@ mod tests {
         for a in &answers {
             same_as_postcard(a);
         }
+    }
+
+    /// What postcard refuses, the reader refuses.
+    #[test]
+    fn malformed_bytes_are_refused_as_postcard_refuses_them() {
+        fn both_refuse<T: serde::de::DeserializeOwned>(bytes: &[u8]) {
+            assert!(from_bytes::<T>(bytes).is_err(), "{bytes:?}");
+            assert!(postcard::from_bytes::<T>(bytes).is_err(), "{bytes:?}");
+        }
+        both_refuse::<u32>(&[]); // cut short
+        both_refuse::<u32>(&[0x80]); // a varint cut short
+        both_refuse::<u16>(&[0xff, 0xff, 0x04]); // 2^18 - 1: wider than 16 bits
+        both_refuse::<u32>(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x01]); // six bytes
+        both_refuse::<u64>(&[0xff; 11]);
+        both_refuse::<i32>(&[0xff, 0xff, 0xff, 0xff, 0x1f]); // 2^33 - 1 zigzagged
+        both_refuse::<bool>(&[2]);
+        both_refuse::<Option<u8>>(&[2, 0]);
+        both_refuse::<String>(&[2, 0xc3, 0x28]); // not UTF-8
+        both_refuse::<String>(&[5, b'a']); // shorter than its length
+        both_refuse::<char>(&[2, b'a', b'b']); // two characters
+        both_refuse::<E>(&[4]); // no such variant
+        both_refuse::<Vec<u8>>(&[3, 1, 2]);
+        both_refuse::<f64>(&[0; 7]);
+        both_refuse::<serde_json::Value>(&[0]); // self-describing: refused
+        assert!(from_bytes::<u8>(&[1, 2]).is_err(), "bytes left over");
+        assert_eq!(
+            from_bytes::<u32>(&[0xff, 0xff, 0xff, 0xff, 0x0f]),
+            Ok(u32::MAX)
+        );
+        assert_eq!(from_bytes::<i64>(&[0x01]), Ok(-1));
     }
 
     #[test]

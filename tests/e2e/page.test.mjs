@@ -173,7 +173,8 @@ test('a reader crash on one file names the file; the previous checkpoint and its
     await reader.evaluate(() => {
       const handle = self.onmessage;
       self.onmessage = (ev) => {
-        if (ev.data?.open?.files?.[0]?.name === 'trap.pth') throw new WebAssembly.RuntimeError('unreachable');
+        // a request is [postcard bytes, File…]: variant 0 is `open`, its first file comes first
+        if (ev.data?.[0]?.[0] === 0 && ev.data[1]?.name === 'trap.pth') throw new WebAssembly.RuntimeError('unreachable');
         return handle.call(self, ev);
       };
     });
