@@ -1,9 +1,10 @@
 //! The tensor table's model (tested natively): which tensors are shown, in which order.
 //!
-//! Contract: [`rows`] keeps the tensors whose path contains the filter text (ASCII letters in either case;
-//! empty = all) and sorts them by a [`Column`] — stable, ties in file order; tensors without a
-//! value in that column (statistics not computed yet, no finite values) always last, whatever
-//! the direction. Linear in the rows plus one sort: 100,000 tensors take a few milliseconds.
+//! Contract: [`rows`] keeps the tensors whose path contains the filter text (ASCII letters in
+//! either case; empty = all) and sorts them by a [`Column`] — stable, ties in file order;
+//! tensors without a value in that column (statistics not computed yet, no finite values)
+//! always last, whatever the direction. Linear in the rows plus one sort: 100,000 tensors take
+//! a few milliseconds.
 
 use crate::worker::protocol::{Entry, StatsRow};
 use std::cmp::Ordering;

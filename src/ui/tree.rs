@@ -48,6 +48,25 @@ pub struct TreeNode {
     natural: Option<u32>,
 }
 
+impl TreeNode {
+    /// A node without totals, text or children yet ([`Tree::build`] fills them in).
+    fn new(kind: NodeKind, parent: Option<NodeId>, depth: u32, order: u64) -> TreeNode {
+        TreeNode {
+            kind,
+            parent,
+            depth,
+            tensors: 0,
+            params: 0,
+            bytes: 0,
+            order,
+            path: (0, 0),
+            label: (0, 0),
+            kids: (0, 0),
+            natural: None,
+        }
+    }
+}
+
 /// The built tree. Its text and child lists live in three buffers (a 50,000-key tree is
 /// ≈ 100,000 nodes: two strings and a child vector each cost a first open ≈ 40 ms).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -101,7 +120,7 @@ impl Filter {
                 .map(|r| Some(Filter::Regex(r)))
                 .map_err(|e| e.to_string());
         }
-        Ok(Some(Filter::Substring(q.to_ascii_lowercase())))
+        Ok(Some(Filter::Substring(q.to_string())))
     }
 
     /// Byte range of the first match in `s`.
@@ -138,21 +157,8 @@ pub const MAX_FOLDER_DEPTH: usize = 256;
 impl Tree {
     /// Build from the index.
     pub fn build(entries: &[Entry], values: &[ValueEntry]) -> Tree {
-        let root = TreeNode {
-            kind: NodeKind::Folder,
-            parent: None,
-            depth: 0,
-            tensors: 0,
-            params: 0,
-            bytes: 0,
-            order: 0,
-            path: (0, 0),
-            label: (0, 0),
-            kids: (0, 0),
-            natural: None,
-        };
         let mut t = Tree {
-            nodes: vec![root],
+            nodes: vec![TreeNode::new(NodeKind::Folder, None, 0, 0)],
             tensor_node: Vec::with_capacity(entries.len()),
             ..Tree::default()
         };
@@ -330,19 +336,8 @@ impl Tree {
         } else {
             self.nodes[parent as usize].depth + 1
         };
-        self.nodes.push(TreeNode {
-            kind,
-            parent: Some(parent),
-            depth,
-            tensors: 0,
-            params: 0,
-            bytes: 0,
-            order,
-            path: (0, 0),
-            label: (0, 0),
-            kids: (0, 0),
-            natural: None,
-        });
+        self.nodes
+            .push(TreeNode::new(kind, Some(parent), depth, order));
         id
     }
 
@@ -468,7 +463,7 @@ impl Tree {
                 }
             }
             let node = &self.nodes[c as usize];
-            let has_children = node.kids.1 > 0;
+            let has_children = self.has_children(c);
             let expanded = has_children && open(c);
             out.push(Row {
                 node: c,

@@ -930,36 +930,29 @@ mod tests {
     /// checks the same requests with `File`s and JS values in the browser).
     #[cfg(not(target_arch = "wasm32"))]
     mod requests {
-        use super::super::super::merge::{DiskTarget, MergeRequest, MergeSpec};
-        use super::super::super::trend::TrendRequest;
         use super::super::*;
         use crate::export::merge::Method;
+        use crate::worker::merge::{DiskTarget, MergeRequest, MergeSpec};
+        use crate::worker::trend::TrendRequest;
+        use crate::worker::wire;
 
         include!("../../tests/requests_common/every_request.rs");
 
-        /// Every request kind crosses as postcard's bytes (the page writes them with
-        /// [`super::super::super::wire`], the worker reads them with it) and decodes back to the same
-        /// request, bit for bit: re-encoding the decoded request gives the same bytes (NaN payloads
-        /// and `-0.0` included); postcard reads the same bytes to the same request.
+        /// Every request kind crosses as postcard's bytes (the page writes them with [`wire`],
+        /// the worker reads them with it) and decodes back to the same request, bit for bit:
+        /// re-encoding the decoded request gives the same bytes (NaN payloads and `-0.0`
+        /// included); postcard reads the same bytes to the same request.
         #[test]
         fn every_request_crosses_as_postcard_bytes_and_back() {
             let all = every_request(|name| name.to_string(), || DiskTarget);
             let mut kinds = std::collections::BTreeSet::new();
             for r in &all {
-                let bytes = super::super::super::wire::to_bytes(r).unwrap();
+                let bytes = wire::to_bytes(r).unwrap();
                 assert_eq!(bytes, postcard::to_allocvec(r).unwrap(), "{r:?}");
-                let back: Request<String> = super::super::super::wire::from_bytes(&bytes).unwrap();
-                assert_eq!(
-                    super::super::super::wire::to_bytes(&back).unwrap(),
-                    bytes,
-                    "{r:?}"
-                );
+                let back: Request<String> = wire::from_bytes(&bytes).unwrap();
+                assert_eq!(wire::to_bytes(&back).unwrap(), bytes, "{r:?}");
                 let theirs: Request<String> = postcard::from_bytes(&bytes).unwrap();
-                assert_eq!(
-                    super::super::super::wire::to_bytes(&theirs).unwrap(),
-                    bytes,
-                    "{r:?}"
-                );
+                assert_eq!(wire::to_bytes(&theirs).unwrap(), bytes, "{r:?}");
                 assert_eq!(back.id(), r.id());
                 if !format!("{r:?}").contains("NaN") {
                     assert_eq!(&back, r);
@@ -973,10 +966,8 @@ mod tests {
             );
             assert_eq!(all[27].id(), 27);
             let Request::Merge(MergeRequest::MergePreview { spec, .. }) =
-                super::super::super::wire::from_bytes::<Request<String>>(
-                    &postcard::to_allocvec(&all[27]).unwrap(),
-                )
-                .unwrap()
+                wire::from_bytes::<Request<String>>(&postcard::to_allocvec(&all[27]).unwrap())
+                    .unwrap()
             else {
                 panic!("not the merge preview with NaN weights")
             };
@@ -993,25 +984,16 @@ mod tests {
                 id: WARM_ID,
                 files: vec![0u32],
             };
-            assert_eq!(
-                super::super::super::wire::to_bytes(&open).unwrap(),
-                WARM_OPEN
-            );
+            assert_eq!(wire::to_bytes(&open).unwrap(), WARM_OPEN);
             let list = Request::<u32>::JournalList { id: WARM_ID };
-            assert_eq!(
-                super::super::super::wire::to_bytes(&list).unwrap(),
-                WARM_JOURNAL_LIST
-            );
+            assert_eq!(wire::to_bytes(&list).unwrap(), WARM_JOURNAL_LIST);
         }
 
         #[test]
         fn unknown_or_truncated_request_is_rejected() {
             // variant 25 does not exist; an open without its files; a trailing varint cut short
             for bad in [&[25u8, 1][..], &[0, 1], &[1, 0xff]] {
-                assert!(
-                    super::super::super::wire::from_bytes::<Request<String>>(bad).is_err(),
-                    "{bad:?}"
-                );
+                assert!(wire::from_bytes::<Request<String>>(bad).is_err(), "{bad:?}");
             }
         }
     }

@@ -872,7 +872,6 @@ pub fn budget_error(budget: usize) -> String {
     )
 }
 
-/// Heap and slot bytes a value holds (its arena slot, strings, bytes, item lists).
 /// The immutable values that Python itself makes once and shares (`None`, `True`, `False`,
 /// the empty tuple, the small ints −5…256): the VM gives each one arena slot per run.
 struct Shared;
@@ -894,6 +893,7 @@ impl Shared {
     }
 }
 
+/// Heap and slot bytes a value holds (its arena slot, strings, bytes, item lists).
 fn held_bytes(v: &Value) -> usize {
     let id = std::mem::size_of::<Id>();
     std::mem::size_of::<Value>()
