@@ -21,6 +21,7 @@
 // `--only small,big`: with --open-only, only those opens (small, big, keys).
 //   node bench/page_bench.mjs [--smoke] [--open-only [--only LIST]] [--runs N] [--size-gib G]
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { execFileSync } from 'node:child_process';
@@ -86,13 +87,36 @@ if (!fs.existsSync(countsFile) || Math.abs(fs.statSync(files.big).size - wantSiz
 }
 const counts = JSON.parse(fs.readFileSync(countsFile, 'utf8'));
 
-/** Native CLI: seconds for `weightscope ARGS` (median of RUNS). */
-function native(argv) {
+/** CPU time (user + system, ms) of this process's finished children (Linux: /proc/self/stat). */
+function childrenCpuMs() {
+  const st = fs.readFileSync('/proc/self/stat', 'utf8');
+  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) * 10; // cutime, cstime in clock ticks of 10 ms
+}
+/** CPU time (user + system, ms) of every Chromium process now running (the bench's browser). */
+function chromiumCpuMs() {
+  let ms = 0;
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const comm = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+      if (!/chrom/i.test(comm)) continue;
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      ms += (Number(f[11]) + Number(f[12])) * 10; // utime, stime
+    } catch { /* the process ended */ }
+  }
+  return ms;
+}
+
+/** Native CLI: seconds for `weightscope ARGS` (median of RUNS); `cpu`: its CPU ms (median). */
+function native(argv, cpu = []) {
   const t = [];
   for (let r = 0; r < RUNS; r++) {
+    const c0 = childrenCpuMs();
     const t0 = performance.now();
     execFileSync(BIN, argv, { stdio: ['ignore', 'ignore', 'inherit'], maxBuffer: 1 << 30 });
     t.push((performance.now() - t0) / 1e3);
+    cpu.push(childrenCpuMs() - c0);
   }
   return median(t);
 }
@@ -202,7 +226,7 @@ function gzipSizes() {
 
 const server = await serve(DIST, 0);
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, '--enable-precise-memory-info'], headless: true });
-const res = { small: [], big: [], keys: [], filter: [], statsBig: [], statsKeys: [], breakdown: {} };
+const res = { small: [], big: [], keys: [], filter: [], statsBig: [], statsBigCpu: [], statsKeys: [], breakdown: {} };
 try {
   for (let run = 1; run <= RUNS; run++) {
     const { context, page } = await openPage({ browser, server }, { viewport: { width: 1280, height: 900 } });
@@ -223,10 +247,12 @@ try {
       if (k === 'big') {
         // whole-file statistics of the big file (over the automatic limit → the button)
         const compute = testid(page, 'compute-all');
+        const c0 = chromiumCpuMs();
         const t0 = performance.now();
         if (await compute.count()) await compute.click();
         await waitStatsDone(page, counts.big, T_LONG);
         res.statsBig.push((performance.now() - t0) / 1e3);
+        res.statsBigCpu.push(chromiumCpuMs() - c0);
         // the workers' wasm memory (marks `w:mem:<answer>:<bytes>`)
         const mem = (await marks(page)).filter((x) => x.name.startsWith('w:mem:')).map((x) => x.name.split(':'));
         const max = (kind) => Math.max(0, ...mem.filter((x) => x[2] === kind).map((x) => Number(x[3])));
@@ -288,6 +314,7 @@ try {
     // the pool's reads: as many workers as the statistics pool starts, each reading its part
     res.parallelReads = [];
     for (let run = 0; run < RUNS; run++) {
+      const c0 = chromiumCpuMs();
       res.parallelReads.push(await p2.evaluate(() => new Promise((resolve, reject) => {
         const f = document.querySelector('#pick').files[0];
         const n = Math.min(8, Math.max(1, 2 * (navigator.hardwareConcurrency || 1)));
@@ -304,6 +331,7 @@ try {
           w.postMessage({ file: f, start: i * per, end: Math.min(f.size, (i + 1) * per) });
         }
       })));
+      res.parallelReads.at(-1).cpu = chromiumCpuMs() - c0;
     }
     await c2.close();
   } finally {
@@ -345,9 +373,11 @@ const nat = {
   openSmall: native(['inspect', files.small, '--json']),
   openBig: native(['inspect', files.big, '--json']),
   openKeys: native(['inspect', files.keys, '--json']),
-  statsBig: native(['stats', files.big, '--json']),
+  statsBigCpu: [],
+  statsBig: null,
   statsKeys: native(['stats', files.keys, '--json']),
 };
+nat.statsBig = native(['stats', files.big, '--json'], nat.statsBigCpu);
 const gz = gzipSizes();
 const pageBigMBs = big.bytes / 1e6 / median(res.statsBig);
 const natBigMBs = big.bytes / 1e6 / nat.statsBig;
@@ -374,6 +404,15 @@ console.log(`| raw reads of the ${mb(fs.statSync(files.big).size)} file in a wor
 const par = res.parallelReads;
 const parMBs = fileMB / (median(par.map((r) => r.ms)) / 1e3);
 console.log(`| raw FileReaderSync reads of the same file by ${par[0].n} workers at once (the statistics pool's ceiling) | ${fmt(parMBs)} MB/s | ${fmt(natBigMBs)} MB/s (native statistics) | ${fmt(parMBs / natBigMBs, 2)}× |`);
+// CPU time per MB of the file's tensors, all of Chromium's processes (browser, renderer, its
+// workers) against the native CLI's: on a machine of few cores the statistics pool is bound by
+// CPU, and 2 cores × 1,000 ms / (CPU ms per MB) is the most any schedule of it could reach
+const perMB = (ms) => ms / (big.bytes / 1e6);
+const cpuStats = perMB(median(res.statsBigCpu));
+const cpuReads = perMB(median(par.map((r) => r.cpu)));
+const cpuNative = perMB(median(nat.statsBigCpu));
+const cores = os.cpus().length;
+console.log(`| CPU per MB of tensors (all Chromium processes; ${cores} cores): statistics / raw pool reads | ${fmt(cpuStats, 2)} ms / ${fmt(cpuReads, 2)} ms (CPU-bound ceiling ${fmt(cores * 1e3 / cpuStats)} MB/s) | ${fmt(cpuNative, 2)} ms (native statistics) | ${fmt(cpuStats / cpuNative, 1)}× the CPU |`);
 console.log(`\nbreakdown, each step's median of ${RUNS} run(s) (ms after \`change\`):`);
 for (const k of ['small', 'big', 'keys']) printBreakdown(k);
 if (SMOKE) {

@@ -259,7 +259,7 @@ fn i64_at(src: &dyn Source, m: Member, pos: u64, what: &str) -> Result<i64> {
 
 fn tuple_of(u: &Unpickler, id: Id, what: &str) -> Result<Vec<Id>> {
     match u.get(id) {
-        Value::Tuple(t) | Value::List(t) => Ok(t.clone()),
+        Value::Tuple(t) | Value::List(t) => Ok(t.to_vec()),
         other => Err(err(
             what,
             format!("expected a tuple, found a {}", other.kind_name()),

@@ -6,7 +6,7 @@
 //! non-negative ints, storages resolved through the [`StorageResolver`]) and produce
 //! [`Value::Tensor`]; bounds against the storage are checked when bytes are read.
 
-use super::value::{DictKind, Id, Inert, RawTensor, Value};
+use super::value::{DictKind, Id, Inert, Items, RawTensor, Value};
 use super::vm::Unpickler;
 use crate::format::checkpoint::TensorKind;
 use crate::format::dtype::DType;
@@ -92,7 +92,7 @@ fn dtype_of(u: &Unpickler, id: Id) -> Result<DType, String> {
     }
 }
 
-fn args_of(u: &Unpickler, args: Id) -> Result<Vec<Id>, String> {
+fn args_of(u: &Unpickler, args: Id) -> Result<Items, String> {
     match u.get(args) {
         Value::Tuple(items) => Ok(items.clone()),
         Value::List(items) => Ok(items.clone()),
@@ -149,7 +149,7 @@ pub fn persistent_load(u: &mut Unpickler, pid: Id) -> Result<Value, String> {
         return Ok(Inert::value(
             "<persistent id>",
             tag.unwrap_or_else(|| "?".into()),
-            items.clone(),
+            items.to_vec(),
         ));
     }
     // at most the six fields read below (the ids are copied: the resolver needs `u` mutably)
@@ -164,7 +164,7 @@ pub fn persistent_load(u: &mut Unpickler, pid: Id) -> Result<Value, String> {
         ));
     }
     let class = match u.get(items[1]) {
-        Value::Global { name, .. } => name.clone(),
+        Value::Global { name, .. } => name.as_str(),
         other => {
             return Err(format!(
                 "storage class is a {}, not a class",
@@ -176,10 +176,11 @@ pub fn persistent_load(u: &mut Unpickler, pid: Id) -> Result<Value, String> {
         None
     } else {
         Some(
-            DType::from_storage_class(&class)
+            DType::from_storage_class(class)
                 .ok_or_else(|| format!("unknown storage class {class}"))?,
         )
     };
+    let class = class.to_string();
     let key = str_of(u, items[2]).ok_or("storage key is not a string")?;
     let location = str_of(u, items[3]).unwrap_or_default();
     let numel = uint_of(u, items[4], "storage numel")?;
@@ -310,43 +311,67 @@ fn as_parameter(u: &Unpickler, t: Id, requires_grad: bool) -> Result<Value, Stri
     }
 }
 
+/// `_rebuild_from_type_v2`, which calls its first argument with its third.
+const FROM_TYPE: (&str, &str) = ("torch._tensor", "_rebuild_from_type_v2");
+
+/// A call of something that is not a global: Python calls whatever the value is (an inert
+/// object the pickle made earlier is reported as code computed by the pickle; anything else
+/// fails to load in Python and is noted). The result is inert.
+fn call_of_value(u: &mut Unpickler, func: Id, args: Id) -> Value {
+    let other = u.get(func);
+    let k = other.kind_name();
+    match other {
+        // the result of a call we did not make: Python calls whatever it returned
+        Value::Object(o) if !o.module.starts_with('<') || o.module == "<call>" => {
+            let what = format!(
+                "calls the result of {}.{}(…): a value computed by the pickle is called in turn",
+                super::pyrepr::display_name(&o.module),
+                super::pyrepr::display_name(&o.name)
+            );
+            u.safety.add_finding(what);
+            if let Some(a) = args_of(u, args).ok().filter(|_| u.may_render_call()) {
+                let text = super::pyrepr::call_of_value(u, func, &a, 240);
+                u.safety.add_call(text);
+            }
+        }
+        _ => {
+            let note =
+                format!("the pickle calls a {k}, which Python cannot call: loading fails there");
+            if u.notes.len() < 64 && !u.notes.contains(&note) {
+                u.notes.push(note);
+            }
+        }
+    }
+    let a = args_of(u, args).map_or_else(|_| vec![args], |a| a.to_vec());
+    object("<call>", k, a)
+}
+
 /// Apply `func` to `args` (REDUCE, NEWOBJ, INST, OBJ).
 pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
-    let (module, name) = match u.get(func) {
-        Value::Global { module, name } => (module.clone(), name.clone()),
-        other => {
-            let k = other.kind_name();
-            match other {
-                // the result of a call we did not make: Python calls whatever it returned
-                Value::Object(o) if !o.module.starts_with('<') || o.module == "<call>" => {
-                    let what = format!(
-                        "calls the result of {}.{}(…): a value computed by the pickle is called in turn",
-                        super::pyrepr::display_name(&o.module),
-                        super::pyrepr::display_name(&o.name)
-                    );
-                    u.safety.add_finding(what);
-                    if let Some(a) = args_of(u, args).ok().filter(|_| u.may_render_call()) {
-                        let text = super::pyrepr::call_of_value(u, func, &a, 240);
-                        u.safety.add_call(text);
-                    }
-                }
-                _ => {
-                    let note = format!(
-                        "the pickle calls a {k}, which Python cannot call: loading fails there"
-                    );
-                    if u.notes.len() < 64 && !u.notes.contains(&note) {
-                        u.notes.push(note);
-                    }
-                }
-            }
-            let a = args_of(u, args).unwrap_or_else(|_| vec![args]);
-            return Ok(object("<call>", k, a));
-        }
+    let Value::Global { module, name } = u.get(func) else {
+        return Ok(call_of_value(u, func, args));
     };
+    let from_type = (module.as_str(), name.as_str()) == FROM_TYPE;
+    let allowed = super::safety::is_allowed(module, name);
     let a = args_of(u, args)?;
-    u.record_call(&module, &name, &a);
-    let f = (module.as_str(), name.as_str());
-    let v = match (module.as_str(), name.as_str()) {
+    if !allowed {
+        // what loading would run goes into the report (names copied: recording needs `u`
+        // mutably; allowed calls, every tensor's among them, copy nothing)
+        let (module, name) = (module.clone(), name.clone());
+        u.record_call(&module, &name, &a);
+    }
+    if from_type {
+        // `_rebuild_from_type_v2(func, type, args, state)` calls `func(*args)`
+        need(&a, 3, FROM_TYPE)?;
+        return call(u, a[0], a[2]);
+    }
+    let u: &Unpickler = u;
+    let Value::Global { module, name } = u.get(func) else {
+        return Err("internal: the called global changed".into());
+    };
+    let (module, name) = (module.as_str(), name.as_str());
+    let f = (module, name);
+    let v = match f {
         ("torch._utils", "_rebuild_tensor_v2") | ("torch._utils", "_rebuild_tensor") => {
             need(&a, 4, f)?;
             let ta = tensor_args(u, &a)?;
@@ -424,10 +449,6 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
             let rg = a.get(1).is_none_or(|&i| bool_of(u, i));
             as_parameter(u, a[0], rg)?
         }
-        ("torch._tensor", "_rebuild_from_type_v2") => {
-            need(&a, 3, f)?;
-            return call(u, a[0], a[2]);
-        }
         ("torch._utils", "_rebuild_meta_tensor_no_storage") => {
             need(&a, 3, f)?;
             let dtype = dtype_of(u, a[0])?;
@@ -447,11 +468,11 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
             need(&a, 1, f)?;
             match u.get(a[0]) {
                 Value::Tensor(_) => u.get(a[0]).clone(),
-                _ => object(&module, &name, a),
+                _ => object(module, name, a.to_vec()),
             }
         }
         ("collections", "OrderedDict") | ("collections", "Counter") | ("builtins", "dict") => {
-            let kind = match name.as_str() {
+            let kind = match name {
                 "OrderedDict" => DictKind::OrderedDict,
                 "Counter" => DictKind::Counter,
                 _ => DictKind::Dict,
@@ -482,7 +503,7 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
             let items = match a.first().map(|&i| u.get(i).clone()) {
                 Some(Value::List(v)) | Some(Value::Tuple(v)) => v,
                 Some(Value::Set { items, .. }) => items,
-                _ => vec![],
+                _ => Items::new(),
             };
             Value::Set {
                 items,
@@ -501,14 +522,14 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
             match a.first().map(|&i| u.get(i).clone()) {
                 Some(Value::Bytes(b)) => Value::Bytes(b),
                 None => Value::Bytes(vec![]),
-                _ => object(&module, &name, a),
+                _ => object(module, name, a.to_vec()),
             }
         }
         ("_codecs", "encode") => {
             need(&a, 1, f)?;
             let text = match u.get(a[0]) {
                 Value::Str(s) => s.clone(),
-                _ => return Ok(object(&module, &name, a)),
+                _ => return Ok(object(module, name, a.to_vec())),
             };
             let enc = a
                 .get(1)
@@ -556,7 +577,7 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
                 name: l,
             }
         }
-        _ => object(&module, &name, a),
+        _ => object(module, name, a.to_vec()),
     };
     Ok(v)
 }

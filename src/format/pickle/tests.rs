@@ -742,3 +742,55 @@ fn none_bools_the_empty_tuple_and_small_ints_take_one_value_each() {
         ]
     );
 }
+
+#[test]
+fn tuples_lists_and_sets_past_the_inline_items_keep_every_item_in_order() {
+    let ints =
+        |r: std::ops::Range<i64>| -> Vec<Node> { r.map(|value| Node::Int { value }).collect() };
+    let push = |p: &mut Vec<u8>, r: std::ops::Range<u8>| p.extend(r.flat_map(|i| [b'K', i]));
+    let mut p = vec![0x80, 2, b'('];
+    // (0, …, 19) with MARK … TUPLE: more items than a value holds inline
+    p.push(b'(');
+    push(&mut p, 0..20);
+    p.push(b't');
+    // TUPLE1 / TUPLE2 / TUPLE3 keep their order
+    p.extend([
+        b'K', 1, 0x85, b'K', 1, b'K', 2, 0x86, b'K', 1, b'K', 2, b'K', 3, 0x87,
+    ]);
+    // [] + APPENDS of 0..9 + APPEND 9: the list grows past the inline items
+    p.extend([b']', b'(']);
+    push(&mut p, 0..9);
+    p.extend([b'e', b'K', 9, b'a']);
+    // frozenset of 0..10, and an empty set + ADDITEMS of 0..12
+    p.push(b'(');
+    push(&mut p, 0..10);
+    p.push(0x91);
+    p.extend([0x8f, b'(']);
+    push(&mut p, 0..12);
+    p.push(0x90);
+    p.extend([b'l', b'.']);
+    let run = run(&p);
+    let Node::List { ref items } = run.node else {
+        panic!("not a list: {:?}", run.node)
+    };
+    assert_eq!(
+        items[..],
+        [
+            Node::Tuple { items: ints(0..20) },
+            Node::Tuple { items: ints(1..2) },
+            Node::Tuple { items: ints(1..3) },
+            Node::Tuple { items: ints(1..4) },
+            Node::List { items: ints(0..10) },
+            Node::Set {
+                items: ints(0..10),
+                frozen: true
+            },
+            Node::Set {
+                items: ints(0..12),
+                frozen: false
+            },
+        ]
+    );
+    // inline items do not make an arena slot larger than a dict's (kind and two vectors)
+    assert!(std::mem::size_of::<super::value::Value>() <= 56);
+}

@@ -9,6 +9,15 @@ use crate::format::dtype::DType;
 /// An index into the arena.
 pub type Id = u32;
 
+/// The items of a list, tuple or set: up to [`INLINE_ITEMS`] ids in the value itself, more on
+/// the heap. A torch state dict's tuples (a storage's persistent id, a size, a stride, the
+/// arguments of `_rebuild_tensor_v2`) all fit, so they cost no allocation of their own.
+pub type Items = smallvec::SmallVec<[Id; INLINE_ITEMS]>;
+
+/// Ids an [`Items`] holds without a heap allocation (the arena slot does not grow: a dict's
+/// two item vectors are larger).
+pub const INLINE_ITEMS: usize = 8;
+
 /// How a dict was made.
 pub use crate::format::checkpoint::DictKind;
 
@@ -55,15 +64,15 @@ pub enum Value {
     Complex(f64, f64),
     Str(String),
     Bytes(Vec<u8>),
-    List(Vec<Id>),
-    Tuple(Vec<Id>),
+    List(Items),
+    Tuple(Items),
     Dict {
         kind: DictKind,
         items: Vec<(Id, Id)>,
         attrs: Vec<(Id, Id)>,
     },
     Set {
-        items: Vec<Id>,
+        items: Items,
         frozen: bool,
     },
     /// A global referenced but not called (a class, a function, a dtype, a qscheme).

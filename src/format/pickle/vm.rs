@@ -17,7 +17,7 @@
 
 use super::calls::{self, StorageResolver};
 use super::safety;
-use super::value::{DictKind, Id, Inert, Value};
+use super::value::{DictKind, Id, Inert, Items, Value};
 use crate::format::checkpoint::{GlobalRef, SafetyReport};
 use crate::format::fastmap::{KeyMap, KeySet};
 
@@ -367,9 +367,9 @@ impl<'r> Unpickler<'r> {
         Ok(*self.stack.last().expect("checked"))
     }
 
-    fn pop_mark(&mut self) -> Result<Vec<Id>, String> {
+    fn pop_mark(&mut self) -> Result<Items, String> {
         let m = self.marks.pop().ok_or("no MARK on the stack")?;
-        Ok(self.stack.split_off(m))
+        Ok(self.stack.drain(m..).collect())
     }
 
     fn memo_put(&mut self, idx: u64) -> Result<(), String> {
@@ -443,11 +443,11 @@ impl<'r> Unpickler<'r> {
         Ok(())
     }
 
-    fn append_items(&mut self, target: Id, new: Vec<Id>) -> Result<(), String> {
+    fn append_items(&mut self, target: Id, new: &[Id]) -> Result<(), String> {
         self.grow(target, new.iter().copied())?;
         match &mut self.arena[target as usize] {
-            Value::List(items) | Value::Set { items, .. } => items.extend(new),
-            Value::Object(o) => o.list.extend(new),
+            Value::List(items) | Value::Set { items, .. } => items.extend_from_slice(new),
+            Value::Object(o) => o.list.extend_from_slice(new),
             other => return Err(refused("APPEND(S)", other, "only lists take appends")),
         }
         Ok(())
@@ -648,12 +648,12 @@ impl<'r> Unpickler<'r> {
             b'a' => {
                 let v = self.pop()?;
                 let l = self.top()?;
-                self.append_items(l, vec![v])?;
+                self.append_items(l, &[v])?;
             }
             b'e' => {
                 let items = self.pop_mark()?;
                 let l = self.top()?;
-                self.append_items(l, items)?;
+                self.append_items(l, &items)?;
             }
             b'b' => {
                 let state = self.pop()?;
@@ -729,7 +729,7 @@ impl<'r> Unpickler<'r> {
                 let items = self.pop_mark()?;
                 self.push_new(Value::List(items))?;
             }
-            b']' => self.push_new(Value::List(vec![]))?,
+            b']' => self.push_new(Value::List(Items::new()))?,
             b'p' | b'q' | b'r' => {
                 let idx = rd.memo_index(op)?;
                 self.memo_put(idx)?;
@@ -756,10 +756,10 @@ impl<'r> Unpickler<'r> {
                 let items = self.pop_mark()?;
                 self.push_new(Value::Tuple(items))?;
             }
-            b')' => self.push_shared(Value::Tuple(vec![]))?,
+            b')' => self.push_shared(Value::Tuple(Items::new()))?,
             0x85..=0x87 => {
                 let n = (op - 0x84) as usize;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Items::new();
                 for _ in 0..n {
                     items.push(self.pop()?);
                 }
@@ -829,13 +829,13 @@ impl<'r> Unpickler<'r> {
                 self.long_value(b)?;
             }
             0x8f => self.push_new(Value::Set {
-                items: vec![],
+                items: Items::new(),
                 frozen: false,
             })?,
             0x90 => {
                 let items = self.pop_mark()?;
                 let s = self.top()?;
-                self.append_items(s, items)?;
+                self.append_items(s, &items)?;
             }
             0x91 => {
                 let items = self.pop_mark()?;
