@@ -92,10 +92,9 @@ fn dtype_of(u: &Unpickler, id: Id) -> Result<DType, String> {
     }
 }
 
-fn args_of(u: &Unpickler, args: Id) -> Result<Items, String> {
+fn args_of<'a>(u: &'a Unpickler, args: Id) -> Result<&'a [Id], String> {
     match u.get(args) {
-        Value::Tuple(items) => Ok(items.clone()),
-        Value::List(items) => Ok(items.clone()),
+        Value::Tuple(items) | Value::List(items) => Ok(items),
         other => Err(format!(
             "call arguments are a {}, not a tuple",
             other.kind_name()
@@ -329,7 +328,8 @@ fn call_of_value(u: &mut Unpickler, func: Id, args: Id) -> Value {
                 super::pyrepr::display_name(&o.name)
             );
             u.safety.add_finding(what);
-            if let Some(a) = args_of(u, args).ok().filter(|_| u.may_render_call()) {
+            if args_of(u, args).is_ok() && u.may_render_call() {
+                let a = args_of(u, args).map(<[Id]>::to_vec).unwrap_or_default();
                 let text = super::pyrepr::call_of_value(u, func, &a, 240);
                 u.safety.add_call(text);
             }
@@ -353,19 +353,22 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
     };
     let from_type = (module.as_str(), name.as_str()) == FROM_TYPE;
     let allowed = super::safety::is_allowed(module, name);
-    let a = args_of(u, args)?;
     if !allowed {
-        // what loading would run goes into the report (names copied: recording needs `u`
-        // mutably; allowed calls, every tensor's among them, copy nothing)
+        // what loading would run goes into the report (names and arguments copied: recording
+        // needs `u` mutably; allowed calls, every tensor's among them, copy nothing)
         let (module, name) = (module.clone(), name.clone());
+        let a = args_of(u, args)?.to_vec();
         u.record_call(&module, &name, &a);
     }
     if from_type {
         // `_rebuild_from_type_v2(func, type, args, state)` calls `func(*args)`
-        need(&a, 3, FROM_TYPE)?;
-        return call(u, a[0], a[2]);
+        let a = args_of(u, args)?;
+        need(a, 3, FROM_TYPE)?;
+        let (f, x) = (a[0], a[2]);
+        return call(u, f, x);
     }
     let u: &Unpickler = u;
+    let a = args_of(u, args)?;
     let Value::Global { module, name } = u.get(func) else {
         return Err("internal: the called global changed".into());
     };
@@ -373,8 +376,8 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
     let f = (module, name);
     let v = match f {
         ("torch._utils", "_rebuild_tensor_v2") | ("torch._utils", "_rebuild_tensor") => {
-            need(&a, 4, f)?;
-            let ta = tensor_args(u, &a)?;
+            need(a, 4, f)?;
+            let ta = tensor_args(u, a)?;
             let dtype = ta
                 .storage_dtype
                 .ok_or("_rebuild_tensor_v2 on an UntypedStorage (no dtype)")?;
@@ -383,16 +386,16 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
             make_tensor(ta, dtype, rg, kind)
         }
         ("torch._utils", "_rebuild_tensor_v3") => {
-            need(&a, 7, f)?;
-            let ta = tensor_args(u, &a)?;
+            need(a, 7, f)?;
+            let ta = tensor_args(u, a)?;
             let dtype = dtype_of(u, a[6])?;
             let rg = bool_of(u, a[4]);
             let kind = conj_neg(u, a.get(7));
             make_tensor(ta, dtype, rg, kind)
         }
         ("torch._utils", "_rebuild_qtensor") => {
-            need(&a, 5, f)?;
-            let ta = tensor_args(u, &a)?;
+            need(a, 5, f)?;
+            let ta = tensor_args(u, a)?;
             let dtype = ta
                 .storage_dtype
                 .ok_or("_rebuild_qtensor on an UntypedStorage")?;
@@ -440,17 +443,17 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
         }
         ("torch._utils", "_rebuild_parameter")
         | ("torch._utils", "_rebuild_parameter_with_state") => {
-            need(&a, 2, f)?;
+            need(a, 2, f)?;
             let rg = bool_of(u, a[1]);
             as_parameter(u, a[0], rg)?
         }
         ("torch.nn.parameter", "Parameter") => {
-            need(&a, 1, f)?;
+            need(a, 1, f)?;
             let rg = a.get(1).is_none_or(|&i| bool_of(u, i));
             as_parameter(u, a[0], rg)?
         }
         ("torch._utils", "_rebuild_meta_tensor_no_storage") => {
-            need(&a, 3, f)?;
+            need(a, 3, f)?;
             let dtype = dtype_of(u, a[0])?;
             let shape = checked_shape(dims_of(u, a[1], "size")?)?;
             let strides = dims_of(u, a[2], "stride")?;
@@ -458,14 +461,14 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
             meta_tensor(dtype, shape, strides, rg)
         }
         ("torch._utils", "_rebuild_wrapper_subclass") => {
-            need(&a, 4, f)?;
+            need(a, 4, f)?;
             let dtype = dtype_of(u, a[1])?;
             let shape = checked_shape(dims_of(u, a[2], "size")?)?;
             let strides = dims_of(u, a[3], "stride")?;
             meta_tensor(dtype, shape, strides, false)
         }
         ("torch._utils", "_rebuild_device_tensor_from_cpu_tensor") => {
-            need(&a, 1, f)?;
+            need(a, 1, f)?;
             match u.get(a[0]) {
                 Value::Tensor(_) => u.get(a[0]).clone(),
                 _ => object(module, name, a.to_vec()),
@@ -526,7 +529,7 @@ pub fn call(u: &mut Unpickler, func: Id, args: Id) -> Result<Value, String> {
             }
         }
         ("_codecs", "encode") => {
-            need(&a, 1, f)?;
+            need(a, 1, f)?;
             let text = match u.get(a[0]) {
                 Value::Str(s) => s.clone(),
                 _ => return Ok(object(module, name, a.to_vec())),

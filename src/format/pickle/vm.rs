@@ -369,7 +369,9 @@ impl<'r> Unpickler<'r> {
 
     fn pop_mark(&mut self) -> Result<Items, String> {
         let m = self.marks.pop().ok_or("no MARK on the stack")?;
-        Ok(self.stack.drain(m..).collect())
+        let items = Items::from_slice(&self.stack[m..]);
+        self.stack.truncate(m);
+        Ok(items)
     }
 
     fn memo_put(&mut self, idx: u64) -> Result<(), String> {
