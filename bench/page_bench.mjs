@@ -11,6 +11,11 @@
 //                 the 50,000-key file (tensors/s), each with its ratio to the native
 //                 `weightscope stats` on the same file, measured in the same run
 //   offline       a reload with the network off still opens a file
+//   reads, CPU    raw reads of the big file (one worker three ways; the pool's workers at once by
+//                 FileReaderSync and by Blob.stream()), and the CPU time per MB of tensors of
+//                 every Chromium process (from /proc, Linux) during the statistics and the pool's
+//                 raw reads, against the native statistics' CPU: on a machine of few cores the
+//                 pool is CPU-bound, and cores × 1,000 / (CPU ms per MB) is its ceiling
 //
 // Every number is the median of RUNS runs (default 3). The torch venv makes the inputs once
 // (tests/artifacts/page-bench/). `--smoke`: tiny inputs, one run, same code path (the test
@@ -313,9 +318,11 @@ try {
     }
     // the pool's reads: as many workers as the statistics pool starts, each reading its part
     res.parallelReads = [];
-    for (let run = 0; run < RUNS; run++) {
+    res.parallelStreams = [];
+    for (let run = 0; run < 2 * RUNS; run++) {
+      const how = run % 2 ? 'stream' : 'fileReaderSync';
       const c0 = chromiumCpuMs();
-      res.parallelReads.push(await p2.evaluate(() => new Promise((resolve, reject) => {
+      (how === 'stream' ? res.parallelStreams : res.parallelReads).push(await p2.evaluate((how) => new Promise((resolve, reject) => {
         const f = document.querySelector('#pick').files[0];
         const n = Math.min(8, Math.max(1, 2 * (navigator.hardwareConcurrency || 1)));
         const per = Math.ceil(f.size / n);
@@ -328,10 +335,10 @@ try {
             if (--left === 0) resolve({ n, ms: performance.now() - t0 });
           };
           w.onerror = (e) => reject(new Error(e.message));
-          w.postMessage({ file: f, start: i * per, end: Math.min(f.size, (i + 1) * per) });
+          w.postMessage({ file: f, start: i * per, end: Math.min(f.size, (i + 1) * per), how });
         }
-      })));
-      res.parallelReads.at(-1).cpu = chromiumCpuMs() - c0;
+      }), how));
+      (how === 'stream' ? res.parallelStreams : res.parallelReads).at(-1).cpu = chromiumCpuMs() - c0;
     }
     await c2.close();
   } finally {
@@ -404,15 +411,19 @@ console.log(`| raw reads of the ${mb(fs.statSync(files.big).size)} file in a wor
 const par = res.parallelReads;
 const parMBs = fileMB / (median(par.map((r) => r.ms)) / 1e3);
 console.log(`| raw FileReaderSync reads of the same file by ${par[0].n} workers at once (the statistics pool's ceiling) | ${fmt(parMBs)} MB/s | ${fmt(natBigMBs)} MB/s (native statistics) | ${fmt(parMBs / natBigMBs, 2)}× |`);
+const parS = res.parallelStreams;
+const parSMBs = fileMB / (median(parS.map((r) => r.ms)) / 1e3);
+console.log(`| raw Blob.stream() reads of the same file by ${parS[0].n} workers at once | ${fmt(parSMBs)} MB/s | ${fmt(natBigMBs)} MB/s (native statistics) | ${fmt(parSMBs / natBigMBs, 2)}× |`);
 // CPU time per MB of the file's tensors, all of Chromium's processes (browser, renderer, its
 // workers) against the native CLI's: on a machine of few cores the statistics pool is bound by
 // CPU, and 2 cores × 1,000 ms / (CPU ms per MB) is the most any schedule of it could reach
 const perMB = (ms) => ms / (big.bytes / 1e6);
 const cpuStats = perMB(median(res.statsBigCpu));
 const cpuReads = perMB(median(par.map((r) => r.cpu)));
+const cpuStreams = perMB(median(parS.map((r) => r.cpu)));
 const cpuNative = perMB(median(nat.statsBigCpu));
 const cores = os.cpus().length;
-console.log(`| CPU per MB of tensors (all Chromium processes; ${cores} cores): statistics / raw pool reads | ${fmt(cpuStats, 2)} ms / ${fmt(cpuReads, 2)} ms (CPU-bound ceiling ${fmt(cores * 1e3 / cpuStats)} MB/s) | ${fmt(cpuNative, 2)} ms (native statistics) | ${fmt(cpuStats / cpuNative, 1)}× the CPU |`);
+console.log(`| CPU per MB of tensors (all Chromium processes; ${cores} cores): statistics / raw pool reads (FileReaderSync, stream()) | ${fmt(cpuStats, 2)} ms / ${fmt(cpuReads, 2)} ms, ${fmt(cpuStreams, 2)} ms (CPU-bound ceiling ${fmt(cores * 1e3 / cpuStats)} MB/s) | ${fmt(cpuNative, 2)} ms (native statistics) | ${fmt(cpuStats / cpuNative, 1)}× the CPU |`);
 console.log(`\nbreakdown, each step's median of ${RUNS} run(s) (ms after \`change\`):`);
 for (const k of ['small', 'big', 'keys']) printBreakdown(k);
 if (SMOKE) {

@@ -2,9 +2,10 @@
 // throughput of each — FileReaderSync on 16 MiB slices (what the reader worker does today),
 // `await blob.slice().arrayBuffer()` on 16 MiB slices, and `blob.stream()` — touching one byte
 // per 4 KiB so the data really arrives. Served next to a copy of dist/ only by the benchmark.
-// Given `{ file, start, end }` instead, it reads only that range with FileReaderSync and posts
-// `{ ms }`: several such workers at once measure the parallel read rate the statistics pool
-// can get at most.
+// Given `{ file, start, end, how }` instead, it reads only that range — with FileReaderSync, or
+// with `how: 'stream'` through `blob.slice(start, end).stream()` — and posts `{ ms }`: several
+// such workers at once measure the parallel read rate (and CPU) the statistics pool can get at
+// most with either way of reading.
 const CHUNK = 16 << 20;
 function touch(u8) {
   let x = 0;
@@ -18,9 +19,18 @@ function readRange(file, start, end) {
 }
 self.onmessage = async (ev) => {
   if (ev.data && ev.data.file) {
-    const { file, start, end } = ev.data;
+    const { file, start, end, how } = ev.data;
     const t0 = performance.now();
-    readRange(file, start, end);
+    if (how === 'stream') {
+      const rd = file.slice(start, end).stream().getReader();
+      for (;;) {
+        const { done, value } = await rd.read();
+        if (done) break;
+        touch(value);
+      }
+    } else {
+      readRange(file, start, end);
+    }
     self.postMessage({ ms: performance.now() - t0 });
     return;
   }
