@@ -24,6 +24,8 @@ use crate::format::fastmap::KeyMap;
 use crate::format::source::Source;
 use crate::format::zip::DESCRIPTOR_CRC_AT;
 use crate::format::zip::{central_directory, descriptor, local_header, ZipRecord};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 
 /// One piece of an output file.
 #[derive(Debug, Clone, PartialEq)]
@@ -491,6 +493,12 @@ pub fn plan_safetensors(tree: &ETree, ckpts: &[&Checkpoint]) -> Result<Safetenso
                 .push(format!("{name}: meta tensor has no data"));
             continue;
         }
+        if name == "__metadata__" {
+            return Err(FormatError::at(
+                name,
+                "safetensors keeps this name for the header's metadata: rename the tensor first",
+            ));
+        }
         if names.insert(name.clone(), plan.items.len()).is_some() {
             return Err(FormatError::at(
                 name,
@@ -514,6 +522,57 @@ pub fn plan_safetensors(tree: &ETree, ckpts: &[&Checkpoint]) -> Result<Safetenso
     Ok(plan)
 }
 
+/// A safetensors header as written: `__metadata__` first, then each tensor's entry in file
+/// order — serialised straight to JSON text (no JSON value tree is built).
+struct Header<'a> {
+    metadata: Vec<(&'a str, &'a str)>,
+    tensors: Vec<(&'a str, HeaderTensor<'a>)>,
+}
+
+/// One tensor's header entry (members in the order the safetensors format shows them).
+#[derive(Serialize)]
+struct HeaderTensor<'a> {
+    dtype: Option<&'static str>,
+    shape: &'a [u64],
+    data_offsets: [u64; 2],
+}
+
+impl Serialize for Header<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        struct Pairs<'b>(&'b [(&'b str, &'b str)]);
+        impl Serialize for Pairs<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+            }
+        }
+        let mut m = s.serialize_map(Some(1 + self.tensors.len()))?;
+        m.serialize_entry("__metadata__", &Pairs(&self.metadata))?;
+        for (name, t) in &self.tensors {
+            m.serialize_entry(name, t)?;
+        }
+        m.end()
+    }
+}
+
+/// `pairs` with each key once, where it first appears, holding its last value (a JSON object
+/// built by inserting the pairs in order).
+fn first_place_last_value<'a>(
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut at: KeyMap<&str, usize> = KeyMap::default();
+    let mut out: Vec<(&str, &str)> = vec![];
+    for (k, v) in pairs {
+        match at.get(k) {
+            Some(&i) => out[i].1 = v,
+            None => {
+                at.insert(k, out.len());
+                out.push((k, v));
+            }
+        }
+    }
+    out
+}
+
 /// Write the tensors of `tree` as a safetensors file.
 pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Report> {
     let SafetensorsPlan {
@@ -529,29 +588,36 @@ pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Re
     // larger elements first keeps every tensor naturally aligned; stable within a size
     let mut order: Vec<usize> = (0..items.len()).collect();
     crate::order::sort_by_key(&mut order, |&i| std::cmp::Reverse(items[i].2.size()));
-    let mut header = serde_json::Map::new();
-    let mut meta = serde_json::Map::new();
-    for (k, v) in &tree.metadata {
-        meta.insert(k.clone(), serde_json::Value::String(v.clone()));
-    }
-    if !meta.contains_key("format") {
-        meta.insert("format".into(), "pt".into());
-    }
-    for (removed, kept) in &report.aliases {
-        meta.insert(removed.clone(), serde_json::Value::String(kept.clone()));
-    }
-    header.insert("__metadata__".into(), serde_json::Value::Object(meta));
+    // `__metadata__`: the file's pairs, `format: pt` when absent, then the aliases (a repeated
+    // key keeps its first place and its last value)
+    let has_format = tree.metadata.iter().any(|(k, _)| k == "format");
+    let pairs = tree
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain((!has_format).then_some(("format", "pt")))
+        .chain(report.aliases.iter().map(|(r, k)| (r.as_str(), k.as_str())));
     let mut off = 0u64;
-    for &i in &order {
-        let (name, _, dtype, shape) = &items[i];
-        let n = shape.iter().product::<u64>() * dtype.size() as u64;
-        header.insert(
-            name.clone(),
-            serde_json::json!({"dtype": dtype.safetensors_name(), "shape": shape, "data_offsets": [off, off + n]}),
-        );
-        off += n;
-    }
-    let mut h = serde_json::to_vec(&serde_json::Value::Object(header)).expect("json");
+    let tensors = order
+        .iter()
+        .map(|&i| {
+            let (name, _, dtype, shape) = &items[i];
+            let n = shape.iter().product::<u64>() * dtype.size() as u64;
+            off += n;
+            let entry = HeaderTensor {
+                dtype: dtype.safetensors_name(),
+                shape,
+                data_offsets: [off - n, off],
+            };
+            (name.as_str(), entry)
+        })
+        .collect();
+    let header = Header {
+        metadata: first_place_last_value(pairs),
+        tensors,
+    };
+    // plain strings and integers: serialising cannot fail
+    let mut h = serde_json::to_vec(&header).unwrap_or_default();
     while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
@@ -598,4 +664,83 @@ pub fn count_non_tensor_values(tree: &ETree) -> usize {
         }
     }
     walk(&tree.root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{first_place_last_value, plan_safetensors, Header, HeaderTensor};
+    use crate::edit::tree::ETree;
+    use crate::format::checkpoint::{DictKind, Key, Node};
+
+    #[test]
+    fn a_tensor_named_like_the_metadata_is_refused_for_safetensors() {
+        // `__metadata__` is the header's member for the metadata: such a tensor has no name there
+        let (mut ckpt, _) = crate::stats::run::tests::sample();
+        ckpt.root = Node::Dict {
+            kind: DictKind::Dict,
+            items: vec![
+                (Key::Str("__metadata__".into()), Node::Tensor { index: 0 }),
+                (Key::Str("b".into()), Node::Tensor { index: 3 }),
+            ],
+            attrs: vec![],
+            state_dict: true,
+        };
+        let tree = ETree::from_checkpoint(&ckpt, 0);
+        let e = plan_safetensors(&tree, &[&ckpt]).err().expect("refused");
+        assert!(e.to_string().contains("__metadata__"), "{e}");
+        ckpt.root = Node::Dict {
+            kind: DictKind::Dict,
+            items: vec![(Key::Str("metadata".into()), Node::Tensor { index: 0 })],
+            attrs: vec![],
+            state_dict: true,
+        };
+        let tree = ETree::from_checkpoint(&ckpt, 0);
+        assert!(plan_safetensors(&tree, &[&ckpt]).is_ok());
+    }
+
+    #[test]
+    fn a_safetensors_header_is_metadata_first_then_tensors_in_order() {
+        // the file's metadata repeats a key and an alias takes a metadata key's name: one member
+        // each, in first place, with the last value (as a JSON object filled in order)
+        let metadata = first_place_last_value(
+            [
+                ("a", "1"),
+                ("format", "pt"),
+                ("a", "2"),
+                ("x.w", "old"),
+                ("x.w", "x.v"),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(metadata, [("a", "2"), ("format", "pt"), ("x.w", "x.v")]);
+        let header = Header {
+            metadata,
+            tensors: vec![
+                (
+                    "x.v",
+                    HeaderTensor {
+                        dtype: Some("F32"),
+                        shape: &[2, 3],
+                        data_offsets: [0, 24],
+                    },
+                ),
+                (
+                    "\"q\"\n",
+                    HeaderTensor {
+                        dtype: Some("BF16"),
+                        shape: &[],
+                        data_offsets: [24, 26],
+                    },
+                ),
+            ],
+        };
+        assert_eq!(
+            serde_json::to_string(&header).unwrap(),
+            concat!(
+                r#"{"__metadata__":{"a":"2","format":"pt","x.w":"x.v"},"#,
+                r#""x.v":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},"#,
+                r#""\"q\"\n":{"dtype":"BF16","shape":[],"data_offsets":[24,26]}}"#
+            )
+        );
+    }
 }

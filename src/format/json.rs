@@ -55,8 +55,8 @@ impl Json {
             Json::Bool(b) => b.to_string(),
             Json::UInt(u) => u.to_string(),
             Json::Int(i) => i.to_string(),
-            Json::Float(f) => serde_json::Value::from(*f).to_string(),
-            Json::Str(s) => serde_json::Value::from(s.as_str()).to_string(),
+            Json::Float(f) => text(f),
+            Json::Str(s) => text(s),
             Json::Array(items) => {
                 let parts: Vec<String> = items.iter().map(Json::to_text).collect();
                 format!("[{}]", parts.join(","))
@@ -64,14 +64,18 @@ impl Json {
             Json::Object(members) => {
                 let parts: Vec<String> = members
                     .iter()
-                    .map(|(k, v)| {
-                        format!("{}:{}", serde_json::Value::from(k.as_str()), v.to_text())
-                    })
+                    .map(|(k, v)| format!("{}:{}", text(k), v.to_text()))
                     .collect();
                 format!("{{{}}}", parts.join(","))
             }
         }
     }
+}
+
+/// A float (`null` when not finite, as serde_json writes it) or a string as JSON text;
+/// serialising either cannot fail.
+fn text<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
 }
 
 struct JsonVisitor;
