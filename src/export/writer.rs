@@ -676,24 +676,22 @@ mod tests {
     fn a_tensor_named_like_the_metadata_is_refused_for_safetensors() {
         // `__metadata__` is the header's member for the metadata: such a tensor has no name there
         let (mut ckpt, _) = crate::stats::run::tests::sample();
-        ckpt.root = Node::Dict {
+        // a state dict of the sample's tensors 0 and 3 under these names
+        let named = |names: [&str; 2]| Node::Dict {
             kind: DictKind::Dict,
-            items: vec![
-                (Key::Str("__metadata__".into()), Node::Tensor { index: 0 }),
-                (Key::Str("b".into()), Node::Tensor { index: 3 }),
-            ],
+            items: names
+                .iter()
+                .zip([0, 3])
+                .map(|(n, index)| (Key::Str(n.to_string()), Node::Tensor { index }))
+                .collect(),
             attrs: vec![],
             state_dict: true,
         };
+        ckpt.root = named(["__metadata__", "b"]);
         let tree = ETree::from_checkpoint(&ckpt, 0);
         let e = plan_safetensors(&tree, &[&ckpt]).err().expect("refused");
         assert!(e.to_string().contains("__metadata__"), "{e}");
-        ckpt.root = Node::Dict {
-            kind: DictKind::Dict,
-            items: vec![(Key::Str("metadata".into()), Node::Tensor { index: 0 })],
-            attrs: vec![],
-            state_dict: true,
-        };
+        ckpt.root = named(["metadata", "b"]);
         let tree = ETree::from_checkpoint(&ckpt, 0);
         assert!(plan_safetensors(&tree, &[&ckpt]).is_ok());
     }
