@@ -63,7 +63,7 @@ gzip_sizes() {
     printf '%-40s %10d %10d\n' "${f#dist/}" "$raw" "$n"
   done
   printf '%-40s %10s %10d\n' "total (wasm + js)" "" "$total"
-  # a ceiling against growth (783 KiB on 2026-12-02 after the eleventh session's safetensors
+  # a ceiling against growth (782 KiB on 2026-12-02 after the eleventh session's safetensors
   # header written without a JSON value tree (src/export/writer.rs);
   # the tenth's requests as
   # postcard bytes read by the worker's own reader (src/worker/wire.rs), serde-wasm-bindgen gone,
