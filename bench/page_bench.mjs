@@ -92,10 +92,11 @@ if (!fs.existsSync(countsFile) || Math.abs(fs.statSync(files.big).size - wantSiz
 }
 const counts = JSON.parse(fs.readFileSync(countsFile, 'utf8'));
 
+/** The fields of a /proc/PID/stat text after the command name (field 3, `state`, is [0]). */
+const statFields = (st) => st.slice(st.lastIndexOf(')') + 2).split(' ');
 /** CPU time (user + system, ms) of this process's finished children (Linux: /proc/self/stat). */
 function childrenCpuMs() {
-  const st = fs.readFileSync('/proc/self/stat', 'utf8');
-  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  const f = statFields(fs.readFileSync('/proc/self/stat', 'utf8'));
   return (Number(f[13]) + Number(f[14])) * 10; // cutime, cstime in clock ticks of 10 ms
 }
 /** CPU time (user + system, ms) of every Chromium process now running (the bench's browser). */
@@ -106,7 +107,7 @@ function chromiumCpuMs() {
       const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
       const comm = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
       if (!/chrom/i.test(comm)) continue;
-      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      const f = statFields(st);
       ms += (Number(f[11]) + Number(f[12])) * 10; // utime, stime
     } catch { /* the process ended */ }
   }
@@ -321,8 +322,9 @@ try {
     res.parallelStreams = [];
     for (let run = 0; run < 2 * RUNS; run++) {
       const how = run % 2 ? 'stream' : 'fileReaderSync';
+      const into = how === 'stream' ? res.parallelStreams : res.parallelReads;
       const c0 = chromiumCpuMs();
-      (how === 'stream' ? res.parallelStreams : res.parallelReads).push(await p2.evaluate((how) => new Promise((resolve, reject) => {
+      into.push(await p2.evaluate((how) => new Promise((resolve, reject) => {
         const f = document.querySelector('#pick').files[0];
         const n = Math.min(8, Math.max(1, 2 * (navigator.hardwareConcurrency || 1)));
         const per = Math.ceil(f.size / n);
@@ -338,7 +340,7 @@ try {
           w.postMessage({ file: f, start: i * per, end: Math.min(f.size, (i + 1) * per), how });
         }
       }), how));
-      (how === 'stream' ? res.parallelStreams : res.parallelReads).at(-1).cpu = chromiumCpuMs() - c0;
+      into.at(-1).cpu = chromiumCpuMs() - c0;
     }
     await c2.close();
   } finally {
@@ -376,15 +378,14 @@ if (OPEN_ONLY) {
 const big = tensorBytes(files.big);
 const keys = tensorBytes(files.keys);
 if (big.n !== counts.big || keys.n !== counts.keys) throw new Error(`native inspect counted ${big.n} / ${keys.n} tensors`);
+const natStatsBigCpu = [];
 const nat = {
   openSmall: native(['inspect', files.small, '--json']),
   openBig: native(['inspect', files.big, '--json']),
   openKeys: native(['inspect', files.keys, '--json']),
-  statsBigCpu: [],
-  statsBig: null,
+  statsBig: native(['stats', files.big, '--json'], natStatsBigCpu),
   statsKeys: native(['stats', files.keys, '--json']),
 };
-nat.statsBig = native(['stats', files.big, '--json'], nat.statsBigCpu);
 const gz = gzipSizes();
 const pageBigMBs = big.bytes / 1e6 / median(res.statsBig);
 const natBigMBs = big.bytes / 1e6 / nat.statsBig;
@@ -421,7 +422,7 @@ const perMB = (ms) => ms / (big.bytes / 1e6);
 const cpuStats = perMB(median(res.statsBigCpu));
 const cpuReads = perMB(median(par.map((r) => r.cpu)));
 const cpuStreams = perMB(median(parS.map((r) => r.cpu)));
-const cpuNative = perMB(median(nat.statsBigCpu));
+const cpuNative = perMB(median(natStatsBigCpu));
 const cores = os.cpus().length;
 console.log(`| CPU per MB of tensors (all Chromium processes; ${cores} cores): statistics / raw pool reads (FileReaderSync, stream()) | ${fmt(cpuStats, 2)} ms / ${fmt(cpuReads, 2)} ms, ${fmt(cpuStreams, 2)} ms (CPU-bound ceiling ${fmt(cores * 1e3 / cpuStats)} MB/s) | ${fmt(cpuNative, 2)} ms (native statistics) | ${fmt(cpuStats / cpuNative, 1)}× the CPU |`);
 console.log(`\nbreakdown, each step's median of ${RUNS} run(s) (ms after \`change\`):`);

@@ -525,7 +525,9 @@ pub fn plan_safetensors(tree: &ETree, ckpts: &[&Checkpoint]) -> Result<Safetenso
 /// A safetensors header as written: `__metadata__` first, then each tensor's entry in file
 /// order — serialised straight to JSON text (no JSON value tree is built).
 struct Header<'a> {
-    metadata: Vec<(&'a str, &'a str)>,
+    /// In insertion order; a repeated key keeps its first place and its last value, as a JSON
+    /// object filled in order (what collecting into a [`KeyMap`] does).
+    metadata: KeyMap<&'a str, &'a str>,
     tensors: Vec<(&'a str, HeaderTensor<'a>)>,
 }
 
@@ -539,10 +541,10 @@ struct HeaderTensor<'a> {
 
 impl Serialize for Header<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        struct Pairs<'b>(&'b [(&'b str, &'b str)]);
-        impl Serialize for Pairs<'_> {
+        struct Pairs<'b, 'a>(&'b KeyMap<&'a str, &'a str>);
+        impl Serialize for Pairs<'_, '_> {
             fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-                s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+                s.collect_map(self.0.iter())
             }
         }
         let mut m = s.serialize_map(Some(1 + self.tensors.len()))?;
@@ -552,25 +554,6 @@ impl Serialize for Header<'_> {
         }
         m.end()
     }
-}
-
-/// `pairs` with each key once, where it first appears, holding its last value (a JSON object
-/// built by inserting the pairs in order).
-fn first_place_last_value<'a>(
-    pairs: impl Iterator<Item = (&'a str, &'a str)>,
-) -> Vec<(&'a str, &'a str)> {
-    let mut at: KeyMap<&str, usize> = KeyMap::default();
-    let mut out: Vec<(&str, &str)> = vec![];
-    for (k, v) in pairs {
-        match at.get(k) {
-            Some(&i) => out[i].1 = v,
-            None => {
-                at.insert(k, out.len());
-                out.push((k, v));
-            }
-        }
-    }
-    out
 }
 
 /// Write the tensors of `tree` as a safetensors file.
@@ -613,7 +596,7 @@ pub fn write_safetensors(tree: &ETree, inputs: &Inputs, sink: Sink) -> Result<Re
         })
         .collect();
     let header = Header {
-        metadata: first_place_last_value(pairs),
+        metadata: pairs.collect(),
         tensors,
     };
     // plain strings and integers: serialising cannot fail
@@ -668,7 +651,7 @@ pub fn count_non_tensor_values(tree: &ETree) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{first_place_last_value, plan_safetensors, Header, HeaderTensor};
+    use super::{plan_safetensors, Header, HeaderTensor};
     use crate::edit::tree::ETree;
     use crate::format::checkpoint::{DictKind, Key, Node};
 
@@ -700,17 +683,17 @@ mod tests {
     fn a_safetensors_header_is_metadata_first_then_tensors_in_order() {
         // the file's metadata repeats a key and an alias takes a metadata key's name: one member
         // each, in first place, with the last value (as a JSON object filled in order)
-        let metadata = first_place_last_value(
-            [
-                ("a", "1"),
-                ("format", "pt"),
-                ("a", "2"),
-                ("x.w", "old"),
-                ("x.w", "x.v"),
-            ]
-            .into_iter(),
-        );
-        assert_eq!(metadata, [("a", "2"), ("format", "pt"), ("x.w", "x.v")]);
+        let metadata: crate::format::fastmap::KeyMap<&str, &str> = [
+            ("a", "1"),
+            ("format", "pt"),
+            ("a", "2"),
+            ("x.w", "old"),
+            ("x.w", "x.v"),
+        ]
+        .into_iter()
+        .collect();
+        let pairs: Vec<(&str, &str)> = metadata.iter().map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(pairs, [("a", "2"), ("format", "pt"), ("x.w", "x.v")]);
         let header = Header {
             metadata,
             tensors: vec![

@@ -317,6 +317,8 @@ const FROM_TYPE: (&str, &str) = ("torch._tensor", "_rebuild_from_type_v2");
 /// object the pickle made earlier is reported as code computed by the pickle; anything else
 /// fails to load in Python and is noted). The result is inert.
 fn call_of_value(u: &mut Unpickler, func: Id, args: Id) -> Value {
+    // the arguments copied once (reporting needs `u` mutably; a rare path)
+    let a = args_of(u, args).map(<[Id]>::to_vec);
     let other = u.get(func);
     let k = other.kind_name();
     match other {
@@ -328,9 +330,8 @@ fn call_of_value(u: &mut Unpickler, func: Id, args: Id) -> Value {
                 super::pyrepr::display_name(&o.name)
             );
             u.safety.add_finding(what);
-            if args_of(u, args).is_ok() && u.may_render_call() {
-                let a = args_of(u, args).map(<[Id]>::to_vec).unwrap_or_default();
-                let text = super::pyrepr::call_of_value(u, func, &a, 240);
+            if let Some(a) = a.as_ref().ok().filter(|_| u.may_render_call()) {
+                let text = super::pyrepr::call_of_value(u, func, a, 240);
                 u.safety.add_call(text);
             }
         }
@@ -342,8 +343,7 @@ fn call_of_value(u: &mut Unpickler, func: Id, args: Id) -> Value {
             }
         }
     }
-    let a = args_of(u, args).map_or_else(|_| vec![args], |a| a.to_vec());
-    object("<call>", k, a)
+    object("<call>", k, a.unwrap_or_else(|_| vec![args]))
 }
 
 /// Apply `func` to `args` (REDUCE, NEWOBJ, INST, OBJ).
