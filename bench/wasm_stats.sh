@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: the statistics engine as wasm in a dedicated worker in headless Chromium,
-# on 256 MiB of float32 and bfloat16, from wasm memory and streamed from a Blob. Release build.
+# on 256 MiB of float32 and bfloat16, from wasm memory and streamed from a Blob. Built as the
+# shipped worker is (profile release-worker).
 #   bench/wasm_stats.sh           the full run (results in BENCHMARKS.md)
 #   bench/wasm_stats.sh --smoke   1 MiB inputs, debug build: the same code and checks, for CI
 set -euo pipefail
@@ -10,7 +11,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/weightscope/target}"
 export PATH="$HOME/.cargo/bin:$PATH"
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 export WASM_BINDGEN_TEST_TIMEOUT=900
-PROFILE=(--release)
+# the worker's own profile (Cargo.toml: opt-level "z", kernels in wasm SIMD): what the page runs
+PROFILE=(--profile release-worker)
 if [ "${1:-}" = "--smoke" ]; then
   export WS_BENCH_SMOKE=1
   PROFILE=()

@@ -109,7 +109,7 @@ case "${1:-}" in
     step "merge bench (smoke)" env WEIGHTSCOPE_BIN="$CARGO_TARGET_DIR/debug/weightscope" "$PY" bench/merge_bench.py --smoke
     step "wheel (maturin, fresh venv, installed CLI)" "$ROOT/scripts/wheel.sh" check
     step "trend bench (smoke)" env WEIGHTSCOPE_RELEASE_BIN="$CARGO_TARGET_DIR/debug/weightscope" "$PY" bench/trend_bench.py --smoke
-    step "cargo test (wasm32, headless Chromium)" cargo test --target wasm32-unknown-unknown --test web
+    step "cargo test (wasm32, headless Chromium)" cargo test --target wasm32-unknown-unknown --test web --test stats_raw
     step "trunk build --release" trunk build --release
     step "gzip sizes" gzip_sizes
     step "e2e (node --test, playwright-core)" node --test --test-reporter=spec tests/e2e/

@@ -328,9 +328,14 @@ impl Binner {
     }
 }
 
-/// [`fine_indices`] compiled for AVX2 when the CPU has it (identical results).
+/// [`fine_indices`] compiled for AVX2 when the CPU has it, in wasm SIMD for float32 lanes on
+/// wasm32 (identical results).
 #[inline]
 fn fine_indices_fast<T: Val>(xs: &[T], g: &FineGrid, out: &mut [u32]) {
+    #[cfg(target_arch = "wasm32")]
+    if let (Some(l), Some(xs)) = (g.lane32, T::as_f32s(xs)) {
+        return super::simd::fine_indices_f32(xs, l.min, l.norm, l.top, out);
+    }
     #[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked above).

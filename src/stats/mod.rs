@@ -53,6 +53,8 @@ pub mod patterns;
 pub mod quantile;
 pub mod report;
 pub mod run;
+#[cfg(target_arch = "wasm32")]
+mod simd;
 pub mod trend;
 
 pub use engine::{

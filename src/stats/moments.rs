@@ -31,6 +31,9 @@ pub trait Val: Copy + PartialOrd + Default + Send + Sync + 'static {
     /// The slice as `f32`s when `Self` is `f32` (the histogram's fine index is then computed in
     /// f32 lanes, four per wasm SIMD operation instead of two).
     fn as_f32s(xs: &[Self]) -> Option<&[f32]>;
+    /// A float32 value as `Self` (used where [`Val::as_f32s`] gave `Some`).
+    #[cfg(target_arch = "wasm32")]
+    fn from_f32(x: f32) -> Self;
 }
 
 /// The items of [`Val`] that `f32` and `f64` spell alike; `$key` is the signed integer of the
@@ -73,6 +76,11 @@ impl Val for f32 {
     fn as_f32s(xs: &[f32]) -> Option<&[f32]> {
         Some(xs)
     }
+    #[cfg(target_arch = "wasm32")]
+    #[inline(always)]
+    fn from_f32(x: f32) -> f32 {
+        x
+    }
 }
 
 impl Val for f64 {
@@ -80,6 +88,11 @@ impl Val for f64 {
     #[inline(always)]
     fn as_f32s(_: &[f64]) -> Option<&[f32]> {
         None
+    }
+    #[cfg(target_arch = "wasm32")]
+    #[inline(always)]
+    fn from_f32(x: f32) -> f64 {
+        f64::from(x)
     }
 }
 
@@ -257,10 +270,15 @@ fn sq_dev<T: Val>(xs: &[T], mean: f64) -> f64 {
     ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
 }
 
-/// [`reduce`] compiled for AVX2 when the CPU has it (same operations, same order: identical
-/// results); the portable build elsewhere (wasm32, other CPUs).
+/// [`reduce`] compiled for AVX2 when the CPU has it, float32 in wasm SIMD on wasm32 (same
+/// operations, same order: identical results); the portable build elsewhere.
 #[inline]
 fn reduce_fast<T: Val>(xs: &[T]) -> (T, T, f64, u64) {
+    #[cfg(target_arch = "wasm32")]
+    if let Some(f) = T::as_f32s(xs) {
+        let (mn, mx, sum, zeros) = super::simd::reduce_f32(f);
+        return (T::from_f32(mn), T::from_f32(mx), sum, zeros);
+    }
     #[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked above).
@@ -278,6 +296,10 @@ unsafe fn reduce_avx2<T: Val>(xs: &[T]) -> (T, T, f64, u64) {
 /// [`sq_dev`], dispatched like [`reduce_fast`].
 #[inline]
 fn sq_dev_fast<T: Val>(xs: &[T], mean: f64) -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    if let Some(f) = T::as_f32s(xs) {
+        return super::simd::sq_dev_f32(f, mean);
+    }
     #[cfg(all(target_arch = "x86_64", not(target_feature = "avx2")))]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked above).

@@ -4,6 +4,7 @@
 //! - [`calls`]: what allow-listed callables build; inert objects for everything else.
 //! - [`safety`]: name resolution as Python's `find_class` does it, and tiers of globals
 //!   (allowed / unknown / dangerous); [`compat_names`]: the Python 2 name tables it uses.
+//! - [`pyfloat`]: Python's `float()` of a protocol-0 `FLOAT` line.
 //! - [`pyrepr`]: Python's `repr` of values and calls, for the CLI and the page.
 //! - [`scan`]: what `torch.load` would call for any pickle stream, checkpoint or not.
 //! - [`value`]: the value arena.
@@ -11,6 +12,7 @@
 
 pub mod calls;
 pub mod compat_names;
+pub mod pyfloat;
 pub mod pyrepr;
 pub mod safety;
 pub mod scan;

@@ -16,8 +16,8 @@
 //! a vector (a hash map for sparse indices); no value is ever walked recursively here.
 
 use super::calls::{self, StorageResolver};
-use super::safety;
 use super::value::{DictKind, Id, Inert, Items, Value};
+use super::{pyfloat, safety};
 use crate::format::checkpoint::{GlobalRef, SafetyReport};
 use crate::format::fastmap::{KeyMap, KeySet};
 
@@ -535,11 +535,12 @@ impl<'r> Unpickler<'r> {
             }
             b'F' => {
                 let line = rd.line()?;
-                let t = std::str::from_utf8(line)
-                    .map_err(|_| "FLOAT is not ASCII")?
-                    .trim();
-                let v: f64 =
-                    parse_py_float(t).ok_or_else(|| format!("FLOAT {t:?} is not a number"))?;
+                let v = pyfloat::parse(line).ok_or_else(|| {
+                    format!(
+                        "FLOAT {:?} is not a number",
+                        String::from_utf8_lossy(line).trim()
+                    )
+                })?;
                 self.push_new(Value::Float(v))?;
             }
             b'I' => {
@@ -1047,16 +1048,6 @@ impl<'a> Reader<'a> {
 
 fn parse_index(line: &[u8]) -> Option<u64> {
     std::str::from_utf8(line).ok()?.trim().parse().ok()
-}
-
-/// Parse a Python float literal (`inf`, `nan`, `-inf`, decimals, exponents).
-fn parse_py_float(t: &str) -> Option<f64> {
-    match t {
-        "inf" => Some(f64::INFINITY),
-        "-inf" => Some(f64::NEG_INFINITY),
-        "nan" | "-nan" => Some(f64::NAN),
-        _ => t.parse().ok(),
-    }
 }
 
 /// Parse a decimal integer of any size into Int or BigInt (callers cap the digits at
