@@ -5,7 +5,8 @@
 #   - Rust target wasm32-unknown-unknown
 #   - wasm-bindgen-cli at exactly the version pinned in Cargo.toml
 #   - trunk 0.21.14
-#   - npm binaryen@132 (wasm-opt) and playwright-core into .tools/ (git-ignored)
+#   - npm binaryen@132 (wasm-opt), playwright-core and terser (scripts/post_build.mjs minifies the
+#     app's JS glue with it) into .tools/ (git-ignored)
 #   - Debian chromium + chromium-driver
 #   - a Python venv with torch, torchvision, transformers, safetensors, numpy, pytest in
 #     $WEIGHTSCOPE_CACHE (default ~/.cache/weightscope), outside the checkout
@@ -21,6 +22,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 TRUNK_VERSION=0.21.14
 BINARYEN_VERSION=132.0.0
 PLAYWRIGHT_VERSION=1.65.1
+TERSER_VERSION=5.51.4
 TORCH_VERSION=2.15.0
 MATURIN_VERSION=1.16.0
 WB_VERSION=$(sed -n 's/^wasm-bindgen *= *"=\([0-9.]*\)".*/\1/p' "$ROOT/Cargo.toml" | head -n1)
@@ -49,12 +51,13 @@ fi
 
 # --- npm tools into .tools/ ------------------------------------------------------------
 npm_version() { node -p "require('$TOOLS/node_modules/$1/package.json').version" 2>/dev/null || true; }
-if [ "$(npm_version binaryen)" != "$BINARYEN_VERSION" ] || [ "$(npm_version playwright-core)" != "$PLAYWRIGHT_VERSION" ]; then
-  log "installing npm binaryen@$BINARYEN_VERSION playwright-core@$PLAYWRIGHT_VERSION into .tools/"
+if [ "$(npm_version binaryen)" != "$BINARYEN_VERSION" ] || [ "$(npm_version playwright-core)" != "$PLAYWRIGHT_VERSION" ] \
+  || [ "$(npm_version terser)" != "$TERSER_VERSION" ]; then
+  log "installing npm binaryen@$BINARYEN_VERSION playwright-core@$PLAYWRIGHT_VERSION terser@$TERSER_VERSION into .tools/"
   mkdir -p "$TOOLS"
   [ -f "$TOOLS/package.json" ] || echo '{"name":"weightscope-tools","private":true}' > "$TOOLS/package.json"
   npm install --prefix "$TOOLS" --no-audit --no-fund --save-exact \
-    "binaryen@$BINARYEN_VERSION" "playwright-core@$PLAYWRIGHT_VERSION" >&2
+    "binaryen@$BINARYEN_VERSION" "playwright-core@$PLAYWRIGHT_VERSION" "terser@$TERSER_VERSION" >&2
 fi
 
 # --- chromium ----------------------------------------------------------------------------

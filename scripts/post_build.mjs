@@ -10,6 +10,11 @@
 //    ones. It answers only GETs of those files on its own origin: the user's files are never
 //    fetched (the page reads them as `File` objects) and so never seen or cached.
 // 3. Writes `_headers` (scripts/headers.mjs) for static hosts.
+// 0. First, minifies the wasm-bindgen JS glue with terser (scripts/bootstrap.sh installs it into
+//    .tools/): the app's, which Trunk's minifier gives up on (it stops at the ES module's
+//    `export default` and copies the file as is: 54.7 → 24.8 KB, 9.5 → 7.2 KB gzip), and the
+//    worker's, which terser makes a little smaller than Trunk does; updates integrity hashes in
+//    index.html. Files keep their names (Trunk's hash of the bindings they were made from).
 //
 //   node scripts/post_build.mjs [DIR]
 import crypto from 'node:crypto';
@@ -25,6 +30,25 @@ if (!dir) {
 const sha = (data) => crypto.createHash('sha256').update(data).digest('hex');
 const indexPath = path.join(dir, 'index.html');
 let html = fs.readFileSync(indexPath, 'utf8');
+
+// 0. the wasm-bindgen JS glue (not the loader shim: a line), then its integrity hash
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+let minified = 0;
+for (const name of fs.readdirSync(dir).filter((f) => f.endsWith('.js')).sort()) {
+  const file = path.join(dir, name);
+  const code = fs.readFileSync(file, 'utf8');
+  if (code.length < 4096) continue;
+  const { minify } = await import(path.join(ROOT, '.tools/node_modules/terser/main.js'));
+  // an ES module (the app's) or a classic script whose top-level `wasm_bindgen` others use
+  const module = /^export /m.test(code);
+  const out = await minify(code, { module, compress: true, mangle: true });
+  if (!out.code) throw new Error(`terser returned nothing for ${name}`);
+  fs.writeFileSync(file, out.code);
+  const sri = `sha384-${crypto.createHash('sha384').update(out.code).digest('base64')}`;
+  const re = new RegExp(`(href="?\\./${name.replace(/[.]/g, '\\.')}"?[^>]*?integrity="?)sha384-[A-Za-z0-9+/=]+`);
+  if (re.test(html)) html = html.replace(re, `$1${sri}`);
+  minified++;
+}
 
 const REGISTER = `
 if ('serviceWorker' in navigator) {
@@ -90,4 +114,4 @@ self.addEventListener('fetch', (e) => {
 `;
 fs.writeFileSync(path.join(dir, 'sw.js'), SW);
 fs.writeFileSync(path.join(dir, '_headers'), headersFile());
-console.log(`post_build: ${moved} inline script(s) moved, sw.js caches ${shell.length} files (cache weightscope-${version}), _headers written`);
+console.log(`post_build: ${minified} JS file(s) minified, ${moved} inline script(s) moved, sw.js caches ${shell.length} files (cache weightscope-${version}), _headers written`);

@@ -714,3 +714,33 @@ fn the_warm_up_opens_its_checkpoint_through_the_message_handler() {
     let shapes: Vec<Vec<u64>> = s.entries.iter().map(|e| e.shape.clone()).collect();
     assert_eq!(shapes, [vec![4, 4], vec![4], vec![2, 4], vec![1]]);
 }
+
+#[wasm_bindgen_test]
+fn the_tree_search_is_answered_by_the_worker_with_each_paths_first_match() {
+    let mut s = Session::new();
+    let text = "state_dict/layers.0.weightstate_dict/layers.10.bias".to_string();
+    let search = |s: &mut Session, pattern: &str| {
+        let out = send(
+            s,
+            Request::Search {
+                id: 77,
+                pattern: pattern.into(),
+                text: text.clone(),
+                paths: vec![(0, 26), (26, 51), (0, 10)],
+            },
+        );
+        assert_eq!(out.len(), 1);
+        // the page decodes the answer as the worker encoded it
+        assert_eq!(
+            service::decode(service::encode(&out[0])),
+            Ok(out[0].clone())
+        );
+        match &out[0] {
+            Response::Search(r) if r.id == 77 => (r.matches.clone(), r.error.clone()),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(search(&mut s, r"layers\.\d+\.w"), (vec![(0, 11, 21)], None));
+    let (m, e) = search(&mut s, "(");
+    assert!(m.is_empty() && e.is_some_and(|e| e.starts_with("bad pattern")));
+}

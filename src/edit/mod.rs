@@ -4,10 +4,12 @@
 //! - [`tree`]: the editable view ([`ETree`]).
 //! - [`ops`]: rename, prefixes, regex replace, delete, keep, extract, cast, metadata, transplant.
 //! - [`journal`]: undo / redo.
+//! - [`search`]: key search by regex for the page's tree (the ops' engine, in the worker).
 //! - [`spec`]: [`OpSpec`], an operation as the page and the CLI state it, and its one validator.
 
 pub mod journal;
 pub mod ops;
+pub mod search;
 pub mod spec;
 pub mod transplant;
 pub mod tree;

@@ -23,7 +23,7 @@ use super::model::{journal_status, StatusKind};
 use super::model::{Details, FileCard, PageState};
 use super::overview::{bytes_to_read, LayerStats, Overview, AUTO_LIMIT};
 use super::stats_pool::{StatsPool, MIN_PART_BYTES};
-use super::tree::{Filter, NodeKind};
+use super::tree::NodeKind;
 use super::worker_client::WorkerClient;
 use crate::display::{group_digits, human_bytes, human_count};
 use crate::worker::protocol::{
@@ -214,23 +214,24 @@ pub fn App() -> impl IntoView {
         sent.with_value(|v| v.iter().find(|(i, _)| *i == id).map(|x| x.1.clone()))
     });
 
-    let search = RwSignal::new(String::new());
-    let regex = RwSignal::new(false);
+    let search = super::key_search::key_search(ck);
     let subset = Memo::new(move |_| {
         let f = ck.opened.get()?;
-        let filter = Filter::parse(&search.get(), regex.get()).ok().flatten()?;
-        Some(
-            f.tree
-                .tensor_node
-                .iter()
-                .enumerate()
-                .filter(|(_, &n)| {
-                    matches!(f.tree.nodes[n as usize].kind, NodeKind::Tensor(_))
-                        && filter.find(f.tree.path(n)).is_some()
-                })
-                .map(|(i, _)| i as u32)
-                .collect::<Vec<u32>>(),
-        )
+        search.filter.with(|filter| {
+            let filter = filter.as_ref().ok()?.as_ref()?;
+            Some(
+                f.tree
+                    .tensor_node
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &n)| {
+                        matches!(f.tree.nodes[n as usize].kind, NodeKind::Tensor(_))
+                            && filter.find(n, f.tree.path(n)).is_some()
+                    })
+                    .map(|(i, _)| i as u32)
+                    .collect::<Vec<u32>>(),
+            )
+        })
     });
     let tab = RwSignal::new(Tab::Inspector);
     provide_context(ActiveTab(tab));
@@ -318,7 +319,7 @@ pub fn App() -> impl IntoView {
                 // first use) ≈ 100 ms more.
                 <div class="workspace" class:standby=move || !has_file.get() inert=move || !has_file.get()>
                     <section class="pane tree-pane">
-                        <super::table_view::TensorPane search=search regex=regex />
+                        <super::table_view::TensorPane search=search />
                     </section>
                     <SidePane tab=tab busy=busy first_files=first_files />
                     <section class="pane overview-pane">

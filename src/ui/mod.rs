@@ -15,6 +15,8 @@
 //!   `data-testid` hooks for the end-to-end tests.
 //! - `tree_view`, `inspector`, `overview`, `charts` (wasm32): the panels and canvas drawing.
 //! - `hub` (wasm32): the one message hub: every request id and every answer's listeners.
+//! - `key_search` (wasm32): the search the tree and the overview share (a regex search is the
+//!   worker's, with the edit operations' engine).
 //! - [`run_model`] / `run_view` (wasm32): the Run tab: a training run's checkpoints, a layer ×
 //!   step heatmap, line charts, flags, CSV / JSON export.
 //! - `edit_panel`, `compare_panel` (wasm32): the Edit and Compare tabs.
@@ -62,6 +64,8 @@ pub mod heatmap_view;
 pub mod hub;
 #[cfg(target_arch = "wasm32")]
 pub mod inspector;
+#[cfg(target_arch = "wasm32")]
+pub mod key_search;
 #[cfg(target_arch = "wasm32")]
 pub mod lazy;
 #[cfg(target_arch = "wasm32")]

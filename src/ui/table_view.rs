@@ -22,7 +22,7 @@ const OVERSCAN: usize = 8;
 
 /// The left pane: the layer tree or the tensor table.
 #[component]
-pub fn TensorPane(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoView {
+pub fn TensorPane(search: super::key_search::KeySearch) -> impl IntoView {
     let table = RwSignal::new(false);
     view! {
         <div class="pane-switch" role="tablist" aria-label="Tensors as">
@@ -33,7 +33,7 @@ pub fn TensorPane(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoV
             <span class="spacer"></span>
             <super::stats_export::StatsExport />
         </div>
-        <div class="pane-body" class:hidden=move || table.get()><TreePanel search=search regex=regex /></div>
+        <div class="pane-body" class:hidden=move || table.get()><TreePanel search=search /></div>
         // built when first shown (an open renders the tree only)
         <div class="pane-body" class:hidden=move || !table.get()><super::lazy::Lazy when=table><TensorTable /></super::lazy::Lazy></div>
     }

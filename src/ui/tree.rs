@@ -12,7 +12,6 @@
 
 use crate::format::fastmap::{KeyMap, KeySet};
 use crate::worker::protocol::{Entry, ValueEntry};
-use regex_lite::Regex;
 
 /// Node id (index into [`Tree::nodes`]); 0 is the hidden root.
 pub type NodeId = u32;
@@ -101,32 +100,54 @@ pub struct Row {
 /// Match ranges within labels, indexed by node (a vector: filled for every key per keystroke).
 type Marks = [Option<(usize, usize)>];
 
-/// A search: a substring (ASCII letters in either case, [`find_ignoring_ascii_case`]), or a regex.
+/// A search: a substring (ASCII letters in either case, [`find_ignoring_ascii_case`]), or the
+/// worker's answer to a regex search of this tree's paths ([`Tree::search_parts`],
+/// [`crate::edit::search`]: the page carries no regex engine).
 #[derive(Debug, Clone)]
 pub enum Filter {
     Substring(String),
-    Regex(Regex),
+    /// Per node id: the byte range of the first match in its path.
+    Matches(std::sync::Arc<[Option<(u32, u32)>]>),
+}
+
+/// Equal when the same substring or the same answer (by identity: answers are large).
+impl PartialEq for Filter {
+    fn eq(&self, other: &Filter) -> bool {
+        match (self, other) {
+            (Filter::Substring(a), Filter::Substring(b)) => a == b,
+            (Filter::Matches(a), Filter::Matches(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 impl Filter {
-    /// `Ok(None)` for an empty query; `Err` for an invalid regex.
-    pub fn parse(query: &str, regex: bool) -> Result<Option<Filter>, String> {
+    /// The substring filter of `query` (trimmed); `None` for an empty query.
+    pub fn substring(query: &str) -> Option<Filter> {
         let q = query.trim();
-        if q.is_empty() {
-            return Ok(None);
-        }
-        if regex {
-            return Regex::new(q)
-                .map(|r| Some(Filter::Regex(r)))
-                .map_err(|e| e.to_string());
-        }
-        Ok(Some(Filter::Substring(q.to_string())))
+        (!q.is_empty()).then(|| Filter::Substring(q.to_string()))
     }
 
-    /// Byte range of the first match in `s`.
-    pub fn find(&self, s: &str) -> Option<(usize, usize)> {
+    /// The filter of a regex search's answer over a tree of `nodes` nodes (`matches`:
+    /// `(node id, start, end)`, as [`crate::edit::search::find_all`] gives them).
+    pub fn matches(nodes: usize, matches: &[(u32, u32, u32)]) -> Filter {
+        let mut at = vec![None; nodes];
+        for &(n, a, b) in matches {
+            if let Some(slot) = at.get_mut(n as usize) {
+                *slot = Some((a, b));
+            }
+        }
+        Filter::Matches(at.into())
+    }
+
+    /// Byte range of the first match in node `n`'s path `s`.
+    pub fn find(&self, n: NodeId, s: &str) -> Option<(usize, usize)> {
         match self {
-            Filter::Regex(r) => r.find(s).map(|m| (m.start(), m.end())),
+            Filter::Matches(at) => at
+                .get(n as usize)
+                .copied()
+                .flatten()
+                .map(|(a, b)| (a as usize, b as usize)),
             Filter::Substring(q) => find_ignoring_ascii_case(s, q),
         }
     }
@@ -348,6 +369,15 @@ impl Tree {
         &self.text[a as usize..b as usize]
     }
 
+    /// What a regex search of this tree sends the worker: the text every path is a range of,
+    /// and each node's path as a byte range of it (index = node id).
+    pub fn search_parts(&self) -> (String, Vec<(u32, u32)>) {
+        (
+            self.text.clone(),
+            self.nodes.iter().map(|n| n.path).collect(),
+        )
+    }
+
     /// Node `n`'s label: the last part of its path (a leaf under the deepest folder allowed
     /// keeps the rest of its path).
     pub fn label(&self, n: NodeId) -> &str {
@@ -416,7 +446,7 @@ impl Tree {
                     if n.kind == NodeKind::Folder {
                         continue;
                     }
-                    if let Some(m) = f.find(self.path(i as NodeId)) {
+                    if let Some(m) = f.find(i as NodeId, self.path(i as NodeId)) {
                         marks[i] = in_label(i as NodeId, m);
                         let mut at = Some(i as NodeId);
                         while let Some(x) = at {
@@ -428,7 +458,7 @@ impl Tree {
                             // folder is searched once: the walk stops at kept ones)
                             let node = &self.nodes[x as usize];
                             if x != 0 && x != i as NodeId {
-                                if let Some(m) = f.find(self.path(x)) {
+                                if let Some(m) = f.find(x, self.path(x)) {
                                     marks[x as usize] = in_label(x, m);
                                 }
                             }
@@ -619,7 +649,7 @@ mod tests {
     #[test]
     fn search_shows_matches_with_ancestors_and_marks() {
         let t = sample();
-        let f = Filter::parse("2.W", false).unwrap().unwrap();
+        let f = Filter::substring("2.W").unwrap();
         let rows = t.rows(&KeySet::new(), Order::Natural, Some(&f));
         assert_eq!(
             labels(&t, &rows),
@@ -629,17 +659,27 @@ mod tests {
         // the folder `2` matches "2.W" only with its leaf: not marked
         assert!(rows.iter().take(3).all(|r| r.expanded && r.mark.is_none()));
         // a folder whose own name matches is marked
-        let f = Filter::parse("LAYERS", false).unwrap().unwrap();
+        let f = Filter::substring("LAYERS").unwrap();
         let rows = t.rows(&KeySet::new(), Order::Natural, Some(&f));
         assert_eq!(labels(&t, &rows)[1], "  layers");
         assert_eq!(rows[1].mark, Some((0, 6)));
         assert_eq!(rows[0].mark, None);
-        let f = Filter::parse(r"layers\.\d+\.w$", true).unwrap().unwrap();
+        // a regex: the worker's answer over the tree's paths (the engine of the edit operations)
+        let regex = |p: &str| {
+            let (text, paths) = t.search_parts();
+            crate::edit::search::find_all(p, &text, &paths)
+                .map(|m| Filter::matches(t.nodes.len(), &m))
+        };
+        let f = regex(r"layers\.\d+\.w$").unwrap();
         let rows = t.rows(&KeySet::new(), Order::Natural, Some(&f));
         assert_eq!(rows.len(), 6);
-        assert!(Filter::parse("(", true).is_err());
-        assert!(Filter::parse("  ", false).unwrap().is_none());
-        let f = Filter::parse("nothing-like-this", false).unwrap().unwrap();
+        assert!(rows.iter().filter(|r| r.mark.is_some()).count() >= 2);
+        let f = regex("LAYERS|layers").unwrap();
+        let rows = t.rows(&KeySet::new(), Order::Natural, Some(&f));
+        assert_eq!(rows[1].mark, Some((0, 6)));
+        assert!(regex("(").is_err());
+        assert!(Filter::substring("  ").is_none());
+        let f = Filter::substring("nothing-like-this").unwrap();
         assert!(t.rows(&KeySet::new(), Order::Natural, Some(&f)).is_empty());
         // the ancestors of a node
         let leaf = t.tensor_node[1];
@@ -648,13 +688,13 @@ mod tests {
 
     #[test]
     fn substring_search_folds_ascii_case_only_and_keeps_char_boundaries() {
-        let f = |q: &str| Filter::parse(q, false).unwrap().unwrap();
-        assert_eq!(f("LAYERS.4").find("model.Layers.4.w"), Some((6, 14)));
+        let f = |q: &str| Filter::substring(q).unwrap();
+        assert_eq!(f("LAYERS.4").find(1, "model.Layers.4.w"), Some((6, 14)));
         // other characters match as they are; a match never splits one
-        assert_eq!(f("é").find("Éé"), Some((2, 4)));
-        assert_eq!(f("É").find("éÉ"), Some((2, 4)));
-        assert_eq!(f("ÉX").find("aÉx"), Some((1, 4)));
-        assert_eq!(f("\u{e9}").find("\u{c9}"), None);
+        assert_eq!(f("é").find(1, "Éé"), Some((2, 4)));
+        assert_eq!(f("É").find(1, "éÉ"), Some((2, 4)));
+        assert_eq!(f("ÉX").find(1, "aÉx"), Some((1, 4)));
+        assert_eq!(f("\u{e9}").find(1, "\u{c9}"), None);
         assert_eq!(find_ignoring_ascii_case("abc", ""), Some((0, 0)));
         assert_eq!(find_ignoring_ascii_case("ab", "abc"), None);
     }

@@ -11,7 +11,7 @@
 
 use super::context::{OpenedFile, PageCheckpoint};
 use super::edited::Mark;
-use super::tree::{Filter, NodeId, NodeKind, Order, Row};
+use super::tree::{NodeId, NodeKind, Order, Row};
 use crate::display::{group_digits, human_bytes, human_count};
 use crate::format::fastmap::KeySet;
 use leptos::prelude::*;
@@ -47,9 +47,15 @@ fn still_open(before: &OpenedFile, now: &OpenedFile, open: &KeySet<NodeId>) -> K
         .collect()
 }
 
-/// The tree panel. `search` / `regex` are shared with the overview (filtered subset).
+/// The tree panel. `search` is shared with the overview (filtered subset).
 #[component]
-pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoView {
+pub fn TreePanel(search: super::key_search::KeySearch) -> impl IntoView {
+    let super::key_search::KeySearch {
+        query: search,
+        regex,
+        filter,
+        answered,
+    } = search;
     let ck = expect_context::<PageCheckpoint>();
     let order = RwSignal::new(Order::Natural);
     let expanded = RwSignal::new(KeySet::<NodeId>::new());
@@ -88,13 +94,13 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
         let Some(f) = ck.opened.get() else {
             return (Vec::<Row>::new(), None::<String>);
         };
-        match Filter::parse(&search.get(), regex.get()) {
-            Err(e) => (vec![], Some(e)),
+        filter.with(|filter| match filter {
+            Err(e) => (vec![], Some(e.clone())),
             Ok(filter) => {
                 let r = expanded.with(|ex| f.tree.rows(ex, order.get(), filter.as_ref()));
                 (r, None)
             }
-        }
+        })
     });
     let searching = Memo::new(move |_| !search.get().trim().is_empty());
     let matches = Memo::new(move |_| {
@@ -360,6 +366,7 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
                     autocomplete="off"
                     node_ref=search_ref
                     prop:value=move || search.get()
+                    data-answered=move || answered.get()
                     on:input=move |ev| search.set(event_target_value(&ev))
                     on:keydown=on_search_key
                 />
@@ -373,7 +380,7 @@ pub fn TreePanel(search: RwSignal<String>, regex: RwSignal<bool>) -> impl IntoVi
                 order=order
                 expand_to=Callback::new(expand_to)
                 note=Signal::derive(move || match (rows.with(|r| r.1.clone()), matches.get()) {
-                    (Some(e), _) => format!("invalid regex: {}", e.lines().last().unwrap_or("")),
+                    (Some(e), _) => e,
                     (None, Some(1)) => "1 match".to_string(),
                     (None, Some(m)) => format!("{} matches", group_digits(m as u64)),
                     (None, None) => String::new(),

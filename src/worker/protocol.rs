@@ -185,6 +185,14 @@ pub enum Request<F> {
     Trend(super::trend::TrendRequest<F>),
     /// The Merge tab's requests ([`super::merge`]).
     Merge(super::merge::MergeRequest<F>),
+    /// The tree's regex search: where each path (`paths`: byte ranges of `text`) first matches
+    /// `pattern` ([`crate::edit::search`]); answered by [`Response::Search`].
+    Search {
+        id: RequestId,
+        pattern: String,
+        text: String,
+        paths: Vec<(u32, u32)>,
+    },
 }
 
 /// Where an entry of the edited index takes its bytes from: tensor `tensor` of input `input`
@@ -253,6 +261,7 @@ impl<F> Request<F> {
             | Request::ChooseB { id, .. } => *id,
             Request::Trend(r) => r.id(),
             Request::Merge(r) => r.id(),
+            Request::Search { id, .. } => *id,
         }
     }
 }
@@ -309,6 +318,8 @@ pub enum Response {
     Ab(Box<AbReply>),
     /// The Merge tab's answers ([`super::merge`]).
     Merge(super::merge::MergeReply),
+    /// Answer to `search`.
+    Search(SearchReply),
 }
 
 impl Response {
@@ -336,6 +347,7 @@ impl Response {
             Response::StatsReport(r) => Some(r.id),
             Response::Ab(r) => Some(r.id),
             Response::Merge(r) => Some(r.id()),
+            Response::Search(r) => Some(r.id),
         }
     }
 }
@@ -505,6 +517,15 @@ pub struct WindowReply {
     pub tensor: u32,
     pub values: Vec<String>,
     pub numbers: Vec<f64>,
+}
+
+/// Answer to `search`: `(path index, match start, match end)` of every matching path, or the
+/// pattern's error (one line) in `error`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchReply {
+    pub id: RequestId,
+    pub matches: Vec<(u32, u32, u32)>,
+    pub error: Option<String>,
 }
 
 /// Answer to `stats_report`: the same report as JSON and as CSV ([`crate::stats::report`]).
@@ -962,7 +983,7 @@ mod tests {
             // every variant of `Request` (its index is the first byte)
             assert_eq!(
                 kinds.into_iter().collect::<Vec<_>>(),
-                (0..25).collect::<Vec<u8>>()
+                (0..26).collect::<Vec<u8>>()
             );
             assert_eq!(all[27].id(), 27);
             let Request::Merge(MergeRequest::MergePreview { spec, .. }) =

@@ -12,7 +12,7 @@ use super::blob;
 use super::perf::mark;
 use super::protocol::{
     message_bytes, request_from_message, response_from_message, to_message, ErrorKind, ErrorReply,
-    JsFile, Request, Response, TensorSource, WARM_JOURNAL_LIST, WARM_OPEN,
+    JsFile, Request, Response, SearchReply, TensorSource, WARM_JOURNAL_LIST, WARM_OPEN,
 };
 use super::session::{NamedSource, Session};
 use std::cell::RefCell;
@@ -230,6 +230,25 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
         Request::StatsReport { id, bins } => session.stats_report(id, bins, reply),
         Request::Trend(t) => super::trend::handle_js(t, reply), // the run view's requests
         Request::Merge(m) => super::merge::handle_js(m, reply), // the Merge tab's requests
+        Request::Search {
+            id,
+            pattern,
+            text,
+            paths,
+        } => reply(Response::Search(
+            match crate::edit::search::find_all(&pattern, &text, &paths) {
+                Ok(matches) => SearchReply {
+                    id,
+                    matches,
+                    error: None,
+                },
+                Err(e) => SearchReply {
+                    id,
+                    matches: vec![],
+                    error: Some(e),
+                },
+            },
+        )),
         other => super::export::handle(session, other, reply),
     }
 }

@@ -160,12 +160,21 @@ test('a dropped checkpoint with optimizer state: the count includes it; search n
     assert.ok(narrowed < all, `search did not narrow: ${narrowed} of ${all}`);
     // the match is highlighted in the row
     assert.ok((await rowOf(page, target.path.join('/')).first().locator('mark').count()) === 1);
-    // regex mode
+    // regex mode: the worker matches the tree's paths (the edit operations' engine); the rows
+    // follow its answer
     await page.locator('.search-box input[type="checkbox"]').check();
     await search(page, '^state_dict/.*weight$');
-    await page.waitForTimeout(100);
+    const want = expected.entries.map((e) => e.path.join('/')).filter((p) => /^state_dict\/.*weight$/.test(p));
+    assert.ok(want.length > 0);
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid="tree-row"] mark').length >= Math.min(n, 3), want.length, { timeout: T });
     const paths = await testid(page, 'tree-row').evaluateAll((rs) => rs.map((r) => r.dataset.path).filter(Boolean));
     assert.ok(paths.length > 0 && paths.every((p) => /^state_dict\/.*weight$/.test(p)), paths.join(','));
+    // an invalid pattern says why, in one line, and shows no rows
+    await search(page, 'layers.(');
+    await page.getByText(/bad pattern "layers\.\(":/).waitFor({ timeout: T });
+    assert.equal(await testid(page, 'tree-row').count(), 0);
+    await search(page, '^state_dict/.*weight$');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="tree-row"] mark').length > 0, null, { timeout: T });
     await page.screenshot({ path: path.join(ARTIFACTS, 'ui-search.png') });
     // non-tensor values appear as values
     await search(page, '');

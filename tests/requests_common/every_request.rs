@@ -223,6 +223,12 @@ fn every_request<F: Clone>(
                 alpha: f64::NEG_INFINITY,
             }),
         }),
+        Request::Search {
+            id: 31,
+            pattern: text(r"^é/layers\.\d+$"),
+            text: text("é/layers.0∂"),
+            paths: vec![(0, 11), (u32::MAX, 0), (0, 0)],
+        },
     ];
     for (k, op) in ops.into_iter().enumerate() {
         all.push(Request::Edit {

@@ -1,0 +1,94 @@
+//! The key search the tree and the overview share: the query, the regex switch, and the filter
+//! they both apply.
+//!
+//! Contract: a substring query filters at once, in the page. A regex query is sent to the worker
+//! with the shown tree's paths ([`crate::worker::protocol::Request::Search`]), which matches them
+//! with the edit operations' engine; the filter is its answer for the tree on screen. Until the
+//! answer to a newer query arrives the previous one stays applied (no flicker while typing); an
+//! answer for another tree (a new file or edit) is never applied — the filter is then empty
+//! until the new answer comes. An invalid pattern gives the worker's one-line error.
+
+use super::context::{OpenedFile, PageCheckpoint};
+use super::tree::Filter;
+use crate::worker::protocol::{Request, RequestId, Response};
+use leptos::prelude::*;
+use std::sync::Arc;
+
+/// The search state (cheap to copy into components).
+#[derive(Clone, Copy)]
+pub struct KeySearch {
+    pub query: RwSignal<String>,
+    pub regex: RwSignal<bool>,
+    /// `Ok(None)`: no search; `Err`: an invalid pattern.
+    pub filter: Memo<Result<Option<Filter>, String>>,
+    /// The regex query whose answer is applied (the search box's `data-answered`: tests and the
+    /// page benchmark wait for it).
+    pub answered: RwSignal<String>,
+}
+
+/// Which tree an answer is for (the shown index's identity: a new file or edit is a new one).
+fn tree_key(f: &Arc<OpenedFile>) -> usize {
+    Arc::as_ptr(f) as usize
+}
+
+/// The page's one key search.
+pub fn key_search(ck: PageCheckpoint) -> KeySearch {
+    let query = RwSignal::new(String::new());
+    let regex = RwSignal::new(false);
+    // the last answer: the tree it is for, and the filter or the pattern's error
+    let answer = RwSignal::new(None::<(usize, Result<Filter, String>)>);
+    // the regex request in flight: its id, the tree and the number of nodes it was sent for
+    let asked = StoredValue::new((0 as RequestId, 0usize, 0usize, String::new()));
+    let answered = RwSignal::new(String::new());
+
+    ck.listen(move |r| {
+        if let Response::Search(s) = r {
+            let (id, tree, nodes, q) = asked.get_value();
+            if s.id == id {
+                answered.set(q);
+                let result = match &s.error {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(Filter::matches(nodes, &s.matches)),
+                };
+                answer.set(Some((tree, result)));
+            }
+        }
+    });
+    Effect::new(move |_| {
+        let q = query.with(|q| q.trim().to_string());
+        if !regex.get() || q.is_empty() {
+            return;
+        }
+        let Some(f) = ck.opened.get() else { return };
+        let (text, paths) = f.tree.search_parts();
+        let id = ck.new_id();
+        asked.set_value((id, tree_key(&f), paths.len(), q.clone()));
+        ck.send(&Request::Search {
+            id,
+            pattern: q,
+            text,
+            paths,
+        });
+    });
+    let filter = Memo::new(move |_| {
+        let q = query.get();
+        if !regex.get() {
+            return Ok(Filter::substring(&q));
+        }
+        if q.trim().is_empty() {
+            return Ok(None);
+        }
+        let tree = ck.opened.with(|f| f.as_ref().map(tree_key));
+        answer.with(|a| match a {
+            Some((t, result)) if Some(*t) == tree => result.clone().map(Some),
+            // still searching this tree: nothing matches yet
+            _ => Ok(Some(Filter::matches(0, &[]))),
+        })
+    });
+    KeySearch {
+        query,
+        regex,
+        filter,
+        answered,
+    }
+}
