@@ -184,7 +184,7 @@ fn every_request_crosses_as_bytes_and_handles_and_back() {
         assert_eq!(back.id(), r.id());
         kinds.insert(bytes[0]);
     }
-    assert_eq!(kinds.len(), 25, "every variant of Request");
+    assert_eq!(kinds.len(), 26, "every variant of Request");
     // a disk target crosses as the same object; a File's position holding another value is
     // refused
     let Some(Request::Merge(MergeRequest::MergeExport {
