@@ -131,6 +131,9 @@ pub enum Op {
     LongText(u8, u8),
     BinFloat(f64),
     FloatText(f64),
+    /// `F` with a line spelled from float-literal pieces (digits, `_`, `.`, `e`, signs, spaces,
+    /// `inf` / `nan`): what Python's `float()` accepts and what it refuses.
+    FloatLine(Vec<u8>),
     ShortBinUnicode(Text),
     BinUnicode(Text),
     BinUnicode8(Text),
@@ -259,6 +262,17 @@ fn emit(op: &Op, out: &mut Vec<u8>, depth: usize) {
             out.extend_from_slice(&f.to_be_bytes());
         }
         Op::FloatText(f) => out.extend_from_slice(format!("F{f}\n").as_bytes()),
+        Op::FloatLine(pieces) => {
+            const PIECES: [&[u8]; 16] = [
+                b"0", b"7", b"9", b"_", b".", b"e", b"E", b"-", b"+", b" ", b"\x0b", b"inf",
+                b"nan", b"INFINITY", b"00000000000000000000", b"1234567890123456789",
+            ];
+            out.push(b'F');
+            for &p in pieces.iter().take(4096) {
+                out.extend_from_slice(PIECES[p as usize % PIECES.len()]);
+            }
+            out.push(b'\n');
+        }
         Op::ShortBinUnicode(t) => {
             let b = t.bytes();
             len_prefixed(out, 0x8c, &b[..b.len().min(255)], 1)
