@@ -200,38 +200,24 @@ async function waitStatsDone(page, n, timeout) {
   await page.locator(`[data-testid="overview"][data-computed="${n}"][data-running="false"]`).waitFor({ timeout });
 }
 
-/** Per-keystroke filter latency on the opened file: `input` → next frame, for each prefix. */
-async function filterTimes(page, query) {
-  return page.evaluate(async (q) => {
-    const input = document.querySelector('[data-testid="search"]');
-    const out = [];
-    for (let i = 1; i <= q.length; i++) {
-      const t0 = performance.now();
-      input.value = q.slice(0, i);
-      input.dispatchEvent(new Event('input', { bubbles: true }));
-      await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
-      out.push(performance.now() - t0);
-    }
-    input.value = '';
-    input.dispatchEvent(new Event('input', { bubbles: true }));
-    return out;
-  }, query);
-}
-
-/** The same in regex mode: `input` → the worker's answer applied (the search box's
+/** Per-keystroke filter latency on the opened file: `input` → next frame, for each prefix. With
+ *  `regex`, in regex mode: `input` → the worker's answer applied (the search box's
  *  `data-answered`) → next frame. */
-async function regexFilterTimes(page, query) {
-  return page.evaluate(async (q) => {
+async function filterTimes(page, query, regex = false) {
+  return page.evaluate(async ([q, regex]) => {
     const input = document.querySelector('[data-testid="search"]');
     const box = document.querySelector('.search-box input[type="checkbox"]');
-    box.checked = true;
-    box.dispatchEvent(new Event('change', { bubbles: true }));
+    const setRegex = (on) => {
+      box.checked = on;
+      box.dispatchEvent(new Event('change', { bubbles: true }));
+    };
+    if (regex) setRegex(true);
     const out = [];
     for (let i = 1; i <= q.length; i++) {
       const t0 = performance.now();
       input.value = q.slice(0, i);
       input.dispatchEvent(new Event('input', { bubbles: true }));
-      while (input.dataset.answered !== q.slice(0, i)) {
+      while (regex && input.dataset.answered !== q.slice(0, i)) {
         if (performance.now() - t0 > 30000) throw new Error(`no answer to the regex ${q.slice(0, i)}`);
         await new Promise((r) => setTimeout(r, 0));
       }
@@ -240,10 +226,9 @@ async function regexFilterTimes(page, query) {
     }
     input.value = '';
     input.dispatchEvent(new Event('input', { bubbles: true }));
-    box.checked = false;
-    box.dispatchEvent(new Event('change', { bubbles: true }));
+    if (regex) setRegex(false);
     return out;
-  }, query);
+  }, [query, regex]);
 }
 
 function gzipSizes() {
@@ -278,7 +263,7 @@ try {
         // the filter's per-keystroke latency needs no statistics
         if (k === 'keys') {
           res.filter.push(...(await filterTimes(page, 'layers.4')));
-          res.regex.push(...(await regexFilterTimes(page, 'layers.4')));
+          res.regex.push(...(await filterTimes(page, 'layers.4', true)));
         }
         continue;
       }
@@ -305,7 +290,7 @@ try {
         res.statsKeys.push((performance.now() - t0) / 1e3);
         const f = await filterTimes(page, 'layers.4');
         res.filter.push(...f);
-        res.regex.push(...(await regexFilterTimes(page, 'layers.4')));
+        res.regex.push(...(await filterTimes(page, 'layers.4', true)));
       }
     }
     await context.close();

@@ -33,12 +33,12 @@ let html = fs.readFileSync(indexPath, 'utf8');
 
 // 0. the wasm-bindgen JS glue (not the loader shim: a line), then its integrity hash
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const { minify } = await import(path.join(ROOT, '.tools/node_modules/terser/main.js'));
 let minified = 0;
 for (const name of fs.readdirSync(dir).filter((f) => f.endsWith('.js')).sort()) {
   const file = path.join(dir, name);
   const code = fs.readFileSync(file, 'utf8');
   if (code.length < 4096) continue;
-  const { minify } = await import(path.join(ROOT, '.tools/node_modules/terser/main.js'));
   // an ES module (the app's) or a classic script whose top-level `wasm_bindgen` others use
   const module = /^export /m.test(code);
   const out = await minify(code, { module, compress: true, mangle: true });

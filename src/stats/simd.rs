@@ -8,6 +8,7 @@
 //! the optimising build's (BENCHMARKS.md). Native builds keep the portable loops (vectorised by
 //! the compiler, AVX2 when the CPU has it).
 
+use super::moments::Val;
 use std::arch::wasm32::*;
 
 /// Widen the float32 lanes 0–1 and 2–3 of `v` to two `f64x2`.
@@ -51,7 +52,7 @@ unsafe fn load(p: *const f32) -> v128 {
     unsafe { v128_load(p as *const v128) }
 }
 
-/// The order-preserving integer key of each float32 lane (as `moments::Val::key`).
+/// The order-preserving integer key of each float32 lane ([`Val::key`] in four lanes).
 #[inline(always)]
 fn key(v: v128) -> v128 {
     v128_xor(v, v128_and(i32x4_shr(v, 31), i32x4_splat(i32::MAX)))
@@ -105,15 +106,12 @@ pub fn reduce_f32(xs: &[f32]) -> (f32, f32, f64, u64) {
         .sum();
     let tail = &xs[whole..];
     for &x in tail {
-        let b = x.to_bits() as i32;
-        let k = b ^ ((b >> 31) & i32::MAX);
-        kmin = kmin.min(k);
-        kmax = kmax.max(k);
+        kmin = kmin.min(x.key());
+        kmax = kmax.max(x.key());
         nz += u64::from(x == 0.0);
     }
     let sum = join([s0, s1, s2, s3], tail, |s, x| s + f64::from(x));
-    let unkey = |k: i32| f32::from_bits((k ^ ((k >> 31) & i32::MAX)) as u32);
-    (unkey(kmin), unkey(kmax), sum, nz)
+    (f32::from_key(kmin), f32::from_key(kmax), sum, nz)
 }
 
 /// `moments::sq_dev` for float32: Σ (x − mean)² in the same 8 f64 lanes.

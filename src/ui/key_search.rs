@@ -23,7 +23,7 @@ pub struct KeySearch {
     pub filter: Memo<Result<Option<Filter>, String>>,
     /// The regex query whose answer is applied (the search box's `data-answered`: tests and the
     /// page benchmark wait for it).
-    pub answered: RwSignal<String>,
+    pub answered: Signal<String>,
 }
 
 /// Which tree an answer is for (the shown index's identity: a new file or edit is a new one).
@@ -35,22 +35,20 @@ fn tree_key(f: &Arc<OpenedFile>) -> usize {
 pub fn key_search(ck: PageCheckpoint) -> KeySearch {
     let query = RwSignal::new(String::new());
     let regex = RwSignal::new(false);
-    // the last answer: the tree it is for, and the filter or the pattern's error
-    let answer = RwSignal::new(None::<(usize, Result<Filter, String>)>);
-    // the regex request in flight: its id, the tree and the number of nodes it was sent for
+    // the last answer: the tree and the query it is for, and the filter or the pattern's error
+    let answer = RwSignal::new(None::<(usize, String, Result<Filter, String>)>);
+    // the regex request in flight: its id, the tree, its number of nodes and the query
     let asked = StoredValue::new((0 as RequestId, 0usize, 0usize, String::new()));
-    let answered = RwSignal::new(String::new());
 
     ck.listen(move |r| {
         if let Response::Search(s) = r {
             let (id, tree, nodes, q) = asked.get_value();
             if s.id == id {
-                answered.set(q);
                 let result = match &s.error {
                     Some(e) => Err(e.clone()),
                     None => Ok(Filter::matches(nodes, &s.matches)),
                 };
-                answer.set(Some((tree, result)));
+                answer.set(Some((tree, q, result)));
             }
         }
     });
@@ -80,7 +78,7 @@ pub fn key_search(ck: PageCheckpoint) -> KeySearch {
         }
         let tree = ck.opened.with(|f| f.as_ref().map(tree_key));
         answer.with(|a| match a {
-            Some((t, result)) if Some(*t) == tree => result.clone().map(Some),
+            Some((t, _, result)) if Some(*t) == tree => result.clone().map(Some),
             // still searching this tree: nothing matches yet
             _ => Ok(Some(Filter::matches(0, &[]))),
         })
@@ -89,6 +87,8 @@ pub fn key_search(ck: PageCheckpoint) -> KeySearch {
         query,
         regex,
         filter,
-        answered,
+        answered: Signal::derive(move || {
+            answer.with(|a| a.as_ref().map(|a| a.1.clone()).unwrap_or_default())
+        }),
     }
 }

@@ -235,20 +235,13 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
             pattern,
             text,
             paths,
-        } => reply(Response::Search(
-            match crate::edit::search::find_all(&pattern, &text, &paths) {
-                Ok(matches) => SearchReply {
-                    id,
-                    matches,
-                    error: None,
-                },
-                Err(e) => SearchReply {
-                    id,
-                    matches: vec![],
-                    error: Some(e),
-                },
-            },
-        )),
+        } => {
+            let (matches, error) = match crate::edit::search::find_all(&pattern, &text, &paths) {
+                Ok(m) => (m, None),
+                Err(e) => (vec![], Some(e)),
+            };
+            reply(Response::Search(SearchReply { id, matches, error }))
+        }
         other => super::export::handle(session, other, reply),
     }
 }

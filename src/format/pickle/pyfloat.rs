@@ -18,18 +18,13 @@ pub fn parse(line: &[u8]) -> Option<f64> {
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    let special = if body.eq_ignore_ascii_case(b"inf") || body.eq_ignore_ascii_case(b"infinity") {
-        Some(f64::INFINITY)
+    let v = if body.eq_ignore_ascii_case(b"inf") || body.eq_ignore_ascii_case(b"infinity") {
+        f64::INFINITY
     } else if body.eq_ignore_ascii_case(b"nan") {
-        Some(f64::NAN)
+        f64::NAN
     } else {
-        None
+        lexical_parse_float::FromLexical::from_lexical(&decimal(body)?).ok()?
     };
-    if let Some(v) = special {
-        return Some(if negative { -v } else { v });
-    }
-    let digits = decimal(body)?;
-    let v: f64 = lexical_parse_float::FromLexical::from_lexical(&digits).ok()?;
     Some(if negative { -v } else { v })
 }
 
