@@ -12,6 +12,8 @@
 //             reopen — FILE (or PRE=other file) opened once, then traced while FILE opens
 //             stats  — traced while FILE opens and until its whole-file statistics are done
 //             filter — FILE opened, then traced while "layers.4" is typed into the tree search
+//             regex  — the same in the search's regex mode (each keystroke until the worker's
+//                      answer is applied)
 // FOCUS=fn: totals only of stacks through a function whose name contains fn; WINDOW=a,b: only
 // the samples between the user-timing marks `ws:a` and `ws:b` (any thread; `+ms`: ms after `ws:a`)
 import fs from 'node:fs';
@@ -20,7 +22,7 @@ import { chromium, CHROMIUM, CHROMIUM_ARGS, testid, openPage } from '../tests/e2
 
 const [dist, scenario, file, topArg] = process.argv.slice(2);
 if (!dist || !scenario || !file) {
-  console.error('usage: node bench/page_profile.mjs DIST open|reopen|stats|filter FILE [TOP]');
+  console.error('usage: node bench/page_profile.mjs DIST open|reopen|stats|filter|regex FILE [TOP]');
   process.exit(2);
 }
 const TOP = Number(topArg ?? 25);
@@ -55,16 +57,22 @@ try {
     const compute = testid(page, 'compute-all');
     if (await compute.count()) await compute.click();
     await page.locator(`[data-testid="overview"][data-running="false"][data-computed="${n}"]`).waitFor({ timeout: 600_000 });
-  } else if (scenario === 'filter') {
-    await page.evaluate(async () => {
+  } else if (scenario === 'filter' || scenario === 'regex') {
+    await page.evaluate(async (regex) => {
       const input = document.querySelector('[data-testid="search"]');
+      if (regex) {
+        const box = document.querySelector('.search-box input[type="checkbox"]');
+        box.checked = true;
+        box.dispatchEvent(new Event('change', { bubbles: true }));
+      }
       const q = 'layers.4';
       for (let i = 1; i <= q.length; i++) {
         input.value = q.slice(0, i);
         input.dispatchEvent(new Event('input', { bubbles: true }));
+        while (regex && input.dataset.answered !== q.slice(0, i)) await new Promise((r) => setTimeout(r, 0));
         await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
       }
-    });
+    }, scenario === 'regex');
   }
   console.log(`scenario ${scenario}: ${Date.now() - t0} ms`);
   await browser.stopTracing();

@@ -19,7 +19,7 @@ use weightscope::worker::blob::{self, BlobSource, CACHE_BLOCK};
 use weightscope::worker::merge::{DiskTarget, MergeRequest, MergeSpec};
 use weightscope::worker::protocol::{
     request_from_message, to_message, to_wire, JsFile, OpSpec, OutFormat, Request, Response,
-    TensorSource, Window,
+    SearchPaths, TensorSource, Window,
 };
 use weightscope::worker::service;
 use weightscope::worker::session::Session;
@@ -718,15 +718,19 @@ fn the_warm_up_opens_its_checkpoint_through_the_message_handler() {
 #[wasm_bindgen_test]
 fn the_tree_search_is_answered_by_the_worker_with_each_paths_first_match() {
     let mut s = Session::new();
-    let text = "state_dict/layers.0.weightstate_dict/layers.10.bias".to_string();
-    let search = |s: &mut Session, pattern: &str| {
+    let paths = |text: &str, ranges: &[(u32, u32)]| {
+        Some(SearchPaths {
+            text: text.into(),
+            ranges: ranges.to_vec(),
+        })
+    };
+    let search = |s: &mut Session, pattern: &str, paths: Option<SearchPaths>| {
         let out = send(
             s,
             Request::Search {
                 id: 77,
                 pattern: pattern.into(),
-                text: text.clone(),
-                paths: vec![(0, 26), (26, 51), (0, 10)],
+                paths,
             },
         );
         assert_eq!(out.len(), 1);
@@ -740,7 +744,19 @@ fn the_tree_search_is_answered_by_the_worker_with_each_paths_first_match() {
             other => panic!("{other:?}"),
         }
     };
-    assert_eq!(search(&mut s, r"layers\.\d+\.w"), (vec![(0, 11, 21)], None));
-    let (m, e) = search(&mut s, "(");
+    // nothing to search before the page sent its paths
+    assert_eq!(search(&mut s, "layers", None), (vec![], None));
+    let text = "state_dict/layers.0.weightstate_dict/layers.10.bias";
+    let tree = paths(text, &[(0, 26), (26, 51), (0, 10)]);
+    assert_eq!(
+        search(&mut s, r"layers\.\d+\.w", tree),
+        (vec![(0, 11, 21)], None)
+    );
+    // later searches go through the kept paths (the fixed-form path: literals and `.`)
+    assert_eq!(search(&mut s, "layers.1", None), (vec![(1, 11, 19)], None));
+    let (m, e) = search(&mut s, "(", None);
     assert!(m.is_empty() && e.is_some_and(|e| e.starts_with("bad pattern")));
+    // new paths replace them
+    let other = paths("a/layers.1x", &[(0, 11)]);
+    assert_eq!(search(&mut s, "layers.1", other), (vec![(0, 2, 10)], None));
 }

@@ -2,8 +2,10 @@
 //! they both apply.
 //!
 //! Contract: a substring query filters at once, in the page. A regex query is sent to the worker
-//! with the shown tree's paths ([`crate::worker::protocol::Request::Search`]), which matches them
-//! with the edit operations' engine; the filter is its answer for the tree on screen. Until the
+//! ([`crate::worker::protocol::Request::Search`]), which matches the shown tree's paths with the
+//! edit operations' engine; the filter is its answer for the tree on screen. The paths go with
+//! the first query for a tree only (the worker keeps them; the worker's client replays them to
+//! a restarted worker). Until the
 //! answer to a newer query arrives the previous one stays applied (no flicker while typing); an
 //! answer for another tree (a new file or edit) is never applied — the filter is then empty
 //! until the new answer comes. An invalid pattern gives the worker's one-line error.
@@ -12,7 +14,7 @@ use super::context::{OpenedFile, PageCheckpoint};
 use super::tree::Filter;
 use crate::worker::protocol::{Request, RequestId, Response};
 use leptos::prelude::*;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// The search state (cheap to copy into components).
 #[derive(Clone, Copy)]
@@ -39,6 +41,8 @@ pub fn key_search(ck: PageCheckpoint) -> KeySearch {
     let answer = RwSignal::new(None::<(usize, String, Result<Filter, String>)>);
     // the regex request in flight: its id, the tree, its number of nodes and the query
     let asked = StoredValue::new((0 as RequestId, 0usize, 0usize, String::new()));
+    // the tree whose paths the worker has (a `Weak` keeps its address from being reused)
+    let sent = StoredValue::new(Weak::<OpenedFile>::new());
 
     ck.listen(move |r| {
         if let Response::Search(s) = r {
@@ -58,13 +62,15 @@ pub fn key_search(ck: PageCheckpoint) -> KeySearch {
             return;
         }
         let Some(f) = ck.opened.get() else { return };
-        let (text, paths) = f.tree.search_parts();
+        let paths = (!sent.with_value(|s| s.ptr_eq(&Arc::downgrade(&f)))).then(|| {
+            sent.set_value(Arc::downgrade(&f));
+            f.tree.search_paths()
+        });
         let id = ck.new_id();
-        asked.set_value((id, tree_key(&f), paths.len(), q.clone()));
+        asked.set_value((id, tree_key(&f), f.tree.node_count(), q.clone()));
         ck.send(&Request::Search {
             id,
             pattern: q,
-            text,
             paths,
         });
     });

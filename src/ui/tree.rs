@@ -101,7 +101,7 @@ pub struct Row {
 type Marks = [Option<(usize, usize)>];
 
 /// A search: a substring (ASCII letters in either case, [`find_ignoring_ascii_case`]), or the
-/// worker's answer to a regex search of this tree's paths ([`Tree::search_parts`],
+/// worker's answer to a regex search of this tree's paths ([`Tree::search_paths`],
 /// [`crate::edit::search`]: the page carries no regex engine).
 #[derive(Debug, Clone)]
 pub enum Filter {
@@ -369,13 +369,18 @@ impl Tree {
         &self.text[a as usize..b as usize]
     }
 
+    /// Number of nodes, the root included (node ids are below it).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
     /// What a regex search of this tree sends the worker: the text every path is a range of,
     /// and each node's path as a byte range of it (index = node id).
-    pub fn search_parts(&self) -> (String, Vec<(u32, u32)>) {
-        (
-            self.text.clone(),
-            self.nodes.iter().map(|n| n.path).collect(),
-        )
+    pub fn search_paths(&self) -> crate::worker::protocol::SearchPaths {
+        crate::worker::protocol::SearchPaths {
+            text: self.text.clone(),
+            ranges: self.nodes.iter().map(|n| n.path).collect(),
+        }
     }
 
     /// Node `n`'s label: the last part of its path (a leaf under the deepest folder allowed
@@ -666,9 +671,9 @@ mod tests {
         assert_eq!(rows[0].mark, None);
         // a regex: the worker's answer over the tree's paths (the engine of the edit operations)
         let regex = |p: &str| {
-            let (text, paths) = t.search_parts();
-            crate::edit::search::find_all(p, &text, &paths)
-                .map(|m| Filter::matches(t.nodes.len(), &m))
+            let s = t.search_paths();
+            crate::edit::search::find_all(p, &s.text, &s.ranges)
+                .map(|m| Filter::matches(t.node_count(), &m))
         };
         let f = regex(r"layers\.\d+\.w$").unwrap();
         let rows = t.rows(&KeySet::new(), Order::Natural, Some(&f));

@@ -7,8 +7,9 @@
 //! the worker is terminated and a fresh one is started, so the page keeps working. The fresh
 //! worker gets the checkpoint that was open back: the client keeps the last `open` that
 //! succeeded and the edit requests sent since (`edit`, `undo`, `redo`, `open_b`) and replays
-//! them to the new worker before anything else; the answers to replayed requests are dropped
-//! (the page already has them). So a file that crashes the reader leaves the previous
+//! them to the new worker before anything else, then the last `search` that sent the tree's
+//! paths (the worker keeps them); the answers to replayed requests are dropped (the page already
+//! has them). So a file that crashes the reader leaves the previous
 //! checkpoint, its journal and its compare file open.
 
 use crate::format::fastmap::KeySet;
@@ -37,6 +38,9 @@ struct Inner {
     /// The last `open` that succeeded, then the edit requests sent since (id, message):
     /// replayed to a fresh worker after a crash.
     replay: Vec<(RequestId, JsValue)>,
+    /// The last `search` that sent the tree's paths (the worker keeps them for later searches):
+    /// replayed after `replay`.
+    search_paths: Option<(RequestId, JsValue)>,
     /// Ids of replayed requests whose answers are dropped.
     replayed: KeySet<RequestId>,
 }
@@ -62,6 +66,7 @@ impl WorkerClient {
                 on_failure: Rc::new(on_failure),
                 opening: None,
                 replay: Vec::new(),
+                search_paths: None,
                 replayed: KeySet::new(),
             })),
         };
@@ -94,6 +99,9 @@ impl WorkerClient {
             {
                 inner.replay.push((*id, msg.clone()));
             }
+            Request::Search {
+                id, paths: Some(_), ..
+            } => inner.search_paths = Some((*id, msg.clone())),
             _ => {}
         }
         match (inner.worker.clone(), inner.ready) {
@@ -161,7 +169,7 @@ impl WorkerClient {
                 let (worker, queued, replay) = {
                     let mut i = inner.borrow_mut();
                     i.ready = true;
-                    let replay = i.replay.clone();
+                    let replay: Vec<_> = i.replay.iter().chain(&i.search_paths).cloned().collect();
                     i.replayed = replay.iter().map(|m| m.0).collect();
                     (i.worker.clone(), std::mem::take(&mut i.queue), replay)
                 };

@@ -12,7 +12,7 @@ use super::blob;
 use super::perf::mark;
 use super::protocol::{
     message_bytes, request_from_message, response_from_message, to_message, ErrorKind, ErrorReply,
-    JsFile, Request, Response, SearchReply, TensorSource, WARM_JOURNAL_LIST, WARM_OPEN,
+    JsFile, Request, Response, TensorSource, WARM_JOURNAL_LIST, WARM_OPEN,
 };
 use super::session::{NamedSource, Session};
 use std::cell::RefCell;
@@ -230,17 +230,8 @@ pub fn handle(session: &mut Session, data: JsValue, reply: &mut dyn FnMut(Respon
         Request::StatsReport { id, bins } => session.stats_report(id, bins, reply),
         Request::Trend(t) => super::trend::handle_js(t, reply), // the run view's requests
         Request::Merge(m) => super::merge::handle_js(m, reply), // the Merge tab's requests
-        Request::Search {
-            id,
-            pattern,
-            text,
-            paths,
-        } => {
-            let (matches, error) = match crate::edit::search::find_all(&pattern, &text, &paths) {
-                Ok(m) => (m, None),
-                Err(e) => (vec![], Some(e)),
-            };
-            reply(Response::Search(SearchReply { id, matches, error }))
+        Request::Search { id, pattern, paths } => {
+            reply(Response::Search(session.search(id, &pattern, paths)))
         }
         other => super::export::handle(session, other, reply),
     }

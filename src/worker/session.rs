@@ -10,8 +10,8 @@
 
 use super::edit::Editor;
 use super::protocol::{
-    Detected, ErrorKind, ErrorReply, HeatmapReply, Request, RequestId, Response, StatsReply,
-    StatsRow, Summary, TensorSource, ValuesReply,
+    Detected, ErrorKind, ErrorReply, HeatmapReply, Request, RequestId, Response, SearchPaths,
+    SearchReply, StatsReply, StatsRow, Summary, TensorSource, ValuesReply,
 };
 use crate::display::value_texts;
 use crate::format::{self, Checkpoint, FormatError, Source};
@@ -91,6 +91,9 @@ pub struct Session {
     #[cfg(target_arch = "wasm32")]
     pub blobs: Vec<Vec<web_sys::Blob>>,
     job: Option<AllStatsJob>,
+    /// The paths regex searches go through (the page's tree; replaced by a search that sends
+    /// new ones).
+    search_paths: SearchPaths,
     /// [`INNER_PROGRESS_BYTES`], [`READ_CHUNK`] and [`BATCH_TENSORS`] (smaller in tests).
     inner_progress_bytes: u64,
     read_chunk: usize,
@@ -105,6 +108,7 @@ impl Default for Session {
             #[cfg(target_arch = "wasm32")]
             blobs: Vec::new(),
             job: None,
+            search_paths: SearchPaths::default(),
             inner_progress_bytes: INNER_PROGRESS_BYTES,
             read_chunk: READ_CHUNK,
             batch_tensors: BATCH_TENSORS,
@@ -641,6 +645,25 @@ impl Session {
             Ok(r) => reply(Response::Window(super::window::reply(id, source.tensor, r))),
             Err(e) => reply(Response::Error(ErrorReply::from_format(id, &e))),
         }
+    }
+
+    /// Handle `search {id, pattern, paths}`: keep `paths` when sent, then answer where each kept
+    /// path first matches `pattern`.
+    pub fn search(
+        &mut self,
+        id: RequestId,
+        pattern: &str,
+        paths: Option<SearchPaths>,
+    ) -> SearchReply {
+        if let Some(p) = paths {
+            self.search_paths = p;
+        }
+        let SearchPaths { text, ranges } = &self.search_paths;
+        let (matches, error) = match crate::edit::search::find_all(pattern, text, ranges) {
+            Ok(m) => (m, None),
+            Err(e) => (vec![], Some(e)),
+        };
+        SearchReply { id, matches, error }
     }
 
     /// Handle `stats_report {id, bins}`: statistics of every tensor with data (kept in the

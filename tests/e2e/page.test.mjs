@@ -168,6 +168,19 @@ test('a reader crash on one file names the file; the previous checkpoint and its
     await page.locator('[data-testid="edit-preview"][data-ok="true"]').waitFor({ timeout: T });
     await testid(page, 'op-strip-prefix-apply').click();
     await page.locator('[data-testid="journal"] li[data-state="applied"]').waitFor({ timeout: T });
+    // a regex search sends the reader the tree's paths once; later searches of this tree send
+    // only their pattern
+    await page.getByRole('tab', { name: 'Inspector' }).click();
+    await page.locator('.search-box input[type="checkbox"]').check();
+    const regexRows = async (q) => {
+      await testid(page, 'search').fill(q);
+      await page.waitForFunction((q) => document.querySelector('[data-testid="search"]')?.dataset.answered === q, q, { timeout: T });
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="tree-row"] mark').length > 0, null, { timeout: T });
+      return testid(page, 'tree-row').evaluateAll((rs) => rs.map((r) => r.dataset.path).filter(Boolean));
+    };
+    const weights = await regexRows('weight$');
+    assert.ok(weights.length > 0 && weights.every((p) => /weight$/.test(p) && !p.startsWith('module.')), weights.join(','));
+    await page.getByRole('tab', { name: 'Edit' }).click();
     // the reader traps (as a wasm `unreachable` would) while opening trap.pth
     const [reader] = page.workers();
     await reader.evaluate(() => {
@@ -188,6 +201,13 @@ test('a reader crash on one file names the file; the previous checkpoint and its
     // the previous checkpoint is still on screen and in the (restarted) reader
     assert.equal(await testid(page, 'file-name').textContent(), 'dataparallel.pth');
     await page.locator(READY).waitFor({ timeout: T });
+    // the restarted reader was given the tree's paths again: a new pattern is answered over them
+    await page.getByRole('tab', { name: 'Inspector' }).click();
+    const biases = await regexRows('bias$');
+    assert.ok(biases.length > 0 && biases.every((p) => /bias$/.test(p)), biases.join(','));
+    await testid(page, 'search').fill('');
+    await page.locator('.search-box input[type="checkbox"]').uncheck();
+    await page.getByRole('tab', { name: 'Edit' }).click();
     await testid(page, 'op-add-prefix').fill('m.');
     await page.locator('[data-testid="edit-preview"][data-ok="true"]').waitFor({ timeout: T });
     await testid(page, 'op-add-prefix-apply').click();

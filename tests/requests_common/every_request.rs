@@ -226,8 +226,15 @@ fn every_request<F: Clone>(
         Request::Search {
             id: 31,
             pattern: text(r"^é/layers\.\d+$"),
-            text: text("é/layers.0∂"),
-            paths: vec![(0, 11), (u32::MAX, 0), (0, 0)],
+            paths: Some(SearchPaths {
+                text: text("é/layers.0∂"),
+                ranges: vec![(0, 11), (u32::MAX, 0), (0, 0)],
+            }),
+        },
+        Request::Search {
+            id: 32,
+            pattern: text("layers"),
+            paths: None,
         },
     ];
     for (k, op) in ops.into_iter().enumerate() {
