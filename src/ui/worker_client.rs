@@ -8,8 +8,8 @@
 //! worker gets the checkpoint that was open back: the client keeps the last `open` that
 //! succeeded and the edit requests sent since (`edit`, `undo`, `redo`, `open_b`) and replays
 //! them to the new worker before anything else, then the last `search` that sent the tree's
-//! paths (the worker keeps them); the answers to replayed requests are dropped (the page already
-//! has them). So a file that crashes the reader leaves the previous
+//! paths (the worker keeps them); the answers to replayed opens and edits are dropped (the page
+//! already has them). So a file that crashes the reader leaves the previous
 //! checkpoint, its journal and its compare file open.
 
 use crate::format::fastmap::KeySet;
@@ -39,7 +39,7 @@ struct Inner {
     /// replayed to a fresh worker after a crash.
     replay: Vec<(RequestId, JsValue)>,
     /// The last `search` that sent the tree's paths (the worker keeps them for later searches):
-    /// replayed after `replay`.
+    /// replayed after `replay`; its answer is not dropped.
     search_paths: Option<(RequestId, JsValue)>,
     /// Ids of replayed requests whose answers are dropped.
     replayed: KeySet<RequestId>,
@@ -169,8 +169,10 @@ impl WorkerClient {
                 let (worker, queued, replay) = {
                     let mut i = inner.borrow_mut();
                     i.ready = true;
+                    // a replayed search's answer goes on to the page, which applies it only while
+                    // it still waits for that search (it may have been queued when the worker died)
+                    i.replayed = i.replay.iter().map(|m| m.0).collect();
                     let replay: Vec<_> = i.replay.iter().chain(&i.search_paths).cloned().collect();
-                    i.replayed = replay.iter().map(|m| m.0).collect();
                     (i.worker.clone(), std::mem::take(&mut i.queue), replay)
                 };
                 if let Some(w) = worker {
