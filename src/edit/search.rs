@@ -31,7 +31,7 @@ pub fn find_all(
         .filter_map(|(i, &(a, b))| {
             let path = text.get(a as usize..b as usize)?;
             let (start, end) = match &fixed {
-                Some(f) => f.find(path.as_bytes())?,
+                Some(f) => f.find(path)?,
                 None => re.find(path).map(|m| (m.start(), m.end()))?,
             };
             Some((i as u32, start as u32, end as u32))
@@ -117,8 +117,9 @@ impl Fixed {
         })
     }
 
-    /// The leftmost match in the ASCII text `h`.
-    fn find(&self, h: &[u8]) -> Option<(usize, usize)> {
+    /// The leftmost match in the ASCII text `text`.
+    fn find(&self, text: &str) -> Option<(usize, usize)> {
+        let h = text.as_bytes();
         let m = self.pat.len();
         let last = h.len().checked_sub(m)?;
         let p = match (self.start, self.end) {
@@ -132,10 +133,11 @@ impl Fixed {
             }
             (false, false) => {
                 // candidates where the longest literal run occurs, left to right
-                let (off, lit) = (self.run.0, self.run.1.as_bytes());
+                let (off, lit) = (self.run.0, self.run.1.as_str());
                 let mut from = off;
                 loop {
-                    let i = from + find_bytes(&h[from..], lit)?;
+                    // every index is a character boundary: the text is ASCII
+                    let i = from + text.get(from..)?.find(lit)?;
                     let p = i - off;
                     if p > last {
                         return None;
@@ -149,20 +151,6 @@ impl Fixed {
         }?;
         self.matches_at(h, p).then_some((p, p + m))
     }
-}
-
-/// The first occurrence of the non-empty `needle` in `hay`.
-fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let (&first, rest) = needle.split_first()?;
-    let mut at = 0;
-    while let Some(i) = hay.get(at..)?.iter().position(|&c| c == first) {
-        let s = at + i;
-        if hay.get(s + 1..s + needle.len())? == rest {
-            return Some(s);
-        }
-        at = s + 1;
-    }
-    None
 }
 
 #[cfg(test)]
@@ -237,7 +225,7 @@ mod tests {
             let re = parse_regex(&p).unwrap();
             let want = re.find(&h).map(|m| (m.start(), m.end()));
             let f = Fixed::parse(&p).expect(&p);
-            assert_eq!(f.find(h.as_bytes()), want, "pattern {p:?} on {h:?}");
+            assert_eq!(f.find(&h), want, "pattern {p:?} on {h:?}");
             fixed += want.is_some() as usize;
         }
         assert!(fixed > 2_000, "too few matches to compare: {fixed}");
